@@ -1,0 +1,41 @@
+"""Errors of the agent layer.
+
+AgentError
+├── ModelError                 a model call failed; the loop ends the run gracefully, never with a 500
+│   ├── ModelUnavailable       the provider failed after its own retries (5xx, 429, 529, connection)
+│   ├── ModelTimeout           the call passed its hard timeout
+│   └── ModelProtocolError     the response could not be understood (bad JSON in a tool input, cut stream)
+├── ConversationBusy           another message of this conversation is being answered right now
+└── ConfigurationError         a setting names an unknown model or is malformed
+"""
+
+from __future__ import annotations
+
+
+class AgentError(Exception):
+    pass
+
+
+class ModelError(AgentError):
+    retryable_elsewhere = True
+    """Whether another provider in a fallback chain might do better."""
+
+
+class ModelUnavailable(ModelError):
+    pass
+
+
+class ModelTimeout(ModelError):
+    pass
+
+
+class ModelProtocolError(ModelError):
+    pass
+
+
+class ConversationBusy(AgentError):
+    pass
+
+
+class ConfigurationError(AgentError):
+    pass

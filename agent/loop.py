@@ -1,0 +1,305 @@
+"""The agent loop: the model proposes, the gate decides, the run ends in a defined status, never a 500.
+
+One run answers one customer message. Each model answer is stored before its tool calls run; each tool call
+goes through the gate (validate, policy, execute / refuse / hold); results go back to the model together, in
+call order. The run ends when the model answers in words, a call is held for approval, the conversation is
+handed off, a budget runs out, or the model fails. Every run transcript ends with an assistant message, so the
+next run can start from it and the history stays valid for the Messages API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from agent import replies
+from agent.approvals import ApprovalStore
+from agent.budget import RunBudget, RunLimits
+from agent.dispatch import CallOutcome, ToolGate
+from agent.errors import ModelError
+from agent.models.base import Message, Model, ModelRequest, ModelResponse, TextBlock, ToolResultBlock, ToolUseBlock
+from agent.pricing import PriceTable
+from agent.prompt import SYSTEM_PROMPT
+from agent.run_store import RunStore, RunTotals
+from agent.state import TurnState
+from agent.tables import Approval, Run
+from tools.call import ToolCall
+from tools.context import Principal, utcnow
+from tools.registry import ToolRegistry
+
+EventSink = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+async def _discard(_: str, __: dict[str, Any]) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResult:
+    run: Run
+    approval: Approval | None = None
+
+
+@dataclass(slots=True)
+class _Ending:
+    status: str
+    reply: str
+    budget: str | None = None
+    error: str | None = None
+    approval: Approval | None = None
+
+
+class AgentLoop:
+    def __init__(
+        self,
+        *,
+        model: Model,
+        gate: ToolGate,
+        runs: RunStore,
+        approvals: ApprovalStore,
+        registry: ToolRegistry,
+        prices: PriceTable,
+        limits: RunLimits,
+        system_prompt: str = SYSTEM_PROMPT,
+        max_tokens: int = 1024,
+    ) -> None:
+        self.model = model
+        self.gate = gate
+        self.runs = runs
+        self.approvals = approvals
+        self.registry = registry
+        self.prices = prices
+        self.limits = limits
+        self.system_prompt = system_prompt
+        self.max_tokens = max_tokens
+        self.tool_definitions = registry.definitions()
+
+    async def answer(self, run: Run, content: str, *, events: EventSink | None = None) -> TurnResult:
+        """Answer the customer message stored with `run` (see `RunStore.start_turn`)."""
+        history = await self.runs.history(run.conversation_id, before_run=run.id)
+        state = TurnState(messages=[*history, Message.user_text(content)], run_start=len(history))
+        return await self.drive(run, state, events=events or _discard)
+
+    async def drive(self, run: Run, state: TurnState, *, events: EventSink) -> TurnResult:
+        principal = Principal.customer(run.customer_id)
+        budget = RunBudget(self.limits)
+        steps = StepLog(run.id)
+        try:
+            ending = await self._loop(run, principal, state, budget, steps, events)
+        except ModelError as error:
+            state.flush_results()
+            ending = _Ending("failed", replies.MODEL_FAILED, error=f"{type(error).__name__}: {error}")
+        state.messages.append(Message(role="assistant", content=(TextBlock(ending.reply),)))
+        finished = await self.runs.finish_turn(
+            run.id,
+            status=ending.status,
+            reply=ending.reply,
+            transcript=[m.to_json() for m in state.run_messages()],
+            totals=RunTotals(
+                budget.model_calls,
+                budget.usage.input_tokens,
+                budget.usage.output_tokens,
+                budget.usage.cache_read_input_tokens,
+                budget.usage.cache_creation_input_tokens,
+                budget.cost_micro_usd,
+            ),
+            model_provider=self.model.provider,
+            model_name=self.model.name,
+            budget_exhausted=ending.budget,
+            error=ending.error,
+            steps=steps.rows,
+        )
+        return TurnResult(run=finished, approval=ending.approval)
+
+    async def _loop(
+        self,
+        run: Run,
+        principal: Principal,
+        state: TurnState,
+        budget: RunBudget,
+        steps: StepLog,
+        events: EventSink,
+    ) -> _Ending:
+        while True:
+            while state.queued_calls:
+                call = state.queued_calls.pop(0)
+                outcome = await self._run_tool(run, principal, call, steps, events)
+                if outcome.awaiting_approval:
+                    return await self._pause(run, call, outcome, state, events)
+                result = outcome.result
+                assert result is not None
+                state.pending_results.append(
+                    ToolResultBlock(call.id, json.dumps(result.content, ensure_ascii=False), is_error=not result.ok)
+                )
+                if outcome.ends_run:
+                    self._close_queue(state, replies.NOT_RUN_AFTER_HANDOFF)
+                    state.flush_results()
+                    return _Ending("handed_off", replies.HANDED_OFF)
+            state.flush_results()
+            if exhausted := budget.exhausted():
+                return _Ending("budget_exhausted", replies.BUDGET_EXHAUSTED, budget=exhausted)
+            try:
+                response = await self._call_model(run, state, budget, steps, events)
+            except TimeoutError:
+                return _Ending("budget_exhausted", replies.BUDGET_EXHAUSTED, budget="wall_clock")
+            if ending := self._after_response(response, state):
+                return ending
+
+    def _after_response(self, response: ModelResponse, state: TurnState) -> _Ending | None:
+        """Act on the stop reason. Returns how the run ends, or None to continue with the queued tool calls."""
+        reason = response.stop_reason
+        if reason == "tool_use" and response.tool_uses:
+            state.messages.append(response.as_message())
+            state.queued_calls = list(response.tool_uses)
+            return None
+        if reason == "pause_turn":
+            # The provider paused a long turn; sending its answer back lets it continue.
+            state.messages.append(response.as_message())
+            state.messages.append(Message.user_text("Please continue."))
+            return None
+        words = response.text.strip()
+        if reason == "refusal":
+            return _Ending("completed", replies.REFUSED)
+        if reason == "max_tokens":
+            # Tool calls in a cut answer may have cut arguments: they are not run.
+            return _Ending("completed", f"{words}\n\n{replies.CUT_SHORT}" if words else replies.CUT_SHORT)
+        if reason == "model_context_window_exceeded":
+            return _Ending("failed", replies.MODEL_FAILED, error="the conversation no longer fits the model's context")
+        if not words:
+            return _Ending("failed", replies.MODEL_FAILED, error=f"empty answer (stop_reason {reason})")
+        return _Ending("completed", words)
+
+    async def _call_model(
+        self, run: Run, state: TurnState, budget: RunBudget, steps: StepLog, events: EventSink
+    ) -> ModelResponse:
+        request = ModelRequest(
+            system=self.system_prompt,
+            tools=self.tool_definitions,
+            messages=list(state.messages),
+            max_tokens=self.max_tokens,
+            conversation_id=run.conversation_id,
+        )
+
+        async def on_text(text: str) -> None:
+            await events("message.delta", {"text": text})
+
+        started = time.perf_counter()
+        async with asyncio.timeout(max(budget.remaining_s(), 0.001)):
+            response = await self.model.complete(request, on_text=on_text)
+        latency_ms = (time.perf_counter() - started) * 1000
+        cost = self.prices.cost_micro_usd(response.model or self.model.name, response.usage)
+        budget.spend(response.usage, cost)
+        steps.add(
+            kind="model",
+            latency_ms=latency_ms,
+            provider=self.model.provider,
+            model=response.model or self.model.name,
+            stop_reason=response.stop_reason,
+            input_tokens=response.usage.input_tokens,
+            output_tokens=response.usage.output_tokens,
+            cache_read_tokens=response.usage.cache_read_input_tokens,
+            cache_write_tokens=response.usage.cache_creation_input_tokens,
+            cost_micro_usd=cost,
+        )
+        return response
+
+    async def _run_tool(
+        self, run: Run, principal: Principal, call: ToolUseBlock, steps: StepLog, events: EventSink
+    ) -> CallOutcome:
+        await events("tool.started", {"tool": call.name, "tool_use_id": call.id})
+        started = time.perf_counter()
+        outcome = await self.gate.submit(ToolCall(call.name, call.input, call.id), principal, run_id=run.id)
+        latency_ms = (time.perf_counter() - started) * 1000
+        decision = outcome.decision
+        result = outcome.result
+        steps.add(
+            kind="tool",
+            latency_ms=latency_ms,
+            tool=call.name[:200],
+            tool_use_id=call.id[:200],
+            arguments=call.input,
+            decision=decision.outcome.value if decision else "invalid",
+            rule=decision.rule if decision else None,
+            result=result.content if result else None,
+            is_error=bool(result and not result.ok),
+        )
+        await events(
+            "tool.finished",
+            {
+                "tool": call.name,
+                "tool_use_id": call.id,
+                "outcome": decision.outcome.value if decision else "invalid",
+                "rule": decision.rule if decision else None,
+                "ok": bool(result and result.ok),
+            },
+        )
+        return outcome
+
+    async def _pause(
+        self, run: Run, call: ToolUseBlock, outcome: CallOutcome, state: TurnState, events: EventSink
+    ) -> _Ending:
+        """Hold the call for a human. The transcript records it as waiting, so later turns stay coherent."""
+        decision = outcome.decision
+        assert decision is not None
+        approval = await self.approvals.create(run, call, decision, state, trace_context={})
+        waiting = {"status": "awaiting_approval", "approval_id": approval.id, "message": decision.customer_message}
+        state.pending_results.append(ToolResultBlock(call.id, json.dumps(waiting)))
+        self._close_queue(state, replies.NOT_RUN_AFTER_PAUSE)
+        state.flush_results()
+        await events(
+            "approval.required",
+            {
+                "approval_id": approval.id,
+                "tool": call.name,
+                "amount_cents": decision.amount_cents,
+                "approver_role": approval.approver_role,
+            },
+        )
+        return _Ending("awaiting_approval", replies.awaiting_approval(decision), approval=approval)
+
+    @staticmethod
+    def _close_queue(state: TurnState, why: str) -> None:
+        """Answer every call still queued, so no tool call in the transcript is left without a result."""
+        for call in state.queued_calls:
+            state.pending_results.append(
+                ToolResultBlock(call.id, json.dumps({"error": {"code": "not_run", "message": why}}), is_error=True)
+            )
+        state.queued_calls = []
+
+
+class StepLog:
+    """The run's steps, in order. They are written with the run's closing transaction, in one batch: a run that
+    dies half-way is marked interrupted anyway, and one write per turn is what keeps turn overhead low."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, **values: Any) -> None:
+        self.rows.append(
+            {**STEP_DEFAULTS, **values, "run_id": self.run_id, "position": len(self.rows), "created_at": utcnow()}
+        )
+
+
+STEP_DEFAULTS: dict[str, Any] = {
+    "provider": None,
+    "model": None,
+    "stop_reason": None,
+    "input_tokens": 0,
+    "output_tokens": 0,
+    "cache_read_tokens": 0,
+    "cache_write_tokens": 0,
+    "cost_micro_usd": 0,
+    "tool": None,
+    "tool_use_id": None,
+    "arguments": None,
+    "decision": None,
+    "rule": None,
+    "result": None,
+    "is_error": False,
+    "latency_ms": 0.0,
+}

@@ -1,0 +1,106 @@
+"""Claude through the official SDK: async client, the SDK's own retries, timeouts and spans, prompt caching.
+
+The SDK retries 408/409/429/5xx/529 and connection errors itself, honouring `retry-after`; this adapter adds
+no retry of its own (one retry layer per call path). What it adds: the request in Messages-API form with the
+system prompt and tool list marked for caching, and the translation of SDK errors into `agent.errors`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anthropic
+from anthropic import AsyncAnthropic
+
+from agent.errors import ModelError, ModelProtocolError, ModelTimeout, ModelUnavailable
+from agent.models.base import ModelRequest, ModelResponse, TextBlock, TextSink, ToolUseBlock, Usage
+
+EPHEMERAL = {"type": "ephemeral"}
+
+
+def cached_prefix(request: ModelRequest) -> dict[str, Any]:
+    """System prompt and tools, with a cache breakpoint after each. Built from constants and the stable tool
+    list only, so the prefix is byte-identical every turn and the provider can serve it from cache."""
+    tools = [dict(tool) for tool in request.tools]
+    if tools:
+        tools[-1] = {**tools[-1], "cache_control": EPHEMERAL}
+    return {"system": [{"type": "text", "text": request.system, "cache_control": EPHEMERAL}], "tools": tools}
+
+
+def to_response(message: Any) -> ModelResponse:
+    content: list[TextBlock | ToolUseBlock] = []
+    for block in message.content:
+        if block.type == "text":
+            content.append(TextBlock(block.text))
+        elif block.type == "tool_use":
+            content.append(ToolUseBlock(id=block.id, name=block.name, input=block.input))
+        # Other block kinds (thinking, server tools) carry nothing the loop acts on.
+    usage = message.usage
+    return ModelResponse(
+        content=tuple(content),
+        stop_reason=str(message.stop_reason or "end_turn"),
+        usage=Usage(
+            input_tokens=usage.input_tokens or 0,
+            output_tokens=usage.output_tokens or 0,
+            cache_read_input_tokens=usage.cache_read_input_tokens or 0,
+            cache_creation_input_tokens=usage.cache_creation_input_tokens or 0,
+        ),
+        model=str(message.model),
+    )
+
+
+def translate(error: Exception) -> ModelError:
+    """SDK errors as the loop understands them. Anything else is a bug and is not caught."""
+    if isinstance(error, anthropic.APITimeoutError):
+        return ModelTimeout(f"the model did not answer in time: {error}")
+    if isinstance(error, anthropic.APIConnectionError):
+        return ModelUnavailable(f"could not reach the model: {error}")
+    if isinstance(error, anthropic.APIStatusError):
+        if error.status_code in (400, 413, 422):
+            return ModelProtocolError(f"the model rejected the request ({error.status_code}): {error.message}")
+        return ModelUnavailable(f"the model failed ({error.status_code}): {error.message}")
+    if isinstance(error, json.JSONDecodeError | anthropic.APIResponseValidationError | ValueError):
+        return ModelProtocolError(f"the model's response could not be read: {error}")
+    return ModelUnavailable(f"the model call failed: {error}")
+
+
+class AnthropicModel:
+    provider = "anthropic"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        client: AsyncAnthropic | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        max_retries: int = 2,
+        timeout_s: float = 30.0,
+    ) -> None:
+        self.name = model
+        self.client = client or AsyncAnthropic(
+            api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout_s
+        )
+
+    async def complete(self, request: ModelRequest, *, on_text: TextSink | None = None) -> ModelResponse:
+        params: dict[str, Any] = {
+            "model": self.name,
+            "max_tokens": request.max_tokens,
+            "messages": [m.to_json() for m in request.messages],
+            **cached_prefix(request),
+        }
+        try:
+            if on_text is None:
+                message = await self.client.messages.create(**params)
+            else:
+                async with self.client.messages.stream(**params) as stream:
+                    async for text in stream.text_stream:
+                        await on_text(text)
+                    message = await stream.get_final_message()
+        except (anthropic.AnthropicError, ValueError) as error:
+            raise translate(error) from error
+        return to_response(message)
+
+    async def close(self) -> None:
+        await self.client.close()

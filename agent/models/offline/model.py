@@ -1,0 +1,46 @@
+"""The offline model: deterministic, local, free, and honest about being a rule-based stand-in.
+
+It is the service's default when no model API key is configured, and the last link of the fallback chain. It
+is not a language model: it recognises a fixed set of requests by patterns (see `reading.py`), calls the same
+tools a real model would, and words its replies from templates filled with the tool results.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+
+from agent.models.base import ModelRequest, ModelResponse, TextBlock, TextSink, ToolUseBlock, Usage
+from agent.models.offline.conversation import read_conversation
+from agent.models.offline.planner import Plan, plan
+
+_CHARS_PER_TOKEN = 4
+"""Usage is estimated from text length, so budgets and dashboards behave as they would with a real model."""
+
+
+class OfflineModel:
+    provider = "offline"
+    name = "offline-intent-1"
+
+    async def complete(self, request: ModelRequest, *, on_text: TextSink | None = None) -> ModelResponse:
+        decided = plan(read_conversation(request.messages))
+        response = self._response(decided, request)
+        if on_text is not None and decided.text:
+            # Word by word, as a streaming model delivers text.
+            for chunk in re.findall(r"\S+\s*", decided.text):
+                await on_text(chunk)
+        return response
+
+    def _response(self, decided: Plan, request: ModelRequest) -> ModelResponse:
+        content: list[TextBlock | ToolUseBlock] = [TextBlock(decided.text)] if decided.text else []
+        for name, arguments in decided.calls:
+            content.append(ToolUseBlock(id=f"toolu_offline_{uuid.uuid4().hex[:20]}", name=name, input=arguments))
+        written = decided.text + json.dumps([list(c) for c in decided.calls])
+        shown = len(request.system) + sum(len(json.dumps(m.to_json())) for m in request.messages)
+        return ModelResponse(
+            content=tuple(content),
+            stop_reason="tool_use" if decided.calls else "end_turn",
+            usage=Usage(input_tokens=shown // _CHARS_PER_TOKEN, output_tokens=max(1, len(written) // _CHARS_PER_TOKEN)),
+            model=self.name,
+        )

@@ -1,0 +1,171 @@
+"""What the offline model understands in a customer's words: an intent and the slots it needs.
+
+Plain patterns, no learning: order ids (`#W1234567`, `W1234567`), 10-digit item ids, dollar amounts, payment
+method ids or their kind ("gift card", "paypal"), cancellation reasons, a comma-separated address, and yes/no.
+Anything it does not recognise leaves the slot empty, and the planner asks for it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+
+class Intent(StrEnum):
+    HUMAN = "human"
+    CANCEL = "cancel"
+    RETURN = "return"
+    SWAP = "swap"
+    """Exchange items of a delivered order, or change the items of a pending one: the order's status decides."""
+    ADDRESS = "address"
+    PAYMENT = "payment"
+    REFUND = "refund"
+    ACCOUNT = "account"
+    STATUS = "status"
+
+
+# Checked in this order: the first match wins, so "cancel and refund" is a cancellation, and "return for a
+# refund" a return.
+_INTENT_PATTERNS: tuple[tuple[Intent, re.Pattern[str]], ...] = (
+    (
+        Intent.HUMAN,
+        re.compile(r"\b(human|real person|a person|representative|someone real|supervisor|manager|live agent)\b"),
+    ),
+    (Intent.CANCEL, re.compile(r"\bcancel")),
+    (Intent.RETURN, re.compile(r"\b(return|send (it|them|this|these) back)\b")),
+    (Intent.SWAP, re.compile(r"\b(exchange|swap)\b|\b(change|switch|modify)\b.*\b(item|size|colou?r|option)s?\b")),
+    (Intent.ADDRESS, re.compile(r"\baddress\b|\bship (it )?to\b")),
+    (Intent.PAYMENT, re.compile(r"\bpayment\b|\bpay (with|by|using)\b")),
+    (Intent.REFUND, re.compile(r"\b(refund|compensat\w*|money back|goodwill)\b")),
+    (Intent.ACCOUNT, re.compile(r"\b(my orders|which orders|what orders|my account|my profile|balance)\b")),
+    (Intent.STATUS, re.compile(r"\b(where|status|track\w*|shipped|arriv\w*|deliver\w*|what did i order)\b")),
+)
+
+_ORDER_ID = re.compile(r"#?\s?\b[Ww](\d{7})\b")
+_ITEM_ID = re.compile(r"\b(\d{10})\b")
+_AMOUNT = re.compile(r"\$\s?(\d{1,7}(?:\.\d{1,2})?)\b|\b(\d{1,7}(?:\.\d{1,2})?)\s?(?:dollars|usd)\b")
+_METHOD_ID = re.compile(r"\b((?:gift_card|credit_card|paypal)_\d{1,12})\b")
+_METHOD_KINDS = (
+    ("gift_card", re.compile(r"\bgift ?card\b")),
+    ("paypal", re.compile(r"\bpay ?pal\b")),
+    ("credit_card", re.compile(r"\b(credit card|visa|mastercard|amex|card)\b")),
+)
+_ORIGINAL_METHOD = re.compile(r"\b(original|same) (payment|method|card)\b")
+_YES = re.compile(r"^\s*(yes|yeah|yep|yup|sure|ok|okay|confirm(ed)?|go ahead|please do|do it|correct)\b")
+_NO = re.compile(r"^\s*(no|nope|don'?t|do not|stop|never mind|nevermind)\b")
+_DEFAULT_ADDRESS = re.compile(r"\b(default|profile|account|my address|home address)\b")
+_EVERYTHING = re.compile(r"\b(all|everything|every item|whole order|entire order)\b")
+_ZIP = re.compile(r"^[0-9A-Za-z -]{3,12}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Slots:
+    """Everything a message says that a tool call could use. Empty means the message did not say it."""
+
+    order_ids: tuple[str, ...] = ()
+    item_ids: tuple[str, ...] = ()
+    amount: Decimal | None = None
+    method_ids: tuple[str, ...] = ()
+    method_kind: str | None = None
+    original_method: bool = False
+    cancel_reason: str | None = None
+    address: dict[str, str] | None = None
+    default_address: bool = False
+    everything: bool = False
+    words: str = ""
+    """The message, lowercased, for matching item names later."""
+
+    def merged_with(self, newer: Slots) -> Slots:
+        """Slots of a conversation thread: what the newer message says replaces what an older one said."""
+        return Slots(
+            order_ids=newer.order_ids or self.order_ids,
+            item_ids=newer.item_ids or self.item_ids,
+            amount=newer.amount if newer.amount is not None else self.amount,
+            method_ids=newer.method_ids or self.method_ids,
+            method_kind=newer.method_kind or self.method_kind,
+            original_method=newer.original_method or self.original_method,
+            cancel_reason=newer.cancel_reason or self.cancel_reason,
+            address=newer.address or self.address,
+            default_address=newer.default_address or self.default_address,
+            everything=newer.everything or self.everything,
+            words=f"{self.words}\n{newer.words}".strip(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    intent: Intent | None
+    slots: Slots = field(default_factory=Slots)
+    yes: bool = False
+    no: bool = False
+
+
+def read(text: str) -> Reading:
+    lowered = text.lower()
+    return Reading(
+        intent=read_intent(lowered),
+        slots=read_slots(text),
+        yes=bool(_YES.search(lowered)),
+        no=bool(_NO.search(lowered)),
+    )
+
+
+def read_intent(lowered: str) -> Intent | None:
+    for intent, pattern in _INTENT_PATTERNS:
+        if pattern.search(lowered):
+            return intent
+    return None
+
+
+def read_slots(text: str) -> Slots:
+    lowered = text.lower()
+    order_ids = tuple(dict.fromkeys(f"#W{digits}" for digits in _ORDER_ID.findall(text)))
+    return Slots(
+        order_ids=order_ids,
+        item_ids=tuple(dict.fromkeys(_ITEM_ID.findall(text))),
+        amount=_read_amount(lowered),
+        method_ids=tuple(dict.fromkeys(_METHOD_ID.findall(lowered))),
+        method_kind=next((kind for kind, pattern in _METHOD_KINDS if pattern.search(lowered)), None),
+        original_method=bool(_ORIGINAL_METHOD.search(lowered)),
+        cancel_reason=_read_cancel_reason(lowered),
+        address=read_address(text),
+        default_address=bool(_DEFAULT_ADDRESS.search(lowered)),
+        everything=bool(_EVERYTHING.search(lowered)),
+        words=lowered,
+    )
+
+
+def _read_amount(lowered: str) -> Decimal | None:
+    match = _AMOUNT.search(lowered)
+    if match is None:
+        return None
+    return Decimal(match.group(1) or match.group(2))
+
+
+def _read_cancel_reason(lowered: str) -> str | None:
+    if re.search(r"\bmistake|\baccident|\bwrong order\b", lowered):
+        return "ordered by mistake"
+    if re.search(r"no longer need|don'?t need|do not need|not needed|changed my mind|don'?t want", lowered):
+        return "no longer needed"
+    return None
+
+
+def read_address(text: str) -> dict[str, str] | None:
+    """An address written as `street, [unit,] city, state, country, zip` after the word "to" (or alone).
+
+    `state` and `zip` may share a part ("TX 78701"). Anything else is not an address: the planner asks again
+    with the format, rather than guessing which part is the city.
+    """
+    tail = re.split(r"\bto\b\s*:?", text, flags=re.IGNORECASE)[-1]
+    parts = [p.strip().rstrip(".") for p in tail.split(",") if p.strip()]
+    if len(parts) in (4, 5) and (split := re.fullmatch(r"(.+?)\s+(\d[\d -]{2,10})", parts[-2])):
+        # "city, TX 78701, USA": the state and zip share a part; the country comes last.
+        parts = [*parts[:-2], split.group(1), parts[-1], split.group(2)]
+    if len(parts) == 5:
+        parts.insert(1, "")
+    if len(parts) != 6 or not _ZIP.fullmatch(parts[5]) or not any(ch.isdigit() for ch in parts[5]):
+        return None
+    keys = ("address1", "address2", "city", "state", "country", "zip")
+    return dict(zip(keys, parts, strict=True))

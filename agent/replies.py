@@ -1,0 +1,24 @@
+"""What the service itself says to the customer when the model does not get the last word."""
+
+from __future__ import annotations
+
+from policies.decision import Decision
+
+BUDGET_EXHAUSTED = (
+    "I'm sorry, this is taking me longer than it should, so I've stopped here; nothing was left half-done. "
+    "Please ask again, or say 'human' and a member of our team will pick this up."
+)
+MODEL_FAILED = (
+    "I'm sorry, I'm having trouble answering right now. Your message is saved; please try again in a moment, "
+    "or say 'human' and a member of our team will pick this up."
+)
+HANDED_OFF = "I've passed this conversation to a member of our support team. They'll reply here as soon as they can."
+REFUSED = "I'm sorry, I can't help with that here. If you'd like, a member of our support team can take a look."
+CUT_SHORT = "(My answer was cut short. Please ask me to continue if you need the rest.)"
+NOT_RUN_AFTER_PAUSE = "not run: it waits until a team member decides on an earlier action in this answer"
+NOT_RUN_AFTER_HANDOFF = "not run: the conversation was handed to a human colleague"
+
+
+def awaiting_approval(decision: Decision) -> str:
+    action = f"I'd like to {decision.summary} for you. " if decision.summary else ""
+    return action + decision.customer_message

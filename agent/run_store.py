@@ -1,0 +1,224 @@
+"""Storing conversations and runs. Every write here is a short transaction of its own: nothing is held open
+across a model call, and each state change is durable before the next step starts."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import insert, or_, update
+from sqlmodel import col, select
+
+from agent.errors import ConversationBusy
+from agent.models.base import Message
+from agent.tables import ChatMessage, Conversation, Run, Step
+from tools.context import Principal, utcnow
+from tools.errors import NotFound
+from tools.store.database import Database
+from tools.store.sanitize import clean_json, clean_text
+
+_INSERT_STEP = insert(Step.__table__)  # type: ignore[attr-defined]
+TERMINAL_STATUSES = ("completed", "awaiting_approval", "handed_off", "budget_exhausted", "failed")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+@dataclass(frozen=True, slots=True)
+class RunTotals:
+    model_calls: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    cost_micro_usd: int
+
+
+class RunStore:
+    def __init__(self, database: Database, *, stale_after: timedelta = timedelta(minutes=3)) -> None:
+        self.database = database
+        self.stale_after = stale_after
+        """A run that holds its conversation longer than this was interrupted (its process died)."""
+
+    # ---- conversations ------------------------------------------------------------------------------------
+
+    async def create_conversation(self, customer_id: str) -> Conversation:
+        conversation = Conversation(id=new_id("conv"), customer_id=customer_id, created_at=utcnow())
+        async with self.database.session() as session:
+            session.add(conversation)
+            await session.commit()
+        return conversation
+
+    async def conversation_for(self, conversation_id: str, principal: Principal) -> Conversation:
+        """The conversation if the principal may see it: its own customer, or staff. Otherwise not found."""
+        async with self.database.session(readonly=True) as session:
+            conversation = await session.get(Conversation, conversation_id)
+        if conversation is None or not (principal.is_staff or conversation.customer_id == principal.id):
+            raise NotFound("conversation not found")
+        return conversation
+
+    async def messages(self, conversation_id: str) -> list[ChatMessage]:
+        async with self.database.session(readonly=True) as session:
+            rows = await session.exec(
+                select(ChatMessage).where(ChatMessage.conversation_id == conversation_id).order_by(col(ChatMessage.id))
+            )
+            return list(rows.all())
+
+    async def runs(self, conversation_id: str) -> list[Run]:
+        async with self.database.session(readonly=True) as session:
+            rows = await session.exec(
+                select(Run).where(Run.conversation_id == conversation_id).order_by(col(Run.started_at))
+            )
+            return list(rows.all())
+
+    async def history(self, conversation_id: str, *, before_run: str) -> list[Message]:
+        """The conversation as the model saw it, run after run, up to (not including) `before_run`."""
+        messages: list[Message] = []
+        for run in await self.runs(conversation_id):
+            if run.id == before_run:
+                break
+            messages.extend(Message.from_json(m) for m in run.transcript)
+        return messages
+
+    # ---- a turn -------------------------------------------------------------------------------------------
+
+    async def start_turn(self, conversation: Conversation, content: str, *, run_id: str | None = None) -> Run:
+        """Store the customer's message and a running run, after claiming the conversation for it.
+
+        The claim is one conditional update, so two messages racing on one conversation cannot both start a
+        run; the loser gets `ConversationBusy` and nothing of its message is stored (the client is told to
+        retry). A claim older than `stale_after` belongs to a run whose process died, and is taken over.
+        """
+        now = utcnow()
+        run = Run(
+            id=run_id or new_id("run"),
+            conversation_id=conversation.id,
+            customer_id=conversation.customer_id,
+            status="running",
+            started_at=now,
+        )
+        async with self.database.session() as session:
+            claimed = await session.exec(
+                update(Conversation)
+                .where(
+                    col(Conversation.id) == conversation.id,
+                    or_(
+                        col(Conversation.active_run_id).is_(None),
+                        col(Conversation.active_since) < now - self.stale_after,
+                    ),
+                )
+                .values(active_run_id=run.id, active_since=now)
+            )
+            if claimed.rowcount != 1:
+                await session.rollback()
+                raise ConversationBusy("another message of this conversation is being answered")
+            await session.exec(
+                update(Run)
+                .where(col(Run.conversation_id) == conversation.id, col(Run.status) == "running")
+                .values(status="failed", error="interrupted: the process answering it stopped", finished_at=now)
+            )
+            session.add(run)
+            await session.flush()
+            session.add(
+                ChatMessage(
+                    conversation_id=conversation.id,
+                    run_id=run.id,
+                    role="customer",
+                    content=clean_text(content),
+                    created_at=now,
+                )
+            )
+            await session.commit()
+        return run
+
+    async def start_resumed_run(self, conversation_id: str, customer_id: str, resumed_from: str) -> Run:
+        """A run that continues a paused one after a human decision; it does not claim the conversation."""
+        run = Run(
+            id=new_id("run"),
+            conversation_id=conversation_id,
+            customer_id=customer_id,
+            status="running",
+            started_at=utcnow(),
+            resumed_from=resumed_from,
+        )
+        async with self.database.session() as session:
+            session.add(run)
+            await session.commit()
+        return run
+
+    async def save_transcript(self, run_id: str, transcript: list[dict[str, Any]]) -> None:
+        async with self.database.session() as session:
+            await session.exec(update(Run).where(col(Run.id) == run_id).values(transcript=clean_json(transcript)))
+            await session.commit()
+
+    async def finish_turn(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        reply: str | None,
+        transcript: list[dict[str, Any]],
+        totals: RunTotals,
+        model_provider: str,
+        model_name: str,
+        budget_exhausted: str | None = None,
+        error: str | None = None,
+        trace_id: str | None = None,
+        steps: list[dict[str, Any]] | None = None,
+    ) -> Run:
+        """Close the run, store its steps, add its reply to the conversation, and release the conversation, in
+        one transaction."""
+        assert status in TERMINAL_STATUSES, status
+        now = utcnow()
+        async with self.database.session() as session:
+            run = await session.get(Run, run_id)
+            if run is None:
+                raise NotFound(f"run {run_id} not found")
+            run.status = status
+            run.reply = clean_text(reply) if reply else reply
+            run.transcript = clean_json(transcript)
+            run.finished_at = now
+            run.model_calls = totals.model_calls
+            run.input_tokens = totals.input_tokens
+            run.output_tokens = totals.output_tokens
+            run.cache_read_tokens = totals.cache_read_tokens
+            run.cache_write_tokens = totals.cache_write_tokens
+            run.cost_micro_usd = totals.cost_micro_usd
+            run.model_provider = model_provider
+            run.model_name = model_name
+            run.budget_exhausted = budget_exhausted
+            run.error = error
+            run.trace_id = trace_id
+            session.add(run)
+            if steps:
+                for step in steps:
+                    step["arguments"] = clean_json(step["arguments"])
+                    step["result"] = clean_json(step["result"])
+                await session.exec(_INSERT_STEP, params=steps)
+            if reply:
+                session.add(
+                    ChatMessage(
+                        conversation_id=run.conversation_id,
+                        run_id=run.id,
+                        role="assistant",
+                        content=clean_text(reply),
+                        created_at=now,
+                    )
+                )
+            await session.exec(
+                update(Conversation)
+                .where(col(Conversation.id) == run.conversation_id, col(Conversation.active_run_id) == run_id)
+                .values(active_run_id=None, active_since=None)
+            )
+            await session.commit()
+            return run
+
+    async def get_run(self, run_id: str) -> Run:
+        async with self.database.session(readonly=True) as session:
+            run = await session.get(Run, run_id)
+        if run is None:
+            raise NotFound(f"run {run_id} not found")
+        return run

@@ -1,0 +1,51 @@
+"""A run's working state: what the model has seen, and the tool calls of its last answer still in hand.
+
+It is plain data with a JSON form, so a run paused for approval can be stored and resumed by any process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.models.base import Message, ToolResultBlock, ToolUseBlock, block_from_json
+
+
+@dataclass(slots=True)
+class TurnState:
+    messages: list[Message]
+    """The whole conversation as the model sees it: earlier runs, then this one."""
+    run_start: int
+    """Index in `messages` where this run's own messages begin."""
+    pending_results: list[ToolResultBlock] = field(default_factory=list)
+    """Results of the last answer's tool calls gathered so far; sent together, in call order."""
+    queued_calls: list[ToolUseBlock] = field(default_factory=list)
+    """Tool calls of the last answer not yet processed."""
+
+    def run_messages(self) -> list[Message]:
+        return self.messages[self.run_start :]
+
+    def flush_results(self) -> None:
+        """Answer the last tool calls with one user message holding every result, as the API expects."""
+        if self.pending_results:
+            self.messages.append(Message(role="user", content=tuple(self.pending_results)))
+            self.pending_results = []
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "messages": [m.to_json() for m in self.messages],
+            "run_start": self.run_start,
+            "pending_results": [r.to_json() for r in self.pending_results],
+            "queued_calls": [c.to_json() for c in self.queued_calls],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TurnState:
+        results = [block_from_json(b) for b in data.get("pending_results", [])]
+        calls = [block_from_json(b) for b in data.get("queued_calls", [])]
+        return cls(
+            messages=[Message.from_json(m) for m in data["messages"]],
+            run_start=int(data["run_start"]),
+            pending_results=[r for r in results if isinstance(r, ToolResultBlock)],
+            queued_calls=[c for c in calls if isinstance(c, ToolUseBlock)],
+        )

@@ -1,0 +1,154 @@
+"""What the agent keeps: conversations, their messages, runs (one per customer message), each run's steps,
+pending approvals, and the idempotency keys of chat requests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from tools.store.tables import json_column, money_column, utc_column
+
+
+class Conversation(SQLModel, table=True):
+    __tablename__ = "conversations"
+
+    id: str = Field(primary_key=True, max_length=40)
+    customer_id: str = Field(max_length=80, index=True)
+    created_at: datetime = Field(sa_column=utc_column())
+    active_run_id: str | None = Field(default=None, max_length=40)
+    """Set while a run answers a message; the conditional update that sets it admits one run at a time."""
+    active_since: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class ChatMessage(SQLModel, table=True):
+    """A message as the customer sees it: what they wrote, and each reply."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_conversation", "conversation_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: str = Field(foreign_key="conversations.id", max_length=40)
+    run_id: str | None = Field(default=None, max_length=40)
+    role: str = Field(max_length=20)
+    """`customer` or `assistant`."""
+    content: str
+    created_at: datetime = Field(sa_column=utc_column())
+
+
+class Run(SQLModel, table=True):
+    """The service's answer to one customer message: model calls and tool calls until a reply (or a pause)."""
+
+    __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_conversation", "conversation_id", "started_at"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    conversation_id: str = Field(foreign_key="conversations.id", max_length=40)
+    customer_id: str = Field(max_length=80)
+    status: str = Field(max_length=30)
+    """`running | completed | awaiting_approval | handed_off | budget_exhausted | failed`"""
+    reply: str | None = None
+    model_provider: str = Field(default="", max_length=40)
+    model_name: str = Field(default="", max_length=100)
+    started_at: datetime = Field(sa_column=utc_column())
+    finished_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    model_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_micro_usd: int = Field(default=0, sa_column=money_column())
+    """Cost in millionths of a US dollar, exact."""
+    budget_exhausted: str | None = Field(default=None, max_length=30)
+    """Which budget ran out, when one did: `model_calls | wall_clock | tokens | cost`."""
+    error: str | None = None
+    trace_id: str | None = Field(default=None, max_length=32)
+    transcript: list[dict[str, Any]] = Field(default_factory=list, sa_column=json_column())
+    """The model-level messages this run added (the customer message, tool calls, tool results, replies)."""
+    resumed_from: str | None = Field(default=None, max_length=40)
+
+
+class Step(SQLModel, table=True):
+    """One model call or one tool call of a run, in order."""
+
+    __tablename__ = "steps"
+    __table_args__ = (UniqueConstraint("run_id", "position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(foreign_key="runs.id", max_length=40, index=True)
+    position: int
+    kind: str = Field(max_length=10)
+    """`model` or `tool`."""
+    created_at: datetime = Field(sa_column=utc_column())
+    latency_ms: float = 0.0
+    # model calls
+    provider: str | None = Field(default=None, max_length=40)
+    model: str | None = Field(default=None, max_length=100)
+    stop_reason: str | None = Field(default=None, max_length=40)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_micro_usd: int = Field(default=0, sa_column=money_column())
+    # tool calls
+    tool: str | None = Field(default=None, max_length=200)
+    tool_use_id: str | None = Field(default=None, max_length=200)
+    arguments: Any = Field(default=None, sa_column=json_column(nullable=True))
+    decision: str | None = Field(default=None, max_length=20)
+    rule: str | None = Field(default=None, max_length=100)
+    result: Any = Field(default=None, sa_column=json_column(nullable=True))
+    is_error: bool = False
+
+
+class IdempotentRequest(SQLModel, table=True):
+    """A chat request sent with an `Idempotency-Key`: its first response is replayed for every retry."""
+
+    __tablename__ = "idempotent_requests"
+    __table_args__ = (UniqueConstraint("customer_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: str = Field(max_length=80)
+    key: str = Field(max_length=200)
+    conversation_id: str = Field(max_length=40)
+    request_hash: str = Field(max_length=64)
+    response: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
+    created_at: datetime = Field(sa_column=utc_column())
+
+
+class Approval(SQLModel, table=True):
+    """A tool call held for a human decision, with everything needed to resume its run in any process."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (Index("ix_approvals_status_created", "status", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    status: str = Field(max_length=20)
+    """`pending | approved | rejected | expired | executed`"""
+    tool: str = Field(max_length=60)
+    tool_use_id: str = Field(max_length=200)
+    arguments: dict[str, Any] = Field(sa_column=json_column())
+    arguments_hash: str = Field(max_length=64)
+    amount_cents: int = Field(default=0, sa_column=money_column())
+    rule: str = Field(max_length=100)
+    reason: str
+    customer_message: str = ""
+    approver_role: str = Field(max_length=20)
+    policy_version: str = Field(max_length=60)
+    conversation_id: str = Field(foreign_key="conversations.id", max_length=40, index=True)
+    customer_id: str = Field(max_length=80, index=True)
+    run_id: str = Field(foreign_key="runs.id", max_length=40)
+    trace_context: dict[str, str] = Field(default_factory=dict, sa_column=json_column())
+    state: dict[str, Any] = Field(default_factory=dict, sa_column=json_column())
+    """The paused run: conversation messages, results gathered so far, calls still queued."""
+    created_at: datetime = Field(sa_column=utc_column())
+    expires_at: datetime = Field(sa_column=utc_column(index=True))
+    decided_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    decided_by: str | None = Field(default=None, max_length=200)
+    decided_role: str | None = Field(default=None, max_length=20)
+    note: str | None = None
+    executed_arguments: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
+    executed_hash: str | None = Field(default=None, max_length=64)
+    result: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
+    resumed_run_id: str | None = Field(default=None, max_length=40)

@@ -1,0 +1,30 @@
+"""Every table of the service, imported in one place so the metadata (and the migrations) see all of them."""
+
+from __future__ import annotations
+
+from sqlmodel import SQLModel
+
+from agent.tables import Approval, ChatMessage, Conversation, IdempotentRequest, Run, Step
+from policies.audit import PolicyDecisionRecord
+from tools.store.loader import SeedMarker
+from tools.store.tables import Customer, LedgerEntry, Order, PaymentMethod, Product, Variant
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "Approval",
+    "ChatMessage",
+    "Conversation",
+    "Customer",
+    "IdempotentRequest",
+    "LedgerEntry",
+    "Order",
+    "PaymentMethod",
+    "PolicyDecisionRecord",
+    "Product",
+    "Run",
+    "SeedMarker",
+    "Step",
+    "Variant",
+    "metadata",
+]

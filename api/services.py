@@ -1,0 +1,106 @@
+"""The service's parts, built once per process from the settings and shared by every request."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from agent.approvals import ApprovalStore
+from agent.dispatch import ToolGate
+from agent.loop import AgentLoop
+from agent.models.base import Model
+from agent.models.selection import build_model
+from agent.pricing import PriceTable
+from agent.run_store import RunStore
+from api import schema
+from api.settings import Settings
+from policies.config import PolicyConfig, load_policy
+from policies.engine import PolicyEngine
+from tools import registry
+from tools.store.database import Database
+from tools.store.loader import seed_store
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    database: Database
+    policy: PolicyConfig
+    engine: PolicyEngine
+    gate: ToolGate
+    runs: RunStore
+    approvals: ApprovalStore
+    model: Model
+    loop: AgentLoop
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    async def shielded(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run `work` so that a client going away cannot cancel it half-way: the task is owned by the service,
+        and the request only waits for it. Shutdown waits for such tasks to finish."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return await asyncio.shield(task)
+
+    async def close(self, grace_s: float = 30.0) -> None:
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=grace_s)
+        closer = getattr(self.model, "close", None)
+        if closer is not None:
+            await closer()
+        await self.database.dispose()
+
+
+async def build_services(settings: Settings, *, model: Model | None = None) -> Services:
+    database = Database(settings.database_url)
+    await prepare_database(database, seed=settings.seed_store)
+    policy = load_policy(settings.policy_file)
+    engine = PolicyEngine(policy, registry)
+    gate = ToolGate(database, engine, registry)
+    runs = RunStore(database, stale_after=timedelta(seconds=settings.run_timeout_s * 2 + 30))
+    approvals = ApprovalStore(database, ttl=timedelta(hours=policy.approvals.ttl_hours))
+    chosen = model or build_model(
+        settings.model_spec,
+        api_key=settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None,
+        base_url=settings.anthropic_base_url,
+        timeout_s=settings.model_timeout_s,
+        max_retries=settings.model_max_retries,
+    )
+    loop = AgentLoop(
+        model=chosen,
+        gate=gate,
+        runs=runs,
+        approvals=approvals,
+        registry=registry,
+        prices=PriceTable.load(),
+        limits=settings.run_limits(),
+        max_tokens=settings.max_output_tokens,
+    )
+    if settings.uses_dev_secret:
+        log.warning("SUPPORT_JWT_SECRET is not set: using the development secret. Never do this in production.")
+    return Services(
+        settings=settings,
+        database=database,
+        policy=policy,
+        engine=engine,
+        gate=gate,
+        runs=runs,
+        approvals=approvals,
+        model=chosen,
+        loop=loop,
+    )
+
+
+async def prepare_database(database: Database, *, seed: bool) -> None:
+    """Bring the schema up to date and, if asked, seed an empty store."""
+    assert schema.metadata is not None
+    await database.create_all()
+    if seed:
+        await seed_store(database)

@@ -1,0 +1,59 @@
+"""Configuration from the environment. Every setting has a default that runs the service with no keys:
+SQLite in `./var`, the offline model, and a development JWT secret (with a warning)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agent.budget import RunLimits
+
+DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"  # noqa: S105 - flagged at start-up when used
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
+
+    database_url: str = Field(default="sqlite:///var/support.sqlite3", alias="DATABASE_URL")
+    jwt_secret: SecretStr = Field(default=SecretStr(DEV_JWT_SECRET), alias="SUPPORT_JWT_SECRET")
+    model: str | None = Field(default=None, alias="SUPPORT_MODEL")
+    """`offline`, or `anthropic:<model id>`. Unset: Anthropic's default model when a key is set, else offline."""
+    anthropic_api_key: SecretStr | None = Field(default=None, alias="ANTHROPIC_API_KEY")
+    anthropic_base_url: str | None = Field(default=None, alias="ANTHROPIC_BASE_URL")
+    anthropic_default_model: str = Field(default="claude-sonnet-4-5", alias="SUPPORT_ANTHROPIC_DEFAULT_MODEL")
+    model_timeout_s: float = Field(default=30.0, gt=0, alias="SUPPORT_MODEL_TIMEOUT_S")
+    model_max_retries: int = Field(default=2, ge=0, le=10, alias="SUPPORT_MODEL_MAX_RETRIES")
+    max_output_tokens: int = Field(default=1024, gt=0, alias="SUPPORT_MAX_OUTPUT_TOKENS")
+
+    max_model_calls: int = Field(default=8, gt=0, alias="SUPPORT_MAX_MODEL_CALLS")
+    run_timeout_s: float = Field(default=60.0, gt=0, alias="SUPPORT_RUN_TIMEOUT_S")
+    max_run_tokens: int = Field(default=200_000, gt=0, alias="SUPPORT_MAX_RUN_TOKENS")
+    max_run_cost_usd: float = Field(default=0.50, gt=0, alias="SUPPORT_MAX_RUN_COST_USD")
+
+    policy_file: Path | None = Field(default=None, alias="SUPPORT_POLICY_FILE")
+    seed_store: bool = Field(default=True, alias="SUPPORT_SEED")
+    """Load the fixture store into an empty database at start-up."""
+    max_message_bytes: int = Field(default=8192, alias="SUPPORT_MAX_MESSAGE_BYTES")
+
+    @property
+    def uses_dev_secret(self) -> bool:
+        return self.jwt_secret.get_secret_value() == DEV_JWT_SECRET
+
+    @cached_property
+    def model_spec(self) -> str:
+        if self.model:
+            return self.model
+        if self.anthropic_api_key:
+            return f"anthropic:{self.anthropic_default_model}"
+        return "offline"
+
+    def run_limits(self) -> RunLimits:
+        return RunLimits(
+            max_model_calls=self.max_model_calls,
+            wall_clock_s=self.run_timeout_s,
+            max_tokens=self.max_run_tokens,
+            max_cost_micro_usd=round(self.max_run_cost_usd * 1_000_000),
+        )

@@ -1,0 +1,62 @@
+"""How stored records look in API responses. One function per record, shared by every router."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.pricing import micro_to_usd
+from agent.tables import Approval, ChatMessage, Conversation, Run
+from tools.store.money import to_dollars
+
+
+def message_view(message: ChatMessage) -> dict[str, Any]:
+    return {"role": message.role, "content": message.content, "created_at": message.created_at.isoformat()}
+
+
+def pending_action_view(approval: Approval | None) -> dict[str, Any] | None:
+    if approval is None:
+        return None
+    return {
+        "approval_id": approval.id,
+        "status": approval.status,
+        "tool": approval.tool,
+        "arguments": approval.arguments,
+        "amount": to_dollars(approval.amount_cents),
+        "approver_role": approval.approver_role,
+        "expires_at": approval.expires_at.isoformat(),
+    }
+
+
+def run_view(run: Run, approval: Approval | None = None) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "status": run.status,
+        "reply": run.reply,
+        "pending_action": pending_action_view(approval),
+        "trace_id": run.trace_id,
+        "model": {"provider": run.model_provider, "name": run.model_name},
+        "usage": {
+            "model_calls": run.model_calls,
+            "input_tokens": run.input_tokens,
+            "output_tokens": run.output_tokens,
+            "cache_read_tokens": run.cache_read_tokens,
+            "cache_write_tokens": run.cache_write_tokens,
+            "cost_usd": micro_to_usd(run.cost_micro_usd),
+        },
+        "budget_exhausted": run.budget_exhausted,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "resumed_from": run.resumed_from,
+    }
+
+
+def conversation_view(
+    conversation: Conversation, messages: list[ChatMessage], runs: list[Run], approvals: dict[str, Approval]
+) -> dict[str, Any]:
+    return {
+        "id": conversation.id,
+        "customer_id": conversation.customer_id,
+        "created_at": conversation.created_at.isoformat(),
+        "messages": [message_view(m) for m in messages],
+        "runs": [run_view(r, approvals.get(r.id)) for r in runs],
+    }

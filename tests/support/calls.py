@@ -1,0 +1,36 @@
+"""Driving tools the way the service does: through the gate (validate, policy, execute)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from agent.dispatch import CallOutcome, ToolGate
+from tools.call import ToolCall
+from tools.context import Principal
+from tools.executor import ToolResult
+
+_ids = itertools.count(1)
+
+
+async def submit(gate: ToolGate, user_id: str, name: str, run_id: str = "test-run", **arguments: Any) -> CallOutcome:
+    call = ToolCall(name=name, arguments=arguments, id=f"call-{next(_ids)}")
+    return await gate.submit(call, Principal.customer(user_id), run_id=run_id)
+
+
+async def submit_and_approve(
+    gate: ToolGate, user_id: str, name: str, **arguments: Any
+) -> tuple[CallOutcome, ToolResult]:
+    """Submit; if a human must approve, approve it as is (the approval flow itself is tested elsewhere)."""
+    outcome = await submit(gate, user_id, name, **arguments)
+    if outcome.awaiting_approval:
+        assert outcome.decision is not None
+        result = await gate.run_approved(
+            outcome.call,
+            Principal.customer(user_id),
+            run_id="test-run",
+            approved_amount_cents=outcome.decision.amount_cents,
+        )
+        return outcome, result
+    assert outcome.result is not None, outcome
+    return outcome, outcome.result

@@ -1,0 +1,124 @@
+"""The database connection: one async engine per process, SQLite by default, PostgreSQL by URL.
+
+SQLite gets WAL (readers never wait for the writer), statements run inline on the event loop (see
+`sqlite_inline`), and every session that may write takes the process's write lock and then `BEGIN IMMEDIATE`,
+so writers queue in asyncio instead of blocking the loop on SQLite's file lock. PostgreSQL runs at READ
+COMMITTED; writers guard their rows with conditional updates (see `records.claim_order`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from tools.store.sqlite_inline import inline_creator
+
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+WRITE_LOCK_TIMEOUT_S = 30.0
+
+
+def async_url(url: str) -> str:
+    """Accept the URLs operators write (`sqlite:///x.db`, `postgresql://...`) and pick the async driver."""
+    parsed = make_url(url)
+    if parsed.drivername in ("sqlite", "sqlite+pysqlite"):
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    elif parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2", "postgresql+psycopg"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+class Database:
+    """Owns the engine and hands out sessions. Create one per process and `dispose()` it on shutdown."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = async_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        kwargs: dict[str, Any] = {"echo": echo}
+        self._write_lock = asyncio.Lock()
+        if self.is_sqlite:
+            path = self._ensure_sqlite_dir()
+            kwargs["async_creator"] = inline_creator(path, timeout_s=SQLITE_BUSY_TIMEOUT_MS / 1000)
+            kwargs.update(pool_size=4, max_overflow=4, pool_timeout=WRITE_LOCK_TIMEOUT_S)
+        else:
+            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if self.is_sqlite:
+            self._configure_sqlite()
+            self._sqlite_reader = self.engine.execution_options(sqlite_begin="DEFERRED")
+        self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def _ensure_sqlite_dir(self) -> str:
+        database = make_url(self.url).database
+        if not database or database == ":memory:":
+            raise ValueError("use a SQLite file: an in-memory database is not shared between connections")
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        return database
+
+    def _configure_sqlite(self) -> None:
+        sync_engine = self.engine.sync_engine
+
+        @event.listens_for(sync_engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.close()
+
+        @event.listens_for(sync_engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+            if mode != "AUTOCOMMIT":
+                conn.exec_driver_sql(f"BEGIN {mode}")
+
+    @asynccontextmanager
+    async def session(self, *, readonly: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session; `readonly=True` on SQLite begins a deferred transaction that never blocks a writer."""
+        if not self.is_sqlite:
+            async with self._sessions() as session:
+                yield session
+            return
+        if readonly:
+            async with self._sessions(bind=self._sqlite_reader) as session:
+                yield session
+            return
+        try:
+            await asyncio.wait_for(self._write_lock.acquire(), WRITE_LOCK_TIMEOUT_S)
+        except TimeoutError:
+            raise RuntimeError(
+                "timed out waiting for the SQLite write lock (is a session nested in another?)"
+            ) from None
+        try:
+            async with self._sessions() as session:
+                yield session
+        finally:
+            self._write_lock.release()
+
+    async def create_all(self) -> None:
+        async with self._write_lock, self.engine.begin() as conn:
+            await conn.run_sync(SQLModel.metadata.create_all)
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
