@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.models.scripted import ScriptedModel, calls, say  # noqa: E402
-from tests.support.service import running_service  # noqa: E402
+from agent.models.scripted import ScriptedModel, calls, say
+from tests.support.service import running_service
 
 CUSTOMER = "james_li_5688"
 
@@ -28,8 +28,11 @@ def script(turns: int) -> ScriptedModel:
     model = ScriptedModel()
     for _ in range(turns):
         model.add(
-            calls(("get_order_details", {"order_id": "#W2611340"}, None), ("get_customer_profile", {}, None),
-                  ("get_product_details", {"product_id": "8310926033"}, None)),
+            calls(
+                ("get_order_details", {"order_id": "#W2611340"}, None),
+                ("get_customer_profile", {}, None),
+                ("get_product_details", {"product_id": "8310926033"}, None),
+            ),
             say("Your order is processed; the water bottle ships with the office chair."),
         )
     return model
@@ -57,8 +60,10 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=300)
     timings = asyncio.run(run(parser.parse_args().turns))
     print(f"turn overhead (3 tool calls, scripted model, SQLite), {len(timings)} turns")
-    print(f"  median {statistics.median(timings):.2f} ms   p99 {timings[int(len(timings) * 0.99) - 1]:.2f} ms   "
-          "(target: median <= 10 ms)")
+    print(
+        f"  median {statistics.median(timings):.2f} ms   p99 {timings[int(len(timings) * 0.99) - 1]:.2f} ms   "
+        "(target: median <= 10 ms)"
+    )
 
 
 if __name__ == "__main__":

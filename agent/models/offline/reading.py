@@ -37,7 +37,7 @@ _INTENT_PATTERNS: tuple[tuple[Intent, re.Pattern[str]], ...] = (
     (Intent.RETURN, re.compile(r"\b(return|send (it|them|this|these) back)\b")),
     (Intent.SWAP, re.compile(r"\b(exchange|swap)\b|\b(change|switch|modify)\b.*\b(item|size|colou?r|option)s?\b")),
     (Intent.ADDRESS, re.compile(r"\baddress\b|\bship (it )?to\b")),
-    (Intent.PAYMENT, re.compile(r"\bpayment\b|\bpay (with|by|using)\b")),
+    (Intent.PAYMENT, re.compile(r"\bpayment\b|\bpay\b.*\b(with|by|using)\b")),
     (Intent.REFUND, re.compile(r"\b(refund|compensat\w*|money back|goodwill)\b")),
     (Intent.ACCOUNT, re.compile(r"\b(my orders|which orders|what orders|my account|my profile|balance)\b")),
     (Intent.STATUS, re.compile(r"\b(where|status|track\w*|shipped|arriv\w*|deliver\w*|what did i order)\b")),
@@ -78,10 +78,11 @@ class Slots:
     """The message, lowercased, for matching item names later."""
 
     def merged_with(self, newer: Slots) -> Slots:
-        """Slots of a conversation thread: what the newer message says replaces what an older one said."""
+        """Slots of a conversation thread: what the newer message says replaces what an older one said, except
+        item ids, which add up ("item 1 for the blue one" then "1234567890 please" names both sides)."""
         return Slots(
             order_ids=newer.order_ids or self.order_ids,
-            item_ids=newer.item_ids or self.item_ids,
+            item_ids=tuple(dict.fromkeys((*self.item_ids, *newer.item_ids))),
             amount=newer.amount if newer.amount is not None else self.amount,
             method_ids=newer.method_ids or self.method_ids,
             method_kind=newer.method_kind or self.method_kind,
