@@ -1,20 +1,32 @@
-"""Approvals: tool calls the policy holds for a human, stored with the paused run's state."""
+"""Approvals: tool calls the policy holds for a human, stored with the paused run's state.
+
+Every change of an approval's status is one conditional UPDATE that names the status it expects, so two
+approvers, two replicas or a recovery pass racing on one approval cannot both win: the loser changes no row.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
+
+from sqlalchemy import and_, or_, update
+from sqlmodel import col, select
 
 from agent.models.base import ToolUseBlock
 from agent.run_store import new_id
 from agent.state import TurnState
 from agent.tables import Approval, Run
 from policies.decision import Decision
-from tools.context import utcnow
+from tools.context import Principal, utcnow
+from tools.errors import NotFound
 from tools.store.database import Database
 from tools.store.sanitize import clean_json
+
+NOTICE_PREFIX = "[service notice, not written by the customer]"
 
 
 def canonical_json(arguments: Any) -> str:
@@ -24,6 +36,32 @@ def canonical_json(arguments: Any) -> str:
 
 def arguments_hash(arguments: Any) -> str:
     return hashlib.sha256(canonical_json(arguments).encode()).hexdigest()
+
+
+def decision_notice(approval: Approval) -> str:
+    """How a paused run learns the human decision: a service message with the outcome and the tool's result."""
+    body = {
+        "approval_id": approval.id,
+        "decision": approval.status if approval.status in ("rejected", "expired") else "approved",
+        "tool": approval.tool,
+        "tool_use_id": approval.tool_use_id,
+        "arguments": approval.executed_arguments or approval.arguments,
+        "ok": approval.status == "executed",
+        "result": approval.result,
+        "note": approval.note or "",
+    }
+    return (
+        f"{NOTICE_PREFIX} A support team member has decided on the action that was waiting for approval. "
+        f"Tell the customer the outcome. {json.dumps(body, ensure_ascii=False)}"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalFilter:
+    status: str | None = None
+    customer_id: str | None = None
+    created_before: datetime | None = None
+    """Only approvals at least this old (the console's "waiting longer than" filter)."""
 
 
 class ApprovalStore:
@@ -61,3 +99,131 @@ class ApprovalStore:
             session.add(approval)
             await session.commit()
         return approval
+
+    async def get(self, approval_id: str) -> Approval:
+        async with self.database.session(readonly=True) as session:
+            approval = await session.get(Approval, approval_id)
+        if approval is None:
+            raise NotFound("approval not found")
+        return approval
+
+    async def find(self, where: ApprovalFilter, *, limit: int, after: tuple[datetime, str] | None) -> list[Approval]:
+        """Oldest first (the queue order), keyset-paginated on (created_at, id)."""
+        query = select(Approval)
+        if where.status:
+            query = query.where(col(Approval.status) == where.status)
+        if where.customer_id:
+            query = query.where(col(Approval.customer_id) == where.customer_id)
+        if where.created_before:
+            query = query.where(col(Approval.created_at) <= where.created_before)
+        if after:
+            created, approval_id = after
+            query = query.where(
+                or_(
+                    col(Approval.created_at) > created,
+                    and_(col(Approval.created_at) == created, col(Approval.id) > approval_id),
+                )
+            )
+        query = query.order_by(col(Approval.created_at), col(Approval.id)).limit(limit)
+        async with self.database.session(readonly=True) as session:
+            return list((await session.exec(query)).all())
+
+    async def pending_duplicate(self, conversation_id: str, tool: str, arguments: Any) -> Approval | None:
+        """A pending approval of this conversation for the very same call, if there is one."""
+        digest = arguments_hash(clean_json(arguments if isinstance(arguments, dict) else {}))
+        async with self.database.session(readonly=True) as session:
+            rows = await session.exec(
+                select(Approval).where(
+                    col(Approval.conversation_id) == conversation_id,
+                    col(Approval.status) == "pending",
+                    col(Approval.tool) == tool,
+                    col(Approval.arguments_hash) == digest,
+                )
+            )
+            return rows.first()
+
+    async def _transition(self, approval_id: str, expected: Sequence[str], extra: Any = None, **values: Any) -> bool:
+        """Move the approval out of one of the `expected` statuses; True if this caller made the change."""
+        condition = [col(Approval.id) == approval_id, col(Approval.status).in_(expected)]
+        if extra is not None:
+            condition.append(extra)
+        async with self.database.session() as session:
+            changed = await session.exec(update(Approval).where(*condition).values(**values))
+            await session.commit()
+        return bool(changed.rowcount == 1)
+
+    async def approve(
+        self, approval_id: str, approver: Principal, note: str, arguments: dict[str, Any], amount_cents: int
+    ) -> bool:
+        now = utcnow()
+        return await self._transition(
+            approval_id,
+            ["pending"],
+            col(Approval.expires_at) > now,
+            status="approved",
+            decided_at=now,
+            decided_by=approver.id,
+            decided_role=approver.role,
+            note=note,
+            executed_arguments=arguments,
+            executed_hash=arguments_hash(arguments),
+            executed_amount_cents=amount_cents,
+        )
+
+    async def reject(self, approval_id: str, approver: Principal, note: str) -> bool:
+        now = utcnow()
+        return await self._transition(
+            approval_id,
+            ["pending"],
+            col(Approval.expires_at) > now,
+            status="rejected",
+            decided_at=now,
+            decided_by=approver.id,
+            decided_role=approver.role,
+            note=note,
+        )
+
+    async def expire(self, approval_id: str) -> bool:
+        now = utcnow()
+        return await self._transition(
+            approval_id, ["pending"], col(Approval.expires_at) <= now, status="expired", decided_at=now
+        )
+
+    async def record_execution(self, approval_id: str, *, ok: bool, result: dict[str, Any]) -> bool:
+        return await self._transition(
+            approval_id, ["approved"], status="executed" if ok else "failed", result=clean_json(result)
+        )
+
+    async def claim_resume(self, approval: Approval, run: Run) -> bool:
+        """Create the run that continues the paused one, unless another process already did: one transaction."""
+        async with self.database.session() as session:
+            claimed = await session.exec(
+                update(Approval)
+                .where(col(Approval.id) == approval.id, col(Approval.resumed_run_id).is_(None))
+                .values(resumed_run_id=run.id)
+            )
+            if claimed.rowcount != 1:
+                await session.rollback()
+                return False
+            session.add(run)
+            await session.commit()
+        return True
+
+    async def due_for_expiry(self) -> list[str]:
+        async with self.database.session(readonly=True) as session:
+            rows = await session.exec(
+                select(Approval.id).where(col(Approval.status) == "pending", col(Approval.expires_at) <= utcnow())
+            )
+            return list(rows.all())
+
+    async def unfinished(self, decided_before: datetime) -> list[str]:
+        """Decided approvals whose execution or resumed run never happened: their process stopped half-way."""
+        async with self.database.session(readonly=True) as session:
+            rows = await session.exec(
+                select(Approval.id).where(
+                    col(Approval.status).in_(["approved", "executed", "failed", "rejected", "expired"]),
+                    col(Approval.resumed_run_id).is_(None),
+                    col(Approval.decided_at) <= decided_before,
+                )
+            )
+            return list(rows.all())

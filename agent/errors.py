@@ -6,6 +6,10 @@ AgentError
 │   ├── ModelTimeout           the call passed its hard timeout
 │   └── ModelProtocolError     the response could not be understood (bad JSON in a tool input, cut stream)
 ├── ConversationBusy           another message of this conversation is being answered right now
+├── ApprovalError              a decision on a held action cannot be taken
+│   ├── ApprovalNotPending     already decided, or expired (HTTP 409)
+│   ├── ApproverLimitExceeded  the amount is above what the approver's role may approve (HTTP 403)
+│   └── AmendmentRejected      amended arguments are invalid or refused by the policy (HTTP 422)
 └── ConfigurationError         a setting names an unknown model or is malformed
 """
 
@@ -35,6 +39,22 @@ class ModelProtocolError(ModelError):
 
 class ConversationBusy(AgentError):
     pass
+
+
+class ApprovalError(AgentError):
+    code = "approval_error"
+
+
+class ApprovalNotPending(ApprovalError):
+    code = "approval_not_pending"
+
+
+class ApproverLimitExceeded(ApprovalError):
+    code = "over_approver_limit"
+
+
+class AmendmentRejected(ApprovalError):
+    code = "amendment_rejected"
 
 
 class ConfigurationError(AgentError):

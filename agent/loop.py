@@ -129,7 +129,16 @@ class AgentLoop:
                 call = state.queued_calls.pop(0)
                 outcome = await self._run_tool(run, principal, call, steps, events)
                 if outcome.awaiting_approval:
-                    return await self._pause(run, call, outcome, state, events)
+                    held = await self.approvals.pending_duplicate(run.conversation_id, call.name, call.input)
+                    if held is None:
+                        return await self._pause(run, call, outcome, state, events)
+                    waiting = {
+                        "status": "awaiting_approval",
+                        "approval_id": held.id,
+                        "message": replies.DUPLICATE_PENDING,
+                    }
+                    state.pending_results.append(ToolResultBlock(call.id, json.dumps(waiting)))
+                    continue
                 result = outcome.result
                 assert result is not None
                 state.pending_results.append(

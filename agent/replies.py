@@ -22,3 +22,10 @@ NOT_RUN_AFTER_HANDOFF = "not run: the conversation was handed to a human colleag
 def awaiting_approval(decision: Decision) -> str:
     action = f"I'd like to {decision.summary} for you. " if decision.summary else ""
     return action + decision.customer_message
+
+
+APPROVAL_EXPIRED = (
+    "The action I asked a team member to approve wasn't reviewed in time, so nothing was changed. I've passed "
+    "this conversation to our support team, and a member of the team will follow up with you here."
+)
+DUPLICATE_PENDING = "this exact action is already waiting for a team member's decision; it was not submitted again"

@@ -125,7 +125,8 @@ class Approval(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=40)
     status: str = Field(max_length=20)
-    """`pending | approved | rejected | expired | executed`"""
+    """`pending`, then `approved | rejected | expired`; an approved call then becomes `executed` (it ran) or
+    `failed` (the store refused it when it ran, e.g. the order changed meanwhile)."""
     tool: str = Field(max_length=60)
     tool_use_id: str = Field(max_length=200)
     arguments: dict[str, Any] = Field(sa_column=json_column())
@@ -150,5 +151,7 @@ class Approval(SQLModel, table=True):
     note: str | None = None
     executed_arguments: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
     executed_hash: str | None = Field(default=None, max_length=64)
+    executed_amount_cents: int | None = Field(default=None, sa_column=money_column(nullable=True))
+    """The amount the policy computed for the executed arguments; the tool must plan exactly this amount."""
     result: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
     resumed_run_id: str | None = Field(default=None, max_length=40)

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from agent.models.base import Model
 from api.errors import install_error_handlers
-from api.routers import conversations, health
+from api.routers import approvals, conversations, health
 from api.services import build_services
 from api.settings import Settings
 
@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None, *, model: Model | None = None) 
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(conversations.router)
+    app.include_router(approvals.router)
     return app
 
 

@@ -4,8 +4,9 @@
     └── raised by routers and dependencies; domain errors are mapped here, in `install_error_handlers`
 
 Domain errors of the other packages map as: `tools.errors.NotFound` -> 404, `agent.errors.ConversationBusy`
--> 409. Framework errors (bad JSON, a missing field) become 422, unknown routes 404; anything unexpected is
-logged and answered 500 in the same shape, without internals.
+and `ApprovalNotPending` -> 409, `ApproverLimitExceeded` -> 403, `AmendmentRejected` -> 422.
+Framework errors (bad JSON, a missing field) become 422, unknown routes 404; anything unexpected
+is logged and answered 500 in the same shape, without internals.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from agent.errors import ConversationBusy
+from agent.errors import AmendmentRejected, ApprovalError, ApprovalNotPending, ApproverLimitExceeded, ConversationBusy
 from tools.errors import NotFound
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConversationBusy)
     async def _busy(_: Request, error: ConversationBusy) -> JSONResponse:
         return error_response(409, "conversation_busy", f"{error}; send it again in a moment", {"Retry-After": "2"})
+
+    @app.exception_handler(ApprovalError)
+    async def _approval(_: Request, error: ApprovalError) -> JSONResponse:
+        status = {ApprovalNotPending: 409, ApproverLimitExceeded: 403, AmendmentRejected: 422}.get(type(error), 409)
+        return error_response(status, error.code, str(error))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from agent.approval_desk import ApprovalDesk
 from agent.approvals import ApprovalStore
 from agent.dispatch import ToolGate
 from agent.loop import AgentLoop
@@ -39,6 +40,7 @@ class Services:
     approvals: ApprovalStore
     model: Model
     loop: AgentLoop
+    desk: ApprovalDesk
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     async def shielded(self, work: Coroutine[Any, Any, T]) -> T:
@@ -83,6 +85,19 @@ async def build_services(settings: Settings, *, model: Model | None = None) -> S
         limits=settings.run_limits(),
         max_tokens=settings.max_output_tokens,
     )
+    desk = ApprovalDesk(
+        database=database,
+        approvals=approvals,
+        runs=runs,
+        gate=gate,
+        engine=engine,
+        policy=policy,
+        registry=registry,
+        loop=loop,
+    )
+    # Decisions a stopped process left half-done, and approvals that expired while nobody was running.
+    await desk.recover(grace=timedelta(0))
+    await desk.expire_due()
     if settings.uses_dev_secret:
         log.warning("SUPPORT_JWT_SECRET is not set: using the development secret. Never do this in production.")
     return Services(
@@ -95,6 +110,7 @@ async def build_services(settings: Settings, *, model: Model | None = None) -> S
         approvals=approvals,
         model=chosen,
         loop=loop,
+        desk=desk,
     )
 
 

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     seed_store: bool = Field(default=True, alias="SUPPORT_SEED")
     """Load the fixture store into an empty database at start-up."""
     max_message_bytes: int = Field(default=8192, alias="SUPPORT_MAX_MESSAGE_BYTES")
+    jaeger_ui_url: str | None = Field(default=None, alias="JAEGER_UI_URL")
+    """With it set, approvals carry a ready link to their run's trace."""
 
     @property
     def uses_dev_secret(self) -> bool:

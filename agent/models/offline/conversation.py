@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.approvals import NOTICE_PREFIX
 from agent.models.base import Message, TextBlock, ToolUseBlock
 from agent.models.offline.reading import Intent, Reading, Slots, read
 from agent.models.offline.wording import CONFIRMATION_QUESTION
@@ -69,6 +70,8 @@ class Conversation:
     facts: Facts
     last_outcomes: list[ToolOutcome]
     """Results of the tool calls this model made in its previous answer, if the run is mid-way."""
+    notice: dict[str, Any] | None = None
+    """A team member's decision on a held action, when the newest message is the service's notice of it."""
 
     def looked_up(self, tool: str, key: str = "") -> bool:
         return (tool, key) in self.facts.looked_up
@@ -90,7 +93,18 @@ def read_conversation(messages: list[Message]) -> Conversation:
         asked_to_confirm=_asked_to_confirm(messages, run_start),
         facts=_facts(messages[run_start:]),
         last_outcomes=_last_outcomes(messages),
+        notice=_notice(_texts(messages[run_start]) if messages else ""),
     )
+
+
+def _notice(text: str) -> dict[str, Any] | None:
+    if not text.startswith(NOTICE_PREFIX) or "{" not in text:
+        return None
+    try:
+        body = json.loads(text[text.index("{") :])
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def _texts(message: Message) -> str:

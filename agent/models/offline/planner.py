@@ -47,6 +47,8 @@ DOING = {
 
 
 def plan(c: Conversation) -> Plan:
+    if c.notice is not None and not c.last_outcomes:
+        return say(decided(c.notice))
     written = [o for o in c.last_outcomes if o.name in DOING]
     if written:
         return say(report(written[0]))
@@ -60,10 +62,29 @@ def plan(c: Conversation) -> Plan:
     return HANDLERS[intent](c)
 
 
+def decided(notice: dict[str, Any]) -> str:
+    """The customer's answer once a team member has decided on a held action."""
+    tool = str(notice.get("tool", ""))
+    doing = DOING.get(tool, "do that")
+    note = str(notice.get("note") or "").strip().rstrip(".")
+    if notice.get("decision") == "rejected":
+        because = f": {note}" if note else ""
+        return f"A team member reviewed my request to {doing} and declined it{because}. Nothing was changed."
+    if notice.get("decision") == "expired":
+        return "The request wasn't reviewed in time, so nothing was changed. A team member will follow up."
+    outcome = ToolOutcome(tool, notice.get("arguments"), ok=bool(notice.get("ok")), content=notice.get("result"))
+    return "A team member approved it. " + report(outcome)
+
+
 def report(outcome: ToolOutcome) -> str:
     if not outcome.ok:
-        return wording.failure(DOING[outcome.name], outcome.content)
+        return wording.failure(DOING.get(outcome.name, "do that"), outcome.content)
     order = outcome.content if isinstance(outcome.content, dict) else {}
+    if order.get("status") == "awaiting_approval":
+        return (
+            "That request is already waiting for a team member's review, so I haven't sent it again. "
+            "You'll get the answer here."
+        )
     order_id = order.get("order_id", "")
     args = outcome.arguments if isinstance(outcome.arguments, dict) else {}
     match outcome.name:

@@ -1,0 +1,219 @@
+"""Deciding on held actions: approve (possibly amended), reject, expire, and finish what a crash interrupted.
+
+The path of an approval, each step durable before the next:
+
+    pending ──approve──▶ approved ──tool runs once──▶ executed | failed ──▶ resumed run answers the customer
+       │    ──reject───▶ rejected ───────────────────────────────────────▶ resumed run answers the customer
+       └─── (24 h) ────▶ expired  ───────────────────────────────────────▶ run ends handed_off, no model call
+
+Exactly once: `pending -> approved` is one conditional update (one winner among concurrent approvers); the
+tool runs under the idempotency key of the paused call, so a second attempt replays the recorded result instead
+of writing again; the resumed run is created in the same transaction that claims it. A process that dies
+anywhere on the way leaves a state that `recover` (at start-up, and when the approval is next read) completes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from agent.approvals import ApprovalStore, decision_notice
+from agent.dispatch import ToolGate
+from agent.errors import AmendmentRejected, ApprovalNotPending, ApproverLimitExceeded
+from agent.loop import AgentLoop
+from agent.replies import APPROVAL_EXPIRED
+from agent.run_store import RunStore, RunTotals, new_id
+from agent.tables import Approval, Run
+from policies.config import ROLE_RANK, PolicyConfig
+from policies.engine import PolicyEngine
+from tools.call import ToolCall
+from tools.context import Principal, utcnow
+from tools.errors import InvalidArguments, UnknownTool
+from tools.registry import ToolRegistry
+from tools.store.database import Database
+from tools.store.sanitize import clean_json
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """An approval after a decision, and the run that told the customer (None if it has not happened yet)."""
+
+    approval: Approval
+    run: Run | None
+
+
+class ApprovalDesk:
+    def __init__(
+        self,
+        *,
+        database: Database,
+        approvals: ApprovalStore,
+        runs: RunStore,
+        gate: ToolGate,
+        engine: PolicyEngine,
+        policy: PolicyConfig,
+        registry: ToolRegistry,
+        loop: AgentLoop,
+        recovery_grace: timedelta = timedelta(seconds=60),
+    ) -> None:
+        self.database = database
+        self.approvals = approvals
+        self.runs = runs
+        self.gate = gate
+        self.engine = engine
+        self.policy = policy
+        self.registry = registry
+        self.loop = loop
+        self.recovery_grace = recovery_grace
+        """How long a decided approval may wait for its execution or resumed run before another process
+        assumes its first process died and completes it."""
+
+    # ---- decisions ----------------------------------------------------------------------------------------
+
+    async def approve(
+        self, approval_id: str, approver: Principal, note: str, amended: dict[str, Any] | None = None
+    ) -> Settled:
+        approval = await self._pending(approval_id)
+        arguments = clean_json(amended if amended is not None else approval.arguments)
+        amount = await self._check_authority(approval, approver, arguments, amended=amended is not None)
+        if not await self.approvals.approve(approval.id, approver, note, arguments, amount):
+            raise ApprovalNotPending(await self._why_not_pending(approval.id))
+        return await self._execute_and_resume(approval.id)
+
+    async def reject(self, approval_id: str, approver: Principal, note: str) -> Settled:
+        approval = await self._pending(approval_id)
+        if not await self.approvals.reject(approval.id, approver, note):
+            raise ApprovalNotPending(await self._why_not_pending(approval.id))
+        return await self._resume(await self.approvals.get(approval.id))
+
+    async def _pending(self, approval_id: str) -> Approval:
+        approval = await self.approvals.get(approval_id)
+        if approval.status == "pending" and approval.expires_at <= utcnow():
+            await self._expire(approval.id)
+        if approval.status != "pending" or approval.expires_at <= utcnow():
+            raise ApprovalNotPending(await self._why_not_pending(approval.id))
+        return approval
+
+    async def _why_not_pending(self, approval_id: str) -> str:
+        approval = await self.approvals.get(approval_id)
+        if approval.status == "expired":
+            return f"approval {approval.id} expired at {approval.expires_at.isoformat()}; it can no longer be decided"
+        return f"approval {approval.id} is already {approval.status}"
+
+    async def _check_authority(
+        self, approval: Approval, approver: Principal, arguments: dict[str, Any], *, amended: bool
+    ) -> int:
+        """Decide the arguments that will run as the policy would now, and check the approver may allow them.
+        Returns the amount the tool must move."""
+        try:
+            self.registry.get(approval.tool).parse(arguments)
+        except (UnknownTool, InvalidArguments) as error:
+            raise AmendmentRejected(f"the arguments are not valid: {error.message}") from error
+        if amended and (arguments.get("order_id") or None) != (approval.arguments.get("order_id") or None):
+            raise AmendmentRejected("an amendment cannot move the action to another order")
+        call = ToolCall(approval.tool, arguments, approval.tool_use_id)
+        async with self.database.session() as session:
+            decision = await self.engine.evaluate(call, Principal.customer(approval.customer_id), session)
+            await session.commit()
+        if decision.denied:
+            if amended:
+                raise AmendmentRejected(f"the policy refuses these arguments: {decision.reason}")
+            raise ApprovalNotPending(f"the action is no longer possible: {decision.reason}")
+        limit = self.policy.approver_limit(approver.role, approval.tool)
+        needed = ROLE_RANK.get(decision.approver_role or "", 0)
+        if decision.amount_cents > limit or needed > ROLE_RANK.get(approver.role, 0):
+            raise ApproverLimitExceeded(
+                f"a {approver.role} can approve {approval.tool} up to ${limit / 100:,.2f}; "
+                f"this needs a {decision.approver_role or 'more senior approver'}"
+            )
+        return decision.amount_cents
+
+    # ---- after the decision -------------------------------------------------------------------------------
+
+    async def _execute_and_resume(self, approval_id: str) -> Settled:
+        approval = await self.approvals.get(approval_id)
+        if approval.status == "approved":
+            result = await self.gate.run_approved(
+                ToolCall(approval.tool, approval.executed_arguments, approval.tool_use_id),
+                Principal.customer(approval.customer_id),
+                run_id=approval.run_id,
+                approved_amount_cents=approval.executed_amount_cents or 0,
+            )
+            await self.approvals.record_execution(approval.id, ok=result.ok, result=result.content)
+            approval = await self.approvals.get(approval.id)
+        return await self._resume(approval)
+
+    async def _resume(self, approval: Approval) -> Settled:
+        """Continue the paused conversation with the decision; exactly one process gets to do it."""
+        run = Run(
+            id=new_id("run"),
+            conversation_id=approval.conversation_id,
+            customer_id=approval.customer_id,
+            status="running",
+            started_at=utcnow(),
+            resumed_from=approval.run_id,
+        )
+        if not await self.approvals.claim_resume(approval, run):
+            latest = await self.approvals.get(approval.id)
+            existing = await self.runs.get_run(latest.resumed_run_id) if latest.resumed_run_id else None
+            return Settled(latest, existing)
+        notice = decision_notice(approval)
+        if approval.status == "expired":
+            finished = await self.runs.finish_turn(
+                run.id,
+                status="handed_off",
+                reply=APPROVAL_EXPIRED,
+                transcript=[
+                    {"role": "user", "content": [{"type": "text", "text": notice}]},
+                    {"role": "assistant", "content": [{"type": "text", "text": APPROVAL_EXPIRED}]},
+                ],
+                totals=RunTotals(0, 0, 0, 0, 0, 0),
+                model_provider="",
+                model_name="",
+            )
+        else:
+            finished = (await self.loop.answer(run, notice)).run
+        return Settled(await self.approvals.get(approval.id), finished)
+
+    async def _expire(self, approval_id: str) -> None:
+        if await self.approvals.expire(approval_id):
+            await self._resume(await self.approvals.get(approval_id))
+
+    # ---- housekeeping -------------------------------------------------------------------------------------
+
+    async def expire_due(self) -> int:
+        """Expire every pending approval past its deadline; each paused run ends handed off."""
+        due = await self.approvals.due_for_expiry()
+        for approval_id in due:
+            await self._expire(approval_id)
+        return len(due)
+
+    async def recover(self, *, grace: timedelta | None = None) -> int:
+        """Complete decisions whose process stopped before the tool ran or the customer was answered."""
+        cutoff = utcnow() - (self.recovery_grace if grace is None else grace)
+        stuck = await self.approvals.unfinished(cutoff)
+        for approval_id in stuck:
+            log.warning("completing approval %s left unfinished by a stopped process", approval_id)
+            await self._execute_and_resume(approval_id)
+        return len(stuck)
+
+    def _abandoned(self, approval: Approval) -> bool:
+        return (
+            approval.status != "pending"
+            and approval.resumed_run_id is None
+            and approval.decided_at is not None
+            and approval.decided_at <= utcnow() - self.recovery_grace
+        )
+
+    async def read(self, approval_id: str) -> Approval:
+        """The approval as it stands, after completing it if its process stopped half-way."""
+        approval = await self.approvals.get(approval_id)
+        if approval.status == "pending" and approval.expires_at <= utcnow():
+            await self._expire(approval.id)
+        elif self._abandoned(approval):
+            await self._execute_and_resume(approval.id)
+        return await self.approvals.get(approval.id)

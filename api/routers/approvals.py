@@ -1,0 +1,114 @@
+"""The approvals console's API: the queue of held actions, one approval in context, approve and reject.
+
+Staff only. Agents decide up to the agent limit of the policy file, supervisors up to theirs. Each decision
+returns the approval and the run that answered the customer after it.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.approval_desk import Settled
+from agent.approvals import ApprovalFilter
+from api.auth import StaffPrincipal
+from api.errors import ApiError
+from api.services import Services
+from api.views import approval_view, message_view, run_view
+from tools.context import utcnow
+
+router = APIRouter(prefix="/v1/approvals", tags=["approvals"])
+
+Status = Literal["pending", "approved", "rejected", "expired", "executed", "failed"]
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field(default="", max_length=2000)
+
+
+class ApproveIn(DecisionIn):
+    arguments: dict[str, Any] | None = None
+    """Amended arguments; what runs is exactly these, if the policy accepts them at the approver's tier."""
+
+
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def encode_cursor(created_at: datetime, approval_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{approval_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created, _, approval_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        return datetime.fromisoformat(created), approval_id
+    except ValueError as error:
+        raise ApiError(422, "invalid_cursor", "the cursor is not one this API returned") from error
+
+
+@router.get("")
+async def list_approvals(
+    request: Request,
+    _: StaffPrincipal,
+    status: Status | None = None,
+    customer_id: Annotated[str | None, Query(max_length=80)] = None,
+    older_than_minutes: Annotated[int | None, Query(ge=0)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> JSONResponse:
+    """Oldest first. When more remain, the `Next-Cursor` header holds the cursor for the next page."""
+    services = services_of(request)
+    await services.desk.expire_due()
+    where = ApprovalFilter(
+        status=status,
+        customer_id=customer_id,
+        created_before=utcnow() - timedelta(minutes=older_than_minutes) if older_than_minutes is not None else None,
+    )
+    page = await services.approvals.find(where, limit=limit + 1, after=decode_cursor(cursor) if cursor else None)
+    headers = {}
+    if len(page) > limit:
+        page = page[:limit]
+        headers["Next-Cursor"] = encode_cursor(page[-1].created_at, page[-1].id)
+    return JSONResponse([approval_view(a, services.settings) for a in page], headers=headers)
+
+
+@router.get("/{approval_id}")
+async def read_approval(request: Request, approval_id: str, _: StaffPrincipal) -> dict[str, Any]:
+    """One approval, with the conversation so far and the policy's reason."""
+    services = services_of(request)
+    approval = await services.desk.read(approval_id)
+    messages = await services.runs.messages(approval.conversation_id)
+    return {
+        **approval_view(approval, services.settings),
+        "conversation": [message_view(m) for m in messages],
+        "policy": {"rule": approval.rule, "reason": approval.reason, "version": approval.policy_version},
+    }
+
+
+def settled_view(settled: Settled, services: Services) -> dict[str, Any]:
+    return {
+        "approval": approval_view(settled.approval, services.settings),
+        "run": run_view(settled.run) if settled.run else None,
+    }
+
+
+@router.post("/{approval_id}/approve")
+async def approve(request: Request, approval_id: str, body: ApproveIn, approver: StaffPrincipal) -> dict[str, Any]:
+    services = services_of(request)
+    settled = await services.shielded(services.desk.approve(approval_id, approver, body.note, body.arguments))
+    return settled_view(settled, services)
+
+
+@router.post("/{approval_id}/reject")
+async def reject(request: Request, approval_id: str, body: DecisionIn, approver: StaffPrincipal) -> dict[str, Any]:
+    services = services_of(request)
+    settled = await services.shielded(services.desk.reject(approval_id, approver, body.note))
+    return settled_view(settled, services)
