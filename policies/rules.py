@@ -62,7 +62,8 @@ def money_tier_rule(facts: WriteFacts, config: PolicyConfig) -> Verdict | None:
             Outcome.NEEDS_APPROVAL,
             f"{rule}.agent_tier",
             f"{format_usd(amount)} is above the automatic limit of {format_usd(tier.auto)}",
-            "A member of our support team needs to approve this. I've sent it to them and you'll hear back here.",
+            "A member of our support team will review this before it happens; nothing has changed yet. "
+            "You'll hear back here.",
             approver_role="agent",
         )
     if tier.supervisor is not None and amount <= tier.supervisor:
@@ -70,7 +71,8 @@ def money_tier_rule(facts: WriteFacts, config: PolicyConfig) -> Verdict | None:
             Outcome.NEEDS_APPROVAL,
             f"{rule}.supervisor_tier",
             f"{format_usd(amount)} is above the agent limit of {format_usd(tier.agent)}",
-            "A supervisor on our team needs to approve this. I've sent it to them and you'll hear back here.",
+            "A supervisor on our team will review this before it happens; nothing has changed yet. "
+            "You'll hear back here.",
             approver_role="supervisor",
         )
     cap = tier.supervisor if tier.supervisor is not None else tier.agent
@@ -103,7 +105,7 @@ async def customer_refund_rule(facts: WriteFacts, config: PolicyConfig) -> Verdi
         "cumulative.customer_refunds",
         f"refunds of {format_usd(earlier)} in {rules.customer_refund_window_days} days plus {format_usd(refund)} "
         f"pass the limit of {format_usd(rules.customer_refund_limit)}",
-        "A member of our support team needs to approve this refund. I've sent it to them and you'll hear back here.",
+        "A member of our support team will review this refund before it is made. You'll hear back here.",
         approver_role=rules.customer_refund_approver,
     )
 
@@ -122,6 +124,6 @@ async def store_budget_rule(facts: WriteFacts, config: PolicyConfig) -> Verdict 
         "cumulative.store_daily_refunds",
         f"store refunds today {format_usd(today)} plus {format_usd(refund)} pass the daily budget of "
         f"{format_usd(rules.store_daily_refund_budget)}",
-        "A supervisor on our team needs to approve this refund. I've sent it to them and you'll hear back here.",
+        "A supervisor on our team will review this refund before it is made. You'll hear back here.",
         approver_role=rules.store_daily_refund_approver,
     )
