@@ -17,7 +17,7 @@ from agent.models.base import Model
 from agent.models.selection import build_model
 from agent.pricing import PriceTable
 from agent.run_store import RunStore
-from api import schema
+from api import migrate
 from api.settings import Settings
 from policies.config import PolicyConfig, load_policy
 from policies.engine import PolicyEngine
@@ -116,7 +116,6 @@ async def build_services(settings: Settings, *, model: Model | None = None) -> S
 
 async def prepare_database(database: Database, *, seed: bool) -> None:
     """Bring the schema up to date and, if asked, seed an empty store."""
-    assert schema.metadata is not None
-    await database.create_all()
+    await migrate.upgrade(database)
     if seed:
         await seed_store(database)

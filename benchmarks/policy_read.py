@@ -22,15 +22,14 @@ from tools import registry
 from tools.call import ToolCall
 from tools.context import Principal, ToolContext
 from tools.executor import execute
+from api.services import prepare_database
 from tools.store.database import Database
-from tools.store.loader import seed_store
 
 
 async def run(iterations: int) -> None:
     with tempfile.TemporaryDirectory() as directory:
         database = Database(f"sqlite:///{Path(directory) / 'bench.sqlite3'}")
-        await database.create_all()
-        await seed_store(database)
+        await prepare_database(database, seed=True)
         engine = PolicyEngine(load_policy(), registry)
         principal = Principal.customer("james_li_5688")
         call = ToolCall("get_order_details", {"order_id": "#W2611340"}, id="bench")

@@ -16,17 +16,15 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from tools.store.database import Database
-from tools.store.loader import seed_store
 
 POSTGRES_ADMIN_URL = os.environ.get("SUPPORT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 async def prepare_schema(database: Database) -> None:
-    """Create the schema the way the service does and seed the store."""
-    import api.schema  # noqa: F401 - registers every table on the metadata
+    """Create the schema the way the service does (its migrations) and seed the store."""
+    from api.services import prepare_database
 
-    await database.create_all()
-    await seed_store(database)
+    await prepare_database(database, seed=True)
 
 
 def build_sqlite_template(directory: Path) -> Path:

@@ -9,15 +9,14 @@ COMMITTED; writers guard their rows with conditional updates (see `records.claim
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tools.store.sqlite_inline import inline_creator
@@ -108,9 +107,10 @@ class Database:
         finally:
             self._write_lock.release()
 
-    async def create_all(self) -> None:
+    async def run_schema_change(self, change: Callable[[Connection], None]) -> None:
+        """Run a schema change (the migrations) in one transaction, alone among this process's writers."""
         async with self._write_lock, self.engine.begin() as conn:
-            await conn.run_sync(SQLModel.metadata.create_all)
+            await conn.run_sync(change)
 
     async def ping(self) -> bool:
         try:
