@@ -26,6 +26,7 @@ from agent.loop import AgentLoop
 from agent.replies import APPROVAL_EXPIRED
 from agent.run_store import RunStore, RunTotals, new_id
 from agent.tables import Approval, Run
+from agent.telemetry import PausedRun
 from policies.config import ROLE_RANK, PolicyConfig
 from policies.engine import PolicyEngine
 from tools.call import ToolCall
@@ -82,12 +83,14 @@ class ApprovalDesk:
         amount = await self._check_authority(approval, approver, arguments, amended=amended is not None)
         if not await self.approvals.approve(approval.id, approver, note, arguments, amount):
             raise ApprovalNotPending(await self._why_not_pending(approval.id))
+        self.loop.telemetry.approval_closed()
         return await self._execute_and_resume(approval.id)
 
     async def reject(self, approval_id: str, approver: Principal, note: str) -> Settled:
         approval = await self._pending(approval_id)
         if not await self.approvals.reject(approval.id, approver, note):
             raise ApprovalNotPending(await self._why_not_pending(approval.id))
+        self.loop.telemetry.approval_closed()
         return await self._resume(await self.approvals.get(approval.id))
 
     async def _pending(self, approval_id: str) -> Approval:
@@ -176,11 +179,19 @@ class ApprovalDesk:
                 model_name="",
             )
         else:
-            finished = (await self.loop.answer(run, notice)).run
+            paused = PausedRun(
+                approval_id=approval.id,
+                trace_context=approval.trace_context,
+                decision=approval.status,
+                approver=approval.decided_by,
+                waited_s=((approval.decided_at or utcnow()) - approval.created_at).total_seconds(),
+            )
+            finished = (await self.loop.answer(run, notice, paused=paused)).run
         return Settled(await self.approvals.get(approval.id), finished)
 
     async def _expire(self, approval_id: str) -> None:
         if await self.approvals.expire(approval_id):
+            self.loop.telemetry.approval_closed()
             await self._resume(await self.approvals.get(approval_id))
 
     # ---- housekeeping -------------------------------------------------------------------------------------

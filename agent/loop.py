@@ -21,12 +21,22 @@ from agent.approvals import ApprovalStore
 from agent.budget import RunBudget, RunLimits
 from agent.dispatch import CallOutcome, ToolGate
 from agent.errors import ModelError
-from agent.models.base import Message, Model, ModelRequest, ModelResponse, TextBlock, ToolResultBlock, ToolUseBlock
+from agent.models.base import (
+    Message,
+    Model,
+    ModelRequest,
+    ModelResponse,
+    TextBlock,
+    ToolResultBlock,
+    ToolUseBlock,
+    Usage,
+)
 from agent.pricing import PriceTable
 from agent.prompt import SYSTEM_PROMPT
 from agent.run_store import RunStore, RunTotals
 from agent.state import TurnState
 from agent.tables import Approval, Run
+from agent.telemetry import PausedRun, Telemetry, current_trace_context, trace_id_of
 from tools.call import ToolCall
 from tools.context import Principal, utcnow
 from tools.registry import ToolRegistry
@@ -66,6 +76,7 @@ class AgentLoop:
         limits: RunLimits,
         system_prompt: str = SYSTEM_PROMPT,
         max_tokens: int = 1024,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.model = model
         self.gate = gate
@@ -77,14 +88,38 @@ class AgentLoop:
         self.system_prompt = system_prompt
         self.max_tokens = max_tokens
         self.tool_definitions = registry.definitions()
+        self.telemetry = telemetry or Telemetry()
 
-    async def answer(self, run: Run, content: str, *, events: EventSink | None = None) -> TurnResult:
-        """Answer the customer message stored with `run` (see `RunStore.start_turn`)."""
+    async def answer(
+        self, run: Run, content: str, *, events: EventSink | None = None, paused: PausedRun | None = None
+    ) -> TurnResult:
+        """Answer the message that starts `run`: a customer message stored with it (`RunStore.start_turn`), or
+        the service's notice of an approval decision when the run resumes a paused one (`paused`)."""
         history = await self.runs.history(run.conversation_id, before_run=run.id)
         state = TurnState(messages=[*history, Message.user_text(content)], run_start=len(history))
-        return await self.drive(run, state, events=events or _discard)
+        with self.telemetry.run_span(
+            run_id=run.id,
+            conversation_id=run.conversation_id,
+            provider=self.model.provider,
+            model=self.model.name,
+            paused=paused,
+        ) as span:
+            result = await self.drive(run, state, events=events or _discard, trace_id=trace_id_of(span))
+            self.telemetry.finish_run(
+                span,
+                status=result.run.status,
+                usage=Usage(
+                    result.run.input_tokens,
+                    result.run.output_tokens,
+                    result.run.cache_read_tokens,
+                    result.run.cache_write_tokens,
+                ),
+                cost_usd=result.run.cost_micro_usd / 1_000_000,
+                error=result.run.error,
+            )
+        return result
 
-    async def drive(self, run: Run, state: TurnState, *, events: EventSink) -> TurnResult:
+    async def drive(self, run: Run, state: TurnState, *, events: EventSink, trace_id: str | None = None) -> TurnResult:
         principal = Principal.customer(run.customer_id)
         budget = RunBudget(self.limits)
         steps = StepLog(run.id)
@@ -111,6 +146,7 @@ class AgentLoop:
             model_name=self.model.name,
             budget_exhausted=ending.budget,
             error=ending.error,
+            trace_id=trace_id,
             steps=steps.rows,
         )
         return TurnResult(run=finished, approval=ending.approval)
@@ -197,9 +233,11 @@ class AgentLoop:
             await events("message.delta", {"text": text})
 
         started = time.perf_counter()
-        async with asyncio.timeout(max(budget.remaining_s(), 0.001)):
-            response = await self.model.complete(request, on_text=on_text)
-        latency_ms = (time.perf_counter() - started) * 1000
+        with self.telemetry.model_span(self.model.provider, self.model.name, request) as span:
+            async with asyncio.timeout(max(budget.remaining_s(), 0.001)):
+                response = await self.model.complete(request, on_text=on_text)
+            latency_ms = (time.perf_counter() - started) * 1000
+            self.telemetry.model_answered(span, self.model.provider, self.model.name, response, latency_ms / 1000)
         cost = self.prices.cost_micro_usd(response.model or self.model.name, response.usage)
         budget.spend(response.usage, cost)
         steps.add(
@@ -221,10 +259,19 @@ class AgentLoop:
     ) -> CallOutcome:
         await events("tool.started", {"tool": call.name, "tool_use_id": call.id})
         started = time.perf_counter()
-        outcome = await self.gate.submit(ToolCall(call.name, call.input, call.id), principal, run_id=run.id)
-        latency_ms = (time.perf_counter() - started) * 1000
-        decision = outcome.decision
-        result = outcome.result
+        with self.telemetry.tool_span(call.name, call.id, call.input, run.conversation_id) as span:
+            outcome = await self.gate.submit(ToolCall(call.name, call.input, call.id), principal, run_id=run.id)
+            latency_ms = (time.perf_counter() - started) * 1000
+            decision = outcome.decision
+            result = outcome.result
+            self.telemetry.tool_decided(
+                span,
+                call.name,
+                decision,
+                ok=bool(result and result.ok),
+                error_code=result.error_code if result else None,
+                result=result.content if result else None,
+            )
         steps.add(
             kind="tool",
             latency_ms=latency_ms,
@@ -254,7 +301,8 @@ class AgentLoop:
         """Hold the call for a human. The transcript records it as waiting, so later turns stay coherent."""
         decision = outcome.decision
         assert decision is not None
-        approval = await self.approvals.create(run, call, decision, state, trace_context={})
+        approval = await self.approvals.create(run, call, decision, state, trace_context=current_trace_context())
+        self.telemetry.approval_opened()
         waiting = {"status": "awaiting_approval", "approval_id": approval.id, "message": decision.customer_message}
         state.pending_results.append(ToolResultBlock(call.id, json.dumps(waiting)))
         self._close_queue(state, replies.NOT_RUN_AFTER_PAUSE)

@@ -7,26 +7,37 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
 from agent.models.base import Model
+from agent.telemetry import Telemetry
 from api.errors import install_error_handlers
+from api.observability import configure_from_env
 from api.routers import approvals, conversations, health
 from api.services import build_services
 from api.settings import Settings
 
 
-def create_app(settings: Settings | None = None, *, model: Model | None = None) -> FastAPI:
-    """Build the app. `model` replaces the configured one (tests pass a scripted model)."""
+def create_app(
+    settings: Settings | None = None, *, model: Model | None = None, telemetry: Telemetry | None = None
+) -> FastAPI:
+    """Build the app. `model` replaces the configured one (tests pass a scripted model); `telemetry` replaces
+    the one configured from the `OTEL_*` variables (tests pass in-memory providers)."""
     resolved = settings or Settings()
+    observability = configure_from_env()
+    traced = telemetry is not None or observability.enabled
+    telemetry = telemetry or Telemetry()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = await build_services(resolved, model=model)
+        services = await build_services(resolved, model=model, telemetry=telemetry)
         app.state.services = services
         try:
             yield
         finally:
             await services.close()
+            observability.shutdown()
 
     app = FastAPI(
         title="Support agent service",
@@ -35,6 +46,10 @@ def create_app(settings: Settings | None = None, *, model: Model | None = None) 
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    if traced:
+        FastAPIInstrumentor.instrument_app(app, tracer_provider=telemetry.tracer_provider, excluded_urls="healthz")
+    if observability.enabled:
+        HTTPXClientInstrumentor().instrument()
     app.include_router(health.router)
     app.include_router(conversations.router)
     app.include_router(approvals.router)

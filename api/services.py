@@ -17,6 +17,7 @@ from agent.models.base import Model
 from agent.models.selection import build_model
 from agent.pricing import PriceTable
 from agent.run_store import RunStore
+from agent.telemetry import Telemetry
 from api import migrate
 from api.settings import Settings
 from policies.config import PolicyConfig, load_policy
@@ -60,7 +61,9 @@ class Services:
         await self.database.dispose()
 
 
-async def build_services(settings: Settings, *, model: Model | None = None) -> Services:
+async def build_services(
+    settings: Settings, *, model: Model | None = None, telemetry: Telemetry | None = None
+) -> Services:
     database = Database(settings.database_url)
     await prepare_database(database, seed=settings.seed_store)
     policy = load_policy(settings.policy_file)
@@ -74,6 +77,7 @@ async def build_services(settings: Settings, *, model: Model | None = None) -> S
         base_url=settings.anthropic_base_url,
         timeout_s=settings.model_timeout_s,
         max_retries=settings.model_max_retries,
+        tracer_provider=telemetry.tracer_provider if telemetry else None,
     )
     loop = AgentLoop(
         model=chosen,
@@ -84,6 +88,7 @@ async def build_services(settings: Settings, *, model: Model | None = None) -> S
         prices=PriceTable.load(),
         limits=settings.run_limits(),
         max_tokens=settings.max_output_tokens,
+        telemetry=telemetry,
     )
     desk = ApprovalDesk(
         database=database,

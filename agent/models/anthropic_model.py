@@ -11,7 +11,8 @@ import json
 from typing import Any
 
 import anthropic
-from anthropic import AsyncAnthropic
+from anthropic import AsyncAnthropic, OpenTelemetryOptions
+from opentelemetry.trace import TracerProvider
 
 from agent.errors import ModelError, ModelProtocolError, ModelTimeout, ModelUnavailable
 from agent.models.base import ModelRequest, ModelResponse, TextBlock, TextSink, ToolUseBlock, Usage
@@ -77,10 +78,13 @@ class AnthropicModel:
         base_url: str | None = None,
         max_retries: int = 2,
         timeout_s: float = 30.0,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self.name = model
+        # The SDK's own span is the run's `chat` span; it becomes a child of the run span because that is current.
+        telemetry: OpenTelemetryOptions | None = {"tracer_provider": tracer_provider} if tracer_provider else None
         self.client = client or AsyncAnthropic(
-            api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout_s
+            api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout_s, open_telemetry=telemetry
         )
 
     async def complete(self, request: ModelRequest, *, on_text: TextSink | None = None) -> ModelResponse:
@@ -90,11 +94,15 @@ class AnthropicModel:
             "messages": [m.to_json() for m in request.messages],
             **cached_prefix(request),
         }
+        # The conversation id goes on the SDK's span (it is not sent to the API).
+        client = self.client.with_options(
+            open_telemetry={**self.client.open_telemetry, "conversation_id": request.conversation_id}
+        )
         try:
             if on_text is None:
-                message = await self.client.messages.create(**params)
+                message = await client.messages.create(**params)
             else:
-                async with self.client.messages.stream(**params) as stream:
+                async with client.messages.stream(**params) as stream:
                     async for text in stream.text_stream:
                         await on_text(text)
                     message = await stream.get_final_message()

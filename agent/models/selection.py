@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from opentelemetry.trace import TracerProvider
+
 from agent.errors import ConfigurationError
 from agent.models.base import Model
 
@@ -13,6 +15,7 @@ def build_model(
     base_url: str | None = None,
     timeout_s: float = 30.0,
     max_retries: int = 2,
+    tracer_provider: TracerProvider | None = None,
 ) -> Model:
     provider, _, name = spec.partition(":")
     if provider == "offline":
@@ -26,5 +29,12 @@ def build_model(
             raise ConfigurationError("an Anthropic model needs ANTHROPIC_API_KEY")
         from agent.models.anthropic_model import AnthropicModel
 
-        return AnthropicModel(name, api_key=api_key, base_url=base_url, timeout_s=timeout_s, max_retries=max_retries)
+        return AnthropicModel(
+            name,
+            api_key=api_key,
+            base_url=base_url,
+            timeout_s=timeout_s,
+            max_retries=max_retries,
+            tracer_provider=tracer_provider,
+        )
     raise ConfigurationError(f"unknown model {spec!r}: use 'offline' or 'anthropic:<model id>'")

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from agent.models.base import Model
+from agent.telemetry import Telemetry
 from api.app import create_app
 from api.auth import mint_token
 from api.services import Services
@@ -54,9 +55,9 @@ class ServiceClient:
 
 @asynccontextmanager
 async def running_service(
-    database_url: str, model: Model | None = None, **settings: Any
+    database_url: str, model: Model | None = None, *, telemetry: Telemetry | None = None, **settings: Any
 ) -> AsyncIterator[ServiceClient]:
-    app = create_app(test_settings(database_url, **settings), model=model)
+    app = create_app(test_settings(database_url, **settings), model=model, telemetry=telemetry)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://service.test") as http:

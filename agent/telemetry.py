@@ -1,0 +1,282 @@
+"""Tracing and metrics of agent runs, after the OpenTelemetry GenAI semantic conventions. All of it is here.
+
+One trace per run:
+
+    invoke_agent support            INTERNAL  the run: conversation, model, usage totals, cost, status
+    ├── chat {model}                CLIENT    one per model call. For Anthropic this is the SDK's own span
+    │                                         (`anthropic.messages.create`); we only make it a child of the run
+    └── execute_tool {tool}         INTERNAL  one per tool call, with the policy decision on it
+
+A call the policy denies or holds is a normal span with `policy.outcome` = deny / needs_approval, not an error.
+A run that pauses for approval stores its W3C trace context with the approval; the run that resumes after the
+decision links back to it, and a short `approval {decision}` span is added to the paused trace, linking forward,
+so a reviewer can go from either trace to the other.
+
+Message content is recorded only when `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`, and then with
+emails, addresses and payment method ids masked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import Meter, MeterProvider
+from opentelemetry.propagators.textmap import DefaultGetter
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from agent.models.base import ModelRequest, ModelResponse, Usage
+from policies.decision import Decision
+
+AGENT_NAME = "support"
+SCOPE = "support-agent"
+CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+PROVIDERS_WITH_OWN_SPANS = frozenset({"anthropic"})
+"""Providers whose SDK emits the `chat` span itself: we must not add a second one."""
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+_PAYMENT_ID = re.compile(r"\b(gift_card|credit_card|paypal)_\d+\b")
+_SENSITIVE_KEYS = frozenset({"address1", "address2", "city", "zip", "email", "last_four", "first_name", "last_name"})
+
+
+def mask(value: Any) -> Any:
+    """A copy of `value` fit for a trace: personal fields blanked, emails and payment ids masked in text."""
+    if isinstance(value, dict):
+        return {mask(k): "***" if k in _SENSITIVE_KEYS else mask(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask(v) for v in value]
+    if isinstance(value, str):
+        return _PAYMENT_ID.sub(lambda m: f"{m.group(1)}_***", _EMAIL.sub("***@***", value))
+    return value
+
+
+def capture_content_from_env() -> bool:
+    return os.environ.get(CAPTURE_CONTENT_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+@dataclass(frozen=True, slots=True)
+class PausedRun:
+    """What the resumed run knows about the run an approval paused."""
+
+    approval_id: str
+    trace_context: dict[str, str]
+    decision: str
+    approver: str | None
+    waited_s: float
+
+
+class Telemetry:
+    """The service's tracer and instruments. Built with explicit providers (tests pass in-memory ones); the
+    defaults are the global providers, which `api.observability` configures from the `OTEL_*` variables."""
+
+    def __init__(
+        self,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        *,
+        capture_content: bool | None = None,
+    ) -> None:
+        self.tracer_provider = tracer_provider or trace.get_tracer_provider()
+        self.tracer: Tracer = self.tracer_provider.get_tracer(SCOPE)
+        meter: Meter = (meter_provider or metrics.get_meter_provider()).get_meter(SCOPE)
+        self.capture_content = capture_content_from_env() if capture_content is None else capture_content
+        self.token_usage = meter.create_histogram(
+            "gen_ai.client.token.usage", unit="{token}", description="Tokens used per model call"
+        )
+        self.operation_duration = meter.create_histogram(
+            "gen_ai.client.operation.duration", unit="s", description="Duration of model calls"
+        )
+        self.tool_calls = meter.create_counter(
+            "support.tool.calls", unit="{call}", description="Tool calls by tool and policy outcome"
+        )
+        self.pending_approvals = meter.create_up_down_counter(
+            "support.approvals.pending", unit="{approval}", description="Approvals waiting for a decision"
+        )
+        self.cost = meter.create_counter("support.run.cost", unit="USD", description="Model cost of runs")
+
+    # ---- spans --------------------------------------------------------------------------------------------
+
+    @contextmanager
+    def run_span(
+        self, *, run_id: str, conversation_id: str, provider: str, model: str, paused: PausedRun | None = None
+    ) -> Iterator[Span]:
+        links = []
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "invoke_agent",
+            "gen_ai.provider.name": provider,
+            "gen_ai.agent.name": AGENT_NAME,
+            "gen_ai.conversation.id": conversation_id,
+            "gen_ai.request.model": model,
+            "support.run.id": run_id,
+        }
+        if paused is not None:
+            context = trace.get_current_span(extract_context(paused.trace_context)).get_span_context()
+            if context.is_valid:
+                links.append(Link(context, {"support.link": "paused_run"}))
+            attributes.update(
+                {
+                    "support.approval.id": paused.approval_id,
+                    "support.approval.decision": paused.decision,
+                    "support.approval.approver": paused.approver or "",
+                    "support.approval.wait_s": paused.waited_s,
+                }
+            )
+        with self.tracer.start_as_current_span(
+            f"invoke_agent {AGENT_NAME}",
+            kind=SpanKind.INTERNAL,
+            attributes=attributes,
+            links=links,
+            record_exception=True,
+        ) as span:
+            yield span
+            if paused is not None:
+                self._mark_paused_trace(paused, span)
+
+    def finish_run(self, span: Span, *, status: str, usage: Usage, cost_usd: float, error: str | None) -> None:
+        span.set_attributes(
+            {
+                "gen_ai.usage.input_tokens": usage.input_tokens,
+                "gen_ai.usage.output_tokens": usage.output_tokens,
+                "gen_ai.usage.cache_read.input_tokens": usage.cache_read_input_tokens,
+                "gen_ai.usage.cache_creation.input_tokens": usage.cache_creation_input_tokens,
+                "support.run.status": status,
+                "support.run.cost_usd": cost_usd,
+            }
+        )
+        if status == "failed":
+            span.set_status(Status(StatusCode.ERROR, error or "the run failed"))
+            span.set_attribute("error.type", (error or "failed").split(":", 1)[0])
+        if cost_usd:
+            self.cost.add(cost_usd, {"gen_ai.provider.name": span_attribute(span, "gen_ai.provider.name")})
+
+    def _mark_paused_trace(self, paused: PausedRun, resumed: Span) -> None:
+        """A span in the paused run's trace that points at the resumed run."""
+        parent = extract_context(paused.trace_context)
+        if not trace.get_current_span(parent).get_span_context().is_valid:
+            return
+        marker = self.tracer.start_span(
+            f"approval {paused.decision}",
+            context=parent,
+            kind=SpanKind.INTERNAL,
+            links=[Link(resumed.get_span_context(), {"support.link": "resumed_run"})],
+            attributes={
+                "support.approval.id": paused.approval_id,
+                "support.approval.decision": paused.decision,
+                "support.approval.approver": paused.approver or "",
+                "support.approval.wait_s": paused.waited_s,
+                "support.resumed_trace_id": format(resumed.get_span_context().trace_id, "032x"),
+            },
+        )
+        marker.end()
+
+    @contextmanager
+    def model_span(self, provider: str, model: str, request: ModelRequest) -> Iterator[Span | None]:
+        """The `chat` span, unless the provider's SDK makes its own; then the SDK's span is the one, and it
+        becomes a child of the run span because the run span is current."""
+        if provider in PROVIDERS_WITH_OWN_SPANS:
+            yield None
+            return
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": provider,
+            "gen_ai.request.model": model,
+            "gen_ai.request.max_tokens": request.max_tokens,
+            "gen_ai.conversation.id": request.conversation_id,
+        }
+        if self.capture_content:
+            attributes["gen_ai.input.messages"] = json.dumps(mask([m.to_json() for m in request.messages[-6:]]))
+        with self.tracer.start_as_current_span(
+            f"chat {model}", kind=SpanKind.CLIENT, attributes=attributes, record_exception=True
+        ) as span:
+            yield span
+
+    def model_answered(
+        self, span: Span | None, provider: str, model: str, response: ModelResponse, seconds: float
+    ) -> None:
+        common = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": provider, "gen_ai.request.model": model}
+        self.operation_duration.record(seconds, common)
+        self.token_usage.record(response.usage.input_tokens, {**common, "gen_ai.token.type": "input"})
+        self.token_usage.record(response.usage.output_tokens, {**common, "gen_ai.token.type": "output"})
+        if span is None:
+            return
+        span.set_attributes(
+            {
+                "gen_ai.response.model": response.model or model,
+                "gen_ai.response.finish_reasons": [response.stop_reason],
+                "gen_ai.usage.input_tokens": response.usage.input_tokens,
+                "gen_ai.usage.output_tokens": response.usage.output_tokens,
+            }
+        )
+        if self.capture_content:
+            span.set_attribute("gen_ai.output.messages", json.dumps(mask([response.as_message().to_json()])))
+
+    @contextmanager
+    def tool_span(self, name: str, call_id: str, arguments: Any, conversation_id: str) -> Iterator[Span]:
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": name,
+            "gen_ai.tool.call.id": call_id,
+            "gen_ai.tool.type": "function",
+            "gen_ai.conversation.id": conversation_id,
+        }
+        if self.capture_content:
+            attributes["gen_ai.tool.call.arguments"] = json.dumps(mask(arguments), default=str)
+        with self.tracer.start_as_current_span(
+            f"execute_tool {name}", kind=SpanKind.INTERNAL, attributes=attributes, record_exception=True
+        ) as span:
+            yield span
+
+    def tool_decided(
+        self, span: Span, name: str, decision: Decision | None, ok: bool, error_code: str | None, result: Any
+    ) -> None:
+        outcome = decision.outcome.value if decision else "invalid"
+        span.set_attribute("policy.outcome", outcome)
+        if decision is not None:
+            span.set_attributes({"policy.rule": decision.rule, "policy.version": decision.policy_version})
+            span.add_event(
+                "policy.decision",
+                {"policy.outcome": outcome, "policy.rule": decision.rule, "policy.reason": decision.reason},
+            )
+        if not ok and error_code and outcome == "allow":
+            span.set_attribute("error.type", error_code)  # the tool ran and failed (e.g. order not pending)
+        if self.capture_content and result is not None:
+            span.set_attribute("gen_ai.tool.call.result", json.dumps(mask(result), default=str))
+        self.tool_calls.add(1, {"gen_ai.tool.name": name, "policy.outcome": outcome})
+
+    def approval_opened(self) -> None:
+        self.pending_approvals.add(1)
+
+    def approval_closed(self) -> None:
+        self.pending_approvals.add(-1)
+
+
+def span_attribute(span: Span, key: str) -> Any:
+    attributes = getattr(span, "attributes", None) or {}
+    return attributes.get(key, "")
+
+
+def current_trace_context() -> dict[str, str]:
+    """The W3C trace context of the current span, to store with an approval, plus its trace id for links."""
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier)
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        carrier["trace_id"] = format(context.trace_id, "032x")
+    return carrier
+
+
+def extract_context(carrier: dict[str, str]) -> Any:
+    return _PROPAGATOR.extract(carrier, getter=DefaultGetter())
+
+
+def trace_id_of(span: Span) -> str | None:
+    context = span.get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None

@@ -1,0 +1,79 @@
+"""OpenTelemetry set-up from the standard `OTEL_*` variables. Nothing is exported unless an OTLP endpoint is set.
+
+    OTEL_EXPORTER_OTLP_ENDPOINT            e.g. http://jaeger:4318 (OTLP over HTTP, protobuf)
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT     the traces endpoint alone, if it differs
+    OTEL_SERVICE_NAME                      default "support-agent"
+    OTEL_TRACES_SAMPLER[_ARG]              read by the SDK (default: parentbased_always_on)
+    OTEL_SDK_DISABLED=true                 switch everything off
+    OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true   record (masked) message content on spans
+
+Only the http/protobuf protocol is built in; another `OTEL_EXPORTER_OTLP_PROTOCOL` is reported and ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from opentelemetry import metrics, trace
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+log = logging.getLogger(__name__)
+DEFAULT_SERVICE_NAME = "support-agent"
+
+
+@dataclass
+class Observability:
+    tracer_provider: TracerProvider | None = None
+    meter_provider: MeterProvider | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.tracer_provider is not None
+
+    def shutdown(self) -> None:
+        """Flush what is buffered; called on the way out so the last runs' spans are not lost."""
+        if self.tracer_provider is not None:
+            self.tracer_provider.shutdown()
+        if self.meter_provider is not None:
+            self.meter_provider.shutdown()
+
+
+def exporting_configured() -> bool:
+    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        return False
+    return bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+
+
+_configured: Observability | None = None
+
+
+def configure_from_env() -> Observability:
+    """Build and register the global providers once per process; a second call returns the first result."""
+    global _configured
+    if _configured is not None:
+        return _configured
+    if not exporting_configured():
+        _configured = Observability()
+        return _configured
+    protocol = os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    if protocol != "http/protobuf":
+        log.warning("OTEL_EXPORTER_OTLP_PROTOCOL=%s is not supported here; exporting with http/protobuf", protocol)
+    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", DEFAULT_SERVICE_NAME)})
+    tracer_provider = TracerProvider(resource=resource)
+    tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    meter_provider = MeterProvider(
+        resource=resource, metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter())]
+    )
+    trace.set_tracer_provider(tracer_provider)
+    metrics.set_meter_provider(meter_provider)
+    _configured = Observability(tracer_provider, meter_provider)
+    log.info("exporting traces and metrics over OTLP/HTTP as %s", resource.attributes.get("service.name"))
+    return _configured
