@@ -142,8 +142,8 @@ class AgentLoop:
                 budget.usage.cache_creation_input_tokens,
                 budget.cost_micro_usd,
             ),
-            model_provider=self.model.provider,
-            model_name=self.model.name,
+            model_provider=steps.answered_by[0] if steps.answered_by else self.model.provider,
+            model_name=steps.answered_by[1] if steps.answered_by else self.model.name,
             budget_exhausted=ending.budget,
             error=ending.error,
             trace_id=trace_id,
@@ -243,7 +243,7 @@ class AgentLoop:
         steps.add(
             kind="model",
             latency_ms=latency_ms,
-            provider=self.model.provider,
+            provider=response.provider or self.model.provider,
             model=response.model or self.model.name,
             stop_reason=response.stop_reason,
             input_tokens=response.usage.input_tokens,
@@ -335,8 +335,12 @@ class StepLog:
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         self.rows: list[dict[str, Any]] = []
+        self.answered_by: tuple[str, str] | None = None
+        """Provider and model of the last model call: with a fallback chain, the link that answered."""
 
     def add(self, **values: Any) -> None:
+        if values.get("kind") == "model":
+            self.answered_by = (str(values["provider"]), str(values["model"]))
         self.rows.append(
             {**STEP_DEFAULTS, **values, "run_id": self.run_id, "position": len(self.rows), "created_at": utcnow()}
         )

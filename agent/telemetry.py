@@ -38,8 +38,9 @@ from policies.decision import Decision
 AGENT_NAME = "support"
 SCOPE = "support-agent"
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
-PROVIDERS_WITH_OWN_SPANS = frozenset({"anthropic"})
-"""Providers whose SDK emits the `chat` span itself: we must not add a second one."""
+PROVIDERS_WITH_OWN_SPANS = frozenset({"anthropic", "fallback"})
+"""Providers that make their `chat` spans themselves, so the loop must not add another: the Anthropic SDK, and
+the fallback chain (one span per link it calls)."""
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")

@@ -9,12 +9,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from pydantic import SecretStr
+
 from agent.approval_desk import ApprovalDesk
 from agent.approvals import ApprovalStore
 from agent.dispatch import ToolGate
 from agent.loop import AgentLoop
 from agent.models.base import Model
-from agent.models.selection import build_model
+from agent.models.selection import Credentials, build_chain
 from agent.pricing import PriceTable
 from agent.run_store import RunStore
 from agent.telemetry import Telemetry
@@ -71,13 +73,17 @@ async def build_services(
     gate = ToolGate(database, engine, registry)
     runs = RunStore(database, stale_after=timedelta(seconds=settings.run_timeout_s * 2 + 30))
     approvals = ApprovalStore(database, ttl=timedelta(hours=policy.approvals.ttl_hours))
-    chosen = model or build_model(
+    chosen = model or build_chain(
         settings.model_spec,
-        api_key=settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None,
-        base_url=settings.anthropic_base_url,
-        timeout_s=settings.model_timeout_s,
-        max_retries=settings.model_max_retries,
-        tracer_provider=telemetry.tracer_provider if telemetry else None,
+        settings.model_fallbacks,
+        Credentials(
+            anthropic_api_key=secret(settings.anthropic_api_key),
+            anthropic_base_url=settings.anthropic_base_url,
+            openai_api_key=secret(settings.openai_api_key),
+            timeout_s=settings.model_timeout_s,
+            max_retries=settings.model_max_retries,
+        ),
+        telemetry=telemetry,
     )
     loop = AgentLoop(
         model=chosen,
@@ -117,6 +123,10 @@ async def build_services(
         loop=loop,
         desk=desk,
     )
+
+
+def secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value else None
 
 
 async def prepare_database(database: Database, *, seed: bool) -> None:

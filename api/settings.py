@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     """`offline`, or `anthropic:<model id>`. Unset: Anthropic's default model when a key is set, else offline."""
     anthropic_api_key: SecretStr | None = Field(default=None, alias="ANTHROPIC_API_KEY")
     anthropic_base_url: str | None = Field(default=None, alias="ANTHROPIC_BASE_URL")
+    model_fallbacks: str = Field(default="", alias="SUPPORT_MODEL_FALLBACKS")
+    """Comma-separated models to try, in order, when the one before fails: `anthropic:<id>`,
+    `openai:<model>@<base url>` (any OpenAI-compatible endpoint), `offline`. With an Anthropic primary and
+    nothing set, the offline model is the last resort."""
+    openai_api_key: SecretStr | None = Field(default=None, alias="OPENAI_API_KEY")
     anthropic_default_model: str = Field(default="claude-sonnet-4-5", alias="SUPPORT_ANTHROPIC_DEFAULT_MODEL")
     model_timeout_s: float = Field(default=30.0, gt=0, alias="SUPPORT_MODEL_TIMEOUT_S")
     model_max_retries: int = Field(default=2, ge=0, le=10, alias="SUPPORT_MODEL_MAX_RETRIES")

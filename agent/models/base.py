@@ -150,6 +150,8 @@ class ModelResponse:
     usage: Usage = field(default_factory=Usage)
     model: str = ""
     """The model that answered, as its provider names it."""
+    provider: str = ""
+    """The provider that answered; set by a fallback chain, where it may differ from the first link."""
 
     @property
     def text(self) -> str:

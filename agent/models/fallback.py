@@ -1,0 +1,87 @@
+"""A chain of models: the first one whose circuit is closed answers; on failure the next one is asked.
+
+Typical chain, from `SUPPORT_MODEL` and `SUPPORT_MODEL_FALLBACKS`: Claude Sonnet -> Claude Haiku -> an
+OpenAI-compatible endpoint (vLLM, Ollama, OpenAI) -> the offline model. Each link keeps its own retry policy
+(the SDK's for Anthropic, tenacity for the OpenAI-compatible client); the chain never retries a link, it moves
+on. When the offline model answers as a fallback, the reply says the assistant is in a limited mode and offers
+a person.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+
+from agent.errors import ModelError, ModelUnavailable
+from agent.models.base import Model, ModelRequest, ModelResponse, TextBlock, TextSink
+from agent.models.circuit import CircuitBreaker
+from agent.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
+
+LIMITED_MODE = (
+    "I'm running in a limited mode right now, so I may not follow everything; say 'human' at any time and a "
+    "member of our team will take over. "
+)
+
+
+class FallbackChain:
+    provider = "fallback"
+
+    def __init__(
+        self,
+        links: Sequence[Model],
+        *,
+        telemetry: Telemetry | None = None,
+        breakers: Sequence[CircuitBreaker] | None = None,
+    ) -> None:
+        if not links:
+            raise ValueError("a fallback chain needs at least one model")
+        self.links = list(links)
+        self.breakers = list(breakers) if breakers else [CircuitBreaker() for _ in self.links]
+        self.telemetry = telemetry or Telemetry()
+        self.name = "+".join(f"{link.provider}:{link.name}" for link in self.links)
+
+    async def complete(self, request: ModelRequest, *, on_text: TextSink | None = None) -> ModelResponse:
+        failures: list[str] = []
+        for position, (link, breaker) in enumerate(zip(self.links, self.breakers, strict=True)):
+            if not breaker.allow():
+                failures.append(f"{link.provider}:{link.name} skipped (circuit open)")
+                continue
+            try:
+                # The offline link's text is streamed after the fact, with the limited-mode notice in front.
+                streams = on_text if link.provider != "offline" else None
+                with self.telemetry.model_span(link.provider, link.name, request) as span:
+                    response = await link.complete(request, on_text=streams)
+            except ModelError as error:
+                breaker.record_failure()
+                failures.append(f"{link.provider}:{link.name}: {error}")
+                log.warning("model %s:%s failed, trying the next one: %s", link.provider, link.name, error)
+                continue
+            breaker.record_success()
+            if span is not None:
+                span.set_attribute("support.model.fallback_position", position)
+            labelled = self._labelled(link, response, fell_back=position > 0)
+            if on_text is not None and streams is None and labelled.text:
+                await on_text(labelled.text)
+            return labelled
+        raise ModelUnavailable("no model in the chain could answer: " + "; ".join(failures))
+
+    @staticmethod
+    def _labelled(link: Model, response: ModelResponse, *, fell_back: bool) -> ModelResponse:
+        answered = replace(response, provider=link.provider, model=response.model or link.name)
+        if not (fell_back and link.provider == "offline" and answered.text):
+            return answered
+        blocks = list(answered.content)
+        first_text = next(i for i, b in enumerate(blocks) if isinstance(b, TextBlock))
+        text = blocks[first_text]
+        assert isinstance(text, TextBlock)
+        blocks[first_text] = TextBlock(LIMITED_MODE + text.text)
+        return replace(answered, content=tuple(blocks))
+
+    async def close(self) -> None:
+        for link in self.links:
+            closer = getattr(link, "close", None)
+            if closer is not None:
+                await closer()
