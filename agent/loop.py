@@ -34,6 +34,7 @@ from agent.models.base import (
 from agent.pricing import PriceTable
 from agent.prompt import SYSTEM_PROMPT
 from agent.run_store import RunStore, RunTotals
+from agent.spend import DailySpend
 from agent.state import TurnState
 from agent.tables import Approval, Run
 from agent.telemetry import PausedRun, Telemetry, current_trace_context, trace_id_of
@@ -77,6 +78,7 @@ class AgentLoop:
         system_prompt: str = SYSTEM_PROMPT,
         max_tokens: int = 1024,
         telemetry: Telemetry | None = None,
+        spend: DailySpend | None = None,
     ) -> None:
         self.model = model
         self.gate = gate
@@ -89,6 +91,7 @@ class AgentLoop:
         self.max_tokens = max_tokens
         self.tool_definitions = registry.definitions()
         self.telemetry = telemetry or Telemetry()
+        self.spend = spend
 
     async def answer(
         self, run: Run, content: str, *, events: EventSink | None = None, paused: PausedRun | None = None
@@ -124,7 +127,11 @@ class AgentLoop:
         budget = RunBudget(self.limits)
         steps = StepLog(run.id)
         try:
-            ending = await self._loop(run, principal, state, budget, steps, events)
+            spent = await self.spend.exhausted(run.customer_id) if self.spend else None
+            if spent:
+                ending = _Ending("budget_exhausted", replies.DAILY_BUDGET_SPENT, budget=spent)
+            else:
+                ending = await self._loop(run, principal, state, budget, steps, events)
         except ModelError as error:
             state.flush_results()
             ending = _Ending("failed", replies.MODEL_FAILED, error=f"{type(error).__name__}: {error}")

@@ -29,3 +29,7 @@ APPROVAL_EXPIRED = (
     "this conversation to our support team, and a member of the team will follow up with you here."
 )
 DUPLICATE_PENDING = "this exact action is already waiting for a team member's decision; it was not submitted again"
+DAILY_BUDGET_SPENT = (
+    "I'm sorry, I can't take on more requests in this chat today. Your message is saved for our support team, "
+    "and a member of the team can reply to you here."
+)

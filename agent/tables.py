@@ -42,7 +42,11 @@ class Run(SQLModel, table=True):
     """The service's answer to one customer message: model calls and tool calls until a reply (or a pause)."""
 
     __tablename__ = "runs"
-    __table_args__ = (Index("ix_runs_conversation", "conversation_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_runs_conversation", "conversation_id", "started_at"),
+        Index("ix_runs_customer_started", "customer_id", "started_at"),  # chat rate limit, daily spend
+        Index("ix_runs_started", "started_at"),  # store-wide daily spend
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     conversation_id: str = Field(foreign_key="conversations.id", max_length=40)

@@ -19,8 +19,10 @@ from agent.models.base import Model
 from agent.models.selection import Credentials, build_chain
 from agent.pricing import PriceTable
 from agent.run_store import RunStore
+from agent.spend import DailySpend
 from agent.telemetry import Telemetry
 from api import migrate
+from api.rate_limit import ChatRateLimiter
 from api.settings import Settings
 from policies.config import PolicyConfig, load_policy
 from policies.engine import PolicyEngine
@@ -44,15 +46,20 @@ class Services:
     model: Model
     loop: AgentLoop
     desk: ApprovalDesk
+    limits: ChatRateLimiter
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Start `work` as a task the service owns: nothing a request does can cancel it, and shutdown waits."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     async def shielded(self, work: Coroutine[Any, Any, T]) -> T:
         """Run `work` so that a client going away cannot cancel it half-way: the task is owned by the service,
         and the request only waits for it. Shutdown waits for such tasks to finish."""
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return await asyncio.shield(task)
+        return await asyncio.shield(self.spawn(work))
 
     async def close(self, grace_s: float = 30.0) -> None:
         if self._tasks:
@@ -95,6 +102,11 @@ async def build_services(
         limits=settings.run_limits(),
         max_tokens=settings.max_output_tokens,
         telemetry=telemetry,
+        spend=DailySpend(
+            database,
+            customer_micro_usd=round(settings.customer_daily_cost_usd * 1_000_000),
+            store_micro_usd=round(settings.store_daily_cost_usd * 1_000_000),
+        ),
     )
     desk = ApprovalDesk(
         database=database,
@@ -122,6 +134,7 @@ async def build_services(
         model=chosen,
         loop=loop,
         desk=desk,
+        limits=ChatRateLimiter(database, per_minute=settings.chat_per_minute),
     )
 
 

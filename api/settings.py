@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     max_run_tokens: int = Field(default=200_000, gt=0, alias="SUPPORT_MAX_RUN_TOKENS")
     max_run_cost_usd: float = Field(default=0.50, gt=0, alias="SUPPORT_MAX_RUN_COST_USD")
 
+    chat_per_minute: int = Field(default=20, gt=0, alias="SUPPORT_CHAT_PER_MINUTE")
+    """Messages a customer may send per minute (all replicas together); more get 429 with Retry-After."""
+    customer_daily_cost_usd: float = Field(default=2.0, gt=0, alias="SUPPORT_CUSTOMER_DAILY_COST_USD")
+    store_daily_cost_usd: float = Field(default=500.0, gt=0, alias="SUPPORT_STORE_DAILY_COST_USD")
+
     policy_file: Path | None = Field(default=None, alias="SUPPORT_POLICY_FILE")
     seed_store: bool = Field(default=True, alias="SUPPORT_SEED")
     """Load the fixture store into an empty database at start-up."""

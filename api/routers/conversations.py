@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import col, select
+from sse_starlette import EventSourceResponse
 
 from agent.errors import ConversationBusy
+from agent.loop import EventSink, TurnResult
 from agent.tables import Approval
 from api.auth import AnyPrincipal, CustomerPrincipal
 from api.errors import ApiError
@@ -49,23 +54,30 @@ def checked_content(body: MessageIn, limit: int) -> str:
     return body.content
 
 
-@router.post("/{conversation_id}/messages")
+@router.post("/{conversation_id}/messages", response_model=None)
 async def post_message(
     request: Request,
     conversation_id: str,
     body: MessageIn,
     principal: CustomerPrincipal,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> JSONResponse:
+) -> JSONResponse | EventSourceResponse:
+    """Answer a customer message: JSON when the turn is done, or, with `Accept: text/event-stream`, the turn as
+    Server-Sent Events while it happens. Either way the message is stored before the model is called, and the
+    run completes and is stored even if the client goes away."""
     services = services_of(request)
     content = checked_content(body, services.settings.max_message_bytes)
     conversation = await services.runs.conversation_for(conversation_id, principal)
+    await services.limits.check(principal.id)
+    streaming = "text/event-stream" in request.headers.get("accept", "")
     keys = IdempotencyKeys(services.database)
     if idempotency_key is not None:
         replay = await keys.claim(
             principal.id, idempotency_key, conversation.id, request_hash(conversation.id, content)
         )
         if replay is not None:
+            if streaming:
+                return EventSourceResponse(replayed_events(replay), headers={"Idempotent-Replayed": "true"})
             return JSONResponse(replay, headers={"Idempotent-Replayed": "true"})
     try:
         run = await services.runs.start_turn(conversation, content)
@@ -73,13 +85,65 @@ async def post_message(
         if idempotency_key is not None:
             await keys.release(principal.id, idempotency_key)
         raise
-    result = await services.shielded(services.loop.answer(run, content))
-    messages = await services.runs.messages(conversation.id)
-    customer_message = next(m for m in messages if m.run_id == run.id and m.role == "customer")
-    response = {"message": message_view(customer_message), "run": run_view(result.run, result.approval)}
-    if idempotency_key is not None:
-        await keys.complete(principal.id, idempotency_key, response)
-    return JSONResponse(response)
+
+    async def answer(events: EventSink | None = None) -> dict[str, Any]:
+        result = await services.loop.answer(run, content, events=events)
+        response = await turn_response(services, run.id, result)
+        if idempotency_key is not None:
+            await keys.complete(principal.id, idempotency_key, response)
+        return response
+
+    if not streaming:
+        return JSONResponse(await services.shielded(answer()))
+    return EventSourceResponse(streamed_turn(services, run.id, conversation.id, answer), ping=15)
+
+
+async def turn_response(services: Services, run_id: str, result: TurnResult) -> dict[str, Any]:
+    messages = await services.runs.messages(result.run.conversation_id)
+    customer_message = next(m for m in messages if m.run_id == run_id and m.role == "customer")
+    return {"message": message_view(customer_message), "run": run_view(result.run, result.approval)}
+
+
+async def streamed_turn(
+    services: Services,
+    run_id: str,
+    conversation_id: str,
+    answer: Callable[[EventSink], Awaitable[dict[str, Any]]],
+) -> AsyncIterator[dict[str, str]]:
+    """The turn's events in order. The run is a task the service owns: if the client disconnects, this
+    generator is cancelled and the run carries on to its stored end."""
+    queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+
+    async def sink(event: str, data: dict[str, Any]) -> None:
+        queue.put_nowait((event, data))
+
+    async def run_and_close() -> dict[str, Any]:
+        try:
+            response = await answer(sink)
+        except Exception as error:
+            queue.put_nowait(("run.failed", {"run_id": run_id, "error": "the turn could not be completed"}))
+            raise error
+        status = response["run"]["status"]
+        queue.put_nowait(("run.failed" if status == "failed" else "run.completed", response))
+        return response
+
+    task = services.spawn(run_and_close())
+    yield sse("run.started", {"run_id": run_id, "conversation_id": conversation_id})
+    while True:
+        event, data = await queue.get()
+        yield sse(event, data)
+        if event in ("run.completed", "run.failed"):
+            break
+    await task
+
+
+async def replayed_events(response: dict[str, Any]) -> AsyncIterator[dict[str, str]]:
+    yield sse("run.started", {"run_id": response["run"]["id"], "replayed": True})
+    yield sse("run.failed" if response["run"]["status"] == "failed" else "run.completed", response)
+
+
+def sse(event: str, data: dict[str, Any]) -> dict[str, str]:
+    return {"event": event, "data": json.dumps(data, ensure_ascii=False)}
 
 
 @router.get("/{conversation_id}")
