@@ -61,6 +61,11 @@ class Services:
         and the request only waits for it. Shutdown waits for such tasks to finish."""
         return await asyncio.shield(self.spawn(work))
 
+    async def idle(self) -> None:
+        """Wait until every task the service owns has finished (runs whose clients went away, for instance)."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
     async def close(self, grace_s: float = 30.0) -> None:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=grace_s)

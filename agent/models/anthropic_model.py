@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import anthropic
+import httpx2
 from anthropic import AsyncAnthropic, OpenTelemetryOptions
 from opentelemetry.trace import TracerProvider
 
@@ -52,11 +53,16 @@ def to_response(message: Any) -> ModelResponse:
 
 
 def translate(error: Exception) -> ModelError:
-    """SDK errors as the loop understands them. Anything else is a bug and is not caught."""
-    if isinstance(error, anthropic.APITimeoutError):
+    """SDK errors as the loop understands them. Anything else is a bug and is not caught.
+
+    The SDK wraps transport failures in `APIConnectionError` only until the response starts; once a stream is
+    being read, a stalled or dropped connection surfaces as the HTTP client's (httpx2) own exception."""
+    if isinstance(error, anthropic.APITimeoutError | httpx2.TimeoutException):
         return ModelTimeout(f"the model did not answer in time: {error}")
     if isinstance(error, anthropic.APIConnectionError):
         return ModelUnavailable(f"could not reach the model: {error}")
+    if isinstance(error, httpx2.TransportError):
+        return ModelProtocolError(f"the answer was cut off: {error}")
     if isinstance(error, anthropic.APIStatusError):
         if error.status_code in (400, 413, 422):
             return ModelProtocolError(f"the model rejected the request ({error.status_code}): {error.message}")
@@ -106,8 +112,11 @@ class AnthropicModel:
                     async for text in stream.text_stream:
                         await on_text(text)
                     message = await stream.get_final_message()
-        except (anthropic.AnthropicError, ValueError) as error:
+        except (anthropic.AnthropicError, httpx2.TransportError, ValueError) as error:
             raise translate(error) from error
+        if message.stop_reason is None:
+            # A stream whose body ended before `message_delta`: the SDK hands back what had arrived, unfinished.
+            raise ModelProtocolError("the answer ended before the model finished it (no stop reason)")
         return to_response(message)
 
     async def close(self) -> None:

@@ -175,10 +175,12 @@ class StreamCut:
     * `end`: finish the HTTP body properly, but without the remaining events (no `message_stop`): a stream that
       looks complete at the HTTP level and is not at the protocol level.
     * `error`: send an `error` event (`overloaded_error`, as the API does when it fails mid-stream), then end.
+    * `stall`: send nothing more and keep the connection open until the client gives up (its read timeout) or
+      the fake stops: a provider that hangs mid-answer.
     """
 
     after_events: int
-    how: Literal["drop", "end", "error"] = "drop"
+    how: Literal["drop", "end", "error", "stall"] = "drop"
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,7 +451,7 @@ class FakeMessagesAPI:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self._stopping: asyncio.Event | None = None
         self.port = 0
 
@@ -545,11 +547,13 @@ class FakeMessagesAPI:
             loop.close()
 
     async def _shutdown(self) -> None:
+        """Close the listening socket and every open connection, and let each connection's task end on its own
+        (a held answer sees `_stopping`; a read sees end-of-file), then stop the loop."""
         assert self._server is not None and self._stopping is not None and self._loop is not None
         self._stopping.set()
         self._server.close()
-        for task in list(self._connections):
-            task.cancel()
+        for writer in list(self._connections.values()):
+            writer.transport.abort()
         await asyncio.gather(*self._connections, return_exceptions=True)
         await self._server.wait_closed()
         self._loop.call_soon(self._loop.stop)
@@ -557,7 +561,7 @@ class FakeMessagesAPI:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._connections.add(task)
+        self._connections[task] = writer
         try:
             while True:
                 request = await self._read_request(reader)
@@ -567,11 +571,8 @@ class FakeMessagesAPI:
                     break
         except (_HungUp, ConnectionError, asyncio.IncompleteReadError):
             writer.transport.abort()
-        except asyncio.CancelledError:
-            writer.transport.abort()
-            raise
         finally:
-            self._connections.discard(task)
+            del self._connections[task]
             if not writer.transport.is_closing():
                 writer.close()
 
@@ -639,7 +640,7 @@ class FakeMessagesAPI:
             return True
         model = str(request.body.get("model", "claude-fake")) if isinstance(request.body, dict) else "claude-fake"
         if request.streamed:
-            return await self._send_stream(writer, answer, model)
+            return await self._send_stream(writer, reader, answer, model)
         await self._send(writer, 200, {"content-type": "application/json"}, message_body(answer, model))
         return True
 
@@ -651,7 +652,8 @@ class FakeMessagesAPI:
         hangup = asyncio.ensure_future(reader.read(1))
         stopping = asyncio.ensure_future(self._stopping.wait())
         try:
-            done, _ = await asyncio.wait({hangup, stopping}, timeout=delay_s, return_when=asyncio.FIRST_COMPLETED)
+            timeout = None if delay_s == float("inf") else delay_s
+            done, _ = await asyncio.wait({hangup, stopping}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
             hangup.cancel()
             stopping.cancel()
@@ -680,7 +682,9 @@ class FakeMessagesAPI:
             headers["x-should-retry"] = "true" if error.should_retry else "false"
         await self._send(writer, error.status, headers, json.dumps(error.body()).encode())
 
-    async def _send_stream(self, writer: asyncio.StreamWriter, reply: Reply, model: str) -> bool:
+    async def _send_stream(
+        self, writer: asyncio.StreamWriter, reader: asyncio.StreamReader, reply: Reply, model: str
+    ) -> bool:
         head = {
             "request-id": f"req_fake{next(_ids):06d}",
             "content-type": "text/event-stream; charset=utf-8",
@@ -696,6 +700,9 @@ class FakeMessagesAPI:
                     await writer.drain()
                     writer.transport.abort()
                     return False
+                if cut.how == "stall":
+                    await writer.drain()
+                    await self._hold(float("inf"), reader)
                 if cut.how == "error":
                     failure = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
                     writer.write(_chunk(sse("error", failure)))

@@ -19,7 +19,7 @@ from api.settings import Settings
 TEST_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 
 
-def test_settings(database_url: str, **overrides: Any) -> Settings:
+def service_settings(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "DATABASE_URL": database_url,
         "SUPPORT_JWT_SECRET": TEST_SECRET,
@@ -57,7 +57,7 @@ class ServiceClient:
 async def running_service(
     database_url: str, model: Model | None = None, *, telemetry: Telemetry | None = None, **settings: Any
 ) -> AsyncIterator[ServiceClient]:
-    app = create_app(test_settings(database_url, **settings), model=model, telemetry=telemetry)
+    app = create_app(service_settings(database_url, **settings), model=model, telemetry=telemetry)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://service.test") as http:

@@ -1,0 +1,120 @@
+"""A turn streamed as Server-Sent Events over a real HTTP connection, and a client that goes away mid-turn."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from sqlmodel import select
+
+from agent.models.base import ModelRequest, ModelResponse, TextSink
+from agent.models.scripted import say
+from agent.tables import ChatMessage, Run
+from api.app import create_app
+from tests.support import fixture_data as data
+from tests.support.http_server import parse_sse, served
+from tests.support.service import bearer, service_settings
+
+JAMES = "james_li_5688"
+STREAM = {"Accept": "text/event-stream"}
+
+
+async def stream_turn(
+    client: httpx.AsyncClient, conversation: str, text: str, customer: str = JAMES
+) -> list[tuple[str, dict[str, Any]]]:
+    async with client.stream(
+        "POST",
+        f"/v1/conversations/{conversation}/messages",
+        json={"content": text},
+        headers={**bearer(customer), **STREAM},
+    ) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = [line async for line in response.aiter_lines()]
+    return parse_sse(lines)
+
+
+async def new_conversation(client: httpx.AsyncClient, customer: str = JAMES) -> str:
+    return str((await client.post("/v1/conversations", headers=bearer(customer))).json()["id"])
+
+
+async def test_events_arrive_in_order_and_the_deltas_make_the_reply(sqlite_url: str) -> None:
+    app = create_app(service_settings(sqlite_url))
+    async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
+        conversation = await new_conversation(client)
+        events = await stream_turn(client, conversation, "Where is my order #W2611340?")
+    names = [name for name, _ in events]
+    assert names[0] == "run.started" and names[-1] == "run.completed"
+    assert names.index("tool.started") < names.index("tool.finished") < names.index("message.delta")
+    finished = dict(events)["tool.finished"]
+    assert (finished["tool"], finished["outcome"], finished["ok"]) == ("get_order_details", "allow", True)
+    reply = events[-1][1]["run"]["reply"]
+    assert "".join(d["text"] for name, d in events if name == "message.delta") == reply
+    assert "357962501027" in reply
+
+
+async def test_a_held_action_streams_approval_required(sqlite_url: str) -> None:
+    order = data.first_order(
+        lambda o: o["status"] == "pending" and 100 < sum(t["amount"] for t in o["payment_history"]) <= 1000
+    )
+    customer = order["user_id"]
+    app = create_app(service_settings(sqlite_url))
+    async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
+        conversation = await new_conversation(client, customer)
+        await client.post(
+            f"/v1/conversations/{conversation}/messages",
+            json={"content": f"Cancel {order['order_id']}, I no longer need it"},
+            headers=bearer(customer),
+        )
+        events = await stream_turn(client, conversation, "yes", customer)
+    names = [name for name, _ in events]
+    required = dict(events)["approval.required"]
+    assert required["tool"] == "cancel_pending_order" and required["approver_role"] == "agent"
+    assert events[-1][1]["run"]["status"] == "awaiting_approval"
+    assert names.index("approval.required") < names.index("run.completed")
+
+
+class GatedModel:
+    """Answers only when the test opens the gate, so the client can leave while the run is in the model."""
+
+    provider = "gated"
+    name = "gated-1"
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def complete(self, request: ModelRequest, *, on_text: TextSink | None = None) -> ModelResponse:
+        self.entered.set()
+        await self.gate.wait()
+        return say("Thanks for waiting: here is your answer.")
+
+
+async def test_the_run_completes_and_is_stored_when_the_client_disconnects(sqlite_url: str) -> None:
+    model = GatedModel()
+    app = create_app(service_settings(sqlite_url), model=model)
+    async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
+        conversation = await new_conversation(client)
+        async with client.stream(
+            "POST",
+            f"/v1/conversations/{conversation}/messages",
+            json={"content": "hello?"},
+            headers={**bearer(JAMES), **STREAM},
+        ) as response:
+            async for line in response.aiter_lines():
+                if line.startswith("event: run.started"):
+                    break
+            await model.entered.wait()
+        # The client has gone. Let the model answer, and wait for the service's own tasks.
+        model.gate.set()
+        services = app.state.services
+        await services.idle()
+        async with services.database.session(readonly=True) as session:
+            run = (await session.exec(select(Run))).one()
+            messages = (await session.exec(select(ChatMessage).order_by(ChatMessage.id))).all()  # type: ignore[arg-type]
+    assert run.status == "completed"
+    assert [(m.role, m.content) for m in messages] == [
+        ("customer", "hello?"),
+        ("assistant", "Thanks for waiting: here is your answer."),
+    ]
