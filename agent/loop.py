@@ -19,6 +19,7 @@ from typing import Any
 from agent import replies
 from agent.approvals import ApprovalStore
 from agent.budget import RunBudget, RunLimits
+from agent.context import clip_result, fit_history
 from agent.dispatch import CallOutcome, ToolGate
 from agent.errors import ModelError
 from agent.models.base import (
@@ -77,6 +78,8 @@ class AgentLoop:
         limits: RunLimits,
         system_prompt: str = SYSTEM_PROMPT,
         max_tokens: int = 1024,
+        context_tokens: int = 100_000,
+        max_result_chars: int = 20_000,
         telemetry: Telemetry | None = None,
         spend: DailySpend | None = None,
     ) -> None:
@@ -89,6 +92,9 @@ class AgentLoop:
         self.limits = limits
         self.system_prompt = system_prompt
         self.max_tokens = max_tokens
+        self.context_tokens = context_tokens
+        """Budget for the history shown to the model, in estimated tokens (system prompt and tools not counted)."""
+        self.max_result_chars = max_result_chars
         self.tool_definitions = registry.definitions()
         self.telemetry = telemetry or Telemetry()
         self.spend = spend
@@ -98,7 +104,7 @@ class AgentLoop:
     ) -> TurnResult:
         """Answer the message that starts `run`: a customer message stored with it (`RunStore.start_turn`), or
         the service's notice of an approval decision when the run resumes a paused one (`paused`)."""
-        history = await self.runs.history(run.conversation_id, before_run=run.id)
+        history = fit_history(await self.runs.history(run.conversation_id, before_run=run.id), self.context_tokens)
         state = TurnState(messages=[*history, Message.user_text(content)], run_start=len(history))
         with self.telemetry.run_span(
             run_id=run.id,
@@ -184,9 +190,8 @@ class AgentLoop:
                     continue
                 result = outcome.result
                 assert result is not None
-                state.pending_results.append(
-                    ToolResultBlock(call.id, json.dumps(result.content, ensure_ascii=False), is_error=not result.ok)
-                )
+                shown = clip_result(json.dumps(result.content, ensure_ascii=False), self.max_result_chars)
+                state.pending_results.append(ToolResultBlock(call.id, shown, is_error=not result.ok))
                 if outcome.ends_run:
                     self._close_queue(state, replies.NOT_RUN_AFTER_HANDOFF)
                     state.flush_results()

@@ -106,6 +106,8 @@ async def build_services(
         prices=PriceTable.load(),
         limits=settings.run_limits(),
         max_tokens=settings.max_output_tokens,
+        context_tokens=settings.context_tokens,
+        max_result_chars=settings.max_tool_result_chars,
         telemetry=telemetry,
         spend=DailySpend(
             database,

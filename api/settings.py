@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     model_max_retries: int = Field(default=2, ge=0, le=10, alias="SUPPORT_MODEL_MAX_RETRIES")
     max_output_tokens: int = Field(default=1024, gt=0, alias="SUPPORT_MAX_OUTPUT_TOKENS")
 
+    context_tokens: int = Field(default=100_000, gt=0, alias="SUPPORT_CONTEXT_TOKENS")
+    """History shown to the model per request, in estimated tokens; older turns are dropped first."""
+    max_tool_result_chars: int = Field(default=20_000, gt=100, alias="SUPPORT_MAX_TOOL_RESULT_CHARS")
     max_model_calls: int = Field(default=8, gt=0, alias="SUPPORT_MAX_MODEL_CALLS")
     run_timeout_s: float = Field(default=60.0, gt=0, alias="SUPPORT_RUN_TIMEOUT_S")
     max_run_tokens: int = Field(default=200_000, gt=0, alias="SUPPORT_MAX_RUN_TOKENS")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.approvals import NOTICE_PREFIX
+from agent.context import OMITTED_PREFIX
 from agent.models.base import Message, TextBlock, ToolUseBlock
 from agent.models.offline.reading import Intent, Reading, Slots, read
 from agent.models.offline.wording import CONFIRMATION_QUESTION
@@ -108,7 +109,10 @@ def _notice(text: str) -> dict[str, Any] | None:
 
 
 def _texts(message: Message) -> str:
-    return "".join(b.text for b in message.content if isinstance(b, TextBlock))
+    """What the message says, without the service's note about omitted history."""
+    return "".join(
+        b.text for b in message.content if isinstance(b, TextBlock) and not b.text.startswith(OMITTED_PREFIX)
+    )
 
 
 def _last_customer_text(messages: list[Message]) -> int:
