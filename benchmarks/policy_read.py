@@ -16,13 +16,13 @@ import time
 from pathlib import Path
 
 import api.schema  # noqa: F401 - every table on the metadata
+from api.services import prepare_database
 from policies.config import load_policy
 from policies.engine import PolicyEngine
 from tools import registry
 from tools.call import ToolCall
 from tools.context import Principal, ToolContext
 from tools.executor import execute
-from api.services import prepare_database
 from tools.store.database import Database
 
 
