@@ -214,9 +214,9 @@ class AgentLoop:
             state.queued_calls = list(response.tool_uses)
             return None
         if reason == "pause_turn":
-            # The provider paused a long turn; sending its answer back lets it continue.
+            # The provider paused a long turn: its partial answer goes back as the last message, as is, and the
+            # next call continues it.
             state.messages.append(response.as_message())
-            state.messages.append(Message.user_text("Please continue."))
             return None
         words = response.text.strip()
         if reason == "refusal":

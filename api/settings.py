@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     `openai:<model>@<base url>` (any OpenAI-compatible endpoint), `offline`. With an Anthropic primary and
     nothing set, the offline model is the last resort."""
     openai_api_key: SecretStr | None = Field(default=None, alias="OPENAI_API_KEY")
-    anthropic_default_model: str = Field(default="claude-sonnet-4-5", alias="SUPPORT_ANTHROPIC_DEFAULT_MODEL")
+    anthropic_default_model: str = Field(default="claude-sonnet-4-6", alias="SUPPORT_ANTHROPIC_DEFAULT_MODEL")
     model_timeout_s: float = Field(default=30.0, gt=0, alias="SUPPORT_MODEL_TIMEOUT_S")
     model_max_retries: int = Field(default=2, ge=0, le=10, alias="SUPPORT_MODEL_MAX_RETRIES")
     max_output_tokens: int = Field(default=1024, gt=0, alias="SUPPORT_MAX_OUTPUT_TOKENS")

@@ -112,7 +112,7 @@ async def soak(conversations: int, fault_rate: float, concurrency: int, seed: in
         api.add(*([script] * (conversations * TURNS_PER_CONVERSATION * 8)))
         url = f"sqlite:///{Path(directory) / 'soak.sqlite3'}"  # created and seeded at start-up
         claude = AnthropicModel(
-            "claude-sonnet-4-5", api_key="soak", base_url=api.base_url, timeout_s=SDK_TIMEOUT_S, max_retries=2
+            "claude-sonnet-4-6", api_key="soak", base_url=api.base_url, timeout_s=SDK_TIMEOUT_S, max_retries=2
         )
         chain = FallbackChain([claude, OfflineModel()])
         limit = asyncio.Semaphore(concurrency)

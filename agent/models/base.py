@@ -171,7 +171,7 @@ TextSink = Callable[[str], Awaitable[None]]
 
 class Model(Protocol):
     """A chat model with tools. `provider` and `name` appear on runs and spans (e.g. `anthropic`,
-    `claude-sonnet-4-5`; `offline`, `offline-intent-1`)."""
+    `claude-sonnet-4-6`; `offline`, `offline-intent-1`)."""
 
     provider: str
     name: str

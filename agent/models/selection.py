@@ -33,7 +33,7 @@ def build_model(spec: str, credentials: Credentials, *, tracer_provider: TracerP
         return OfflineModel()
     if provider == "anthropic":
         if not name:
-            raise ConfigurationError("use anthropic:<model id>, e.g. anthropic:claude-sonnet-4-5")
+            raise ConfigurationError("use anthropic:<model id>, e.g. anthropic:claude-sonnet-4-6")
         if not credentials.anthropic_api_key:
             raise ConfigurationError("an Anthropic model needs ANTHROPIC_API_KEY")
         from agent.models.anthropic_model import AnthropicModel

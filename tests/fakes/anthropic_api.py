@@ -25,7 +25,7 @@ How a test uses it::
 
     with FakeMessagesAPI() as api:
         api.add(call("get_order_details", {"order_id": "#W1"}), say("It shipped."))
-        model = AnthropicModel("claude-sonnet-4-5", api_key="test", base_url=api.base_url)
+        model = AnthropicModel("claude-sonnet-4-6", api_key="test", base_url=api.base_url)
         ...
         assert api.requests[1].body["messages"][-1]["content"][0]["type"] == "tool_result"
         api.assert_done()
@@ -478,7 +478,8 @@ class FakeMessagesAPI:
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
             return
-        if loop.is_running():
+        if not loop.is_closed():
+            # Queued on the server's loop; runs even if `run_forever` has not quite started yet.
             asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(10)
         thread.join(10)
         self._loop = self._thread = None
@@ -657,6 +658,8 @@ class FakeMessagesAPI:
         finally:
             hangup.cancel()
             stopping.cancel()
+            # Let the cancelled read finish unwinding, or the next request's read finds it still waiting.
+            await asyncio.gather(hangup, stopping, return_exceptions=True)
         if done:
             # Either the client closed the connection (or sent bytes it should not have), or the fake is stopping.
             raise _HungUp
