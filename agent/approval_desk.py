@@ -167,7 +167,7 @@ class ApprovalDesk:
         notice = decision_notice(approval)
         if approval.status == "expired":
             finished = await self.runs.finish_turn(
-                run.id,
+                run,
                 status="handed_off",
                 reply=APPROVAL_EXPIRED,
                 transcript=[

@@ -143,7 +143,7 @@ class AgentLoop:
             ending = _Ending("failed", replies.MODEL_FAILED, error=f"{type(error).__name__}: {error}")
         state.messages.append(Message(role="assistant", content=(TextBlock(ending.reply),)))
         finished = await self.runs.finish_turn(
-            run.id,
+            run,
             status=ending.status,
             reply=ending.reply,
             transcript=[m.to_json() for m in state.run_messages()],
@@ -162,6 +162,8 @@ class AgentLoop:
             trace_id=trace_id,
             steps=steps.rows,
         )
+        if self.spend is not None:
+            self.spend.record(run.customer_id, budget.cost_micro_usd)
         return TurnResult(run=finished, approval=ending.approval)
 
     async def _loop(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import insert, or_, update
+from sqlalchemy import insert, update
 from sqlmodel import col, select
 
 from agent.errors import ConversationBusy
@@ -20,6 +20,7 @@ from tools.store.database import Database
 from tools.store.sanitize import clean_json, clean_text
 
 _INSERT_STEP = insert(Step.__table__)  # type: ignore[attr-defined]
+_INSERT_MESSAGE = insert(ChatMessage.__table__)  # type: ignore[attr-defined]
 TERMINAL_STATUSES = ("completed", "awaiting_approval", "handed_off", "budget_exhausted", "failed")
 
 
@@ -103,23 +104,11 @@ class RunStore:
         async with self.database.session() as session:
             claimed = await session.exec(
                 update(Conversation)
-                .where(
-                    col(Conversation.id) == conversation.id,
-                    or_(
-                        col(Conversation.active_run_id).is_(None),
-                        col(Conversation.active_since) < now - self.stale_after,
-                    ),
-                )
+                .where(col(Conversation.id) == conversation.id, col(Conversation.active_run_id).is_(None))
                 .values(active_run_id=run.id, active_since=now)
             )
             if claimed.rowcount != 1:
-                await session.rollback()
-                raise ConversationBusy("another message of this conversation is being answered")
-            await session.exec(
-                update(Run)
-                .where(col(Run.conversation_id) == conversation.id, col(Run.status) == "running")
-                .values(status="failed", error="interrupted: the process answering it stopped", finished_at=now)
-            )
+                await self._take_over_stale(session, conversation.id, run.id, now)
             session.add(run)
             await session.flush()
             session.add(
@@ -133,6 +122,23 @@ class RunStore:
             )
             await session.commit()
         return run
+
+    async def _take_over_stale(self, session: Any, conversation_id: str, run_id: str, now: Any) -> None:
+        """Claim a conversation whose active run is older than `stale_after` (its process died) and mark that
+        run interrupted; if the active run is fresh, the conversation is busy."""
+        taken = await session.exec(
+            update(Conversation)
+            .where(col(Conversation.id) == conversation_id, col(Conversation.active_since) < now - self.stale_after)
+            .values(active_run_id=run_id, active_since=now)
+        )
+        if taken.rowcount != 1:
+            await session.rollback()
+            raise ConversationBusy("another message of this conversation is being answered")
+        await session.exec(
+            update(Run)
+            .where(col(Run.conversation_id) == conversation_id, col(Run.status) == "running")
+            .values(status="failed", error="interrupted: the process answering it stopped", finished_at=now)
+        )
 
     async def start_resumed_run(self, conversation_id: str, customer_id: str, resumed_from: str) -> Run:
         """A run that continues a paused one after a human decision; it does not claim the conversation."""
@@ -156,7 +162,7 @@ class RunStore:
 
     async def finish_turn(
         self,
-        run_id: str,
+        run: Run,
         *,
         status: str,
         reply: str | None,
@@ -170,51 +176,55 @@ class RunStore:
         steps: list[dict[str, Any]] | None = None,
     ) -> Run:
         """Close the run, store its steps, add its reply to the conversation, and release the conversation, in
-        one transaction."""
+        one transaction. `run` is updated in place and returned; nothing is read back."""
         assert status in TERMINAL_STATUSES, status
         now = utcnow()
+        values: dict[str, Any] = {
+            "status": status,
+            "reply": clean_text(reply) if reply else reply,
+            "transcript": clean_json(transcript),
+            "finished_at": now,
+            "model_calls": totals.model_calls,
+            "input_tokens": totals.input_tokens,
+            "output_tokens": totals.output_tokens,
+            "cache_read_tokens": totals.cache_read_tokens,
+            "cache_write_tokens": totals.cache_write_tokens,
+            "cost_micro_usd": totals.cost_micro_usd,
+            "model_provider": model_provider,
+            "model_name": model_name,
+            "budget_exhausted": budget_exhausted,
+            "error": error,
+            "trace_id": trace_id,
+        }
         async with self.database.session() as session:
-            run = await session.get(Run, run_id)
-            if run is None:
-                raise NotFound(f"run {run_id} not found")
-            run.status = status
-            run.reply = clean_text(reply) if reply else reply
-            run.transcript = clean_json(transcript)
-            run.finished_at = now
-            run.model_calls = totals.model_calls
-            run.input_tokens = totals.input_tokens
-            run.output_tokens = totals.output_tokens
-            run.cache_read_tokens = totals.cache_read_tokens
-            run.cache_write_tokens = totals.cache_write_tokens
-            run.cost_micro_usd = totals.cost_micro_usd
-            run.model_provider = model_provider
-            run.model_name = model_name
-            run.budget_exhausted = budget_exhausted
-            run.error = error
-            run.trace_id = trace_id
-            session.add(run)
+            await session.exec(update(Run).where(col(Run.id) == run.id).values(**values))
             if steps:
                 for step in steps:
                     step["arguments"] = clean_json(step["arguments"])
                     step["result"] = clean_json(step["result"])
                 await session.exec(_INSERT_STEP, params=steps)
             if reply:
-                session.add(
-                    ChatMessage(
-                        conversation_id=run.conversation_id,
-                        run_id=run.id,
-                        role="assistant",
-                        content=clean_text(reply),
-                        created_at=now,
-                    )
+                await session.exec(
+                    _INSERT_MESSAGE,
+                    params=[
+                        {
+                            "conversation_id": run.conversation_id,
+                            "run_id": run.id,
+                            "role": "assistant",
+                            "content": values["reply"],
+                            "created_at": now,
+                        }
+                    ],
                 )
             await session.exec(
                 update(Conversation)
-                .where(col(Conversation.id) == run.conversation_id, col(Conversation.active_run_id) == run_id)
+                .where(col(Conversation.id) == run.conversation_id, col(Conversation.active_run_id) == run.id)
                 .values(active_run_id=None, active_since=None)
             )
             await session.commit()
-            return run
+        for name, value in values.items():
+            setattr(run, name, value)
+        return run
 
     async def get_run(self, run_id: str) -> Run:
         async with self.database.session(readonly=True) as session:

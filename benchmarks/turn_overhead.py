@@ -42,7 +42,8 @@ async def run(turns: int) -> list[float]:
     warmup = 20
     with tempfile.TemporaryDirectory() as directory:
         url = f"sqlite:///{Path(directory) / 'bench.sqlite3'}"
-        async with running_service(url, script(turns + warmup)) as service:
+        # The per-customer chat rate limit is lifted: this measures a turn, not the abuse limit.
+        async with running_service(url, script(turns + warmup), SUPPORT_CHAT_PER_MINUTE=10**9) as service:
             timings: list[float] = []
             for i in range(turns + warmup):
                 conversation = await service.new_conversation(CUSTOMER)
