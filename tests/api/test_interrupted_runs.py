@@ -1,0 +1,51 @@
+"""A run whose process died holds its conversation only until the claim goes stale; then the next message
+takes over and the dead run is marked interrupted. A fresh claim still means busy (409)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from agent.tables import Conversation, Run
+from tests.support.service import running_service
+from tools.context import utcnow
+
+JAMES = "james_li_5688"
+
+
+async def claim(service: object, conversation: str, run_id: str, age: timedelta) -> None:
+    database = service.services.database  # type: ignore[attr-defined]
+    async with database.session() as session:
+        session.add(
+            Run(id=run_id, conversation_id=conversation, customer_id=JAMES, status="running", started_at=utcnow() - age)
+        )
+        await session.flush()
+        await session.exec(
+            update(Conversation)
+            .where(col(Conversation.id) == conversation)
+            .values(active_run_id=run_id, active_since=utcnow() - age)
+        )
+        await session.commit()
+
+
+async def test_a_fresh_claim_is_busy_and_a_stale_one_is_taken_over(sqlite_url: str) -> None:
+    async with running_service(sqlite_url) as service:
+        conversation = await service.new_conversation(JAMES)
+        await claim(service, conversation, "run_alive", timedelta(seconds=1))
+        busy = await service.say(JAMES, conversation, "hello")
+        assert busy.status_code == 409 and busy.json()["error"]["code"] == "conversation_busy"
+
+        await claim(service, conversation, "run_dead", timedelta(hours=1))
+        answered = await service.say(JAMES, conversation, "hello again")
+        assert answered.status_code == 200 and answered.json()["run"]["status"] == "completed"
+        async with service.services.database.session(readonly=True) as session:
+            dead = await session.get(Run, "run_dead")
+            alive = await session.get(Run, "run_alive")
+            released = (
+                await session.exec(select(Conversation.active_run_id).where(Conversation.id == conversation))
+            ).one()
+        assert dead is not None and dead.status == "failed" and "interrupted" in (dead.error or "")
+        assert alive is not None and alive.status == "failed"  # every run left running in it was interrupted
+        assert released is None
