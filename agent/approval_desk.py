@@ -182,7 +182,7 @@ class ApprovalDesk:
             paused = PausedRun(
                 approval_id=approval.id,
                 trace_context=approval.trace_context,
-                decision=approval.status,
+                decision=approval.status if approval.status in ("rejected", "expired") else "approved",
                 approver=approval.decided_by,
                 waited_s=((approval.decided_at or utcnow()) - approval.created_at).total_seconds(),
             )

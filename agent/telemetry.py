@@ -137,9 +137,11 @@ class Telemetry:
             links=links,
             record_exception=True,
         ) as span:
-            yield span
-            if paused is not None:
-                self._mark_paused_trace(paused, span)
+            try:
+                yield span
+            finally:
+                if paused is not None:  # also when the resumed run fails: that is when a reviewer follows it
+                    self._mark_paused_trace(paused, span)
 
     def finish_run(self, span: Span, *, status: str, usage: Usage, cost_usd: float, error: str | None) -> None:
         span.set_attributes(

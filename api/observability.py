@@ -5,6 +5,7 @@
     OTEL_SERVICE_NAME                      default "support-agent"
     OTEL_TRACES_SAMPLER[_ARG]              read by the SDK (default: parentbased_always_on)
     OTEL_SDK_DISABLED=true                 switch everything off
+    OTEL_METRICS_EXPORTER=none             traces only (e.g. straight into Jaeger, which takes no metrics)
     OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true   record (masked) message content on spans
 
 Only the http/protobuf protocol is built in; another `OTEL_EXPORTER_OTLP_PROTOCOL` is reported and ignored.
@@ -52,6 +53,13 @@ def exporting_configured() -> bool:
     return bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
 
 
+def metrics_wanted() -> bool:
+    """Metrics go out only to an endpoint that takes them (Jaeger, for one, takes traces only)."""
+    if os.environ.get("OTEL_METRICS_EXPORTER", "otlp").strip().lower() == "none":
+        return False
+    return bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"))
+
+
 _configured: Observability | None = None
 
 
@@ -69,9 +77,8 @@ def configure_from_env() -> Observability:
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", DEFAULT_SERVICE_NAME)})
     tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    meter_provider = MeterProvider(
-        resource=resource, metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter())]
-    )
+    readers = [PeriodicExportingMetricReader(OTLPMetricExporter())] if metrics_wanted() else []
+    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
     _configured = Observability(tracer_provider, meter_provider)

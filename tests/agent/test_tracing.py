@@ -116,7 +116,7 @@ async def test_the_resumed_run_links_to_the_paused_one_and_back(sqlite_url: str,
     assert resumed.attributes["support.approval.wait_s"] >= 0
 
     [marker] = recorded.named("approval ")
-    assert marker.name == "approval executed"
+    assert marker.name == "approval approved"
     assert marker.context.trace_id == first.context.trace_id  # it lives in the paused trace...
     assert [link.context.span_id for link in marker.links] == [resumed.context.span_id]  # ...and points forward
 
