@@ -38,6 +38,13 @@ class RunTotals:
     cost_micro_usd: int
 
 
+@dataclass(frozen=True, slots=True)
+class StartedTurn:
+    run: Run
+    message: ChatMessage
+    """The customer's message as stored."""
+
+
 class RunStore:
     def __init__(self, database: Database, *, stale_after: timedelta = timedelta(minutes=3)) -> None:
         self.database = database
@@ -86,7 +93,7 @@ class RunStore:
 
     # ---- a turn -------------------------------------------------------------------------------------------
 
-    async def start_turn(self, conversation: Conversation, content: str, *, run_id: str | None = None) -> Run:
+    async def start_turn(self, conversation: Conversation, content: str, *, run_id: str | None = None) -> StartedTurn:
         """Store the customer's message and a running run, after claiming the conversation for it.
 
         The claim is one conditional update, so two messages racing on one conversation cannot both start a
@@ -109,19 +116,16 @@ class RunStore:
             )
             if claimed.rowcount != 1:
                 await self._take_over_stale(session, conversation.id, run.id, now)
-            session.add(run)
-            await session.flush()
-            session.add(
-                ChatMessage(
-                    conversation_id=conversation.id,
-                    run_id=run.id,
-                    role="customer",
-                    content=clean_text(content),
-                    created_at=now,
-                )
+            message = ChatMessage(
+                conversation_id=conversation.id,
+                run_id=run.id,
+                role="customer",
+                content=clean_text(content),
+                created_at=now,
             )
+            session.add_all([run, message])
             await session.commit()
-        return run
+        return StartedTurn(run, message)
 
     async def _take_over_stale(self, session: Any, conversation_id: str, run_id: str, now: Any) -> None:
         """Claim a conversation whose active run is older than `stale_after` (its process died) and mark that

@@ -15,8 +15,6 @@ import asyncio
 import os
 import statistics
 import sys
-import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,10 +31,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from agent.telemetry import Telemetry
-from benchmarks.turn_overhead import CUSTOMER, script
-from tests.support.service import running_service
-
-WARMUP = 20
+from benchmarks.turn_overhead import WARMUP, run
 
 
 class DiscardSpans(SpanExporter):
@@ -59,28 +54,6 @@ class DiscardMetrics(MetricExporter):
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: object) -> None:
         return None
-
-
-async def run(turns: int, telemetry: Telemetry | None) -> list[float]:
-    with tempfile.TemporaryDirectory() as directory:
-        url = f"sqlite:///{Path(directory) / 'bench.sqlite3'}"
-        # The per-customer chat rate limit is lifted: this measures a turn, not the abuse limit.
-        async with running_service(
-            url, script(turns + WARMUP), telemetry=telemetry, SUPPORT_CHAT_PER_MINUTE=10**9
-        ) as service:
-            timings: list[float] = []
-            for i in range(turns + WARMUP):
-                conversation = await service.new_conversation(CUSTOMER)
-                start = time.perf_counter()
-                answer = await service.say(CUSTOMER, conversation, "Where is my order #W2611340?")
-                elapsed = (time.perf_counter() - start) * 1000
-                assert answer.status_code == 200, answer.text
-                assert answer.json()["run"]["status"] == "completed", answer.text
-                if telemetry is not None:
-                    assert answer.json()["run"]["trace_id"], "tracing is on, so the run has a trace"
-                if i >= WARMUP:
-                    timings.append(elapsed)
-    return sorted(timings)
 
 
 def p99(timings: list[float]) -> float:

@@ -19,9 +19,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.models.scripted import ScriptedModel, calls, say
+from agent.telemetry import Telemetry
 from tests.support.service import running_service
 
 CUSTOMER = "james_li_5688"
+WARMUP = 20
+"""Turns run before timing starts (imports, caches, the database's first pages)."""
 
 
 def script(turns: int) -> ScriptedModel:
@@ -38,12 +41,15 @@ def script(turns: int) -> ScriptedModel:
     return model
 
 
-async def run(turns: int) -> list[float]:
-    warmup = 20
+async def run(turns: int, telemetry: Telemetry | None = None) -> list[float]:
+    """Time `turns` turns (after a warm-up), each in a new conversation. With `telemetry`, tracing is on."""
+    warmup = WARMUP
     with tempfile.TemporaryDirectory() as directory:
         url = f"sqlite:///{Path(directory) / 'bench.sqlite3'}"
         # The per-customer chat rate limit is lifted: this measures a turn, not the abuse limit.
-        async with running_service(url, script(turns + warmup), SUPPORT_CHAT_PER_MINUTE=10**9) as service:
+        async with running_service(
+            url, script(turns + warmup), telemetry=telemetry, SUPPORT_CHAT_PER_MINUTE=10**9
+        ) as service:
             timings: list[float] = []
             for i in range(turns + warmup):
                 conversation = await service.new_conversation(CUSTOMER)
@@ -51,6 +57,8 @@ async def run(turns: int) -> list[float]:
                 answer = await service.say(CUSTOMER, conversation, "Where is my order #W2611340?")
                 elapsed = (time.perf_counter() - start) * 1000
                 assert answer.json()["run"]["status"] == "completed", answer.text
+                if telemetry is not None:
+                    assert answer.json()["run"]["trace_id"], "tracing is on, so the run has a trace"
                 if i >= warmup:
                     timings.append(elapsed)
     return sorted(timings)

@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from sse_starlette import EventSourceResponse
 
 from agent.errors import ConversationBusy
-from agent.loop import EventSink, TurnResult
+from agent.loop import EventSink
 from agent.tables import Approval
 from api.auth import AnyPrincipal, CustomerPrincipal
 from api.errors import ApiError
@@ -80,15 +80,17 @@ async def post_message(
                 return EventSourceResponse(replayed_events(replay), headers={"Idempotent-Replayed": "true"})
             return JSONResponse(replay, headers={"Idempotent-Replayed": "true"})
     try:
-        run = await services.runs.start_turn(conversation, content)
+        started = await services.runs.start_turn(conversation, content)
     except ConversationBusy:
         if idempotency_key is not None:
             await keys.release(principal.id, idempotency_key)
         raise
 
+    run = started.run
+
     async def answer(events: EventSink | None = None) -> dict[str, Any]:
         result = await services.loop.answer(run, content, events=events)
-        response = await turn_response(services, run.id, result)
+        response = {"message": message_view(started.message), "run": run_view(result.run, result.approval)}
         if idempotency_key is not None:
             await keys.complete(principal.id, idempotency_key, response)
         return response
@@ -96,12 +98,6 @@ async def post_message(
     if not streaming:
         return JSONResponse(await services.shielded(answer()))
     return EventSourceResponse(streamed_turn(services, run.id, conversation.id, answer), ping=15)
-
-
-async def turn_response(services: Services, run_id: str, result: TurnResult) -> dict[str, Any]:
-    messages = await services.runs.messages(result.run.conversation_id)
-    customer_message = next(m for m in messages if m.run_id == run_id and m.role == "customer")
-    return {"message": message_view(customer_message), "run": run_view(result.run, result.approval)}
 
 
 async def streamed_turn(
