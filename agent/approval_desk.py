@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from agent.approvals import ApprovalStore, decision_notice
+from agent.approvals import ApprovalStore, decision_notice, human_decision
 from agent.dispatch import ToolGate
 from agent.errors import AmendmentRejected, ApprovalNotPending, ApproverLimitExceeded
 from agent.loop import AgentLoop
@@ -95,9 +95,7 @@ class ApprovalDesk:
 
     async def _pending(self, approval_id: str) -> Approval:
         approval = await self.approvals.get(approval_id)
-        if approval.status == "pending" and approval.expires_at <= utcnow():
-            await self._expire(approval.id)
-        if approval.status != "pending" or approval.expires_at <= utcnow():
+        if approval.status != "pending" or await self._expire_if_due(approval):
             raise ApprovalNotPending(await self._why_not_pending(approval.id))
         return approval
 
@@ -182,7 +180,7 @@ class ApprovalDesk:
             paused = PausedRun(
                 approval_id=approval.id,
                 trace_context=approval.trace_context,
-                decision=approval.status if approval.status in ("rejected", "expired") else "approved",
+                decision=human_decision(approval),
                 approver=approval.decided_by,
                 waited_s=((approval.decided_at or utcnow()) - approval.created_at).total_seconds(),
             )
@@ -193,6 +191,13 @@ class ApprovalDesk:
         if await self.approvals.expire(approval_id):
             self.loop.telemetry.approval_closed()
             await self._resume(await self.approvals.get(approval_id))
+
+    async def _expire_if_due(self, approval: Approval) -> bool:
+        """Expire a pending approval past its deadline; True if it is past it (expired by us or by another)."""
+        if approval.status != "pending" or approval.expires_at > utcnow():
+            return False
+        await self._expire(approval.id)
+        return True
 
     # ---- housekeeping -------------------------------------------------------------------------------------
 
@@ -223,8 +228,6 @@ class ApprovalDesk:
     async def read(self, approval_id: str) -> Approval:
         """The approval as it stands, after completing it if its process stopped half-way."""
         approval = await self.approvals.get(approval_id)
-        if approval.status == "pending" and approval.expires_at <= utcnow():
-            await self._expire(approval.id)
-        elif self._abandoned(approval):
+        if not await self._expire_if_due(approval) and self._abandoned(approval):
             await self._execute_and_resume(approval.id)
         return await self.approvals.get(approval.id)

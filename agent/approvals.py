@@ -38,11 +38,16 @@ def arguments_hash(arguments: Any) -> str:
     return hashlib.sha256(canonical_json(arguments).encode()).hexdigest()
 
 
+def human_decision(approval: Approval) -> str:
+    """`approved`, `rejected` or `expired`: what was decided, whatever became of the action afterwards."""
+    return approval.status if approval.status in ("rejected", "expired") else "approved"
+
+
 def decision_notice(approval: Approval) -> str:
     """How a paused run learns the human decision: a service message with the outcome and the tool's result."""
     body = {
         "approval_id": approval.id,
-        "decision": approval.status if approval.status in ("rejected", "expired") else "approved",
+        "decision": human_decision(approval),
         "tool": approval.tool,
         "tool_use_id": approval.tool_use_id,
         "arguments": approval.executed_arguments or approval.arguments,
@@ -155,32 +160,31 @@ class ApprovalStore:
     async def approve(
         self, approval_id: str, approver: Principal, note: str, arguments: dict[str, Any], amount_cents: int
     ) -> bool:
-        now = utcnow()
-        return await self._transition(
+        return await self._decide(
             approval_id,
-            ["pending"],
-            col(Approval.expires_at) > now,
+            approver,
+            note,
             status="approved",
-            decided_at=now,
-            decided_by=approver.id,
-            decided_role=approver.role,
-            note=note,
             executed_arguments=arguments,
             executed_hash=arguments_hash(arguments),
             executed_amount_cents=amount_cents,
         )
 
     async def reject(self, approval_id: str, approver: Principal, note: str) -> bool:
+        return await self._decide(approval_id, approver, note, status="rejected")
+
+    async def _decide(self, approval_id: str, approver: Principal, note: str, **values: Any) -> bool:
+        """A human decision: only on a pending approval that has not expired."""
         now = utcnow()
         return await self._transition(
             approval_id,
             ["pending"],
             col(Approval.expires_at) > now,
-            status="rejected",
             decided_at=now,
             decided_by=approver.id,
             decided_role=approver.role,
             note=note,
+            **values,
         )
 
     async def expire(self, approval_id: str) -> bool:

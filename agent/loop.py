@@ -30,7 +30,6 @@ from agent.models.base import (
     TextBlock,
     ToolResultBlock,
     ToolUseBlock,
-    Usage,
 )
 from agent.pricing import PriceTable
 from agent.prompt import SYSTEM_PROMPT
@@ -114,18 +113,7 @@ class AgentLoop:
             paused=paused,
         ) as span:
             result = await self.drive(run, state, events=events or _discard, trace_id=trace_id_of(span))
-            self.telemetry.finish_run(
-                span,
-                status=result.run.status,
-                usage=Usage(
-                    result.run.input_tokens,
-                    result.run.output_tokens,
-                    result.run.cache_read_tokens,
-                    result.run.cache_write_tokens,
-                ),
-                cost_usd=result.run.cost_micro_usd / 1_000_000,
-                error=result.run.error,
-            )
+            self.telemetry.finish_run(span, result.run)
         return result
 
     async def drive(self, run: Run, state: TurnState, *, events: EventSink, trace_id: str | None = None) -> TurnResult:
@@ -183,12 +171,7 @@ class AgentLoop:
                     held = await self.approvals.pending_duplicate(run.conversation_id, call.name, call.input)
                     if held is None:
                         return await self._pause(run, call, outcome, state, events)
-                    waiting = {
-                        "status": "awaiting_approval",
-                        "approval_id": held.id,
-                        "message": replies.DUPLICATE_PENDING,
-                    }
-                    state.pending_results.append(ToolResultBlock(call.id, json.dumps(waiting)))
+                    state.pending_results.append(awaiting_result(call.id, held.id, replies.DUPLICATE_PENDING))
                     continue
                 result = outcome.result
                 assert result is not None
@@ -317,8 +300,7 @@ class AgentLoop:
         assert decision is not None
         approval = await self.approvals.create(run, call, decision, state, trace_context=current_trace_context())
         self.telemetry.approval_opened()
-        waiting = {"status": "awaiting_approval", "approval_id": approval.id, "message": decision.customer_message}
-        state.pending_results.append(ToolResultBlock(call.id, json.dumps(waiting)))
+        state.pending_results.append(awaiting_result(call.id, approval.id, decision.customer_message))
         self._close_queue(state, replies.NOT_RUN_AFTER_PAUSE)
         state.flush_results()
         await events(
@@ -340,6 +322,12 @@ class AgentLoop:
                 ToolResultBlock(call.id, json.dumps({"error": {"code": "not_run", "message": why}}), is_error=True)
             )
         state.queued_calls = []
+
+
+def awaiting_result(call_id: str, approval_id: str, message: str) -> ToolResultBlock:
+    """The tool result of a call that waits for a human decision (not an error: nothing went wrong)."""
+    body = {"status": "awaiting_approval", "approval_id": approval_id, "message": message}
+    return ToolResultBlock(call_id, json.dumps(body))
 
 
 class StepLog:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, update
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agent.errors import ConversationBusy
 from agent.models.base import Message
@@ -127,7 +128,7 @@ class RunStore:
             await session.commit()
         return StartedTurn(run, message)
 
-    async def _take_over_stale(self, session: Any, conversation_id: str, run_id: str, now: Any) -> None:
+    async def _take_over_stale(self, session: AsyncSession, conversation_id: str, run_id: str, now: datetime) -> None:
         """Claim a conversation whose active run is older than `stale_after` (its process died) and mark that
         run interrupted; if the active run is fresh, the conversation is busy."""
         taken = await session.exec(
@@ -143,26 +144,6 @@ class RunStore:
             .where(col(Run.conversation_id) == conversation_id, col(Run.status) == "running")
             .values(status="failed", error="interrupted: the process answering it stopped", finished_at=now)
         )
-
-    async def start_resumed_run(self, conversation_id: str, customer_id: str, resumed_from: str) -> Run:
-        """A run that continues a paused one after a human decision; it does not claim the conversation."""
-        run = Run(
-            id=new_id("run"),
-            conversation_id=conversation_id,
-            customer_id=customer_id,
-            status="running",
-            started_at=utcnow(),
-            resumed_from=resumed_from,
-        )
-        async with self.database.session() as session:
-            session.add(run)
-            await session.commit()
-        return run
-
-    async def save_transcript(self, run_id: str, transcript: list[dict[str, Any]]) -> None:
-        async with self.database.session() as session:
-            await session.exec(update(Run).where(col(Run.id) == run_id).values(transcript=clean_json(transcript)))
-            await session.commit()
 
     async def finish_turn(
         self,

@@ -32,7 +32,8 @@ from opentelemetry.propagators.textmap import DefaultGetter
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from agent.models.base import ModelRequest, ModelResponse, Usage
+from agent.models.base import ModelRequest, ModelResponse
+from agent.tables import Run
 from policies.decision import Decision
 
 AGENT_NAME = "support"
@@ -143,22 +144,23 @@ class Telemetry:
                 if paused is not None:  # also when the resumed run fails: that is when a reviewer follows it
                     self._mark_paused_trace(paused, span)
 
-    def finish_run(self, span: Span, *, status: str, usage: Usage, cost_usd: float, error: str | None) -> None:
+    def finish_run(self, span: Span, run: Run) -> None:
+        """Totals and outcome of the finished run; the cost metric is labelled with the provider that answered."""
         span.set_attributes(
             {
-                "gen_ai.usage.input_tokens": usage.input_tokens,
-                "gen_ai.usage.output_tokens": usage.output_tokens,
-                "gen_ai.usage.cache_read.input_tokens": usage.cache_read_input_tokens,
-                "gen_ai.usage.cache_creation.input_tokens": usage.cache_creation_input_tokens,
-                "support.run.status": status,
-                "support.run.cost_usd": cost_usd,
+                "gen_ai.usage.input_tokens": run.input_tokens,
+                "gen_ai.usage.output_tokens": run.output_tokens,
+                "gen_ai.usage.cache_read.input_tokens": run.cache_read_tokens,
+                "gen_ai.usage.cache_creation.input_tokens": run.cache_write_tokens,
+                "support.run.status": run.status,
+                "support.run.cost_usd": run.cost_micro_usd / 1_000_000,
             }
         )
-        if status == "failed":
-            span.set_status(Status(StatusCode.ERROR, error or "the run failed"))
-            span.set_attribute("error.type", (error or "failed").split(":", 1)[0])
-        if cost_usd:
-            self.cost.add(cost_usd, {"gen_ai.provider.name": span_attribute(span, "gen_ai.provider.name")})
+        if run.status == "failed":
+            span.set_status(Status(StatusCode.ERROR, run.error or "the run failed"))
+            span.set_attribute("error.type", (run.error or "failed").split(":", 1)[0])
+        if run.cost_micro_usd:
+            self.cost.add(run.cost_micro_usd / 1_000_000, {"gen_ai.provider.name": run.model_provider})
 
     def _mark_paused_trace(self, paused: PausedRun, resumed: Span) -> None:
         """A span in the paused run's trace that points at the resumed run."""
@@ -175,7 +177,7 @@ class Telemetry:
                 "support.approval.decision": paused.decision,
                 "support.approval.approver": paused.approver or "",
                 "support.approval.wait_s": paused.waited_s,
-                "support.resumed_trace_id": format(resumed.get_span_context().trace_id, "032x"),
+                "support.resumed_trace_id": trace_id_of(resumed) or "",
             },
         )
         marker.end()
@@ -261,18 +263,12 @@ class Telemetry:
         self.pending_approvals.add(-1)
 
 
-def span_attribute(span: Span, key: str) -> Any:
-    attributes = getattr(span, "attributes", None) or {}
-    return attributes.get(key, "")
-
-
 def current_trace_context() -> dict[str, str]:
     """The W3C trace context of the current span, to store with an approval, plus its trace id for links."""
     carrier: dict[str, str] = {}
     _PROPAGATOR.inject(carrier)
-    context = trace.get_current_span().get_span_context()
-    if context.is_valid:
-        carrier["trace_id"] = format(context.trace_id, "032x")
+    if trace_id := trace_id_of(trace.get_current_span()):
+        carrier["trace_id"] = trace_id
     return carrier
 
 

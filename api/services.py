@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from fastapi import Request
 from pydantic import SecretStr
 
 from agent.approval_desk import ApprovalDesk
@@ -143,6 +144,12 @@ async def build_services(
         desk=desk,
         limits=ChatRateLimiter(database, per_minute=settings.chat_per_minute),
     )
+
+
+def services_of(request: Request) -> Services:
+    """The process's services, as the app's lifespan built them."""
+    services: Services = request.app.state.services
+    return services
 
 
 def secret(value: SecretStr | None) -> str | None:

@@ -18,7 +18,7 @@ from agent.approval_desk import Settled
 from agent.approvals import ApprovalFilter
 from api.auth import StaffPrincipal
 from api.errors import ApiError
-from api.services import Services
+from api.services import Services, services_of
 from api.views import approval_view, message_view, run_view
 from tools.context import utcnow
 
@@ -35,11 +35,6 @@ class DecisionIn(BaseModel):
 class ApproveIn(DecisionIn):
     arguments: dict[str, Any] | None = None
     """Amended arguments; what runs is exactly these, if the policy accepts them at the approver's tier."""
-
-
-def services_of(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
 
 
 def encode_cursor(created_at: datetime, approval_id: str) -> str:

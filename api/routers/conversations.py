@@ -19,7 +19,7 @@ from agent.tables import Approval
 from api.auth import AnyPrincipal, CustomerPrincipal
 from api.errors import ApiError
 from api.idempotency import IdempotencyKeys, request_hash
-from api.services import Services
+from api.services import Services, services_of
 from api.views import conversation_view, message_view, run_view
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
@@ -28,11 +28,6 @@ router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 class MessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     content: str
-
-
-def services_of(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
 
 
 @router.post("", status_code=201)
@@ -116,11 +111,10 @@ async def streamed_turn(
     async def run_and_close() -> dict[str, Any]:
         try:
             response = await answer(sink)
-        except Exception as error:
+        except Exception:
             queue.put_nowait(("run.failed", {"run_id": run_id, "error": "the turn could not be completed"}))
-            raise error
-        status = response["run"]["status"]
-        queue.put_nowait(("run.failed" if status == "failed" else "run.completed", response))
+            raise
+        queue.put_nowait((final_event(response), response))
         return response
 
     task = services.spawn(run_and_close())
@@ -135,7 +129,11 @@ async def streamed_turn(
 
 async def replayed_events(response: dict[str, Any]) -> AsyncIterator[dict[str, str]]:
     yield sse("run.started", {"run_id": response["run"]["id"], "replayed": True})
-    yield sse("run.failed" if response["run"]["status"] == "failed" else "run.completed", response)
+    yield sse(final_event(response), response)
+
+
+def final_event(response: dict[str, Any]) -> str:
+    return "run.failed" if response["run"]["status"] == "failed" else "run.completed"
 
 
 def sse(event: str, data: dict[str, Any]) -> dict[str, str]:
