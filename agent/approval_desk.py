@@ -20,11 +20,11 @@ from datetime import timedelta
 from typing import Any
 
 from agent.approvals import ApprovalStore, decision_notice, human_decision
-from agent.dispatch import ToolGate
+from agent.dispatch import ToolGate, legacy_key
 from agent.errors import AmendmentRejected, ApprovalNotPending, ApproverLimitExceeded
 from agent.loop import AgentLoop
 from agent.replies import APPROVAL_EXPIRED
-from agent.run_store import RunStore, RunTotals, new_id
+from agent.run_store import RunStore, RunTotals
 from agent.tables import Approval, Run
 from agent.telemetry import PausedRun
 from policies.config import ROLE_RANK, PolicyConfig
@@ -141,7 +141,7 @@ class ApprovalDesk:
             result = await self.gate.run_approved(
                 ToolCall(approval.tool, approval.executed_arguments, approval.tool_use_id),
                 Principal.customer(approval.customer_id),
-                run_id=approval.run_id,
+                key=approval.idempotency_key or legacy_key(approval.run_id, approval.tool_use_id),
                 approved_amount_cents=approval.executed_amount_cents or 0,
             )
             await self.approvals.record_execution(approval.id, ok=result.ok, result=result.content)
@@ -150,18 +150,16 @@ class ApprovalDesk:
 
     async def _resume(self, approval: Approval) -> Settled:
         """Continue the paused conversation with the decision; exactly one process gets to do it."""
-        run = Run(
-            id=new_id("run"),
-            conversation_id=approval.conversation_id,
-            customer_id=approval.customer_id,
-            status="running",
-            started_at=utcnow(),
-            resumed_from=approval.run_id,
-        )
+        run = self.runs.resumed_run(approval.conversation_id, approval.customer_id, resumed_from=approval.run_id)
         if not await self.approvals.claim_resume(approval, run):
             latest = await self.approvals.get(approval.id)
             existing = await self.runs.get_run(latest.resumed_run_id) if latest.resumed_run_id else None
             return Settled(latest, existing)
+        return Settled(await self.approvals.get(approval.id), await self.answer_decision(approval, run))
+
+    async def answer_decision(self, approval: Approval, run: Run) -> Run:
+        """Tell the customer the decision in `run` (a stored, running run): the model answers, or, for an expired
+        approval, a fixed reply hands the conversation to the team."""
         notice = decision_notice(approval)
         if approval.status == "expired":
             finished = await self.runs.finish_turn(
@@ -185,7 +183,7 @@ class ApprovalDesk:
                 waited_s=((approval.decided_at or utcnow()) - approval.created_at).total_seconds(),
             )
             finished = (await self.loop.answer(run, notice, paused=paused)).run
-        return Settled(await self.approvals.get(approval.id), finished)
+        return finished
 
     async def _expire(self, approval_id: str) -> None:
         if await self.approvals.expire(approval_id):

@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
 
+from agent.ids import new_id
 from agent.models.base import ToolUseBlock
-from agent.run_store import new_id
 from agent.state import TurnState
 from agent.tables import Approval, Run
 from policies.decision import Decision
@@ -75,7 +75,13 @@ class ApprovalStore:
         self.ttl = ttl
 
     async def create(
-        self, run: Run, call: ToolUseBlock, decision: Decision, state: TurnState, trace_context: dict[str, str]
+        self,
+        run: Run,
+        call: ToolUseBlock,
+        decision: Decision,
+        state: TurnState,
+        trace_context: dict[str, str],
+        idempotency_key: str | None = None,
     ) -> Approval:
         arguments = clean_json(call.input if isinstance(call.input, dict) else {})
         now = utcnow()
@@ -84,6 +90,7 @@ class ApprovalStore:
             status="pending",
             tool=call.name,
             tool_use_id=call.id,
+            idempotency_key=idempotency_key,
             arguments=arguments,
             arguments_hash=arguments_hash(arguments),
             amount_cents=decision.amount_cents,
@@ -212,6 +219,26 @@ class ApprovalStore:
             session.add(run)
             await session.commit()
         return True
+
+    async def reclaim_resume(self, approval_id: str, dead_run_id: str, run: Run) -> bool:
+        """Replace a resumed run whose process died with `run`, unless another process already did."""
+        async with self.database.session() as session:
+            claimed = await session.exec(
+                update(Approval)
+                .where(col(Approval.id) == approval_id, col(Approval.resumed_run_id) == dead_run_id)
+                .values(resumed_run_id=run.id)
+            )
+            if claimed.rowcount != 1:
+                await session.rollback()
+                return False
+            session.add(run)
+            await session.commit()
+        return True
+
+    async def resumed_by(self, run_id: str) -> Approval | None:
+        """The approval whose decision `run_id` was answering, if it was such a run."""
+        async with self.database.session(readonly=True) as session:
+            return (await session.exec(select(Approval).where(col(Approval.resumed_run_id) == run_id))).first()
 
     async def due_for_expiry(self) -> list[str]:
         async with self.database.session(readonly=True) as session:

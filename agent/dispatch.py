@@ -1,8 +1,12 @@
 """One tool call through the gate: validate, ask the policy, then run it, refuse it, or hold it for a human.
 
 The model only ever proposes. Whatever it sends, the call is validated against the tool's schema, decided by
-the policy engine, and only then executed, under an idempotency key derived from the run and the tool call so
-that a retried or resumed step can never run a write twice.
+the policy engine, and only then executed, under an idempotency key the service derived for it (see
+`agent.tool_calls`), so that a retried or resumed step can never run a write twice.
+
+A write is decided and executed in one transaction, under the customer's lock row (and the store's, when it
+refunds): the limits that count earlier writes (per hour, per 30 days, per store day) see every write that
+committed before, and no write commits between their count and this one.
 """
 
 from __future__ import annotations
@@ -10,12 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from policies.audit import record_decision
 from policies.decision import Decision
 from policies.engine import PolicyEngine
 from tools.call import ToolCall
-from tools.context import Principal, ToolContext
+from tools.context import Principal, ToolContext, utcnow
 from tools.errors import InvalidArguments, UnknownTool
-from tools.executor import ToolResult, execute
+from tools.executor import ToolResult, execute, execute_in_transaction
 from tools.registry import ToolRegistry, ToolSpec
 from tools.store.database import Database
 
@@ -50,7 +55,8 @@ def denial_result(decision: Decision) -> ToolResult:
     return ToolResult(ok=False, content=body, error_code="policy_denied")
 
 
-def idempotency_key(run_id: str, call_id: str) -> str:
+def legacy_key(run_id: str, call_id: str) -> str:
+    """The key held calls were executed under before keys were derived by the service (approvals made then)."""
     return f"run:{run_id}:call:{call_id}"
 
 
@@ -60,31 +66,41 @@ class ToolGate:
         self.engine = engine
         self.registry = registry
 
-    async def submit(self, call: ToolCall, principal: Principal, *, run_id: str) -> CallOutcome:
-        """Validate and decide; run the call if the policy allows it."""
+    async def submit(self, call: ToolCall, principal: Principal, *, run_id: str, key: str) -> CallOutcome:
+        """Validate and decide; run the call if the policy allows it, under `key`."""
         try:
             spec = self.registry.get(call.name)
             args = spec.parse(call.arguments)
         except (UnknownTool, InvalidArguments) as error:
             return CallOutcome(call=call, decision=None, result=ToolResult.failure(error))
         async with self.database.session() as session:
-            decision = await self.engine.evaluate(call, principal, session, run_id=run_id)
-            if not (decision.allowed and not spec.writes):
-                await session.commit()  # the decision is stored before anything else happens
-            if decision.denied:
-                return CallOutcome(call=call, decision=decision, result=denial_result(decision), spec=spec)
-            if decision.needs_approval:
-                return CallOutcome(call=call, decision=decision, result=None, spec=spec)
-            ctx = ToolContext(principal=principal, session=session, idempotency_key=idempotency_key(run_id, call.id))
-            result = await execute(spec, ctx, args, checked_amount_cents=decision.amount_cents if spec.writes else None)
+            decision = await self.engine.evaluate(call, principal, session, run_id=run_id, hold_limits=spec.writes)
+            if decision.denied or decision.needs_approval:
+                await session.commit()
+                result = denial_result(decision) if decision.denied else None
+                return CallOutcome(call=call, decision=decision, result=result, spec=spec)
+            ctx = ToolContext(principal=principal, session=session, idempotency_key=key)
+            if not spec.writes:
+                result = await execute(spec, ctx, args)  # commits the decision with the read
+                return CallOutcome(call=call, decision=decision, result=result, spec=spec)
+            # The decision, the limits' lock and the write commit together; a write that fails rolls all of it
+            # back, so the decision is then stored again on its own.
+            result = await execute_in_transaction(spec, ctx, args, checked_amount_cents=decision.amount_cents)
+        if not result.ok:
+            await self._record_again(call, principal, decision, run_id)
         return CallOutcome(call=call, decision=decision, result=result, spec=spec)
 
+    async def _record_again(self, call: ToolCall, principal: Principal, decision: Decision, run_id: str) -> None:
+        async with self.database.session() as session:
+            await record_decision(session, call, principal, decision, now=utcnow(), run_id=run_id)
+            await session.commit()
+
     async def run_approved(
-        self, call: ToolCall, principal: Principal, *, run_id: str, approved_amount_cents: int
+        self, call: ToolCall, principal: Principal, *, key: str, approved_amount_cents: int
     ) -> ToolResult:
-        """Execute a call a human approved. The key is the one the run would have used, so it runs at most once."""
+        """Execute a call a human approved, under the held call's key, so it runs at most once."""
         spec = self.registry.get(call.name)
         args = spec.parse(call.arguments)
         async with self.database.session() as session:
-            ctx = ToolContext(principal=principal, session=session, idempotency_key=idempotency_key(run_id, call.id))
+            ctx = ToolContext(principal=principal, session=session, idempotency_key=key)
             return await execute(spec, ctx, args, checked_amount_cents=approved_amount_cents)

@@ -2,10 +2,12 @@
 
 AgentError
 ├── ModelError                 a model call failed; the loop ends the run gracefully, never with a 500
-│   ├── ModelUnavailable       the provider failed after its own retries (5xx, 429, 529, connection)
+│   ├── ModelUnavailable       the provider failed after its own retries (5xx, 429, 529, connection, cut stream)
 │   ├── ModelTimeout           the call passed its hard timeout
-│   └── ModelProtocolError     the response could not be understood (bad JSON in a tool input, cut stream)
+│   └── ModelProtocolError     not the provider's fault: the request could not be sent as it was (the provider
+│                              refused it, or it held what the SDK cannot encode), or the answer could not be read
 ├── ConversationBusy           another message of this conversation is being answered right now
+├── RateLimited                the customer sent more messages this minute than the limit allows (HTTP 429)
 ├── ApprovalError              a decision on a held action cannot be taken
 │   ├── ApprovalNotPending     already decided, or expired (HTTP 409)
 │   ├── ApproverLimitExceeded  the amount is above what the approver's role may approve (HTTP 403)
@@ -23,6 +25,10 @@ class AgentError(Exception):
 class ModelError(AgentError):
     retryable_elsewhere = True
     """Whether another provider in a fallback chain might do better."""
+    provider_fault = True
+    """Whether the failure says something about the provider's health. Only these count towards opening its
+    circuit breaker: one customer's odd input, or one malformed answer, must not move every other customer to
+    the fallback."""
 
 
 class ModelUnavailable(ModelError):
@@ -34,11 +40,17 @@ class ModelTimeout(ModelError):
 
 
 class ModelProtocolError(ModelError):
-    pass
+    provider_fault = False
 
 
 class ConversationBusy(AgentError):
     pass
+
+
+class RateLimited(AgentError):
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class ApprovalError(AgentError):

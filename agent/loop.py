@@ -34,10 +34,10 @@ from agent.models.base import (
 from agent.pricing import PriceTable
 from agent.prompt import SYSTEM_PROMPT
 from agent.run_store import RunStore, RunTotals
-from agent.spend import DailySpend
 from agent.state import TurnState
 from agent.tables import Approval, Run
 from agent.telemetry import PausedRun, Telemetry, current_trace_context, trace_id_of
+from agent.tool_calls import CallBounds, take_in
 from tools.call import ToolCall
 from tools.context import Principal, utcnow
 from tools.registry import ToolRegistry
@@ -80,7 +80,7 @@ class AgentLoop:
         context_tokens: int = 100_000,
         max_result_chars: int = 20_000,
         telemetry: Telemetry | None = None,
-        spend: DailySpend | None = None,
+        call_bounds: CallBounds | None = None,
     ) -> None:
         self.model = model
         self.gate = gate
@@ -96,13 +96,20 @@ class AgentLoop:
         self.max_result_chars = max_result_chars
         self.tool_definitions = registry.definitions()
         self.telemetry = telemetry or Telemetry()
-        self.spend = spend
+        self.call_bounds = call_bounds or CallBounds()
 
     async def answer(
-        self, run: Run, content: str, *, events: EventSink | None = None, paused: PausedRun | None = None
+        self,
+        run: Run,
+        content: str,
+        *,
+        events: EventSink | None = None,
+        paused: PausedRun | None = None,
+        spent_budget: str | None = None,
     ) -> TurnResult:
         """Answer the message that starts `run`: a customer message stored with it (`RunStore.start_turn`), or
-        the service's notice of an approval decision when the run resumes a paused one (`paused`)."""
+        the service's notice of an approval decision when the run resumes a paused one (`paused`).
+        `spent_budget` names a daily budget found used up when the message was admitted."""
         history = fit_history(await self.runs.history(run.conversation_id, before_run=run.id), self.context_tokens)
         state = TurnState(messages=[*history, Message.user_text(content)], run_start=len(history))
         with self.telemetry.run_span(
@@ -112,16 +119,28 @@ class AgentLoop:
             model=self.model.name,
             paused=paused,
         ) as span:
-            result = await self.drive(run, state, events=events or _discard, trace_id=trace_id_of(span))
+            result = await self.drive(
+                run, state, events=events or _discard, trace_id=trace_id_of(span), spent_budget=spent_budget
+            )
             self.telemetry.finish_run(span, result.run)
         return result
 
-    async def drive(self, run: Run, state: TurnState, *, events: EventSink, trace_id: str | None = None) -> TurnResult:
+    async def drive(
+        self,
+        run: Run,
+        state: TurnState,
+        *,
+        events: EventSink,
+        trace_id: str | None = None,
+        spent_budget: str | None = None,
+    ) -> TurnResult:
         principal = Principal.customer(run.customer_id)
         budget = RunBudget(self.limits)
         steps = StepLog(run.id)
         try:
-            spent = await self.spend.exhausted(run.customer_id) if self.spend else None
+            spent = spent_budget
+            if spent is None and run.resumed_from is not None:
+                spent = await self.runs.reserve_spend(run)
             if spent:
                 ending = _Ending("budget_exhausted", replies.DAILY_BUDGET_SPENT, budget=spent)
             else:
@@ -150,8 +169,6 @@ class AgentLoop:
             trace_id=trace_id,
             steps=steps.rows,
         )
-        if self.spend is not None:
-            self.spend.record(run.customer_id, budget.cost_micro_usd)
         return TurnResult(run=finished, approval=ending.approval)
 
     async def _loop(
@@ -166,11 +183,15 @@ class AgentLoop:
         while True:
             while state.queued_calls:
                 call = state.queued_calls.pop(0)
-                outcome = await self._run_tool(run, principal, call, steps, events)
+                if refused := state.refused_calls.pop(call.id, None):
+                    state.pending_results.append(refused)
+                    continue
+                key = state.call_keys.pop(call.id)
+                outcome = await self._run_tool(run, principal, call, key, steps, events)
                 if outcome.awaiting_approval:
                     held = await self.approvals.pending_duplicate(run.conversation_id, call.name, call.input)
                     if held is None:
-                        return await self._pause(run, call, outcome, state, events)
+                        return await self._pause(run, call, key, outcome, state, events)
                     state.pending_results.append(awaiting_result(call.id, held.id, replies.DUPLICATE_PENDING))
                     continue
                 result = outcome.result
@@ -188,15 +209,28 @@ class AgentLoop:
                 response = await self._call_model(run, state, budget, steps, events)
             except TimeoutError:
                 return _Ending("budget_exhausted", replies.BUDGET_EXHAUSTED, budget="wall_clock")
-            if ending := self._after_response(response, state):
+            if ending := self._after_response(run, response, state, budget):
                 return ending
 
-    def _after_response(self, response: ModelResponse, state: TurnState) -> _Ending | None:
+    def _after_response(self, run: Run, response: ModelResponse, state: TurnState, budget: RunBudget) -> _Ending | None:
         """Act on the stop reason. Returns how the run ends, or None to continue with the queued tool calls."""
         reason = response.stop_reason
         if reason == "tool_use" and response.tool_uses:
-            state.messages.append(response.as_message())
-            state.queued_calls = list(response.tool_uses)
+            intake = take_in(
+                response.tool_uses,
+                run_id=run.id,
+                step=budget.model_calls,
+                seen_ids=state.seen_call_ids,
+                ran_so_far=state.calls_run,
+                bounds=self.call_bounds,
+            )
+            calls = iter(intake.blocks)
+            content = tuple(next(calls) if isinstance(b, ToolUseBlock) else b for b in response.content)
+            state.messages.append(Message(role="assistant", content=content))
+            state.queued_calls = list(intake.blocks)
+            state.call_keys = intake.keys
+            state.refused_calls = intake.refused
+            state.calls_run += len(intake.to_run)
             return None
         if reason == "pause_turn":
             # The provider paused a long turn: its partial answer goes back as the last message, as is, and the
@@ -252,12 +286,14 @@ class AgentLoop:
         return response
 
     async def _run_tool(
-        self, run: Run, principal: Principal, call: ToolUseBlock, steps: StepLog, events: EventSink
+        self, run: Run, principal: Principal, call: ToolUseBlock, key: str, steps: StepLog, events: EventSink
     ) -> CallOutcome:
         await events("tool.started", {"tool": call.name, "tool_use_id": call.id})
         started = time.perf_counter()
         with self.telemetry.tool_span(call.name, call.id, call.input, run.conversation_id) as span:
-            outcome = await self.gate.submit(ToolCall(call.name, call.input, call.id), principal, run_id=run.id)
+            outcome = await self.gate.submit(
+                ToolCall(call.name, call.input, call.id), principal, run_id=run.id, key=key
+            )
             latency_ms = (time.perf_counter() - started) * 1000
             decision = outcome.decision
             result = outcome.result
@@ -293,12 +329,14 @@ class AgentLoop:
         return outcome
 
     async def _pause(
-        self, run: Run, call: ToolUseBlock, outcome: CallOutcome, state: TurnState, events: EventSink
+        self, run: Run, call: ToolUseBlock, key: str, outcome: CallOutcome, state: TurnState, events: EventSink
     ) -> _Ending:
         """Hold the call for a human. The transcript records it as waiting, so later turns stay coherent."""
         decision = outcome.decision
         assert decision is not None
-        approval = await self.approvals.create(run, call, decision, state, trace_context=current_trace_context())
+        approval = await self.approvals.create(
+            run, call, decision, state, trace_context=current_trace_context(), idempotency_key=key
+        )
         self.telemetry.approval_opened()
         state.pending_results.append(awaiting_result(call.id, approval.id, decision.customer_message))
         self._close_queue(state, replies.NOT_RUN_AFTER_PAUSE)
@@ -317,6 +355,8 @@ class AgentLoop:
     @staticmethod
     def _close_queue(state: TurnState, why: str) -> None:
         """Answer every call still queued, so no tool call in the transcript is left without a result."""
+        state.refused_calls = {}
+        state.call_keys = {}
         for call in state.queued_calls:
             state.pending_results.append(
                 ToolResultBlock(call.id, json.dumps({"error": {"code": "not_run", "message": why}}), is_error=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from policies.decision import Decision
 
 BUDGET_EXHAUSTED = (
@@ -33,3 +35,30 @@ DAILY_BUDGET_SPENT = (
     "I'm sorry, I can't take on more requests in this chat today. Your message is saved for our support team, "
     "and a member of the team can reply to you here."
 )
+
+_TOOL_WORDS = {
+    "cancel_pending_order": "cancelled the order",
+    "modify_pending_order_address": "changed the order's address",
+    "modify_pending_order_payment": "changed the order's payment method",
+    "modify_pending_order_items": "changed the order's items",
+    "return_delivered_order_items": "started the return",
+    "exchange_delivered_order_items": "started the exchange",
+    "modify_customer_address": "updated your address",
+    "issue_refund": "issued the refund",
+    "transfer_to_human_agents": "passed the conversation to our team",
+}
+
+
+def interrupted(done: Sequence[str]) -> str:
+    """The reply to a message whose answer was cut off by a failure on our side, saying what had been done."""
+    tools = list(done)
+    if not tools:
+        return (
+            "I'm sorry, something went wrong on our side while I was answering, and nothing was changed. "
+            "Please send your message again."
+        )
+    did = "; ".join(dict.fromkeys(_TOOL_WORDS.get(str(t), "made a change") for t in tools))
+    return (
+        f"I'm sorry, something went wrong on our side while I was answering. Before it did, I {did}. "
+        "Please tell me if there is anything else you need."
+    )

@@ -3,7 +3,6 @@ across a model call, and each state change is durable before the next step start
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,9 +11,13 @@ from sqlalchemy import insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from agent.admission import Admission
 from agent.errors import ConversationBusy
+from agent.ids import new_id
 from agent.models.base import Message
-from agent.tables import ChatMessage, Conversation, Run, Step
+from agent.spend import DailySpend
+from agent.tables import ChatMessage, Conversation, IdempotentRequest, Run, Step
+from agent.workers import WorkerLease
 from tools.context import Principal, utcnow
 from tools.errors import NotFound
 from tools.store.database import Database
@@ -23,10 +26,7 @@ from tools.store.sanitize import clean_json, clean_text
 _INSERT_STEP = insert(Step.__table__)  # type: ignore[attr-defined]
 _INSERT_MESSAGE = insert(ChatMessage.__table__)  # type: ignore[attr-defined]
 TERMINAL_STATUSES = ("completed", "awaiting_approval", "handed_off", "budget_exhausted", "failed")
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
+INTERRUPTED = "interrupted: the process answering it stopped"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +44,27 @@ class StartedTurn:
     run: Run
     message: ChatMessage
     """The customer's message as stored."""
+    spent_budget: str | None = None
+    """A daily budget that is used up: the run is answered without calling the model."""
 
 
 class RunStore:
-    def __init__(self, database: Database, *, stale_after: timedelta = timedelta(minutes=3)) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        stale_after: timedelta = timedelta(minutes=3),
+        admission: Admission | None = None,
+        spend: DailySpend | None = None,
+        lease: WorkerLease | None = None,
+    ) -> None:
         self.database = database
         self.stale_after = stale_after
-        """A run that holds its conversation longer than this was interrupted (its process died)."""
+        """A run of no known process that holds its conversation longer than this was interrupted."""
+        self.admission = admission or Admission(per_minute=1_000_000, spend=spend)
+        self.spend = spend
+        self.lease = lease
+        """This process's lease: runs it starts are marked as its own, so others can tell when it is gone."""
 
     # ---- conversations ------------------------------------------------------------------------------------
 
@@ -94,12 +108,16 @@ class RunStore:
 
     # ---- a turn -------------------------------------------------------------------------------------------
 
-    async def start_turn(self, conversation: Conversation, content: str, *, run_id: str | None = None) -> StartedTurn:
-        """Store the customer's message and a running run, after claiming the conversation for it.
+    async def start_turn(
+        self, conversation: Conversation, content: str, *, run_id: str | None = None, idempotency_key: str | None = None
+    ) -> StartedTurn:
+        """Store the customer's message and a running run, after claiming the conversation and admitting the
+        message (chat rate limit, daily spend reservation), all in one transaction.
 
         The claim is one conditional update, so two messages racing on one conversation cannot both start a
         run; the loser gets `ConversationBusy` and nothing of its message is stored (the client is told to
-        retry). A claim older than `stale_after` belongs to a run whose process died, and is taken over.
+        retry). A claim held by a run whose process is gone is taken over. A message over the rate limit raises
+        `RateLimited` and stores nothing. `idempotency_key`, when given, is bound to the new run.
         """
         now = utcnow()
         run = Run(
@@ -108,6 +126,7 @@ class RunStore:
             customer_id=conversation.customer_id,
             status="running",
             started_at=now,
+            worker_id=self.lease.worker_id if self.lease else None,
         )
         async with self.database.session() as session:
             claimed = await session.exec(
@@ -117,6 +136,12 @@ class RunStore:
             )
             if claimed.rowcount != 1:
                 await self._take_over_stale(session, conversation.id, run.id, now)
+            try:
+                admitted = await self.admission.admit(session, conversation.customer_id, now)
+            except BaseException:
+                await session.rollback()
+                raise
+            run.reserved_micro_usd = admitted.reserved_micro_usd
             message = ChatMessage(
                 conversation_id=conversation.id,
                 run_id=run.id,
@@ -125,15 +150,86 @@ class RunStore:
                 created_at=now,
             )
             session.add_all([run, message])
+            if idempotency_key is not None:
+                await session.exec(
+                    update(IdempotentRequest)
+                    .where(
+                        col(IdempotentRequest.customer_id) == conversation.customer_id,
+                        col(IdempotentRequest.key) == idempotency_key,
+                    )
+                    .values(run_id=run.id)
+                )
             await session.commit()
-        return StartedTurn(run, message)
+        return StartedTurn(run, message, admitted.spent_budget)
+
+    def resumed_run(self, conversation_id: str, customer_id: str, *, resumed_from: str) -> Run:
+        """A new running run (not yet stored) that continues `resumed_from`, owned by this process."""
+        return Run(
+            id=new_id("run"),
+            conversation_id=conversation_id,
+            customer_id=customer_id,
+            status="running",
+            started_at=utcnow(),
+            resumed_from=resumed_from,
+            worker_id=self.lease.worker_id if self.lease else None,
+        )
+
+    async def start_follow_up(self, conversation_id: str, customer_id: str, *, resumed_from: str) -> Run | None:
+        """A run that continues where `resumed_from` stopped (a crash), taking over its conversation claim.
+        None if another process got there first."""
+        run = self.resumed_run(conversation_id, customer_id, resumed_from=resumed_from)
+        now = run.started_at
+        async with self.database.session() as session:
+            taken = await session.exec(
+                update(Conversation)
+                .where(col(Conversation.id) == conversation_id, col(Conversation.active_run_id) == resumed_from)
+                .values(active_run_id=run.id, active_since=now)
+            )
+            if taken.rowcount != 1:
+                await session.rollback()
+                return None
+            admitted = await self.admission.reserve(session, customer_id, now)
+            run.reserved_micro_usd = admitted.reserved_micro_usd
+            session.add(run)
+            await session.commit()
+        return run
+
+    async def reserve_spend(self, run: Run) -> str | None:
+        """Reserve daily spend for a run that did not start from a customer message (a resumed run). Returns the
+        budget that is used up, or None."""
+        if self.spend is None or run.reserved_micro_usd:
+            return None
+        async with self.database.session() as session:
+            admitted = await self.admission.reserve(session, run.customer_id, run.started_at)
+            if admitted.reserved_micro_usd:
+                await session.exec(
+                    update(Run).where(col(Run.id) == run.id).values(reserved_micro_usd=admitted.reserved_micro_usd)
+                )
+            await session.commit()
+        run.reserved_micro_usd = admitted.reserved_micro_usd
+        return admitted.spent_budget
 
     async def _take_over_stale(self, session: AsyncSession, conversation_id: str, run_id: str, now: datetime) -> None:
-        """Claim a conversation whose active run is older than `stale_after` (its process died) and mark that
-        run interrupted; if the active run is fresh, the conversation is busy."""
+        """Claim a conversation whose active run belongs to no live process (or, for a run of no known process,
+        is older than `stale_after`) and mark that run interrupted; otherwise the conversation is busy."""
+        active = (
+            await session.exec(
+                select(Run)
+                .join(Conversation, col(Conversation.active_run_id) == col(Run.id))
+                .where(col(Conversation.id) == conversation_id)
+            )
+        ).first()
+        owner = active.worker_id if active is not None and active.status == "running" else None
+        owner_gone = owner is not None and self.lease is not None and await self.lease.is_gone(session, owner)
+        if owner_gone and active is not None and active.resumed_from is not None:
+            owner_gone = False  # a resumed run carries an approver's decision: recovery re-answers it, not us
+        if active is not None and active.status != "running":
+            owner_gone = True  # a claim left behind by a run that has ended
+        stale = col(Conversation.active_since) < now - self.stale_after
+        condition = col(Conversation.active_run_id) == active.id if owner_gone and active else stale
         taken = await session.exec(
             update(Conversation)
-            .where(col(Conversation.id) == conversation_id, col(Conversation.active_since) < now - self.stale_after)
+            .where(col(Conversation.id) == conversation_id, condition)
             .values(active_run_id=run_id, active_since=now)
         )
         if taken.rowcount != 1:
@@ -142,7 +238,7 @@ class RunStore:
         await session.exec(
             update(Run)
             .where(col(Run.conversation_id) == conversation_id, col(Run.status) == "running")
-            .values(status="failed", error="interrupted: the process answering it stopped", finished_at=now)
+            .values(status="failed", error=INTERRUPTED, finished_at=now)
         )
 
     async def finish_turn(
@@ -206,6 +302,10 @@ class RunStore:
                 .where(col(Conversation.id) == run.conversation_id, col(Conversation.active_run_id) == run.id)
                 .values(active_run_id=None, active_since=None)
             )
+            if self.spend is not None:
+                await self.spend.settle(
+                    session, run.customer_id, run.started_at.date(), run.reserved_micro_usd, totals.cost_micro_usd
+                )
             await session.commit()
         for name, value in values.items():
             setattr(run, name, value)

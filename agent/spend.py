@@ -1,82 +1,77 @@
-"""Daily model spend: per customer and for the whole store. A run that would start past either budget is
-answered politely without calling the model.
+"""Daily model spend, per customer and for the whole store, held by reservations.
 
-Totals are read from the runs table (so every replica's spending counts) and kept for a few seconds per
-process, with this process's own runs added as they finish: the check costs no query on most turns, and a
-budget is never overshot by more than what other replicas spend within that window.
+A budget that is checked by summing what finished runs cost lets every run in progress through: forty turns
+that start together all see the same total. So a run *reserves* before it may call a model: one conditional
+upsert per scope adds the run's reservation to today's counter, and only while the counter is still below the
+budget. When the run ends, it settles: the reservation is swapped for what the run actually cost, in the
+transaction that closes the run. Concurrent runs can therefore pass a budget by at most one run's reservation
+(the last one admitted below it), whatever the number of processes.
+
+Each check reads and writes one indexed row per scope (customer, store): its cost does not grow with the day's
+traffic.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date
 
-from sqlalchemy import case, func
-from sqlmodel import col, select
+from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from agent.tables import Run
-from tools.context import utcnow
-from tools.store.database import Database
+from tools.store.locks import STORE_SCOPE, customer_scope
 
-REFRESH_S = 5.0
+_RESERVE = text(
+    """
+    INSERT INTO spend_days (scope, day, used_micro_usd) VALUES (:scope, :day, :amount)
+    ON CONFLICT (scope, day) DO UPDATE SET used_micro_usd = spend_days.used_micro_usd + :amount
+    WHERE spend_days.used_micro_usd < :budget
+    RETURNING used_micro_usd
+    """
+)
+"""Admit while the counter is below the budget; the row that comes back is the proof of admission."""
+
+_ADJUST = text(
+    """
+    INSERT INTO spend_days (scope, day, used_micro_usd) VALUES (:scope, :day, :amount)
+    ON CONFLICT (scope, day) DO UPDATE SET used_micro_usd = spend_days.used_micro_usd + :amount
+    """
+)
 
 
 class DailySpend:
-    def __init__(
-        self,
-        database: Database,
-        *,
-        customer_micro_usd: int,
-        store_micro_usd: int,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.database = database
+    def __init__(self, *, customer_micro_usd: int, store_micro_usd: int, reservation_micro_usd: int) -> None:
         self.customer_micro_usd = customer_micro_usd
         self.store_micro_usd = store_micro_usd
-        self.clock = clock
-        self._day: date | None = None
-        self._store: tuple[float, int] | None = None
-        self._customers: dict[str, tuple[float, int]] = {}
+        self.reservation_micro_usd = reservation_micro_usd
+        """What one run reserves: at least what a run may spend (its cost budget), so the bound above holds."""
 
-    async def exhausted(self, customer_id: str) -> str | None:
-        """`customer_daily_cost` or `store_daily_cost` when that budget is used up for today (UTC), else None."""
-        customer, store = await self._totals(customer_id)
-        if customer >= self.customer_micro_usd:
-            return "customer_daily_cost"
-        if store >= self.store_micro_usd:
-            return "store_daily_cost"
+    async def reserve(self, session: AsyncSession, customer_id: str, day: date) -> str | None:
+        """Reserve one run's spend in `session`'s transaction. Returns None when admitted, else the budget that is
+        used up (`customer_daily_cost` or `store_daily_cost`), and then nothing is reserved."""
+        amount = self.reservation_micro_usd
+        scopes = (
+            (customer_scope(customer_id), self.customer_micro_usd, "customer_daily_cost"),
+            (STORE_SCOPE, self.store_micro_usd, "store_daily_cost"),
+        )
+        taken: list[str] = []
+        for scope, budget, name in scopes:
+            admitted = await session.exec(  # type: ignore[call-overload]
+                _RESERVE, params={"scope": scope, "day": day, "amount": amount, "budget": budget}
+            )
+            if admitted.first() is None:
+                for earlier in taken:
+                    await self._adjust(session, earlier, day, -amount)
+                return name
+            taken.append(scope)
         return None
 
-    def record(self, customer_id: str, cost_micro_usd: int) -> None:
-        """Add a finished run's cost to the cached totals."""
-        if self._store is not None:
-            self._store = (self._store[0], self._store[1] + cost_micro_usd)
-        if customer_id in self._customers:
-            read_at, total = self._customers[customer_id]
-            self._customers[customer_id] = (read_at, total + cost_micro_usd)
+    async def settle(self, session: AsyncSession, customer_id: str, day: date, reserved: int, spent: int) -> None:
+        """Swap a run's reservation for what it spent, in the transaction that closes the run."""
+        if reserved == spent:
+            return
+        for scope in (customer_scope(customer_id), STORE_SCOPE):
+            await self._adjust(session, scope, day, spent - reserved)
 
-    async def _totals(self, customer_id: str) -> tuple[int, int]:
-        now = utcnow()
-        if self._day != now.date():
-            self._day, self._store, self._customers = now.date(), None, {}
-        fresh = self.clock() - REFRESH_S
-        cached_store, cached_customer = self._store, self._customers.get(customer_id)
-        if cached_store and cached_customer and cached_store[0] > fresh and cached_customer[0] > fresh:
-            return cached_customer[1], cached_store[1]
-        midnight = datetime(now.year, now.month, now.day, tzinfo=UTC)
-        async with self.database.session(readonly=True) as session:
-            customer, store = (
-                await session.exec(
-                    select(
-                        func.coalesce(
-                            func.sum(case((col(Run.customer_id) == customer_id, col(Run.cost_micro_usd)), else_=0)), 0
-                        ),
-                        func.coalesce(func.sum(Run.cost_micro_usd), 0),
-                    ).where(col(Run.started_at) >= midnight)
-                )
-            ).one()
-        read_at = self.clock()
-        self._store = (read_at, int(store))
-        self._customers[customer_id] = (read_at, int(customer))
-        return int(customer), int(store)
+    @staticmethod
+    async def _adjust(session: AsyncSession, scope: str, day: date, amount: int) -> None:
+        await session.exec(_ADJUST, params={"scope": scope, "day": day, "amount": amount})  # type: ignore[call-overload]

@@ -21,6 +21,14 @@ class TurnState:
     """Results of the last answer's tool calls gathered so far; sent together, in call order."""
     queued_calls: list[ToolUseBlock] = field(default_factory=list)
     """Tool calls of the last answer not yet processed."""
+    call_keys: dict[str, str] = field(default_factory=dict)
+    """The idempotency key the service derived for each queued call to run, by call id."""
+    refused_calls: dict[str, ToolResultBlock] = field(default_factory=dict)
+    """Results of queued calls refused before the gate (over a bound), by call id."""
+    seen_call_ids: set[str] = field(default_factory=set)
+    """Tool call ids used so far in this run; a repeated one is replaced, so every result pairs with one call."""
+    calls_run: int = 0
+    """Tool calls of this run sent to the gate, for the per-run bound."""
 
     def run_messages(self) -> list[Message]:
         return self.messages[self.run_start :]

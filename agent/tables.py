@@ -1,9 +1,9 @@
 """What the agent keeps: conversations, their messages, runs (one per customer message), each run's steps,
-pending approvals, and the idempotency keys of chat requests."""
+pending approvals, the idempotency keys of chat requests, the daily spend counters and the live workers."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Index, UniqueConstraint
@@ -45,7 +45,8 @@ class Run(SQLModel, table=True):
     __table_args__ = (
         Index("ix_runs_conversation", "conversation_id", "started_at"),
         Index("ix_runs_customer_started", "customer_id", "started_at"),  # chat rate limit, daily spend
-        Index("ix_runs_started", "started_at"),  # store-wide daily spend
+        Index("ix_runs_started", "started_at"),
+        Index("ix_runs_status_worker", "status", "worker_id"),  # recovering the runs of a stopped process
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -72,6 +73,10 @@ class Run(SQLModel, table=True):
     transcript: list[dict[str, Any]] = Field(default_factory=list, sa_column=json_column())
     """The model-level messages this run added (the customer message, tool calls, tool results, replies)."""
     resumed_from: str | None = Field(default=None, max_length=40)
+    worker_id: str | None = Field(default=None, max_length=40)
+    """The process answering the run while it is `running`; when that process is gone, the run is recovered."""
+    reserved_micro_usd: int = Field(default=0, sa_column=money_column())
+    """Model spend reserved against the daily budgets when the run was admitted; settled when it ends."""
 
 
 class Step(SQLModel, table=True):
@@ -119,6 +124,8 @@ class IdempotentRequest(SQLModel, table=True):
     request_hash: str = Field(max_length=64)
     response: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
     created_at: datetime = Field(sa_column=utc_column())
+    run_id: str | None = Field(default=None, max_length=40, index=True)
+    """The run answering the request: if it dies unanswered, the key is released so a retry is answered."""
 
 
 class Approval(SQLModel, table=True):
@@ -133,6 +140,8 @@ class Approval(SQLModel, table=True):
     `failed` (the store refused it when it ran, e.g. the order changed meanwhile)."""
     tool: str = Field(max_length=60)
     tool_use_id: str = Field(max_length=200)
+    idempotency_key: str | None = Field(default=None, max_length=200)
+    """The key the service derived for the held call; the approved action runs under it, once."""
     arguments: dict[str, Any] = Field(sa_column=json_column())
     arguments_hash: str = Field(max_length=64)
     amount_cents: int = Field(default=0, sa_column=money_column())
@@ -159,3 +168,29 @@ class Approval(SQLModel, table=True):
     """The amount the policy computed for the executed arguments; the tool must plan exactly this amount."""
     result: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
     resumed_run_id: str | None = Field(default=None, max_length=40)
+
+
+class SpendDay(SQLModel, table=True):
+    """Model spend of one scope (`store`, or `customer:<id>`) on one UTC day, in millionths of a dollar.
+
+    Runs reserve against it before calling a model and settle their actual cost when they end, each with one
+    conditional upsert, so concurrent runs cannot together pass a budget by more than one run's reservation."""
+
+    __tablename__ = "spend_days"
+
+    scope: str = Field(primary_key=True, max_length=120)
+    day: date = Field(primary_key=True)
+    used_micro_usd: int = Field(default=0, sa_column=money_column())
+
+
+class Worker(SQLModel, table=True):
+    """A live service process. It renews `heartbeat_at` while it runs; runs owned by a worker whose heartbeat
+    has stopped (or whose process is gone from this host) are recovered by the other processes."""
+
+    __tablename__ = "workers"
+
+    id: str = Field(primary_key=True, max_length=40)
+    hostname: str = Field(max_length=255)
+    pid: int
+    started_at: datetime = Field(sa_column=utc_column())
+    heartbeat_at: datetime = Field(sa_column=utc_column())

@@ -33,6 +33,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(resolved, model=model, telemetry=telemetry)
         app.state.services = services
+        services.start_housekeeping()
         try:
             yield
         finally:

@@ -4,7 +4,7 @@
     └── raised by routers and dependencies; domain errors are mapped here, in `install_error_handlers`
 
 Domain errors of the other packages map as: `tools.errors.NotFound` -> 404, `agent.errors.ConversationBusy`
-and `ApprovalNotPending` -> 409, `ApproverLimitExceeded` -> 403, `AmendmentRejected` -> 422.
+and `ApprovalNotPending` -> 409, `RateLimited` -> 429, `ApproverLimitExceeded` -> 403, `AmendmentRejected` -> 422.
 Framework errors (bad JSON, a missing field) become 422, unknown routes 404; anything unexpected
 is logged and answered 500 in the same shape, without internals.
 """
@@ -18,7 +18,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from agent.errors import AmendmentRejected, ApprovalError, ApprovalNotPending, ApproverLimitExceeded, ConversationBusy
+from agent.errors import (
+    AmendmentRejected,
+    ApprovalError,
+    ApprovalNotPending,
+    ApproverLimitExceeded,
+    ConversationBusy,
+    RateLimited,
+)
 from tools.errors import NotFound
 
 log = logging.getLogger(__name__)
@@ -62,6 +69,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConversationBusy)
     async def _busy(_: Request, error: ConversationBusy) -> JSONResponse:
         return error_response(409, "conversation_busy", f"{error}; send it again in a moment", {"Retry-After": "2"})
+
+    @app.exception_handler(RateLimited)
+    async def _rate_limited(_: Request, error: RateLimited) -> JSONResponse:
+        return error_response(429, "rate_limited", str(error), {"Retry-After": str(error.retry_after_s)})
 
     @app.exception_handler(ApprovalError)
     async def _approval(_: Request, error: ApprovalError) -> JSONResponse:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
-from agent.tables import Approval, ChatMessage, Conversation, IdempotentRequest, Run, Step
+from agent.tables import Approval, ChatMessage, Conversation, IdempotentRequest, Run, SpendDay, Step, Worker
 from policies.audit import PolicyDecisionRecord
 from tools.store.loader import SeedMarker
+from tools.store.locks import LimitLock
 from tools.store.tables import Customer, LedgerEntry, Order, PaymentMethod, Product, Variant
 
 metadata = SQLModel.metadata
@@ -18,13 +19,16 @@ __all__ = [
     "Customer",
     "IdempotentRequest",
     "LedgerEntry",
+    "LimitLock",
     "Order",
     "PaymentMethod",
     "PolicyDecisionRecord",
     "Product",
     "Run",
     "SeedMarker",
+    "SpendDay",
     "Step",
     "Variant",
+    "Worker",
     "metadata",
 ]

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from fastapi import Request
 from pydantic import SecretStr
 
+from agent.admission import Admission
 from agent.approval_desk import ApprovalDesk
 from agent.approvals import ApprovalStore
 from agent.dispatch import ToolGate
@@ -19,11 +20,13 @@ from agent.loop import AgentLoop
 from agent.models.base import Model
 from agent.models.selection import Credentials, build_chain
 from agent.pricing import PriceTable
+from agent.recovery import RunRecovery
 from agent.run_store import RunStore
 from agent.spend import DailySpend
 from agent.telemetry import Telemetry
+from agent.tool_calls import CallBounds
+from agent.workers import WorkerLease
 from api import migrate
-from api.rate_limit import ChatRateLimiter
 from api.settings import Settings
 from policies.config import PolicyConfig, load_policy
 from policies.engine import PolicyEngine
@@ -47,8 +50,31 @@ class Services:
     model: Model
     loop: AgentLoop
     desk: ApprovalDesk
-    limits: ChatRateLimiter
+    lease: WorkerLease
+    recovery: RunRecovery
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    _housekeeping: asyncio.Task[None] | None = None
+
+    def start_housekeeping(self) -> None:
+        """Recover the runs of stopped processes now, then renew this process's lease and look for such runs
+        again every few seconds."""
+        self.spawn(self.recovery.sweep())
+        self._housekeeping = asyncio.get_running_loop().create_task(self._keep_house())
+
+    async def _keep_house(self) -> None:
+        interval = self.lease.heartbeat_every_s
+        sweeps = 0
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.lease.renew()
+                sweeps += 1
+                if sweeps % 3 == 0:
+                    await self.recovery.sweep()
+                    await self.desk.recover()
+                    await self.desk.expire_due()
+            except Exception:  # housekeeping must outlive a passing database error
+                log.exception("housekeeping pass failed; trying again in %.0f s", interval)
 
     def spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """Start `work` as a task the service owns: nothing a request does can cancel it, and shutdown waits."""
@@ -68,8 +94,12 @@ class Services:
             await asyncio.wait(set(self._tasks))
 
     async def close(self, grace_s: float = 30.0) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=grace_s)
+        if not self._tasks:
+            await self.lease.resign()
         closer = getattr(self.model, "close", None)
         if closer is not None:
             await closer()
@@ -84,7 +114,20 @@ async def build_services(
     policy = load_policy(settings.policy_file)
     engine = PolicyEngine(policy, registry)
     gate = ToolGate(database, engine, registry)
-    runs = RunStore(database, stale_after=timedelta(seconds=settings.run_timeout_s * 2 + 30))
+    lease = WorkerLease(database, lease=timedelta(seconds=settings.worker_lease_s))
+    await lease.register()
+    spend = DailySpend(
+        customer_micro_usd=round(settings.customer_daily_cost_usd * 1_000_000),
+        store_micro_usd=round(settings.store_daily_cost_usd * 1_000_000),
+        reservation_micro_usd=settings.spend_reservation_micro_usd,
+    )
+    runs = RunStore(
+        database,
+        stale_after=timedelta(seconds=settings.run_timeout_s * 2 + 30),
+        admission=Admission(per_minute=settings.chat_per_minute, spend=spend),
+        spend=spend,
+        lease=lease,
+    )
     approvals = ApprovalStore(database, ttl=timedelta(hours=policy.approvals.ttl_hours))
     chosen = model or build_chain(
         settings.model_spec,
@@ -110,11 +153,7 @@ async def build_services(
         context_tokens=settings.context_tokens,
         max_result_chars=settings.max_tool_result_chars,
         telemetry=telemetry,
-        spend=DailySpend(
-            database,
-            customer_micro_usd=round(settings.customer_daily_cost_usd * 1_000_000),
-            store_micro_usd=round(settings.store_daily_cost_usd * 1_000_000),
-        ),
+        call_bounds=CallBounds(per_answer=settings.max_tool_calls_per_answer, per_run=settings.max_tool_calls_per_run),
     )
     desk = ApprovalDesk(
         database=database,
@@ -126,7 +165,9 @@ async def build_services(
         registry=registry,
         loop=loop,
     )
-    # Decisions a stopped process left half-done, and approvals that expired while nobody was running.
+    recovery = RunRecovery(database=database, runs=runs, loop=loop, desk=desk, lease=lease)
+    # Decisions a stopped process left half-done, and approvals that expired while nobody was running. Its runs
+    # are recovered once the service is up (`start_housekeeping`), as answering them may take model calls.
     await desk.recover(grace=timedelta(0))
     await desk.expire_due()
     if settings.uses_dev_secret:
@@ -142,7 +183,8 @@ async def build_services(
         model=chosen,
         loop=loop,
         desk=desk,
-        limits=ChatRateLimiter(database, per_minute=settings.chat_per_minute),
+        lease=lease,
+        recovery=recovery,
     )
 
 

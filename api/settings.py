@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     """Messages a customer may send per minute (all replicas together); more get 429 with Retry-After."""
     customer_daily_cost_usd: float = Field(default=2.0, gt=0, alias="SUPPORT_CUSTOMER_DAILY_COST_USD")
     store_daily_cost_usd: float = Field(default=500.0, gt=0, alias="SUPPORT_STORE_DAILY_COST_USD")
+    spend_reservation_usd: float | None = Field(default=None, gt=0, alias="SUPPORT_SPEND_RESERVATION_USD")
+    """What a run reserves against the daily budgets before calling a model; default: the per-run cost budget,
+    so concurrent runs never pass a daily budget by more than one run's reservation."""
+    max_tool_calls_per_answer: int = Field(default=8, gt=0, le=100, alias="SUPPORT_MAX_TOOL_CALLS_PER_ANSWER")
+    max_tool_calls_per_run: int = Field(default=24, gt=0, le=500, alias="SUPPORT_MAX_TOOL_CALLS_PER_RUN")
+    worker_lease_s: float = Field(default=10.0, ge=1, le=600, alias="SUPPORT_WORKER_LEASE_S")
+    """A process that has not renewed its lease for this long is taken for dead and its runs are recovered."""
 
     policy_file: Path | None = Field(default=None, alias="SUPPORT_POLICY_FILE")
     seed_store: bool = Field(default=True, alias="SUPPORT_SEED")
@@ -64,6 +71,10 @@ class Settings(BaseSettings):
         if self.anthropic_api_key:
             return f"anthropic:{self.anthropic_default_model}"
         return "offline"
+
+    @property
+    def spend_reservation_micro_usd(self) -> int:
+        return round((self.spend_reservation_usd or self.max_run_cost_usd) * 1_000_000)
 
     def run_limits(self) -> RunLimits:
         return RunLimits(

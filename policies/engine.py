@@ -21,6 +21,7 @@ from tools.call import ToolCall
 from tools.context import Principal, ToolContext, utcnow
 from tools.errors import InvalidArguments, NotFound, PreconditionFailed, ToolError, UnknownTool
 from tools.registry import Change, ToolRegistry
+from tools.store.locks import STORE_SCOPE, customer_scope, hold
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +40,23 @@ class PolicyEngine:
         return self.config.version
 
     async def evaluate(
-        self, call: ToolCall, principal: Principal, session: AsyncSession, *, run_id: str | None = None
+        self,
+        call: ToolCall,
+        principal: Principal,
+        session: AsyncSession,
+        *,
+        run_id: str | None = None,
+        hold_limits: bool = False,
     ) -> Decision:
         """Decide on `call` for `principal` and record the decision in `session`'s transaction (the caller
-        commits it). Never raises for bad input."""
+        commits it). Never raises for bad input.
+
+        With `hold_limits`, the lock rows of the limits a write counts against are taken before they are
+        counted and stay held until the caller's transaction ends: the caller executes the write in that same
+        transaction, so no other write can slip in between the count and this one."""
         now = self.clock()
         try:
-            decision = await self._decide(call, principal, session, now)
+            decision = await self._decide(call, principal, session, now, hold_limits=hold_limits)
         except Exception:  # fail closed: a rule that breaks must not let a call through
             log.exception("policy evaluation failed for tool %r", call.name)
             await session.rollback()  # the transaction may be unusable now (PostgreSQL aborts it on error)
@@ -73,7 +84,9 @@ class PolicyEngine:
             summary=change.summary if change else "",
         )
 
-    async def _decide(self, call: ToolCall, principal: Principal, session: AsyncSession, now: datetime) -> Decision:
+    async def _decide(
+        self, call: ToolCall, principal: Principal, session: AsyncSession, now: datetime, *, hold_limits: bool
+    ) -> Decision:
         if not principal.is_customer:
             return self._stamp(
                 Verdict(Outcome.DENY, "principal.not_customer", "store tools act for a signed-in customer only")
@@ -98,6 +111,8 @@ class PolicyEngine:
         except ToolError as error:
             return self._stamp(Verdict(Outcome.DENY, f"tool.{error.code}", error.message, error.message))
 
+        if hold_limits:
+            await hold(session, customer_scope(principal.id), *([STORE_SCOPE] if change.refund_cents > 0 else []))
         facts = WriteFacts(spec=spec, customer_id=principal.id, change=change, now=now, session=session)
         verdict = Verdict(Outcome.ALLOW, "write.auto", "within every limit")
         if found := await rate_rule(facts, self.config):

@@ -78,10 +78,19 @@ async def _execute_write(
     spec: ToolSpec, ctx: ToolContext, args: BaseModel, checked_amount_cents: int | None
 ) -> ToolResult:
     key = ctx.idempotency_key or f"adhoc:{uuid.uuid4()}"
-    session = ctx.session
     prior = await recorded_result(ctx, key)
     if prior is not None:
         return ToolResult(ok=True, content=prior, replayed=True)
+    return await execute_in_transaction(spec, ctx, args, checked_amount_cents=checked_amount_cents)
+
+
+async def execute_in_transaction(
+    spec: ToolSpec, ctx: ToolContext, args: BaseModel, *, checked_amount_cents: int | None
+) -> ToolResult:
+    """Plan, apply and record a write in the session's open transaction (which may already hold the policy
+    decision and the limits' locks), then commit it all together."""
+    key = ctx.idempotency_key or f"adhoc:{uuid.uuid4()}"
+    session = ctx.session
     try:
         change: Change = await spec.func(ctx, args)
         if checked_amount_cents is not None and change.amount_cents != checked_amount_cents:

@@ -17,6 +17,7 @@ from opentelemetry.trace import TracerProvider
 
 from agent.errors import ModelError, ModelProtocolError, ModelTimeout, ModelUnavailable
 from agent.models.base import ModelRequest, ModelResponse, TextBlock, TextSink, ToolUseBlock, Usage
+from tools.store.sanitize import clean_json
 
 EPHEMERAL = {"type": "ephemeral"}
 
@@ -62,7 +63,7 @@ def translate(error: Exception) -> ModelError:
     if isinstance(error, anthropic.APIConnectionError):
         return ModelUnavailable(f"could not reach the model: {error}")
     if isinstance(error, httpx2.TransportError):
-        return ModelProtocolError(f"the answer was cut off: {error}")
+        return ModelUnavailable(f"the answer was cut off: {error}")
     if isinstance(error, anthropic.APIStatusError):
         if error.status_code in (400, 413, 422):
             return ModelProtocolError(f"the model rejected the request ({error.status_code}): {error.message}")
@@ -97,7 +98,9 @@ class AnthropicModel:
         params: dict[str, Any] = {
             "model": self.name,
             "max_tokens": request.max_tokens,
-            "messages": [m.to_json() for m in request.messages],
+            # Whatever the history holds (a customer's lone surrogate, a tool result's odd text), the request must
+            # be encodable: a request the SDK cannot send is our input's fault, not the provider's.
+            "messages": clean_json([m.to_json() for m in request.messages]),
             **cached_prefix(request),
         }
         # The conversation id goes on the SDK's span (it is not sent to the API).
@@ -116,7 +119,7 @@ class AnthropicModel:
             raise translate(error) from error
         if message.stop_reason is None:
             # A stream whose body ended before `message_delta`: the SDK hands back what had arrived, unfinished.
-            raise ModelProtocolError("the answer ended before the model finished it (no stop reason)")
+            raise ModelUnavailable("the answer ended before the model finished it (no stop reason)")
         return to_response(message)
 
     async def close(self) -> None:

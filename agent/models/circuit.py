@@ -44,6 +44,11 @@ class CircuitBreaker:
         self.opened_at = None
         self.probing = False
 
+    def record_neutral(self) -> None:
+        """A call that failed through no fault of the provider (our request, or one odd answer): it says nothing
+        about the provider's health, but a half-open probe it used is given back."""
+        self.probing = False
+
     def record_failure(self) -> None:
         self.failures += 1
         self.probing = False

@@ -55,7 +55,10 @@ class FallbackChain:
                 with self.telemetry.model_span(link.provider, link.name, request) as span:
                     response = await link.complete(request, on_text=streams)
             except ModelError as error:
-                breaker.record_failure()
+                if error.provider_fault:
+                    breaker.record_failure()
+                else:
+                    breaker.record_neutral()
                 failures.append(f"{link.provider}:{link.name}: {error}")
                 log.warning("model %s:%s failed, trying the next one: %s", link.provider, link.name, error)
                 continue

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlmodel import col, select
 from sse_starlette import EventSourceResponse
 
-from agent.errors import ConversationBusy
+from agent.errors import ConversationBusy, RateLimited
 from agent.loop import EventSink
 from agent.tables import Approval
 from api.auth import AnyPrincipal, CustomerPrincipal
@@ -63,10 +63,10 @@ async def post_message(
     services = services_of(request)
     content = checked_content(body, services.settings.max_message_bytes)
     conversation = await services.runs.conversation_for(conversation_id, principal)
-    await services.limits.check(principal.id)
     streaming = "text/event-stream" in request.headers.get("accept", "")
-    keys = IdempotencyKeys(services.database)
+    keys = IdempotencyKeys(services.database, services.lease)
     if idempotency_key is not None:
+        # A replay is answered before any limit is counted: a retry of an answered request is never refused.
         replay = await keys.claim(
             principal.id, idempotency_key, conversation.id, request_hash(conversation.id, content)
         )
@@ -75,8 +75,8 @@ async def post_message(
                 return EventSourceResponse(replayed_events(replay), headers={"Idempotent-Replayed": "true"})
             return JSONResponse(replay, headers={"Idempotent-Replayed": "true"})
     try:
-        started = await services.runs.start_turn(conversation, content)
-    except ConversationBusy:
+        started = await services.runs.start_turn(conversation, content, idempotency_key=idempotency_key)
+    except (ConversationBusy, RateLimited):
         if idempotency_key is not None:
             await keys.release(principal.id, idempotency_key)
         raise
@@ -84,7 +84,7 @@ async def post_message(
     run = started.run
 
     async def answer(events: EventSink | None = None) -> dict[str, Any]:
-        result = await services.loop.answer(run, content, events=events)
+        result = await services.loop.answer(run, content, events=events, spent_budget=started.spent_budget)
         response = {"message": message_view(started.message), "run": run_view(result.run, result.approval)}
         if idempotency_key is not None:
             await keys.complete(principal.id, idempotency_key, response)

@@ -242,7 +242,7 @@ STREAM_FAULTS: list[tuple[str, Answer, type[ModelError]]] = [
     ("invalid-tool-json", broken_tool_input(), ModelProtocolError),
     ("error-event", say("one two three four", cut=StreamCut(3, "error")), ModelUnavailable),
     ("dropped-mid-way", say("one two three four", cut=StreamCut(4, "drop")), ModelError),
-    ("ended-before-message-stop", say("one two three four", cut=StreamCut(4, "end")), ModelProtocolError),
+    ("ended-before-message-stop", say("one two three four", cut=StreamCut(4, "end")), ModelUnavailable),
     ("stalled-mid-way", say("one two three four", cut=StreamCut(4, "stall")), ModelTimeout),
 ]
 
@@ -511,7 +511,7 @@ MODEL_FAILURES: list[tuple[str, dict[str, Any], list[Script], str]] = [
     ("invalid-tool-json", {}, [broken_tool_input()], "ModelProtocolError"),
     ("error-event", {}, [say("a b c d", cut=StreamCut(3, "error"))], "ModelUnavailable"),
     ("stream-dropped", {}, [say("a b c d", cut=StreamCut(4, "drop"))], "Model"),
-    ("stream-ended-early", {}, [say("Your order is a b c d", cut=StreamCut(4, "end"))], "ModelProtocolError"),
+    ("stream-ended-early", {}, [say("Your order is a b c d", cut=StreamCut(4, "end"))], "ModelUnavailable"),
     ("stream-stalled", {"timeout_s": 0.2}, [say("a b c d", cut=StreamCut(4, "stall"))], "ModelTimeout"),
 ]
 

@@ -77,7 +77,7 @@ async def test_hostile_call_is_denied_recorded_and_harmless(
 ) -> None:
     before = await snapshot(db)
     outcome = await ToolGate(db, engine, registry).submit(
-        ToolCall(name, arguments, id="hostile"), Principal.customer(JAMES), run_id="run-hostile"
+        ToolCall(name, arguments, id="hostile"), Principal.customer(JAMES), run_id="run-hostile", key="k-hostile"
     )
     assert outcome.result is not None and not outcome.result.ok
     assert await snapshot(db) == before
@@ -119,7 +119,7 @@ async def test_every_decision_is_audited_with_its_context(db: Database, engine: 
         ToolCall("issue_refund", {"order_id": "#W2611340", "amount": 10, "reason": "late"}, id="d"),
     ]
     for call in calls:
-        await gate.submit(call, Principal.customer(JAMES), run_id="run-audit")
+        await gate.submit(call, Principal.customer(JAMES), run_id="run-audit", key=f"k-{call.id}")
     async with db.session(readonly=True) as session:
         rows = (await session.exec(select(PolicyDecisionRecord).order_by(col(PolicyDecisionRecord.id)))).all()
     assert [(r.call_id, r.outcome, r.rule) for r in rows] == [
@@ -144,6 +144,7 @@ async def test_a_broken_rule_fails_closed(db: Database, engine: PolicyEngine, mo
         ToolCall("issue_refund", {"order_id": "#W2611340", "amount": 5, "reason": "late"}, id="x"),
         Principal.customer(JAMES),
         run_id="run-broken",
+        key="k-broken",
     )
     assert outcome.decision is not None and outcome.decision.rule == "engine.error" and outcome.decision.denied
     assert await snapshot(db) == before

@@ -15,7 +15,7 @@ _ids = itertools.count(1)
 
 async def submit(gate: ToolGate, user_id: str, name: str, run_id: str = "test-run", **arguments: Any) -> CallOutcome:
     call = ToolCall(name=name, arguments=arguments, id=f"call-{next(_ids)}")
-    return await gate.submit(call, Principal.customer(user_id), run_id=run_id)
+    return await gate.submit(call, Principal.customer(user_id), run_id=run_id, key=f"{run_id}:{call.id}")
 
 
 async def submit_and_approve(
@@ -28,7 +28,7 @@ async def submit_and_approve(
         result = await gate.run_approved(
             outcome.call,
             Principal.customer(user_id),
-            run_id="test-run",
+            key=f"test-run:{outcome.call.id}",
             approved_amount_cents=outcome.decision.amount_cents,
         )
         return outcome, result

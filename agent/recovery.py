@@ -1,0 +1,153 @@
+"""Finishing runs whose process died, so the customer still gets an answer.
+
+A run left `running` by a process that is gone (see `agent.workers`) is recovered by whichever live process
+notices first; one conditional update decides which, so a run is recovered once. What recovery does depends on
+what the dead run had done:
+
+- it was telling the customer an approver's decision: a new run tells it (the action already ran, exactly once,
+  and its result is on the approval);
+- it had executed no write: a new run answers the customer's message again, from the stored message;
+- it had executed writes: answering again could repeat a write the model no longer remembers, so the run ends
+  with a reply that says what was done and asks the customer to continue.
+
+Either way the conversation is released, and an `Idempotency-Key` bound to the dead run then replays the
+answer of the run that finished the work (`api.idempotency`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from sqlalchemy import insert, update
+from sqlmodel import col, select
+
+from agent import replies
+from agent.approval_desk import ApprovalDesk
+from agent.loop import AgentLoop
+from agent.run_store import INTERRUPTED, RunStore
+from agent.tables import ChatMessage, Conversation, Run, Worker
+from agent.workers import WorkerLease, WorkerSighting
+from tools.context import utcnow
+from tools.store.database import Database
+from tools.store.tables import LedgerEntry
+
+log = logging.getLogger(__name__)
+
+_INSERT_MESSAGE = insert(ChatMessage.__table__)  # type: ignore[attr-defined]
+MAX_CHAIN = 5
+"""How many times in a row one message is re-answered after crashes before recovery gives up on it."""
+
+
+class RunRecovery:
+    def __init__(
+        self, *, database: Database, runs: RunStore, loop: AgentLoop, desk: ApprovalDesk, lease: WorkerLease
+    ) -> None:
+        self.database = database
+        self.runs = runs
+        self.loop = loop
+        self.desk = desk
+        self.lease = lease
+
+    async def sweep(self) -> int:
+        """Recover every run whose process is gone. Returns how many this process recovered."""
+        now = utcnow()
+        async with self.database.session(readonly=True) as session:
+            rows = (
+                await session.exec(
+                    select(Run, Worker.hostname, Worker.pid, Worker.heartbeat_at)
+                    .join(Worker, col(Worker.id) == col(Run.worker_id), isouter=True)
+                    .where(
+                        col(Run.status) == "running",
+                        col(Run.worker_id).is_not(None),
+                        col(Run.worker_id) != self.lease.worker_id,
+                    )
+                )
+            ).all()
+        orphans = [
+            run
+            for run, hostname, pid, heartbeat in rows
+            if self.lease.gone(WorkerSighting(hostname, pid, heartbeat) if hostname else None, now)
+        ]
+        recovered = 0
+        for run in orphans:
+            recovered += await self.recover(run)
+        await self.lease.forget_gone({str(run.worker_id) for run in orphans})
+        return recovered
+
+    async def recover(self, dead: Run) -> bool:
+        now = utcnow()
+        async with self.database.session() as session:
+            won = await session.exec(
+                update(Run)
+                .where(col(Run.id) == dead.id, col(Run.status) == "running")
+                .values(status="failed", error=INTERRUPTED, finished_at=now, reply=None)
+            )
+            await session.commit()
+        if won.rowcount != 1:
+            return False
+        log.warning("recovering run %s of conversation %s: its process stopped", dead.id, dead.conversation_id)
+        approval = await self.desk.approvals.resumed_by(dead.id)
+        if approval is not None:
+            run = self.runs.resumed_run(dead.conversation_id, dead.customer_id, resumed_from=dead.id)
+            if await self.desk.approvals.reclaim_resume(approval.id, dead.id, run):
+                await self.desk.answer_decision(approval, run)
+            return True
+        content, depth = await self._original_message(dead)
+        done = await self._writes_of(dead.id)
+        if content is not None and not done and depth < MAX_CHAIN:
+            follow_up = await self.runs.start_follow_up(dead.conversation_id, dead.customer_id, resumed_from=dead.id)
+            if follow_up is not None:
+                await self.loop.answer(follow_up, content)
+            return True
+        await self._close_politely(dead, replies.interrupted(done))
+        return True
+
+    async def _original_message(self, run: Run) -> tuple[str | None, int]:
+        """The customer message a chain of re-answering runs started from, and how long the chain is."""
+        current: Run | None = run
+        for depth in range(MAX_CHAIN + 1):
+            if current is None:
+                break
+            async with self.database.session(readonly=True) as session:
+                content = (
+                    await session.exec(
+                        select(ChatMessage.content).where(
+                            col(ChatMessage.run_id) == current.id, col(ChatMessage.role) == "customer"
+                        )
+                    )
+                ).first()
+            if content is not None:
+                return content, depth
+            current = await self.runs.get_run(current.resumed_from) if current.resumed_from else None
+        return None, MAX_CHAIN
+
+    async def _writes_of(self, run_id: str) -> Sequence[str]:
+        async with self.database.session(readonly=True) as session:
+            rows = await session.exec(
+                select(LedgerEntry.tool).where(col(LedgerEntry.idempotency_key).startswith(f"run:{run_id}:"))
+            )
+            return list(rows.all())
+
+    async def _close_politely(self, dead: Run, reply: str) -> None:
+        now = utcnow()
+        async with self.database.session() as session:
+            await session.exec(update(Run).where(col(Run.id) == dead.id).values(reply=reply))
+            await session.exec(
+                _INSERT_MESSAGE,
+                params=[
+                    {
+                        "conversation_id": dead.conversation_id,
+                        "run_id": dead.id,
+                        "role": "assistant",
+                        "content": reply,
+                        "created_at": now,
+                    }
+                ],
+            )
+            await session.exec(
+                update(Conversation)
+                .where(col(Conversation.id) == dead.conversation_id, col(Conversation.active_run_id) == dead.id)
+                .values(active_run_id=None, active_since=None)
+            )
+            await session.commit()
