@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ from agent.tool_calls import CallBounds, take_in
 from tools.call import ToolCall
 from tools.context import Principal, utcnow
 from tools.registry import ToolRegistry
+
+log = logging.getLogger(__name__)
 
 EventSink = Callable[[str, dict[str, Any]], Awaitable[None]]
 
@@ -111,7 +114,11 @@ class AgentLoop:
         the service's notice of an approval decision when the run resumes a paused one (`paused`).
         `spent_budget` names a daily budget found used up when the message was admitted."""
         history = fit_history(await self.runs.history(run.conversation_id, before_run=run.id), self.context_tokens)
-        state = TurnState(messages=[*history, Message.user_text(content)], run_start=len(history))
+        state = TurnState(
+            messages=[*history, Message.user_text(content)],
+            run_start=len(history),
+            seen_call_ids={call.id for message in history for call in message.tool_uses},
+        )
         with self.telemetry.run_span(
             run_id=run.id,
             conversation_id=run.conversation_id,
@@ -148,6 +155,10 @@ class AgentLoop:
         except ModelError as error:
             state.flush_results()
             ending = _Ending("failed", replies.MODEL_FAILED, error=f"{type(error).__name__}: {error}")
+        except Exception as error:  # a defect or a store failure mid-run: the run still ends, and says so
+            log.exception("run %s failed unexpectedly", run.id)
+            state.answer_open_calls("not run: the turn was stopped by an error on our side")
+            ending = _Ending("failed", replies.MODEL_FAILED, error=f"{type(error).__name__}: {error}"[:2000])
         state.messages.append(Message(role="assistant", content=(TextBlock(ending.reply),)))
         finished = await self.runs.finish_turn(
             run,

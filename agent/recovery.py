@@ -57,22 +57,26 @@ class RunRecovery:
                 await session.exec(
                     select(Run, Worker.hostname, Worker.pid, Worker.heartbeat_at)
                     .join(Worker, col(Worker.id) == col(Run.worker_id), isouter=True)
-                    .where(
-                        col(Run.status) == "running",
-                        col(Run.worker_id).is_not(None),
-                        col(Run.worker_id) != self.lease.worker_id,
-                    )
+                    .where(col(Run.status) == "running")
                 )
             ).all()
+        # A run is orphaned when its process is gone, or when it has been running far longer than any run may
+        # (its process lives on but lost track of it: no run outlives its wall-clock budget by this much).
         orphans = [
             run
             for run, hostname, pid, heartbeat in rows
-            if self.lease.gone(WorkerSighting(hostname, pid, heartbeat) if hostname else None, now)
+            if run.started_at < now - self.runs.stale_after
+            or (
+                run.worker_id not in (None, self.lease.worker_id)
+                and self.lease.gone(WorkerSighting(hostname, pid, heartbeat) if hostname else None, now)
+            )
         ]
         recovered = 0
         for run in orphans:
             recovered += await self.recover(run)
-        await self.lease.forget_gone({str(run.worker_id) for run in orphans})
+        await self.lease.forget_gone(
+            {str(r.worker_id) for r in orphans if r.worker_id not in (None, self.lease.worker_id)}
+        )
         return recovered
 
     async def recover(self, dead: Run) -> bool:

@@ -5,6 +5,7 @@ It is plain data with a JSON form, so a run paused for approval can be stored an
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,8 @@ class TurnState:
     refused_calls: dict[str, ToolResultBlock] = field(default_factory=dict)
     """Results of queued calls refused before the gate (over a bound), by call id."""
     seen_call_ids: set[str] = field(default_factory=set)
-    """Tool call ids used so far in this run; a repeated one is replaced, so every result pairs with one call."""
+    """Tool call ids used so far in the conversation; a repeated one is replaced, so every result pairs with
+    exactly one call (the Messages API refuses a history with two tool_use blocks of one id)."""
     calls_run: int = 0
     """Tool calls of this run sent to the gate, for the per-run bound."""
 
@@ -38,6 +40,18 @@ class TurnState:
         if self.pending_results:
             self.messages.append(Message(role="user", content=tuple(self.pending_results)))
             self.pending_results = []
+
+    def answer_open_calls(self, why: str) -> None:
+        """Give every tool call of the last answer that has no result an error result, so the history stays
+        valid for the next model call whatever stopped this run half-way."""
+        answered = {r.tool_use_id for r in self.pending_results}
+        last = self.messages[-1] if self.messages and self.messages[-1].role == "assistant" else None
+        for call in last.tool_uses if last else []:
+            if call.id not in answered:
+                body = json.dumps({"error": {"code": "not_run", "message": why}})
+                self.pending_results.append(ToolResultBlock(call.id, body, is_error=True))
+        self.queued_calls = []
+        self.flush_results()
 
     def to_json(self) -> dict[str, Any]:
         return {
