@@ -55,3 +55,16 @@ async def test_the_store_wide_daily_budget_stops_every_customer(sqlite_url: str)
         other = "raj_sanchez_2970"
         run = (await service.say(other, await service.new_conversation(other), "hi")).json()["run"]
         assert (run["status"], run["budget_exhausted"]) == ("budget_exhausted", "store_daily_cost")
+
+
+async def test_a_replay_is_answered_even_when_the_rate_limit_is_reached(sqlite_url: str) -> None:
+    async with running_service(sqlite_url, SUPPORT_CHAT_PER_MINUTE=2) as service:
+        conversation = await service.new_conversation(JAMES)
+        first = await service.say(JAMES, conversation, "hello", **{"Idempotency-Key": "k-1"})
+        assert first.status_code == 200
+        assert (await service.say(JAMES, conversation, "hello again")).status_code == 200
+        assert (await service.say(JAMES, conversation, "third")).status_code == 429
+        replayed = await service.say(JAMES, conversation, "hello", **{"Idempotency-Key": "k-1"})
+        assert replayed.status_code == 200
+        assert replayed.headers["Idempotent-Replayed"] == "true"
+        assert replayed.json() == first.json()
