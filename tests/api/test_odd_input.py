@@ -17,9 +17,10 @@ import jwt
 import pytest
 
 from agent.models.scripted import ScriptedModel, say
+from api import cli
 from tests.fakes.anthropic_api import FakeMessagesAPI
 from tests.fakes.anthropic_api import say as claude_says
-from tests.support.service import TEST_SECRET, ServiceClient, bearer, running_service
+from tests.support.service import TEST_SECRET, ServiceClient, anthropic_settings, bearer, running_service
 
 JAMES = "james_li_5688"
 OTHER = "noah_brown_6181"
@@ -165,12 +166,16 @@ async def test_a_token_whose_subject_names_no_one_is_401(database_url: str, clai
         await still_chats(service)
 
 
-def test_the_cli_refuses_to_mint_a_token_for_an_odd_subject() -> None:
-    from api.auth import mint_token
-
-    for subject in ("x" * 81, "a\x00b", ""):
-        with pytest.raises(ValueError, match="subject"):
-            mint_token(TEST_SECRET, subject)
+@pytest.mark.parametrize("subject", ["x" * 81, "a\x00b", " james_li_5688"])
+def test_the_cli_refuses_to_mint_a_token_the_service_would_refuse(
+    subject: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUPPORT_JWT_SECRET", TEST_SECRET)
+    with pytest.raises(SystemExit, match="subject must be 1-80 printable characters"):
+        cli.main(["token", subject])
+    assert capsys.readouterr().out == ""
+    cli.main(["token", JAMES])
+    assert jwt.decode(capsys.readouterr().out.strip(), TEST_SECRET, algorithms=["HS256"])["sub"] == JAMES
 
 
 @pytest.mark.parametrize("content", ["hello \ud800", "\udfff", "hi\x00there", "\x00"], ids=range(4))
@@ -202,14 +207,7 @@ async def test_poisoned_messages_never_reach_the_model_api_and_others_stay_on_cl
     """Before, each such message made the SDK fail to encode its request, the failure counted against Claude's
     circuit breaker, and after three every other customer was answered by the offline fallback."""
     claude.add(claude_says("Hello Noah, how can I help?"))
-    settings: dict[str, Any] = {
-        "SUPPORT_MODEL": "anthropic:claude-sonnet-4-6",
-        "ANTHROPIC_API_KEY": "test-key",
-        "ANTHROPIC_BASE_URL": claude.base_url,
-        "SUPPORT_MODEL_MAX_RETRIES": 0,
-        "SUPPORT_MODEL_TIMEOUT_S": 5,
-    }
-    async with running_service(sqlite_url, **settings) as service:
+    async with running_service(sqlite_url, **anthropic_settings(claude.base_url)) as service:
         conversation = await service.new_conversation(JAMES)
         for _ in range(5):
             response = await post_raw(
