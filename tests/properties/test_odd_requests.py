@@ -2,8 +2,9 @@
 ids, query parameters, token claims and message bodies:
 
 1. Never a 5xx: every answer is a success or the JSON error shape with a 4xx status.
-2. Never a stuck conversation: after each odd request, the customer whose conversation it aimed at can still
-   chat in it and get an answer.
+2. Never a stuck conversation, and never a customer's input held against the model: after each odd request, the
+   customer whose conversation it aimed at can still chat in it and is answered by Claude (here a fake Messages
+   API, reached through the real SDK), not by the fallback that answers when Claude's circuit breaker is open.
 
 The values are sent as raw bytes would arrive (percent-encoded UTF-8, lone surrogates included), not as a
 well-behaved client library would tidy them.
@@ -25,9 +26,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from tests.fakes.anthropic_api import FakeMessagesAPI
+from tests.fakes.anthropic_api import say as claude_says
 from tests.support import databases
 from tests.support.server import ServerProcess
-from tests.support.service import TEST_SECRET, bearer
+from tests.support.service import TEST_SECRET, anthropic_settings, bearer
 
 JAMES = "james_li_5688"
 AGENT = bearer("agent_alice", role="agent")
@@ -96,21 +99,31 @@ def url_text(value: str) -> str:
     return quote(value.encode("utf-8", "surrogatepass"), safe="")
 
 
+CLAUDE_REPLY = "Your order #W2611340 is on its way."
+
+
 class Service:
-    def __init__(self, server: ServerProcess) -> None:
+    def __init__(self, server: ServerProcess, claude: FakeMessagesAPI) -> None:
         self.http = httpx.Client(base_url=server.url, timeout=30)
+        self.claude = claude
         created = self.http.post("/v1/conversations", headers=bearer(JAMES))
         assert created.status_code == 201, created.text
         self.conversation: str = created.json()["id"]
 
+    def ready_to_answer(self) -> None:
+        """Enough scripted replies for an odd request that turns out to be a fine message, and the check after."""
+        self.claude.add(*[claude_says(CLAUDE_REPLY)] * max(0, 2 - self.claude.remaining))
+
     def still_chats(self) -> None:
+        self.ready_to_answer()
         answer = self.http.post(
             f"/v1/conversations/{self.conversation}/messages",
             json={"content": "Where is my order #W2611340?"},
             headers=bearer(JAMES),
         )
         assert answer.status_code == 200, answer.text
-        assert answer.json()["run"]["status"] == "completed", answer.text
+        run = answer.json()["run"]
+        assert (run["status"], run["reply"], run["model"]["provider"]) == ("completed", CLAUDE_REPLY, "anthropic")
 
 
 def assert_answered(response: httpx.Response) -> None:
@@ -130,12 +143,16 @@ def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     else:
         name = databases.postgres_copy(request.getfixturevalue("postgres_template"))
         url = databases.postgres_url(name)
+    claude = FakeMessagesAPI().start()
     # A high chat limit: this is about odd input, not about the rate limit (which has its own tests).
-    server = ServerProcess(url, Path(directory) / "server.log", SUPPORT_CHAT_PER_MINUTE="100000").start()
+    env = {key: str(value) for key, value in anthropic_settings(claude.base_url).items()}
+    server = ServerProcess(url, Path(directory) / "server.log", SUPPORT_CHAT_PER_MINUTE="100000", **env).start()
     try:
-        yield Service(server)
+        yield Service(server, claude)
+        assert not claude.failures, claude.failures
     finally:
         server.stop()
+        claude.stop()
         if name is not None:
             databases.drop_postgres(name)
 
@@ -146,6 +163,7 @@ def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 @example(odd="c" * 300).via("an over-long id")
 def test_odd_path_ids(service: Service, odd: str) -> None:
     target = url_text(odd)
+    service.ready_to_answer()
     for method, path, headers in (
         ("GET", f"/v1/conversations/{target}", bearer(JAMES)),
         ("POST", f"/v1/conversations/{target}/messages", bearer(JAMES)),
@@ -185,6 +203,7 @@ def test_odd_query_parameters(service: Service, query: dict[str, str], extra: di
 def test_odd_token_claims(service: Service, sub: Any, role: str, expires_in: timedelta) -> None:
     claims = {"sub": sub, "role": role, "exp": datetime.now(UTC) + expires_in}
     headers = {"Authorization": "Bearer " + jwt.encode(claims, TEST_SECRET, algorithm="HS256")}
+    service.ready_to_answer()
     for method, path in (
         ("POST", "/v1/conversations"),
         ("GET", f"/v1/conversations/{service.conversation}"),
@@ -212,6 +231,7 @@ def test_odd_message_bodies(service: Service, body: Any, key: str | None) -> Non
     headers = {**bearer(JAMES), "content-type": "application/json"}
     if key is not None:
         headers["Idempotency-Key"] = url_text(key)  # a header holds bytes; this keeps it to visible ASCII
+    service.ready_to_answer()
     response = service.http.post(
         f"/v1/conversations/{service.conversation}/messages", content=json.dumps(body).encode(), headers=headers
     )
