@@ -127,10 +127,18 @@ class Service:
 
 
 def assert_answered(response: httpx.Response) -> None:
+    """A 4xx in the error shape, or a success; a message that was taken was answered by Claude, not the fallback
+    (input the SDK cannot send must be refused at the door, not fail the model call)."""
     assert response.status_code < 500, (response.request.method, response.request.url, response.text)
+    if response.is_redirect:  # `/v1/conversations/` (an empty id) points at `/v1/conversations`
+        assert response.headers["location"], response.headers
+        return
+    answer = response.json()
     if response.status_code >= 400:
-        error = response.json()["error"]
+        error = answer["error"]
         assert isinstance(error["code"], str) and isinstance(error["message"], str), response.text
+    elif isinstance(answer, dict) and "run" in answer:
+        assert answer["run"]["model"]["provider"] == "anthropic", response.text
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
