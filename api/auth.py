@@ -9,6 +9,7 @@ import jwt
 from fastapi import Depends, Request
 
 from api.errors import ApiError
+from api.inputs import MAX_SUBJECT_LENGTH, valid_subject
 from tools.context import Principal, Role
 
 ALGORITHM = "HS256"
@@ -18,6 +19,8 @@ ROLES: tuple[str, ...] = get_args(Role)
 def mint_token(secret: str, subject: str, role: str = "customer", ttl: timedelta = timedelta(hours=1)) -> str:
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if not valid_subject(subject):
+        raise ValueError(f"the subject must be 1-{MAX_SUBJECT_LENGTH} printable characters")
     now = datetime.now(UTC)
     claims = {"sub": subject, "role": role, "iat": now, "exp": now + ttl}
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
@@ -31,7 +34,9 @@ def decode_token(secret: str, token: str) -> Principal:
     except jwt.InvalidTokenError:
         raise _unauthorized("invalid_token", "the token is not valid") from None
     subject, role = claims.get("sub"), claims.get("role")
-    if not isinstance(subject, str) or not subject or role not in ROLES:
+    # A signed token is trusted for who it names, not for being well-formed: a NUL or an over-long `sub` would
+    # otherwise reach the database as a customer id.
+    if not valid_subject(subject) or role not in ROLES:
         raise _unauthorized("invalid_token", "the token's subject or role is not valid")
     return Principal(id=subject, role=role)
 

@@ -42,7 +42,13 @@ def seed(_: argparse.Namespace) -> None:
 
 def token(args: argparse.Namespace) -> None:
     settings = Settings()
-    print(mint_token(settings.jwt_secret.get_secret_value(), args.subject, args.role, timedelta(minutes=args.minutes)))
+    try:
+        minted = mint_token(
+            settings.jwt_secret.get_secret_value(), args.subject, args.role, timedelta(minutes=args.minutes)
+        )
+    except ValueError as error:  # a subject the service would refuse: say so instead of minting a useless token
+        sys.exit(f"support token: {error}")
+    print(minted)
 
 
 def chat(args: argparse.Namespace) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
+
+from tools.store.money import parse_amount
 
 
 def _normalize_order_id(value: object) -> object:
@@ -19,19 +22,29 @@ def _normalize_order_id(value: object) -> object:
     return value
 
 
+# Digits are spelled [0-9]: pydantic's regex engine reads \\d as any Unicode digit ("٧", "７"), and ids are ASCII.
 OrderId = Annotated[
     str,
     BeforeValidator(_normalize_order_id),
-    StringConstraints(pattern=r"^#W\d{7}$"),
+    StringConstraints(pattern=r"^#W[0-9]{7}$"),
     Field(description="Order id, '#W' followed by 7 digits, e.g. '#W1234567'."),
 ]
-ItemId = Annotated[str, StringConstraints(pattern=r"^\d{10}$"), Field(description="Item (variant) id, 10 digits.")]
-ProductId = Annotated[str, StringConstraints(pattern=r"^\d{10}$"), Field(description="Product id, 10 digits.")]
+ItemId = Annotated[str, StringConstraints(pattern=r"^[0-9]{10}$"), Field(description="Item (variant) id, 10 digits.")]
+ProductId = Annotated[str, StringConstraints(pattern=r"^[0-9]{10}$"), Field(description="Product id, 10 digits.")]
 PaymentMethodId = Annotated[
     str,
-    StringConstraints(pattern=r"^(gift_card|credit_card|paypal)_\d{1,12}$"),
+    StringConstraints(pattern=r"^(gift_card|credit_card|paypal)_[0-9]{1,12}$"),
     Field(description="A payment method id from the customer's profile, e.g. 'gift_card_1234567'."),
 ]
+
+
+Amount = Annotated[
+    Decimal,
+    BeforeValidator(parse_amount),
+    Field(gt=0, le=Decimal(1_000_000_000), decimal_places=2),
+    WithJsonSchema({"type": "number", "exclusiveMinimum": 0, "description": "Amount in US dollars, e.g. 12.50."}),
+]
+"""Money in dollars. Only ASCII decimal notation (a JSON number, or a string like "12.50"); see `parse_amount`."""
 
 
 def _not_blank(value: str) -> str:

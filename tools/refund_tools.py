@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import Field, WithJsonSchema
+from pydantic import Field
 
-from tools.arguments import FreeText, OrderId, ToolArgs
+from tools.arguments import Amount, FreeText, OrderId, ToolArgs
 from tools.context import ToolContext
 from tools.errors import PreconditionFailed
 from tools.order_tools import saved_json
@@ -24,12 +23,6 @@ from tools.store.records import (
     original_payment_method_id,
 )
 from tools.store.tables import Order
-
-Amount = Annotated[
-    Decimal,
-    Field(gt=0, le=Decimal(1_000_000_000), decimal_places=2),
-    WithJsonSchema({"type": "number", "exclusiveMinimum": 0, "description": "Amount in US dollars, e.g. 12.50."}),
-]
 
 
 def refundable_cents(order: Order) -> int:

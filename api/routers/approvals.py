@@ -6,18 +6,17 @@ returns the approval and the run that answered the customer after it.
 
 from __future__ import annotations
 
-import base64
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from agent.approval_desk import Settled
 from agent.approvals import ApprovalFilter
 from api.auth import StaffPrincipal
-from api.errors import ApiError
+from api.inputs import MAX_AGE_MINUTES, MAX_CURSOR_LENGTH, ApprovalId, Note, QueryId, decode_cursor, encode_cursor
 from api.services import Services, services_of
 from api.views import approval_view, message_view, run_view
 from tools.context import utcnow
@@ -29,7 +28,7 @@ Status = Literal["pending", "approved", "rejected", "expired", "executed", "fail
 
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    note: str = Field(default="", max_length=2000)
+    note: Note = ""
 
 
 class ApproveIn(DecisionIn):
@@ -37,27 +36,15 @@ class ApproveIn(DecisionIn):
     """Amended arguments; what runs is exactly these, if the policy accepts them at the approver's tier."""
 
 
-def encode_cursor(created_at: datetime, approval_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{approval_id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        created, _, approval_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return datetime.fromisoformat(created), approval_id
-    except ValueError as error:
-        raise ApiError(422, "invalid_cursor", "the cursor is not one this API returned") from error
-
-
 @router.get("")
 async def list_approvals(
     request: Request,
     _: StaffPrincipal,
     status: Status | None = None,
-    customer_id: Annotated[str | None, Query(max_length=80)] = None,
-    older_than_minutes: Annotated[int | None, Query(ge=0)] = None,
+    customer_id: QueryId | None = None,
+    older_than_minutes: Annotated[int | None, Query(ge=0, le=MAX_AGE_MINUTES)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: str | None = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
 ) -> JSONResponse:
     """Oldest first. When more remain, the `Next-Cursor` header holds the cursor for the next page."""
     services = services_of(request)
@@ -76,7 +63,7 @@ async def list_approvals(
 
 
 @router.get("/{approval_id}")
-async def read_approval(request: Request, approval_id: str, _: StaffPrincipal) -> dict[str, Any]:
+async def read_approval(request: Request, _: StaffPrincipal, approval_id: ApprovalId) -> dict[str, Any]:
     """One approval, with the conversation so far and the policy's reason."""
     services = services_of(request)
     approval = await services.desk.read(approval_id)
@@ -96,14 +83,18 @@ def settled_view(settled: Settled, services: Services) -> dict[str, Any]:
 
 
 @router.post("/{approval_id}/approve")
-async def approve(request: Request, approval_id: str, body: ApproveIn, approver: StaffPrincipal) -> dict[str, Any]:
+async def approve(
+    request: Request, approver: StaffPrincipal, approval_id: ApprovalId, body: ApproveIn
+) -> dict[str, Any]:
     services = services_of(request)
     settled = await services.shielded(services.desk.approve(approval_id, approver, body.note, body.arguments))
     return settled_view(settled, services)
 
 
 @router.post("/{approval_id}/reject")
-async def reject(request: Request, approval_id: str, body: DecisionIn, approver: StaffPrincipal) -> dict[str, Any]:
+async def reject(
+    request: Request, approver: StaffPrincipal, approval_id: ApprovalId, body: DecisionIn
+) -> dict[str, Any]:
     services = services_of(request)
     settled = await services.shielded(services.desk.reject(approval_id, approver, body.note))
     return settled_view(settled, services)

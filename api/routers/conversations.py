@@ -19,6 +19,7 @@ from agent.tables import Approval
 from api.auth import AnyPrincipal, CustomerPrincipal
 from api.errors import ApiError
 from api.idempotency import IdempotencyKeys, request_hash
+from api.inputs import ConversationId, StorableText
 from api.services import Services, services_of
 from api.views import conversation_view, message_view, run_view
 
@@ -27,7 +28,10 @@ router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 
 class MessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    content: str
+    content: StorableText
+    """Refused (422) with a NUL or a lone surrogate rather than repaired: the customer sees at once that the
+    message was not taken, and nothing the model SDK cannot encode ever reaches it (an encoding failure there
+    would count against the provider's circuit breaker, for every customer)."""
 
 
 @router.post("", status_code=201)
@@ -52,9 +56,9 @@ def checked_content(body: MessageIn, limit: int) -> str:
 @router.post("/{conversation_id}/messages", response_model=None)
 async def post_message(
     request: Request,
-    conversation_id: str,
-    body: MessageIn,
     principal: CustomerPrincipal,
+    conversation_id: ConversationId,
+    body: MessageIn,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse | EventSourceResponse:
     """Answer a customer message: JSON when the turn is done, or, with `Accept: text/event-stream`, the turn as
@@ -141,7 +145,9 @@ def sse(event: str, data: dict[str, Any]) -> dict[str, str]:
 
 
 @router.get("/{conversation_id}")
-async def read_conversation(request: Request, conversation_id: str, principal: AnyPrincipal) -> dict[str, Any]:
+async def read_conversation(
+    request: Request, principal: AnyPrincipal, conversation_id: ConversationId
+) -> dict[str, Any]:
     services = services_of(request)
     conversation = await services.runs.conversation_for(conversation_id, principal)
     messages = await services.runs.messages(conversation.id)

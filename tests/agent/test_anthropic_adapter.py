@@ -41,7 +41,7 @@ from tests.fakes.anthropic_api import (
     overloaded,
     say,
 )
-from tests.support.service import ServiceClient, running_service
+from tests.support.service import ServiceClient, anthropic_settings, running_service
 from tools.context import Principal
 
 MODEL = "claude-sonnet-4-6"
@@ -548,14 +548,7 @@ async def test_the_configured_service_talks_to_claude_and_falls_back_when_it_fai
     """As deployed: `SUPPORT_MODEL=anthropic:...` with the key and base URL from settings. Claude answers the
     first message; when it is overloaded, the chain's last link (the offline model) answers instead."""
     api.add(say("Your order #W2611340 has been processed."), *[overloaded()] * 2)
-    settings: dict[str, Any] = {
-        "SUPPORT_MODEL": f"anthropic:{MODEL}",
-        "ANTHROPIC_API_KEY": "test-key",
-        "ANTHROPIC_BASE_URL": api.base_url,
-        "SUPPORT_MODEL_MAX_RETRIES": 1,
-        "SUPPORT_MODEL_TIMEOUT_S": 5,
-    }
-    async with running_service(sqlite_url, **settings) as service:
+    async with running_service(sqlite_url, **anthropic_settings(api.base_url, max_retries=1)) as service:
         conversation = await service.new_conversation(JAMES)
         first = await ask(service, "Where is my order #W2611340?", conversation)
         second = await ask(service, "hello", conversation)

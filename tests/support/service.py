@@ -29,6 +29,17 @@ def service_settings(database_url: str, **overrides: Any) -> Settings:
     return Settings.model_validate(values)
 
 
+def anthropic_settings(base_url: str, *, max_retries: int = 0, timeout_s: float = 5) -> dict[str, Any]:
+    """Settings for a service whose primary model is Claude, reached at `base_url` (a fake Messages API)."""
+    return {
+        "SUPPORT_MODEL": "anthropic:claude-sonnet-4-6",
+        "ANTHROPIC_API_KEY": "test-key",
+        "ANTHROPIC_BASE_URL": base_url,
+        "SUPPORT_MODEL_MAX_RETRIES": max_retries,
+        "SUPPORT_MODEL_TIMEOUT_S": timeout_s,
+    }
+
+
 def bearer(subject: str, role: str = "customer", ttl: timedelta = timedelta(minutes=10)) -> dict[str, str]:
     return {"Authorization": f"Bearer {mint_token(TEST_SECRET, subject, role, ttl)}"}
 

@@ -1,7 +1,8 @@
 """Making arbitrary text storable in every database we support.
 
 PostgreSQL refuses NUL characters in text and JSON, and no database can store a lone UTF-16 surrogate, yet a
-hostile model or customer can send both. They are replaced (with U+FFFD and '?'), never dropped silently.
+hostile model or customer can send both. What a model wrote is repaired: they are replaced (with U+FFFD and
+'?'), never dropped silently. What an HTTP client sent is refused (`refuse_unstorable`), so the client learns of it.
 """
 
 from __future__ import annotations
@@ -23,4 +24,14 @@ def clean_json(value: Any) -> Any:
         return {clean_text(str(k)): clean_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [clean_json(v) for v in value]
+    return value
+
+
+def refuse_unstorable(value: str) -> str:
+    """The validator form, for input that can still be sent back: a NUL or a lone surrogate is refused with a
+    reason instead of repaired, so what is stored (and what the model is sent) is exactly what was written."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    if not value.isascii() and any("\ud800" <= ch <= "\udfff" for ch in value):
+        raise ValueError("must not contain unpaired UTF-16 surrogates (such as \\ud800)")
     return value
