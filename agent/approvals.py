@@ -17,6 +17,7 @@ from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
 
 from agent.models.base import ToolUseBlock
+from agent.replies import NOTICE_PREFIX
 from agent.run_store import new_id
 from agent.state import TurnState
 from agent.tables import Approval, Run
@@ -25,8 +26,6 @@ from tools.context import Principal, utcnow
 from tools.errors import NotFound
 from tools.store.database import Database
 from tools.store.sanitize import clean_json
-
-NOTICE_PREFIX = "[service notice, not written by the customer]"
 
 
 def canonical_json(arguments: Any) -> str:

@@ -14,7 +14,7 @@ from agent.models.base import Model
 from agent.telemetry import Telemetry
 from api.errors import install_error_handlers
 from api.observability import configure_from_env
-from api.routers import approvals, conversations, health
+from api.routers import approvals, conversations, handoffs, health
 from api.services import build_services
 from api.settings import Settings
 
@@ -58,6 +58,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(conversations.router)
     app.include_router(approvals.router)
+    app.include_router(handoffs.router)
     return app
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
-from agent.tables import Approval, ChatMessage, Conversation, IdempotentRequest, Run, Step
+from agent.tables import Approval, ChatMessage, Conversation, DeskEvent, Handoff, IdempotentRequest, Run, Step
 from policies.audit import PolicyDecisionRecord
 from tools.store.loader import SeedMarker
 from tools.store.tables import Customer, LedgerEntry, Order, PaymentMethod, Product, Variant
@@ -16,6 +16,8 @@ __all__ = [
     "ChatMessage",
     "Conversation",
     "Customer",
+    "DeskEvent",
+    "Handoff",
     "IdempotentRequest",
     "LedgerEntry",
     "Order",

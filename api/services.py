@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from agent.approval_desk import ApprovalDesk
 from agent.approvals import ApprovalStore
 from agent.dispatch import ToolGate
+from agent.handoffs import HandoffStore
 from agent.loop import AgentLoop
 from agent.models.base import Model
 from agent.models.selection import Credentials, build_chain
@@ -48,6 +49,7 @@ class Services:
     loop: AgentLoop
     desk: ApprovalDesk
     limits: ChatRateLimiter
+    handoffs: HandoffStore
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
@@ -143,6 +145,7 @@ async def build_services(
         loop=loop,
         desk=desk,
         limits=ChatRateLimiter(database, per_minute=settings.chat_per_minute),
+        handoffs=HandoffStore(database),
     )
 
 
