@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import ColumnElement, and_, or_, update
 from sqlmodel import col, select
 
 from agent.models.base import ToolUseBlock
@@ -66,6 +66,8 @@ class ApprovalFilter:
     customer_id: str | None = None
     created_before: datetime | None = None
     """Only approvals at least this old (the console's "waiting longer than" filter)."""
+    within: ColumnElement[bool] | None = None
+    """A further condition, e.g. "what I may decide" (`agent.approval_context.decidable_by`)."""
 
 
 class ApprovalStore:
@@ -120,6 +122,8 @@ class ApprovalStore:
             query = query.where(col(Approval.customer_id) == where.customer_id)
         if where.created_before:
             query = query.where(col(Approval.created_at) <= where.created_before)
+        if where.within is not None:
+            query = query.where(where.within)
         if after:
             created, approval_id = after
             query = query.where(

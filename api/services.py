@@ -24,6 +24,7 @@ from agent.run_store import RunStore
 from agent.spend import DailySpend
 from agent.telemetry import Telemetry
 from api import migrate
+from api.expiry_sweep import ExpirySweeper
 from api.rate_limit import ChatRateLimiter
 from api.settings import Settings
 from policies.config import PolicyConfig, load_policy
@@ -50,6 +51,7 @@ class Services:
     desk: ApprovalDesk
     limits: ChatRateLimiter
     handoffs: HandoffStore
+    sweeper: ExpirySweeper
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
@@ -70,6 +72,7 @@ class Services:
             await asyncio.wait(set(self._tasks))
 
     async def close(self, grace_s: float = 30.0) -> None:
+        await self.sweeper.stop()
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=grace_s)
         closer = getattr(self.model, "close", None)
@@ -133,7 +136,7 @@ async def build_services(
     await desk.expire_due()
     if settings.uses_dev_secret:
         log.warning("SUPPORT_JWT_SECRET is not set: using the development secret. Never do this in production.")
-    return Services(
+    services = Services(
         settings=settings,
         database=database,
         policy=policy,
@@ -146,7 +149,10 @@ async def build_services(
         desk=desk,
         limits=ChatRateLimiter(database, per_minute=settings.chat_per_minute),
         handoffs=HandoffStore(database),
+        sweeper=ExpirySweeper(desk, interval_s=settings.approval_sweep_s),
     )
+    services.sweeper.start()
+    return services
 
 
 def services_of(request: Request) -> Services:

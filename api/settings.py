@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     seed_store: bool = Field(default=True, alias="SUPPORT_SEED")
     """Load the fixture store into an empty database at start-up."""
     max_message_bytes: int = Field(default=8192, alias="SUPPORT_MAX_MESSAGE_BYTES")
+    approval_sweep_s: float = Field(default=30.0, gt=0, alias="SUPPORT_APPROVAL_SWEEP_S")
+    """How often the background sweep expires approvals past their deadline."""
     jaeger_ui_url: str | None = Field(default=None, alias="JAEGER_UI_URL")
     """With it set, approvals carry a ready link to their run's trace."""
 

@@ -7,13 +7,15 @@ returns the approval and the run that answered the customer after it.
 from __future__ import annotations
 
 import base64
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from agent.approval_context import approval_context, decidable_by
 from agent.approval_desk import Settled
 from agent.approvals import ApprovalFilter
 from api.auth import StaffPrincipal
@@ -30,6 +32,18 @@ Status = Literal["pending", "approved", "rejected", "expired", "executed", "fail
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     note: str = Field(default="", max_length=2000)
+
+
+class RejectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field(min_length=1, max_length=2000, description="Why: the customer is told, so it is required.")
+
+    @field_validator("note")
+    @classmethod
+    def _not_blank(cls, note: str) -> str:
+        if not note.strip():
+            raise ValueError("a rejection needs a note saying why")
+        return note
 
 
 class ApproveIn(DecisionIn):
@@ -52,20 +66,23 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 @router.get("")
 async def list_approvals(
     request: Request,
-    _: StaffPrincipal,
+    staff: StaffPrincipal,
     status: Status | None = None,
     customer_id: Annotated[str | None, Query(max_length=80)] = None,
     older_than_minutes: Annotated[int | None, Query(ge=0)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
+    decidable: bool = False,
 ) -> JSONResponse:
-    """Oldest first. When more remain, the `Next-Cursor` header holds the cursor for the next page."""
+    """Oldest first. When more remain, the `Next-Cursor` header holds the cursor for the next page.
+    `decidable=true` keeps what I may decide: the tier needed and the amount are within my role's limits."""
     services = services_of(request)
     await services.desk.expire_due()
     where = ApprovalFilter(
         status=status,
         customer_id=customer_id,
         created_before=utcnow() - timedelta(minutes=older_than_minutes) if older_than_minutes is not None else None,
+        within=decidable_by(services.policy, staff.role) if decidable else None,
     )
     page = await services.approvals.find(where, limit=limit + 1, after=decode_cursor(cursor) if cursor else None)
     headers = {}
@@ -81,10 +98,12 @@ async def read_approval(request: Request, approval_id: str, _: StaffPrincipal) -
     services = services_of(request)
     approval = await services.desk.read(approval_id)
     messages = await services.runs.messages(approval.conversation_id)
+    context = await approval_context(services.database, services.policy, approval)
     return {
         **approval_view(approval, services.settings),
         "conversation": [message_view(m) for m in messages],
         "policy": {"rule": approval.rule, "reason": approval.reason, "version": approval.policy_version},
+        "context": asdict(context),
     }
 
 
@@ -103,7 +122,7 @@ async def approve(request: Request, approval_id: str, body: ApproveIn, approver:
 
 
 @router.post("/{approval_id}/reject")
-async def reject(request: Request, approval_id: str, body: DecisionIn, approver: StaffPrincipal) -> dict[str, Any]:
+async def reject(request: Request, approval_id: str, body: RejectIn, approver: StaffPrincipal) -> dict[str, Any]:
     services = services_of(request)
     settled = await services.shielded(services.desk.reject(approval_id, approver, body.note))
     return settled_view(settled, services)
