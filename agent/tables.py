@@ -203,3 +203,13 @@ class DeskEvent(SQLModel, table=True):
     """`handoff.queued | handoff.claimed | handoff.replied | handoff.closed`."""
     actor: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(sa_column=utc_column())
+
+
+class DeskLinkUse(SQLModel, table=True):
+    """A one-time desk sign-in link that has been used: its `jti` may never sign anyone in again."""
+
+    __tablename__ = "desk_link_uses"
+
+    jti: str = Field(primary_key=True, max_length=64)
+    staff_id: str = Field(max_length=200)
+    used_at: datetime = Field(sa_column=utc_column())

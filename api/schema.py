@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
-from agent.tables import Approval, ChatMessage, Conversation, DeskEvent, Handoff, IdempotentRequest, Run, Step
+from agent.tables import (
+    Approval,
+    ChatMessage,
+    Conversation,
+    DeskEvent,
+    DeskLinkUse,
+    Handoff,
+    IdempotentRequest,
+    Run,
+    Step,
+)
 from policies.audit import PolicyDecisionRecord
 from tools.store.loader import SeedMarker
 from tools.store.tables import Customer, LedgerEntry, Order, PaymentMethod, Product, Variant
@@ -17,6 +27,7 @@ __all__ = [
     "Conversation",
     "Customer",
     "DeskEvent",
+    "DeskLinkUse",
     "Handoff",
     "IdempotentRequest",
     "LedgerEntry",

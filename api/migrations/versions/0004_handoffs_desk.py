@@ -1,4 +1,4 @@
-"""Hand-offs to the support team, desk events, and the staff author of `agent` messages.
+"""Hand-offs to the support team, desk events, used desk sign-in links, and the staff author of `agent` messages.
 
 Revision ID: 0004
 Revises: 0002
@@ -60,8 +60,17 @@ def upgrade() -> None:
     with op.batch_alter_table("desk_events", schema=None) as batch_op:
         batch_op.create_index("ix_desk_events_conversation", ["conversation_id", "id"], unique=False)
 
+    op.create_table(
+        "desk_link_uses",
+        sa.Column("jti", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("staff_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("used_at", tools.store.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("jti"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("desk_link_uses")
     with op.batch_alter_table("desk_events", schema=None) as batch_op:
         batch_op.drop_index("ix_desk_events_conversation")
     op.drop_table("desk_events")
