@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from agent.approval_context import approval_context
+from agent.approvals import human_decision
 from agent.errors import AmendmentRejected, ApprovalError, ApprovalNotPending, HandoffError, NotHandoffOwner
 from agent.tables import Approval
 from api.desk.render import render
@@ -47,6 +48,12 @@ async def approval_page(
             "context": asdict(await approval_context(services.database, services.policy, approval)),
             "messages": await services.runs.messages(approval.conversation_id),
             "resumed": resumed,
+            "decision": human_decision(approval),
+            "amended": [
+                (name, approval.arguments.get(name), value)
+                for name, value in (approval.executed_arguments or {}).items()
+                if approval.arguments.get(name) != value
+            ],
             "trace_url": trace_link(approval.trace_context.get("trace_id"), services.settings),
             "error": error,
             "field": field,
@@ -57,7 +64,8 @@ async def approval_page(
 
 def decided_elsewhere(approval: Approval, error: ApprovalNotPending) -> str:
     if approval.decided_by:
-        return f"Already decided: {approval.decided_by} {approval.status} this at {approval.decided_at:%H:%M:%S} UTC."
+        decided = human_decision(approval)
+        return f"Already decided: {approval.decided_by} {decided} this at {approval.decided_at:%H:%M:%S} UTC."
     return str(error)
 
 
