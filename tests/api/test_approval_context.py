@@ -3,15 +3,8 @@ rejection, amendments refused with the wrong field named, and expiry by the back
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from sqlalchemy import update
-from sqlmodel import col
-
-from agent.tables import Approval
-from tests.api.test_approvals import AGENT, JAMES, SUPERVISOR, held_cancel, held_refund
+from tests.api.test_approvals import AGENT, JAMES, SUPERVISOR, held_cancel, held_refund, past_deadline
 from tests.support.service import running_service
-from tools.context import utcnow
 
 
 async def test_the_approval_read_carries_the_context_to_decide(sqlite_url: str) -> None:
@@ -103,13 +96,7 @@ async def test_a_refused_amendment_names_the_wrong_field(sqlite_url: str) -> Non
 async def test_the_background_sweep_expires_approvals_nobody_reads(database_url: str) -> None:
     async with running_service(database_url, SUPPORT_APPROVAL_SWEEP_S=0.05) as service:
         conversation, approval_id = await held_refund(service, 150)
-        async with service.services.database.session() as session:
-            await session.exec(
-                update(Approval)
-                .where(col(Approval.id) == approval_id)
-                .values(expires_at=utcnow() - timedelta(seconds=1))
-            )
-            await session.commit()
+        await past_deadline(service, approval_id)
         await service.services.sweeper.full_pass()
 
         # Looked at only now, behind the API: the sweep already expired it and queued the conversation.

@@ -161,3 +161,13 @@ async def test_a_second_hand_off_of_a_waiting_conversation_keeps_one_queue_entry
         assert again.json()["run"]["status"] == "handed_off"
         queue = (await service.http.get("/v1/handoffs", headers=ALICE)).json()
         assert [h["id"] for h in queue] == [handoff["id"]]
+
+
+async def test_a_streaming_client_is_told_its_message_went_to_the_person(sqlite_url: str) -> None:
+    async with running_service(sqlite_url, ScriptedModel([transfer()])) as service:
+        conversation, handoff = await handed_off(service)
+        assert (await service.http.post(f"/v1/handoffs/{handoff['id']}/claim", headers=ALICE)).status_code == 200
+        streamed = await service.say(JAMES, conversation, "Are you there?", Accept="text/event-stream")
+        assert streamed.status_code == 200
+        assert "event: message.stored" in streamed.text and "run.started" not in streamed.text
+        assert '"run": null' in streamed.text

@@ -170,3 +170,8 @@ def test_a_hand_off_is_claimed_answered_and_closed(
     said = customer.messages(conversation)
     assert [(m["role"], m["author_id"]) for m in said[-2:]] == [("agent", "agent_alice"), ("customer", None)]
     assert customer.say(conversation, "Where is my order #W2611340?")["run"]["status"] == "completed"
+
+    alice.click("text=review its runs")
+    expect(alice.locator("section.run")).to_have_count(2)
+    expect(alice.locator("section.run").last).to_contain_text("get_order_details")
+    alice.screenshot(path=shots / "review.png", full_page=True)
