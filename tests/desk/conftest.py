@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from tests.support.server import ServerProcess
 
@@ -49,9 +50,25 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any], chromium_
     return {**browser_type_launch_args, "executable_path": chromium_path, "headless": True, "args": CHROMIUM_ARGS}
 
 
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
-    return {**browser_context_args, "viewport": {"width": 1366, "height": 900}}
+@pytest.fixture(scope="module")
+def playwright(chromium_path: str) -> Iterator[Playwright]:
+    """Per module, not the plugin's per session: while the sync API is alive it keeps an event loop marked as
+    running in this thread, which would stop every asyncio test collected after the browser tests."""
+    with sync_playwright() as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright, browser_type_launch_args: dict[str, Any]) -> Iterator[Browser]:
+    launched = playwright.chromium.launch(**browser_type_launch_args)
+    yield launched
+    launched.close()
+
+
+@pytest.fixture(scope="module")
+def browser_context_args() -> dict[str, Any]:
+    """A laptop screen. (The plugin's own version needs its session-wide Playwright, replaced above.)"""
+    return {"viewport": {"width": 1366, "height": 900}}
 
 
 @pytest.fixture
