@@ -113,16 +113,23 @@ class ApprovalDesk:
         try:
             self.registry.get(approval.tool).parse(arguments)
         except (UnknownTool, InvalidArguments) as error:
+            problems = error.details.get("problems") if isinstance(error, InvalidArguments) else None
+            first = problems[0] if problems else None
+            if first:
+                raise AmendmentRejected(f"{first['field']}: {first['problem']}", field=str(first["field"])) from error
             raise AmendmentRejected(f"the arguments are not valid: {error.message}") from error
         if amended and (arguments.get("order_id") or None) != (approval.arguments.get("order_id") or None):
-            raise AmendmentRejected("an amendment cannot move the action to another order")
+            raise AmendmentRejected("order_id: an amendment cannot move the action to another order", field="order_id")
         call = ToolCall(approval.tool, arguments, approval.tool_use_id)
         async with self.database.session() as session:
             decision = await self.engine.evaluate(call, Principal.customer(approval.customer_id), session)
             await session.commit()
         if decision.denied:
             if amended:
-                raise AmendmentRejected(f"the policy refuses these arguments: {decision.reason}")
+                field = changed_field(approval.arguments, arguments)
+                raise AmendmentRejected(
+                    f"{field or 'arguments'}: the policy refuses the amended value: {decision.reason}", field=field
+                )
             raise ApprovalNotPending(f"the action is no longer possible: {decision.reason}")
         limit = self.policy.approver_limit(approver.role, approval.tool)
         needed = ROLE_RANK.get(decision.approver_role or "", 0)
@@ -229,3 +236,11 @@ class ApprovalDesk:
         if not await self._expire_if_due(approval) and self._abandoned(approval):
             await self._execute_and_resume(approval.id)
         return await self.approvals.get(approval.id)
+
+
+def changed_field(original: dict[str, Any], amended: dict[str, Any]) -> str | None:
+    """The first argument an approver changed: the one to name when the policy refuses the amendment."""
+    for name in sorted(set(original) | set(amended)):
+        if original.get(name) != amended.get(name):
+            return name
+    return None

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import ColumnElement, and_, or_, update
 from sqlmodel import col, select
 
 from agent.ids import new_id
 from agent.models.base import ToolUseBlock
+from agent.replies import NOTICE_PREFIX
 from agent.state import TurnState
 from agent.tables import Approval, Run
 from policies.decision import Decision
@@ -25,8 +26,6 @@ from tools.context import Principal, utcnow
 from tools.errors import NotFound
 from tools.store.database import Database
 from tools.store.sanitize import clean_json
-
-NOTICE_PREFIX = "[service notice, not written by the customer]"
 
 
 def canonical_json(arguments: Any) -> str:
@@ -67,6 +66,8 @@ class ApprovalFilter:
     customer_id: str | None = None
     created_before: datetime | None = None
     """Only approvals at least this old (the console's "waiting longer than" filter)."""
+    within: ColumnElement[bool] | None = None
+    """A further condition, e.g. "what I may decide" (`agent.approval_context.decidable_by`)."""
 
 
 class ApprovalStore:
@@ -128,6 +129,8 @@ class ApprovalStore:
             query = query.where(col(Approval.customer_id) == where.customer_id)
         if where.created_before:
             query = query.where(col(Approval.created_at) <= where.created_before)
+        if where.within is not None:
+            query = query.where(where.within)
         if after:
             created, approval_id = after
             query = query.where(

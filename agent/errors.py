@@ -12,6 +12,9 @@ AgentError
 │   ├── ApprovalNotPending     already decided, or expired (HTTP 409)
 │   ├── ApproverLimitExceeded  the amount is above what the approver's role may approve (HTTP 403)
 │   └── AmendmentRejected      amended arguments are invalid or refused by the policy (HTTP 422)
+├── HandoffError               a step on a handed-off conversation cannot be taken
+│   ├── HandoffConflict        already claimed by someone else, or closed (HTTP 409)
+│   └── NotHandoffOwner        only the person who claimed it may reply or close (HTTP 403)
 └── ConfigurationError         a setting names an unknown model or is malformed
 """
 
@@ -67,6 +70,23 @@ class ApproverLimitExceeded(ApprovalError):
 
 class AmendmentRejected(ApprovalError):
     code = "amendment_rejected"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        """The argument that is wrong, when one is: the desk marks it, the API names it."""
+
+
+class HandoffError(AgentError):
+    code = "handoff_error"
+
+
+class HandoffConflict(HandoffError):
+    code = "handoff_conflict"
+
+
+class NotHandoffOwner(HandoffError):
+    code = "not_handoff_owner"
 
 
 class ConfigurationError(AgentError):

@@ -6,6 +6,9 @@ from collections.abc import Sequence
 
 from policies.decision import Decision
 
+NOTICE_PREFIX = "[service notice, not written by the customer]"
+"""Starts every message the service writes into the model's history on the customer's side."""
+
 BUDGET_EXHAUSTED = (
     "I'm sorry, this is taking me longer than it should, so I've stopped here; nothing was left half-done. "
     "Please ask again, or say 'human' and a member of our team will pick this up."

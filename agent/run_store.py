@@ -14,6 +14,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from agent.admission import Admission
 from agent.errors import ConversationBusy
 from agent.ids import new_id
+
+from agent.handoffs import open_handoff, with_staff_exchanges
 from agent.models.base import Message
 from agent.spend import DailySpend
 from agent.tables import ChatMessage, Conversation, IdempotentRequest, Run, Step
@@ -98,13 +100,16 @@ class RunStore:
             return list(rows.all())
 
     async def history(self, conversation_id: str, *, before_run: str) -> list[Message]:
-        """The conversation as the model saw it, run after run, up to (not including) `before_run`."""
-        messages: list[Message] = []
-        for run in await self.runs(conversation_id):
-            if run.id == before_run:
-                break
-            messages.extend(Message.from_json(m) for m in run.transcript)
-        return messages
+        """The conversation as the model saw it, run after run, up to (not including) `before_run`, with what
+        the support team and the customer said to each other outside runs (see `agent.handoffs`)."""
+        async with self.database.session(readonly=True) as session:
+            loose = await session.exec(
+                select(ChatMessage)
+                .where(ChatMessage.conversation_id == conversation_id, col(ChatMessage.run_id).is_(None))
+                .order_by(col(ChatMessage.id))
+            )
+            outside_runs = list(loose.all())
+        return with_staff_exchanges(await self.runs(conversation_id), outside_runs, before_run)
 
     # ---- a turn -------------------------------------------------------------------------------------------
 
@@ -284,6 +289,8 @@ class RunStore:
                     step["arguments"] = clean_json(step["arguments"])
                     step["result"] = clean_json(step["result"])
                 await session.exec(_INSERT_STEP, params=steps)
+            if status == "handed_off":
+                await open_handoff(session, run, steps, now)
             if reply:
                 await session.exec(
                     _INSERT_MESSAGE,

@@ -33,8 +33,10 @@ class ChatMessage(SQLModel, table=True):
     conversation_id: str = Field(foreign_key="conversations.id", max_length=40)
     run_id: str | None = Field(default=None, max_length=40)
     role: str = Field(max_length=20)
-    """`customer` or `assistant`."""
+    """`customer`, `assistant`, or `agent` (a person of the support team, named by `author_id`)."""
     content: str
+    author_id: str | None = Field(default=None, max_length=200)
+    """The staff member who wrote an `agent` message."""
     created_at: datetime = Field(sa_column=utc_column())
 
 
@@ -194,3 +196,54 @@ class Worker(SQLModel, table=True):
     pid: int
     started_at: datetime = Field(sa_column=utc_column())
     heartbeat_at: datetime = Field(sa_column=utc_column())
+
+class Handoff(SQLModel, table=True):
+    """A conversation handed to the support team: queued, then claimed by one person, then closed.
+
+    Claiming is one conditional update on `status`, so of two staff claiming at once one wins."""
+
+    __tablename__ = "handoffs"
+    __table_args__ = (Index("ix_handoffs_status_created", "status", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    conversation_id: str = Field(foreign_key="conversations.id", max_length=40, index=True)
+    customer_id: str = Field(max_length=80)
+    status: str = Field(max_length=20)
+    """`queued | claimed | closed`."""
+    reason: str = Field(max_length=40)
+    """Why it reached a person: `transfer_requested` (the assistant handed over) or `approval_expired`."""
+    summary: str
+    run_id: str | None = Field(default=None, max_length=40)
+    created_at: datetime = Field(sa_column=utc_column())
+    claimed_by: str | None = Field(default=None, max_length=200)
+    claimed_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    closed_by: str | None = Field(default=None, max_length=200)
+    closed_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    outcome: str | None = Field(default=None, max_length=20)
+    """How it closed: `bot` (the assistant answers again) or `resolved`."""
+
+
+class DeskEvent(SQLModel, table=True):
+    """Something staff did in a conversation (hand-off queued, claimed, replied, closed), in order: the rows a
+    conversation feed reads, so nothing that happened on the desk exists only in a response."""
+
+    __tablename__ = "desk_events"
+    __table_args__ = (Index("ix_desk_events_conversation", "conversation_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: str = Field(foreign_key="conversations.id", max_length=40)
+    handoff_id: str = Field(max_length=40)
+    kind: str = Field(max_length=20)
+    """`handoff.queued | handoff.claimed | handoff.replied | handoff.closed`."""
+    actor: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(sa_column=utc_column())
+
+
+class DeskLinkUse(SQLModel, table=True):
+    """A one-time desk sign-in link that has been used: its `jti` may never sign anyone in again."""
+
+    __tablename__ = "desk_link_uses"
+
+    jti: str = Field(primary_key=True, max_length=64)
+    staff_id: str = Field(max_length=200)
+    used_at: datetime = Field(sa_column=utc_column())

@@ -12,9 +12,10 @@ from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
 from agent.models.base import Model
 from agent.telemetry import Telemetry
+from api import desk
 from api.errors import install_error_handlers
 from api.observability import configure_from_env
-from api.routers import approvals, conversations, health
+from api.routers import approvals, conversations, handoffs, health
 from api.services import build_services
 from api.settings import Settings
 
@@ -59,6 +60,8 @@ def create_app(
     app.include_router(health.router)
     app.include_router(conversations.router)
     app.include_router(approvals.router)
+    app.include_router(handoffs.router)
+    desk.install(app)
     return app
 
 

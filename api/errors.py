@@ -4,7 +4,8 @@
     └── raised by routers and dependencies; domain errors are mapped here, in `install_error_handlers`
 
 Domain errors of the other packages map as: `tools.errors.NotFound` -> 404, `agent.errors.ConversationBusy`
-and `ApprovalNotPending` -> 409, `RateLimited` -> 429, `ApproverLimitExceeded` -> 403, `AmendmentRejected` -> 422.
+and `ApprovalNotPending` -> 409, `RateLimited` -> 429, `ApproverLimitExceeded` -> 403, `AmendmentRejected` -> 422
+(with the wrong argument in `field`), `HandoffConflict` -> 409, `NotHandoffOwner` -> 403.
 Framework errors (bad JSON, a missing field) become 422, unknown routes 404; anything unexpected
 is logged and answered 500 in the same shape, without internals.
 """
@@ -24,6 +25,8 @@ from agent.errors import (
     ApprovalNotPending,
     ApproverLimitExceeded,
     ConversationBusy,
+    HandoffError,
+    NotHandoffOwner,
     RateLimited,
 )
 from tools.errors import NotFound
@@ -77,7 +80,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApprovalError)
     async def _approval(_: Request, error: ApprovalError) -> JSONResponse:
         status = {ApprovalNotPending: 409, ApproverLimitExceeded: 403, AmendmentRejected: 422}.get(type(error), 409)
+        if isinstance(error, AmendmentRejected) and error.field:
+            body = {"error": {"code": error.code, "message": str(error), "field": error.field}}
+            return JSONResponse(body, status_code=status)
         return error_response(status, error.code, str(error))
+
+    @app.exception_handler(HandoffError)
+    async def _handoff(_: Request, error: HandoffError) -> JSONResponse:
+        return error_response(403 if isinstance(error, NotHandoffOwner) else 409, error.code, str(error))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:

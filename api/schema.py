@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
-from agent.tables import Approval, ChatMessage, Conversation, IdempotentRequest, Run, SpendDay, Step, Worker
+from agent.tables import (
+    Approval,
+    ChatMessage,
+    Conversation,
+    DeskEvent,
+    DeskLinkUse,
+    Handoff,
+    IdempotentRequest,
+    Run,
+    SpendDay,
+    Step,
+    Worker,
+)
 from policies.audit import PolicyDecisionRecord
 from tools.store.loader import SeedMarker
 from tools.store.locks import LimitLock
@@ -17,6 +29,9 @@ __all__ = [
     "ChatMessage",
     "Conversation",
     "Customer",
+    "DeskEvent",
+    "DeskLinkUse",
+    "Handoff",
     "IdempotentRequest",
     "LedgerEntry",
     "LimitLock",

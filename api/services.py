@@ -16,6 +16,7 @@ from agent.admission import Admission
 from agent.approval_desk import ApprovalDesk
 from agent.approvals import ApprovalStore
 from agent.dispatch import ToolGate
+from agent.handoffs import HandoffStore
 from agent.loop import AgentLoop
 from agent.models.base import Model
 from agent.models.selection import Credentials, build_chain
@@ -27,6 +28,7 @@ from agent.telemetry import Telemetry
 from agent.tool_calls import CallBounds
 from agent.workers import WorkerLease
 from api import migrate
+from api.expiry_sweep import ExpirySweeper
 from api.settings import Settings
 from policies.config import PolicyConfig, load_policy
 from policies.engine import PolicyEngine
@@ -52,6 +54,8 @@ class Services:
     desk: ApprovalDesk
     lease: WorkerLease
     recovery: RunRecovery
+    handoffs: HandoffStore
+    sweeper: ExpirySweeper
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _housekeeping: asyncio.Task[None] | None = None
 
@@ -72,7 +76,6 @@ class Services:
                 if sweeps % 3 == 0:
                     await self.recovery.sweep()
                     await self.desk.recover()
-                    await self.desk.expire_due()
             except Exception:  # housekeeping must outlive a passing database error
                 log.exception("housekeeping pass failed; trying again in %.0f s", interval)
 
@@ -96,6 +99,7 @@ class Services:
     async def close(self, grace_s: float = 30.0) -> None:
         if self._housekeeping is not None:
             self._housekeeping.cancel()
+        await self.sweeper.stop()
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=grace_s)
         if not self._tasks:
@@ -172,7 +176,7 @@ async def build_services(
     await desk.expire_due()
     if settings.uses_dev_secret:
         log.warning("SUPPORT_JWT_SECRET is not set: using the development secret. Never do this in production.")
-    return Services(
+    services = Services(
         settings=settings,
         database=database,
         policy=policy,
@@ -185,7 +189,11 @@ async def build_services(
         desk=desk,
         lease=lease,
         recovery=recovery,
+        handoffs=HandoffStore(database),
+        sweeper=ExpirySweeper(desk, interval_s=settings.approval_sweep_s),
     )
+    services.sweeper.start()
+    return services
 
 
 def services_of(request: Request) -> Services:

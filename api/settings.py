@@ -57,8 +57,18 @@ class Settings(BaseSettings):
     seed_store: bool = Field(default=True, alias="SUPPORT_SEED")
     """Load the fixture store into an empty database at start-up."""
     max_message_bytes: int = Field(default=8192, alias="SUPPORT_MAX_MESSAGE_BYTES")
+    approval_sweep_s: float = Field(default=30.0, gt=0, alias="SUPPORT_APPROVAL_SWEEP_S")
+    """How often the background sweep expires approvals past their deadline."""
+    desk_session_minutes: int = Field(default=480, gt=0, alias="SUPPORT_DESK_SESSION_MINUTES")
+    """How long a desk sign-in lasts before staff sign in again."""
+    desk_secure_cookie: bool | None = Field(default=None, alias="SUPPORT_DESK_SECURE_COOKIE")
+    """Unset: the desk cookie is Secure (HTTPS only) unless the service runs on the development secret."""
     jaeger_ui_url: str | None = Field(default=None, alias="JAEGER_UI_URL")
     """With it set, approvals carry a ready link to their run's trace."""
+
+    @property
+    def desk_cookie_secure(self) -> bool:
+        return self.desk_secure_cookie if self.desk_secure_cookie is not None else not self.uses_dev_secret
 
     @property
     def uses_dev_secret(self) -> bool:

@@ -11,7 +11,12 @@ from tools.store.money import to_dollars
 
 
 def message_view(message: ChatMessage) -> dict[str, Any]:
-    return {"role": message.role, "content": message.content, "created_at": message.created_at.isoformat()}
+    return {
+        "role": message.role,
+        "content": message.content,
+        "created_at": message.created_at.isoformat(),
+        "author_id": message.author_id,
+    }
 
 
 def pending_action_view(approval: Approval | None) -> dict[str, Any] | None:

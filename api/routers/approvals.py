@@ -6,13 +6,16 @@ returns the approval and the run that answered the customer after it.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import base64
+from dataclasses import asdict
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from agent.approval_context import approval_context, decidable_by
 from agent.approval_desk import Settled
 from agent.approvals import ApprovalFilter
 from api.auth import StaffPrincipal
@@ -31,6 +34,18 @@ class DecisionIn(BaseModel):
     note: Note = ""
 
 
+class RejectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field(min_length=1, max_length=2000, description="Why: the customer is told, so it is required.")
+
+    @field_validator("note")
+    @classmethod
+    def _not_blank(cls, note: str) -> str:
+        if not note.strip():
+            raise ValueError("a rejection needs a note saying why")
+        return note
+
+
 class ApproveIn(DecisionIn):
     arguments: dict[str, Any] | None = None
     """Amended arguments; what runs is exactly these, if the policy accepts them at the approver's tier."""
@@ -39,20 +54,23 @@ class ApproveIn(DecisionIn):
 @router.get("")
 async def list_approvals(
     request: Request,
-    _: StaffPrincipal,
+    staff: StaffPrincipal,
     status: Status | None = None,
     customer_id: QueryId | None = None,
     older_than_minutes: Annotated[int | None, Query(ge=0, le=MAX_AGE_MINUTES)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
+    decidable: bool = False,
 ) -> JSONResponse:
-    """Oldest first. When more remain, the `Next-Cursor` header holds the cursor for the next page."""
+    """Oldest first. When more remain, the `Next-Cursor` header holds the cursor for the next page.
+    `decidable=true` keeps what I may decide: the tier needed and the amount are within my role's limits."""
     services = services_of(request)
     await services.desk.expire_due()
     where = ApprovalFilter(
         status=status,
         customer_id=customer_id,
         created_before=utcnow() - timedelta(minutes=older_than_minutes) if older_than_minutes is not None else None,
+        within=decidable_by(services.policy, staff.role) if decidable else None,
     )
     page = await services.approvals.find(where, limit=limit + 1, after=decode_cursor(cursor) if cursor else None)
     headers = {}
@@ -68,10 +86,12 @@ async def read_approval(request: Request, _: StaffPrincipal, approval_id: Approv
     services = services_of(request)
     approval = await services.desk.read(approval_id)
     messages = await services.runs.messages(approval.conversation_id)
+    context = await approval_context(services.database, services.policy, approval)
     return {
         **approval_view(approval, services.settings),
         "conversation": [message_view(m) for m in messages],
         "policy": {"rule": approval.rule, "reason": approval.reason, "version": approval.policy_version},
+        "context": asdict(context),
     }
 
 
@@ -93,7 +113,7 @@ async def approve(
 
 @router.post("/{approval_id}/reject")
 async def reject(
-    request: Request, approver: StaffPrincipal, approval_id: ApprovalId, body: DecisionIn
+    request: Request, approver: StaffPrincipal, approval_id: ApprovalId, body: RejectIn
 ) -> dict[str, Any]:
     services = services_of(request)
     settled = await services.shielded(services.desk.reject(approval_id, approver, body.note))

@@ -78,6 +78,15 @@ async def post_message(
             if streaming:
                 return EventSourceResponse(replayed_events(replay), headers={"Idempotent-Replayed": "true"})
             return JSONResponse(replay, headers={"Idempotent-Replayed": "true"})
+    if (owned := await services.handoffs.owned(conversation.id)) is not None:
+        # A person owns the conversation: the message is theirs to answer, and no model run starts.
+        stored = await services.handoffs.customer_wrote(owned, content)
+        response = {"message": message_view(stored), "run": None, "handoff": {"id": owned.id, "status": owned.status}}
+        if idempotency_key is not None:
+            await keys.complete(principal.id, idempotency_key, response)
+        if streaming:
+            return EventSourceResponse(replayed_events(response))
+        return JSONResponse(response)
     try:
         started = await services.runs.start_turn(conversation, content, idempotency_key=idempotency_key)
     except (ConversationBusy, RateLimited):
@@ -132,6 +141,9 @@ async def streamed_turn(
 
 
 async def replayed_events(response: dict[str, Any]) -> AsyncIterator[dict[str, str]]:
+    if response["run"] is None:  # kept for the person who owns the conversation; no run answered it
+        yield sse("message.stored", response)
+        return
     yield sse("run.started", {"run_id": response["run"]["id"], "replayed": True})
     yield sse(final_event(response), response)
 

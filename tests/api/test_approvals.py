@@ -60,6 +60,15 @@ async def held_refund(service: ServiceClient, amount: int) -> tuple[str, str]:
     return await held(service, JAMES, f"Order #W2611340 arrived damaged, please refund ${amount}")
 
 
+async def past_deadline(service: ServiceClient, approval_id: str) -> None:
+    """Move an approval's deadline into the past, as if a day had gone by."""
+    async with service.services.database.session() as session:
+        await session.exec(
+            update(Approval).where(col(Approval.id) == approval_id).values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        await session.commit()
+
+
 async def status_of(service: ServiceClient, order_id: str) -> str:
     async with service.services.database.session(readonly=True) as session:
         return (await session.exec(select(Order.status).where(Order.order_id == order_id))).one()
@@ -186,13 +195,7 @@ async def test_a_rejection_reaches_the_customer_with_the_note(database_url: str)
 async def test_an_expired_approval_cannot_be_approved_and_the_run_is_handed_off(sqlite_url: str) -> None:
     async with running_service(sqlite_url) as service:
         order, conversation, approval_id = await held_cancel(service, 100, 1000)
-        async with service.services.database.session() as session:
-            await session.exec(
-                update(Approval)
-                .where(col(Approval.id) == approval_id)
-                .values(expires_at=utcnow() - timedelta(seconds=1))
-            )
-            await session.commit()
+        await past_deadline(service, approval_id)
         late = await service.http.post(f"/v1/approvals/{approval_id}/approve", json={}, headers=AGENT)
         assert late.status_code == 409 and "expired" in late.json()["error"]["message"]
         detail = (await service.http.get(f"/v1/approvals/{approval_id}", headers=AGENT)).json()

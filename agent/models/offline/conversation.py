@@ -15,11 +15,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.approvals import NOTICE_PREFIX
 from agent.context import OMITTED_PREFIX
 from agent.models.base import Message, TextBlock, ToolUseBlock
 from agent.models.offline.reading import Intent, Reading, Slots, read
 from agent.models.offline.wording import CONFIRMATION_QUESTION
+from agent.replies import NOTICE_PREFIX
 
 
 @dataclass(frozen=True, slots=True)

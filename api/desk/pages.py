@@ -1,0 +1,89 @@
+"""The desk's read-only pages: the live queue and the run review of a conversation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from sqlmodel import col, select
+
+from agent.approvals import ApprovalFilter
+from agent.handoffs import HandoffFilter
+from agent.tables import Step
+from api.desk.render import render
+from api.desk.signin import Desk
+from api.services import services_of
+from api.views import trace_link
+from policies.audit import PolicyDecisionRecord
+from tools.store.money import to_dollars
+
+router = APIRouter(prefix="/desk", include_in_schema=False)
+QUEUE_POLL_S = 2
+"""How often an open queue page asks for the queue again (htmx polling: new items appear without a reload)."""
+
+
+async def queue_context(request: Request, session: Any) -> dict[str, Any]:
+    services = services_of(request)
+    approvals = await services.approvals.find(ApprovalFilter(status="pending"), limit=200, after=None)
+    handoffs = await services.handoffs.find(HandoffFilter(status="open"), limit=200)
+    return {
+        "session": session,
+        "approvals": approvals,
+        "handoffs": handoffs,
+        "to_dollars": to_dollars,
+        "poll_s": QUEUE_POLL_S,
+    }
+
+
+@router.get("", response_class=HTMLResponse)
+async def queue_page(request: Request, session: Desk) -> HTMLResponse:
+    """Pending approvals and open hand-offs, oldest first; the list refreshes itself while the page is open."""
+    return render(request, "queue.html", await queue_context(request, session))
+
+
+@router.get("/queue", response_class=HTMLResponse)
+async def queue_fragment(request: Request, session: Desk) -> HTMLResponse:
+    return render(request, "_queue.html", await queue_context(request, session))
+
+
+@router.get("/conversations/{conversation_id}", response_class=HTMLResponse)
+async def review_page(request: Request, conversation_id: str, session: Desk) -> HTMLResponse:
+    """Every run of a conversation: its model calls (model, tokens, cost), its tool calls with the policy's
+    outcome, rule and reason, and a link to its trace when `JAEGER_UI_URL` is set."""
+    services = services_of(request)
+    conversation = await services.runs.conversation_for(conversation_id, session.principal)
+    runs = await services.runs.runs(conversation.id)
+    run_ids = [r.id for r in runs]
+    async with services.database.session(readonly=True) as db:
+        steps = (
+            await db.exec(
+                select(Step).where(col(Step.run_id).in_(run_ids)).order_by(col(Step.run_id), col(Step.position))
+            )
+        ).all()
+        decisions = (
+            await db.exec(select(PolicyDecisionRecord).where(col(PolicyDecisionRecord.run_id).in_(run_ids)))
+        ).all()
+    reasons = {(d.run_id, d.call_id): d for d in decisions}
+    by_run: dict[str, list[Step]] = {}
+    for step in steps:
+        by_run.setdefault(step.run_id, []).append(step)
+    return render(
+        request,
+        "review.html",
+        {
+            "session": session,
+            "conversation": conversation,
+            "messages": await services.runs.messages(conversation.id),
+            "runs": [
+                {
+                    "run": run,
+                    "steps": by_run.get(run.id, []),
+                    "trace_url": trace_link(run.trace_id, services.settings),
+                }
+                for run in runs
+            ],
+            "reasons": reasons,
+            "to_dollars": to_dollars,
+        },
+    )

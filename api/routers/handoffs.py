@@ -1,0 +1,71 @@
+"""The human side of `transfer_to_human_agents`: the queue of handed-off conversations, claim, reply, close.
+
+Staff only, like approvals. One person owns a claimed conversation; while they do, the customer's messages
+reach them and start no model run. Closing hands the conversation back to the assistant (`bot`) or ends it
+(`resolved`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.handoffs import HandoffFilter
+from api.auth import StaffPrincipal
+from api.routers.conversations import MessageIn, checked_content
+from api.schemas import HandoffDetailOut, HandoffOut, MessageOut, StaffReplyOut, error_responses
+from api.services import services_of
+
+router = APIRouter(prefix="/v1/handoffs", tags=["handoffs"], responses=error_responses(401, 403))
+
+
+class CloseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    outcome: Literal["bot", "resolved"] = Field(
+        description="`bot`: the assistant answers the customer again; `resolved`: the matter is settled."
+    )
+
+
+@router.get("", responses=error_responses(422))
+async def list_handoffs(
+    request: Request,
+    staff: StaffPrincipal,
+    status: Literal["open", "queued", "claimed", "closed"] = "open",
+    mine: bool = False,
+    limit: Annotated[int, Query(ge=1, le=200)] = 100,
+) -> list[HandoffOut]:
+    """Oldest first. `open` is queued and claimed; `mine=true` keeps only those I claimed."""
+    where = HandoffFilter(status=status, claimed_by=staff.id if mine else None)
+    return [HandoffOut.of(h) for h in await services_of(request).handoffs.find(where, limit=limit)]
+
+
+@router.get("/{handoff_id}", responses=error_responses(404))
+async def read_handoff(request: Request, handoff_id: str, _: StaffPrincipal) -> HandoffDetailOut:
+    """One hand-off with its conversation so far."""
+    services = services_of(request)
+    handoff = await services.handoffs.get(handoff_id)
+    messages = await services.runs.messages(handoff.conversation_id)
+    return HandoffDetailOut(**HandoffOut.of(handoff).model_dump(), conversation=[MessageOut.of(m) for m in messages])
+
+
+@router.post("/{handoff_id}/claim", responses=error_responses(404, 409))
+async def claim(request: Request, handoff_id: str, staff: StaffPrincipal) -> HandoffOut:
+    """Take the conversation. Of two people claiming at once, one gets 200 and the other 409."""
+    return HandoffOut.of(await services_of(request).handoffs.claim(handoff_id, staff))
+
+
+@router.post("/{handoff_id}/messages", responses=error_responses(404, 409, 413, 422))
+async def reply(request: Request, handoff_id: str, body: MessageIn, staff: StaffPrincipal) -> StaffReplyOut:
+    """Write to the customer as the owner of the hand-off: a message with role `agent` and my staff id."""
+    services = services_of(request)
+    content = checked_content(body, services.settings.max_message_bytes)
+    message = await services.handoffs.reply(handoff_id, staff, content)
+    return StaffReplyOut(message=MessageOut.of(message), handoff=HandoffOut.of(await services.handoffs.get(handoff_id)))
+
+
+@router.post("/{handoff_id}/close", responses=error_responses(404, 409, 422))
+async def close(request: Request, handoff_id: str, body: CloseIn, staff: StaffPrincipal) -> HandoffOut:
+    """Close as the owner (or any open hand-off as a supervisor)."""
+    return HandoffOut.of(await services_of(request).handoffs.close(handoff_id, staff, body.outcome))
