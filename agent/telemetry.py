@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import metrics, trace
-from opentelemetry.metrics import Meter, MeterProvider
+from opentelemetry.metrics import Meter, MeterProvider, Observation
 from opentelemetry.propagators.textmap import DefaultGetter
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -99,8 +99,15 @@ class Telemetry:
         self.tool_calls = meter.create_counter(
             "support.tool.calls", unit="{call}", description="Tool calls by tool and policy outcome"
         )
-        self.pending_approvals = meter.create_up_down_counter(
-            "support.approvals.pending", unit="{approval}", description="Approvals waiting for a decision"
+        self.pending_approvals = 0
+        """The last count read from the database (`api.metrics` refreshes it), kept current in between by this
+        process's own openings and decisions. An up-down counter would start at 0 after every restart and count
+        only this replica's approvals; a gauge of the stored count is right after a restart and across replicas."""
+        meter.create_observable_gauge(
+            "support.approvals.pending",
+            callbacks=[lambda _: [Observation(self.pending_approvals)]],
+            unit="{approval}",
+            description="Approvals waiting for a decision, as stored",
         )
         self.cost = meter.create_counter("support.run.cost", unit="USD", description="Model cost of runs")
 
@@ -257,10 +264,10 @@ class Telemetry:
         self.tool_calls.add(1, {"gen_ai.tool.name": name, "policy.outcome": outcome})
 
     def approval_opened(self) -> None:
-        self.pending_approvals.add(1)
+        self.pending_approvals += 1
 
     def approval_closed(self) -> None:
-        self.pending_approvals.add(-1)
+        self.pending_approvals = max(0, self.pending_approvals - 1)
 
 
 def current_trace_context() -> dict[str, str]:

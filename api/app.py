@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,7 +11,10 @@ from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
 from agent.models.base import Model
 from agent.telemetry import Telemetry
+from api import metrics as metrics_route
 from api.errors import install_error_handlers
+from api.logs import AccessLog
+from api.metrics import pending_gauge
 from api.observability import configure_from_env
 from api.routers import approvals, conversations, health
 from api.services import build_services
@@ -25,7 +27,7 @@ def create_app(
     """Build the app. `model` replaces the configured one (tests pass a scripted model); `telemetry` replaces
     the one configured from the `OTEL_*` variables (tests pass in-memory providers)."""
     resolved = settings or Settings()
-    observability = configure_from_env()
+    observability = configure_from_env(prometheus=resolved.metrics_enabled)
     traced = telemetry is not None or observability.enabled
     telemetry = telemetry or Telemetry()
 
@@ -34,7 +36,8 @@ def create_app(
         services = await build_services(resolved, model=model, telemetry=telemetry)
         app.state.services = services
         try:
-            yield
+            async with pending_gauge(services):
+                yield
         finally:
             await services.close()
             observability.shutdown()
@@ -46,11 +49,13 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.state.prometheus = observability.prometheus
+    app.add_middleware(AccessLog)  # inside the OpenTelemetry middleware, so its lines carry the request's trace
     if traced:
         FastAPIInstrumentor.instrument_app(
             app,
             tracer_provider=telemetry.tracer_provider,
-            excluded_urls="healthz",
+            excluded_urls="healthz,livez,readyz,metrics",
             exclude_spans=["receive", "send"],  # one server span per request is what a reviewer wants
         )
     if observability.enabled:
@@ -58,8 +63,5 @@ def create_app(
     app.include_router(health.router)
     app.include_router(conversations.router)
     app.include_router(approvals.router)
+    app.include_router(metrics_route.router)
     return app
-
-
-def configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -18,11 +18,12 @@ from agent.dispatch import ToolGate
 from agent.loop import AgentLoop
 from agent.models.base import Model
 from agent.models.selection import Credentials, build_chain
-from agent.pricing import PriceTable
 from agent.run_store import RunStore
 from agent.spend import DailySpend
 from agent.telemetry import Telemetry
 from api import migrate
+from api.identity import TokenVerifier, check_identity_settings
+from api.prices import load_prices
 from api.rate_limit import ChatRateLimiter
 from api.settings import Settings
 from policies.config import PolicyConfig, load_policy
@@ -48,6 +49,7 @@ class Services:
     loop: AgentLoop
     desk: ApprovalDesk
     limits: ChatRateLimiter
+    verifier: TokenVerifier
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
@@ -79,8 +81,10 @@ class Services:
 async def build_services(
     settings: Settings, *, model: Model | None = None, telemetry: Telemetry | None = None
 ) -> Services:
+    check_identity_settings(settings)
+    prices = load_prices(settings)
     database = Database(settings.database_url)
-    await prepare_database(database, seed=settings.seed_store)
+    await prepare_database(database, seed=settings.seeds_at_start)
     policy = load_policy(settings.policy_file)
     engine = PolicyEngine(policy, registry)
     gate = ToolGate(database, engine, registry)
@@ -104,7 +108,7 @@ async def build_services(
         runs=runs,
         approvals=approvals,
         registry=registry,
-        prices=PriceTable.load(),
+        prices=prices,
         limits=settings.run_limits(),
         max_tokens=settings.max_output_tokens,
         context_tokens=settings.context_tokens,
@@ -143,6 +147,7 @@ async def build_services(
         loop=loop,
         desk=desk,
         limits=ChatRateLimiter(database, per_minute=settings.chat_per_minute),
+        verifier=TokenVerifier(settings),
     )
 
 
