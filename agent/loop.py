@@ -105,6 +105,7 @@ class AgentLoop:
         the service's notice of an approval decision when the run resumes a paused one (`paused`)."""
         history = fit_history(await self.runs.history(run.conversation_id, before_run=run.id), self.context_tokens)
         state = TurnState(messages=[*history, Message.user_text(content)], run_start=len(history))
+        await self.telemetry.know_customer(run.customer_id)
         with self.telemetry.run_span(
             run_id=run.id,
             conversation_id=run.conversation_id,

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -16,6 +17,7 @@ from agent.approval_desk import ApprovalDesk
 from agent.approvals import ApprovalStore
 from agent.dispatch import ToolGate
 from agent.loop import AgentLoop
+from agent.masking import customer_terms
 from agent.models.base import Model
 from agent.models.selection import Credentials, build_chain
 from agent.run_store import RunStore
@@ -120,6 +122,7 @@ async def build_services(
             store_micro_usd=round(settings.store_daily_cost_usd * 1_000_000),
         ),
     )
+    loop.telemetry.personal_data = partial(customer_terms, database)
     desk = ApprovalDesk(
         database=database,
         approvals=approvals,
