@@ -48,10 +48,20 @@ def copy_of_the_tree(target: Path) -> Path:
 
 def wheelhouse(tree: Path, target: Path) -> Path:
     """Everything `./dev` installs, downloaded while there is a network."""
-    lock = str(tree / "requirements.lock")
+    wanted = [f"{tree}[dev]", "pip", "hatchling", "editables"]  # the project, pip's upgrade, the build backend
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "-d", str(target), "-c", lock, f"{tree}[dev]", "pip"]
-        + ["hatchling", "editables"],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "-d",
+            str(target),
+            "-c",
+            str(tree / "requirements.lock"),
+            *wanted,
+        ],
         check=True,
         timeout=900,
     )
