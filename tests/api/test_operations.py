@@ -136,28 +136,19 @@ def serve(database: Path, *args: str, **env: str) -> subprocess.CompletedProcess
     )
 
 
-def test_a_taken_port_is_reported_before_the_database_is_touched(tmp_path: Path) -> None:
+@pytest.mark.parametrize("given", ["--port", "PORT"])
+def test_a_taken_port_is_reported_before_the_database_is_touched(tmp_path: Path, given: str) -> None:
     database = tmp_path / "fresh.sqlite3"
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        port = taken.getsockname()[1]
-        finished = serve(database, "--port", str(port))
+        port = str(taken.getsockname()[1])
+        finished = serve(database, "--port", port) if given == "--port" else serve(database, PORT=port)
     assert finished.returncode != 0
     assert f"cannot listen on 127.0.0.1:{port}" in finished.stderr
     assert "--port" in finished.stderr
     assert "Traceback" not in finished.stderr
     assert not database.exists()  # nothing migrated, nothing seeded
-
-
-def test_port_comes_from_the_environment_too(tmp_path: Path) -> None:
-    database = tmp_path / "fresh.sqlite3"
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        finished = serve(database, PORT=str(port))
-    assert f"cannot listen on 127.0.0.1:{port}" in finished.stderr
 
 
 def test_a_weak_secret_in_production_is_one_line_and_touches_nothing(tmp_path: Path) -> None:
