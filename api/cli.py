@@ -18,7 +18,7 @@ def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from api.identity import check_identity_settings
-    from api.logs import configure_logging
+    from api.logs import configure_logging, logging_config
     from api.prices import load_prices
 
     settings = Settings()
@@ -39,7 +39,7 @@ def serve(args: argparse.Namespace) -> None:
         port=args.port,
         workers=workers,
         log_level="info",
-        log_config=None,  # keep the JSON logging configured above
+        log_config=logging_config(settings.log_format),  # applied again in each worker process
         access_log=False,  # `api.logs` writes the access log, inside each request's trace
         proxy_headers=True,
         timeout_graceful_shutdown=DRAIN_S,

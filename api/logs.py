@@ -9,8 +9,10 @@ probes (`/healthz`, `/livez`, `/readyz`, `/metrics`) that a load balancer or Pro
 from __future__ import annotations
 
 import logging
+import logging.config
 import sys
 import time
+from typing import Any
 
 from opentelemetry import trace
 from pythonjsonlogger.core import RESERVED_ATTRS
@@ -32,8 +34,8 @@ class TraceContextFilter(logging.Filter):
         return True
 
 
-def configure_logging(log_format: str = "json", level: int = logging.INFO) -> None:
-    """Send every logger (ours, uvicorn's, SQLAlchemy's) through one handler on stderr, in `log_format`."""
+def stderr_handler(log_format: str = "json") -> logging.Handler:
+    """The one handler every logger goes through (ours, uvicorn's, SQLAlchemy's), in `log_format`."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(TraceContextFilter())
     if log_format == "json":
@@ -48,15 +50,29 @@ def configure_logging(log_format: str = "json", level: int = logging.INFO) -> No
         )
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.captureWarnings(True)  # Python's warnings too, so that every line on stderr is one JSON object
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # a line per plugin at every start
-    for name in ("uvicorn", "uvicorn.error"):
-        # uvicorn installs its own handlers; through the root handler its lines are JSON like the rest
-        logging.getLogger(name).handlers[:] = []
-        logging.getLogger(name).propagate = True
+    logging.captureWarnings(True)  # Python's warnings too, so that every line on stderr has the same form
+    return handler
+
+
+def logging_config(log_format: str = "json", level: str = "INFO") -> dict[str, Any]:
+    """A `logging.config.dictConfig` for the service. Given to uvicorn as its `log_config`, so that it is applied
+    in every worker process too (each is a fresh interpreter)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {"stderr": {"()": f"{__name__}.stderr_handler", "log_format": log_format}},
+        "root": {"level": level, "handlers": ["stderr"]},
+        "loggers": {
+            # uvicorn's own loggers would print a second, plain copy of their lines
+            "uvicorn": {"handlers": [], "propagate": True},
+            "uvicorn.error": {"handlers": [], "propagate": True},
+            "alembic.runtime.plugins": {"level": "WARNING"},  # a line per plugin at every start
+        },
+    }
+
+
+def configure_logging(log_format: str = "json") -> None:
+    logging.config.dictConfig(logging_config(log_format))
 
 
 class AccessLog:

@@ -55,7 +55,7 @@ def download(specs: list[str], target: Path, *, resolve: bool) -> list[Path]:
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "-d", str(target)]
     command += [*platform_args, "--python-version", "3.11", "--implementation", "cp"]
     command += [] if resolve else ["--no-deps"]
-    subprocess.run([*command, *specs], check=True)
+    subprocess.run([*command, *specs], check=True)  # noqa: S603 - our own interpreter, pinned specs
     return sorted(target.glob("*.whl"))
 
 
@@ -77,9 +77,11 @@ def main() -> None:
     runtime = runtime_closure()
     with tempfile.TemporaryDirectory() as runtime_dir, tempfile.TemporaryDirectory() as build_dir:
         wheels = download([f"{n}=={v}" for n, v in runtime.items()], Path(runtime_dir), resolve=False)
-        write(HERE / "requirements.txt", "The service's runtime dependencies for the image, at the versions of requirements.lock.", hashed_lines(wheels))
+        runtime_purpose = "The service's runtime dependencies for the image, at the versions of requirements.lock."
+        write(HERE / "requirements.txt", runtime_purpose, hashed_lines(wheels))
         backend = download(BUILD_BACKEND, Path(build_dir), resolve=True)
-        write(HERE / "build-requirements.txt", "The build backend for the image (the newest hatchling when the lock was written).", hashed_lines(backend))
+        build_purpose = "The build backend for the image (the newest hatchling when the lock was written)."
+        write(HERE / "build-requirements.txt", build_purpose, hashed_lines(backend))
     print(f"{len(runtime)} runtime and {len(backend)} build packages locked with hashes")
 
 
