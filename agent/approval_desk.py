@@ -26,7 +26,7 @@ from agent.loop import AgentLoop
 from agent.replies import APPROVAL_EXPIRED
 from agent.run_store import RunStore, RunTotals
 from agent.tables import Approval, Run
-from agent.telemetry import PausedRun
+from agent.telemetry import HeldCall, PausedRun
 from policies.config import ROLE_RANK, PolicyConfig
 from policies.engine import PolicyEngine
 from tools.call import ToolCall
@@ -145,12 +145,26 @@ class ApprovalDesk:
     async def _execute_and_resume(self, approval_id: str) -> Settled:
         approval = await self.approvals.get(approval_id)
         if approval.status == "approved":
-            result = await self.gate.run_approved(
-                ToolCall(approval.tool, approval.executed_arguments, approval.tool_use_id),
-                Principal.customer(approval.customer_id),
-                key=approval.idempotency_key or legacy_key(approval.run_id, approval.tool_use_id),
-                approved_amount_cents=approval.executed_amount_cents or 0,
+            telemetry = self.loop.telemetry
+            await telemetry.know_customer(approval.customer_id)
+            held = HeldCall(
+                kind="approval",
+                id=approval.id,
+                decision="approved",
+                conversation_id=approval.conversation_id,
+                trace_context=approval.trace_context,
+                tool=approval.tool,
+                call_id=approval.tool_use_id,
+                arguments=approval.executed_arguments or {},
             )
+            with telemetry.held_call_span(held) as span:
+                result = await self.gate.run_approved(
+                    ToolCall(approval.tool, approval.executed_arguments, approval.tool_use_id),
+                    Principal.customer(approval.customer_id),
+                    key=approval.idempotency_key or legacy_key(approval.run_id, approval.tool_use_id),
+                    approved_amount_cents=approval.executed_amount_cents or 0,
+                )
+                telemetry.held_call_ran(span, held, result.ok, result.error_code, result.content)
             await self.approvals.record_execution(approval.id, ok=result.ok, result=result.content)
             approval = await self.approvals.get(approval.id)
         return await self._resume(approval)

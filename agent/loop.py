@@ -119,6 +119,7 @@ class AgentLoop:
             run_start=len(history),
             seen_call_ids={call.id for message in history for call in message.tool_uses},
         )
+        await self.telemetry.know_customer(run.customer_id)
         with self.telemetry.run_span(
             run_id=run.id,
             conversation_id=run.conversation_id,

@@ -45,6 +45,12 @@ class PriceTable:
             rows = tomllib.load(handle)["models"]
         return cls({name: Price(**{k: Decimal(str(v)) for k, v in row.items()}) for name, row in rows.items()})
 
+    def with_free(self, prefixes: list[str]) -> PriceTable:
+        """This table with models matching `prefixes` priced at zero: a self-hosted model costs no API money, and
+        pricing it at the `unknown` rate would use up the daily budgets for nothing."""
+        free = Price(Decimal(0), Decimal(0), Decimal(0), Decimal(0))
+        return PriceTable({**self._prices, **{prefix: free for prefix in prefixes if prefix}})
+
     def price_for(self, model: str) -> Price:
         matches = [prefix for prefix in self._prices if prefix != "unknown" and model.startswith(prefix)]
         return self._prices[max(matches, key=len)] if matches else self._prices["unknown"]

@@ -13,9 +13,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agent.admission import Admission
 from agent.errors import ConversationBusy
-from agent.ids import new_id
-
 from agent.handoffs import open_handoff, with_staff_exchanges
+from agent.ids import new_id
 from agent.models.base import Message
 from agent.spend import DailySpend
 from agent.tables import ChatMessage, Conversation, IdempotentRequest, Run, Step

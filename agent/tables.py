@@ -197,6 +197,7 @@ class Worker(SQLModel, table=True):
     started_at: datetime = Field(sa_column=utc_column())
     heartbeat_at: datetime = Field(sa_column=utc_column())
 
+
 class Handoff(SQLModel, table=True):
     """A conversation handed to the support team: queued, then claimed by one person, then closed.
 

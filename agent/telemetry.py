@@ -3,8 +3,8 @@
 One trace per run:
 
     invoke_agent support            INTERNAL  the run: conversation, model, usage totals, cost, status
-    ├── chat {model}                CLIENT    one per model call. For Anthropic this is the SDK's own span
-    │                                         (`anthropic.messages.create`); we only make it a child of the run
+    ├── chat {model}                CLIENT    one per model call; for Anthropic the SDK's own span
+    │   └── anthropic.messages.create         (with the HTTP details and retries) is its child
     └── execute_tool {tool}         INTERNAL  one per tool call, with the policy decision on it
 
 A call the policy denies or holds is a normal span with `policy.outcome` = deny / needs_approval, not an error.
@@ -12,26 +12,27 @@ A run that pauses for approval stores its W3C trace context with the approval; t
 decision links back to it, and a short `approval {decision}` span is added to the paused trace, linking forward,
 so a reviewer can go from either trace to the other.
 
-Message content is recorded only when `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`, and then with
-emails, addresses and payment method ids masked.
+Message content is recorded only when `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`, and then masked
+(`agent.masking`): personal fields, emails, phone numbers, payment ids, and the customer's own name, email and
+addresses wherever they appear in text.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import metrics, trace
-from opentelemetry.metrics import Meter, MeterProvider
+from opentelemetry.metrics import Meter, MeterProvider, Observation
 from opentelemetry.propagators.textmap import DefaultGetter
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from agent import masking
 from agent.models.base import ModelRequest, ModelResponse
 from agent.tables import Run
 from policies.decision import Decision
@@ -39,25 +40,17 @@ from policies.decision import Decision
 AGENT_NAME = "support"
 SCOPE = "support-agent"
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
-PROVIDERS_WITH_OWN_SPANS = frozenset({"anthropic", "fallback"})
-"""Providers that make their `chat` spans themselves, so the loop must not add another: the Anthropic SDK, and
-the fallback chain (one span per link it calls)."""
+PROVIDERS_WITH_OWN_SPANS = frozenset({"fallback"})
+"""Providers that make their `chat` spans themselves, so the loop must not add another: the fallback chain (one
+span per link it calls). The Anthropic SDK's own span (`anthropic.messages.create`) is not named as the GenAI
+conventions say, nor does it count input tokens; it stays, as a child of our `chat {model}` span."""
 
 _PROPAGATOR = TraceContextTextMapPropagator()
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
-_PAYMENT_ID = re.compile(r"\b(gift_card|credit_card|paypal)_\d+\b")
-_SENSITIVE_KEYS = frozenset({"address1", "address2", "city", "zip", "email", "last_four", "first_name", "last_name"})
 
 
 def mask(value: Any) -> Any:
-    """A copy of `value` fit for a trace: personal fields blanked, emails and payment ids masked in text."""
-    if isinstance(value, dict):
-        return {mask(k): "***" if k in _SENSITIVE_KEYS else mask(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask(v) for v in value]
-    if isinstance(value, str):
-        return _PAYMENT_ID.sub(lambda m: f"{m.group(1)}_***", _EMAIL.sub("***@***", value))
-    return value
+    """`value` masked for a trace, with the personal data of the current run's customer if it is known."""
+    return masking.current.get()(value)
 
 
 def capture_content_from_env() -> bool:
@@ -75,6 +68,20 @@ class PausedRun:
     waited_s: float
 
 
+@dataclass(frozen=True, slots=True)
+class HeldCall:
+    """A held call a human decided on, as its `execute_tool` span names it."""
+
+    kind: str  # "approval" or "confirmation"
+    id: str
+    decision: str
+    conversation_id: str
+    trace_context: dict[str, str]
+    tool: str
+    call_id: str
+    arguments: dict[str, Any]
+
+
 class Telemetry:
     """The service's tracer and instruments. Built with explicit providers (tests pass in-memory ones); the
     defaults are the global providers, which `api.observability` configures from the `OTEL_*` variables."""
@@ -90,6 +97,8 @@ class Telemetry:
         self.tracer: Tracer = self.tracer_provider.get_tracer(SCOPE)
         meter: Meter = (meter_provider or metrics.get_meter_provider()).get_meter(SCOPE)
         self.capture_content = capture_content_from_env() if capture_content is None else capture_content
+        self.personal_data: Callable[[str], Awaitable[list[str]]] | None = None
+        """Looks up a customer's personal strings (names, email, addresses) to mask in recorded content."""
         self.token_usage = meter.create_histogram(
             "gen_ai.client.token.usage", unit="{token}", description="Tokens used per model call"
         )
@@ -99,10 +108,23 @@ class Telemetry:
         self.tool_calls = meter.create_counter(
             "support.tool.calls", unit="{call}", description="Tool calls by tool and policy outcome"
         )
-        self.pending_approvals = meter.create_up_down_counter(
-            "support.approvals.pending", unit="{approval}", description="Approvals waiting for a decision"
+        self.pending_approvals = 0
+        """The last count read from the database (`api.metrics` refreshes it), kept current in between by this
+        process's own openings and decisions. An up-down counter would start at 0 after every restart and count
+        only this replica's approvals; a gauge of the stored count is right after a restart and across replicas."""
+        meter.create_observable_gauge(
+            "support.approvals.pending",
+            callbacks=[lambda _: [Observation(self.pending_approvals)]],
+            unit="{approval}",
+            description="Approvals waiting for a decision, as stored",
         )
         self.cost = meter.create_counter("support.run.cost", unit="USD", description="Model cost of runs")
+
+    async def know_customer(self, customer_id: str) -> None:
+        """Mask this customer's own personal data in the content the current task records (content capture only:
+        without it nothing is looked up)."""
+        if self.capture_content and self.personal_data is not None:
+            masking.current.set(masking.Masker(await self.personal_data(customer_id)))
 
     # ---- spans --------------------------------------------------------------------------------------------
 
@@ -148,7 +170,8 @@ class Telemetry:
         """Totals and outcome of the finished run; the cost metric is labelled with the provider that answered."""
         span.set_attributes(
             {
-                "gen_ai.usage.input_tokens": run.input_tokens,
+                # the conventions count cached input in the input tokens; the cache attributes give its share
+                "gen_ai.usage.input_tokens": run.input_tokens + run.cache_read_tokens + run.cache_write_tokens,
                 "gen_ai.usage.output_tokens": run.output_tokens,
                 "gen_ai.usage.cache_read.input_tokens": run.cache_read_tokens,
                 "gen_ai.usage.cache_creation.input_tokens": run.cache_write_tokens,
@@ -208,16 +231,21 @@ class Telemetry:
     ) -> None:
         common = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": provider, "gen_ai.request.model": model}
         self.operation_duration.record(seconds, common)
-        self.token_usage.record(response.usage.input_tokens, {**common, "gen_ai.token.type": "input"})
+        self.token_usage.record(all_input_tokens(response), {**common, "gen_ai.token.type": "input"})
         self.token_usage.record(response.usage.output_tokens, {**common, "gen_ai.token.type": "output"})
-        if span is None:
-            return
+        if span is not None:
+            self.describe_answer(span, model, response)
+
+    def describe_answer(self, span: Span, model: str, response: ModelResponse) -> None:
+        """The answer's attributes on a `chat` span (no metrics: the caller records those once per call)."""
         span.set_attributes(
             {
                 "gen_ai.response.model": response.model or model,
                 "gen_ai.response.finish_reasons": [response.stop_reason],
-                "gen_ai.usage.input_tokens": response.usage.input_tokens,
+                "gen_ai.usage.input_tokens": all_input_tokens(response),
                 "gen_ai.usage.output_tokens": response.usage.output_tokens,
+                "gen_ai.usage.cache_read.input_tokens": response.usage.cache_read_input_tokens,
+                "gen_ai.usage.cache_creation.input_tokens": response.usage.cache_creation_input_tokens,
             }
         )
         if self.capture_content:
@@ -256,11 +284,51 @@ class Telemetry:
             span.set_attribute("gen_ai.tool.call.result", json.dumps(mask(result), default=str))
         self.tool_calls.add(1, {"gen_ai.tool.name": name, "policy.outcome": outcome})
 
+    @contextmanager
+    def held_call_span(self, held: HeldCall) -> Iterator[Span]:
+        """The `execute_tool` span of a call that ran after a human decided on it (an approval, or a customer's
+        confirmation). It is in the trace current at the decision (the resumed one) and links to the paused
+        run, where the same call's first span shows the policy holding it."""
+        paused = trace.get_current_span(extract_context(held.trace_context)).get_span_context()
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": held.tool,
+            "gen_ai.tool.call.id": held.call_id,
+            "gen_ai.tool.type": "function",
+            "gen_ai.conversation.id": held.conversation_id,
+            "policy.outcome": held.decision,
+            f"support.{held.kind}.id": held.id,
+        }
+        if self.capture_content:
+            attributes["gen_ai.tool.call.arguments"] = json.dumps(mask(held.arguments), default=str)
+        with self.tracer.start_as_current_span(
+            f"execute_tool {held.tool}",
+            kind=SpanKind.INTERNAL,
+            attributes=attributes,
+            links=[Link(paused, {"support.link": "paused_run"})] if paused.is_valid else [],
+            record_exception=True,
+        ) as span:
+            yield span
+
+    def held_call_ran(self, span: Span, held: HeldCall, ok: bool, error_code: str | None, result: Any) -> None:
+        if not ok and error_code:
+            span.set_attribute("error.type", error_code)
+        if self.capture_content and result is not None:
+            span.set_attribute("gen_ai.tool.call.result", json.dumps(mask(result), default=str))
+        self.tool_calls.add(1, {"gen_ai.tool.name": held.tool, "policy.outcome": held.decision})
+
     def approval_opened(self) -> None:
-        self.pending_approvals.add(1)
+        self.pending_approvals += 1
 
     def approval_closed(self) -> None:
-        self.pending_approvals.add(-1)
+        self.pending_approvals = max(0, self.pending_approvals - 1)
+
+
+def all_input_tokens(response: ModelResponse) -> int:
+    """Input tokens as the GenAI conventions count them: cache reads and writes included (Anthropic reports the
+    three separately)."""
+    usage = response.usage
+    return usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens
 
 
 def current_trace_context() -> dict[str, str]:

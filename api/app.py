@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,7 +12,10 @@ from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from agent.models.base import Model
 from agent.telemetry import Telemetry
 from api import desk
+from api import metrics as metrics_route
 from api.errors import install_error_handlers
+from api.logs import AccessLog
+from api.metrics import pending_gauge
 from api.observability import configure_from_env
 from api.routers import approvals, conversations, handoffs, health
 from api.services import build_services
@@ -26,7 +28,7 @@ def create_app(
     """Build the app. `model` replaces the configured one (tests pass a scripted model); `telemetry` replaces
     the one configured from the `OTEL_*` variables (tests pass in-memory providers)."""
     resolved = settings or Settings()
-    observability = configure_from_env()
+    observability = configure_from_env(prometheus=resolved.metrics_enabled)
     traced = telemetry is not None or observability.enabled
     telemetry = telemetry or Telemetry()
 
@@ -36,7 +38,8 @@ def create_app(
         app.state.services = services
         services.start_housekeeping()
         try:
-            yield
+            async with pending_gauge(services):
+                yield
         finally:
             await services.close()
             observability.shutdown()
@@ -48,11 +51,13 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.state.prometheus = observability.prometheus
+    app.add_middleware(AccessLog)  # inside the OpenTelemetry middleware, so its lines carry the request's trace
     if traced:
         FastAPIInstrumentor.instrument_app(
             app,
             tracer_provider=telemetry.tracer_provider,
-            excluded_urls="healthz",
+            excluded_urls="healthz,livez,readyz,metrics",
             exclude_spans=["receive", "send"],  # one server span per request is what a reviewer wants
         )
     if observability.enabled:
@@ -62,8 +67,5 @@ def create_app(
     app.include_router(approvals.router)
     app.include_router(handoffs.router)
     desk.install(app)
+    app.include_router(metrics_route.router)
     return app
-
-
-def configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

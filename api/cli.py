@@ -1,29 +1,90 @@
-"""The `support` command: serve, seed, token, chat; and the staff commands of `api.staff_cli`."""
+"""The `support` command: serve, migrate, seed, token, chat; and the staff commands of `api.staff_cli`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import socket
 import sys
-import uuid
 from datetime import timedelta
 
-import httpx
-
 from api import staff_cli
-from api.auth import mint_token
+from api.errors import ConfigurationError
+from api.identity import mint_token
 from api.settings import Settings
 
 
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    from api.app import configure_logging
+    from api.identity import check_identity_settings
+    from api.logs import configure_logging, logging_config
+    from api.prices import load_prices
 
-    configure_logging()
+    settings = Settings()
+    configure_logging(settings.log_format)
+    try:
+        # Settings that would fail the start-up, and a port that is taken, are reported before the database is
+        # touched: a second `support serve` must not migrate or seed anything on its way to failing.
+        check_identity_settings(settings)
+        load_prices(settings)
+        ensure_port_free(args.host, args.port)
+    except ConfigurationError as error:
+        sys.exit(f"support serve: {error}")
+    workers = args.workers or default_workers(settings.database_url)
     uvicorn.run(
-        "api.app:create_app", factory=True, host=args.host, port=args.port, log_level="info", proxy_headers=True
+        "api.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=workers,
+        log_level="info",
+        log_config=logging_config(settings.log_format),  # applied again in each worker process
+        access_log=False,  # `api.logs` writes the access log, inside each request's trace
+        proxy_headers=True,
+        timeout_graceful_shutdown=DRAIN_S,
     )
+
+
+DRAIN_S = 30
+"""How long a stopping server lets requests in flight finish; compose's stop_grace_period must be longer."""
+
+
+def default_workers(database_url: str) -> int:
+    """One per core on PostgreSQL; one on SQLite, which takes one writer at a time (the service's write lock
+    is per process, so more workers would only queue on the database file and risk `database is locked`)."""
+    if database_url.startswith("sqlite"):
+        return 1
+    return os.cpu_count() or 1
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # as uvicorn binds: SO_REUSEADDR ignores connections in TIME_WAIT but not another listener
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise ConfigurationError(
+                f"cannot listen on {host}:{port} ({error.strerror}); is another server running there? "
+                "Choose another port with --port N or PORT=N."
+            ) from None
+
+
+def migrate_command(_: argparse.Namespace) -> None:
+    from api import migrate
+    from tools.store.database import Database
+
+    async def run() -> None:
+        database = Database(Settings().database_url)
+        try:
+            await migrate.upgrade(database)
+        finally:
+            await database.dispose()
+
+    asyncio.run(run())
+    print("schema at the current revision")
 
 
 def seed(_: argparse.Namespace) -> None:
@@ -54,46 +115,40 @@ def token(args: argparse.Namespace) -> None:
 
 def chat(args: argparse.Namespace) -> None:
     """A terminal chat against a running server, as the customer named on the command line."""
+    from api.terminal_chat import ChatFailed, run_chat
+
     settings = Settings()
     bearer = args.token or mint_token(
         settings.jwt_secret.get_secret_value(), args.customer, "customer", timedelta(hours=8)
     )
-    headers = {"Authorization": f"Bearer {bearer}"}
-    with httpx.Client(base_url=args.url, headers=headers, timeout=120) as client:
-        created = client.post("/v1/conversations")
-        if created.status_code != 201:
-            sys.exit(f"could not start a conversation: {created.status_code} {created.text}")
-        conversation = created.json()["id"]
-        print(f"conversation {conversation} as {args.customer}. Empty line or Ctrl-D to quit.")
-        while True:
-            try:
-                line = input("you> ").strip()
-            except EOFError:
-                break
-            if not line:
-                break
-            answer = client.post(
-                f"/v1/conversations/{conversation}/messages",
-                json={"content": line},
-                headers={"Idempotency-Key": str(uuid.uuid4())},
-            )
-            if answer.status_code != 200:
-                print(f"[{answer.status_code}] {answer.json().get('error', {}).get('message', answer.text)}")
-                continue
-            run = answer.json()["run"]
-            print(f"support> {run['reply']}")
-            if run["status"] != "completed":
-                print(f"         [{run['status']}]")
+    try:
+        run_chat(args.url, bearer, args.customer, args.poll_seconds)
+    except ChatFailed as error:
+        sys.exit(f"support chat: {error}")
+    except KeyboardInterrupt:
+        print()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="support", description="Customer-support agent service")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    p = commands.add_parser("serve", help="run the HTTP service")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p = commands.add_parser("serve", help="run the HTTP service (Ctrl-C or SIGTERM stops it, after a drain)")
+    p.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"), help="address to listen on (HOST)")
+    p.add_argument(
+        "--port", type=int, default=int(os.environ.get("PORT", "8000")), help="port to listen on (PORT; 8000)"
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("SUPPORT_WORKERS", "0")),
+        help="worker processes (SUPPORT_WORKERS). Default: one per core on PostgreSQL; 1 on SQLite, which "
+        "takes one writer at a time, so more workers would only wait on the database file",
+    )
     p.set_defaults(func=serve)
+
+    p = commands.add_parser("migrate", help="bring the database schema to the current revision, then exit")
+    p.set_defaults(func=migrate_command)
 
     p = commands.add_parser("seed", help="create the schema and load the store's fixture data")
     p.set_defaults(func=seed)
@@ -108,6 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--customer", default="james_li_5688")
     p.add_argument("--url", default="http://127.0.0.1:8000")
     p.add_argument("--token", help="use this token instead of minting one")
+    p.add_argument("--poll-seconds", type=float, default=2.0, help="how often to look for replies that come later")
     p.set_defaults(func=chat)
 
     staff_cli.register(commands)

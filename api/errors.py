@@ -2,6 +2,8 @@
 
     ApiError                    status, code, message (+ headers such as Retry-After)
     └── raised by routers and dependencies; domain errors are mapped here, in `install_error_handlers`
+    ConfigurationError          the settings are unfit to start with (e.g. a weak JWT secret in production);
+                                raised before the service listens, reported as one line by the CLI
 
 Domain errors of the other packages map as: `tools.errors.NotFound` -> 404, `agent.errors.ConversationBusy`
 and `ApprovalNotPending` -> 409, `RateLimited` -> 429, `ApproverLimitExceeded` -> 403, `AmendmentRejected` -> 422
@@ -17,6 +19,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.errors import (
@@ -54,6 +57,21 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.headers = headers or {}
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer, for the routes' declared error responses."""
+
+    error: ErrorDetail
+
+
+class ConfigurationError(RuntimeError):
+    """The service refuses to start with these settings; the message says which and what to do."""
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

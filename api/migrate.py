@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
@@ -38,3 +41,20 @@ def _upgrade(connection: Connection) -> None:
 
 async def upgrade(database: Database) -> None:
     await database.run_schema_change(_upgrade)
+
+
+@cache
+def head_revisions() -> frozenset[str]:
+    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def _current_revisions(connection: Connection) -> frozenset[str]:
+    return frozenset(MigrationContext.configure(connection).get_current_heads())
+
+
+async def is_current(database: Database) -> bool:
+    """Whether the database's schema is at this build's head revision (what `/readyz` reports): a replica of a
+    newer build that has not been migrated yet must not take traffic."""
+    async with database.engine.connect() as connection:
+        current = await connection.run_sync(_current_revisions)
+    return current == head_revisions()

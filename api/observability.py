@@ -7,6 +7,7 @@
     OTEL_SDK_DISABLED=true                 switch everything off
     OTEL_METRICS_EXPORTER=none             traces only (e.g. straight into Jaeger, which takes no metrics)
     OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true   record (masked) message content on spans
+    SUPPORT_METRICS=true                   also serve the metrics for Prometheus at /metrics (OTLP not needed)
 
 Only the http/protobuf protocol is built in; another `OTEL_EXPORTER_OTLP_PROTOCOL` is reported and ignored.
 """
@@ -20,11 +21,13 @@ from dataclasses import dataclass
 from opentelemetry import metrics, trace
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from prometheus_client import CollectorRegistry
 
 log = logging.getLogger(__name__)
 DEFAULT_SERVICE_NAME = "support-agent"
@@ -34,6 +37,8 @@ DEFAULT_SERVICE_NAME = "support-agent"
 class Observability:
     tracer_provider: TracerProvider | None = None
     meter_provider: MeterProvider | None = None
+    prometheus: CollectorRegistry | None = None
+    """Where the metrics are kept for `/metrics` to serve, when SUPPORT_METRICS is on."""
 
     @property
     def enabled(self) -> bool:
@@ -63,24 +68,37 @@ def metrics_wanted() -> bool:
 _configured: Observability | None = None
 
 
-def configure_from_env() -> Observability:
-    """Build and register the global providers once per process; a second call returns the first result."""
+def configure_from_env(*, prometheus: bool = False) -> Observability:
+    """Build and register the global providers once per process; a second call returns the first result.
+    With `prometheus`, the metrics are also kept for scraping at `/metrics`, whether or not OTLP is configured."""
     global _configured
     if _configured is not None:
         return _configured
-    if not exporting_configured():
+    exporting = exporting_configured()
+    if not exporting and not prometheus:
         _configured = Observability()
         return _configured
-    protocol = os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
-    if protocol != "http/protobuf":
-        log.warning("OTEL_EXPORTER_OTLP_PROTOCOL=%s is not supported here; exporting with http/protobuf", protocol)
-    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", DEFAULT_SERVICE_NAME)})
-    tracer_provider = TracerProvider(resource=resource)
-    tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    readers = [PeriodicExportingMetricReader(OTLPMetricExporter())] if metrics_wanted() else []
+    resource = _resource()
+    readers: list[MetricReader] = []
+    if exporting and metrics_wanted():
+        readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
+    scraped = CollectorRegistry() if prometheus else None
+    if scraped is not None:
+        readers.append(PrometheusMetricReader(registry=scraped))
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
-    trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
-    _configured = Observability(tracer_provider, meter_provider)
-    log.info("exporting traces and metrics over OTLP/HTTP as %s", resource.attributes.get("service.name"))
+    tracer_provider = None
+    if exporting:
+        protocol = os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+        if protocol != "http/protobuf":
+            log.warning("OTEL_EXPORTER_OTLP_PROTOCOL=%s is not supported here; exporting with http/protobuf", protocol)
+        tracer_provider = TracerProvider(resource=resource)
+        tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        trace.set_tracer_provider(tracer_provider)
+        log.info("exporting traces and metrics over OTLP/HTTP as %s", resource.attributes.get("service.name"))
+    _configured = Observability(tracer_provider, meter_provider, scraped)
     return _configured
+
+
+def _resource() -> Resource:
+    return Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", DEFAULT_SERVICE_NAME)})

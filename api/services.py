@@ -7,6 +7,7 @@ import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -18,9 +19,9 @@ from agent.approvals import ApprovalStore
 from agent.dispatch import ToolGate
 from agent.handoffs import HandoffStore
 from agent.loop import AgentLoop
+from agent.masking import customer_terms
 from agent.models.base import Model
 from agent.models.selection import Credentials, build_chain
-from agent.pricing import PriceTable
 from agent.recovery import RunRecovery
 from agent.run_store import RunStore
 from agent.spend import DailySpend
@@ -29,6 +30,8 @@ from agent.tool_calls import CallBounds
 from agent.workers import WorkerLease
 from api import migrate
 from api.expiry_sweep import ExpirySweeper
+from api.identity import TokenVerifier, check_identity_settings
+from api.prices import load_prices
 from api.settings import Settings
 from policies.config import PolicyConfig, load_policy
 from policies.engine import PolicyEngine
@@ -56,6 +59,7 @@ class Services:
     recovery: RunRecovery
     handoffs: HandoffStore
     sweeper: ExpirySweeper
+    verifier: TokenVerifier
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _housekeeping: asyncio.Task[None] | None = None
 
@@ -113,8 +117,10 @@ class Services:
 async def build_services(
     settings: Settings, *, model: Model | None = None, telemetry: Telemetry | None = None
 ) -> Services:
+    check_identity_settings(settings)
+    prices = load_prices(settings)
     database = Database(settings.database_url)
-    await prepare_database(database, seed=settings.seed_store)
+    await prepare_database(database, seed=settings.seeds_at_start)
     policy = load_policy(settings.policy_file)
     engine = PolicyEngine(policy, registry)
     gate = ToolGate(database, engine, registry)
@@ -151,7 +157,7 @@ async def build_services(
         runs=runs,
         approvals=approvals,
         registry=registry,
-        prices=PriceTable.load(),
+        prices=prices,
         limits=settings.run_limits(),
         max_tokens=settings.max_output_tokens,
         context_tokens=settings.context_tokens,
@@ -159,6 +165,7 @@ async def build_services(
         telemetry=telemetry,
         call_bounds=CallBounds(per_answer=settings.max_tool_calls_per_answer, per_run=settings.max_tool_calls_per_run),
     )
+    loop.telemetry.personal_data = partial(customer_terms, database)
     desk = ApprovalDesk(
         database=database,
         approvals=approvals,
@@ -191,6 +198,7 @@ async def build_services(
         recovery=recovery,
         handoffs=HandoffStore(database),
         sweeper=ExpirySweeper(desk, interval_s=settings.approval_sweep_s),
+        verifier=TokenVerifier(settings),
     )
     services.sweeper.start()
     return services

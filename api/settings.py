@@ -54,8 +54,9 @@ class Settings(BaseSettings):
     """A process that has not renewed its lease for this long is taken for dead and its runs are recovered."""
 
     policy_file: Path | None = Field(default=None, alias="SUPPORT_POLICY_FILE")
-    seed_store: bool = Field(default=True, alias="SUPPORT_SEED")
-    """Load the fixture store into an empty database at start-up."""
+    seed_store: bool | None = Field(default=None, alias="SUPPORT_SEED")
+    """Load the fixture store into an empty database at start-up. Unset: on in development only; elsewhere the
+    store is seeded by the explicit `support seed` command."""
     max_message_bytes: int = Field(default=8192, alias="SUPPORT_MAX_MESSAGE_BYTES")
     approval_sweep_s: float = Field(default=30.0, gt=0, alias="SUPPORT_APPROVAL_SWEEP_S")
     """How often the background sweep expires approvals past their deadline."""
@@ -65,6 +66,28 @@ class Settings(BaseSettings):
     """Unset: the desk cookie is Secure (HTTPS only) unless the service runs on the development secret."""
     jaeger_ui_url: str | None = Field(default=None, alias="JAEGER_UI_URL")
     """With it set, approvals carry a ready link to their run's trace."""
+
+    environment: str = Field(default="development", alias="SUPPORT_ENV")
+    """`development` (the default: dev secret allowed, seed data loaded) or anything else, e.g. `production`."""
+    jwks_url: str | None = Field(default=None, alias="SUPPORT_JWKS_URL")
+    """The identity provider's JWKS: RS256/ES256 tokens are verified with its keys (cached)."""
+    jwt_issuer: str | None = Field(default=None, alias="SUPPORT_JWT_ISSUER")
+    jwt_audience: str | None = Field(default=None, alias="SUPPORT_JWT_AUDIENCE")
+    log_format: str = Field(default="json", pattern="^(json|text)$", alias="SUPPORT_LOG_FORMAT")
+    metrics_enabled: bool = Field(default=False, alias="SUPPORT_METRICS")
+    """Serve the OpenTelemetry metrics for Prometheus at `/metrics`."""
+    prices_file: Path | None = Field(default=None, alias="SUPPORT_PRICES_FILE")
+    """A price table (TOML, the shape of `agent/prices.toml`) to use instead of the built-in one."""
+    free_models: str = Field(default="", alias="SUPPORT_FREE_MODELS")
+    """Comma-separated model-name prefixes that cost nothing (a self-hosted fallback, e.g. `llama3.1`)."""
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment.strip().lower() == "development"
+
+    @property
+    def seeds_at_start(self) -> bool:
+        return self.is_development if self.seed_store is None else self.seed_store
 
     @property
     def desk_cookie_secure(self) -> bool:

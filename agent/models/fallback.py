@@ -65,6 +65,7 @@ class FallbackChain:
             breaker.record_success()
             if span is not None:
                 span.set_attribute("support.model.fallback_position", position)
+                self.telemetry.describe_answer(span, link.name, response)
             labelled = self._labelled(link, response, fell_back=position > 0)
             if on_text is not None and streams is None and labelled.text:
                 await on_text(labelled.text)

@@ -19,9 +19,9 @@ import jwt
 from sqlalchemy.exc import IntegrityError
 
 from agent.tables import DeskLinkUse
-from api.auth import ALGORITHM, decode_token
 from api.desk.errors import DeskPageError, SignInRequired
 from api.errors import ApiError
+from api.identity import TokenVerifier
 from tools.context import Principal, utcnow
 from tools.store.database import Database
 
@@ -36,6 +36,10 @@ class DeskSession:
     session_id: str
     csrf: str
     expires_at: datetime
+
+
+ALGORITHM = "HS256"
+"""The desk signs its own session cookies and sign-in links with the service secret."""
 
 
 def csrf_token(secret: str, session_id: str) -> str:
@@ -72,10 +76,11 @@ def check_csrf(session: DeskSession, submitted: str | None) -> None:
         raise DeskPageError(403, "This form is missing its security token, or the token belongs to another session.")
 
 
-def staff_from_token(secret: str, token: str) -> Principal:
-    """The principal of an API JWT offered at sign-in; customers are refused at the desk."""
+async def staff_from_token(verifier: TokenVerifier, token: str) -> Principal:
+    """The principal of an API JWT offered at sign-in (as the API would accept it, JWKS included); customers are
+    refused at the desk."""
     try:
-        principal = decode_token(secret, token.strip())
+        principal = await verifier.principal(token.strip())
     except ApiError as error:
         raise DeskPageError(401, f"That token cannot sign in: {error.message}.") from None
     if not principal.is_staff:

@@ -75,7 +75,7 @@ async def sign_in_page(request: Request) -> Response:
     session at once."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
-        return signed_in(request, staff_from_token(secret_of(request), token))
+        return signed_in(request, await staff_from_token(services_of(request).verifier, token))
     form_key = secrets.token_urlsafe(24)
     page: HTMLResponse = render(request, "sign_in.html", {"form_key": form_key})
     page.set_cookie(
@@ -94,7 +94,7 @@ async def sign_in(request: Request, token: Annotated[str, Form()], csrf: Annotat
     expected = request.cookies.get(SIGN_IN_CSRF_COOKIE)
     if not expected or not hmac.compare_digest(csrf, expected):
         return render(request, "sign_in.html", {"error": "The form expired; please try again."}, status_code=403)
-    return signed_in(request, staff_from_token(secret_of(request), token))
+    return signed_in(request, await staff_from_token(services_of(request).verifier, token))
 
 
 @router.get("/sign-in/link", response_model=None)

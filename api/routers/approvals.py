@@ -6,9 +6,8 @@ returns the approval and the run that answered the customer after it.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -112,9 +111,7 @@ async def approve(
 
 
 @router.post("/{approval_id}/reject")
-async def reject(
-    request: Request, approver: StaffPrincipal, approval_id: ApprovalId, body: RejectIn
-) -> dict[str, Any]:
+async def reject(request: Request, approver: StaffPrincipal, approval_id: ApprovalId, body: RejectIn) -> dict[str, Any]:
     services = services_of(request)
     settled = await services.shielded(services.desk.reject(approval_id, approver, body.note))
     return settled_view(settled, services)

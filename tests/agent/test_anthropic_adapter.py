@@ -15,6 +15,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlmodel import col, select
 
 from agent import replies
@@ -24,6 +27,7 @@ from agent.models.base import Message, ModelRequest, ModelResponse, TextBlock, T
 from agent.prompt import SYSTEM_PROMPT
 from agent.tables import Run
 from agent.tables import Step as StepRow
+from agent.telemetry import Telemetry
 from tests.fakes.anthropic_api import (
     Answer,
     Disconnect,
@@ -559,3 +563,27 @@ async def test_the_configured_service_talks_to_claude_and_falls_back_when_it_fai
     # This SDK version sends the API key as a bearer token.
     assert all(r.streamed and r.headers.get("authorization") == "Bearer test-key" for r in sent)
     api.assert_done()
+
+
+@pytest.mark.parametrize("streaming", [True, False], ids=["stream", "plain"])
+async def test_each_claude_call_is_a_chat_span_with_the_sdks_span_inside(
+    sqlite_url: str, api: FakeMessagesAPI, streaming: bool
+) -> None:
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    api.add(say("Hello.", usage=TokenUsage(20, 5, cache_read_input_tokens=900, cache_creation_input_tokens=80)))
+    model = AnthropicModel(MODEL, api_key="test-key", base_url=api.base_url, max_retries=0, tracer_provider=provider)
+    served = model if streaming else WithoutStreaming(model)
+    async with running_service(sqlite_url, served, telemetry=Telemetry(provider, capture_content=False)) as service:
+        run = await ask(service, "hi")
+    provider.shutdown()
+    assert run["status"] == "completed"
+    finished = spans.get_finished_spans()
+    [chat] = [s for s in finished if s.name == f"chat {MODEL}"]
+    [sdk] = [s for s in finished if s.name == "anthropic.messages.create"]
+    [agent_run] = [s for s in finished if s.name == "invoke_agent support"]
+    assert chat.parent is not None and chat.parent.span_id == agent_run.context.span_id
+    assert sdk.parent is not None and sdk.parent.span_id == chat.context.span_id
+    assert (chat.attributes or {})["gen_ai.usage.input_tokens"] == 1000  # 20 + cache reads 900 + cache writes 80
+    assert (chat.attributes or {})["gen_ai.provider.name"] == "anthropic"

@@ -15,8 +15,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from agent.models.base import Usage
 from agent.models.scripted import ScriptedModel, call, calls, say
 from agent.telemetry import Telemetry, mask
+from tests.support import fixture_data as data
 from tests.support.service import bearer, running_service
 
 JAMES = "james_li_5688"
@@ -164,3 +166,64 @@ async def test_metrics_count_tokens_durations_tool_outcomes_and_pending_approval
     assert [p.value for p in points["support.approvals.pending"]] == [1]  # type: ignore[attr-defined]
     token_types = {p.attributes["gen_ai.token.type"] for p in points["gen_ai.client.token.usage"]}  # type: ignore[index]
     assert token_types == {"input", "output"}
+
+
+async def test_the_approved_call_has_its_own_execute_tool_span_in_the_resumed_trace(
+    sqlite_url: str, recorded: Recorded
+) -> None:
+    async with running_service(sqlite_url, allowed_denied_paused(), telemetry=recorded.telemetry) as service:
+        conversation = await service.new_conversation(JAMES)
+        paused = (await service.say(JAMES, conversation, "refund please")).json()["run"]
+        approval_id = paused["pending_action"]["approval_id"]
+        decided = (await service.http.post(f"/v1/approvals/{approval_id}/approve", json={}, headers=AGENT)).json()
+    assert decided["approval"]["status"] == "executed", decided
+
+    held = [
+        s
+        for s in recorded.named("execute_tool issue_refund")
+        if (s.attributes or {}).get("gen_ai.tool.call.id") == "toolu_held"
+    ]
+    assert len(held) == 2  # the call as the policy held it, and the call as it ran after the approval
+    first, executed = sorted(held, key=lambda s: s.start_time or 0)
+    assert (first.attributes or {})["policy.outcome"] == "needs_approval"
+    assert format(first.context.trace_id, "032x") == paused["trace_id"]
+    assert format(executed.context.trace_id, "032x") == decided["run"]["trace_id"]  # the resumed trace
+    assert (executed.attributes or {})["policy.outcome"] == "approved"
+    assert (executed.attributes or {})["support.approval.id"] == approval_id
+    assert executed.status.status_code is not StatusCode.ERROR
+    assert [link.context.trace_id for link in executed.links] == [first.context.trace_id]
+
+
+async def test_input_tokens_on_spans_include_cached_tokens(sqlite_url: str, recorded: Recorded) -> None:
+    usage = Usage(input_tokens=20, output_tokens=5, cache_read_input_tokens=900, cache_creation_input_tokens=80)
+    async with running_service(
+        sqlite_url, ScriptedModel([say("Hello.", usage=usage)]), telemetry=recorded.telemetry
+    ) as service:
+        conversation = await service.new_conversation(JAMES)
+        await service.say(JAMES, conversation, "hi")
+    [chat] = recorded.named("chat ")
+    [run] = recorded.named("invoke_agent")
+    for span in (chat, run):
+        attributes = span.attributes or {}
+        assert attributes["gen_ai.usage.input_tokens"] == 1000
+        assert attributes["gen_ai.usage.cache_read.input_tokens"] == 900
+        assert attributes["gen_ai.usage.cache_creation.input_tokens"] == 80
+
+
+async def test_the_customers_own_name_and_address_are_masked_in_free_text(sqlite_url: str, recorded: Recorded) -> None:
+    recorded.telemetry.capture_content = True
+    james = data.user(JAMES)
+    first, last = james["name"]["first_name"], james["name"]["last_name"]
+    street, city = james["address"]["address1"], james["address"]["city"]
+    message = f"Hi, this is {first} {last}. Send it to {street}, {city}. Call me on +1 (415) 555-0199."
+    model = ScriptedModel([say(f"Thanks {first}, I will note {street} in {city}.")])
+    async with running_service(sqlite_url, model, telemetry=recorded.telemetry) as service:
+        conversation = await service.new_conversation(JAMES)
+        await service.say(JAMES, conversation, message)
+    [chat] = recorded.named("chat ")
+    recorded_text = str((chat.attributes or {})["gen_ai.input.messages"]) + str(
+        (chat.attributes or {})["gen_ai.output.messages"]
+    )
+    for secret in (first, last, street, city, "555-0199"):
+        assert secret not in recorded_text, secret
+    assert "Send it to ***" in recorded_text and "Call me on ***" in recorded_text

@@ -8,6 +8,7 @@ is sent at all.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -115,6 +116,7 @@ def everything_arrived(scenario: Scenario) -> Callable[[Received], bool]:
 class Exported:
     scenario: Scenario
     received: Received
+    log: Path
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +138,7 @@ def exported(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) ->
         finally:
             server.stop()
         # after the graceful stop (which flushes), so that a span exported late cannot be missed
-        yield Exported(scenario, receiver.snapshot())
+        yield Exported(scenario, receiver.snapshot(), directory / "server.log")
 
 
 def one(found: list[T]) -> T:
@@ -306,3 +308,21 @@ def test_the_receiver_decodes_gzip_bodies_links_and_attribute_types(monkeypatch:
     assert link.attributes == {"k": 1}
     assert spans["first"].parent_span_id == ""
     assert received.requests == ["/v1/traces"] * 3
+
+
+def test_the_approved_call_runs_in_its_own_span_in_the_resumed_trace(exported: Exported) -> None:
+    resumed = exported.received.in_trace(exported.scenario.resumed_run["trace_id"])
+    [executed] = [s for s in resumed if s.name == "execute_tool issue_refund"]
+    assert executed.attributes["policy.outcome"] == "approved"
+    assert executed.attributes["support.approval.id"] == exported.scenario.approval["id"]
+
+
+def test_log_lines_are_json_and_carry_the_trace_of_their_request(exported: Exported) -> None:
+    lines = [json.loads(line) for line in exported.log.read_text().splitlines() if line.strip()]
+    assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    access = [line for line in lines if line["logger"] == "support.access"]
+    status_message = f"POST /v1/conversations/{exported.scenario.status_conversation}/messages 200"
+    [status_line] = [line for line in access if line["message"] == status_message]
+    assert status_line["trace_id"] == exported.scenario.status_run["trace_id"]
+    assert len(status_line["span_id"]) == 16
+    assert not [line for line in access if "/healthz" in line["message"]]  # the start-up polls are not logged

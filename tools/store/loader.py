@@ -22,7 +22,9 @@ from tools.store.database import Database
 from tools.store.money import to_cents
 from tools.store.tables import Customer, Order, PaymentMethod, Product, Variant, utc_column
 
-DEFAULT_FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "db.json"
+_PACKAGED_FIXTURE = Path(__file__).resolve().with_name("seed") / "db.json"  # in a wheel (see pyproject.toml)
+_SOURCE_FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "db.json"  # in a checkout
+DEFAULT_FIXTURE = _PACKAGED_FIXTURE if _PACKAGED_FIXTURE.exists() else _SOURCE_FIXTURE
 
 
 class SeedMarker(SQLModel, table=True):
