@@ -55,10 +55,14 @@ def idempotency_key(run_id: str, call_id: str) -> str:
 
 
 class ToolGate:
-    def __init__(self, database: Database, engine: PolicyEngine, registry: ToolRegistry) -> None:
+    def __init__(
+        self, database: Database, engine: PolicyEngine, registry: ToolRegistry, knowledge: object | None = None
+    ) -> None:
         self.database = database
         self.engine = engine
         self.registry = registry
+        self.knowledge = knowledge
+        """The help centre's search, handed to `search_help_centre` (None: keyword-only)."""
 
     async def submit(self, call: ToolCall, principal: Principal, *, run_id: str) -> CallOutcome:
         """Validate and decide; run the call if the policy allows it."""
@@ -75,7 +79,12 @@ class ToolGate:
                 return CallOutcome(call=call, decision=decision, result=denial_result(decision), spec=spec)
             if decision.needs_approval:
                 return CallOutcome(call=call, decision=decision, result=None, spec=spec)
-            ctx = ToolContext(principal=principal, session=session, idempotency_key=idempotency_key(run_id, call.id))
+            ctx = ToolContext(
+                principal=principal,
+                session=session,
+                idempotency_key=idempotency_key(run_id, call.id),
+                knowledge=self.knowledge,
+            )
             result = await execute(spec, ctx, args, checked_amount_cents=decision.amount_cents if spec.writes else None)
         return CallOutcome(call=call, decision=decision, result=result, spec=spec)
 

@@ -72,6 +72,8 @@ class Run(SQLModel, table=True):
     transcript: list[dict[str, Any]] = Field(default_factory=list, sa_column=json_column())
     """The model-level messages this run added (the customer message, tool calls, tool results, replies)."""
     resumed_from: str | None = Field(default=None, max_length=40)
+    kb_version: str | None = Field(default=None, max_length=64)
+    """The help centre's version the run's searches read; None when the run did not consult it."""
 
 
 class Step(SQLModel, table=True):
@@ -104,6 +106,8 @@ class Step(SQLModel, table=True):
     rule: str | None = Field(default=None, max_length=100)
     result: Any = Field(default=None, sa_column=json_column(nullable=True))
     is_error: bool = False
+    passages: Any = Field(default=None, sa_column=json_column(nullable=True))
+    """Help-centre passages a search step returned: `[{id, article_id, score}]`, what the answer rests on."""
 
 
 class IdempotentRequest(SQLModel, table=True):

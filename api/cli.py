@@ -1,4 +1,4 @@
-"""The `support` command: serve, seed, token, chat."""
+"""The `support` command: serve, seed, token, chat, kb."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import httpx
 
+from api import kb_cli
 from api.auth import mint_token
 from api.settings import Settings
 
@@ -102,6 +103,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--url", default="http://127.0.0.1:8000")
     p.add_argument("--token", help="use this token instead of minting one")
     p.set_defaults(func=chat)
+
+    kb_cli.add_commands(commands)
 
     args = parser.parse_args(argv)
     args.func(args)

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -28,6 +29,10 @@ from api.settings import Settings
 from policies.config import PolicyConfig, load_policy
 from policies.engine import PolicyEngine
 from tools import registry
+from tools.knowledge.embeddings import Embedder, parse_spec
+from tools.knowledge.errors import KnowledgeError
+from tools.knowledge.importer import DEFAULT_DIRECTORY, embed_missing, import_articles
+from tools.knowledge.search import HelpCentre
 from tools.store.database import Database
 from tools.store.loader import seed_store
 
@@ -48,6 +53,7 @@ class Services:
     loop: AgentLoop
     desk: ApprovalDesk
     limits: ChatRateLimiter
+    knowledge: HelpCentre = field(default_factory=HelpCentre)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
@@ -73,6 +79,8 @@ class Services:
         closer = getattr(self.model, "close", None)
         if closer is not None:
             await closer()
+        if self.knowledge.embedder is not None:
+            await self.knowledge.embedder.close()
         await self.database.dispose()
 
 
@@ -80,10 +88,11 @@ async def build_services(
     settings: Settings, *, model: Model | None = None, telemetry: Telemetry | None = None
 ) -> Services:
     database = Database(settings.database_url)
-    await prepare_database(database, seed=settings.seed_store)
+    await prepare_database(database, seed=settings.seed_store, help_centre=settings.help_centre_dir)
+    knowledge = await build_help_centre(settings, database)
     policy = load_policy(settings.policy_file)
     engine = PolicyEngine(policy, registry)
-    gate = ToolGate(database, engine, registry)
+    gate = ToolGate(database, engine, registry, knowledge=knowledge)
     runs = RunStore(database, stale_after=timedelta(seconds=settings.run_timeout_s * 2 + 30))
     approvals = ApprovalStore(database, ttl=timedelta(hours=policy.approvals.ttl_hours))
     chosen = model or build_chain(
@@ -143,6 +152,7 @@ async def build_services(
         loop=loop,
         desk=desk,
         limits=ChatRateLimiter(database, per_minute=settings.chat_per_minute),
+        knowledge=knowledge,
     )
 
 
@@ -156,8 +166,29 @@ def secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value else None
 
 
-async def prepare_database(database: Database, *, seed: bool) -> None:
-    """Bring the schema up to date and, if asked, seed an empty store."""
+async def prepare_database(database: Database, *, seed: bool, help_centre: Path | None = None) -> None:
+    """Bring the schema up to date and, if asked, seed an empty store and import the help centre's articles
+    (only those that changed since the last import)."""
     await migrate.upgrade(database)
     if seed:
         await seed_store(database)
+        await import_articles(database, help_centre or DEFAULT_DIRECTORY)
+
+
+def build_embedder(settings: Settings) -> Embedder | None:
+    spec = parse_spec(settings.embeddings)
+    if spec is None:
+        return None
+    return Embedder(spec, api_key=secret(settings.embeddings_api_key) or secret(settings.openai_api_key))
+
+
+async def build_help_centre(settings: Settings, database: Database) -> HelpCentre:
+    """The help centre's search; with an embedding model, passages without vectors are embedded first. An
+    endpoint that is down does not stop the service: search uses keywords until the vectors exist."""
+    embedder = build_embedder(settings)
+    if embedder is not None:
+        try:
+            await embed_missing(database, embedder)
+        except KnowledgeError as exc:
+            log.warning("help-centre passages not embedded yet: %s", exc)
+    return HelpCentre(embedder)

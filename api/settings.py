@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     jaeger_ui_url: str | None = Field(default=None, alias="JAEGER_UI_URL")
     """With it set, approvals carry a ready link to their run's trace."""
 
+    embeddings: str | None = Field(default=None, alias="SUPPORT_EMBEDDINGS")
+    """`openai:<model>@<base url>`: the help centre's search adds vectors from this OpenAI-compatible
+    embeddings endpoint. Unset: keyword search only."""
+    embeddings_api_key: SecretStr | None = Field(default=None, alias="SUPPORT_EMBEDDINGS_API_KEY")
+    help_centre_dir: Path | None = Field(default=None, alias="SUPPORT_HELP_CENTRE_DIR")
+    """The articles imported at seed time; the store's own help centre (`fixtures/help_centre`) by default."""
+
     @property
     def uses_dev_secret(self) -> bool:
         return self.jwt_secret.get_secret_value() == DEV_JWT_SECRET
