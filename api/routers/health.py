@@ -18,6 +18,7 @@ async def help_centre_health(services: Any) -> dict[str, Any]:
         "embeddings": knowledge.embedder.spec.label if knowledge.embedder is not None else None,
         "version": None,
         "articles": 0,
+        "passages": 0,
     }
     try:
         async with services.database.session(readonly=True) as session:
@@ -25,7 +26,7 @@ async def help_centre_health(services: Any) -> dict[str, Any]:
     except Exception:  # the database check above reports an unreachable database; this stays informative
         return body
     if state is not None:
-        body.update(version=state.version, articles=state.articles)
+        body.update(version=state.version, articles=state.articles, passages=state.passages)
     return body
 
 

@@ -18,6 +18,8 @@ from tools.knowledge.errors import EmbeddingsMisconfigured, EmbeddingsUnavailabl
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 BATCH = 64
+QUERY_ATTEMPTS = 2
+QUERY_TIMEOUT_S = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,28 +80,38 @@ class Embedder:
         return self.spec.model
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
+        """Embed passages (an import): batches, the full retry budget."""
         vectors: list[list[float]] = []
         for start in range(0, len(texts), BATCH):
-            vectors.extend(await self._embed_batch(texts[start : start + BATCH]))
+            vectors.extend(await self._embed_batch(texts[start : start + BATCH], self.attempts, None))
         return vectors
 
-    async def _embed_batch(self, texts: list[str]) -> list[list[float]]:
+    async def embed_query(self, text: str) -> list[float]:
+        """Embed a customer's question. A customer is waiting (and, on SQLite, the tool call's transaction is
+        open), so it gets one retry and a short timeout; after that the search uses keywords alone."""
+        [vector] = await self._embed_batch([text], QUERY_ATTEMPTS, QUERY_TIMEOUT_S)
+        return vector
+
+    async def _embed_batch(self, texts: list[str], attempts: int, timeout_s: float | None) -> list[list[float]]:
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception_type(_Retryable),
-                stop=stop_after_attempt(self.attempts),
+                stop=stop_after_attempt(attempts),
                 wait=wait_exponential(multiplier=0.2, max=2.0),
                 reraise=True,
             ):
                 with attempt:
-                    body = await self._post(texts)
+                    body = await self._post(texts, timeout_s)
         except _Retryable as exc:
-            raise EmbeddingsUnavailable(f"the embeddings endpoint failed {self.attempts} times: {exc}") from None
+            raise EmbeddingsUnavailable(f"the embeddings endpoint failed {attempts} times: {exc}") from None
         return self._vectors(body, len(texts))
 
-    async def _post(self, texts: list[str]) -> Any:
+    async def _post(self, texts: list[str], timeout_s: float | None) -> Any:
+        timeout = httpx.USE_CLIENT_DEFAULT if timeout_s is None else httpx.Timeout(timeout_s)
         try:
-            response = await self._client.post("/embeddings", json={"model": self.spec.model, "input": texts})
+            response = await self._client.post(
+                "/embeddings", json={"model": self.spec.model, "input": texts}, timeout=timeout
+            )
         except (httpx.TransportError, httpx.TimeoutException) as exc:
             raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
         if response.status_code in RETRYABLE_STATUS:

@@ -23,12 +23,15 @@ MAX_QUERY_WORDS = 32
 _STOP_WORDS = (
     "a an and are as at be been but by can could did do does doing for from had has have how i i'm if in into is "
     "it its me my no not of on or our so than that the their them then there these they this to too us was we "
-    "were what when where which who why will with would you your yours hi hello please thanks thank just"
+    "were what when where which who why will with would you your yours hi hello please thanks thank just "
+    # Spanish and German function words: some customers write in those languages, and the articles' keywords do.
+    "el la los las de del que en y un una mi mis tu por para con es se lo al me hay como cómo puedo "
+    "der die das den dem des und ich mein meine meinen ist es zu nicht ein eine auch auf für mit wie was wo kann"
 )
 _STOP = frozenset(_STOP_WORDS.split(" "))
 
 SQLITE_SEARCH = text(
-    "SELECT passage_id, -bm25(kb_search_index, 0.0, 6.0, 3.0, 4.0, 1.0) AS score FROM kb_search_index "
+    "SELECT passage_id, -bm25(kb_search_index, 0.0, 3.0, 2.0, 3.0, 1.0) AS score FROM kb_search_index "
     "WHERE kb_search_index MATCH :query ORDER BY score DESC LIMIT :limit"
 )
 POSTGRES_SEARCH = text(

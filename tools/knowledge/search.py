@@ -30,6 +30,7 @@ RRF_K = 60
 CANDIDATES = 20
 """How deep each list is read before fusing."""
 SHOWN_CHARS = 1200
+PER_ARTICLE = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +113,8 @@ class HelpCentre:
             except EmbeddingsUnavailable as exc:
                 log.warning("help-centre search falls back to keywords: %s", exc)
                 shown_mode = "keyword (embeddings unavailable)"
-        fused = fuse(keyword, vector)[:limit] if keyword and vector else _scored(keyword or vector)[:limit]
+        ranked = fuse(keyword, vector) if mode == "hybrid" and vector else _scored(keyword or vector)
+        fused = _varied(ranked, limit)
         passages = await _load(session, fused, _ranks(keyword), _ranks(vector))
         return SearchResult(
             query=query, mode=shown_mode, kb_version=state.version if state else None, passages=passages
@@ -121,7 +123,7 @@ class HelpCentre:
     async def _vector_hits(self, session: AsyncSession, query: str, state: KbState) -> list[Hit]:
         if self.embedder is None:
             raise EmbeddingsUnavailable("no embedding model is configured")
-        [query_vector] = await self.embedder.embed([query])
+        query_vector = await self.embedder.embed_query(query)
         return await self.vectors.search(
             session,
             query_vector,
@@ -130,6 +132,21 @@ class HelpCentre:
             expected=state.passages,
             limit=CANDIDATES,
         )
+
+
+def _varied(ranked: list[tuple[str, float]], limit: int) -> list[tuple[str, float]]:
+    """The best `limit` passages, at most `PER_ARTICLE` from one article, so one long article cannot crowd out
+    the others a question may need."""
+    taken: dict[str, int] = {}
+    out: list[tuple[str, float]] = []
+    for passage_id, score in ranked:
+        article = passage_id.rsplit("#", 1)[0]
+        if taken.get(article, 0) < PER_ARTICLE:
+            taken[article] = taken.get(article, 0) + 1
+            out.append((passage_id, score))
+            if len(out) == limit:
+                break
+    return out
 
 
 def _scored(hits: list[Hit]) -> list[tuple[str, float]]:
