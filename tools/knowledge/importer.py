@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tools.context import utcnow
 from tools.knowledge.articles import Article, read_directory
-from tools.knowledge.chunking import chunk
+from tools.knowledge.chunking import CHUNKING, chunk
 from tools.knowledge.embeddings import Embedder
 from tools.knowledge.keyword import add_to_index, drop_from_index
 from tools.knowledge.tables import KbArticle, KbPassage, KbState
@@ -47,10 +47,15 @@ class ImportReport:
         return bool(self.added or self.changed or self.removed)
 
 
+def fingerprint(article: Article) -> str:
+    """The file's hash together with how it is cut: a change to the chunking re-imports every article."""
+    return hashlib.sha256(f"{article.content_hash}:{CHUNKING}".encode()).hexdigest()
+
+
 def knowledge_version(articles: list[Article]) -> str:
     digest = hashlib.sha256()
     for article in sorted(articles, key=lambda a: a.id):
-        digest.update(f"{article.id}\0{article.content_hash}\n".encode())
+        digest.update(f"{article.id}\0{fingerprint(article)}\n".encode())
     return digest.hexdigest()[:16]
 
 
@@ -66,7 +71,7 @@ async def import_articles(database: Database, directory: Path, *, embedder: Embe
         for article in articles:
             if article.id not in stored:
                 report.added.append(article.id)
-            elif stored[article.id] != article.content_hash:
+            elif stored[article.id] != fingerprint(article):
                 report.changed.append(article.id)
             else:
                 report.unchanged.append(article.id)
@@ -98,7 +103,7 @@ async def _write(session: AsyncSession, articles: list[Article], report: ImportR
             "title": article.title,
             "url": article.url,
             "updated": article.updated,
-            "content_hash": article.content_hash,
+            "content_hash": fingerprint(article),
             "imported_at": now,
         }
         if article.id in report.changed:

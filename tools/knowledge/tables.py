@@ -26,7 +26,7 @@ class KbArticle(SQLModel, table=True):
     updated: str = Field(max_length=20)
     """The article's own `updated` date from its front matter, as written (YYYY-MM-DD)."""
     content_hash: str = Field(max_length=64)
-    """SHA-256 of the file: an import skips articles whose hash has not changed."""
+    """SHA-256 of the file and the chunking version: an import skips articles whose hash has not changed."""
     imported_at: datetime = Field(sa_column=utc_column())
 
 
