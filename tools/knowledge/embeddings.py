@@ -64,7 +64,7 @@ class Embedder:
         spec: EmbeddingsSpec,
         *,
         api_key: str | None = None,
-        timeout_s: float = 10.0,
+        timeout_s: float = 60.0,
         attempts: int = 3,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -80,7 +80,8 @@ class Embedder:
         return self.spec.model
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
-        """Embed passages (an import): batches, the full retry budget."""
+        """Embed passages (an import): batches, the full retry budget, and a timeout long enough for a local
+        model on a CPU to embed a batch."""
         vectors: list[list[float]] = []
         for start in range(0, len(texts), BATCH):
             vectors.extend(await self._embed_batch(texts[start : start + BATCH], self.attempts, None))
