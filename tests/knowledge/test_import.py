@@ -11,7 +11,9 @@ import pytest
 from sqlmodel import col, select
 
 from api.cli import main
-from tools.knowledge.importer import DEFAULT_DIRECTORY
+from tools.knowledge.articles import read_article
+from tools.knowledge.chunking import chunk
+from tools.knowledge.importer import DEFAULT_DIRECTORY, import_articles
 from tools.knowledge.search import HelpCentre
 from tools.knowledge.tables import KbArticle, KbPassage, KbState
 from tools.store.database import Database
@@ -122,3 +124,23 @@ def test_an_invalid_article_fails_the_import_and_changes_nothing(
     after = snapshot(database_url)
     assert after.version == before.version
     assert after.articles["cancel-order"].content_hash == before.articles["cancel-order"].content_hash
+
+
+async def test_two_imports_at_once_apply_the_change_once(database_url: str, articles: Path) -> None:
+    """Two replicas importing the same change together (a rolling start): one writes it, the other finds it done."""
+    (articles / "gift-cards.md").write_text(
+        (articles / "gift-cards.md").read_text().replace("Lost or stolen cards", "Lost, stolen or expired cards"),
+        encoding="utf-8",
+    )
+    first, second = Database(database_url), Database(database_url)
+    try:
+        reports = await asyncio.gather(import_articles(first, articles), import_articles(second, articles))
+    finally:
+        await first.dispose()
+        await second.dispose()
+    assert sorted(len(r.changed) for r in reports) == [0, 1]
+    assert reports[0].version == reports[1].version
+    state = await asyncio.to_thread(snapshot, database_url, "expired cards")
+    assert state.version == reports[0].version and state.found[0] == "gift-cards"
+    expected = [f"gift-cards#{c.position}" for c in chunk(read_article(articles / "gift-cards.md"))]
+    assert sorted(p for p in state.passages if p.startswith("gift-cards#")) == expected  # no duplicates
