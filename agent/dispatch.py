@@ -61,10 +61,14 @@ def legacy_key(run_id: str, call_id: str) -> str:
 
 
 class ToolGate:
-    def __init__(self, database: Database, engine: PolicyEngine, registry: ToolRegistry) -> None:
+    def __init__(
+        self, database: Database, engine: PolicyEngine, registry: ToolRegistry, knowledge: object | None = None
+    ) -> None:
         self.database = database
         self.engine = engine
         self.registry = registry
+        self.knowledge = knowledge
+        """The help centre's search, handed to `search_help_centre` (None: keyword-only)."""
 
     async def submit(self, call: ToolCall, principal: Principal, *, run_id: str, key: str) -> CallOutcome:
         """Validate and decide; run the call if the policy allows it, under `key`."""
@@ -79,7 +83,7 @@ class ToolGate:
                 await session.commit()
                 result = denial_result(decision) if decision.denied else None
                 return CallOutcome(call=call, decision=decision, result=result, spec=spec)
-            ctx = ToolContext(principal=principal, session=session, idempotency_key=key)
+            ctx = ToolContext(principal=principal, session=session, idempotency_key=key, knowledge=self.knowledge)
             if not spec.writes:
                 result = await execute(spec, ctx, args)  # commits the decision with the read
                 return CallOutcome(call=call, decision=decision, result=result, spec=spec)

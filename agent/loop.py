@@ -41,6 +41,7 @@ from agent.telemetry import PausedRun, Telemetry, current_trace_context, trace_i
 from agent.tool_calls import CallBounds, take_in
 from tools.call import ToolCall
 from tools.context import Principal, utcnow
+from tools.knowledge.tool import kb_version_of, passages_used
 from tools.registry import ToolRegistry
 
 log = logging.getLogger(__name__)
@@ -180,6 +181,7 @@ class AgentLoop:
             error=ending.error,
             trace_id=trace_id,
             steps=steps.rows,
+            kb_version=steps.kb_version,
         )
         return TurnResult(run=finished, approval=ending.approval)
 
@@ -309,6 +311,8 @@ class AgentLoop:
             latency_ms = (time.perf_counter() - started) * 1000
             decision = outcome.decision
             result = outcome.result
+            passages = passages_used(call.name, result.content if result else None)
+            self.telemetry.passages_used(span, passages)
             self.telemetry.tool_decided(
                 span,
                 call.name,
@@ -327,6 +331,8 @@ class AgentLoop:
             rule=decision.rule if decision else None,
             result=result.content if result else None,
             is_error=bool(result and not result.ok),
+            passages=passages,
+            kb_version=kb_version_of(call.name, result.content if result else None),
         )
         await events(
             "tool.finished",
@@ -391,10 +397,13 @@ class StepLog:
         self.rows: list[dict[str, Any]] = []
         self.answered_by: tuple[str, str] | None = None
         """Provider and model of the last model call: with a fallback chain, the link that answered."""
+        self.kb_version: str | None = None
+        """The help centre's version the run's searches read."""
 
     def add(self, **values: Any) -> None:
         if values.get("kind") == "model":
             self.answered_by = (str(values["provider"]), str(values["model"]))
+        self.kb_version = values.pop("kb_version", None) or self.kb_version
         self.rows.append(
             {**STEP_DEFAULTS, **values, "run_id": self.run_id, "position": len(self.rows), "created_at": utcnow()}
         )
@@ -417,4 +426,5 @@ STEP_DEFAULTS: dict[str, Any] = {
     "result": None,
     "is_error": False,
     "latency_ms": 0.0,
+    "passages": None,
 }

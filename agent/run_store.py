@@ -259,6 +259,7 @@ class RunStore:
         error: str | None = None,
         trace_id: str | None = None,
         steps: list[dict[str, Any]] | None = None,
+        kb_version: str | None = None,
     ) -> Run:
         """Close the run, store its steps, add its reply to the conversation, and release the conversation, in
         one transaction. `run` is updated in place and returned; nothing is read back."""
@@ -280,6 +281,7 @@ class RunStore:
             "budget_exhausted": budget_exhausted,
             "error": error,
             "trace_id": trace_id,
+            "kb_version": kb_version,
         }
         async with self.database.session() as session:
             await session.exec(update(Run).where(col(Run.id) == run.id).values(**values))

@@ -79,6 +79,8 @@ class Run(SQLModel, table=True):
     """The process answering the run while it is `running`; when that process is gone, the run is recovered."""
     reserved_micro_usd: int = Field(default=0, sa_column=money_column())
     """Model spend reserved against the daily budgets when the run was admitted; settled when it ends."""
+    kb_version: str | None = Field(default=None, max_length=64)
+    """The help centre's version the run's searches read; None when the run did not consult it."""
 
 
 class Step(SQLModel, table=True):
@@ -111,6 +113,8 @@ class Step(SQLModel, table=True):
     rule: str | None = Field(default=None, max_length=100)
     result: Any = Field(default=None, sa_column=json_column(nullable=True))
     is_error: bool = False
+    passages: Any = Field(default=None, sa_column=json_column(nullable=True))
+    """Help-centre passages a search step returned: `[{id, article_id, score}]`, what the answer rests on."""
 
 
 class IdempotentRequest(SQLModel, table=True):

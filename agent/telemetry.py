@@ -317,6 +317,17 @@ class Telemetry:
             span.set_attribute("gen_ai.tool.call.result", json.dumps(mask(result), default=str))
         self.tool_calls.add(1, {"gen_ai.tool.name": held.tool, "policy.outcome": held.decision})
 
+    def passages_used(self, span: Span, passages: list[dict[str, Any]] | None) -> None:
+        """The help-centre passages a search handed the model: what a reply's policy answer rests on."""
+        if passages is None:
+            return
+        span.set_attributes(
+            {
+                "support.kb.passage_ids": [str(p["id"]) for p in passages],
+                "support.kb.scores": [float(p["score"] or 0.0) for p in passages],
+            }
+        )
+
     def approval_opened(self) -> None:
         self.pending_approvals += 1
 

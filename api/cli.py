@@ -1,4 +1,4 @@
-"""The `support` command: serve, migrate, seed, token, chat; and the staff commands of `api.staff_cli`."""
+"""The `support` command: serve, migrate, seed, token, chat, kb; and the staff commands of `api.staff_cli`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import socket
 import sys
 from datetime import timedelta
 
-from api import staff_cli
+from api import kb_cli, staff_cli
 from api.errors import ConfigurationError
 from api.identity import mint_token
 from api.settings import Settings
@@ -167,6 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     p.set_defaults(func=chat)
 
     staff_cli.register(commands)
+    kb_cli.add_commands(commands)
 
     args = parser.parse_args(argv)
     args.func(args)

@@ -8,6 +8,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -36,6 +37,10 @@ from api.settings import Settings
 from policies.config import PolicyConfig, load_policy
 from policies.engine import PolicyEngine
 from tools import registry
+from tools.knowledge.embeddings import Embedder, parse_spec
+from tools.knowledge.errors import KnowledgeError
+from tools.knowledge.importer import DEFAULT_DIRECTORY, embed_missing, import_articles
+from tools.knowledge.search import HelpCentre
 from tools.store.database import Database
 from tools.store.loader import seed_store
 
@@ -60,6 +65,7 @@ class Services:
     handoffs: HandoffStore
     sweeper: ExpirySweeper
     verifier: TokenVerifier
+    knowledge: HelpCentre = field(default_factory=HelpCentre)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _housekeeping: asyncio.Task[None] | None = None
 
@@ -111,6 +117,8 @@ class Services:
         closer = getattr(self.model, "close", None)
         if closer is not None:
             await closer()
+        if self.knowledge.embedder is not None:
+            await self.knowledge.embedder.close()
         await self.database.dispose()
 
 
@@ -120,10 +128,11 @@ async def build_services(
     check_identity_settings(settings)
     prices = load_prices(settings)
     database = Database(settings.database_url)
-    await prepare_database(database, seed=settings.seeds_at_start)
+    await prepare_database(database, seed=settings.seeds_at_start, help_centre=settings.help_centre_dir)
+    knowledge = await build_help_centre(settings, database)
     policy = load_policy(settings.policy_file)
     engine = PolicyEngine(policy, registry)
-    gate = ToolGate(database, engine, registry)
+    gate = ToolGate(database, engine, registry, knowledge=knowledge)
     lease = WorkerLease(database, lease=timedelta(seconds=settings.worker_lease_s))
     await lease.register()
     spend = DailySpend(
@@ -199,6 +208,7 @@ async def build_services(
         handoffs=HandoffStore(database),
         sweeper=ExpirySweeper(desk, interval_s=settings.approval_sweep_s),
         verifier=TokenVerifier(settings),
+        knowledge=knowledge,
     )
     services.sweeper.start()
     return services
@@ -214,8 +224,29 @@ def secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value else None
 
 
-async def prepare_database(database: Database, *, seed: bool) -> None:
-    """Bring the schema up to date and, if asked, seed an empty store."""
+async def prepare_database(database: Database, *, seed: bool, help_centre: Path | None = None) -> None:
+    """Bring the schema up to date and, if asked, seed an empty store and import the help centre's articles
+    (only those that changed since the last import)."""
     await migrate.upgrade(database)
     if seed:
         await seed_store(database)
+        await import_articles(database, help_centre or DEFAULT_DIRECTORY)
+
+
+def build_embedder(settings: Settings) -> Embedder | None:
+    spec = parse_spec(settings.embeddings)
+    if spec is None:
+        return None
+    return Embedder(spec, api_key=secret(settings.embeddings_api_key) or secret(settings.openai_api_key))
+
+
+async def build_help_centre(settings: Settings, database: Database) -> HelpCentre:
+    """The help centre's search; with an embedding model, passages without vectors are embedded first. An
+    endpoint that is down does not stop the service: search uses keywords until the vectors exist."""
+    embedder = build_embedder(settings)
+    if embedder is not None:
+        try:
+            await embed_missing(database, embedder)
+        except KnowledgeError as exc:
+            log.warning("help-centre passages not embedded yet: %s", exc)
+    return HelpCentre(embedder)

@@ -93,6 +93,13 @@ class Settings(BaseSettings):
     def desk_cookie_secure(self) -> bool:
         return self.desk_secure_cookie if self.desk_secure_cookie is not None else not self.uses_dev_secret
 
+    embeddings: str | None = Field(default=None, alias="SUPPORT_EMBEDDINGS")
+    """`openai:<model>@<base url>`: the help centre's search adds vectors from this OpenAI-compatible
+    embeddings endpoint. Unset: keyword search only."""
+    embeddings_api_key: SecretStr | None = Field(default=None, alias="SUPPORT_EMBEDDINGS_API_KEY")
+    help_centre_dir: Path | None = Field(default=None, alias="SUPPORT_HELP_CENTRE_DIR")
+    """The articles imported at seed time; the store's own help centre (`fixtures/help_centre`) by default."""
+
     @property
     def uses_dev_secret(self) -> bool:
         return self.jwt_secret.get_secret_value() == DEV_JWT_SECRET

@@ -47,6 +47,8 @@ class ToolContext:
     session: AsyncSession
     idempotency_key: str | None = None
     now: datetime = field(default_factory=utcnow)
+    knowledge: object | None = None
+    """The help centre's configured search (`tools.knowledge.search.HelpCentre`), for `search_help_centre`."""
 
     @property
     def customer_id(self) -> str:

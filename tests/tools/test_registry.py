@@ -27,6 +27,7 @@ CONTRACT = {
     "modify_customer_address": (["address1", "address2", "city", "state", "country", "zip"], Effect.WRITE),
     "issue_refund": (["order_id", "amount", "reason"], Effect.MONEY),
     "transfer_to_human_agents": (["summary"], Effect.READ),
+    "search_help_centre": (["query"], Effect.READ),
 }
 
 

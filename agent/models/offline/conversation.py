@@ -35,6 +35,8 @@ class Facts:
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     profile: dict[str, Any] | None = None
     products: dict[str, dict[str, Any]] = field(default_factory=dict)
+    help_centre: dict[str, Any] | None = None
+    """The result of this run's help-centre search."""
     failures: list[ToolOutcome] = field(default_factory=list)
     looked_up: set[tuple[str, str]] = field(default_factory=set)
     """(tool, key) pairs already called in this run, so a failed lookup is never repeated."""
@@ -48,6 +50,8 @@ class Facts:
         content = outcome.content if isinstance(outcome.content, dict) else {}
         if outcome.name == "get_customer_profile":
             self.profile = content
+        elif outcome.name == "search_help_centre":
+            self.help_centre = content
         elif outcome.name == "get_product_details" and "product_id" in content:
             self.products[str(content["product_id"])] = content
         elif "order_id" in content and "items" in content:

@@ -351,7 +351,16 @@ def handle_refund(c: Conversation) -> Plan:
     return act(c, action, ("issue_refund", arguments))
 
 
+def handle_question(c: Conversation) -> Plan:
+    """Answer from the help centre's best passage, with its link; never start an action for a question."""
+    if c.facts.help_centre is None:
+        question = re.sub(r"[\x00-\x08\x0b-\x1f]", " ", c.latest.slots.words)[-500:].strip()
+        return use(("search_help_centre", {"query": question or "help"}))
+    return say(wording.help_centre_answer(c.facts.help_centre))
+
+
 HANDLERS = {
+    Intent.QUESTION: handle_question,
     Intent.STATUS: handle_status,
     Intent.ACCOUNT: handle_account,
     Intent.HUMAN: handle_human,

@@ -24,6 +24,8 @@ class Intent(StrEnum):
     REFUND = "refund"
     ACCOUNT = "account"
     STATUS = "status"
+    QUESTION = "question"
+    """A general question about the store's policies, answered from the help centre rather than by acting."""
 
 
 # Checked in this order: the first match wins, so "cancel and refund" is a cancellation, and "return for a
@@ -43,6 +45,19 @@ _INTENT_PATTERNS: tuple[tuple[Intent, re.Pattern[str]], ...] = (
     (Intent.STATUS, re.compile(r"\b(where|status|track\w*|shipped|arriv\w*|deliver\w*|what did i order)\b")),
 )
 
+# A policy question: asked as a question (or naming a policy), about a policy topic, about no particular order,
+# and not a request ("can you cancel..."). "What's your return policy?" must not start a return.
+_ASKS = re.compile(
+    r"^\s*(what|what's|whats|how|when|do you|does|is there|are there|is it|can i|could i|may i|am i|why|which|if i)\b"
+    r"|\?\s*$|^\s*¿|\b(policy|policies)\b|^\s*(wie|was|kann ich|gibt es|liefert|cuánto|cuanto|cómo|como|puedo|hacen)\b"
+)
+_REQUESTS = re.compile(r"^\s*(can|could|would|will) you\b|\b(i want|i'd like|i would like|i need|please)\b")
+_POLICY_TOPIC = re.compile(
+    r"\b(return|refund|money back|ship|shipping|deliver|delivery|international|countr\w*|canada|mexico|abroad|"
+    r"cancel\w*|exchange|swap|pay|payment|paypal|gift ?cards?|warrant\w*|guarantee|damaged|broken|defective|missing|"
+    r"stolen|lost|privacy|personal data|password|account|policy|policies|reembolso|devoluci\w+|env[ií]o\w*|"
+    r"garant\w+|r[üu]ckgabe|umtausch\w*|erstattung|r[üu]ckerstattung|versand|zahlung\w*|storn\w+)"
+)
 _ORDER_ID = re.compile(r"#?\s?\b[Ww](\d{7})\b")
 _ITEM_ID = re.compile(r"\b(\d{10})\b")
 _AMOUNT = re.compile(r"\$\s?(\d{1,7}(?:\.\d{1,2})?)\b|\b(\d{1,7}(?:\.\d{1,2})?)\s?(?:dollars|usd)\b")
@@ -105,12 +120,22 @@ class Reading:
 
 def read(text: str) -> Reading:
     lowered = text.lower()
+    slots = read_slots(text)
+    intent = read_intent(lowered)
+    if intent is not Intent.ACCOUNT and asks_about_policy(lowered, slots):
+        intent = Intent.QUESTION  # "my orders", "my balance" are about the account, not a policy
     return Reading(
-        intent=read_intent(lowered),
-        slots=read_slots(text),
+        intent=intent,
+        slots=slots,
         yes=bool(_YES.search(lowered)),
         no=bool(_NO.search(lowered)),
     )
+
+
+def asks_about_policy(lowered: str, slots: Slots) -> bool:
+    if slots.order_ids or slots.item_ids or _REQUESTS.search(lowered):
+        return False
+    return bool(_ASKS.search(lowered) and _POLICY_TOPIC.search(lowered))
 
 
 def read_intent(lowered: str) -> Intent | None:

@@ -100,3 +100,23 @@ def failure(doing: str, content: Any) -> str:
     if error.get("code") == "not_found":
         return f"I couldn't find that on your account ({message}). Please check the id."
     return f"I couldn't {doing}: {message}."
+
+
+NOTHING_IN_HELP_CENTRE = (
+    "I couldn't find that in our help centre. I can pass you to a member of our team, or look up one of your "
+    "orders if you tell me its id."
+)
+
+
+def help_centre_answer(result: dict[str, Any], max_chars: int = 700) -> str:
+    """The top passage, cut at a sentence, with the article's title and link: the reply is only what the
+    article says, and the customer can read the rest."""
+    passages = result.get("passages") or []
+    if not passages:
+        return NOTHING_IN_HELP_CENTRE
+    top = passages[0]
+    text = " ".join(str(top.get("text", "")).replace("**", "").split())
+    if len(text) > max_chars:
+        cut = text[:max_chars]
+        text = cut[: cut.rfind(". ") + 1] if ". " in cut else cut.rstrip() + "..."
+    return f"From our help centre: {text}\n\nSource: {top.get('title')} ({top.get('url')})"

@@ -1,0 +1,139 @@
+"""`search_help_centre` through the gate (schema, policy, execution): keyword search in the database on both
+backends, hostile queries, and hybrid search fused by reciprocal rank fusion against a fake embeddings server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlmodel import col, select
+
+from agent.dispatch import ToolGate
+from agent.models.scripted import ScriptedModel, call, say
+from agent.tables import Step
+from policies.engine import PolicyEngine
+from tests.fakes.embeddings_api import FakeEmbeddings
+from tests.support.calls import submit
+from tests.support.http_server import served
+from tests.support.service import ServiceClient, running_service
+from tools import registry
+from tools.knowledge.embeddings import BATCH, QUERY_ATTEMPTS
+from tools.knowledge.search import RRF_K
+from tools.store.database import Database
+
+JAMES = "james_li_5688"
+
+
+async def search(db: Database, engine: PolicyEngine, query: Any) -> Any:
+    return await submit(ToolGate(db, engine, registry), JAMES, "search_help_centre", query=query)
+
+
+async def test_a_question_finds_its_article_through_the_policy_engine(db: Database, engine: PolicyEngine) -> None:
+    outcome = await search(db, engine, "How long does shipping take to Canada?")
+    assert outcome.decision is not None and outcome.decision.allowed and outcome.decision.rule == "read.allowed"
+    assert outcome.result is not None and outcome.result.ok
+    content = outcome.result.content
+    assert content["search"] == "keyword" and len(content["kb_version"]) == 16
+    top = content["passages"][0]
+    assert top["article_id"] == "shipping-regions"
+    assert top["title"] == "Where we ship" and top["url"].endswith("/articles/shipping-regions")
+    assert top["section"] and "Canada" in top["text"] and top["keyword_rank"] == 1 and top["vector_rank"] is None
+    assert [p["score"] for p in content["passages"]] == sorted((p["score"] for p in content["passages"]), reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("query", "article"),
+    [
+        ("What's your return policy?", "returns-policy"),
+        ("¿Cómo puedo cancelar mi pedido?", "cancel-order"),
+        ("Wie lange dauert die Rückerstattung?", "refund-timing"),
+    ],
+)
+async def test_questions_in_other_words_and_languages(
+    db: Database, engine: PolicyEngine, query: str, article: str
+) -> None:
+    outcome = await search(db, engine, query)
+    assert outcome.result is not None
+    assert article in [p["article_id"] for p in outcome.result.content["passages"][:3]]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["NEAR(return refund, 2)", '"unbalanced quote', "title:cancel OR *", "'; DROP TABLE kb_passages; --", "!!! ???"],
+)
+async def test_what_customers_type_is_never_read_as_search_syntax(
+    db: Database, engine: PolicyEngine, query: str
+) -> None:
+    outcome = await search(db, engine, query)
+    assert outcome.result is not None and outcome.result.ok, outcome.result
+    again = await search(db, engine, "return policy")  # the tables are still there
+    assert again.result is not None and again.result.content["passages"]
+
+
+@pytest.mark.parametrize("query", ["", "   ", "x" * 2001, 42, None])
+async def test_an_invalid_query_is_refused_before_anything_runs(
+    db: Database, engine: PolicyEngine, query: object
+) -> None:
+    outcome = await search(db, engine, query)
+    assert outcome.decision is None
+    assert outcome.result is not None and outcome.result.error_code == "invalid_arguments"
+
+
+async def search_step(service: ServiceClient, query: str) -> tuple[dict[str, Any], Step]:
+    """Ask a scripted model to search, through the chat API; return the run and its search step."""
+    assert isinstance(service.services.model, ScriptedModel)
+    service.services.model.add(call("search_help_centre", {"query": query}), say("Here is what I found."))
+    conversation = await service.new_conversation(JAMES)
+    answer = await service.say(JAMES, conversation, query)
+    assert answer.status_code == 200, answer.text
+    run = answer.json()["run"]
+    async with service.services.database.session(readonly=True) as session:
+        step = (
+            await session.exec(select(Step).where(Step.run_id == run["id"], col(Step.tool) == "search_help_centre"))
+        ).one()
+    return run, step
+
+
+async def test_hybrid_search_fuses_keyword_and_vector_ranks(database_url: str) -> None:
+    fake = FakeEmbeddings()
+    async with served(fake.app()) as url:
+        spec = f"openai:fake-embed@{url}/v1"
+        async with running_service(database_url, ScriptedModel(), SUPPORT_EMBEDDINGS=spec) as service:
+            health = (await service.http.get("/healthz")).json()["help_centre"]
+            assert health["search"] == "hybrid" and health["embeddings"] == spec
+            # Every passage was embedded at start-up, in batches.
+            assert sum(len(r["input"]) for r in fake.requests) == health["passages"] > BATCH
+            assert len(fake.requests) == 2
+
+            # No article says "mandar de vuelta": only the vectors know it means returning something.
+            run, vector_only = await search_step(service, "¿Puedo mandar de vuelta algo?")
+            _, both = await search_step(service, "What's your return policy?")
+    assert run["status"] == "completed"
+    top = vector_only.result["passages"][0]
+    assert top["keyword_rank"] is None and top["vector_rank"] == 1 and "return" in top["text"].lower()
+    top = both.result["passages"][0]
+    assert top["article_id"] == "returns-policy" and top["keyword_rank"] and top["vector_rank"]
+    for step in (vector_only, both):
+        assert step.result["search"] == "hybrid"
+        passages = step.result["passages"]
+        for passage in passages:
+            ranks = (passage["keyword_rank"], passage["vector_rank"])
+            assert passage["score"] == pytest.approx(sum(1 / (RRF_K + r) for r in ranks if r is not None), abs=1e-6)
+        assert [p["score"] for p in passages] == sorted((p["score"] for p in passages), reverse=True)
+        assert step.passages == [
+            {"id": p["passage_id"], "article_id": p["article_id"], "score": p["score"]} for p in passages
+        ]
+
+
+async def test_a_failing_embeddings_endpoint_leaves_keyword_search(database_url: str) -> None:
+    fake = FakeEmbeddings()
+    async with served(fake.app()) as url:
+        spec = f"openai:fake-embed@{url}/v1"
+        async with running_service(database_url, ScriptedModel(), SUPPORT_EMBEDDINGS=spec) as service:
+            fake.fail_next = 100
+            before = len(fake.requests)
+            run, step = await search_step(service, "What's your return policy?")
+    assert len(fake.requests) - before == QUERY_ATTEMPTS  # retried once, then given up
+    assert run["status"] == "completed"
+    assert step.result["search"] == "keyword (embeddings unavailable)"
+    assert step.result["passages"][0]["article_id"] == "returns-policy"
