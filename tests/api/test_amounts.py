@@ -35,10 +35,10 @@ async def test_a_model_writing_an_amount_any_other_way_is_told_how_and_nothing_m
     await refused_from_the_model(database_url, NOT_ASCII_DECIMAL + NOT_NUMBERS)
 
 
-async def test_a_model_proposing_nan_or_infinity_is_told_and_nothing_moves(sqlite_url: str) -> None:
-    """SQLite only: on PostgreSQL the run's transcript cannot hold the model's NaN at all. Repairing model
-    output before it is stored is the loop's part of issue #9 (malformed tool input), not the amount type's."""
-    await refused_from_the_model(sqlite_url, NOT_FINITE)
+async def test_a_model_proposing_nan_or_infinity_is_told_and_nothing_moves(database_url: str) -> None:
+    """The loop takes NaN and the infinities in as text (so the transcript stays storable and sendable), and the
+    amount type refuses that text like any other notation."""
+    await refused_from_the_model(database_url, NOT_FINITE)
 
 
 async def refused_from_the_model(database_url: str, bad: list[Any]) -> None:
@@ -57,7 +57,8 @@ async def refused_from_the_model(database_url: str, bad: list[Any]) -> None:
             assert problem["field"] == "amount", (amount, problem)
 
     model = ScriptedModel([calls(*proposals), Step(response=say("How much should it be?"), check=every_amount_refused)])
-    async with running_service(database_url, model) as service:
+    every_call = {"SUPPORT_MAX_TOOL_CALLS_PER_ANSWER": 100, "SUPPORT_MAX_TOOL_CALLS_PER_RUN": 100}
+    async with running_service(database_url, model, **every_call) as service:
         conversation = await service.new_conversation(JAMES)
         answer = await service.say(JAMES, conversation, "my order came late, refund me")
         assert answer.status_code == 200 and answer.json()["run"]["status"] == "completed"
