@@ -208,27 +208,16 @@ class ApprovalStore:
             approval_id, ["approved"], status="executed" if ok else "failed", result=clean_json(result)
         )
 
-    async def claim_resume(self, approval: Approval, run: Run) -> bool:
-        """Create the run that continues the paused one, unless another process already did: one transaction."""
+    async def claim_resume(self, approval: Approval, run: Run, *, replacing: str | None = None) -> bool:
+        """Create the run that continues the paused one, unless another process already did: one transaction.
+        With `replacing`, the run takes over from that earlier resumed run, whose process died."""
+        current = col(Approval.resumed_run_id)
         async with self.database.session() as session:
             claimed = await session.exec(
                 update(Approval)
-                .where(col(Approval.id) == approval.id, col(Approval.resumed_run_id).is_(None))
-                .values(resumed_run_id=run.id)
-            )
-            if claimed.rowcount != 1:
-                await session.rollback()
-                return False
-            session.add(run)
-            await session.commit()
-        return True
-
-    async def reclaim_resume(self, approval_id: str, dead_run_id: str, run: Run) -> bool:
-        """Replace a resumed run whose process died with `run`, unless another process already did."""
-        async with self.database.session() as session:
-            claimed = await session.exec(
-                update(Approval)
-                .where(col(Approval.id) == approval_id, col(Approval.resumed_run_id) == dead_run_id)
+                .where(
+                    col(Approval.id) == approval.id, current.is_(None) if replacing is None else current == replacing
+                )
                 .values(resumed_run_id=run.id)
             )
             if claimed.rowcount != 1:

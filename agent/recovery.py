@@ -19,14 +19,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from agent import replies
 from agent.approval_desk import ApprovalDesk
 from agent.loop import AgentLoop
-from agent.run_store import INTERRUPTED, RunStore
-from agent.tables import ChatMessage, Conversation, Run, Worker
+from agent.run_store import INTERRUPTED, RunStore, RunTotals
+from agent.tables import ChatMessage, Run, Worker
 from agent.workers import WorkerLease, WorkerSighting
 from tools.context import utcnow
 from tools.store.database import Database
@@ -34,7 +34,6 @@ from tools.store.tables import LedgerEntry
 
 log = logging.getLogger(__name__)
 
-_INSERT_MESSAGE = insert(ChatMessage.__table__)  # type: ignore[attr-defined]
 MAX_CHAIN = 5
 """How many times in a row one message is re-answered after crashes before recovery gives up on it."""
 
@@ -94,7 +93,7 @@ class RunRecovery:
         approval = await self.desk.approvals.resumed_by(dead.id)
         if approval is not None:
             run = self.runs.resumed_run(dead.conversation_id, dead.customer_id, resumed_from=dead.id)
-            if await self.desk.approvals.reclaim_resume(approval.id, dead.id, run):
+            if await self.desk.approvals.claim_resume(approval, run, replacing=dead.id):
                 await self.desk.answer_decision(approval, run)
             return True
         content, depth = await self._original_message(dead)
@@ -134,24 +133,13 @@ class RunRecovery:
             return list(rows.all())
 
     async def _close_politely(self, dead: Run, reply: str) -> None:
-        now = utcnow()
-        async with self.database.session() as session:
-            await session.exec(update(Run).where(col(Run.id) == dead.id).values(reply=reply))
-            await session.exec(
-                _INSERT_MESSAGE,
-                params=[
-                    {
-                        "conversation_id": dead.conversation_id,
-                        "run_id": dead.id,
-                        "role": "assistant",
-                        "content": reply,
-                        "created_at": now,
-                    }
-                ],
-            )
-            await session.exec(
-                update(Conversation)
-                .where(col(Conversation.id) == dead.conversation_id, col(Conversation.active_run_id) == dead.id)
-                .values(active_run_id=None, active_since=None)
-            )
-            await session.commit()
+        await self.runs.finish_turn(
+            dead,
+            status="failed",
+            reply=reply,
+            transcript=[],
+            totals=RunTotals(0, 0, 0, 0, 0, 0),
+            model_provider=dead.model_provider,
+            model_name=dead.model_name,
+            error=INTERRUPTED,
+        )

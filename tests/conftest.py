@@ -10,6 +10,7 @@ import pytest
 from policies.config import PolicyConfig, load_policy
 from policies.engine import PolicyEngine
 from tests.support import databases
+from tests.support.server import ServerProcess
 from tools import registry
 from tools.store.database import Database
 
@@ -48,6 +49,15 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     database = Database(database_url)
     yield database
     await database.dispose()
+
+
+@pytest.fixture
+def servers() -> Iterator[list[ServerProcess]]:
+    """Server processes a test starts (append them); stopped when the test ends, however it ends."""
+    started: list[ServerProcess] = []
+    yield started
+    for server in started:
+        server.stop()
 
 
 @pytest.fixture

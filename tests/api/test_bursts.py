@@ -76,14 +76,6 @@ def two_servers(database_url: str, tmp_path: Path, api: fake.FakeMessagesAPI, **
     return [ServerProcess(database_url, tmp_path / f"server-{n}.log", **settings) for n in (1, 2)]
 
 
-@pytest.fixture
-def servers() -> Iterator[list[ServerProcess]]:
-    started: list[ServerProcess] = []
-    yield started
-    for server in started:
-        server.stop()
-
-
 async def burst(servers: list[ServerProcess], turns: list[tuple[str, str]]) -> list[httpx.Response]:
     """Each (customer, message) in its own new conversation, all sent at once, alternating between servers."""
     async with httpx.AsyncClient(timeout=60) as client:

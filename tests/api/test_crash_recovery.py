@@ -12,7 +12,6 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,14 +61,6 @@ class SlowOnce:
         if found[0] == "DO":
             return fake.Reply(content=(fake.ToolUse(found[1], json.loads(found[2])),), stop_reason="tool_use")
         return fake.say("Anything else?")
-
-
-@pytest.fixture
-def servers() -> Iterator[list[ServerProcess]]:
-    started: list[ServerProcess] = []
-    yield started
-    for server in started:
-        server.stop()
 
 
 def server(database_url: str, log: Path, api: fake.FakeMessagesAPI) -> ServerProcess:

@@ -3,7 +3,6 @@ sharing one PostgreSQL database."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,14 +49,6 @@ def approve(server: ServerProcess, approval_id: str) -> dict[str, Any]:
 def conversation_replies(server: ServerProcess, conversation: str) -> list[str]:
     read = httpx.get(f"{server.url}/v1/conversations/{conversation}", headers=AGENT, timeout=30).json()
     return [m["content"] for m in read["messages"] if m["role"] == "assistant"]
-
-
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[list[ServerProcess]]:
-    started: list[ServerProcess] = []
-    yield started
-    for server in started:
-        server.stop()
 
 
 def test_an_approval_survives_kill_9_and_runs_once_after_restart(

@@ -56,6 +56,7 @@ class ServerProcess:
             except httpx.TransportError:
                 pass
             time.sleep(0.1)  # polling a process we do not control; bounded by the deadline
+        self.stop()  # a server that never became healthy must not outlive the test that started it
         raise TimeoutError(f"the server did not become healthy:\n{self.log.read_text()}")
 
     def kill(self) -> None:
