@@ -6,6 +6,7 @@ AgentError
 │   ├── ModelTimeout           the call passed its hard timeout
 │   └── ModelProtocolError     the response could not be understood (bad JSON in a tool input, cut stream)
 ├── ConversationBusy           another message of this conversation is being answered right now
+├── ConversationOwned          a person of the support team owns the conversation: no model run starts
 ├── ApprovalError              a decision on a held action cannot be taken
 │   ├── ApprovalNotPending     already decided, or expired (HTTP 409)
 │   ├── ApproverLimitExceeded  the amount is above what the approver's role may approve (HTTP 403)
@@ -41,6 +42,10 @@ class ModelProtocolError(ModelError):
 
 
 class ConversationBusy(AgentError):
+    pass
+
+
+class ConversationOwned(AgentError):
     pass
 
 

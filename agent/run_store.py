@@ -12,8 +12,8 @@ from sqlalchemy import insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from agent.errors import ConversationBusy
-from agent.handoffs import open_handoff, with_staff_exchanges
+from agent.errors import ConversationBusy, ConversationOwned
+from agent.handoffs import nobody_owns, open_handoff, owner_of, with_staff_exchanges
 from agent.models.base import Message
 from agent.tables import ChatMessage, Conversation, Run, Step
 from tools.context import Principal, utcnow
@@ -104,6 +104,8 @@ class RunStore:
         The claim is one conditional update, so two messages racing on one conversation cannot both start a
         run; the loser gets `ConversationBusy` and nothing of its message is stored (the client is told to
         retry). A claim older than `stale_after` belongs to a run whose process died, and is taken over.
+        The same update refuses while a person owns the conversation (`ConversationOwned`): once a hand-off's
+        claim is committed, no model run can start in its conversation.
         """
         now = utcnow()
         run = Run(
@@ -116,7 +118,11 @@ class RunStore:
         async with self.database.session() as session:
             claimed = await session.exec(
                 update(Conversation)
-                .where(col(Conversation.id) == conversation.id, col(Conversation.active_run_id).is_(None))
+                .where(
+                    col(Conversation.id) == conversation.id,
+                    col(Conversation.active_run_id).is_(None),
+                    nobody_owns(conversation.id),
+                )
                 .values(active_run_id=run.id, active_since=now)
             )
             if claimed.rowcount != 1:
@@ -137,11 +143,17 @@ class RunStore:
         run interrupted; if the active run is fresh, the conversation is busy."""
         taken = await session.exec(
             update(Conversation)
-            .where(col(Conversation.id) == conversation_id, col(Conversation.active_since) < now - self.stale_after)
+            .where(
+                col(Conversation.id) == conversation_id,
+                col(Conversation.active_since) < now - self.stale_after,
+                nobody_owns(conversation_id),
+            )
             .values(active_run_id=run_id, active_since=now)
         )
         if taken.rowcount != 1:
             await session.rollback()
+            if await owner_of(session, conversation_id) is not None:
+                raise ConversationOwned("a member of the support team owns this conversation")
             raise ConversationBusy("another message of this conversation is being answered")
         await session.exec(
             update(Run)
