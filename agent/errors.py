@@ -8,6 +8,7 @@ AgentError
 │                              refused it, or it held what the SDK cannot encode), or the answer could not be read
 ├── ConversationBusy           another message of this conversation is being answered right now
 ├── RateLimited                the customer sent more messages this minute than the limit allows (HTTP 429)
+├── ConversationOwned          a person of the support team owns the conversation: no model run starts
 ├── ApprovalError              a decision on a held action cannot be taken
 │   ├── ApprovalNotPending     already decided, or expired (HTTP 409)
 │   ├── ApproverLimitExceeded  the amount is above what the approver's role may approve (HTTP 403)
@@ -54,6 +55,10 @@ class RateLimited(AgentError):
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class ConversationOwned(AgentError):
+    pass
 
 
 class ApprovalError(AgentError):

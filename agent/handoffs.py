@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, exists, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -68,6 +68,19 @@ async def open_handoff(
     return handoff
 
 
+def nobody_owns(conversation_id: str) -> ColumnElement[bool]:
+    """SQL: no person owns this conversation now. Part of the conditional update that starts a run."""
+    return ~exists().where(col(Handoff.conversation_id) == conversation_id, col(Handoff.status) == "claimed")
+
+
+async def owner_of(session: AsyncSession, conversation_id: str) -> Handoff | None:
+    """The claimed hand-off of this conversation, if a person owns it now."""
+    rows = await session.exec(
+        select(Handoff).where(col(Handoff.conversation_id) == conversation_id, col(Handoff.status) == "claimed")
+    )
+    return rows.first()
+
+
 def _event(handoff: Handoff, kind: str, actor: str | None, at: datetime) -> DeskEvent:
     return DeskEvent(
         conversation_id=handoff.conversation_id, handoff_id=handoff.id, kind=kind, actor=actor, created_at=at
@@ -105,12 +118,8 @@ class HandoffStore:
         return handoff
 
     async def owned(self, conversation_id: str) -> Handoff | None:
-        """The claimed hand-off of this conversation, if a person owns it now."""
         async with self.database.session(readonly=True) as session:
-            rows = await session.exec(
-                select(Handoff).where(col(Handoff.conversation_id) == conversation_id, col(Handoff.status) == "claimed")
-            )
-            return rows.first()
+            return await owner_of(session, conversation_id)
 
     async def claim(self, handoff_id: str, staff: Principal) -> Handoff:
         now = utcnow()

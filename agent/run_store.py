@@ -12,8 +12,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agent.admission import Admission
-from agent.errors import ConversationBusy
-from agent.handoffs import open_handoff, with_staff_exchanges
+from agent.errors import ConversationBusy, ConversationOwned
+from agent.handoffs import nobody_owns, open_handoff, owner_of, with_staff_exchanges
 from agent.ids import new_id
 from agent.models.base import Message
 from agent.spend import DailySpend
@@ -120,8 +120,10 @@ class RunStore:
 
         The claim is one conditional update, so two messages racing on one conversation cannot both start a
         run; the loser gets `ConversationBusy` and nothing of its message is stored (the client is told to
-        retry). A claim held by a run whose process is gone is taken over. A message over the rate limit raises
-        `RateLimited` and stores nothing. `idempotency_key`, when given, is bound to the new run.
+        retry). A claim held by a run whose process is gone is taken over. The same update refuses while a person
+        owns the conversation (`ConversationOwned`): once a hand-off's claim is committed, no model run can start
+        in its conversation. A message over the rate limit raises `RateLimited` and stores nothing.
+        `idempotency_key`, when given, is bound to the new run.
         """
         now = utcnow()
         run = Run(
@@ -135,7 +137,11 @@ class RunStore:
         async with self.database.session() as session:
             claimed = await session.exec(
                 update(Conversation)
-                .where(col(Conversation.id) == conversation.id, col(Conversation.active_run_id).is_(None))
+                .where(
+                    col(Conversation.id) == conversation.id,
+                    col(Conversation.active_run_id).is_(None),
+                    nobody_owns(conversation.id),
+                )
                 .values(active_run_id=run.id, active_since=now)
             )
             if claimed.rowcount != 1:
@@ -233,11 +239,13 @@ class RunStore:
         condition = col(Conversation.active_run_id) == active.id if owner_gone and active else stale
         taken = await session.exec(
             update(Conversation)
-            .where(col(Conversation.id) == conversation_id, condition)
+            .where(col(Conversation.id) == conversation_id, condition, nobody_owns(conversation_id))
             .values(active_run_id=run_id, active_since=now)
         )
         if taken.rowcount != 1:
             await session.rollback()
+            if await owner_of(session, conversation_id) is not None:
+                raise ConversationOwned("a member of the support team owns this conversation")
             raise ConversationBusy("another message of this conversation is being answered")
         await session.exec(
             update(Run)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlmodel import col, select
 from sse_starlette import EventSourceResponse
 
-from agent.errors import ConversationBusy, RateLimited
+from agent.errors import ConversationBusy, ConversationOwned, RateLimited
 from agent.loop import EventSink
 from agent.tables import Approval
 from api.auth import AnyPrincipal, CustomerPrincipal
@@ -78,8 +78,15 @@ async def post_message(
             if streaming:
                 return EventSourceResponse(replayed_events(replay), headers={"Idempotent-Replayed": "true"})
             return JSONResponse(replay, headers={"Idempotent-Replayed": "true"})
-    if (owned := await services.handoffs.owned(conversation.id)) is not None:
+    try:
+        started = await services.runs.start_turn(conversation, content, idempotency_key=idempotency_key)
+    except ConversationOwned:
         # A person owns the conversation: the message is theirs to answer, and no model run starts.
+        owned = await services.handoffs.owned(conversation.id)
+        if owned is None:  # closed this very moment: the client sends it again, to the assistant
+            if idempotency_key is not None:
+                await keys.release(principal.id, idempotency_key)
+            raise ConversationBusy("the conversation is being handed back to the assistant") from None
         stored = await services.handoffs.customer_wrote(owned, content)
         response = {"message": message_view(stored), "run": None, "handoff": {"id": owned.id, "status": owned.status}}
         if idempotency_key is not None:
@@ -87,8 +94,6 @@ async def post_message(
         if streaming:
             return EventSourceResponse(replayed_events(response))
         return JSONResponse(response)
-    try:
-        started = await services.runs.start_turn(conversation, content, idempotency_key=idempotency_key)
     except (ConversationBusy, RateLimited):
         if idempotency_key is not None:
             await keys.release(principal.id, idempotency_key)

@@ -7,11 +7,17 @@ The model is scripted: a call nobody scripted fails the test, which is how "no m
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import col
 
 from agent.models.base import ModelRequest
 from agent.models.scripted import ScriptedModel, Step, call, say
+from agent.tables import Conversation
 from tests.support.service import ServiceClient, bearer, running_service
+from tools.context import utcnow
 
 JAMES = "james_li_5688"
 ALICE = bearer("agent_alice", role="agent")
@@ -171,3 +177,19 @@ async def test_a_streaming_client_is_told_its_message_went_to_the_person(sqlite_
         assert streamed.status_code == 200
         assert "event: message.stored" in streamed.text and "run.started" not in streamed.text
         assert '"run": null' in streamed.text
+
+
+async def test_a_stale_run_takeover_does_not_bypass_the_owner(database_url: str) -> None:
+    async with running_service(database_url, ScriptedModel([transfer()])) as service:
+        conversation, handoff = await handed_off(service)
+        assert (await service.http.post(f"/v1/handoffs/{handoff['id']}/claim", headers=ALICE)).status_code == 200
+        async with service.services.database.session() as session:
+            await session.exec(
+                update(Conversation)
+                .where(col(Conversation.id) == conversation)
+                .values(active_run_id="run_of_a_dead_process", active_since=utcnow() - timedelta(hours=1))
+            )
+            await session.commit()
+        owned = await service.say(JAMES, conversation, "Hello?")
+        assert owned.status_code == 200, owned.text
+        assert owned.json()["run"] is None  # the scripted model has no step left: a run would fail the test
