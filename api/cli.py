@@ -44,6 +44,8 @@ def serve(args: argparse.Namespace) -> None:
         access_log=False,  # `api.logs` writes the access log, inside each request's trace
         proxy_headers=True,
         timeout_graceful_shutdown=DRAIN_S,
+        # A worker still importing on a loaded machine is not hung: give it time before the supervisor restarts it.
+        timeout_worker_healthcheck=30,
     )
 
 

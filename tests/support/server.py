@@ -33,6 +33,8 @@ class ServerProcess:
             "DATABASE_URL": database_url,
             "SUPPORT_JWT_SECRET": TEST_SECRET,
             "SUPPORT_MODEL": "offline",
+            # One process per server: a test that wants replicas starts several, and kill -9 hits the one serving.
+            "SUPPORT_WORKERS": "1",
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None
