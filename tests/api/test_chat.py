@@ -220,15 +220,17 @@ async def test_a_cut_answer_does_not_run_its_tool_calls(sqlite_url: str) -> None
 
 
 async def test_the_message_is_stored_before_the_model_is_called(sqlite_url: str) -> None:
-    """If the process fails during the model call, the customer's message is already safe."""
-    model = ScriptedModel([Step(error=RuntimeError("process crashed mid-call"))])  # type: ignore[arg-type]
+    """If something breaks during the model call, the customer's message is already safe, and the run ends in a
+    defined status with a reply rather than a 500."""
+    model = ScriptedModel([Step(error=RuntimeError("a defect mid-call"))])  # type: ignore[arg-type]
     async with running_service(sqlite_url, model) as service:
         conversation = await service.new_conversation(JAMES)
-        crashed = await service.say(JAMES, conversation, "Please keep this message")
-        assert crashed.status_code == 500
-        assert crashed.json()["error"]["code"] == "internal_error"
+        broken = await service.say(JAMES, conversation, "Please keep this message")
+        assert broken.status_code == 200
+        assert broken.json()["run"]["status"] == "failed"
         messages = await service.services.runs.messages(conversation)
-        assert [m.content for m in messages] == ["Please keep this message"]
+        assert [(m.role, m.content) for m in messages][0] == ("customer", "Please keep this message")
+        assert messages[-1].role == "assistant"
 
 
 async def test_history_carries_into_the_next_turn(sqlite_url: str) -> None:
