@@ -53,6 +53,7 @@ def run_view(run: Run, approval: Approval | None = None) -> dict[str, Any]:
         "started_at": run.started_at.isoformat(),
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         "resumed_from": run.resumed_from,
+        "kb_version": run.kb_version,
     }
 
 

@@ -52,6 +52,7 @@ async def test_a_policy_question_gets_a_cited_answer_and_no_return_flow(database
     assert search.tool == "search_help_centre" and search.decision == "allow"
     assert writes == 0
     assert state is not None and stored.kb_version == state.version == search.result["kb_version"]
+    assert run["kb_version"] == state.version  # the API shows which help centre the answer came from
     assert search.passages and search.passages[0]["article_id"] == "returns-policy"
     assert search.passages == [
         {"id": p["passage_id"], "article_id": p["article_id"], "score": p["score"]} for p in search.result["passages"]
