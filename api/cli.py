@@ -43,11 +43,15 @@ def serve(args: argparse.Namespace) -> None:
         access_log=False,  # `api.logs` writes the access log, inside each request's trace
         proxy_headers=True,
         timeout_graceful_shutdown=DRAIN_S,
+        # uvicorn's default of 5 s takes a worker still importing and migrating on a busy machine for a hung one,
+        # kills it and starts another, which is just as slow: a restart loop that never serves
+        timeout_worker_healthcheck=WORKER_STARTUP_S,
     )
 
 
 DRAIN_S = 30
 """How long a stopping server lets requests in flight finish; compose's stop_grace_period must be longer."""
+WORKER_STARTUP_S = 60
 
 
 def default_workers(database_url: str) -> int:

@@ -33,6 +33,7 @@ class ServerProcess:
             "DATABASE_URL": database_url,
             "SUPPORT_JWT_SECRET": TEST_SECRET,
             "SUPPORT_MODEL": "offline",
+            "SUPPORT_WORKERS": "1",  # one process per replica: kill -9 must take the whole server down
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None
