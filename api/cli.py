@@ -132,13 +132,11 @@ def main(argv: list[str] | None = None) -> None:
 
     p = commands.add_parser("serve", help="run the HTTP service (Ctrl-C or SIGTERM stops it, after a drain)")
     p.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"), help="address to listen on (HOST)")
-    p.add_argument(
-        "--port", type=int, default=int(os.environ.get("PORT", "8000")), help="port to listen on (PORT; 8000)"
-    )
+    p.add_argument("--port", type=int, default=os.environ.get("PORT", "8000"), help="port to listen on (PORT; 8000)")
     p.add_argument(
         "--workers",
         type=int,
-        default=int(os.environ.get("SUPPORT_WORKERS", "0")),
+        default=os.environ.get("SUPPORT_WORKERS", "0"),  # a string: argparse converts it, and reports a bad one
         help="worker processes (SUPPORT_WORKERS). Default: one per core on PostgreSQL; 1 on SQLite, which "
         "takes one writer at a time, so more workers would only wait on the database file",
     )

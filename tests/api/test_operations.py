@@ -152,6 +152,15 @@ def test_a_taken_port_is_reported_before_the_database_is_touched(tmp_path: Path,
     assert not database.exists()  # nothing migrated, nothing seeded
 
 
+def test_a_port_that_is_not_a_number_is_one_line(tmp_path: Path) -> None:
+    database = tmp_path / "fresh.sqlite3"
+    finished = serve(database, PORT="eighty")
+    assert finished.returncode == 2
+    assert "invalid int value: 'eighty'" in finished.stderr
+    assert "Traceback" not in finished.stderr
+    assert not database.exists()
+
+
 def test_a_weak_secret_in_production_is_one_line_and_touches_nothing(tmp_path: Path) -> None:
     database = tmp_path / "fresh.sqlite3"
     finished = serve(database, "--port", str(free_port()), SUPPORT_ENV="production", SUPPORT_JWT_SECRET="change-me")
