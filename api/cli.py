@@ -44,13 +44,15 @@ def serve(args: argparse.Namespace) -> None:
         access_log=False,  # `api.logs` writes the access log, inside each request's trace
         proxy_headers=True,
         timeout_graceful_shutdown=DRAIN_S,
-        # A worker still importing on a loaded machine is not hung: give it time before the supervisor restarts it.
-        timeout_worker_healthcheck=30,
+        # uvicorn's default of 5 s takes a worker still importing and migrating on a busy machine for a hung one,
+        # kills it and starts another, which is just as slow: a restart loop that never serves
+        timeout_worker_healthcheck=WORKER_STARTUP_S,
     )
 
 
 DRAIN_S = 30
 """How long a stopping server lets requests in flight finish; compose's stop_grace_period must be longer."""
+WORKER_STARTUP_S = 60
 
 
 def default_workers(database_url: str) -> int:
@@ -137,13 +139,11 @@ def main(argv: list[str] | None = None) -> None:
 
     p = commands.add_parser("serve", help="run the HTTP service (Ctrl-C or SIGTERM stops it, after a drain)")
     p.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"), help="address to listen on (HOST)")
-    p.add_argument(
-        "--port", type=int, default=int(os.environ.get("PORT", "8000")), help="port to listen on (PORT; 8000)"
-    )
+    p.add_argument("--port", type=int, default=os.environ.get("PORT", "8000"), help="port to listen on (PORT; 8000)")
     p.add_argument(
         "--workers",
         type=int,
-        default=int(os.environ.get("SUPPORT_WORKERS", "0")),
+        default=os.environ.get("SUPPORT_WORKERS", "0"),  # a string: argparse converts it, and reports a bad one
         help="worker processes (SUPPORT_WORKERS). Default: one per core on PostgreSQL; 1 on SQLite, which "
         "takes one writer at a time, so more workers would only wait on the database file",
     )

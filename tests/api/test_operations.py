@@ -5,6 +5,7 @@ database, and seeding as an explicit step outside development."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import socket
@@ -151,6 +152,15 @@ def test_a_taken_port_is_reported_before_the_database_is_touched(tmp_path: Path,
     assert not database.exists()  # nothing migrated, nothing seeded
 
 
+def test_a_port_that_is_not_a_number_is_one_line(tmp_path: Path) -> None:
+    database = tmp_path / "fresh.sqlite3"
+    finished = serve(database, PORT="eighty")
+    assert finished.returncode == 2
+    assert "invalid int value: 'eighty'" in finished.stderr
+    assert "Traceback" not in finished.stderr
+    assert not database.exists()
+
+
 def test_a_weak_secret_in_production_is_one_line_and_touches_nothing(tmp_path: Path) -> None:
     database = tmp_path / "fresh.sqlite3"
     finished = serve(database, "--port", str(free_port()), SUPPORT_ENV="production", SUPPORT_JWT_SECRET="change-me")
@@ -188,3 +198,19 @@ async def test_outside_development_the_store_is_seeded_only_on_request(tmp_path:
         assert await count_customers(service.services.database) > 0
     async with running_service(f"sqlite:///{tmp_path / 'dev.sqlite3'}") as service:  # development seeds itself
         assert await count_customers(service.services.database) > 0
+
+
+@pytest.mark.slow
+def test_several_workers_on_postgresql_serve_and_log_json(own_postgres: str, tmp_path: Path) -> None:
+    log = tmp_path / "workers.log"
+    server = ServerProcess(postgres_url(own_postgres), log, SUPPORT_WORKERS="2")
+    try:
+        server.start(timeout_s=120)
+        created = [httpx.post(f"{server.url}/v1/conversations", headers=bearer(CUSTOMER), timeout=30) for _ in range(6)]
+        assert [answer.status_code for answer in created] == [201] * 6
+    finally:
+        server.stop()
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    workers = {line["message"] for line in lines if line["message"].startswith("Started server process")}
+    assert len(workers) == 2
+    assert sum(line["logger"] == "support.access" for line in lines) == 6

@@ -33,8 +33,7 @@ class ServerProcess:
             "DATABASE_URL": database_url,
             "SUPPORT_JWT_SECRET": TEST_SECRET,
             "SUPPORT_MODEL": "offline",
-            # One process per server: a test that wants replicas starts several, and kill -9 hits the one serving.
-            "SUPPORT_WORKERS": "1",
+            "SUPPORT_WORKERS": "1",  # one process per replica: kill -9 must take the whole server down
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None
