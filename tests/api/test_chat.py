@@ -229,7 +229,7 @@ async def test_the_message_is_stored_before_the_model_is_called(sqlite_url: str)
         assert broken.status_code == 200
         assert broken.json()["run"]["status"] == "failed"
         messages = await service.services.runs.messages(conversation)
-        assert [(m.role, m.content) for m in messages][0] == ("customer", "Please keep this message")
+        assert (messages[0].role, messages[0].content) == ("customer", "Please keep this message")
         assert messages[-1].role == "assistant"
 
 
