@@ -10,12 +10,14 @@ starts, instead of waiting out a timeout.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -23,6 +25,8 @@ from agent.ids import new_id
 from agent.tables import Worker
 from tools.context import utcnow
 from tools.store.database import Database
+
+log = logging.getLogger(__name__)
 
 
 def process_exists(pid: int) -> bool:
@@ -71,9 +75,14 @@ class WorkerLease:
             await self.register()
 
     async def resign(self) -> None:
-        async with self.database.session() as session:
-            await session.exec(delete(Worker).where(col(Worker.id) == self.worker_id))
-            await session.commit()
+        """Remove this worker's row on a clean shutdown. Best effort: a database that is gone must not turn a
+        shutdown into a failure, and a lease left behind simply lapses."""
+        try:
+            async with self.database.session() as session:
+                await session.exec(delete(Worker).where(col(Worker.id) == self.worker_id))
+                await session.commit()
+        except SQLAlchemyError:
+            log.warning("could not remove worker %s on shutdown; its lease will lapse", self.worker_id)
 
     def gone(self, sighting: WorkerSighting | None, now: datetime) -> bool:
         """Whether a worker, as last seen, has stopped: no row, a lapsed lease, or a dead process on this host."""

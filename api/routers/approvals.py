@@ -35,7 +35,7 @@ class DecisionIn(BaseModel):
 
 class RejectIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    note: str = Field(min_length=1, max_length=2000, description="Why: the customer is told, so it is required.")
+    note: Note = Field(min_length=1, description="Why: the customer is told, so it is required.")
 
     @field_validator("note")
     @classmethod
