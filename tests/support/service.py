@@ -40,7 +40,7 @@ def anthropic_settings(base_url: str, *, max_retries: int = 0, timeout_s: float 
     }
 
 
-def bearer(subject: str, role: str = "customer", ttl: timedelta = timedelta(minutes=10)) -> dict[str, str]:
+def bearer(subject: str, role: str = "customer", ttl: timedelta = timedelta(hours=3)) -> dict[str, str]:
     return {"Authorization": f"Bearer {mint_token(TEST_SECRET, subject, role, ttl)}"}
 
 
