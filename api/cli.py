@@ -44,10 +44,15 @@ def serve(args: argparse.Namespace) -> None:
         access_log=False,  # `api.logs` writes the access log, inside each request's trace
         proxy_headers=True,
         timeout_graceful_shutdown=DRAIN_S,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
     )
 
 
 DRAIN_S = 30
+WORKER_HEALTHCHECK_S = 60
+"""How long uvicorn's supervisor waits for a worker to answer its ping before killing it. Its default (5 s)
+is shorter than a worker's start on a busy machine (the spawned process imports the whole service before it
+can answer), so with several workers on a loaded host every worker was killed while starting, forever."""
 """How long a stopping server lets requests in flight finish; compose's stop_grace_period must be longer."""
 
 
