@@ -27,19 +27,17 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from api.auth import mint_token
-from tests.support.databases import POSTGRES_ADMIN_URL, postgres_url
+from tests.support.databases import empty_postgres
 from tests.support.server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,18 +112,6 @@ def started(command: list[str], env: dict[str, str], log: Path, health_url: str)
             process.wait(timeout=40)
         except subprocess.TimeoutExpired:
             process.kill()
-
-
-@contextmanager
-def fresh_postgres() -> Iterator[str]:
-    name = f"bench_tp_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield postgres_url(name)
-    finally:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def one_conversation(
@@ -209,7 +195,7 @@ def main() -> None:
     fake_url = f"http://127.0.0.1:{fake_port}"
     workers = args.workers or os.cpu_count() or 1
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} before the run; model delay {args.delay} s")
-    with tempfile.TemporaryDirectory() as logs, fresh_postgres() as database_url:
+    with tempfile.TemporaryDirectory() as logs, empty_postgres("bench_tp") as database_url:
         fake_cmd = [python, "benchmarks/load/fake_model.py", "--port", str(fake_port), "--delay", str(args.delay)]
         with started(fake_cmd, {}, Path(logs) / "fake.log", f"{fake_url}/stats"):
             serve = [python, "-m", "api.cli", "serve", "--port", str(service_port)]

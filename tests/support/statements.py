@@ -15,8 +15,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
-"""Statements that only open or close a transaction (SQLite's `BEGIN IMMEDIATE` is sent as one): counted as
-transactions, not as statements, so both databases report the same work."""
+"""Statements that only open or close a transaction (SQLite's `BEGIN IMMEDIATE` is sent as one): not counted as
+statements, so both databases report the same work."""
 
 
 @dataclass
@@ -40,8 +40,7 @@ def counting(engine: Engine) -> Iterator[StatementCount]:
 
     def on_execute(_conn: Any, cursor: Any, statement: str, *_: Any) -> None:
         if statement.lstrip().upper().startswith(TRANSACTION_CONTROL):
-            count.transactions += 1
-            return
+            return  # the engine's `begin` event counts the transaction
         count.statements += 1
         count.texts.append(" ".join(statement.split())[:160])
         if cursor.description is not None:
