@@ -25,6 +25,30 @@ from tools.store.sanitize import clean_json
 EPHEMERAL = {"type": "ephemeral"}
 
 
+def with_history_breakpoints(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The conversation with two moving cache breakpoints: on the last message, so this call's whole prompt is
+    written to cache, and on the user message before it, which ended the previous call of this conversation (a
+    model answer and one user message came since: a tool result, or the customer's next message). The next call
+    therefore reads everything up to this call's end from cache, and this call reads the previous one's, however
+    long the conversation grows. With the tools' and the system prompt's, that is the API's limit of four."""
+    marked = list(messages)
+    users = [i for i, message in enumerate(marked) if message.get("role") == "user"]
+    for index in users[-2:]:
+        marked[index] = _mark_last_block(marked[index])
+    return marked
+
+
+def _mark_last_block(message: dict[str, Any]) -> dict[str, Any]:
+    content = message.get("content")
+    if isinstance(content, str):
+        content = [{"type": "text", "text": content}]
+    if not content:
+        return message
+    blocks = [dict(block) for block in content]
+    blocks[-1] = {**blocks[-1], "cache_control": EPHEMERAL}
+    return {**message, "content": blocks}
+
+
 def cached_prefix(request: ModelRequest) -> dict[str, Any]:
     """System prompt and tools, with a cache breakpoint after each. Built from constants and the stable tool
     list only, so the prefix is byte-identical every turn and the provider can serve it from cache."""
@@ -107,7 +131,7 @@ class AnthropicModel:
             "max_tokens": request.max_tokens,
             # Whatever the history holds (a customer's lone surrogate, a tool result's odd text), the request must
             # be encodable: a request the SDK cannot send is our input's fault, not the provider's.
-            "messages": clean_json([m.to_json() for m in request.messages]),
+            "messages": with_history_breakpoints(clean_json([m.to_json() for m in request.messages])),
             **cached_prefix(request),
         }
         client = await self._client_for(request.conversation_id)
