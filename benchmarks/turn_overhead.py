@@ -79,7 +79,9 @@ async def count_statements(url: str) -> tuple[StatementCount, list[str]]:
     model = ScriptedModel()
     for _ in range(COUNTED_TURNS + 2):
         model.add(calls(("get_order_details", {"order_id": "#W2611340"}, None)), say("It is on its way."))
-    async with running_service(url, model, SUPPORT_CHAT_PER_MINUTE=10**9) as service:
+    # No lease renewal or approval sweep during the count: only the turns' own statements.
+    quiet = {"SUPPORT_WORKER_LEASE_S": 600, "SUPPORT_APPROVAL_SWEEP_S": 3600}
+    async with running_service(url, model, SUPPORT_CHAT_PER_MINUTE=10**9, **quiet) as service:
         engine = service.services.database.engine.sync_engine
         total = StatementCount()
         one_turn: list[str] = []

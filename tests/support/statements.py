@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 """Statements that only open or close a transaction (SQLite's `BEGIN IMMEDIATE` is sent as one): not counted as
@@ -27,10 +28,13 @@ class StatementCount:
     commits: int = 0
     transactions: int = 0
     texts: list[str] = field(default_factory=list)
+    selects: list[tuple[str, Any]] = field(default_factory=list)
+    """Each SELECT as sent, with its parameters, for a closer look (`rows_scanned`)."""
 
     def reset(self) -> None:
         self.statements = self.rows = self.commits = self.transactions = 0
         self.texts.clear()
+        self.selects.clear()
 
 
 @contextmanager
@@ -38,11 +42,13 @@ def counting(engine: Engine) -> Iterator[StatementCount]:
     """Count on `engine` (an `AsyncEngine`'s `sync_engine`) until the block ends."""
     count = StatementCount()
 
-    def on_execute(_conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+    def on_execute(_conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         if statement.lstrip().upper().startswith(TRANSACTION_CONTROL):
             return  # the engine's `begin` event counts the transaction
         count.statements += 1
         count.texts.append(" ".join(statement.split())[:160])
+        if statement.lstrip().upper().startswith("SELECT"):
+            count.selects.append((statement, parameters))
         if cursor.description is not None:
             count.rows += _buffered_rows(cursor)
 
@@ -70,3 +76,24 @@ def _buffered_rows(cursor: Any) -> int:
     if rows is not None:
         return len(rows)
     return max(int(getattr(cursor, "rowcount", 0) or 0), 0)
+
+
+async def rows_scanned(engine: AsyncEngine, selects: list[tuple[str, Any]]) -> int:
+    """Table rows PostgreSQL reads to answer `selects` (run again under EXPLAIN ANALYZE): rows every scan node
+    produced plus those its filter threw away, so an aggregate over a growing table shows, though it returns one
+    row."""
+    total = 0
+    async with engine.connect() as conn:
+        for statement, parameters in selects:
+            plan = (await conn.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", parameters)).scalar()
+            total += _scanned(plan[0]["Plan"])
+        await conn.rollback()
+    return total
+
+
+def _scanned(node: dict[str, Any]) -> int:
+    own = 0
+    if "Relation Name" in node:
+        loops = int(node.get("Actual Loops", 1))
+        own = int(node.get("Actual Rows", 0)) * loops + int(node.get("Rows Removed by Filter", 0))
+    return own + sum(_scanned(child) for child in node.get("Plans", []))
