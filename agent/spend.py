@@ -22,20 +22,26 @@ from tools.store.locks import STORE_SCOPE, customer_scope
 
 _RESERVE = text(
     """
-    INSERT INTO spend_days (scope, day, used_micro_usd) VALUES (:scope, :day, :amount)
-    ON CONFLICT (scope, day) DO UPDATE SET used_micro_usd = spend_days.used_micro_usd + :amount
-    WHERE spend_days.used_micro_usd < :budget
-    RETURNING used_micro_usd
+    INSERT INTO spend_days (scope, day, used_micro_usd)
+    VALUES (:customer_scope, :day, :amount), (:store_scope, :day, :amount)
+    ON CONFLICT (scope, day) DO UPDATE SET used_micro_usd = spend_days.used_micro_usd + excluded.used_micro_usd
+    WHERE spend_days.used_micro_usd
+        < CASE WHEN spend_days.scope = :store_scope THEN :store_budget ELSE :customer_budget END
+    RETURNING scope
     """
 )
-"""Admit while the counter is below the budget; the row that comes back is the proof of admission."""
+"""Admit on both counters (customer's, store's) while each is below its budget, in one round trip; a counter
+that comes back is the proof of admission on it. The rows are written customer first, then store: the order
+`tools.store.locks` takes scopes in, so two admissions never wait on each other in a cycle."""
 
 _ADJUST = text(
     """
-    INSERT INTO spend_days (scope, day, used_micro_usd) VALUES (:scope, :day, :amount)
-    ON CONFLICT (scope, day) DO UPDATE SET used_micro_usd = spend_days.used_micro_usd + :amount
+    INSERT INTO spend_days (scope, day, used_micro_usd)
+    VALUES (:customer_scope, :day, :customer_amount), (:store_scope, :day, :store_amount)
+    ON CONFLICT (scope, day) DO UPDATE SET used_micro_usd = spend_days.used_micro_usd + excluded.used_micro_usd
     """
 )
+"""Move both counters at once (an amount of 0 leaves one as it is)."""
 
 
 class DailySpend:
@@ -49,29 +55,44 @@ class DailySpend:
         """Reserve one run's spend in `session`'s transaction. Returns None when admitted, else the budget that is
         used up (`customer_daily_cost` or `store_daily_cost`), and then nothing is reserved."""
         amount = self.reservation_micro_usd
-        scopes = (
-            (customer_scope(customer_id), self.customer_micro_usd, "customer_daily_cost"),
-            (STORE_SCOPE, self.store_micro_usd, "store_daily_cost"),
+        scope = customer_scope(customer_id)
+        admitted = await session.exec(  # type: ignore[call-overload]
+            _RESERVE,
+            params={
+                "customer_scope": scope,
+                "store_scope": STORE_SCOPE,
+                "day": day,
+                "amount": amount,
+                "customer_budget": self.customer_micro_usd,
+                "store_budget": self.store_micro_usd,
+            },
         )
-        taken: list[str] = []
-        for scope, budget, name in scopes:
-            admitted = await session.exec(  # type: ignore[call-overload]
-                _RESERVE, params={"scope": scope, "day": day, "amount": amount, "budget": budget}
-            )
-            if admitted.first() is None:
-                for earlier in taken:
-                    await self._adjust(session, earlier, day, -amount)
-                return name
-            taken.append(scope)
-        return None
+        taken = {row[0] for row in admitted.all()}
+        if len(taken) == 2:
+            return None
+        # Give back what one counter took while the other refused.
+        await self._adjust(
+            session,
+            customer_id,
+            day,
+            customer=-amount if scope in taken else 0,
+            store=-amount if STORE_SCOPE in taken else 0,
+        )
+        return "customer_daily_cost" if scope not in taken else "store_daily_cost"
 
     async def settle(self, session: AsyncSession, customer_id: str, day: date, reserved: int, spent: int) -> None:
         """Swap a run's reservation for what it spent, in the transaction that closes the run."""
         if reserved == spent:
             return
-        for scope in (customer_scope(customer_id), STORE_SCOPE):
-            await self._adjust(session, scope, day, spent - reserved)
+        await self._adjust(session, customer_id, day, customer=spent - reserved, store=spent - reserved)
 
     @staticmethod
-    async def _adjust(session: AsyncSession, scope: str, day: date, amount: int) -> None:
-        await session.exec(_ADJUST, params={"scope": scope, "day": day, "amount": amount})  # type: ignore[call-overload]
+    async def _adjust(session: AsyncSession, customer_id: str, day: date, *, customer: int, store: int) -> None:
+        params = {
+            "customer_scope": customer_scope(customer_id),
+            "store_scope": STORE_SCOPE,
+            "day": day,
+            "customer_amount": customer,
+            "store_amount": store,
+        }
+        await session.exec(_ADJUST, params=params)  # type: ignore[call-overload]

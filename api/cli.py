@@ -53,6 +53,9 @@ def serve(args: argparse.Namespace) -> None:
 DRAIN_S = 30
 """How long a stopping server lets requests in flight finish; compose's stop_grace_period must be longer."""
 WORKER_STARTUP_S = 60
+"""How long uvicorn's supervisor waits for a worker to answer its ping before killing it. Its default (5 s)
+is shorter than a worker's start on a busy machine (the spawned process imports the whole service before it
+can answer), so with several workers on a loaded host every worker was killed while starting, forever."""
 
 
 def default_workers(database_url: str) -> int:

@@ -127,7 +127,7 @@ async def build_services(
 ) -> Services:
     check_identity_settings(settings)
     prices = load_prices(settings)
-    database = Database(settings.database_url)
+    database = Database(settings.database_url, pool=settings.pool_limits())
     await prepare_database(database, seed=settings.seeds_at_start, help_centre=settings.help_centre_dir)
     knowledge = await build_help_centre(settings, database)
     policy = load_policy(settings.policy_file)

@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agent.budget import RunLimits
+from tools.store.database import PoolLimits
 
 DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"  # noqa: S105 - flagged at start-up when used
 
@@ -52,6 +53,14 @@ class Settings(BaseSettings):
     max_tool_calls_per_run: int = Field(default=24, gt=0, le=500, alias="SUPPORT_MAX_TOOL_CALLS_PER_RUN")
     worker_lease_s: float = Field(default=10.0, ge=1, le=600, alias="SUPPORT_WORKER_LEASE_S")
     """A process that has not renewed its lease for this long is taken for dead and its runs are recovered."""
+
+    db_pool_size: int = Field(default=10, ge=1, le=1000, alias="SUPPORT_DB_POOL_SIZE")
+    """PostgreSQL connections each process keeps open (SQLite ignores the pool settings)."""
+    db_pool_overflow: int = Field(default=20, ge=0, le=1000, alias="SUPPORT_DB_POOL_OVERFLOW")
+    """Extra connections a process may open under load, closed again when returned."""
+    db_pool_timeout_s: float = Field(default=30.0, gt=0, alias="SUPPORT_DB_POOL_TIMEOUT_S")
+    """How long a request waits for a free connection before it fails."""
+    db_pool_recycle_s: float = Field(default=1800.0, gt=0, alias="SUPPORT_DB_POOL_RECYCLE_S")
 
     policy_file: Path | None = Field(default=None, alias="SUPPORT_POLICY_FILE")
     seed_store: bool | None = Field(default=None, alias="SUPPORT_SEED")
@@ -115,6 +124,14 @@ class Settings(BaseSettings):
     @property
     def spend_reservation_micro_usd(self) -> int:
         return round((self.spend_reservation_usd or self.max_run_cost_usd) * 1_000_000)
+
+    def pool_limits(self) -> PoolLimits:
+        return PoolLimits(
+            size=self.db_pool_size,
+            overflow=self.db_pool_overflow,
+            timeout_s=self.db_pool_timeout_s,
+            recycle_s=self.db_pool_recycle_s,
+        )
 
     def run_limits(self) -> RunLimits:
         return RunLimits(

@@ -1,9 +1,13 @@
 """Service overhead of one chat turn: HTTP request -> run -> 3 tool calls -> reply, with a scripted model that
 answers instantly (so model time is excluded). SQLite, in-process ASGI.
 
-    python benchmarks/turn_overhead.py [--turns 300]
+Then what a turn asks of the database, counted with SQLAlchemy's engine events: statements, commits and
+transactions of a read-only tool turn (one `get_order_details` call and an answer), on SQLite and PostgreSQL.
+The script exits non-zero when PostgreSQL's counts are above the targets.
 
-Target: median <= 10 ms.
+    python benchmarks/turn_overhead.py [--turns 300] [--no-postgres]
+
+Targets: median <= 10 ms; on PostgreSQL at most 4 statements and 2 commits per read-only tool turn.
 """
 
 from __future__ import annotations
@@ -20,11 +24,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.models.scripted import ScriptedModel, calls, say
 from agent.telemetry import Telemetry
+from tests.support.databases import empty_postgres
 from tests.support.service import running_service
+from tests.support.statements import StatementCount, counting
 
 CUSTOMER = "james_li_5688"
 WARMUP = 20
 """Turns run before timing starts (imports, caches, the database's first pages)."""
+MAX_STATEMENTS = 4
+MAX_COMMITS = 2
+COUNTED_TURNS = 10
 
 
 def script(turns: int) -> ScriptedModel:
@@ -64,15 +73,68 @@ async def run(turns: int, telemetry: Telemetry | None = None) -> list[float]:
     return sorted(timings)
 
 
+async def count_statements(url: str) -> tuple[StatementCount, list[str]]:
+    """Database work of `COUNTED_TURNS` read-only tool turns (after two uncounted ones), each in a conversation of
+    its own; returns the totals and one turn's statements."""
+    model = ScriptedModel()
+    for _ in range(COUNTED_TURNS + 2):
+        model.add(calls(("get_order_details", {"order_id": "#W2611340"}, None)), say("It is on its way."))
+    # No lease renewal or approval sweep during the count: only the turns' own statements.
+    quiet = {"SUPPORT_WORKER_LEASE_S": 600, "SUPPORT_APPROVAL_SWEEP_S": 3600}
+    async with running_service(url, model, SUPPORT_CHAT_PER_MINUTE=10**9, **quiet) as service:
+        engine = service.services.database.engine.sync_engine
+        total = StatementCount()
+        one_turn: list[str] = []
+        for i in range(COUNTED_TURNS + 2):
+            conversation = await service.new_conversation(CUSTOMER)
+            with counting(engine) as count:
+                answer = await service.say(CUSTOMER, conversation, "Where is my order #W2611340?")
+            assert answer.json()["run"]["status"] == "completed", answer.text
+            if i >= 2:
+                total.statements += count.statements
+                total.commits += count.commits
+                total.transactions += count.transactions
+                total.rows += count.rows
+                one_turn = list(count.texts)
+    return total, one_turn
+
+
+def report_statements(name: str, total: StatementCount) -> tuple[float, float]:
+    per = COUNTED_TURNS
+    statements, commits = total.statements / per, total.commits / per
+    print(
+        f"  {name:10} {statements:5.1f} statements  {commits:4.1f} commits  {total.transactions / per:4.1f} "
+        f"transactions  {total.rows / per:5.1f} rows returned  per read-only tool turn"
+    )
+    return statements, commits
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--turns", type=int, default=300)
-    timings = asyncio.run(run(parser.parse_args().turns))
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL statement count")
+    parser.add_argument("--show", action="store_true", help="print one turn's statements")
+    args = parser.parse_args()
+    timings = asyncio.run(run(args.turns))
     print(f"turn overhead (3 tool calls, scripted model, SQLite), {len(timings)} turns")
     print(
         f"  median {statistics.median(timings):.2f} ms   p99 {timings[int(len(timings) * 0.99) - 1]:.2f} ms   "
         "(target: median <= 10 ms)"
     )
+    print(f"database work per turn (1 read-only tool call, {COUNTED_TURNS} turns)")
+    with tempfile.TemporaryDirectory() as directory:
+        sqlite_total, texts = asyncio.run(count_statements(f"sqlite:///{Path(directory) / 'count.sqlite3'}"))
+    report_statements("SQLite", sqlite_total)
+    if args.no_postgres:
+        return
+    with empty_postgres("bench_turn") as url:
+        pg_total, texts = asyncio.run(count_statements(url))
+    statements, commits = report_statements("PostgreSQL", pg_total)
+    if args.show:
+        print("\n".join(f"    {text}" for text in texts))
+    print(f"  targets on PostgreSQL: <= {MAX_STATEMENTS} statements, <= {MAX_COMMITS} commits")
+    if statements > MAX_STATEMENTS or commits > MAX_COMMITS:
+        sys.exit("turn_overhead: PostgreSQL statements or commits per turn above the targets")
 
 
 if __name__ == "__main__":

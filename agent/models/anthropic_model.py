@@ -7,12 +7,15 @@ system prompt and tool list marked for caching, and the translation of SDK error
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import anthropic
 import httpx2
 from anthropic import AsyncAnthropic, OpenTelemetryOptions
+from anthropic._base_client import get_platform
+from opentelemetry import trace
 from opentelemetry.trace import TracerProvider
 
 from agent.errors import ModelError, ModelProtocolError, ModelTimeout, ModelUnavailable
@@ -20,6 +23,30 @@ from agent.models.base import ModelRequest, ModelResponse, TextBlock, TextSink, 
 from tools.store.sanitize import clean_json
 
 EPHEMERAL = {"type": "ephemeral"}
+
+
+def with_history_breakpoints(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The conversation with two moving cache breakpoints: on the last message, so this call's whole prompt is
+    written to cache, and on the user message before it, which ended the previous call of this conversation (a
+    model answer and one user message came since: a tool result, or the customer's next message). The next call
+    therefore reads everything up to this call's end from cache, and this call reads the previous one's, however
+    long the conversation grows. With the tools' and the system prompt's, that is the API's limit of four."""
+    marked = list(messages)
+    users = [i for i, message in enumerate(marked) if message.get("role") == "user"]
+    for index in users[-2:]:
+        marked[index] = _mark_last_block(marked[index])
+    return marked
+
+
+def _mark_last_block(message: dict[str, Any]) -> dict[str, Any]:
+    content = message.get("content")
+    if isinstance(content, str):
+        content = [{"type": "text", "text": content}]
+    if not content:
+        return message
+    blocks = [dict(block) for block in content]
+    blocks[-1] = {**blocks[-1], "cache_control": EPHEMERAL}
+    return {**message, "content": blocks}
 
 
 def cached_prefix(request: ModelRequest) -> dict[str, Any]:
@@ -90,6 +117,10 @@ class AnthropicModel:
         self.name = model
         # The SDK's own span is the run's `chat` span; it becomes a child of the run span because that is current.
         telemetry: OpenTelemetryOptions | None = {"tracer_provider": tracer_provider} if tracer_provider else None
+        # A no-op provider (tracing off) records no span, so there is nothing to put the conversation id on.
+        self._traced = tracer_provider is not None and not isinstance(
+            tracer_provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider
+        )
         self.client = client or AsyncAnthropic(
             api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout_s, open_telemetry=telemetry
         )
@@ -100,13 +131,10 @@ class AnthropicModel:
             "max_tokens": request.max_tokens,
             # Whatever the history holds (a customer's lone surrogate, a tool result's odd text), the request must
             # be encodable: a request the SDK cannot send is our input's fault, not the provider's.
-            "messages": clean_json([m.to_json() for m in request.messages]),
+            "messages": with_history_breakpoints(clean_json([m.to_json() for m in request.messages])),
             **cached_prefix(request),
         }
-        # The conversation id goes on the SDK's span (it is not sent to the API).
-        client = self.client.with_options(
-            open_telemetry={**self.client.open_telemetry, "conversation_id": request.conversation_id}
-        )
+        client = await self._client_for(request.conversation_id)
         try:
             if on_text is None:
                 message = await client.messages.create(**params)
@@ -121,6 +149,20 @@ class AnthropicModel:
             # A stream whose body ended before `message_delta`: the SDK hands back what had arrived, unfinished.
             raise ModelUnavailable("the answer ended before the model finished it (no stop reason)")
         return to_response(message)
+
+    async def _client_for(self, conversation_id: str) -> AsyncAnthropic:
+        """The link's one client, or, when its spans are recorded, a copy that puts the conversation id on the
+        SDK's span (it is not sent to the API). A copy starts without the platform data the SDK resolves in a
+        worker thread on its first request, so it is handed the data this client already resolved: one thread
+        hop per process, not one per model call."""
+        if not self._traced:
+            return self.client
+        options: OpenTelemetryOptions = {**self.client.open_telemetry, "conversation_id": conversation_id}
+        copy = self.client.with_options(open_telemetry=options)
+        if self.client._platform is None:
+            self.client._platform = await asyncio.to_thread(get_platform)
+        copy._platform = self.client._platform
+        return copy
 
     async def close(self) -> None:
         await self.client.close()

@@ -167,7 +167,9 @@ async def test_the_system_prompt_and_the_last_tool_are_marked_for_caching(api: F
     assert body["system"] == [{"type": "text", "text": "You are a support agent.", "cache_control": EPHEMERAL}]
     assert [tool.get("cache_control") for tool in body["tools"]] == [None, EPHEMERAL]
     assert [tool["name"] for tool in body["tools"]] == ["get_order_details", "get_customer_profile"]
-    assert body["messages"] == [{"role": "user", "content": [{"type": "text", "text": "Where is my order #W2611340?"}]}]
+    # The history's breakpoint moves with the conversation: here, on the only message.
+    question = {"type": "text", "text": "Where is my order #W2611340?", "cache_control": EPHEMERAL}
+    assert body["messages"] == [{"role": "user", "content": [question]}]
     assert (body["model"], body["max_tokens"], body.get("stream", False)) == (MODEL, 1024, stream)
     assert TOOLS[-1].get("cache_control") is None  # the caller's tool list is not modified
 

@@ -44,9 +44,11 @@ import json
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any, Literal, Self
+
+from tests.fakes.prompt_cache import PromptCache, TooManyBreakpoints
 
 __all__ = [
     "Disconnect",
@@ -441,8 +443,13 @@ class FakeMessagesAPI:
     `base_url` is what to give the SDK. `add()` queues replies; `requests` lists what was received, in order.
     """
 
-    def __init__(self, *replies: Script) -> None:
+    def __init__(self, *replies: Script, prompt_cache: bool = False) -> None:
         self._script: deque[Script] = deque(replies)
+        self.cache = PromptCache() if prompt_cache else None
+        """With `prompt_cache`, replies report input, cache read and cache write tokens as the request's cache
+        breakpoints earn them (see `tests.fakes.prompt_cache`), instead of the scripted usage."""
+        self.usages: list[TokenUsage] = []
+        """With `prompt_cache`: the usage reported for each answered request, in order."""
         self._lock = threading.Lock()
         self._received: list[ReceivedRequest] = []
         self._arrived = threading.Condition(self._lock)
@@ -631,7 +638,7 @@ class FakeMessagesAPI:
             error = HttpError(404, f"{request.method} {request.path} is not part of this fake", should_retry=False)
             await self._send_error(writer, error)
             return True
-        answer = self._next_answer(request)
+        answer = self._cached(self._next_answer(request), request)
         await self._hold(answer.delay_s, reader)
         if isinstance(answer, Disconnect):
             writer.transport.abort()
@@ -644,6 +651,23 @@ class FakeMessagesAPI:
             return await self._send_stream(writer, reader, answer, model)
         await self._send(writer, 200, {"content-type": "application/json"}, message_body(answer, model))
         return True
+
+    def _cached(self, answer: Answer, request: ReceivedRequest) -> Answer:
+        if self.cache is None or not isinstance(answer, Reply) or not isinstance(request.body, dict):
+            return answer
+        try:
+            usage = self.cache.usage(request.body)
+        except TooManyBreakpoints as error:
+            return HttpError(400, str(error), should_retry=False)
+        counted = TokenUsage(
+            input_tokens=usage.input_tokens,
+            output_tokens=answer.usage.output_tokens,
+            cache_read_input_tokens=usage.cache_read_input_tokens,
+            cache_creation_input_tokens=usage.cache_creation_input_tokens,
+        )
+        with self._lock:
+            self.usages.append(counted)
+        return replace(answer, usage=counted)
 
     async def _hold(self, delay_s: float, reader: asyncio.StreamReader) -> None:
         """Wait `delay_s`, unless the client hangs up (raise `_HungUp`) or the server stops first."""

@@ -10,6 +10,8 @@ import asyncio
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -78,3 +80,15 @@ def postgres_copy(template: str) -> str:
 def drop_postgres(name: str) -> None:
     with _admin() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def empty_postgres(prefix: str = "bench") -> Iterator[str]:
+    """A new, empty PostgreSQL database for the block (the service migrates and seeds it), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with _admin() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield postgres_url(name)
+    finally:
+        drop_postgres(name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,23 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+@dataclass(frozen=True, slots=True)
+class PoolLimits:
+    """PostgreSQL connection pool bounds, per process. A turn holds a connection only for its short
+    transactions, so a pool a little larger than the turns that write at once is enough; `timeout_s` is how long a
+    request waits for a free connection before it fails (it should sit well above the observed tail)."""
+
+    size: int = 10
+    overflow: int = 20
+    timeout_s: float = 30.0
+    recycle_s: float = 1800.0
+    """Connections older than this are replaced, so a server-side idle limit never hands us a dead one."""
+
+
 class Database:
     """Owns the engine and hands out sessions. Create one per process and `dispose()` it on shutdown."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool: PoolLimits | None = None) -> None:
         self.url = async_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
@@ -48,7 +62,14 @@ class Database:
             kwargs["async_creator"] = inline_creator(path, timeout_s=SQLITE_BUSY_TIMEOUT_MS / 1000)
             kwargs.update(pool_size=4, max_overflow=4, pool_timeout=WRITE_LOCK_TIMEOUT_S)
         else:
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+            limits = pool or PoolLimits()
+            kwargs.update(
+                pool_size=limits.size,
+                max_overflow=limits.overflow,
+                pool_timeout=limits.timeout_s,
+                pool_recycle=limits.recycle_s,
+                pool_pre_ping=True,
+            )
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
             self._configure_sqlite()

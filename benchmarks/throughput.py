@@ -1,0 +1,232 @@
+"""Throughput under load: N conversations at once, 3 turns each, against a model that answers in 500 ms.
+
+Starts a fake Messages API (`benchmarks/load/fake_model.py`, its own process), then the service as operators
+run it (`support serve`, default workers, on a fresh PostgreSQL database, Claude through the official SDK
+pointed at the fake), and drives it over HTTP. Each turn is one tool call and an answer: two model calls, so a
+turn can take no less than 2 x the delay, and the ideal rate is N / (2 x delay) turns a second.
+
+For each N it prints turns/s against that ideal, the latency the service adds to a turn (p50, p99), errors,
+the service's CPU time per turn (all its processes, from /proc), and the most connections the fake held at
+once (so a run shows the fake kept up). With `--peer` the same load also goes to a bare pydantic-ai agent
+(`benchmarks/load/peer_app.py`; needs the `bench` extra) and the ratio is printed.
+
+    python benchmarks/throughput.py [--levels 25,50,100,200] [--turns 3] [--delay 0.5] [--workers N] [--peer]
+
+Targets on 2 cores (which also run the driver and the fake): at N=200, >= 100 turns/s, p99 added < 1 s,
+0 errors, <= 10 ms of server CPU per turn; and more turns/s and less CPU per turn than the peer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from api.auth import mint_token
+from tests.support.databases import empty_postgres
+from tests.support.server import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "throughput-benchmark-secret-0123456789abcdef"  # noqa: S105 - the benchmark's own throwaway service
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Level:
+    conversations: int
+    turns: int
+    seconds: float
+    latencies: list[float]
+    errors: int
+    cpu_s: float
+    fake_most_open: int
+
+    def turns_per_s(self) -> float:
+        return self.turns / self.seconds
+
+
+def customers_with_orders() -> list[tuple[str, str]]:
+    users = json.loads((ROOT / "fixtures" / "db.json").read_text())["users"]
+    return [(user_id, user["orders"][0]) for user_id, user in users.items() if user.get("orders")]
+
+
+def process_tree_cpu_s(pid: int) -> float:
+    """User + system CPU of a process and all its descendants that are alive (uvicorn's workers)."""
+    total = 0.0
+    for member in _tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return total
+
+
+def _tree(pid: int) -> Iterator[int]:
+    yield pid
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:
+        return
+    for child in children:
+        yield from _tree(int(child))
+
+
+@contextmanager
+def started(command: list[str], env: dict[str, str], log: Path, health_url: str) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as out:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and scripts
+            command, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{command[2:4]} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(health_url, timeout=2).status_code < 500:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{command} did not come up:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)  # waiting for a process we started; bounded by the deadline
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+async def one_conversation(
+    http: httpx.AsyncClient, customer: str, order: str, turns: int, model_s: float, out: list[float]
+) -> int:
+    """Returns the number of failed turns; appends each turn's added latency (seconds beyond the model's)."""
+    headers = {"Authorization": f"Bearer {mint_token(SECRET, customer, 'customer')}"}
+    errors = 0
+    try:
+        created = await http.post("/v1/conversations", headers=headers)
+        conversation = created.json()["id"]
+    except (httpx.HTTPError, ValueError, KeyError):
+        return turns
+    for turn in range(turns):
+        content = f"Where is my order {order}? (message {turn + 1})"
+        started_at = time.perf_counter()
+        try:
+            answer = await http.post(
+                f"/v1/conversations/{conversation}/messages", json={"content": content}, headers=headers
+            )
+            ok = answer.status_code == 200 and answer.json()["run"]["status"] == "completed"
+        except (httpx.HTTPError, ValueError, KeyError):
+            ok = False
+        if ok:
+            out.append(time.perf_counter() - started_at - model_s)
+        else:
+            errors += 1
+    return errors
+
+
+async def drive(base_url: str, pid: int, fake_url: str, n: int, turns: int, model_s: float) -> Level:
+    people = customers_with_orders()
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=n + 10, max_keepalive_connections=n + 10)
+    async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as http:
+        cpu_before = process_tree_cpu_s(pid)
+        started_at = time.perf_counter()
+        errors = await asyncio.gather(
+            *(one_conversation(http, *people[i % len(people)], turns, model_s, latencies) for i in range(n))
+        )
+        seconds = time.perf_counter() - started_at
+        cpu = process_tree_cpu_s(pid) - cpu_before
+        stats = (await http.get(f"{fake_url}/stats")).json()
+    return Level(n, n * turns, seconds, sorted(latencies), sum(errors), cpu, stats["most_open_connections"])
+
+
+def report(name: str, level: Level, model_s: float) -> None:
+    ideal = level.conversations / model_s
+    lat = level.latencies or [float("nan")]
+    p99 = lat[max(0, int(len(lat) * 0.99) - 1)]
+    print(
+        f"{name:8} N={level.conversations:<4} {level.turns_per_s():6.1f} turns/s (ideal {ideal:5.0f}, "
+        f"{level.turns_per_s() / ideal:4.0%})  added p50 {statistics.median(lat) * 1000:6.0f} ms  "
+        f"p99 {p99 * 1000:6.0f} ms  errors {level.errors}  CPU/turn {level.cpu_s / level.turns * 1000:5.1f} ms  "
+        f"fake held <= {level.fake_most_open} connections",
+        flush=True,
+    )
+
+
+def run_levels(name: str, base_url: str, pid: int, fake_url: str, args: argparse.Namespace) -> list[Level]:
+    model_s = 2 * args.delay
+    asyncio.run(drive(base_url, pid, fake_url, 10, 1, model_s))  # warm-up: imports, pools, caches
+    levels = []
+    for n in args.levels:
+        level = asyncio.run(drive(base_url, pid, fake_url, n, args.turns, model_s))
+        report(name, level, model_s)
+        levels.append(level)
+    return levels
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--levels", type=lambda s: [int(x) for x in s.split(",")], default=[25, 50, 100, 200])
+    parser.add_argument("--turns", type=int, default=3)
+    parser.add_argument("--delay", type=float, default=0.5)
+    parser.add_argument("--workers", type=int, default=0, help="service workers (default: support serve's own)")
+    parser.add_argument("--peer", action="store_true", help="also load a bare pydantic-ai agent and compare")
+    args = parser.parse_args()
+    python = sys.executable
+    fake_port, service_port, peer_port = free_port(), free_port(), free_port()
+    fake_url = f"http://127.0.0.1:{fake_port}"
+    workers = args.workers or os.cpu_count() or 1
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} before the run; model delay {args.delay} s")
+    with tempfile.TemporaryDirectory() as logs, empty_postgres("bench_tp") as database_url:
+        fake_cmd = [python, "benchmarks/load/fake_model.py", "--port", str(fake_port), "--delay", str(args.delay)]
+        with started(fake_cmd, {}, Path(logs) / "fake.log", f"{fake_url}/stats"):
+            serve = [python, "-m", "api.cli", "serve", "--port", str(service_port)]
+            if args.workers:
+                serve += ["--workers", str(args.workers)]
+            env = {
+                "DATABASE_URL": database_url,
+                "SUPPORT_JWT_SECRET": SECRET,
+                "SUPPORT_MODEL": "anthropic:claude-sonnet-4-6",
+                "ANTHROPIC_API_KEY": "benchmark",
+                "ANTHROPIC_BASE_URL": fake_url,
+                "SUPPORT_CHAT_PER_MINUTE": "1000000",  # this measures turns, not the abuse limit
+            }
+            service_url = f"http://127.0.0.1:{service_port}"
+            with started(serve, env, Path(logs) / "service.log", f"{service_url}/healthz") as service:
+                print(f"service: support serve on PostgreSQL, {args.workers or 'default'} workers")
+                ours = run_levels("service", service_url, service.pid, fake_url, args)
+            if not args.peer:
+                return
+            peer = [python, "-m", "uvicorn", "benchmarks.load.peer_app:app", "--port", str(peer_port)]
+            peer += ["--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+            peer_url = f"http://127.0.0.1:{peer_port}"
+            with started(peer, {"ANTHROPIC_BASE_URL": fake_url}, Path(logs) / "peer.log", f"{peer_url}/docs") as p:
+                print(f"peer: pydantic-ai in one FastAPI route, {workers} workers, no persistence")
+                theirs = run_levels("peer", peer_url, p.pid, fake_url, args)
+    for mine, other in zip(ours, theirs, strict=True):
+        print(
+            f"N={mine.conversations:<4} service/peer: turns/s x{mine.turns_per_s() / other.turns_per_s():.2f}, "
+            f"CPU per turn x{(mine.cpu_s / mine.turns) / max(other.cpu_s / other.turns, 1e-9):.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

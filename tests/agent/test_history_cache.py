@@ -1,0 +1,72 @@
+"""The conversation's history is served from the prompt cache: each call reuses the previous call's prefix.
+
+Through the chat API, with Claude reached through the official SDK at the fake Messages API, whose cache
+accounting follows the breakpoints each request carries (`tests.fakes.prompt_cache`). The runs record the cache
+read and write tokens the API reported.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from tests.fakes.anthropic_api import FakeMessagesAPI, call, say
+from tests.fakes.prompt_cache import MAX_BREAKPOINTS, PromptCache, TooManyBreakpoints
+from tests.support.service import anthropic_settings, running_service
+
+JAMES = "james_li_5688"
+ORDERS = ("#W2611340", "#W3632959", "#W4435622")
+EPHEMERAL = {"type": "ephemeral"}
+
+
+def marks(body: dict[str, object]) -> int:
+    return str(body).count("'cache_control'")
+
+
+async def test_each_call_reads_the_previous_calls_prompt_from_cache(sqlite_url: str) -> None:
+    with FakeMessagesAPI(prompt_cache=True) as api:
+        for order in ORDERS:
+            api.add(call("get_order_details", {"order_id": order}), say(f"Order {order} is on its way."))
+        settings = anthropic_settings(api.base_url)
+        async with running_service(sqlite_url, **settings) as service:
+            conversation = await service.new_conversation(JAMES)
+            runs = []
+            for order in ORDERS:
+                answer = await service.say(JAMES, conversation, f"What is the status of order {order}?")
+                assert answer.status_code == 200, answer.text
+                runs.append(answer.json()["run"])
+        api.assert_done()
+        usages = api.usages
+        requests = api.requests
+    assert len(usages) == 6
+    assert all(marks(request.body) <= MAX_BREAKPOINTS for request in requests)
+    for before, after in itertools.pairwise(usages):
+        # Everything the previous call sent (read or written) is read back; only the new messages are written.
+        assert after.cache_read_input_tokens == before.cache_read_input_tokens + before.cache_creation_input_tokens
+        shown = after.input_tokens + after.cache_read_input_tokens + after.cache_creation_input_tokens
+        assert after.cache_read_input_tokens / shown >= 0.8
+    # Each run records what its two calls read from and wrote to the cache.
+    for run, (first, second) in zip(runs, zip(usages[::2], usages[1::2], strict=True), strict=True):
+        assert run["usage"]["cache_read_tokens"] == first.cache_read_input_tokens + second.cache_read_input_tokens
+        written = first.cache_creation_input_tokens + second.cache_creation_input_tokens
+        assert run["usage"]["cache_write_tokens"] == written
+
+
+def test_the_fake_refuses_more_breakpoints_than_the_api_allows() -> None:
+    marked = {"type": "text", "text": "hi", "cache_control": EPHEMERAL}
+    body = {"system": [marked], "messages": [{"role": "user", "content": [marked, marked, marked, marked]}]}
+    with pytest.raises(TooManyBreakpoints):
+        PromptCache().usage(body)
+
+
+def test_without_history_breakpoints_only_the_marked_prefix_is_read() -> None:
+    cache = PromptCache()
+    system = [{"type": "text", "text": "rules " * 200, "cache_control": EPHEMERAL}]
+    first = {"system": system, "messages": [{"role": "user", "content": "hello"}]}
+    second = {**first, "messages": [*first["messages"], {"role": "assistant", "content": "hi"}]}
+    cache.usage(first)
+    usage = cache.usage(second)
+    assert usage.cache_read_input_tokens > 0
+    assert usage.cache_creation_input_tokens == 0
+    assert usage.input_tokens > 0  # the unmarked history is plain input every time
