@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from agent.approvals import ApprovalStore, decision_notice, human_decision
+from agent.approvals import ApprovalStore, decision_notice, escalated_decision, human_decision
 from agent.dispatch import ToolGate, legacy_key
 from agent.errors import AmendmentRejected, ApprovalNotPending, ApproverLimitExceeded
 from agent.loop import AgentLoop
-from agent.replies import APPROVAL_EXPIRED
+from agent.models.base import ToolUseBlock
+from agent.replies import APPROVAL_EXPIRED, CONFIRMATION_EXPIRED, awaiting_approval
 from agent.run_store import RunStore, RunTotals
+from agent.state import TurnState
 from agent.tables import Approval, Run
 from agent.telemetry import HeldCall, PausedRun
 from policies.config import ROLE_RANK, PolicyConfig
@@ -93,8 +95,8 @@ class ApprovalDesk:
         self.loop.telemetry.approval_closed()
         return await self._resume(await self.approvals.get(approval.id))
 
-    async def _pending(self, approval_id: str) -> Approval:
-        approval = await self.approvals.get(approval_id)
+    async def _pending(self, approval_id: str, kind: str = "approval") -> Approval:
+        approval = await self.approvals.get(approval_id, kind=kind)
         if approval.status != "pending" or await self._expire_if_due(approval):
             raise ApprovalNotPending(await self._why_not_pending(approval.id))
         return approval
@@ -142,8 +144,14 @@ class ApprovalDesk:
 
     # ---- after the decision -------------------------------------------------------------------------------
 
+    async def settle(self, held_id: str) -> Settled:
+        """Carry a decided held call through: run it if it was approved or confirmed, then resume its run."""
+        return await self._execute_and_resume(held_id)
+
     async def _execute_and_resume(self, approval_id: str) -> Settled:
         approval = await self.approvals.get(approval_id)
+        if approval.status == "approved" and approval.kind == "confirmation":
+            return await self._run_confirmed(approval)
         if approval.status == "approved":
             telemetry = self.loop.telemetry
             await telemetry.know_customer(approval.customer_id)
@@ -169,6 +177,42 @@ class ApprovalDesk:
             approval = await self.approvals.get(approval.id)
         return await self._resume(approval)
 
+    async def _run_confirmed(self, confirmation: Approval) -> Settled:
+        """Run a call the customer confirmed, as the policy decides it now, under the held call's key: a second
+        attempt (a crash, a recovery pass) replays the recorded result instead of writing again. If the policy
+        now holds the call for a human, nothing runs and the run that answers opens the approval."""
+        telemetry = self.loop.telemetry
+        await telemetry.know_customer(confirmation.customer_id)
+        held = HeldCall(
+            kind="confirmation",
+            id=confirmation.id,
+            decision="confirmed",
+            conversation_id=confirmation.conversation_id,
+            trace_context=confirmation.trace_context,
+            tool=confirmation.tool,
+            call_id=confirmation.tool_use_id,
+            arguments=confirmation.arguments,
+        )
+        with telemetry.held_call_span(held) as span:
+            outcome = await self.gate.submit(
+                ToolCall(confirmation.tool, confirmation.arguments, confirmation.tool_use_id),
+                Principal.customer(confirmation.customer_id),
+                run_id=confirmation.run_id,
+                key=confirmation.idempotency_key or legacy_key(confirmation.run_id, confirmation.tool_use_id),
+                confirmed=True,
+            )
+            if outcome.decision is not None:
+                span.set_attribute("policy.decision", outcome.decision.outcome.value)
+                span.set_attribute("policy.rule", outcome.decision.rule)
+            result = outcome.result
+            if result is not None:
+                telemetry.held_call_ran(span, held, result.ok, result.error_code, result.content)
+        if result is None and outcome.decision is not None:
+            await self.approvals.escalate(confirmation.id, outcome.decision)
+        elif result is not None:
+            await self.approvals.record_execution(confirmation.id, ok=result.ok, result=result.content)
+        return await self._resume(await self.approvals.get(confirmation.id))
+
     async def _resume(self, approval: Approval) -> Settled:
         """Continue the paused conversation with the decision; exactly one process gets to do it."""
         run = self.runs.resumed_run(approval.conversation_id, approval.customer_id, resumed_from=approval.run_id)
@@ -182,6 +226,8 @@ class ApprovalDesk:
         """Tell the customer the decision in `run` (a stored, running run): the model answers, or, for an expired
         approval, a fixed reply hands the conversation to the team."""
         notice = decision_notice(approval)
+        if approval.kind == "confirmation" and approval.status in ("expired", "escalated"):
+            return await self._answer_without_model(approval, run, notice)
         if approval.status == "expired":
             finished = await self.runs.finish_turn(
                 run,
@@ -206,9 +252,37 @@ class ApprovalDesk:
             finished = (await self.loop.answer(run, notice, paused=paused)).run
         return finished
 
+    async def _answer_without_model(self, confirmation: Approval, run: Run, notice: str) -> Run:
+        """An expired confirmation ends with a fixed reply; an escalated one opens the approval the policy now
+        asks for, and the run waits for it, as a run the policy held at once would."""
+        status, reply = "completed", CONFIRMATION_EXPIRED
+        decision = escalated_decision(confirmation)
+        if decision is not None:
+            call = ToolUseBlock(id=confirmation.tool_use_id, name=confirmation.tool, input=confirmation.arguments)
+            state = TurnState(messages=[], run_start=0)
+            await self.approvals.create(
+                run, call, decision, state, confirmation.trace_context, idempotency_key=confirmation.idempotency_key
+            )
+            self.loop.telemetry.approval_opened()
+            status, reply = "awaiting_approval", awaiting_approval(decision)
+        return await self.runs.finish_turn(
+            run,
+            status=status,
+            reply=reply,
+            transcript=[
+                {"role": "user", "content": [{"type": "text", "text": notice}]},
+                {"role": "assistant", "content": [{"type": "text", "text": reply}]},
+            ],
+            totals=RunTotals(0, 0, 0, 0, 0, 0),
+            model_provider="",
+            model_name="",
+        )
+
     async def _expire(self, approval_id: str) -> None:
+        approval = await self.approvals.get(approval_id)
         if await self.approvals.expire(approval_id):
-            self.loop.telemetry.approval_closed()
+            if approval.kind == "approval":
+                self.loop.telemetry.approval_closed()
             await self._resume(await self.approvals.get(approval_id))
 
     async def _expire_if_due(self, approval: Approval) -> bool:
@@ -244,9 +318,9 @@ class ApprovalDesk:
             and approval.decided_at <= utcnow() - self.recovery_grace
         )
 
-    async def read(self, approval_id: str) -> Approval:
-        """The approval as it stands, after completing it if its process stopped half-way."""
-        approval = await self.approvals.get(approval_id)
+    async def read(self, approval_id: str, kind: str = "approval") -> Approval:
+        """The held call as it stands, after completing it if its process stopped half-way."""
+        approval = await self.approvals.get(approval_id, kind=kind)
         if not await self._expire_if_due(approval) and self._abandoned(approval):
             await self._execute_and_resume(approval.id)
         return await self.approvals.get(approval.id)

@@ -10,6 +10,7 @@ AgentError
 ├── RateLimited                the customer sent more messages this minute than the limit allows (HTTP 429)
 ├── ApprovalError              a decision on a held action cannot be taken
 │   ├── ApprovalNotPending     already decided, or expired (HTTP 409)
+│   │   └── ConfirmationNotPending  the customer's confirmation was already answered, or expired (HTTP 409)
 │   ├── ApproverLimitExceeded  the amount is above what the approver's role may approve (HTTP 403)
 │   └── AmendmentRejected      amended arguments are invalid or refused by the policy (HTTP 422)
 ├── HandoffError               a step on a handed-off conversation cannot be taken
@@ -62,6 +63,10 @@ class ApprovalError(AgentError):
 
 class ApprovalNotPending(ApprovalError):
     code = "approval_not_pending"
+
+
+class ConfirmationNotPending(ApprovalNotPending):
+    code = "confirmation_not_pending"
 
 
 class ApproverLimitExceeded(ApprovalError):

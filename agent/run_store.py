@@ -26,7 +26,14 @@ from tools.store.sanitize import clean_json, clean_text
 
 _INSERT_STEP = insert(Step.__table__)  # type: ignore[attr-defined]
 _INSERT_MESSAGE = insert(ChatMessage.__table__)  # type: ignore[attr-defined]
-TERMINAL_STATUSES = ("completed", "awaiting_approval", "handed_off", "budget_exhausted", "failed")
+TERMINAL_STATUSES = (
+    "completed",
+    "awaiting_confirmation",
+    "awaiting_approval",
+    "handed_off",
+    "budget_exhausted",
+    "failed",
+)
 INTERRUPTED = "interrupted: the process answering it stopped"
 
 
