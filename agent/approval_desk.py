@@ -259,7 +259,7 @@ class ApprovalDesk:
         decision = escalated_decision(confirmation)
         if decision is not None:
             call = ToolUseBlock(id=confirmation.tool_use_id, name=confirmation.tool, input=confirmation.arguments)
-            state = TurnState(messages=[], run_start=0)
+            state = TurnState.from_json(confirmation.state)  # the run as it paused for the customer
             await self.approvals.create(
                 run, call, decision, state, confirmation.trace_context, idempotency_key=confirmation.idempotency_key
             )
@@ -276,6 +276,7 @@ class ApprovalDesk:
             totals=RunTotals(0, 0, 0, 0, 0, 0),
             model_provider="",
             model_name="",
+            trace_id=confirmation.trace_context.get("trace_id"),  # the trace where the call was proposed
         )
 
     async def _expire(self, approval_id: str) -> None:

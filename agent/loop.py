@@ -202,9 +202,8 @@ class AgentLoop:
                     continue
                 key = state.call_keys.pop(call.id)
                 outcome = await self._run_tool(run, principal, call, key, steps, events)
-                if outcome.awaiting_confirmation:
-                    return await self._pause(run, call, key, outcome, state, events)
-                if outcome.awaiting_approval:
+                if outcome.awaiting_confirmation or outcome.awaiting_approval:
+                    # The same call already waiting for a person is not asked for again, nor confirmed again.
                     held = await self.approvals.pending_duplicate(run.conversation_id, call.name, call.input)
                     if held is None:
                         return await self._pause(run, call, key, outcome, state, events)

@@ -10,12 +10,17 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import update
 from sqlmodel import col, select
 
 from agent.models.scripted import ScriptedModel, call, say
 from agent.replies import CONFIRMATION_EXPIRED
 from agent.tables import Approval
+from agent.telemetry import Telemetry
+from policies.audit import PolicyDecisionRecord
 from tests.support.confirm import answer
 from tests.support.service import ServiceClient, bearer, running_service
 from tools.context import utcnow
@@ -244,3 +249,33 @@ async def test_the_offline_model_asks_through_the_same_gate(database_url: str) -
         assert resumed["status"] == "completed"
         assert resumed["reply"].startswith(f"Done: order {SMALL} is cancelled")
         assert await order_status(service, SMALL) == "cancelled"
+
+
+async def test_the_confirmation_is_in_the_audit_log_and_on_the_trace(sqlite_url: str) -> None:
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    model = ScriptedModel([cancel(SMALL), say("Cancelled.")])
+    async with running_service(sqlite_url, model, telemetry=Telemetry(provider)) as service:
+        conversation, run = await proposed(service, SMALL_OWNER)
+        confirmation = run["pending_confirmation"]["id"]
+        await answer(service, SMALL_OWNER, conversation, run)
+        async with service.services.database.session(readonly=True) as session:
+            held = await session.get(Approval, confirmation)
+            decisions = (
+                await session.exec(
+                    select(PolicyDecisionRecord.rule).where(col(PolicyDecisionRecord.tool) == "cancel_pending_order")
+                )
+            ).all()
+    assert held is not None
+    assert (held.status, held.decided_by, held.decided_role, held.note) == (
+        "executed",
+        SMALL_OWNER,
+        "customer",
+        "confirmed by the customer",
+    )
+    assert list(decisions) == ["write.auto", "write.auto"]  # when proposed, and again when confirmed
+    [executed] = [s for s in spans.get_finished_spans() if s.attributes and s.attributes.get("support.confirmation.id")]
+    assert executed.name == "execute_tool cancel_pending_order"
+    assert executed.attributes is not None and executed.attributes["policy.outcome"] == "confirmed"
+    provider.shutdown()

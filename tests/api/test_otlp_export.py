@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Link, SpanKind
 
+from tests.support.confirm import confirm_over_http
 from tests.support.databases import sqlite_copy
 from tests.support.otlp_receiver import OtlpReceiver, Received, ReceivedSpan
 from tests.support.server import ServerProcess
@@ -78,8 +79,8 @@ def drive(url: str) -> Scenario:
         status_run = post_message(client, status_conversation, f"Where is my order {ORDER}?")
         assert status_run["status"] == "completed", status_run
         refund_conversation = client.post("/v1/conversations").json()["id"]
-        post_message(client, refund_conversation, f"Refund me $150 on {ORDER} please")
-        paused_run = post_message(client, refund_conversation, "yes")
+        asked = post_message(client, refund_conversation, f"Refund me $150 on {ORDER} please")
+        paused_run = confirm_over_http(url, CUSTOMER, refund_conversation, asked)
         assert paused_run["status"] == "awaiting_approval", paused_run
     approval_id = paused_run["pending_action"]["approval_id"]
     decided = httpx.post(
