@@ -155,16 +155,7 @@ class ApprovalDesk:
         if approval.status == "approved":
             telemetry = self.loop.telemetry
             await telemetry.know_customer(approval.customer_id)
-            held = HeldCall(
-                kind="approval",
-                id=approval.id,
-                decision="approved",
-                conversation_id=approval.conversation_id,
-                trace_context=approval.trace_context,
-                tool=approval.tool,
-                call_id=approval.tool_use_id,
-                arguments=approval.executed_arguments or {},
-            )
+            held = held_call(approval, "approved", approval.executed_arguments or {})
             with telemetry.held_call_span(held) as span:
                 result = await self.gate.run_approved(
                     ToolCall(approval.tool, approval.executed_arguments, approval.tool_use_id),
@@ -183,16 +174,7 @@ class ApprovalDesk:
         now holds the call for a human, nothing runs and the run that answers opens the approval."""
         telemetry = self.loop.telemetry
         await telemetry.know_customer(confirmation.customer_id)
-        held = HeldCall(
-            kind="confirmation",
-            id=confirmation.id,
-            decision="confirmed",
-            conversation_id=confirmation.conversation_id,
-            trace_context=confirmation.trace_context,
-            tool=confirmation.tool,
-            call_id=confirmation.tool_use_id,
-            arguments=confirmation.arguments,
-        )
+        held = held_call(confirmation, "confirmed", confirmation.arguments)
         with telemetry.held_call_span(held) as span:
             outcome = await self.gate.submit(
                 ToolCall(confirmation.tool, confirmation.arguments, confirmation.tool_use_id),
@@ -325,6 +307,20 @@ class ApprovalDesk:
         if not await self._expire_if_due(approval) and self._abandoned(approval):
             await self._execute_and_resume(approval.id)
         return await self.approvals.get(approval.id)
+
+
+def held_call(held: Approval, decision: str, arguments: dict[str, Any]) -> HeldCall:
+    """The held call as its `execute_tool` span names it: an approval's or a confirmation's."""
+    return HeldCall(
+        kind=held.kind,
+        id=held.id,
+        decision=decision,
+        conversation_id=held.conversation_id,
+        trace_context=held.trace_context,
+        tool=held.tool,
+        call_id=held.tool_use_id,
+        arguments=arguments,
+    )
 
 
 def changed_field(original: dict[str, Any], amended: dict[str, Any]) -> str | None:

@@ -78,6 +78,17 @@ def escalated_decision(confirmation: Approval) -> Decision | None:
     return Decision(**{**found, "outcome": Outcome(found["outcome"])})
 
 
+def confirmation_card(confirmation: Approval) -> dict[str, Any]:
+    """A confirmation as the customer's widget shows it: what will happen, in the store's own words."""
+    return {
+        "id": confirmation.id,
+        "tool": confirmation.tool,
+        "arguments": confirmation.arguments,
+        "summary": confirmation.summary or "",
+        "expires_at": confirmation.expires_at.isoformat(),
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class ApprovalFilter:
     kind: str = "approval"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent import replies
-from agent.approvals import ApprovalStore
+from agent.approvals import ApprovalStore, confirmation_card
 from agent.budget import RunBudget, RunLimits
 from agent.context import clip_result, fit_history
 from agent.dispatch import CallOutcome, ToolGate
@@ -364,7 +364,7 @@ class AgentLoop:
             )
             self._close_queue(state, replies.NOT_RUN_AFTER_CONFIRMATION)
             state.flush_results()
-            await events("confirmation.required", confirmation_event(approval))
+            await events("confirmation.required", confirmation_card(approval))
             return _Ending("awaiting_confirmation", replies.confirm_please(approval.summary), approval=approval)
         self.telemetry.approval_opened()
         state.pending_results.append(awaiting_result(call.id, approval.id, decision.customer_message))
@@ -398,17 +398,6 @@ def awaiting_result(call_id: str, held_id: str, message: str, *, status: str = "
     key = "confirmation_id" if status == "awaiting_confirmation" else "approval_id"
     body = {"status": status, key: held_id, "message": message}
     return ToolResultBlock(call_id, json.dumps(body))
-
-
-def confirmation_event(confirmation: Approval) -> dict[str, Any]:
-    """A confirmation as the customer's widget shows it: what will happen, in the store's own words."""
-    return {
-        "id": confirmation.id,
-        "tool": confirmation.tool,
-        "arguments": confirmation.arguments,
-        "summary": confirmation.summary or "",
-        "expires_at": confirmation.expires_at.isoformat(),
-    }
 
 
 class StepLog:

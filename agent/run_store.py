@@ -91,6 +91,17 @@ class RunStore:
             raise NotFound("conversation not found")
         return conversation
 
+    async def conversations_of(self, customer_id: str, *, limit: int) -> list[Conversation]:
+        """The customer's own conversations, newest first (a widget reopening the last one after a reload)."""
+        async with self.database.session(readonly=True) as session:
+            rows = await session.exec(
+                select(Conversation)
+                .where(col(Conversation.customer_id) == customer_id)
+                .order_by(col(Conversation.created_at).desc(), col(Conversation.id).desc())
+                .limit(limit)
+            )
+            return list(rows.all())
+
     async def messages(self, conversation_id: str) -> list[ChatMessage]:
         async with self.database.session(readonly=True) as session:
             rows = await session.exec(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.approvals import human_decision
+from agent.approvals import confirmation_card, human_decision
 from agent.pricing import micro_to_usd
 from agent.tables import Approval, ChatMessage, Conversation, Run
 from api.settings import Settings
@@ -13,6 +13,7 @@ from tools.store.money import to_dollars
 
 def message_view(message: ChatMessage) -> dict[str, Any]:
     return {
+        "id": message.id,
         "role": message.role,
         "content": message.content,
         "created_at": message.created_at.isoformat(),
@@ -38,13 +39,7 @@ def pending_confirmation_view(held: Approval | None) -> dict[str, Any] | None:
     """The confirmation a run waits for, while the customer can still answer it."""
     if held is None or held.kind != "confirmation" or held.status != "pending":
         return None
-    return {
-        "id": held.id,
-        "tool": held.tool,
-        "arguments": held.arguments,
-        "summary": held.summary or "",
-        "expires_at": held.expires_at.isoformat(),
-    }
+    return confirmation_card(held)
 
 
 def confirmation_view(held: Approval) -> dict[str, Any]:

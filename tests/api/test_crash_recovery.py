@@ -113,6 +113,24 @@ def confirm(srv: ServerProcess, customer: dict[str, str], conversation: str, run
     )
 
 
+def paid(order: data.Order) -> float:
+    return float(sum(t["amount"] for t in order["payment_history"] if t["transaction_type"] == "payment"))
+
+
+def cancellation_asked(srv: ServerProcess, order: data.Order) -> tuple[dict[str, str], str, dict[str, Any]]:
+    """The order's customer asks the model (`DO ...`) to cancel it; the run waits for their confirmation."""
+    customer = bearer(str(order["user_id"]))
+    conversation = httpx.post(f"{srv.url}/v1/conversations", headers=customer).json()["id"]
+    instruction = "DO cancel_pending_order " + json.dumps({"order_id": order["order_id"], "reason": "no longer needed"})
+    asked: dict[str, Any] = httpx.post(
+        f"{srv.url}/v1/conversations/{conversation}/messages",
+        json={"content": instruction},
+        headers=customer,
+        timeout=60,
+    ).json()["run"]
+    return customer, conversation, asked
+
+
 def assistant_replies(srv: ServerProcess, conversation: str) -> list[str]:
     read = httpx.get(f"{srv.url}/v1/conversations/{conversation}", headers=AGENT, timeout=30).json()
     return [m["content"] for m in read["messages"] if m["role"] == "assistant"]
@@ -161,28 +179,13 @@ def test_a_run_killed_mid_answer_is_answered_after_restart_and_its_key_replays(
 def test_a_resumed_run_killed_after_approval_answers_the_customer_after_restart_and_runs_once(
     database_url: str, tmp_path: Path, servers: list[ServerProcess]
 ) -> None:
-    order = data.first_order(
-        lambda o: (
-            o["status"] == "pending"
-            and 100 < sum(t["amount"] for t in o["payment_history"] if t["transaction_type"] == "payment") <= 1000
-        )
-    )
+    order = data.first_order(lambda o: o["status"] == "pending" and 100 < paid(o) <= 1000)
     model = SlowOnce("[service notice", "Your order is cancelled and the refund is on its way.")
     with fake.FakeMessagesAPI() as api:
         api.add(*[model] * 50)
         first = server(database_url, tmp_path / "first.log", api)
         servers.append(first.start())
-        customer = bearer(str(order["user_id"]))
-        conversation = httpx.post(f"{first.url}/v1/conversations", headers=customer).json()["id"]
-        instruction = "DO cancel_pending_order " + json.dumps(
-            {"order_id": order["order_id"], "reason": "no longer needed"}
-        )
-        asked = httpx.post(
-            f"{first.url}/v1/conversations/{conversation}/messages",
-            json={"content": instruction},
-            headers=customer,
-            timeout=60,
-        ).json()["run"]
+        customer, conversation, asked = cancellation_asked(first, order)
         held = confirm(first, customer, conversation, asked).json()["run"]
         assert held["status"] == "awaiting_approval", held
         approval_id = held["pending_action"]["approval_id"]
@@ -209,28 +212,13 @@ def test_a_resumed_run_killed_after_approval_answers_the_customer_after_restart_
 def test_a_run_killed_after_the_customer_confirms_answers_after_restart_and_runs_once(
     database_url: str, tmp_path: Path, servers: list[ServerProcess]
 ) -> None:
-    order = data.first_order(
-        lambda o: (
-            o["status"] == "pending"
-            and sum(t["amount"] for t in o["payment_history"] if t["transaction_type"] == "payment") <= 100
-        )
-    )
+    order = data.first_order(lambda o: o["status"] == "pending" and paid(o) <= 100)
     model = SlowOnce("[service notice", "Your order is cancelled and the refund is on its way.")
     with fake.FakeMessagesAPI() as api:
         api.add(*[model] * 50)
         first = server(database_url, tmp_path / "first.log", api)
         servers.append(first.start())
-        customer = bearer(str(order["user_id"]))
-        conversation = httpx.post(f"{first.url}/v1/conversations", headers=customer).json()["id"]
-        instruction = "DO cancel_pending_order " + json.dumps(
-            {"order_id": order["order_id"], "reason": "no longer needed"}
-        )
-        asked = httpx.post(
-            f"{first.url}/v1/conversations/{conversation}/messages",
-            json={"content": instruction},
-            headers=customer,
-            timeout=60,
-        ).json()["run"]
+        customer, conversation, asked = cancellation_asked(first, order)
         confirmation_id = asked["pending_confirmation"]["id"]
         in_background(lambda: confirm(first, customer, conversation, asked))
         until(model.held.is_set, 60, "the resumed run to call the model")
