@@ -244,7 +244,9 @@ async def test_concurrent_approvers_one_wins_and_the_action_runs_once(database_u
         assert len(await ledger(service)) == 1
         assert await status_of(service, order["order_id"]) == "cancelled"
         async with service.services.database.session(readonly=True) as session:
-            resumed = (await session.exec(select(Run).where(col(Run.resumed_from).is_not(None)))).all()
+            held = await session.get(Approval, approval_id)
+            assert held is not None
+            resumed = (await session.exec(select(Run).where(col(Run.resumed_from) == held.run_id))).all()
         assert len(resumed) == 1
 
 
