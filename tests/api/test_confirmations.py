@@ -30,7 +30,11 @@ SMALL = "#W6247578"  # pending, $53.27 paid: the policy allows its cancellation 
 SMALL_OWNER = "yusuf_rossi_9620"
 LARGE = "#W2974929"  # pending, $182.03 paid: its cancellation needs a support agent
 LARGE_OWNER = "fatima_anderson_2157"
-AGENT = bearer("agent_alice", role="agent")
+
+
+def agent() -> dict[str, str]:
+    """A support agent's token, minted when used: a module-level one can expire before a slow suite gets here."""
+    return bearer("agent_alice", role="agent")
 
 
 def cancel(order_id: str) -> Any:
@@ -115,11 +119,11 @@ async def test_only_the_conversations_own_customer_can_answer(database_url: str)
         staff = await service.http.post(
             f"/v1/conversations/{conversation}/confirmations/{confirmation}",
             json={"decision": "confirm"},
-            headers=AGENT,
+            headers=agent(),
         )
         assert staff.status_code == 403
         # And a staff member cannot approve it as if it were an approval.
-        approve = await service.http.post(f"/v1/approvals/{confirmation}/approve", json={"note": "ok"}, headers=AGENT)
+        approve = await service.http.post(f"/v1/approvals/{confirmation}/approve", json={"note": "ok"}, headers=agent())
         assert approve.status_code == 404
         unknown = await post_answer(service, SMALL_OWNER, conversation, "conf_doesnotexist")
         assert unknown.status_code == 404
@@ -230,9 +234,9 @@ async def test_a_confirmed_write_the_policy_holds_waits_for_a_person(database_ur
         assert resumed["status"] == "awaiting_approval"
         approval = resumed["pending_action"]["approval_id"]
         assert await writes(service) == 0
-        queue = await service.http.get("/v1/approvals?status=pending", headers=AGENT)
+        queue = await service.http.get("/v1/approvals?status=pending", headers=agent())
         assert [a["id"] for a in queue.json()] == [approval]
-        approved = await service.http.post(f"/v1/approvals/{approval}/approve", json={"note": "ok"}, headers=AGENT)
+        approved = await service.http.post(f"/v1/approvals/{approval}/approve", json={"note": "ok"}, headers=agent())
         assert approved.status_code == 200, approved.text
         assert approved.json()["run"]["reply"] == "The team approved it: cancelled."
         assert await order_status(service, LARGE) == "cancelled"
