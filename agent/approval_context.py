@@ -121,7 +121,11 @@ async def approval_context(database: Database, policy: PolicyConfig, approval: A
         refunded = await refunds_since(session, now - timedelta(days=window_days), approval.customer_id)
         siblings = await session.exec(
             select(Approval)
-            .where(col(Approval.customer_id) == approval.customer_id, col(Approval.id) != approval.id)
+            .where(
+                col(Approval.customer_id) == approval.customer_id,
+                col(Approval.id) != approval.id,
+                col(Approval.kind) == "approval",  # the customer's own confirmations are not decisions of staff
+            )
             .order_by(col(Approval.created_at))
         )
         earlier = [a for a in siblings.all() if order_id and a.arguments.get("order_id") == order_id]

@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from agent.approvals import ApprovalStore, decision_notice, human_decision
+from agent.approvals import ApprovalStore, decision_notice, escalated_decision, human_decision
 from agent.dispatch import ToolGate, legacy_key
 from agent.errors import AmendmentRejected, ApprovalNotPending, ApproverLimitExceeded
 from agent.loop import AgentLoop
-from agent.replies import APPROVAL_EXPIRED
+from agent.models.base import ToolUseBlock
+from agent.replies import APPROVAL_EXPIRED, CONFIRMATION_EXPIRED, awaiting_approval
 from agent.run_store import RunStore, RunTotals
+from agent.state import TurnState
 from agent.tables import Approval, Run
 from agent.telemetry import HeldCall, PausedRun
 from policies.config import ROLE_RANK, PolicyConfig
@@ -93,8 +95,8 @@ class ApprovalDesk:
         self.loop.telemetry.approval_closed()
         return await self._resume(await self.approvals.get(approval.id))
 
-    async def _pending(self, approval_id: str) -> Approval:
-        approval = await self.approvals.get(approval_id)
+    async def _pending(self, approval_id: str, kind: str = "approval") -> Approval:
+        approval = await self.approvals.get(approval_id, kind=kind)
         if approval.status != "pending" or await self._expire_if_due(approval):
             raise ApprovalNotPending(await self._why_not_pending(approval.id))
         return approval
@@ -142,21 +144,18 @@ class ApprovalDesk:
 
     # ---- after the decision -------------------------------------------------------------------------------
 
+    async def settle(self, held_id: str) -> Settled:
+        """Carry a decided held call through: run it if it was approved or confirmed, then resume its run."""
+        return await self._execute_and_resume(held_id)
+
     async def _execute_and_resume(self, approval_id: str) -> Settled:
         approval = await self.approvals.get(approval_id)
+        if approval.status == "approved" and approval.kind == "confirmation":
+            return await self._run_confirmed(approval)
         if approval.status == "approved":
             telemetry = self.loop.telemetry
             await telemetry.know_customer(approval.customer_id)
-            held = HeldCall(
-                kind="approval",
-                id=approval.id,
-                decision="approved",
-                conversation_id=approval.conversation_id,
-                trace_context=approval.trace_context,
-                tool=approval.tool,
-                call_id=approval.tool_use_id,
-                arguments=approval.executed_arguments or {},
-            )
+            held = held_call(approval, "approved", approval.executed_arguments or {})
             with telemetry.held_call_span(held) as span:
                 result = await self.gate.run_approved(
                     ToolCall(approval.tool, approval.executed_arguments, approval.tool_use_id),
@@ -168,6 +167,33 @@ class ApprovalDesk:
             await self.approvals.record_execution(approval.id, ok=result.ok, result=result.content)
             approval = await self.approvals.get(approval.id)
         return await self._resume(approval)
+
+    async def _run_confirmed(self, confirmation: Approval) -> Settled:
+        """Run a call the customer confirmed, as the policy decides it now, under the held call's key: a second
+        attempt (a crash, a recovery pass) replays the recorded result instead of writing again. If the policy
+        now holds the call for a human, nothing runs and the run that answers opens the approval."""
+        telemetry = self.loop.telemetry
+        await telemetry.know_customer(confirmation.customer_id)
+        held = held_call(confirmation, "confirmed", confirmation.arguments)
+        with telemetry.held_call_span(held) as span:
+            outcome = await self.gate.submit(
+                ToolCall(confirmation.tool, confirmation.arguments, confirmation.tool_use_id),
+                Principal.customer(confirmation.customer_id),
+                run_id=confirmation.run_id,
+                key=confirmation.idempotency_key or legacy_key(confirmation.run_id, confirmation.tool_use_id),
+                confirmed=True,
+            )
+            if outcome.decision is not None:
+                span.set_attribute("policy.decision", outcome.decision.outcome.value)
+                span.set_attribute("policy.rule", outcome.decision.rule)
+            result = outcome.result
+            if result is not None:
+                telemetry.held_call_ran(span, held, result.ok, result.error_code, result.content)
+        if result is None and outcome.decision is not None:
+            await self.approvals.escalate(confirmation.id, outcome.decision)
+        elif result is not None:
+            await self.approvals.record_execution(confirmation.id, ok=result.ok, result=result.content)
+        return await self._resume(await self.approvals.get(confirmation.id))
 
     async def _resume(self, approval: Approval) -> Settled:
         """Continue the paused conversation with the decision; exactly one process gets to do it."""
@@ -182,6 +208,8 @@ class ApprovalDesk:
         """Tell the customer the decision in `run` (a stored, running run): the model answers, or, for an expired
         approval, a fixed reply hands the conversation to the team."""
         notice = decision_notice(approval)
+        if approval.kind == "confirmation" and approval.status in ("expired", "escalated"):
+            return await self._answer_without_model(approval, run, notice)
         if approval.status == "expired":
             finished = await self.runs.finish_turn(
                 run,
@@ -206,9 +234,38 @@ class ApprovalDesk:
             finished = (await self.loop.answer(run, notice, paused=paused)).run
         return finished
 
+    async def _answer_without_model(self, confirmation: Approval, run: Run, notice: str) -> Run:
+        """An expired confirmation ends with a fixed reply; an escalated one opens the approval the policy now
+        asks for, and the run waits for it, as a run the policy held at once would."""
+        status, reply = "completed", CONFIRMATION_EXPIRED
+        decision = escalated_decision(confirmation)
+        if decision is not None:
+            call = ToolUseBlock(id=confirmation.tool_use_id, name=confirmation.tool, input=confirmation.arguments)
+            state = TurnState.from_json(confirmation.state)  # the run as it paused for the customer
+            await self.approvals.create(
+                run, call, decision, state, confirmation.trace_context, idempotency_key=confirmation.idempotency_key
+            )
+            self.loop.telemetry.approval_opened()
+            status, reply = "awaiting_approval", awaiting_approval(decision)
+        return await self.runs.finish_turn(
+            run,
+            status=status,
+            reply=reply,
+            transcript=[
+                {"role": "user", "content": [{"type": "text", "text": notice}]},
+                {"role": "assistant", "content": [{"type": "text", "text": reply}]},
+            ],
+            totals=RunTotals(0, 0, 0, 0, 0, 0),
+            model_provider="",
+            model_name="",
+            trace_id=confirmation.trace_context.get("trace_id"),  # the trace where the call was proposed
+        )
+
     async def _expire(self, approval_id: str) -> None:
+        approval = await self.approvals.get(approval_id)
         if await self.approvals.expire(approval_id):
-            self.loop.telemetry.approval_closed()
+            if approval.kind == "approval":
+                self.loop.telemetry.approval_closed()
             await self._resume(await self.approvals.get(approval_id))
 
     async def _expire_if_due(self, approval: Approval) -> bool:
@@ -244,12 +301,26 @@ class ApprovalDesk:
             and approval.decided_at <= utcnow() - self.recovery_grace
         )
 
-    async def read(self, approval_id: str) -> Approval:
-        """The approval as it stands, after completing it if its process stopped half-way."""
-        approval = await self.approvals.get(approval_id)
+    async def read(self, approval_id: str, kind: str = "approval") -> Approval:
+        """The held call as it stands, after completing it if its process stopped half-way."""
+        approval = await self.approvals.get(approval_id, kind=kind)
         if not await self._expire_if_due(approval) and self._abandoned(approval):
             await self._execute_and_resume(approval.id)
         return await self.approvals.get(approval.id)
+
+
+def held_call(held: Approval, decision: str, arguments: dict[str, Any]) -> HeldCall:
+    """The held call as its `execute_tool` span names it: an approval's or a confirmation's."""
+    return HeldCall(
+        kind=held.kind,
+        id=held.id,
+        decision=decision,
+        conversation_id=held.conversation_id,
+        trace_context=held.trace_context,
+        tool=held.tool,
+        call_id=held.tool_use_id,
+        arguments=arguments,
+    )
 
 
 def changed_field(original: dict[str, Any], amended: dict[str, Any]) -> str | None:

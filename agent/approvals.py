@@ -6,6 +6,7 @@ approvers, two replicas or a recovery pass racing on one approval cannot both wi
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from agent.models.base import ToolUseBlock
 from agent.replies import NOTICE_PREFIX
 from agent.state import TurnState
 from agent.tables import Approval, Run
-from policies.decision import Decision
+from policies.decision import Decision, Outcome
 from tools.context import Principal, utcnow
 from tools.errors import NotFound
 from tools.store.database import Database
@@ -38,7 +39,10 @@ def arguments_hash(arguments: Any) -> str:
 
 
 def human_decision(approval: Approval) -> str:
-    """`approved`, `rejected` or `expired`: what was decided, whatever became of the action afterwards."""
+    """What was decided, whatever became of the action afterwards: `approved | rejected | expired` for an
+    approval, `confirmed | declined | expired` for a customer's confirmation."""
+    if approval.kind == "confirmation":
+        return {"rejected": "declined", "withdrawn": "declined", "expired": "expired"}.get(approval.status, "confirmed")
     return approval.status if approval.status in ("rejected", "expired") else "approved"
 
 
@@ -47,6 +51,7 @@ def decision_notice(approval: Approval) -> str:
     body = {
         "approval_id": approval.id,
         "decision": human_decision(approval),
+        "kind": approval.kind,
         "tool": approval.tool,
         "tool_use_id": approval.tool_use_id,
         "arguments": approval.executed_arguments or approval.arguments,
@@ -54,14 +59,40 @@ def decision_notice(approval: Approval) -> str:
         "result": approval.result,
         "note": approval.note or "",
     }
-    return (
-        f"{NOTICE_PREFIX} A support team member has decided on the action that was waiting for approval. "
-        f"Tell the customer the outcome. {json.dumps(body, ensure_ascii=False)}"
+    who = (
+        "The customer has answered the confirmation of the action"
+        if approval.kind == "confirmation"
+        else "A support team member has decided on the action that was waiting for approval"
     )
+    return f"{NOTICE_PREFIX} {who}. Tell the customer the outcome. {json.dumps(body, ensure_ascii=False)}"
+
+
+WITHDRAWN = "the customer sent a new message instead of answering"
+
+
+def escalated_decision(confirmation: Approval) -> Decision | None:
+    """The policy's decision that sent a confirmed call to a human, as `ApprovalStore.escalate` stored it."""
+    found = (confirmation.result or {}).get("escalated") if confirmation.status == "escalated" else None
+    if not isinstance(found, dict):
+        return None
+    return Decision(**{**found, "outcome": Outcome(found["outcome"])})
+
+
+def confirmation_card(confirmation: Approval) -> dict[str, Any]:
+    """A confirmation as the customer's widget shows it: what will happen, in the store's own words."""
+    return {
+        "id": confirmation.id,
+        "tool": confirmation.tool,
+        "arguments": confirmation.arguments,
+        "summary": confirmation.summary or "",
+        "expires_at": confirmation.expires_at.isoformat(),
+    }
 
 
 @dataclass(frozen=True, slots=True)
 class ApprovalFilter:
+    kind: str = "approval"
+    """Staff queues list approvals only; a customer's confirmation is theirs alone."""
     status: str | None = None
     customer_id: str | None = None
     created_before: datetime | None = None
@@ -71,9 +102,12 @@ class ApprovalFilter:
 
 
 class ApprovalStore:
-    def __init__(self, database: Database, *, ttl: timedelta) -> None:
+    def __init__(
+        self, database: Database, *, ttl: timedelta, confirmation_ttl: timedelta = timedelta(minutes=15)
+    ) -> None:
         self.database = database
         self.ttl = ttl
+        self.confirmation_ttl = confirmation_ttl
 
     async def create(
         self,
@@ -83,11 +117,16 @@ class ApprovalStore:
         state: TurnState,
         trace_context: dict[str, str],
         idempotency_key: str | None = None,
+        kind: str = "approval",
     ) -> Approval:
+        """Hold `call` for a decision: a staff member's (`approval`) or the customer's (`confirmation`)."""
         arguments = clean_json(call.input if isinstance(call.input, dict) else {})
         now = utcnow()
+        confirming = kind == "confirmation"
         approval = Approval(
-            id=new_id("appr"),
+            id=new_id("conf" if confirming else "appr"),
+            kind=kind,
+            summary=decision.summary or None,
             status="pending",
             tool=call.name,
             tool_use_id=call.id,
@@ -98,7 +137,7 @@ class ApprovalStore:
             rule=decision.rule,
             reason=decision.reason,
             customer_message=decision.customer_message,
-            approver_role=decision.approver_role or "agent",
+            approver_role="customer" if confirming else decision.approver_role or "agent",
             policy_version=decision.policy_version,
             conversation_id=run.conversation_id,
             customer_id=run.customer_id,
@@ -106,23 +145,24 @@ class ApprovalStore:
             trace_context=trace_context,
             state=clean_json(state.to_json()),
             created_at=now,
-            expires_at=now + self.ttl,
+            expires_at=now + (self.confirmation_ttl if confirming else self.ttl),
         )
         async with self.database.session() as session:
             session.add(approval)
             await session.commit()
         return approval
 
-    async def get(self, approval_id: str) -> Approval:
+    async def get(self, approval_id: str, *, kind: str | None = None) -> Approval:
+        """The held call; with `kind`, only one of that kind (a staff route never sees a confirmation)."""
         async with self.database.session(readonly=True) as session:
             approval = await session.get(Approval, approval_id)
-        if approval is None:
-            raise NotFound("approval not found")
+        if approval is None or (kind is not None and approval.kind != kind):
+            raise NotFound(f"{kind or 'approval'} not found")
         return approval
 
     async def find(self, where: ApprovalFilter, *, limit: int, after: tuple[datetime, str] | None) -> list[Approval]:
         """Oldest first (the queue order), keyset-paginated on (created_at, id)."""
-        query = select(Approval)
+        query = select(Approval).where(col(Approval.kind) == where.kind)
         if where.status:
             query = query.where(col(Approval.status) == where.status)
         if where.customer_id:
@@ -150,6 +190,7 @@ class ApprovalStore:
             rows = await session.exec(
                 select(Approval).where(
                     col(Approval.conversation_id) == conversation_id,
+                    col(Approval.kind) == "approval",
                     col(Approval.status) == "pending",
                     col(Approval.tool) == tool,
                     col(Approval.arguments_hash) == digest,
@@ -208,6 +249,32 @@ class ApprovalStore:
             approval_id, ["approved"], status="executed" if ok else "failed", result=clean_json(result)
         )
 
+    async def escalate(self, confirmation_id: str, decision: Decision) -> bool:
+        """A confirmed call the policy now holds for a human: it ran nothing; the run that answers the
+        confirmation opens the approval (`escalated_decision` reads the decision back)."""
+        body = {"escalated": dataclasses.asdict(decision)}
+        return await self._transition(confirmation_id, ["approved"], status="escalated", result=clean_json(body))
+
+    async def withdraw_open(self, conversation_id: str) -> list[str]:
+        """Decline the conversation's open confirmations because the customer wrote something else instead."""
+        async with self.database.session() as session:
+            open_ids = list(
+                (
+                    await session.exec(
+                        select(Approval.id).where(
+                            col(Approval.conversation_id) == conversation_id,
+                            col(Approval.kind) == "confirmation",
+                            col(Approval.status) == "pending",
+                        )
+                    )
+                ).all()
+            )
+        withdrawn = []
+        for held_id in open_ids:
+            if await self._transition(held_id, ["pending"], status="withdrawn", decided_at=utcnow(), note=WITHDRAWN):
+                withdrawn.append(held_id)
+        return withdrawn
+
     async def claim_resume(self, approval: Approval, run: Run, *, replacing: str | None = None) -> bool:
         """Create the run that continues the paused one, unless another process already did: one transaction.
         With `replacing`, the run takes over from that earlier resumed run, whose process died."""
@@ -227,6 +294,11 @@ class ApprovalStore:
             await session.commit()
         return True
 
+    async def held_in(self, run_id: str) -> Approval | None:
+        """The call `run_id` paused on (an approval or a confirmation), if it paused."""
+        async with self.database.session(readonly=True) as session:
+            return (await session.exec(select(Approval).where(col(Approval.run_id) == run_id))).first()
+
     async def resumed_by(self, run_id: str) -> Approval | None:
         """The approval whose decision `run_id` was answering, if it was such a run."""
         async with self.database.session(readonly=True) as session:
@@ -244,7 +316,7 @@ class ApprovalStore:
         async with self.database.session(readonly=True) as session:
             rows = await session.exec(
                 select(Approval.id).where(
-                    col(Approval.status).in_(["approved", "executed", "failed", "rejected", "expired"]),
+                    col(Approval.status).in_(["approved", "executed", "failed", "rejected", "expired", "escalated"]),
                     col(Approval.resumed_run_id).is_(None),
                     col(Approval.decided_at) <= decided_before,
                 )

@@ -33,10 +33,12 @@ class CallOutcome:
     decision: Decision | None
     result: ToolResult | None
     spec: ToolSpec | None = None
+    awaiting_confirmation: bool = False
+    """The policy would let the write go ahead (perhaps via a human), but the customer has not confirmed it."""
 
     @property
     def awaiting_approval(self) -> bool:
-        return self.decision is not None and self.decision.needs_approval
+        return not self.awaiting_confirmation and self.decision is not None and self.decision.needs_approval
 
     @property
     def ends_run(self) -> bool:
@@ -70,13 +72,19 @@ class ToolGate:
         self.knowledge = knowledge
         """The help centre's search, handed to `search_help_centre` (None: keyword-only)."""
 
-    async def submit(self, call: ToolCall, principal: Principal, *, run_id: str, key: str) -> CallOutcome:
-        """Validate and decide; run the call if the policy allows it, under `key`."""
+    async def submit(
+        self, call: ToolCall, principal: Principal, *, run_id: str, key: str, confirmed: bool = False
+    ) -> CallOutcome:
+        """Validate and decide; run the call if the policy allows it, under `key`. A write the policy file says
+        the customer must confirm is only decided, never run, unless `confirmed` (which only the customer's
+        own answer through the API sets, never anything the model sends)."""
         try:
             spec = self.registry.get(call.name)
             args = spec.parse(call.arguments)
         except (UnknownTool, InvalidArguments) as error:
             return CallOutcome(call=call, decision=None, result=ToolResult.failure(error))
+        if not confirmed and self.engine.config.confirmations.required_for(spec.name, writes=spec.writes):
+            return await self._ask_first(call, principal, spec, run_id)
         async with self.database.session() as session:
             decision = await self.engine.evaluate(call, principal, session, run_id=run_id, hold_limits=spec.writes)
             if decision.denied or decision.needs_approval:
@@ -93,6 +101,16 @@ class ToolGate:
         if not result.ok:
             await self._record_again(call, principal, decision, run_id)
         return CallOutcome(call=call, decision=decision, result=result, spec=spec)
+
+    async def _ask_first(self, call: ToolCall, principal: Principal, spec: ToolSpec, run_id: str) -> CallOutcome:
+        """Decide without running: a refused write is refused at once (nothing to confirm); any other waits for
+        the customer. The decision made again at the confirmation is the one that counts."""
+        async with self.database.session() as session:
+            decision = await self.engine.evaluate(call, principal, session, run_id=run_id)
+            await session.commit()
+        if decision.denied:
+            return CallOutcome(call=call, decision=decision, result=denial_result(decision), spec=spec)
+        return CallOutcome(call=call, decision=decision, result=None, spec=spec, awaiting_confirmation=True)
 
     async def _record_again(self, call: ToolCall, principal: Principal, decision: Decision, run_id: str) -> None:
         async with self.database.session() as session:

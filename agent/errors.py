@@ -11,6 +11,7 @@ AgentError
 ├── ConversationOwned          a person of the support team owns the conversation: no model run starts
 ├── ApprovalError              a decision on a held action cannot be taken
 │   ├── ApprovalNotPending     already decided, or expired (HTTP 409)
+│   │   └── ConfirmationNotPending  the customer's confirmation was already answered, or expired (HTTP 409)
 │   ├── ApproverLimitExceeded  the amount is above what the approver's role may approve (HTTP 403)
 │   └── AmendmentRejected      amended arguments are invalid or refused by the policy (HTTP 422)
 ├── HandoffError               a step on a handed-off conversation cannot be taken
@@ -67,6 +68,10 @@ class ApprovalError(AgentError):
 
 class ApprovalNotPending(ApprovalError):
     code = "approval_not_pending"
+
+
+class ConfirmationNotPending(ApprovalNotPending):
+    code = "confirmation_not_pending"
 
 
 class ApproverLimitExceeded(ApprovalError):

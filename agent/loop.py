@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent import replies
-from agent.approvals import ApprovalStore
+from agent.approvals import ApprovalStore, confirmation_card
 from agent.budget import RunBudget, RunLimits
 from agent.context import clip_result, fit_history
 from agent.dispatch import CallOutcome, ToolGate
@@ -202,7 +202,8 @@ class AgentLoop:
                     continue
                 key = state.call_keys.pop(call.id)
                 outcome = await self._run_tool(run, principal, call, key, steps, events)
-                if outcome.awaiting_approval:
+                if outcome.awaiting_confirmation or outcome.awaiting_approval:
+                    # The same call already waiting for a person is not asked for again, nor confirmed again.
                     held = await self.approvals.pending_duplicate(run.conversation_id, call.name, call.input)
                     if held is None:
                         return await self._pause(run, call, key, outcome, state, events)
@@ -349,12 +350,22 @@ class AgentLoop:
     async def _pause(
         self, run: Run, call: ToolUseBlock, key: str, outcome: CallOutcome, state: TurnState, events: EventSink
     ) -> _Ending:
-        """Hold the call for a human. The transcript records it as waiting, so later turns stay coherent."""
+        """Hold the call for the customer's confirmation or a human's approval. The transcript records it as
+        waiting, so later turns stay coherent."""
         decision = outcome.decision
         assert decision is not None
+        kind = "confirmation" if outcome.awaiting_confirmation else "approval"
         approval = await self.approvals.create(
-            run, call, decision, state, trace_context=current_trace_context(), idempotency_key=key
+            run, call, decision, state, trace_context=current_trace_context(), idempotency_key=key, kind=kind
         )
+        if kind == "confirmation":
+            state.pending_results.append(
+                awaiting_result(call.id, approval.id, replies.ASKED_TO_CONFIRM, status="awaiting_confirmation")
+            )
+            self._close_queue(state, replies.NOT_RUN_AFTER_CONFIRMATION)
+            state.flush_results()
+            await events("confirmation.required", confirmation_card(approval))
+            return _Ending("awaiting_confirmation", replies.confirm_please(approval.summary), approval=approval)
         self.telemetry.approval_opened()
         state.pending_results.append(awaiting_result(call.id, approval.id, decision.customer_message))
         self._close_queue(state, replies.NOT_RUN_AFTER_PAUSE)
@@ -382,9 +393,10 @@ class AgentLoop:
         state.queued_calls = []
 
 
-def awaiting_result(call_id: str, approval_id: str, message: str) -> ToolResultBlock:
-    """The tool result of a call that waits for a human decision (not an error: nothing went wrong)."""
-    body = {"status": "awaiting_approval", "approval_id": approval_id, "message": message}
+def awaiting_result(call_id: str, held_id: str, message: str, *, status: str = "awaiting_approval") -> ToolResultBlock:
+    """The tool result of a call that waits for a decision (not an error: nothing went wrong)."""
+    key = "confirmation_id" if status == "awaiting_confirmation" else "approval_id"
+    body = {"status": status, key: held_id, "message": message}
     return ToolResultBlock(call_id, json.dumps(body))
 
 

@@ -29,6 +29,22 @@ def awaiting_approval(decision: Decision) -> str:
     return action + decision.customer_message
 
 
+NOT_RUN_AFTER_CONFIRMATION = "not run: it waits until the customer answers the confirmation of an earlier action"
+ASKED_TO_CONFIRM = (
+    "not run yet: the service has asked the customer to confirm this action with a Confirm or Decline button. "
+    "Only that answer can make it run; you will be told the outcome."
+)
+CONFIRMATION_EXPIRED = (
+    "The confirmation wasn't answered in time, so nothing was changed. Just ask if you still want it."
+)
+
+
+def confirm_please(summary: str | None) -> str:
+    """The service's own words when a write waits for the customer: the action as the store data describe it."""
+    action = f"{summary[:1].upper()}{summary[1:]}" if summary else "This change"
+    return f"Please confirm: {action}. Nothing changes until you press Confirm; Decline cancels it."
+
+
 APPROVAL_EXPIRED = (
     "The action I asked a team member to approve wasn't reviewed in time, so nothing was changed. I've passed "
     "this conversation to our support team, and a member of the team will follow up with you here."

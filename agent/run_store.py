@@ -26,7 +26,14 @@ from tools.store.sanitize import clean_json, clean_text
 
 _INSERT_STEP = insert(Step.__table__)  # type: ignore[attr-defined]
 _INSERT_MESSAGE = insert(ChatMessage.__table__)  # type: ignore[attr-defined]
-TERMINAL_STATUSES = ("completed", "awaiting_approval", "handed_off", "budget_exhausted", "failed")
+TERMINAL_STATUSES = (
+    "completed",
+    "awaiting_confirmation",
+    "awaiting_approval",
+    "handed_off",
+    "budget_exhausted",
+    "failed",
+)
 INTERRUPTED = "interrupted: the process answering it stopped"
 
 
@@ -83,6 +90,17 @@ class RunStore:
         if conversation is None or not (principal.is_staff or conversation.customer_id == principal.id):
             raise NotFound("conversation not found")
         return conversation
+
+    async def conversations_of(self, customer_id: str, *, limit: int) -> list[Conversation]:
+        """The customer's own conversations, newest first (a widget reopening the last one after a reload)."""
+        async with self.database.session(readonly=True) as session:
+            rows = await session.exec(
+                select(Conversation)
+                .where(col(Conversation.customer_id) == customer_id)
+                .order_by(col(Conversation.created_at).desc(), col(Conversation.id).desc())
+                .limit(limit)
+            )
+            return list(rows.all())
 
     async def messages(self, conversation_id: str) -> list[ChatMessage]:
         async with self.database.session(readonly=True) as session:

@@ -55,7 +55,7 @@ class Run(SQLModel, table=True):
     conversation_id: str = Field(foreign_key="conversations.id", max_length=40)
     customer_id: str = Field(max_length=80)
     status: str = Field(max_length=30)
-    """`running | completed | awaiting_approval | handed_off | budget_exhausted | failed`"""
+    """`running | completed | awaiting_confirmation | awaiting_approval | handed_off | budget_exhausted | failed`"""
     reply: str | None = None
     model_provider: str = Field(default="", max_length=40)
     model_name: str = Field(default="", max_length=100)
@@ -141,9 +141,16 @@ class Approval(SQLModel, table=True):
     __table_args__ = (Index("ix_approvals_status_created", "status", "created_at"),)
 
     id: str = Field(primary_key=True, max_length=40)
+    kind: str = Field(default="approval", max_length=20, sa_column_kwargs={"server_default": "approval"})
+    """Who decides the held call: `approval` (a support agent or supervisor) or `confirmation` (the customer,
+    before any write runs). One concept, one table, one set of transitions: see `agent.confirmations`."""
     status: str = Field(max_length=20)
     """`pending`, then `approved | rejected | expired`; an approved call then becomes `executed` (it ran) or
-    `failed` (the store refused it when it ran, e.g. the order changed meanwhile)."""
+    `failed` (the store refused it when it ran, e.g. the order changed meanwhile). A confirmation is `approved`
+    when the customer confirms, `rejected` when they decline, and `withdrawn` when they write a new message
+    instead (that message's run answers; nothing resumes)."""
+    summary: str | None = None
+    """The action in plain words, built by the tool from the store data (never from the model's text)."""
     tool: str = Field(max_length=60)
     tool_use_id: str = Field(max_length=200)
     idempotency_key: str | None = Field(default=None, max_length=200)

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
@@ -17,7 +18,7 @@ from api.errors import install_error_handlers
 from api.logs import AccessLog
 from api.metrics import pending_gauge
 from api.observability import configure_from_env
-from api.routers import approvals, conversations, handoffs, health
+from api.routers import approvals, confirmations, conversations, handoffs, health
 from api.services import build_services
 from api.settings import Settings
 
@@ -53,6 +54,16 @@ def create_app(
     install_error_handlers(app)
     app.state.prometheus = observability.prometheus
     app.add_middleware(AccessLog)  # inside the OpenTelemetry middleware, so its lines carry the request's trace
+    if origins := [o.strip().rstrip("/") for o in resolved.cors_origins.split(",") if o.strip()]:
+        # Bearer tokens, not cookies: credentials stay off, so no page can ride on a desk session.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
+            expose_headers=["Retry-After", "Idempotent-Replayed"],
+            max_age=600,
+        )
     if traced:
         FastAPIInstrumentor.instrument_app(
             app,
@@ -65,6 +76,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(conversations.router)
     app.include_router(approvals.router)
+    app.include_router(confirmations.router)
     app.include_router(handoffs.router)
     desk.install(app)
     app.include_router(metrics_route.router)

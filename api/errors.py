@@ -25,7 +25,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from agent.errors import (
     AmendmentRejected,
     ApprovalError,
-    ApprovalNotPending,
     ApproverLimitExceeded,
     ConversationBusy,
     HandoffError,
@@ -97,7 +96,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApprovalError)
     async def _approval(_: Request, error: ApprovalError) -> JSONResponse:
-        status = {ApprovalNotPending: 409, ApproverLimitExceeded: 403, AmendmentRejected: 422}.get(type(error), 409)
+        status = {ApproverLimitExceeded: 403, AmendmentRejected: 422}.get(type(error), 409)
         if isinstance(error, AmendmentRejected) and error.field:
             body = {"error": {"code": error.code, "message": str(error), "field": error.field}}
             return JSONResponse(body, status_code=status)

@@ -94,3 +94,6 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     except (ValueError, binascii.Error, OverflowError):
         pass
     raise ApiError(422, "invalid_cursor", "the cursor is not one this API returned")
+
+
+ConfirmationId = Annotated[str, path_id("confirmation_id", "confirmation")]

@@ -33,7 +33,11 @@ router = APIRouter(tags=["health"])
 
 async def count_pending(database: Database) -> int:
     async with database.session() as session:
-        result = await session.exec(select(func.count()).select_from(Approval).where(col(Approval.status) == "pending"))
+        result = await session.exec(
+            select(func.count())
+            .select_from(Approval)
+            .where(col(Approval.status) == "pending", col(Approval.kind) == "approval")
+        )
         return int(result.one())
 
 

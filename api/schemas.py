@@ -27,6 +27,8 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 class MessageOut(BaseModel):
+    id: int | None = None
+    """Increasing within a conversation: the order messages were stored in."""
     role: str
     """`customer`, `assistant`, or `agent` (a person of the support team, named by `author_id`)."""
     content: str
@@ -36,8 +38,18 @@ class MessageOut(BaseModel):
     @classmethod
     def of(cls, message: ChatMessage) -> MessageOut:
         return cls(
-            role=message.role, content=message.content, created_at=message.created_at, author_id=message.author_id
+            id=message.id,
+            role=message.role,
+            content=message.content,
+            created_at=message.created_at,
+            author_id=message.author_id,
         )
+
+
+class ConversationOut(BaseModel):
+    id: str
+    customer_id: str
+    created_at: datetime
 
 
 class HandoffOut(BaseModel):

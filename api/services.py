@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from agent.admission import Admission
 from agent.approval_desk import ApprovalDesk
 from agent.approvals import ApprovalStore
+from agent.confirmations import ConfirmationDesk
 from agent.dispatch import ToolGate
 from agent.handoffs import HandoffStore
 from agent.loop import AgentLoop
@@ -65,6 +66,7 @@ class Services:
     handoffs: HandoffStore
     sweeper: ExpirySweeper
     verifier: TokenVerifier
+    confirmations: ConfirmationDesk
     knowledge: HelpCentre = field(default_factory=HelpCentre)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _housekeeping: asyncio.Task[None] | None = None
@@ -147,7 +149,11 @@ async def build_services(
         spend=spend,
         lease=lease,
     )
-    approvals = ApprovalStore(database, ttl=timedelta(hours=policy.approvals.ttl_hours))
+    approvals = ApprovalStore(
+        database,
+        ttl=timedelta(hours=policy.approvals.ttl_hours),
+        confirmation_ttl=timedelta(minutes=policy.confirmations.ttl_minutes),
+    )
     chosen = model or build_chain(
         settings.model_spec,
         settings.model_fallbacks,
@@ -208,6 +214,7 @@ async def build_services(
         handoffs=HandoffStore(database),
         sweeper=ExpirySweeper(desk, interval_s=settings.approval_sweep_s),
         verifier=TokenVerifier(settings),
+        confirmations=ConfirmationDesk(desk),
         knowledge=knowledge,
     )
     services.sweeper.start()

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     """How long a desk sign-in lasts before staff sign in again."""
     desk_secure_cookie: bool | None = Field(default=None, alias="SUPPORT_DESK_SECURE_COOKIE")
     """Unset: the desk cookie is Secure (HTTPS only) unless the service runs on the development secret."""
+    cors_origins: str = Field(default="", alias="SUPPORT_CORS_ORIGINS")
+    """Comma-separated origins whose pages may call the API from a browser (the widget's hosts), e.g.
+    `https://shop.example,https://help.example`. Empty (the default): no cross-origin browser calls at all."""
     jaeger_ui_url: str | None = Field(default=None, alias="JAEGER_UI_URL")
     """With it set, approvals carry a ready link to their run's trace."""
 

@@ -29,6 +29,8 @@ class TerminalChat:
     conversation: str = ""
     out: TextIO = sys.stdout
     shown: int = 0
+    confirmation: str | None = None
+    """The confirmation the last reply waits for: `/confirm` or `/decline` answers it (the widget's buttons)."""
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -42,18 +44,29 @@ class TerminalChat:
         return self.conversation
 
     def send(self, text: str) -> None:
-        answer = self._request(
-            "POST",
-            f"/v1/conversations/{self.conversation}/messages",
-            json={"content": text},
-            headers={"Idempotency-Key": str(uuid.uuid4())},
-        )
+        if text in ("/confirm", "/decline") and self.confirmation:
+            answer = self._request(
+                "POST",
+                f"/v1/conversations/{self.conversation}/confirmations/{self.confirmation}",
+                json={"decision": text[1:]},
+            )
+        else:
+            answer = self._request(
+                "POST",
+                f"/v1/conversations/{self.conversation}/messages",
+                json={"content": text},
+                headers={"Idempotency-Key": str(uuid.uuid4())},
+            )
+        self.confirmation = None
         if answer.status_code != 200:
             self._print(f"[{answer.status_code}] {error_message(answer)}")
             return
         self.show_new()
         run = answer.json()["run"]
-        if run["status"] != "completed":
+        if run and run["status"] == "awaiting_confirmation":
+            self.confirmation = run["pending_confirmation"]["id"]
+            self._print("         [awaiting_confirmation: type /confirm or /decline]")
+        elif run and run["status"] != "completed":
             self._print(f"         [{run['status']}]")
 
     def show_new(self, *, interrupting: bool = False) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent.approvals import confirmation_card, human_decision
 from agent.pricing import micro_to_usd
 from agent.tables import Approval, ChatMessage, Conversation, Run
 from api.settings import Settings
@@ -12,6 +13,7 @@ from tools.store.money import to_dollars
 
 def message_view(message: ChatMessage) -> dict[str, Any]:
     return {
+        "id": message.id,
         "role": message.role,
         "content": message.content,
         "created_at": message.created_at.isoformat(),
@@ -20,7 +22,7 @@ def message_view(message: ChatMessage) -> dict[str, Any]:
 
 
 def pending_action_view(approval: Approval | None) -> dict[str, Any] | None:
-    if approval is None:
+    if approval is None or approval.kind != "approval":
         return None
     return {
         "approval_id": approval.id,
@@ -33,12 +35,35 @@ def pending_action_view(approval: Approval | None) -> dict[str, Any] | None:
     }
 
 
+def pending_confirmation_view(held: Approval | None) -> dict[str, Any] | None:
+    """The confirmation a run waits for, while the customer can still answer it."""
+    if held is None or held.kind != "confirmation" or held.status != "pending":
+        return None
+    return confirmation_card(held)
+
+
+def confirmation_view(held: Approval) -> dict[str, Any]:
+    return {
+        "id": held.id,
+        "status": held.status,
+        "decision": None if held.status == "pending" else human_decision(held),
+        "tool": held.tool,
+        "arguments": held.arguments,
+        "summary": held.summary or "",
+        "expires_at": held.expires_at.isoformat(),
+        "decided_at": held.decided_at.isoformat() if held.decided_at else None,
+        "result": held.result,
+        "resumed_run_id": held.resumed_run_id,
+    }
+
+
 def run_view(run: Run, approval: Approval | None = None) -> dict[str, Any]:
     return {
         "id": run.id,
         "status": run.status,
         "reply": run.reply,
         "pending_action": pending_action_view(approval),
+        "pending_confirmation": pending_confirmation_view(approval),
         "trace_id": run.trace_id,
         "model": {"provider": run.model_provider, "name": run.model_name},
         "usage": {

@@ -76,12 +76,24 @@ class Approvals(_Strict):
     ttl_hours: float = Field(gt=0)
 
 
+class Confirmations(_Strict):
+    """Which write tools wait for the customer's own confirmation before they run. `"*"` names every tool that
+    changes the store; an empty list asks for none (only for set-ups where no customer is present to answer)."""
+
+    tools: list[str] = Field(default_factory=lambda: ["*"])
+    ttl_minutes: float = Field(default=15, gt=0)
+
+    def required_for(self, tool: str, *, writes: bool) -> bool:
+        return writes and ("*" in self.tools or tool in self.tools)
+
+
 class PolicyConfig(_Strict):
     version: str = Field(min_length=1)
     tiers: dict[str, Tier]
     cumulative: Cumulative
     rate: Rate
     approvals: Approvals
+    confirmations: Confirmations = Field(default_factory=Confirmations)
 
     @model_validator(mode="after")
     def _has_default(self) -> PolicyConfig:

@@ -10,6 +10,7 @@ import pytest
 from policies.config import PolicyConfig, load_policy
 from policies.engine import PolicyEngine
 from tests.support import databases
+from tests.support.confirm import without_confirmations
 from tests.support.server import ServerProcess
 from tools import registry
 from tools.store.database import Database
@@ -68,3 +69,10 @@ def policy() -> PolicyConfig:
 @pytest.fixture
 def engine(policy: PolicyConfig) -> PolicyEngine:
     return PolicyEngine(policy, registry)
+
+
+@pytest.fixture
+def no_confirmations(tmp_path: Path) -> str:
+    """`SUPPORT_POLICY_FILE` for a test whose scripted model drives writes and whose subject is not the
+    customer's confirmation (see `tests.support.confirm.without_confirmations`)."""
+    return without_confirmations(tmp_path)

@@ -11,6 +11,7 @@ from tools.context import ToolContext
 from tools.registry import Change, Effect, registry
 from tools.store.records import load_customer, payment_method_json
 from tools.store.tables import Order, PaymentMethod
+from tools.summaries import address_words
 
 
 async def customer_json(ctx: ToolContext) -> dict[str, Any]:
@@ -60,4 +61,4 @@ async def modify_customer_address(ctx: ToolContext, args: ModifyCustomerAddress)
         await ctx.session.flush()
         return await customer_json(ctx)
 
-    return Change(apply=apply, summary="change the default address")
+    return Change(apply=apply, summary=f"change your default address to {address_words(args.as_address())}")

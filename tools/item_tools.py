@@ -26,6 +26,7 @@ from tools.store.records import (
     original_payment_method_id,
 )
 from tools.store.tables import Order, PaymentMethod, Variant
+from tools.summaries import method_words, plural
 
 
 def require_items_in_order(order: Order, item_ids: list[str]) -> None:
@@ -196,5 +197,6 @@ async def return_delivered_order_items(ctx: ToolContext, args: ReturnDeliveredOr
         order_id=order.order_id,
         amount_cents=refund,
         refund_cents=refund,
-        summary=f"return {len(args.item_ids)} item(s) of {order.order_id} for {format_usd(refund)}",
+        summary=f"return {plural(len(args.item_ids), 'item')} of order {order.order_id}: {format_usd(refund)} back to "
+        f"{method_words(method.id)} ({method.id})",
     )

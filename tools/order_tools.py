@@ -22,6 +22,7 @@ from tools.store.records import (
     order_json,
 )
 from tools.store.tables import Order
+from tools.summaries import address_words, method_words, plural
 
 CancelReason = Literal["no longer needed", "ordered by mistake"]
 
@@ -96,7 +97,8 @@ async def cancel_pending_order(ctx: ToolContext, args: CancelPendingOrder) -> Ch
         order_id=order.order_id,
         amount_cents=total,
         refund_cents=total,
-        summary=f"cancel {order.order_id} and refund {format_usd(total)}",
+        summary=f"cancel order {order.order_id}: {plural(len(order.items), 'item')}, {format_usd(total)} back to "
+        + " and ".join(method_words(m) for m in refunds),
     )
 
 
@@ -116,7 +118,8 @@ async def modify_pending_order_address(ctx: ToolContext, args: ModifyPendingOrde
         order.address = args.as_address()
         return await saved_json(ctx, order)
 
-    return Change(apply=apply, order_id=order.order_id, summary=f"change the address of {order.order_id}")
+    summary = f"ship order {order.order_id} to {address_words(args.as_address())}"
+    return Change(apply=apply, order_id=order.order_id, summary=summary)
 
 
 class ModifyPendingOrderPayment(ToolArgs):
@@ -158,5 +161,6 @@ async def modify_pending_order_payment(ctx: ToolContext, args: ModifyPendingOrde
         apply=apply,
         order_id=order.order_id,
         amount_cents=amount,
-        summary=f"move {format_usd(amount)} of {order.order_id} to {new_method.id}",
+        summary=f"pay order {order.order_id} with {method_words(new_method.id)} ({new_method.id}) instead: "
+        f"{format_usd(amount)} moves to it and the original payment is refunded",
     )

@@ -7,7 +7,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import col, select
@@ -20,6 +20,7 @@ from api.auth import AnyPrincipal, CustomerPrincipal
 from api.errors import ApiError
 from api.idempotency import IdempotencyKeys, request_hash
 from api.inputs import ConversationId, StorableText
+from api.schemas import ConversationOut, error_responses
 from api.services import Services, services_of
 from api.views import conversation_view, message_view, run_view
 
@@ -42,6 +43,20 @@ async def create_conversation(request: Request, principal: CustomerPrincipal) ->
         "customer_id": conversation.customer_id,
         "created_at": conversation.created_at.isoformat(),
     }
+
+
+@router.get(
+    "",
+    operation_id="list_conversations",
+    response_model=list[ConversationOut],
+    responses=error_responses(401, 403, 422),
+)
+async def list_conversations(
+    request: Request, principal: CustomerPrincipal, limit: Annotated[int, Query(ge=1, le=100)] = 20
+) -> list[ConversationOut]:
+    """The signed-in customer's own conversations, newest first."""
+    found = await services_of(request).runs.conversations_of(principal.id, limit=limit)
+    return [ConversationOut(id=c.id, customer_id=c.customer_id, created_at=c.created_at) for c in found]
 
 
 def checked_content(body: MessageIn, limit: int) -> str:
@@ -100,6 +115,8 @@ async def post_message(
         raise
 
     run = started.run
+    # The customer wrote instead of answering: an open confirmation is declined, and this message is answered.
+    await services.confirmations.withdraw_open(conversation.id)
 
     async def answer(events: EventSink | None = None) -> dict[str, Any]:
         result = await services.loop.answer(run, content, events=events, spent_budget=started.spent_budget)

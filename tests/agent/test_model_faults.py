@@ -156,12 +156,13 @@ async def test_malformed_tool_use_blocks_never_break_a_turn_or_the_conversation(
 
 async def test_two_identical_writes_with_one_id_run_twice_under_two_keys_and_are_reported_truly(
     sqlite_url: str,
+    no_confirmations: str,
 ) -> None:
     refund = {"order_id": "#W2611340", "amount": 5, "reason": "late delivery"}
     model = ScriptedModel(
         [calls(("issue_refund", refund, "toolu_dup"), ("issue_refund", refund, "toolu_dup")), say("Both done.")]
     )
-    async with running_service(sqlite_url, model) as service:
+    async with running_service(sqlite_url, model, SUPPORT_POLICY_FILE=no_confirmations) as service:
         conversation = await service.new_conversation(JAMES)
         await answered_by(service, JAMES, conversation, "two refunds please")
         async with service.services.database.session(readonly=True) as session:
@@ -172,7 +173,9 @@ async def test_two_identical_writes_with_one_id_run_twice_under_two_keys_and_are
     assert not any(r.is_error for r in results)
 
 
-async def test_an_auto_write_and_a_later_held_call_sharing_an_id_keep_their_own_results(sqlite_url: str) -> None:
+async def test_an_auto_write_and_a_later_held_call_sharing_an_id_keep_their_own_results(
+    sqlite_url: str, no_confirmations: str
+) -> None:
     small = {"order_id": "#W2611340", "amount": 5, "reason": "late delivery"}
     large = {"order_id": "#W2611340", "amount": 60, "reason": "broken item"}
     model = ScriptedModel(
@@ -182,7 +185,7 @@ async def test_an_auto_write_and_a_later_held_call_sharing_an_id_keep_their_own_
             say("The larger refund waits for a colleague."),
         ]
     )
-    async with running_service(sqlite_url, model) as service:
+    async with running_service(sqlite_url, model, SUPPORT_POLICY_FILE=no_confirmations) as service:
         conversation = await service.new_conversation(JAMES)
         run = (await service.say(JAMES, conversation, "refunds")).json()["run"]
         assert run["status"] == "awaiting_approval"

@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from agent.tables import Run
 from tests.support import fixture_data as data
+from tests.support.confirm import answer
 from tests.support.service import ServiceClient, running_service
 from tools.store.tables import Order
 
@@ -22,16 +23,26 @@ def paid(order: data.Order) -> float:
     return sum(t["amount"] for t in order["payment_history"] if t["transaction_type"] == "payment")
 
 
+CONFIRM = "<presses Confirm>"
+DECLINE = "<presses Decline>"
+
+
 async def chat(
     service: ServiceClient, customer: str, *messages: str, conversation: str | None = None
 ) -> list[dict[str, Any]]:
-    """Say each message in turn in one conversation (a new one unless given); return each turn's run."""
+    """Say each message in turn in one conversation (a new one unless given); return each turn's run. `CONFIRM`
+    and `DECLINE` answer the confirmation the previous turn asked for, through the API, as the widget's buttons do."""
     conversation = conversation or await service.new_conversation(customer)
-    runs = []
+    runs: list[dict[str, Any]] = []
     for text in messages:
-        answer = await service.say(customer, conversation, text)
-        assert answer.status_code == 200, answer.text
-        runs.append(answer.json()["run"])
+        if text in (CONFIRM, DECLINE):
+            runs.append(
+                await answer(service, customer, conversation, runs[-1], "confirm" if text == CONFIRM else "decline")
+            )
+            continue
+        sent = await service.say(customer, conversation, text)
+        assert sent.status_code == 200, sent.text
+        runs.append(sent.json()["run"])
     return runs
 
 
@@ -71,31 +82,31 @@ async def test_cancel_asks_the_reason_then_confirms_then_cancels(sqlite_url: str
     order = data.first_order(lambda o: o["status"] == "pending" and paid(o) <= 100)
     async with running_service(sqlite_url) as service:
         conversation = await service.new_conversation(order["user_id"])
-        reason, confirm = await chat(
+        reason, confirm, done = await chat(
             service,
             order["user_id"],
             f"Please cancel order {order['order_id']}",
             "I ordered it by mistake",
+            CONFIRM,
             conversation=conversation,
         )
         assert "'no longer needed' or 'ordered by mistake'" in reason["reply"]
-        assert confirm["reply"].endswith("Shall I go ahead?") and f"${paid(order):.2f}" in confirm["reply"]
-        assert (await stored_order(service, order["order_id"])).status == "pending"  # nothing before the yes
-        [done] = await chat(service, order["user_id"], "yes", conversation=conversation)
+        assert confirm["status"] == "awaiting_confirmation" and f"${paid(order):.2f}" in confirm["reply"]
+        assert confirm["pending_confirmation"]["arguments"]["reason"] == "ordered by mistake"
         assert done["status"] == "completed" and done["reply"].startswith("Done:")
         cancelled = await stored_order(service, order["order_id"])
         assert (cancelled.status, cancelled.cancel_reason) == ("cancelled", "ordered by mistake")
 
 
-async def test_no_after_the_confirmation_changes_nothing(sqlite_url: str) -> None:
+async def test_decline_after_the_confirmation_changes_nothing(sqlite_url: str) -> None:
     order = data.first_order(lambda o: o["status"] == "pending" and paid(o) <= 100)
     async with running_service(sqlite_url) as service:
         *_, declined, fresh = await chat(
             service,
             order["user_id"],
             f"Cancel {order['order_id']}, I no longer need it",
-            "no, don't",
-            "yes",  # a yes after the thread was closed consents to nothing
+            DECLINE,
+            "yes",  # a typed yes consents to nothing: only the Confirm button does
         )
         assert declined["reply"] == "Alright, I haven't changed anything."
         assert "offline mode" in fresh["reply"]  # the greeting: there is nothing to say yes to
@@ -105,9 +116,7 @@ async def test_no_after_the_confirmation_changes_nothing(sqlite_url: str) -> Non
 async def test_an_expensive_cancellation_waits_for_a_team_member(sqlite_url: str) -> None:
     order = data.first_order(lambda o: o["status"] == "pending" and 100 < paid(o) <= 1000)
     async with running_service(sqlite_url) as service:
-        *_, held = await chat(
-            service, order["user_id"], f"Cancel order {order['order_id']}, no longer needed", "Yes, go ahead"
-        )
+        *_, held = await chat(service, order["user_id"], f"Cancel order {order['order_id']}, no longer needed", CONFIRM)
         assert held["status"] == "awaiting_approval"
         assert "team" in held["reply"].lower()
         assert held["pending_action"]["tool"] == "cancel_pending_order"
@@ -127,7 +136,7 @@ async def test_return_of_a_named_item_to_the_original_payment_method(sqlite_url:
     method = order["payment_history"][0]["payment_method_id"]
     async with running_service(sqlite_url) as service:
         confirm, done = await chat(
-            service, order["user_id"], f"I want to return the {item['name']} from {order['order_id']}", "yes please"
+            service, order["user_id"], f"I want to return the {item['name']} from {order['order_id']}", CONFIRM
         )
         assert f"${item['price']:.2f}" in confirm["reply"] and method in confirm["reply"]
         assert done["reply"].startswith("Done:")
@@ -152,10 +161,10 @@ async def test_exchange_offers_the_variants_and_swaps_the_chosen_one(sqlite_url:
             order["user_id"],
             f"Can I exchange item {item['item_id']} of order {order['order_id']}?",
             f"{variant['item_id']} please",
-            "yes",
+            CONFIRM,
         )
         assert variant["item_id"] in offered["reply"] and offered["reply"].endswith("?")
-        assert "Shall I go ahead?" in confirm["reply"]
+        assert confirm["pending_confirmation"]["arguments"]["new_item_ids"] == [variant["item_id"]]
         assert done["status"] in ("completed", "awaiting_approval")
         exchanged = await stored_order(service, order["order_id"])
         if done["status"] == "completed":
@@ -172,7 +181,7 @@ async def test_the_address_of_a_pending_order_is_changed(sqlite_url: str) -> Non
             service,
             order["user_id"],
             f"Please change the shipping address of {order['order_id']} to 12 Elm Street, Apt 4, Austin, TX 78701, USA",
-            "yes",
+            CONFIRM,
         )
         assert "12 Elm Street, Apt 4, Austin, TX, 78701, USA" in confirm["reply"]
         assert done["reply"].startswith("Done:")
@@ -206,7 +215,7 @@ async def test_a_pending_order_is_paid_with_the_customers_gift_card(sqlite_url: 
     [card] = [k for k, b in data.gift_cards(order["user_id"]).items() if b >= paid(order)]
     async with running_service(sqlite_url) as service:
         confirm, done = await chat(
-            service, order["user_id"], f"Can I pay {order['order_id']} with my gift card?", "yes"
+            service, order["user_id"], f"Can I pay {order['order_id']} with my gift card?", CONFIRM
         )
         assert card in confirm["reply"]
         assert done["status"] == "completed", done
@@ -217,7 +226,7 @@ async def test_a_pending_order_is_paid_with_the_customers_gift_card(sqlite_url: 
 async def test_a_small_goodwill_refund_is_given_after_the_amount_is_asked(sqlite_url: str) -> None:
     async with running_service(sqlite_url) as service:
         asked, confirm, done = await chat(
-            service, JAMES, "My order #W2611340 arrived late, I'd like a refund", "$20 would be fair", "ok"
+            service, JAMES, "My order #W2611340 arrived late, I'd like a refund", "$20 would be fair", CONFIRM
         )
         assert asked["reply"].startswith("How much")
         assert "$20.00" in confirm["reply"]
@@ -232,7 +241,7 @@ async def test_a_small_goodwill_refund_is_given_after_the_amount_is_asked(sqlite
 
 async def test_a_goodwill_refund_over_the_hard_cap_is_explained(sqlite_url: str) -> None:
     async with running_service(sqlite_url) as service:
-        *_, denied = await chat(service, JAMES, "Refund me $450 on #W2611340 please", "yes")
+        [denied] = await chat(service, JAMES, "Refund me $450 on #W2611340 please")  # refused before asking
         assert denied["status"] == "completed"
         assert denied["reply"].startswith("I'm sorry, I can't give that refund")
         history = (await stored_order(service, "#W2611340")).payment_history

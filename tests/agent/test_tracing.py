@@ -60,8 +60,12 @@ def allowed_denied_paused() -> ScriptedModel:
     )
 
 
-async def test_a_run_with_an_allowed_a_denied_and_a_paused_call(sqlite_url: str, recorded: Recorded) -> None:
-    async with running_service(sqlite_url, allowed_denied_paused(), telemetry=recorded.telemetry) as service:
+async def test_a_run_with_an_allowed_a_denied_and_a_paused_call(
+    sqlite_url: str, no_confirmations: str, recorded: Recorded
+) -> None:
+    async with running_service(
+        sqlite_url, allowed_denied_paused(), telemetry=recorded.telemetry, SUPPORT_POLICY_FILE=no_confirmations
+    ) as service:
         conversation = await service.new_conversation(JAMES)
         answer = (await service.say(JAMES, conversation, "refund please")).json()
     assert answer["run"]["status"] == "awaiting_approval"
@@ -100,8 +104,12 @@ async def test_a_run_with_an_allowed_a_denied_and_a_paused_call(sqlite_url: str,
     assert [e.name for e in tools["toolu_held"].events] == ["policy.decision"]
 
 
-async def test_the_resumed_run_links_to_the_paused_one_and_back(sqlite_url: str, recorded: Recorded) -> None:
-    async with running_service(sqlite_url, allowed_denied_paused(), telemetry=recorded.telemetry) as service:
+async def test_the_resumed_run_links_to_the_paused_one_and_back(
+    sqlite_url: str, no_confirmations: str, recorded: Recorded
+) -> None:
+    async with running_service(
+        sqlite_url, allowed_denied_paused(), telemetry=recorded.telemetry, SUPPORT_POLICY_FILE=no_confirmations
+    ) as service:
         conversation = await service.new_conversation(JAMES)
         paused = (await service.say(JAMES, conversation, "refund please")).json()["run"]
         approval_id = paused["pending_action"]["approval_id"]
@@ -147,9 +155,11 @@ def test_masking_reaches_nested_text() -> None:
 
 
 async def test_metrics_count_tokens_durations_tool_outcomes_and_pending_approvals(
-    sqlite_url: str, recorded: Recorded
+    sqlite_url: str, no_confirmations: str, recorded: Recorded
 ) -> None:
-    async with running_service(sqlite_url, allowed_denied_paused(), telemetry=recorded.telemetry) as service:
+    async with running_service(
+        sqlite_url, allowed_denied_paused(), telemetry=recorded.telemetry, SUPPORT_POLICY_FILE=no_confirmations
+    ) as service:
         conversation = await service.new_conversation(JAMES)
         await service.say(JAMES, conversation, "refund please")
     data = recorded.metrics.get_metrics_data()
@@ -169,9 +179,11 @@ async def test_metrics_count_tokens_durations_tool_outcomes_and_pending_approval
 
 
 async def test_the_approved_call_has_its_own_execute_tool_span_in_the_resumed_trace(
-    sqlite_url: str, recorded: Recorded
+    sqlite_url: str, no_confirmations: str, recorded: Recorded
 ) -> None:
-    async with running_service(sqlite_url, allowed_denied_paused(), telemetry=recorded.telemetry) as service:
+    async with running_service(
+        sqlite_url, allowed_denied_paused(), telemetry=recorded.telemetry, SUPPORT_POLICY_FILE=no_confirmations
+    ) as service:
         conversation = await service.new_conversation(JAMES)
         paused = (await service.say(JAMES, conversation, "refund please")).json()["run"]
         approval_id = paused["pending_action"]["approval_id"]

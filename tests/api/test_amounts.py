@@ -14,6 +14,7 @@ from sqlmodel import select
 from agent.models.base import ModelRequest
 from agent.models.scripted import ScriptedModel, Step, calls, say
 from policies.config import DEFAULT_POLICY_FILE, load_policy
+from tests.support.confirm import answer
 from tests.support.service import ServiceClient, bearer, running_service
 from tools.store.tables import LedgerEntry
 
@@ -86,7 +87,8 @@ async def test_plain_amounts_are_taken(sqlite_url: str, amount: Any) -> None:
     model = ScriptedModel([calls(proposal), say("Done.")])
     async with running_service(sqlite_url, model) as service:
         conversation = await service.new_conversation(JAMES)
-        assert (await service.say(JAMES, conversation, "refund me")).json()["run"]["status"] == "completed"
+        asked = (await service.say(JAMES, conversation, "refund me")).json()["run"]
+        assert (await answer(service, JAMES, conversation, asked))["status"] == "completed"
         [entry] = await ledger(service)
     assert entry.refund_cents == round(float(amount) * 100)
 
@@ -94,8 +96,8 @@ async def test_plain_amounts_are_taken(sqlite_url: str, amount: Any) -> None:
 async def test_an_amendment_is_read_the_same_way(database_url: str) -> None:
     async with running_service(database_url) as service:
         conversation = await service.new_conversation(JAMES)
-        await service.say(JAMES, conversation, f"Order {ORDER} arrived damaged, please refund $150")
-        approval_id = (await service.say(JAMES, conversation, "yes")).json()["run"]["pending_action"]["approval_id"]
+        asked = (await service.say(JAMES, conversation, f"Order {ORDER} arrived damaged, please refund $150")).json()
+        approval_id = (await answer(service, JAMES, conversation, asked["run"]))["pending_action"]["approval_id"]
         url = f"/v1/approvals/{approval_id}/approve"
         original = (await service.http.get(f"/v1/approvals/{approval_id}", headers=AGENT)).json()["arguments"]
         for amount in NOT_ASCII_DECIMAL + NOT_NUMBERS + NOT_FINITE:

@@ -17,6 +17,7 @@ from sqlmodel import col, select
 from agent.approvals import arguments_hash
 from agent.tables import Approval, Run
 from tests.support import fixture_data as data
+from tests.support.confirm import answer
 from tests.support.service import ServiceClient, bearer, running_service
 from tools.context import utcnow
 from tools.store.tables import LedgerEntry, Order
@@ -40,9 +41,10 @@ async def say(service: ServiceClient, customer: str, conversation: str, text: st
 async def held(service: ServiceClient, customer: str, *request: str) -> tuple[str, str]:
     """Ask for an action and confirm it; return the conversation and the approval holding it."""
     conversation = await service.new_conversation(customer)
+    asked: dict[str, Any] = {}
     for text in request:
-        await say(service, customer, conversation, text)
-    run = await say(service, customer, conversation, "yes")
+        asked = await say(service, customer, conversation, text)
+    run = await answer(service, customer, conversation, asked)
     assert run["status"] == "awaiting_approval", run
     assert "will review" in run["reply"]
     return conversation, run["pending_action"]["approval_id"]
@@ -213,11 +215,10 @@ async def test_a_message_while_pending_is_answered_and_never_duplicates_the_acti
         customer = order["user_id"]
         status = await say(service, customer, conversation, f"Where is {order['order_id']} now?")
         assert status["status"] == "completed" and "pending" in status["reply"]
-        await say(service, customer, conversation, f"Please cancel {order['order_id']}, I no longer need it")
-        again = await say(service, customer, conversation, "yes")
+        again = await say(service, customer, conversation, f"Please cancel {order['order_id']}, I no longer need it")
         assert again["status"] == "completed" and "already waiting" in again["reply"]
         async with service.services.database.session(readonly=True) as session:
-            approvals = (await session.exec(select(Approval))).all()
+            approvals = (await session.exec(select(Approval).where(col(Approval.kind) == "approval"))).all()
         assert [a.id for a in approvals] == [approval_id]
         assert await ledger(service) == []
 
@@ -243,7 +244,9 @@ async def test_concurrent_approvers_one_wins_and_the_action_runs_once(database_u
         assert len(await ledger(service)) == 1
         assert await status_of(service, order["order_id"]) == "cancelled"
         async with service.services.database.session(readonly=True) as session:
-            resumed = (await session.exec(select(Run).where(col(Run.resumed_from).is_not(None)))).all()
+            held = await session.get(Approval, approval_id)
+            assert held is not None
+            resumed = (await session.exec(select(Run).where(col(Run.resumed_from) == held.run_id))).all()
         assert len(resumed) == 1
 
 

@@ -3,7 +3,8 @@ turns fired at once, on PostgreSQL and on SQLite.
 
 "The model" is the fake Messages API behind the real SDK. Each customer message is an instruction it follows
 (`DO <tool> <json arguments>`): it proposes exactly that tool call, then answers "Done." once it sees the
-result. So every turn carries one proposed write, and what the limits let through is what we count.
+result (or the service's notice of the customer's confirmation). So every turn carries one proposed write, the
+customer confirms it at once, and what the limits let through is what we count.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def follow_instructions(body: dict[str, Any]) -> fake.Answer:
     """Propose the tool call the customer's message spells out; answer in words after its result."""
     last = body["messages"][-1]
     blocks = last["content"] if isinstance(last["content"], list) else [{"type": "text", "text": last["content"]}]
-    if any(b.get("type") == "tool_result" for b in blocks):
+    if any(b.get("type") == "tool_result" for b in blocks) or "[service notice" in str(blocks):
         return fake.say("Done.", usage=PRICE_PER_TURN)
     words = " ".join(b.get("text", "") for b in blocks)
     found = re.match(r"DO (\w+) (\{.*\})", words)
@@ -77,16 +78,28 @@ def two_servers(database_url: str, tmp_path: Path, api: fake.FakeMessagesAPI, **
 
 
 async def burst(servers: list[ServerProcess], turns: list[tuple[str, str]]) -> list[httpx.Response]:
-    """Each (customer, message) in its own new conversation, all sent at once, alternating between servers."""
+    """Each (customer, message) in its own new conversation, all sent at once, alternating between servers. A
+    write the service asks the customer to confirm is confirmed at once, on the other server, as a customer
+    tapping Confirm would: the write then runs in the confirmation, so that is where the limits are decided,
+    and its response (the run that reports it) is what the test sees."""
     async with httpx.AsyncClient(timeout=60) as client:
 
         async def one(index: int, customer: str, message: str) -> httpx.Response:
             base = servers[index % len(servers)].url
             created = await client.post(f"{base}/v1/conversations", headers=bearer(customer))
             conversation = created.json()["id"]
-            return await client.post(
+            sent = await client.post(
                 f"{base}/v1/conversations/{conversation}/messages",
                 json={"content": message},
+                headers=bearer(customer),
+            )
+            run = sent.json().get("run") if sent.status_code == 200 else None
+            if not run or run["status"] != "awaiting_confirmation":
+                return sent
+            other = servers[(index + 1) % len(servers)].url
+            return await client.post(
+                f"{other}/v1/conversations/{conversation}/confirmations/{run['pending_confirmation']['id']}",
+                json={"decision": "confirm"},
                 headers=bearer(customer),
             )
 

@@ -13,6 +13,7 @@ from agent.models.base import ModelRequest, Usage
 from agent.models.scripted import ScriptedModel, Step, call, calls, say
 from agent.tables import Approval, Run
 from agent.tables import Step as StepRow
+from tests.support.confirm import answer as confirm
 from tests.support.service import running_service
 
 JAMES = "james_li_5688"
@@ -119,8 +120,8 @@ async def test_a_call_over_the_automatic_limit_pauses_for_approval(sqlite_url: s
     async with running_service(sqlite_url, model) as service:
         conversation = await service.new_conversation(JAMES)
         answer = await service.say(JAMES, conversation, "My order was late, can I get $60 back?")
-        run = answer.json()["run"]
         assert answer.status_code == 200
+        run = await confirm(service, JAMES, conversation, answer.json()["run"])
         assert run["status"] == "awaiting_approval"
         assert "team" in run["reply"] and "refund $60.00 on #W2611340" in run["reply"]
         pending = run["pending_action"]
@@ -131,7 +132,7 @@ async def test_a_call_over_the_automatic_limit_pauses_for_approval(sqlite_url: s
             "pending",
         )
         async with service.services.database.session(readonly=True) as session:
-            approval = (await session.exec(select(Approval))).one()
+            approval = (await session.exec(select(Approval).where(col(Approval.kind) == "approval"))).one()
         assert approval.arguments == {"order_id": "#W2611340", "amount": 60, "reason": "late delivery"}
         assert approval.state["messages"][-1]["content"][0]["type"] == "tool_use"
     model.assert_done()

@@ -93,6 +93,35 @@ def until(condition: Any, timeout_s: float, what: str) -> Any:
     raise AssertionError(f"not within {timeout_s} s: {what}")
 
 
+def confirm(srv: ServerProcess, customer: dict[str, str], conversation: str, run: dict[str, Any]) -> httpx.Response:
+    """The customer's Confirm on the write `run` waits for, as the widget sends it."""
+    assert run["status"] == "awaiting_confirmation", run
+    return httpx.post(
+        f"{srv.url}/v1/conversations/{conversation}/confirmations/{run['pending_confirmation']['id']}",
+        json={"decision": "confirm"},
+        headers=customer,
+        timeout=120,
+    )
+
+
+def paid(order: data.Order) -> float:
+    return float(sum(t["amount"] for t in order["payment_history"] if t["transaction_type"] == "payment"))
+
+
+def cancellation_asked(srv: ServerProcess, order: data.Order) -> tuple[dict[str, str], str, dict[str, Any]]:
+    """The order's customer asks the model (`DO ...`) to cancel it; the run waits for their confirmation."""
+    customer = bearer(str(order["user_id"]))
+    conversation = httpx.post(f"{srv.url}/v1/conversations", headers=customer).json()["id"]
+    instruction = "DO cancel_pending_order " + json.dumps({"order_id": order["order_id"], "reason": "no longer needed"})
+    asked: dict[str, Any] = httpx.post(
+        f"{srv.url}/v1/conversations/{conversation}/messages",
+        json={"content": instruction},
+        headers=customer,
+        timeout=60,
+    ).json()["run"]
+    return customer, conversation, asked
+
+
 def assistant_replies(srv: ServerProcess, conversation: str) -> list[str]:
     read = httpx.get(f"{srv.url}/v1/conversations/{conversation}", headers=AGENT, timeout=30).json()
     return [m["content"] for m in read["messages"] if m["role"] == "assistant"]
@@ -141,28 +170,14 @@ def test_a_run_killed_mid_answer_is_answered_after_restart_and_its_key_replays(
 def test_a_resumed_run_killed_after_approval_answers_the_customer_after_restart_and_runs_once(
     database_url: str, tmp_path: Path, servers: list[ServerProcess]
 ) -> None:
-    order = data.first_order(
-        lambda o: (
-            o["status"] == "pending"
-            and 100 < sum(t["amount"] for t in o["payment_history"] if t["transaction_type"] == "payment") <= 1000
-        )
-    )
+    order = data.first_order(lambda o: o["status"] == "pending" and 100 < paid(o) <= 1000)
     model = SlowOnce("[service notice", "Your order is cancelled and the refund is on its way.")
     with fake.FakeMessagesAPI() as api:
         api.add(*[model] * 50)
         first = server(database_url, tmp_path / "first.log", api)
         servers.append(first.start())
-        customer = bearer(str(order["user_id"]))
-        conversation = httpx.post(f"{first.url}/v1/conversations", headers=customer).json()["id"]
-        instruction = "DO cancel_pending_order " + json.dumps(
-            {"order_id": order["order_id"], "reason": "no longer needed"}
-        )
-        held = httpx.post(
-            f"{first.url}/v1/conversations/{conversation}/messages",
-            json={"content": instruction},
-            headers=customer,
-            timeout=60,
-        ).json()["run"]
+        customer, conversation, asked = cancellation_asked(first, order)
+        held = confirm(first, customer, conversation, asked).json()["run"]
         assert held["status"] == "awaiting_approval", held
         approval_id = held["pending_action"]["approval_id"]
         in_background(
@@ -182,4 +197,33 @@ def test_a_resumed_run_killed_after_approval_answers_the_customer_after_restart_
         )
     ran = scalar(database_url, "SELECT count(*) FROM ledger WHERE order_id = :o", o=order["order_id"])
     status = scalar(database_url, "SELECT status FROM approvals WHERE id = :a", a=approval_id)
+    assert (ran, status) == (1, "executed")
+
+
+def test_a_run_killed_after_the_customer_confirms_answers_after_restart_and_runs_once(
+    database_url: str, tmp_path: Path, servers: list[ServerProcess]
+) -> None:
+    order = data.first_order(lambda o: o["status"] == "pending" and paid(o) <= 100)
+    model = SlowOnce("[service notice", "Your order is cancelled and the refund is on its way.")
+    with fake.FakeMessagesAPI() as api:
+        api.add(*[model] * 50)
+        first = server(database_url, tmp_path / "first.log", api)
+        servers.append(first.start())
+        customer, conversation, asked = cancellation_asked(first, order)
+        confirmation_id = asked["pending_confirmation"]["id"]
+        in_background(lambda: confirm(first, customer, conversation, asked))
+        until(model.held.is_set, 60, "the resumed run to call the model")
+        first.kill()
+
+        second = server(database_url, tmp_path / "second.log", api)
+        servers.append(second.start())
+        until(
+            lambda: assistant_replies(second, conversation)[-1].startswith("Your order is cancelled"),
+            10,
+            "the result to reach the customer",
+        )
+        again = confirm(second, customer, conversation, asked)
+        assert again.status_code == 409
+    ran = scalar(database_url, "SELECT count(*) FROM ledger WHERE order_id = :o", o=order["order_id"])
+    status = scalar(database_url, "SELECT status FROM approvals WHERE id = :a", a=confirmation_id)
     assert (ran, status) == (1, "executed")

@@ -20,6 +20,7 @@ from agent.models.scripted import ScriptedModel, say
 from api import cli
 from tests.fakes.anthropic_api import FakeMessagesAPI
 from tests.fakes.anthropic_api import say as claude_says
+from tests.support.confirm import answer
 from tests.support.service import TEST_SECRET, ServiceClient, anthropic_settings, bearer, running_service
 
 JAMES = "james_li_5688"
@@ -226,8 +227,8 @@ async def test_a_decision_note_with_nul_is_422(database_url: str) -> None:
     """The note is stored with the decision; a NUL in it is refused before anything is decided."""
     async with running_service(database_url) as service:
         conversation = await service.new_conversation(JAMES)
-        await service.say(JAMES, conversation, "Order #W2611340 arrived damaged, please refund $150")
-        run = (await service.say(JAMES, conversation, "yes")).json()["run"]
+        asked = (await service.say(JAMES, conversation, "Order #W2611340 arrived damaged, please refund $150")).json()
+        run = await answer(service, JAMES, conversation, asked["run"])
         approval = run["pending_action"]["approval_id"]
         for note in ("ok\x00", "ok \ud800", "x" * 2001):
             for action in ("approve", "reject"):

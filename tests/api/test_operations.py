@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import func, text
 from sqlmodel import select
 
+from tests.support.confirm import confirm_over_http
 from tests.support.databases import drop_postgres, postgres_copy, postgres_url
 from tests.support.server import ROOT, ServerProcess, free_port
 from tests.support.service import TEST_SECRET, bearer, running_service
@@ -92,8 +93,9 @@ def total(values: dict[str, float], metric: str) -> float:
 def hold_a_refund(server: ServerProcess) -> str:
     with httpx.Client(base_url=server.url, headers=bearer(CUSTOMER), timeout=30) as client:
         conversation = client.post("/v1/conversations").json()["id"]
-        for text_ in ("Refund me $150 on #W2611340 please", "yes"):
-            run = client.post(f"/v1/conversations/{conversation}/messages", json={"content": text_}).json()["run"]
+        message = {"content": "Refund me $150 on #W2611340 please"}
+        asked = client.post(f"/v1/conversations/{conversation}/messages", json=message).json()["run"]
+        run = confirm_over_http(server.url, CUSTOMER, conversation, asked)
     assert run["status"] == "awaiting_approval", run
     return str(run["pending_action"]["approval_id"])
 

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from tests.support import fixture_data as data
+from tests.support.confirm import confirm_over_http
 from tests.support.databases import drop_postgres, postgres_copy, postgres_url
 from tests.support.server import ServerProcess
 from tests.support.service import bearer
@@ -31,8 +32,9 @@ CUSTOMER = str(ORDER["user_id"])
 def hold_cancellation(server: ServerProcess) -> tuple[str, str]:
     with httpx.Client(base_url=server.url, headers=bearer(CUSTOMER), timeout=30) as client:
         conversation = client.post("/v1/conversations").json()["id"]
-        for text in (f"Please cancel {ORDER['order_id']}, I no longer need it", "yes"):
-            run = client.post(f"/v1/conversations/{conversation}/messages", json={"content": text}).json()["run"]
+        text = f"Please cancel {ORDER['order_id']}, I no longer need it"
+        asked = client.post(f"/v1/conversations/{conversation}/messages", json={"content": text}).json()["run"]
+        run = confirm_over_http(server.url, CUSTOMER, conversation, asked)
     assert run["status"] == "awaiting_approval", run
     return conversation, run["pending_action"]["approval_id"]
 

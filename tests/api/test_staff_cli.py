@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.confirm import confirm_over_http
 from tests.support.server import ROOT, ServerProcess
 from tests.support.service import TEST_SECRET, bearer
 
@@ -45,8 +46,8 @@ def customer_says(server: ServerProcess, conversation: str | None, text: str) ->
 
 
 def test_approvals_from_the_command_line(server: ServerProcess) -> None:
-    conversation, _ = customer_says(server, None, "Order #W2611340 arrived damaged, please refund $150")
-    _, run = customer_says(server, conversation, "yes")
+    conversation, asked = customer_says(server, None, "Order #W2611340 arrived damaged, please refund $150")
+    run = confirm_over_http(server.url, JAMES, conversation, asked)  # type: ignore[arg-type]
     assert run["status"] == "awaiting_approval"
     approval_id = run["pending_action"]["approval_id"]  # type: ignore[index]
 

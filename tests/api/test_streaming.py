@@ -54,7 +54,7 @@ async def test_events_arrive_in_order_and_the_deltas_make_the_reply(sqlite_url: 
     assert "357962501027" in reply
 
 
-async def test_a_held_action_streams_approval_required(sqlite_url: str) -> None:
+async def test_a_write_streams_confirmation_required(sqlite_url: str) -> None:
     order = data.first_order(
         lambda o: o["status"] == "pending" and 100 < sum(t["amount"] for t in o["payment_history"]) <= 1000
     )
@@ -62,17 +62,14 @@ async def test_a_held_action_streams_approval_required(sqlite_url: str) -> None:
     app = create_app(service_settings(sqlite_url))
     async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
         conversation = await new_conversation(client, customer)
-        await client.post(
-            f"/v1/conversations/{conversation}/messages",
-            json={"content": f"Cancel {order['order_id']}, I no longer need it"},
-            headers=bearer(customer),
-        )
-        events = await stream_turn(client, conversation, "yes", customer)
+        events = await stream_turn(client, conversation, f"Cancel {order['order_id']}, I no longer need it", customer)
     names = [name for name, _ in events]
-    required = dict(events)["approval.required"]
-    assert required["tool"] == "cancel_pending_order" and required["approver_role"] == "agent"
-    assert events[-1][1]["run"]["status"] == "awaiting_approval"
-    assert names.index("approval.required") < names.index("run.completed")
+    required = dict(events)["confirmation.required"]
+    assert required["tool"] == "cancel_pending_order" and order["order_id"] in required["summary"]
+    final = events[-1][1]["run"]
+    assert final["status"] == "awaiting_confirmation"
+    assert final["pending_confirmation"]["id"] == required["id"]
+    assert names.index("confirmation.required") < names.index("run.completed")
 
 
 class GatedModel:

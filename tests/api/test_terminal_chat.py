@@ -101,7 +101,8 @@ def test_a_reply_that_comes_after_an_approval_is_shown_without_typing(server: Se
         chat.wait_for("Empty line or Ctrl-D to quit")
         chat.say("Refund me $150 on #W2611340 please")
         chat.wait_for("support>")
-        chat.say("yes")
+        chat.wait_for("[awaiting_confirmation: type /confirm or /decline]")
+        chat.say("/confirm")
         chat.wait_for("[awaiting_approval]")
         pending = httpx.get(f"{server.url}/v1/approvals?status=pending", headers=bearer("agent_alice", "agent"))
         [approval] = pending.json()
@@ -113,7 +114,7 @@ def test_a_reply_that_comes_after_an_approval_is_shown_without_typing(server: Se
         )
         assert decided.status_code == 200, decided.text
         late = decided.json()["run"]["reply"]
-        shown = chat.wait_for("support>")  # nothing typed since "yes": the chat found it by itself
+        shown = chat.wait_for("support>")  # nothing typed since "/confirm": the chat found it by itself
         assert late.splitlines()[0] in shown
     finally:
         assert chat.quit() == 0

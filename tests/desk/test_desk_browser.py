@@ -16,6 +16,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from api.desk.session import mint_link_token
 from tests.support import fixture_data as data
+from tests.support.confirm import confirm_over_http
 from tests.support.server import ServerProcess
 from tests.support.service import TEST_SECRET, bearer
 
@@ -28,6 +29,8 @@ class Customer:
     """A customer of the seed store, chatting through the API as the widget would."""
 
     def __init__(self, url: str, user_id: str) -> None:
+        self.url = url
+        self.user_id = user_id
         self.http = httpx.Client(base_url=url, headers=bearer(user_id), timeout=60)
 
     def new_conversation(self) -> str:
@@ -44,9 +47,10 @@ class Customer:
     def held(self, *request: str) -> tuple[str, str]:
         """Ask for an action and confirm it; returns the conversation and the approval holding the action."""
         conversation = self.new_conversation()
+        asked: dict[str, Any] = {}
         for text in request:
-            self.say(conversation, text)
-        run = self.say(conversation, "yes")["run"]
+            asked = self.say(conversation, text)["run"]
+        run = confirm_over_http(self.url, self.user_id, conversation, asked)
         assert run["status"] == "awaiting_approval", run
         return conversation, run["pending_action"]["approval_id"]
 

@@ -8,6 +8,7 @@ import re
 from opentelemetry.sdk.trace import TracerProvider
 
 from agent.telemetry import Telemetry
+from tests.support.confirm import answer
 from tests.support.desk import sign_in
 from tests.support.service import running_service
 
@@ -18,8 +19,8 @@ async def test_the_review_page_shows_each_step_and_links_the_trace(sqlite_url: s
     telemetry = Telemetry(TracerProvider(), capture_content=False)
     async with running_service(sqlite_url, telemetry=telemetry, JAEGER_UI_URL="http://jaeger.test:16686") as service:
         conversation = await service.new_conversation(JAMES)
-        for text in ("Order #W2611340 arrived damaged, please refund $150", "yes"):
-            assert (await service.say(JAMES, conversation, text)).status_code == 200
+        asked = await service.say(JAMES, conversation, "Order #W2611340 arrived damaged, please refund $150")
+        await answer(service, JAMES, conversation, asked.json()["run"])
         alice = await sign_in(service.http, "agent_alice", "agent")
 
         page = await service.http.get(f"/desk/conversations/{conversation}", headers=alice.headers)

@@ -46,7 +46,7 @@ async def test_a_policy_question_gets_a_cited_answer_and_no_return_flow(database
     reply = str(run["reply"])
     assert reply.startswith("From our help centre: ")
     assert reply.endswith(f"Source: Our return policy ({ARTICLES}returns-policy)")
-    assert "Shall I go ahead?" not in reply and "Which of them" not in reply
+    assert "Please confirm" not in reply and "Which of them" not in reply
     assert [s.kind for s in steps] == ["model", "tool", "model"]
     search = steps[1]
     assert search.tool == "search_help_centre" and search.decision == "allow"

@@ -14,8 +14,15 @@ _ids = itertools.count(1)
 
 
 async def submit(gate: ToolGate, user_id: str, name: str, run_id: str = "test-run", **arguments: Any) -> CallOutcome:
+    """Submit a call, and if it waits for the customer's confirmation, confirm it as the service does on the
+    customer's Confirm (decided again, then run under the same key); the confirmation flow itself is tested
+    through the API in tests/api/test_confirmations.py."""
     call = ToolCall(name=name, arguments=arguments, id=f"call-{next(_ids)}")
-    return await gate.submit(call, Principal.customer(user_id), run_id=run_id, key=f"{run_id}:{call.id}")
+    principal = Principal.customer(user_id)
+    outcome = await gate.submit(call, principal, run_id=run_id, key=f"{run_id}:{call.id}")
+    if outcome.awaiting_confirmation:
+        outcome = await gate.submit(call, principal, run_id=run_id, key=f"{run_id}:{call.id}", confirmed=True)
+    return outcome
 
 
 async def submit_and_approve(

@@ -18,7 +18,6 @@ from typing import Any
 from agent.context import OMITTED_PREFIX
 from agent.models.base import Message, TextBlock, ToolUseBlock
 from agent.models.offline.reading import Intent, Reading, Slots, read
-from agent.models.offline.wording import CONFIRMATION_QUESTION
 from agent.replies import NOTICE_PREFIX
 
 
@@ -70,8 +69,6 @@ class Conversation:
     slots: Slots
     latest: Reading
     """The customer's newest message on its own."""
-    asked_to_confirm: bool
-    """Whether the assistant's last words asked the customer to confirm an action."""
     facts: Facts
     last_outcomes: list[ToolOutcome]
     """Results of the tool calls this model made in its previous answer, if the run is mid-way."""
@@ -95,7 +92,6 @@ def read_conversation(messages: list[Message]) -> Conversation:
         intent=intent,
         slots=slots,
         latest=latest,
-        asked_to_confirm=_asked_to_confirm(messages, run_start),
         facts=_facts(messages[run_start:]),
         last_outcomes=_last_outcomes(messages),
         notice=_notice(_texts(messages[run_start]) if messages else ""),
@@ -136,13 +132,6 @@ def _thread(messages: list[Message], run_start: int) -> list[Reading]:
             readings.append(read(text))
     readings.reverse()
     return readings
-
-
-def _asked_to_confirm(messages: list[Message], run_start: int) -> bool:
-    for message in reversed(messages[:run_start]):
-        if message.role == "assistant" and (text := _texts(message).strip()):
-            return text.endswith(CONFIRMATION_QUESTION)
-    return False
 
 
 def _calls(messages: list[Message]) -> dict[str, ToolUseBlock]:

@@ -1,15 +1,15 @@
 """The offline model's decisions: from a conversation to the next tool calls or the next words.
 
-It behaves like a careful support agent: look the record up, ask for what is missing, state the action and
-wait for the customer's "yes", then make exactly the tool call a real model would make, and report the result.
-The service's policy still decides every call; the planner never assumes an action went through.
+It behaves like a careful support agent: look the record up, ask for what is missing, then propose exactly the
+tool call a real model would make, and report the result. A write waits for the customer's Confirm, which the
+service asks for (`agent.confirmations`), not the model; the policy still decides every call, and the planner
+never assumes an action went through.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from agent.models.offline import wording
@@ -54,8 +54,6 @@ def plan(c: Conversation) -> Plan:
         return say(report(written[0]))
     if c.facts.failures:
         return say(wording.failure("look that up", c.facts.failures[0].content))
-    if c.latest.no and c.asked_to_confirm:
-        return say("Alright, I haven't changed anything.")
     intent = c.intent or (Intent.STATUS if c.slots.order_ids else None)
     if intent is None:
         return say(wording.GREETING)
@@ -67,6 +65,11 @@ def decided(notice: dict[str, Any]) -> str:
     tool = str(notice.get("tool", ""))
     doing = DOING.get(tool, "do that")
     note = str(notice.get("note") or "").strip().rstrip(".")
+    if notice.get("kind") == "confirmation":
+        if notice.get("decision") != "confirmed":
+            return "Alright, I haven't changed anything."
+        confirmed = ToolOutcome(tool, notice.get("arguments"), ok=bool(notice.get("ok")), content=notice.get("result"))
+        return report(confirmed)
     if notice.get("decision") == "rejected":
         because = f": {note}" if note else ""
         return f"A team member reviewed my request to {doing} and declined it{because}. Nothing was changed."
@@ -117,13 +120,6 @@ def report(outcome: ToolOutcome) -> str:
                 "payment method."
             )
     return "Done."
-
-
-def act(c: Conversation, action: str, call: Call) -> Plan:
-    """Make the call only right after the customer said yes to exactly this action."""
-    if c.asked_to_confirm and c.latest.yes:
-        return use(call)
-    return say(wording.confirm(action))
 
 
 def need_order(c: Conversation, doing: str) -> Plan | dict[str, Any]:
@@ -209,16 +205,7 @@ def handle_cancel(c: Conversation) -> Plan:
         return say(
             f"Why would you like to cancel order {order['order_id']}: 'no longer needed' or 'ordered by mistake'?"
         )
-    paid = sum(
-        Decimal(str(p["amount"])) * (1 if p["transaction_type"] == "payment" else -1)
-        for p in order.get("payment_history", [])
-    )
-    names = ", ".join(item["name"] for item in order.get("items", []))
-    action = (
-        f"cancel order {order['order_id']} ({names}) as {reason}, and refund {wording.usd(paid)} to the original "
-        "payment method"
-    )
-    return act(c, action, ("cancel_pending_order", {"order_id": order["order_id"], "reason": reason}))
+    return use(("cancel_pending_order", {"order_id": order["order_id"], "reason": reason}))
 
 
 def handle_return(c: Conversation) -> Plan:
@@ -233,11 +220,8 @@ def handle_return(c: Conversation) -> Plan:
     method = choose_method(c, order, allow_original=True)
     if isinstance(method, Plan):
         return method
-    total = sum(Decimal(str(item["price"])) for item in items)
-    names = ", ".join(item["name"] for item in items)
-    action = f"return {names} from order {order['order_id']} and refund {wording.usd(total)} to {method}"
     arguments = {"order_id": order["order_id"], "item_ids": [i["item_id"] for i in items], "payment_method_id": method}
-    return act(c, action, ("return_delivered_order_items", arguments))
+    return use(("return_delivered_order_items", arguments))
 
 
 def handle_swap(c: Conversation) -> Plan:
@@ -262,20 +246,13 @@ def handle_swap(c: Conversation) -> Plan:
     method = choose_method(c, order, allow_original=True)
     if isinstance(method, Plan):
         return method
-    difference = sum(Decimal(str(v["price"])) for v in new) - sum(Decimal(str(i["price"])) for i in old)
-    settle = "to pay" if difference > 0 else "to refund"
-    swaps = "; ".join(
-        f"{i['name']} ({wording.options(i['options'])}) for ({wording.options(v['options'])})"
-        for i, v in zip(old, new, strict=True)
-    )
-    action = f"swap {swaps} on order {order['order_id']}, with {wording.usd(abs(difference))} {settle} via {method}"
     arguments = {
         "order_id": order["order_id"],
         "item_ids": [i["item_id"] for i in old],
         "new_item_ids": [v["item_id"] for v in new],
         "payment_method_id": method,
     }
-    return act(c, action, (tool, arguments))
+    return use((tool, arguments))
 
 
 def paired_variants(c: Conversation, old: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
@@ -314,13 +291,11 @@ def handle_address(c: Conversation) -> Plan:
             return refused
         if address is None:
             return say(ask)
-        action = f"ship order {order['order_id']} to {wording.describe_address(address)}"
-        return act(c, action, ("modify_pending_order_address", {"order_id": order["order_id"], **address}))
+        return use(("modify_pending_order_address", {"order_id": order["order_id"], **address}))
     if c.slots.default_address:
         if address is None:
             return say(ask)
-        action = f"change your default address to {wording.describe_address(address)}"
-        return act(c, action, ("modify_customer_address", dict(address)))
+        return use(("modify_customer_address", dict(address)))
     return say("Should I change where one order ships (tell me its id) or your default address?")
 
 
@@ -333,9 +308,8 @@ def handle_payment(c: Conversation) -> Plan:
     method = choose_method(c, order, allow_original=False)
     if isinstance(method, Plan):
         return method
-    action = f"pay order {order['order_id']} with {method} instead, refunding the original payment"
     arguments = {"order_id": order["order_id"], "payment_method_id": method}
-    return act(c, action, ("modify_pending_order_payment", arguments))
+    return use(("modify_pending_order_payment", arguments))
 
 
 def handle_refund(c: Conversation) -> Plan:
@@ -346,9 +320,8 @@ def handle_refund(c: Conversation) -> Plan:
     if amount is None:
         return say(f"How much would you like refunded on order {order['order_id']}, in dollars?")
     reason = re.sub(r"[\x00-\x08\x0b-\x1f]", " ", c.slots.words)[-300:].strip() or "goodwill"
-    action = f"refund {wording.usd(amount)} on order {order['order_id']} to its original payment method"
     arguments = {"order_id": order["order_id"], "amount": float(amount), "reason": f"Customer request: {reason}"}
-    return act(c, action, ("issue_refund", arguments))
+    return use(("issue_refund", arguments))
 
 
 def handle_question(c: Conversation) -> Plan:

@@ -18,9 +18,6 @@ STATUS_PHRASES = {
     "exchange requested": "has an exchange in progress",
 }
 
-CONFIRMATION_QUESTION = "Shall I go ahead?"
-"""Ends every request for confirmation; a "yes" right after it is consent to exactly that action."""
-
 GREETING = (
     "Hello! I'm the store's automated assistant (offline mode). I can look up your orders, cancel or change a "
     "pending order, return or exchange delivered items, update an address or payment method, or pass you to a "
@@ -85,10 +82,6 @@ def ask_which_order(profile: dict[str, Any] | None, doing: str) -> str:
     known = ", ".join(profile.get("orders", [])) if profile else ""
     listing = f"Your orders are {known}. " if known else ""
     return f"{listing}Which order would you like me to {doing} (its id looks like #W1234567)?"
-
-
-def confirm(action: str) -> str:
-    return f"To confirm: I will {action}. {CONFIRMATION_QUESTION}"
 
 
 def failure(doing: str, content: Any) -> str:
