@@ -122,6 +122,20 @@ def cancellation_asked(srv: ServerProcess, order: data.Order) -> tuple[dict[str,
     return customer, conversation, asked
 
 
+def restarted_and_answered(
+    database_url: str, tmp_path: Path, api: fake.FakeMessagesAPI, servers: list[ServerProcess], conversation: str
+) -> ServerProcess:
+    """Start a server in place of a killed one and wait until the cancellation's outcome reaches the customer."""
+    second = server(database_url, tmp_path / "second.log", api)
+    servers.append(second.start())
+    until(
+        lambda: assistant_replies(second, conversation)[-1].startswith("Your order is cancelled"),
+        10,
+        "the outcome to reach the customer",
+    )
+    return second
+
+
 def assistant_replies(srv: ServerProcess, conversation: str) -> list[str]:
     read = httpx.get(f"{srv.url}/v1/conversations/{conversation}", headers=AGENT, timeout=30).json()
     return [m["content"] for m in read["messages"] if m["role"] == "assistant"]
@@ -188,13 +202,7 @@ def test_a_resumed_run_killed_after_approval_answers_the_customer_after_restart_
         until(model.held.is_set, 60, "the resumed run to call the model")
         first.kill()
 
-        second = server(database_url, tmp_path / "second.log", api)
-        servers.append(second.start())
-        until(
-            lambda: assistant_replies(second, conversation)[-1].startswith("Your order is cancelled"),
-            10,
-            "the decision to reach the customer",
-        )
+        restarted_and_answered(database_url, tmp_path, api, servers, conversation)
     ran = scalar(database_url, "SELECT count(*) FROM ledger WHERE order_id = :o", o=order["order_id"])
     status = scalar(database_url, "SELECT status FROM approvals WHERE id = :a", a=approval_id)
     assert (ran, status) == (1, "executed")
@@ -215,13 +223,7 @@ def test_a_run_killed_after_the_customer_confirms_answers_after_restart_and_runs
         until(model.held.is_set, 60, "the resumed run to call the model")
         first.kill()
 
-        second = server(database_url, tmp_path / "second.log", api)
-        servers.append(second.start())
-        until(
-            lambda: assistant_replies(second, conversation)[-1].startswith("Your order is cancelled"),
-            10,
-            "the result to reach the customer",
-        )
+        second = restarted_and_answered(database_url, tmp_path, api, servers, conversation)
         again = confirm(second, customer, conversation, asked)
         assert again.status_code == 409
     ran = scalar(database_url, "SELECT count(*) FROM ledger WHERE order_id = :o", o=order["order_id"])
