@@ -77,9 +77,9 @@ async def test_stored_events_carry_their_feed_ids_and_live_ones_none(sqlite_url:
     assert with_ids == [(row.id, row.kind) for row in table if row.kind != "tool.finished"]
     assert {name for ident, name, _ in streamed if ident is None} == {"message.delta", "tool.started", "tool.finished"}
     stored = {row.id: row.data for row in table}
-    for ident, name, data in streamed:
-        if ident is not None:  # the feed's data; run.completed adds the customer's message, as the JSON answer does
-            assert data == stored[ident] | ({"message": data["message"]} if name == "run.completed" else {})
+    for ident, name, body in streamed:
+        if ident is not None:  # the feed's body; run.completed adds the customer's message, as the JSON answer does
+            assert body == stored[ident] | ({"message": body["message"]} if name == "run.completed" else {})
 
 
 async def test_a_write_streams_confirmation_required(sqlite_url: str) -> None:
