@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -28,6 +28,8 @@ Event = dict[str, Any]
 """A row of `conversation_events`, ready for the multi-row insert."""
 
 _INSERT_EVENTS = insert(ConversationEvent.__table__)  # type: ignore[attr-defined]
+FEED_LOCK_SPACE = 0x5FEED
+"""The first key of the feed's advisory locks, so they never meet another use of PostgreSQL advisory locks."""
 STORED_KINDS = (
     "message.created",
     "run.started",
@@ -74,9 +76,20 @@ def event(kind: str, conversation_id: str, *, run_id: str | None = None, **data:
 
 
 async def record(session: AsyncSession, events: Sequence[Event]) -> None:
-    """Add events to the caller's transaction (one statement however many); they commit, or vanish, with it."""
-    if events:
-        await session.exec(_INSERT_EVENTS, params=list(events))
+    """Add events to the caller's transaction (one statement however many); they commit, or vanish, with it.
+
+    Readers resume "after id N", so within a conversation ids must become visible in id order: a transaction
+    that drew id 10 must not commit after one that drew id 11, or a reader that saw 11 would never see 10. On
+    SQLite every writing transaction is alone, so that holds by itself; on PostgreSQL the insert first takes a
+    transaction-scoped advisory lock on the conversation, so its event-writing transactions commit one at a time
+    (other conversations, and everything else in the conversation, are not held up)."""
+    if not events:
+        return
+    bind = session.bind
+    if bind is not None and bind.dialect.name == "postgresql":
+        for conversation_id in sorted({str(e["conversation_id"]) for e in events}):
+            await session.exec(select(func.pg_advisory_xact_lock(FEED_LOCK_SPACE, func.hashtext(conversation_id))))
+    await session.exec(_INSERT_EVENTS, params=list(events))
 
 
 # ---- one builder per change -----------------------------------------------------------------------------------

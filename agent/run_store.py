@@ -342,7 +342,6 @@ class RunStore:
                 if handoff is not None:
                     events.append(feed.handoff_moved(handoff, "handoff.queued", None, reason=handoff.reason))
             events.append(feed.run_ended(run, held))
-            await feed.record(session, events)
             await session.exec(
                 update(Conversation)
                 .where(col(Conversation.id) == run.conversation_id, col(Conversation.active_run_id) == run.id)
@@ -352,6 +351,7 @@ class RunStore:
                 await self.spend.settle(
                     session, run.customer_id, run.started_at.date(), run.reserved_micro_usd, totals.cost_micro_usd
                 )
+            await feed.record(session, events)  # last: its lock on PostgreSQL is held only until the commit
             await session.commit()
         return run
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
@@ -24,6 +23,7 @@ from api.idempotency import IdempotencyKeys, request_hash
 from api.inputs import ConversationId, StorableText
 from api.schemas import ConversationOut, error_responses
 from api.services import Services, services_of
+from api.sse import feed_sse, sse
 from api.views import conversation_view
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
@@ -201,15 +201,6 @@ async def replayed_events(response: dict[str, Any], conversation_id: str) -> Asy
 
 def final_event(response: dict[str, Any]) -> str:
     return "run.failed" if response["run"]["status"] == "failed" else "run.completed"
-
-
-def sse(event: str, data: dict[str, Any]) -> dict[str, str]:
-    return {"event": event, "data": json.dumps(data, ensure_ascii=False)}
-
-
-def feed_sse(stored: ConversationEvent) -> dict[str, str]:
-    """A stored event, with its row id as the SSE id: the same id, event and data the feed sends for it."""
-    return {"id": str(stored.id), **sse(stored.kind, stored.data)}
 
 
 @router.get("/{conversation_id}")
