@@ -14,6 +14,11 @@ function el(tag, attributes = {}, ...children) {
   return node;
 }
 
+/** The store's summaries read as a clause ("cancel order #W1: …"); on a card they start a sentence. */
+function sentence(text) {
+  return text ? text[0].toUpperCase() + text.slice(1) : text;
+}
+
 export class PanelView {
   constructor(host, stylesheetUrl) {
     this.shadow = host.attachShadow({ mode: "open" });
@@ -75,7 +80,7 @@ export class PanelView {
     const outcome = el("p", { class: "outcome", hidden: true });
     const item = el("li", { class: "card", "data-confirmation-id": card.id, "aria-label": "Please confirm" },
       el("p", { class: "card-title", text: "Please confirm" }),
-      el("p", { class: "summary", text: card.summary }),
+      el("p", { class: "summary", text: sentence(card.summary) }),
       el("p", { class: "expires", text: expiresWords(card.expires_at) }),
       el("div", { class: "actions" }, confirm, decline),
       outcome);
