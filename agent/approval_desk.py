@@ -239,10 +239,11 @@ class ApprovalDesk:
         asks for, and the run waits for it, as a run the policy held at once would."""
         status, reply = "completed", CONFIRMATION_EXPIRED
         decision = escalated_decision(confirmation)
+        opened = None
         if decision is not None:
             call = ToolUseBlock(id=confirmation.tool_use_id, name=confirmation.tool, input=confirmation.arguments)
             state = TurnState.from_json(confirmation.state)  # the run as it paused for the customer
-            await self.approvals.create(
+            opened = await self.approvals.create(
                 run, call, decision, state, confirmation.trace_context, idempotency_key=confirmation.idempotency_key
             )
             self.loop.telemetry.approval_opened()
@@ -259,6 +260,7 @@ class ApprovalDesk:
             model_provider="",
             model_name="",
             trace_id=confirmation.trace_context.get("trace_id"),  # the trace where the call was proposed
+            held=opened,
         )
 
     async def _expire(self, approval_id: str) -> None:

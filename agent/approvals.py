@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_, update
 from sqlmodel import col, select
 
+from agent import feed
 from agent.ids import new_id
 from agent.models.base import ToolUseBlock
 from agent.replies import NOTICE_PREFIX
@@ -76,17 +77,6 @@ def escalated_decision(confirmation: Approval) -> Decision | None:
     if not isinstance(found, dict):
         return None
     return Decision(**{**found, "outcome": Outcome(found["outcome"])})
-
-
-def confirmation_card(confirmation: Approval) -> dict[str, Any]:
-    """A confirmation as the customer's widget shows it: what will happen, in the store's own words."""
-    return {
-        "id": confirmation.id,
-        "tool": confirmation.tool,
-        "arguments": confirmation.arguments,
-        "summary": confirmation.summary or "",
-        "expires_at": confirmation.expires_at.isoformat(),
-    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +139,7 @@ class ApprovalStore:
         )
         async with self.database.session() as session:
             session.add(approval)
+            await feed.record(session, [feed.held_call_opened(approval)])
             await session.commit()
         return approval
 
@@ -198,15 +189,23 @@ class ApprovalStore:
             )
             return rows.first()
 
-    async def _transition(self, approval_id: str, expected: Sequence[str], extra: Any = None, **values: Any) -> bool:
-        """Move the approval out of one of the `expected` statuses; True if this caller made the change."""
+    async def _transition(
+        self, approval_id: str, expected: Sequence[str], extra: Any = None, *, decides: bool = False, **values: Any
+    ) -> bool:
+        """Move the approval out of one of the `expected` statuses; True if this caller made the change. A move
+        that `decides` it (out of `pending`) also tells the conversation feed, in the same transaction."""
         condition = [col(Approval.id) == approval_id, col(Approval.status).in_(expected)]
         if extra is not None:
             condition.append(extra)
         async with self.database.session() as session:
             changed = await session.exec(update(Approval).where(*condition).values(**values))
+            won = changed.rowcount == 1
+            if won and decides:
+                decided = await session.get(Approval, approval_id, populate_existing=True)
+                assert decided is not None
+                await feed.record(session, [feed.held_call_decided(decided)])
             await session.commit()
-        return bool(changed.rowcount == 1)
+        return bool(won)
 
     async def approve(
         self, approval_id: str, approver: Principal, note: str, arguments: dict[str, Any], amount_cents: int
@@ -231,6 +230,7 @@ class ApprovalStore:
             approval_id,
             ["pending"],
             col(Approval.expires_at) > now,
+            decides=True,
             decided_at=now,
             decided_by=approver.id,
             decided_role=approver.role,
@@ -241,7 +241,7 @@ class ApprovalStore:
     async def expire(self, approval_id: str) -> bool:
         now = utcnow()
         return await self._transition(
-            approval_id, ["pending"], col(Approval.expires_at) <= now, status="expired", decided_at=now
+            approval_id, ["pending"], col(Approval.expires_at) <= now, decides=True, status="expired", decided_at=now
         )
 
     async def record_execution(self, approval_id: str, *, ok: bool, result: dict[str, Any]) -> bool:
@@ -271,7 +271,9 @@ class ApprovalStore:
             )
         withdrawn = []
         for held_id in open_ids:
-            if await self._transition(held_id, ["pending"], status="withdrawn", decided_at=utcnow(), note=WITHDRAWN):
+            if await self._transition(
+                held_id, ["pending"], decides=True, status="withdrawn", decided_at=utcnow(), note=WITHDRAWN
+            ):
                 withdrawn.append(held_id)
         return withdrawn
 
@@ -291,6 +293,7 @@ class ApprovalStore:
                 await session.rollback()
                 return False
             session.add(run)
+            await feed.record(session, [feed.run_started(run)])
             await session.commit()
         return True
 

@@ -21,10 +21,11 @@ from sqlalchemy import ColumnElement, exists, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from agent import feed
 from agent.errors import HandoffConflict, NotHandoffOwner
 from agent.models.base import Message, TextBlock
 from agent.replies import NOTICE_PREFIX
-from agent.tables import ChatMessage, Conversation, DeskEvent, Handoff, Run
+from agent.tables import ChatMessage, Conversation, Handoff, Run
 from tools.context import Principal, utcnow
 from tools.errors import NotFound
 from tools.store.database import Database
@@ -43,8 +44,9 @@ STAFF_EXCHANGE_ACK = "Noted: the support team handled that part of the conversat
 async def open_handoff(
     session: AsyncSession, run: Run, steps: Sequence[dict[str, Any]] | None, now: datetime
 ) -> Handoff | None:
-    """Queue the conversation of a run that ended `handed_off`, inside the caller's transaction. A conversation
-    already waiting for (or owned by) a person keeps its one open hand-off."""
+    """Queue the conversation of a run that ended `handed_off`, inside the caller's transaction (which also
+    records the feed's `handoff.queued`). A conversation already waiting for (or owned by) a person keeps its one
+    open hand-off."""
     existing = await session.exec(
         select(Handoff.id).where(col(Handoff.conversation_id) == run.conversation_id, col(Handoff.status).in_(OPEN))
     )
@@ -64,7 +66,6 @@ async def open_handoff(
         created_at=now,
     )
     session.add(handoff)
-    session.add(_event(handoff, "handoff.queued", None, handoff.created_at))
     return handoff
 
 
@@ -79,12 +80,6 @@ async def owner_of(session: AsyncSession, conversation_id: str) -> Handoff | Non
         select(Handoff).where(col(Handoff.conversation_id) == conversation_id, col(Handoff.status) == "claimed")
     )
     return rows.first()
-
-
-def _event(handoff: Handoff, kind: str, actor: str | None, at: datetime) -> DeskEvent:
-    return DeskEvent(
-        conversation_id=handoff.conversation_id, handoff_id=handoff.id, kind=kind, actor=actor, created_at=at
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +129,7 @@ class HandoffStore:
                 raise HandoffConflict(await self._why_not(handoff_id, "claimed"))
             handoff = await session.get(Handoff, handoff_id)
             assert handoff is not None
-            session.add(_event(handoff, "handoff.claimed", staff.id, now))
+            await feed.record(session, [feed.handoff_moved(handoff, "handoff.claimed", staff.id)])
             await session.commit()
         return await self.get(handoff_id)
 
@@ -151,7 +146,9 @@ class HandoffStore:
         )
         async with self.database.session() as session:
             session.add(message)
-            session.add(_event(handoff, "handoff.replied", staff.id, now))
+            await session.flush()
+            replied = feed.handoff_moved(handoff, "handoff.replied", staff.id, message_id=message.id)
+            await feed.record(session, [feed.message_created(message), replied])
             await session.commit()
             await session.refresh(message)
         return message
@@ -173,7 +170,7 @@ class HandoffStore:
             if changed.rowcount != 1:
                 await session.rollback()
                 raise HandoffConflict(await self._why_not(handoff_id, "closed"))
-            session.add(_event(handoff, "handoff.closed", staff.id, now))
+            await feed.record(session, [feed.handoff_moved(handoff, "handoff.closed", staff.id, outcome=outcome)])
             await session.commit()
         return await self.get(handoff_id)
 
@@ -184,6 +181,8 @@ class HandoffStore:
         )
         async with self.database.session() as session:
             session.add(message)
+            await session.flush()
+            await feed.record(session, [feed.message_created(message)])
             await session.commit()
             await session.refresh(message)
         return message

@@ -18,16 +18,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent import replies
-from agent.approvals import ApprovalStore, confirmation_card
+from agent.approvals import ApprovalStore
 from agent.budget import RunBudget, RunLimits
 from agent.context import clip_result, fit_history
 from agent.dispatch import CallOutcome, ToolGate
 from agent.errors import ModelError
+from agent.feed import tool_label
 from agent.models.base import (
     Message,
     Model,
     ModelRequest,
     ModelResponse,
+    RetractableText,
     TextBlock,
     ToolResultBlock,
     ToolUseBlock,
@@ -182,6 +184,7 @@ class AgentLoop:
             trace_id=trace_id,
             steps=steps.rows,
             kb_version=steps.kb_version,
+            held=ending.approval,
         )
         return TurnResult(run=finished, approval=ending.approval)
 
@@ -275,8 +278,15 @@ class AgentLoop:
             conversation_id=run.conversation_id,
         )
 
-        async def on_text(text: str) -> None:
-            await events("message.delta", {"text": text})
+        async def delta(text: str) -> None:
+            await events("message.delta", {"run_id": run.id, "conversation_id": run.conversation_id, "text": text})
+
+        async def discard(reason: str) -> None:
+            await events(
+                "message.discard", {"run_id": run.id, "conversation_id": run.conversation_id, "reason": reason}
+            )
+
+        on_text = RetractableText(delta, discard)
 
         started = time.perf_counter()
         with self.telemetry.model_span(self.model.provider, self.model.name, request) as span:
@@ -303,7 +313,8 @@ class AgentLoop:
     async def _run_tool(
         self, run: Run, principal: Principal, call: ToolUseBlock, key: str, steps: StepLog, events: EventSink
     ) -> CallOutcome:
-        await events("tool.started", {"tool": call.name, "tool_use_id": call.id})
+        progress = {"run_id": run.id, "conversation_id": run.conversation_id, "tool": call.name, "tool_use_id": call.id}
+        await events("tool.started", {**progress, "label": tool_label(call.name)})
         started = time.perf_counter()
         with self.telemetry.tool_span(call.name, call.id, call.input, run.conversation_id) as span:
             outcome = await self.gate.submit(
@@ -338,10 +349,9 @@ class AgentLoop:
         await events(
             "tool.finished",
             {
-                "tool": call.name,
-                "tool_use_id": call.id,
+                **progress,
+                "label": tool_label(call.name),
                 "outcome": decision.outcome.value if decision else "invalid",
-                "rule": decision.rule if decision else None,
                 "ok": bool(result and result.ok),
             },
         )
@@ -364,21 +374,11 @@ class AgentLoop:
             )
             self._close_queue(state, replies.NOT_RUN_AFTER_CONFIRMATION)
             state.flush_results()
-            await events("confirmation.required", confirmation_card(approval))
             return _Ending("awaiting_confirmation", replies.confirm_please(approval.summary), approval=approval)
         self.telemetry.approval_opened()
         state.pending_results.append(awaiting_result(call.id, approval.id, decision.customer_message))
         self._close_queue(state, replies.NOT_RUN_AFTER_PAUSE)
         state.flush_results()
-        await events(
-            "approval.required",
-            {
-                "approval_id": approval.id,
-                "tool": call.name,
-                "amount_cents": decision.amount_cents,
-                "approver_role": approval.approver_role,
-            },
-        )
         return _Ending("awaiting_approval", replies.awaiting_approval(decision), approval=approval)
 
     @staticmethod

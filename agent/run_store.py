@@ -11,13 +11,14 @@ from sqlalchemy import insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from agent import feed
 from agent.admission import Admission
 from agent.errors import ConversationBusy, ConversationOwned
 from agent.handoffs import nobody_owns, open_handoff, owner_of, with_staff_exchanges
 from agent.ids import new_id
 from agent.models.base import Message
 from agent.spend import DailySpend
-from agent.tables import ChatMessage, Conversation, IdempotentRequest, Run, Step
+from agent.tables import Approval, ChatMessage, Conversation, IdempotentRequest, Run, Step
 from agent.workers import WorkerLease
 from tools.context import Principal, utcnow
 from tools.errors import NotFound
@@ -25,7 +26,7 @@ from tools.store.database import Database
 from tools.store.sanitize import clean_json, clean_text
 
 _INSERT_STEP = insert(Step.__table__)  # type: ignore[attr-defined]
-_INSERT_MESSAGE = insert(ChatMessage.__table__)  # type: ignore[attr-defined]
+_INSERT_RETURNING_ID = insert(ChatMessage.__table__).returning(ChatMessage.__table__.c.id)  # type: ignore[attr-defined]
 TERMINAL_STATUSES = (
     "completed",
     "awaiting_confirmation",
@@ -178,6 +179,8 @@ class RunStore:
                 created_at=now,
             )
             session.add_all([run, message])
+            await session.flush()  # the message's id, for its feed event
+            await feed.record(session, [feed.message_created(message), feed.run_started(run)])
             if idempotency_key is not None:
                 await session.exec(
                     update(IdempotentRequest)
@@ -219,6 +222,7 @@ class RunStore:
             admitted = await self.admission.reserve(session, customer_id, now)
             run.reserved_micro_usd = admitted.reserved_micro_usd
             session.add(run)
+            await feed.record(session, [feed.run_started(run)])
             await session.commit()
         return run
 
@@ -286,9 +290,11 @@ class RunStore:
         trace_id: str | None = None,
         steps: list[dict[str, Any]] | None = None,
         kb_version: str | None = None,
+        held: Approval | None = None,
     ) -> Run:
-        """Close the run, store its steps, add its reply to the conversation, and release the conversation, in
-        one transaction. `run` is updated in place and returned; nothing is read back."""
+        """Close the run, store its steps, add its reply to the conversation, release the conversation, and tell
+        the conversation feed, in one transaction. `held` is the call the run paused on, if it paused (the feed's
+        `run.completed` carries it as the run's pending action). `run` is updated in place and returned."""
         assert status in TERMINAL_STATUSES, status
         now = utcnow()
         values: dict[str, Any] = {
@@ -309,28 +315,33 @@ class RunStore:
             "trace_id": trace_id,
             "kb_version": kb_version,
         }
+        for name, value in values.items():
+            setattr(run, name, value)
         async with self.database.session() as session:
             await session.exec(update(Run).where(col(Run.id) == run.id).values(**values))
+            events = []
             if steps:
                 for step in steps:
                     step["arguments"] = clean_json(step["arguments"])
                     step["result"] = clean_json(step["result"])
                 await session.exec(_INSERT_STEP, params=steps)
-            if status == "handed_off":
-                await open_handoff(session, run, steps, now)
+                events.extend(feed.tools_finished(run, steps))
             if reply:
-                await session.exec(
-                    _INSERT_MESSAGE,
-                    params=[
-                        {
-                            "conversation_id": run.conversation_id,
-                            "run_id": run.id,
-                            "role": "assistant",
-                            "content": values["reply"],
-                            "created_at": now,
-                        }
-                    ],
+                message = ChatMessage(
+                    conversation_id=run.conversation_id,
+                    run_id=run.id,
+                    role="assistant",
+                    content=values["reply"],
+                    created_at=now,
                 )
+                inserted = await session.exec(_INSERT_RETURNING_ID, params=message.model_dump(exclude={"id"}))
+                message.id = inserted.scalar_one()
+                events.append(feed.message_created(message))
+            if status == "handed_off":
+                handoff = await open_handoff(session, run, steps, now)
+                if handoff is not None:
+                    events.append(feed.handoff_moved(handoff, "handoff.queued", None, reason=handoff.reason))
+            events.append(feed.run_ended(run, held))
             await session.exec(
                 update(Conversation)
                 .where(col(Conversation.id) == run.conversation_id, col(Conversation.active_run_id) == run.id)
@@ -340,9 +351,8 @@ class RunStore:
                 await self.spend.settle(
                     session, run.customer_id, run.started_at.date(), run.reserved_micro_usd, totals.cost_micro_usd
                 )
+            await feed.record(session, events)  # last: its lock on PostgreSQL is held only until the commit
             await session.commit()
-        for name, value in values.items():
-            setattr(run, name, value)
         return run
 
     async def get_run(self, run_id: str) -> Run:

@@ -1,5 +1,6 @@
 """What the agent keeps: conversations, their messages, runs (one per customer message), each run's steps,
-pending approvals, the idempotency keys of chat requests, the daily spend counters and the live workers."""
+pending approvals, the idempotency keys of chat requests, the daily spend counters, the live workers, and the
+conversation feed's events."""
 
 from __future__ import annotations
 
@@ -235,19 +236,21 @@ class Handoff(SQLModel, table=True):
     """How it closed: `bot` (the assistant answers again) or `resolved`."""
 
 
-class DeskEvent(SQLModel, table=True):
-    """Something staff did in a conversation (hand-off queued, claimed, replied, closed), in order: the rows a
-    conversation feed reads, so nothing that happened on the desk exists only in a response."""
+class ConversationEvent(SQLModel, table=True):
+    """Something that happened in a conversation, whoever caused it, in order: the rows the conversation feed
+    (`GET /v1/conversations/{id}/events`) sends, each with its `id` as the SSE event id. Written in the same
+    transaction as the change it describes (see `agent.feed`), so the feed never shows what did not happen and
+    never misses what did; read from the database, so every replica serves the same feed."""
 
-    __tablename__ = "desk_events"
-    __table_args__ = (Index("ix_desk_events_conversation", "conversation_id", "id"),)
+    __tablename__ = "conversation_events"
+    __table_args__ = (Index("ix_conversation_events_conversation", "conversation_id", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: str = Field(foreign_key="conversations.id", max_length=40)
-    handoff_id: str = Field(max_length=40)
-    kind: str = Field(max_length=20)
-    """`handoff.queued | handoff.claimed | handoff.replied | handoff.closed`."""
-    actor: str | None = Field(default=None, max_length=200)
+    kind: str = Field(max_length=40)
+    """The event's name, e.g. `message.created`, `approval.decided`: see docs/feed.md for the vocabulary."""
+    data: dict[str, Any] = Field(sa_column=json_column())
+    run_id: str | None = Field(default=None, max_length=40)
     created_at: datetime = Field(sa_column=utc_column())
 
 

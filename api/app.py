@@ -18,7 +18,7 @@ from api.errors import install_error_handlers
 from api.logs import AccessLog
 from api.metrics import pending_gauge
 from api.observability import configure_from_env
-from api.routers import approvals, confirmations, conversations, handoffs, health
+from api.routers import approvals, confirmations, conversations, events, handoffs, health
 from api.services import build_services
 from api.settings import Settings
 
@@ -75,6 +75,7 @@ def create_app(
         HTTPXClientInstrumentor().instrument()
     app.include_router(health.router)
     app.include_router(conversations.router)
+    app.include_router(events.router)
     app.include_router(approvals.router)
     app.include_router(confirmations.router)
     app.include_router(handoffs.router)

@@ -20,9 +20,9 @@ from sqlmodel import col, select
 
 from agent.run_store import INTERRUPTED
 from agent.tables import Approval, ChatMessage, IdempotentRequest, Run
+from agent.views import message_view, run_view
 from agent.workers import WorkerLease
 from api.errors import ApiError
-from api.views import message_view, run_view
 from tools.context import utcnow
 from tools.store.database import Database
 

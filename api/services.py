@@ -32,6 +32,7 @@ from agent.tool_calls import CallBounds
 from agent.workers import WorkerLease
 from api import migrate
 from api.expiry_sweep import ExpirySweeper
+from api.feed_hub import FeedHub
 from api.identity import TokenVerifier, check_identity_settings
 from api.prices import load_prices
 from api.settings import Settings
@@ -67,6 +68,7 @@ class Services:
     sweeper: ExpirySweeper
     verifier: TokenVerifier
     confirmations: ConfirmationDesk
+    feed: FeedHub
     knowledge: HelpCentre = field(default_factory=HelpCentre)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _housekeeping: asyncio.Task[None] | None = None
@@ -112,6 +114,7 @@ class Services:
         if self._housekeeping is not None:
             self._housekeeping.cancel()
         await self.sweeper.stop()
+        await self.feed.close()
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=grace_s)
         if not self._tasks:
@@ -215,6 +218,7 @@ async def build_services(
         sweeper=ExpirySweeper(desk, interval_s=settings.approval_sweep_s),
         verifier=TokenVerifier(settings),
         confirmations=ConfirmationDesk(desk),
+        feed=FeedHub(database, interval_s=settings.feed_poll_s),
         knowledge=knowledge,
     )
     services.sweeper.start()

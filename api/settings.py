@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     """Load the fixture store into an empty database at start-up. Unset: on in development only; elsewhere the
     store is seeded by the explicit `support seed` command."""
     max_message_bytes: int = Field(default=8192, alias="SUPPORT_MAX_MESSAGE_BYTES")
+    feed_poll_s: float = Field(default=0.5, gt=0, le=30, alias="SUPPORT_FEED_POLL_SECONDS")
+    """How often each process reads new conversation events for its connected feed clients (one query for all)."""
     approval_sweep_s: float = Field(default=30.0, gt=0, alias="SUPPORT_APPROVAL_SWEEP_S")
     """How often the background sweep expires approvals past their deadline."""
     desk_session_minutes: int = Field(default=480, gt=0, alias="SUPPORT_DESK_SESSION_MINUTES")

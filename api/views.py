@@ -1,45 +1,15 @@
-"""How stored records look in API responses. One function per record, shared by every router."""
+"""How stored records look in API responses. One function per record, shared by every router; the message and
+run objects live in `agent.views`, because the conversation feed's events carry them too."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from agent.approvals import confirmation_card, human_decision
-from agent.pricing import micro_to_usd
+from agent.approvals import human_decision
 from agent.tables import Approval, ChatMessage, Conversation, Run
+from agent.views import message_view, run_view
 from api.settings import Settings
 from tools.store.money import to_dollars
-
-
-def message_view(message: ChatMessage) -> dict[str, Any]:
-    return {
-        "id": message.id,
-        "role": message.role,
-        "content": message.content,
-        "created_at": message.created_at.isoformat(),
-        "author_id": message.author_id,
-    }
-
-
-def pending_action_view(approval: Approval | None) -> dict[str, Any] | None:
-    if approval is None or approval.kind != "approval":
-        return None
-    return {
-        "approval_id": approval.id,
-        "status": approval.status,
-        "tool": approval.tool,
-        "arguments": approval.arguments,
-        "amount": to_dollars(approval.amount_cents),
-        "approver_role": approval.approver_role,
-        "expires_at": approval.expires_at.isoformat(),
-    }
-
-
-def pending_confirmation_view(held: Approval | None) -> dict[str, Any] | None:
-    """The confirmation a run waits for, while the customer can still answer it."""
-    if held is None or held.kind != "confirmation" or held.status != "pending":
-        return None
-    return confirmation_card(held)
 
 
 def confirmation_view(held: Approval) -> dict[str, Any]:
@@ -54,31 +24,6 @@ def confirmation_view(held: Approval) -> dict[str, Any]:
         "decided_at": held.decided_at.isoformat() if held.decided_at else None,
         "result": held.result,
         "resumed_run_id": held.resumed_run_id,
-    }
-
-
-def run_view(run: Run, approval: Approval | None = None) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "status": run.status,
-        "reply": run.reply,
-        "pending_action": pending_action_view(approval),
-        "pending_confirmation": pending_confirmation_view(approval),
-        "trace_id": run.trace_id,
-        "model": {"provider": run.model_provider, "name": run.model_name},
-        "usage": {
-            "model_calls": run.model_calls,
-            "input_tokens": run.input_tokens,
-            "output_tokens": run.output_tokens,
-            "cache_read_tokens": run.cache_read_tokens,
-            "cache_write_tokens": run.cache_write_tokens,
-            "cost_usd": micro_to_usd(run.cost_micro_usd),
-        },
-        "budget_exhausted": run.budget_exhausted,
-        "started_at": run.started_at.isoformat(),
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-        "resumed_from": run.resumed_from,
-        "kb_version": run.kb_version,
     }
 
 

@@ -169,6 +169,21 @@ TextSink = Callable[[str], Awaitable[None]]
 """Receives text as the model produces it (for streaming to the widget)."""
 
 
+@dataclass(frozen=True, slots=True)
+class RetractableText:
+    """A `TextSink` that can also be told to drop everything it received so far: a fallback model taking over
+    after the first one streamed part of an answer calls `retract`, so the reader never sees two half answers."""
+
+    on_text: TextSink
+    on_retract: Callable[[str], Awaitable[None]]
+
+    async def __call__(self, text: str) -> None:
+        await self.on_text(text)
+
+    async def retract(self, reason: str) -> None:
+        await self.on_retract(reason)
+
+
 class Model(Protocol):
     """A chat model with tools. `provider` and `name` appear on runs and spans (e.g. `anthropic`,
     `claude-sonnet-4-6`; `offline`, `offline-intent-1`)."""

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from agent.errors import ModelError, ModelUnavailable
-from agent.models.base import Model, ModelRequest, ModelResponse, TextBlock, TextSink
+from agent.models.base import Model, ModelRequest, ModelResponse, RetractableText, TextBlock, TextSink
 from agent.models.circuit import CircuitBreaker
 from agent.telemetry import Telemetry
 
@@ -24,6 +24,21 @@ LIMITED_MODE = (
     "I'm running in a limited mode right now, so I may not follow everything; say 'human' at any time and a "
     "member of our team will take over. "
 )
+
+
+FELL_BACK = "model_fallback"
+
+
+class _Counting:
+    """Passes text on, counting the pieces: a link that failed after streaming some must have it retracted."""
+
+    def __init__(self, sink: TextSink) -> None:
+        self.sink = sink
+        self.pieces = 0
+
+    async def __call__(self, text: str) -> None:
+        self.pieces += 1
+        await self.sink(text)
 
 
 class FallbackChain:
@@ -49,11 +64,11 @@ class FallbackChain:
             if not breaker.allow():
                 failures.append(f"{link.provider}:{link.name} skipped (circuit open)")
                 continue
+            streamed = _Counting(on_text) if on_text is not None and link.provider != "offline" else None
             try:
                 # The offline link's text is streamed after the fact, with the limited-mode notice in front.
-                streams = on_text if link.provider != "offline" else None
                 with self.telemetry.model_span(link.provider, link.name, request) as span:
-                    response = await link.complete(request, on_text=streams)
+                    response = await link.complete(request, on_text=streamed)
             except ModelError as error:
                 if error.provider_fault:
                     breaker.record_failure()
@@ -61,13 +76,15 @@ class FallbackChain:
                     breaker.record_neutral()
                 failures.append(f"{link.provider}:{link.name}: {error}")
                 log.warning("model %s:%s failed, trying the next one: %s", link.provider, link.name, error)
+                if streamed is not None and streamed.pieces and isinstance(on_text, RetractableText):
+                    await on_text.retract(FELL_BACK)  # the next link answers from the start
                 continue
             breaker.record_success()
             if span is not None:
                 span.set_attribute("support.model.fallback_position", position)
                 self.telemetry.describe_answer(span, link.name, response)
             labelled = self._labelled(link, response, fell_back=position > 0)
-            if on_text is not None and streams is None and labelled.text:
+            if on_text is not None and streamed is None and labelled.text:
                 await on_text(labelled.text)
             return labelled
         raise ModelUnavailable("no model in the chain could answer: " + "; ".join(failures))

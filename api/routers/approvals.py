@@ -17,10 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from agent.approval_context import approval_context, decidable_by
 from agent.approval_desk import Settled
 from agent.approvals import ApprovalFilter
+from agent.views import message_view, run_view
 from api.auth import StaffPrincipal
 from api.inputs import MAX_AGE_MINUTES, MAX_CURSOR_LENGTH, ApprovalId, Note, QueryId, decode_cursor, encode_cursor
 from api.services import Services, services_of
-from api.views import approval_view, message_view, run_view
+from api.views import approval_view
 from tools.context import utcnow
 
 router = APIRouter(prefix="/v1/approvals", tags=["approvals"])

@@ -7,11 +7,12 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 
+from agent.views import run_view
 from api.auth import CustomerPrincipal
 from api.inputs import ConfirmationId, ConversationId
 from api.schemas import error_responses
 from api.services import services_of
-from api.views import confirmation_view, run_view
+from api.views import confirmation_view
 
 router = APIRouter(prefix="/v1/conversations", tags=["confirmations"])
 

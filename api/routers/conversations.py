@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
@@ -14,17 +13,21 @@ from sqlmodel import col, select
 from sse_starlette import EventSourceResponse
 
 from agent.errors import ConversationBusy, ConversationOwned, RateLimited
+from agent.feed import events_after
 from agent.loop import EventSink
-from agent.tables import Approval
+from agent.tables import Approval, ConversationEvent
+from agent.views import message_view, run_view
 from api.auth import AnyPrincipal, CustomerPrincipal
 from api.errors import ApiError
 from api.idempotency import IdempotencyKeys, request_hash
 from api.inputs import ConversationId, StorableText
 from api.schemas import ConversationOut, error_responses
 from api.services import Services, services_of
-from api.views import conversation_view, message_view, run_view
+from api.sse import feed_sse, sse
+from api.views import conversation_view
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+FEED_BATCH = 500
 
 
 class MessageIn(BaseModel):
@@ -91,7 +94,9 @@ async def post_message(
         )
         if replay is not None:
             if streaming:
-                return EventSourceResponse(replayed_events(replay), headers={"Idempotent-Replayed": "true"})
+                return EventSourceResponse(
+                    replayed_events(replay, conversation.id), headers={"Idempotent-Replayed": "true"}
+                )
             return JSONResponse(replay, headers={"Idempotent-Replayed": "true"})
     try:
         started = await services.runs.start_turn(conversation, content, idempotency_key=idempotency_key)
@@ -107,7 +112,7 @@ async def post_message(
         if idempotency_key is not None:
             await keys.complete(principal.id, idempotency_key, response)
         if streaming:
-            return EventSourceResponse(replayed_events(response))
+            return EventSourceResponse(replayed_events(response, conversation.id))
         return JSONResponse(response)
     except (ConversationBusy, RateLimited):
         if idempotency_key is not None:
@@ -136,46 +141,66 @@ async def streamed_turn(
     conversation_id: str,
     answer: Callable[[EventSink], Awaitable[dict[str, Any]]],
 ) -> AsyncIterator[dict[str, str]]:
-    """The turn's events in order. The run is a task the service owns: if the client disconnects, this
-    generator is cancelled and the run carries on to its stored end."""
-    queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+    """The turn's events in order, in the feed's shapes (docs/feed.md): the stored events of the run with their
+    feed ids (the customer's message and `run.started` first, the rest once the run has ended), and between them
+    the live ones (reply text, tool progress) with none. The run is a task the service owns: if the client
+    disconnects, this generator is cancelled and the run carries on to its stored end."""
+    queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
 
     async def sink(event: str, data: dict[str, Any]) -> None:
         queue.put_nowait((event, data))
 
     async def run_and_close() -> dict[str, Any]:
         try:
-            response = await answer(sink)
-        except Exception:
-            queue.put_nowait(("run.failed", {"run_id": run_id, "error": "the turn could not be completed"}))
-            raise
-        queue.put_nowait((final_event(response), response))
-        return response
+            return await answer(sink)
+        finally:
+            queue.put_nowait(None)
 
     task = services.spawn(run_and_close())
-    yield sse("run.started", {"run_id": run_id, "conversation_id": conversation_id})
-    while True:
-        event, data = await queue.get()
-        yield sse(event, data)
-        if event in ("run.completed", "run.failed"):
-            break
-    await task
+    last = 0
+    for stored in await run_events(services, conversation_id, run_id, after=0):
+        last = stored.id or last
+        yield feed_sse(stored)
+    while (live := await queue.get()) is not None:
+        yield sse(*live)
+    try:
+        response: dict[str, Any] | None = await task
+    except Exception:
+        response = None
+    ended = False
+    for stored in await run_events(services, conversation_id, run_id, after=last):
+        if stored.kind in LIVE_KINDS:
+            continue  # already sent while it happened
+        if stored.kind in ("run.completed", "run.failed"):
+            ended = True
+            if response is not None:  # as the JSON response has it
+                stored.data = {**stored.data, "message": response["message"]}
+        yield feed_sse(stored)
+    if not ended:  # the run could not even be stored as ended: say so, with nothing to resume from
+        yield sse("run.failed", {"run_id": run_id, "conversation_id": conversation_id, "run": None})
 
 
-async def replayed_events(response: dict[str, Any]) -> AsyncIterator[dict[str, str]]:
+LIVE_KINDS = ("tool.finished",)
+"""Stored kinds the per-message stream sends live, as they happen, and so skips when it sends the stored rest."""
+
+
+async def run_events(services: Services, conversation_id: str, run_id: str, *, after: int) -> list[ConversationEvent]:
+    async with services.database.session(readonly=True) as session:
+        return await events_after(session, conversation_id, after, limit=FEED_BATCH, run_id=run_id)
+
+
+async def replayed_events(response: dict[str, Any], conversation_id: str) -> AsyncIterator[dict[str, str]]:
+    """A retried request's first response, as events. No feed ids: the feed itself has the stored events."""
     if response["run"] is None:  # kept for the person who owns the conversation; no run answered it
-        yield sse("message.stored", response)
+        yield sse("message.created", {"conversation_id": conversation_id, **response})
         return
-    yield sse("run.started", {"run_id": response["run"]["id"], "replayed": True})
-    yield sse(final_event(response), response)
+    run_id = response["run"]["id"]
+    yield sse("run.started", {"conversation_id": conversation_id, "run_id": run_id, "replayed": True})
+    yield sse(final_event(response), {"conversation_id": conversation_id, "run_id": run_id, **response})
 
 
 def final_event(response: dict[str, Any]) -> str:
     return "run.failed" if response["run"]["status"] == "failed" else "run.completed"
-
-
-def sse(event: str, data: dict[str, Any]) -> dict[str, str]:
-    return {"event": event, "data": json.dumps(data, ensure_ascii=False)}
 
 
 @router.get("/{conversation_id}")

@@ -175,7 +175,7 @@ async def test_a_streaming_client_is_told_its_message_went_to_the_person(sqlite_
         assert (await service.http.post(f"/v1/handoffs/{handoff['id']}/claim", headers=ALICE)).status_code == 200
         streamed = await service.say(JAMES, conversation, "Are you there?", Accept="text/event-stream")
         assert streamed.status_code == 200
-        assert "event: message.stored" in streamed.text and "run.started" not in streamed.text
+        assert "event: message.created" in streamed.text and "run.started" not in streamed.text
         assert '"run": null' in streamed.text
 
 

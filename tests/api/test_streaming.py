@@ -10,10 +10,10 @@ from sqlmodel import select
 
 from agent.models.base import ModelRequest, ModelResponse, TextSink
 from agent.models.scripted import say
-from agent.tables import ChatMessage, Run
+from agent.tables import ChatMessage, ConversationEvent, Run
 from api.app import create_app
 from tests.support import fixture_data as data
-from tests.support.http_server import parse_sse, served
+from tests.support.http_server import parse_sse, parse_sse_ids, served
 from tests.support.service import bearer, service_settings
 
 JAMES = "james_li_5688"
@@ -45,13 +45,41 @@ async def test_events_arrive_in_order_and_the_deltas_make_the_reply(sqlite_url: 
         conversation = await new_conversation(client)
         events = await stream_turn(client, conversation, "Where is my order #W2611340?")
     names = [name for name, _ in events]
-    assert names[0] == "run.started" and names[-1] == "run.completed"
+    assert names[:2] == ["message.created", "run.started"] and names[-1] == "run.completed"
     assert names.index("tool.started") < names.index("tool.finished") < names.index("message.delta")
     finished = dict(events)["tool.finished"]
     assert (finished["tool"], finished["outcome"], finished["ok"]) == ("get_order_details", "allow", True)
+    assert finished["label"] == "Looking up your order" and finished["conversation_id"] == conversation
     reply = events[-1][1]["run"]["reply"]
     assert "".join(d["text"] for name, d in events if name == "message.delta") == reply
     assert "357962501027" in reply
+    written = [d["message"] for name, d in events if name == "message.created"]
+    assert [(m["role"], m["content"]) for m in written] == [
+        ("customer", "Where is my order #W2611340?"),
+        ("assistant", reply),
+    ]
+
+
+async def test_stored_events_carry_their_feed_ids_and_live_ones_none(sqlite_url: str) -> None:
+    app = create_app(service_settings(sqlite_url))
+    async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
+        conversation = await new_conversation(client)
+        async with client.stream(
+            "POST",
+            f"/v1/conversations/{conversation}/messages",
+            json={"content": "Where is my order #W2611340?"},
+            headers={**bearer(JAMES), **STREAM},
+        ) as response:
+            streamed = parse_sse_ids([line async for line in response.aiter_lines()])
+        async with app.state.services.database.session(readonly=True) as session:
+            table = (await session.exec(select(ConversationEvent).order_by(ConversationEvent.id))).all()  # type: ignore[arg-type]
+    with_ids = [(ident, name) for ident, name, _ in streamed if ident is not None]
+    assert with_ids == [(row.id, row.kind) for row in table if row.kind != "tool.finished"]
+    assert {name for ident, name, _ in streamed if ident is None} == {"message.delta", "tool.started", "tool.finished"}
+    stored = {row.id: row.data for row in table}
+    for ident, name, body in streamed:
+        if ident is not None:  # the feed's body; run.completed adds the customer's message, as the JSON answer does
+            assert body == stored[ident] | ({"message": body["message"]} if name == "run.completed" else {})
 
 
 async def test_a_write_streams_confirmation_required(sqlite_url: str) -> None:

@@ -55,3 +55,24 @@ def parse_sse(lines: list[str]) -> list[tuple[str, dict[str, Any]]]:
         elif line.startswith("data:"):
             data.append(line[5:].lstrip())
     return events
+
+
+def parse_sse_ids(lines: list[str]) -> list[tuple[int | None, str, dict[str, Any]]]:
+    """Like `parse_sse`, with each event's `id:` (None for events sent without one)."""
+    import json
+
+    events: list[tuple[int | None, str, dict[str, Any]]] = []
+    ident: int | None = None
+    name, data = "", []
+    for line in [*lines, ""]:
+        if not line:
+            if name and data:
+                events.append((ident, name, json.loads("\n".join(data))))
+            ident, name, data = None, "", []
+        elif line.startswith("id:"):
+            ident = int(line[3:].strip())
+        elif line.startswith("event:"):
+            name = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].lstrip())
+    return events

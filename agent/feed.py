@@ -1,0 +1,183 @@
+"""The conversation feed's events: what each change in a conversation looks like to the customer's widget.
+
+Every store that changes a conversation (a message stored, a run started or ended, a held call opened or decided,
+a hand-off moved) adds the matching events with `record`, inside the transaction that makes the change: the
+feed shows a change exactly when it is committed, and the event costs no transaction of its own. A transaction
+that produces several events writes them with one multi-row insert. The vocabulary and the `data` shapes are
+documented for client authors in docs/feed.md; `message` and `run` objects are the API's own (`agent.views`).
+
+Ephemeral events (reply text as it streams, a tool call starting) are not stored here: they only exist in the
+per-message stream of the run that produces them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from agent.tables import Approval, ChatMessage, ConversationEvent, Handoff, Run
+from agent.views import confirmation_card, message_view, run_view
+from tools.context import utcnow
+from tools.store.money import to_dollars
+
+Event = dict[str, Any]
+"""A row of `conversation_events`, ready for the multi-row insert."""
+
+_INSERT_EVENTS = insert(ConversationEvent.__table__)  # type: ignore[attr-defined]
+FEED_LOCK_SPACE = 0x5FEED
+"""The first key of the feed's advisory locks, so they never meet another use of PostgreSQL advisory locks."""
+STORED_KINDS = (
+    "message.created",
+    "run.started",
+    "tool.finished",
+    "confirmation.required",
+    "confirmation.decided",
+    "approval.required",
+    "approval.decided",
+    "handoff.queued",
+    "handoff.claimed",
+    "handoff.replied",
+    "handoff.closed",
+    "run.completed",
+    "run.failed",
+)
+TOOL_LABELS = {
+    "get_customer_profile": "Looking up your account",
+    "get_order_details": "Looking up your order",
+    "get_product_details": "Looking up the product",
+    "list_product_types": "Looking through the catalogue",
+    "cancel_pending_order": "Cancelling the order",
+    "modify_pending_order_address": "Changing the order's address",
+    "modify_pending_order_payment": "Changing the order's payment method",
+    "modify_pending_order_items": "Changing the order's items",
+    "return_delivered_order_items": "Arranging the return",
+    "exchange_delivered_order_items": "Arranging the exchange",
+    "modify_customer_address": "Updating your address",
+    "issue_refund": "Arranging the refund",
+    "transfer_to_human_agents": "Passing you to our team",
+    "search_help_centre": "Searching the help centre",
+}
+
+
+def tool_label(tool: str) -> str:
+    """What the widget shows while a tool runs: plain words, never the tool's name (an unknown name, e.g. a
+    model's invention, gets a neutral label)."""
+    return TOOL_LABELS.get(tool, "Working on it")
+
+
+def event(kind: str, conversation_id: str, *, run_id: str | None = None, **data: Any) -> Event:
+    assert kind in STORED_KINDS, kind
+    body = {"conversation_id": conversation_id, **({"run_id": run_id} if run_id else {}), **data}
+    return {"conversation_id": conversation_id, "kind": kind, "data": body, "run_id": run_id, "created_at": utcnow()}
+
+
+async def record(session: AsyncSession, events: Sequence[Event]) -> None:
+    """Add events to the caller's transaction (one statement however many); they commit, or vanish, with it.
+
+    Readers resume "after id N", so within a conversation ids must become visible in id order: a transaction
+    that drew id 10 must not commit after one that drew id 11, or a reader that saw 11 would never see 10. On
+    SQLite every writing transaction is alone, so that holds by itself; on PostgreSQL the insert first takes a
+    transaction-scoped advisory lock on the conversation, so its event-writing transactions commit one at a time
+    (other conversations, and everything else in the conversation, are not held up)."""
+    if not events:
+        return
+    bind = session.bind
+    if bind is not None and bind.dialect.name == "postgresql":
+        for conversation_id in sorted({str(e["conversation_id"]) for e in events}):
+            await session.exec(select(func.pg_advisory_xact_lock(FEED_LOCK_SPACE, func.hashtext(conversation_id))))
+    await session.exec(_INSERT_EVENTS, params=list(events))
+
+
+# ---- one builder per change -----------------------------------------------------------------------------------
+
+
+def message_created(message: ChatMessage) -> Event:
+    """A stored message (it must have its id: flush or insert it first)."""
+    assert message.id is not None
+    return event("message.created", message.conversation_id, run_id=message.run_id, message=message_view(message))
+
+
+def run_started(run: Run) -> Event:
+    return event("run.started", run.conversation_id, run_id=run.id, resumed_from=run.resumed_from)
+
+
+def run_ended(run: Run, held: Approval | None) -> Event:
+    kind = "run.failed" if run.status == "failed" else "run.completed"
+    return event(kind, run.conversation_id, run_id=run.id, run=run_view(run, held))
+
+
+def tools_finished(run: Run, steps: Sequence[dict[str, Any]]) -> list[Event]:
+    """The run's tool calls, stored with its steps: a reloaded widget can show what was looked up or done."""
+    return [
+        event(
+            "tool.finished",
+            run.conversation_id,
+            run_id=run.id,
+            tool=step["tool"],
+            tool_use_id=step["tool_use_id"],
+            label=tool_label(str(step["tool"])),
+            outcome=step["decision"],
+            ok=step["result"] is not None and not step["is_error"],
+        )
+        for step in steps
+        if step.get("kind") == "tool"
+    ]
+
+
+def held_call_opened(held: Approval) -> Event:
+    """A call held for the customer's confirmation, or for a support agent's approval."""
+    if held.kind == "confirmation":
+        return event("confirmation.required", held.conversation_id, run_id=held.run_id, **confirmation_card(held))
+    return event(
+        "approval.required",
+        held.conversation_id,
+        run_id=held.run_id,
+        approval_id=held.id,
+        tool=held.tool,
+        amount=to_dollars(held.amount_cents),
+        approver_role=held.approver_role,
+        expires_at=held.expires_at.isoformat(),
+    )
+
+
+CONFIRMATION_DECISIONS = {"approved": "confirm", "rejected": "decline", "withdrawn": "withdrawn", "expired": "expired"}
+
+
+def held_call_decided(held: Approval) -> Event:
+    """The decision that took a held call out of `pending` (read back after the conditional update)."""
+    if held.kind == "confirmation":
+        decision = CONFIRMATION_DECISIONS[held.status]
+        return event("confirmation.decided", held.conversation_id, run_id=held.run_id, id=held.id, decision=decision)
+    amended = held.status == "approved" and held.executed_hash not in (None, held.arguments_hash)
+    return event(
+        "approval.decided",
+        held.conversation_id,
+        run_id=held.run_id,
+        approval_id=held.id,
+        decision="amended" if amended else held.status,
+        note=held.note,
+    )
+
+
+def handoff_moved(handoff: Handoff, kind: str, actor: str | None, **data: Any) -> Event:
+    return event(kind, handoff.conversation_id, handoff_id=handoff.id, actor=actor, **data)
+
+
+# ---- reading --------------------------------------------------------------------------------------------------
+
+
+async def events_after(
+    session: AsyncSession, conversation_id: str, after: int, *, limit: int, run_id: str | None = None
+) -> list[ConversationEvent]:
+    """Stored events of one conversation after id `after`, oldest first: one indexed range read."""
+    query = select(ConversationEvent).where(
+        col(ConversationEvent.conversation_id) == conversation_id, col(ConversationEvent.id) > after
+    )
+    if run_id is not None:
+        query = query.where(col(ConversationEvent.run_id) == run_id)
+    rows = await session.exec(query.order_by(col(ConversationEvent.id)).limit(limit))
+    return list(rows.all())

@@ -1,0 +1,79 @@
+"""The conversation feed: `GET /v1/conversations/{id}/events`, everything that happens in a conversation as
+Server-Sent Events, each with its stored id, resumable with `Last-Event-ID` on any replica (docs/feed.md)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from agent.tables import ConversationEvent
+from api.auth import AnyPrincipal
+from api.errors import ApiError
+from api.feed_hub import BATCH, FeedHub
+from api.inputs import ConversationId
+from api.schemas import error_responses
+from api.services import services_of
+from api.sse import feed_sse
+
+router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+RETRY_MS = 2000
+"""How long a disconnected client waits before reconnecting (sent as the stream's `retry:`)."""
+PING_S = 15
+
+
+@router.get(
+    "/{conversation_id}/events",
+    operation_id="conversation_events",
+    response_class=EventSourceResponse,
+    responses={
+        200: {"description": "The conversation's events as Server-Sent Events", "content": {"text/event-stream": {}}},
+        **error_responses(401, 403, 404, 422),
+    },
+)
+async def conversation_feed(
+    request: Request,
+    principal: AnyPrincipal,
+    conversation_id: ConversationId,
+    after: Annotated[int | None, Query(ge=0, description="Resume after this event id (if no Last-Event-ID)")] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> EventSourceResponse:
+    """Everything that happens in the conversation, whoever caused it: stored events after `Last-Event-ID` (or
+    `?after=`; from the start with neither), then new ones as they are stored, by any server process. For the
+    conversation's own customer, or staff; anyone else gets 404."""
+    services = services_of(request)
+    conversation = await services.runs.conversation_for(conversation_id, principal)
+    start = resume_point(last_event_id, after)
+    return EventSourceResponse(feed(services.feed, conversation.id, start), ping=PING_S)
+
+
+def resume_point(last_event_id: str | None, after: int | None) -> int:
+    """The header wins over the query (a browser's EventSource sets it on reconnects, after the page's `?after`)."""
+    if last_event_id is None or not last_event_id.strip():
+        return after or 0
+    text = last_event_id.strip()
+    if not text.isdigit() or len(text) > 18:
+        raise ApiError(422, "invalid_last_event_id", "Last-Event-ID must be an event id this feed sent (an integer)")
+    return int(text)
+
+
+async def feed(hub: FeedHub, conversation_id: str, after: int) -> AsyncIterator[dict[str, str] | ServerSentEvent]:
+    yield ServerSentEvent(retry=RETRY_MS)
+    last = after
+    while True:  # catch up in bounded batches before waiting for new events
+        batch = await hub.replay(conversation_id, last)
+        for stored in batch:
+            last = _id(stored)
+            yield feed_sse(stored)
+        if len(batch) < BATCH:
+            break
+    async with hub.subscribe(conversation_id, last) as subscriber:
+        while (new := await subscriber.queue.get()) is not None:
+            yield feed_sse(new)
+
+
+def _id(stored: ConversationEvent) -> int:
+    assert stored.id is not None
+    return stored.id
