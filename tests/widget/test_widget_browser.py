@@ -22,6 +22,9 @@ from tests.support.server import ServerProcess
 from tests.support.service import bearer
 
 JAMES = "james_li_5688"
+AUTO_TIER, AGENT_TIER = 100, 1000
+"""The policy file's default money tiers: a cancellation refunding up to $100 runs on the customer's confirm;
+up to $1,000 it waits for a support agent."""
 ARRIVES_MS = 20_000
 """A reply on a loaded two-core machine, or the feed reconnecting after a restart (its back-off included)."""
 
@@ -94,7 +97,7 @@ def focus_path(page: Page, presses: int) -> list[str]:
 def test_a_customer_cancels_an_order_confirming_by_keyboard(
     live_service: ServerProcess, page: Page, sqlite_url: str, shots: Path
 ) -> None:
-    order = pending_order(lambda amount: amount <= 1000)
+    order = pending_order(lambda amount: amount <= AUTO_TIER)
     signed_in(page, live_service.url, order["user_id"])
     open_by_keyboard(page)
     record_partial_replies(page)
@@ -130,7 +133,7 @@ def test_a_customer_cancels_an_order_confirming_by_keyboard(
 def test_an_action_that_needs_an_agent_waits_then_shows_the_decision_across_a_lost_connection(
     live_service: ServerProcess, page: Page, shots: Path
 ) -> None:
-    order = pending_order(lambda amount: 1000 < amount <= 5000)
+    order = pending_order(lambda amount: AUTO_TIER < amount <= AGENT_TIER)
     signed_in(page, live_service.url, order["user_id"])
     open_by_keyboard(page)
     write(page, f"Please cancel {order['order_id']}, I no longer need it")
@@ -159,10 +162,10 @@ def test_an_action_that_needs_an_agent_waits_then_shows_the_decision_across_a_lo
 
 
 def test_after_a_reload_the_conversation_and_its_open_card_come_back_on_a_phone(
-    live_service: ServerProcess, new_context: Callable[..., BrowserContext], shots: Path
+    live_service: ServerProcess, page: Page, shots: Path
 ) -> None:
-    page = new_context(viewport={"width": 360, "height": 740}).new_page()
-    order = pending_order(lambda amount: amount <= 1000)
+    page.set_viewport_size({"width": 360, "height": 740})
+    order = pending_order(lambda amount: amount <= AUTO_TIER)
     signed_in(page, live_service.url, order["user_id"])
     open_by_keyboard(page)
     write(page, f"Please cancel order {order['order_id']}, I no longer need it")

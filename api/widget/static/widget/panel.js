@@ -206,6 +206,7 @@ export class ChatPanel {
 
   async answer(confirmationId, decision) {
     const item = this.cards.get(confirmationId);
+    if (!item || item.getAttribute("aria-busy") === "true" || item.classList.contains("settled")) return;
     this.view.setCardBusy(item, true);
     this.view.setActivity(toolWords(null, decision === "confirm" ? "Working on it" : "Letting the assistant know"));
     try {

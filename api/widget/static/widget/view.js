@@ -91,8 +91,9 @@ export class PanelView {
     return item;
   }
 
+  /** aria-disabled rather than disabled: a disabled button drops the keyboard focus to the page's body. */
   setCardBusy(item, busy) {
-    for (const button of item.querySelectorAll("button")) button.disabled = busy;
+    for (const button of item.querySelectorAll("button")) button.setAttribute("aria-disabled", String(busy));
     item.setAttribute("aria-busy", String(busy));
   }
 
