@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.fakes.anthropic_api import FakeMessagesAPI, say
+from tests.fakes.anthropic_api import FakeMessagesAPI, StreamCut, say
 from tests.support import fixture_data as data
 from tests.support.server import ServerProcess
 from tests.support.service import bearer
@@ -69,6 +69,17 @@ def record_partial_replies(page: Page) -> None:
           }).observe(root, { subtree: true, childList: true, characterData: true });
         }"""
     )
+
+
+def claude_at(api: FakeMessagesAPI) -> dict[str, str]:
+    """A service whose model is Claude, reached at the fake Messages API, with the offline model behind it."""
+    return {
+        "SUPPORT_MODEL": "anthropic:claude-sonnet-4-6",
+        "ANTHROPIC_API_KEY": "test-key",
+        "ANTHROPIC_BASE_URL": api.base_url,
+        "SUPPORT_MODEL_MAX_RETRIES": "0",
+        "SUPPORT_MODEL_TIMEOUT_S": "60",
+    }
 
 
 def order_status(sqlite_url: str, order_id: str) -> str:
@@ -236,16 +247,7 @@ def test_a_message_while_the_last_is_still_being_answered_is_busy_and_keeps_the_
 ) -> None:
     slow_model: dict[str, Any] = {"delay_s": 30.0}
     with FakeMessagesAPI(say("Hello! How can I help?", **slow_model)) as api:
-        service = ServerProcess(
-            sqlite_url,
-            tmp_path / "server.log",
-            SUPPORT_DEMO="1",
-            SUPPORT_MODEL="anthropic:claude-sonnet-4-6",
-            ANTHROPIC_API_KEY="test-key",
-            ANTHROPIC_BASE_URL=api.base_url,
-            SUPPORT_MODEL_MAX_RETRIES="0",
-            SUPPORT_MODEL_TIMEOUT_S="60",
-        )
+        service = ServerProcess(sqlite_url, tmp_path / "server.log", SUPPORT_DEMO="1", **claude_at(api))
         servers.append(service.start())
         first = signed_in(context.new_page(), service.url, JAMES)
         open_by_keyboard(first)
@@ -259,3 +261,25 @@ def test_a_message_while_the_last_is_still_being_answered_is_busy_and_keeps_the_
         expect(second.get_by_role("alert")).to_contain_text("still answering", timeout=ARRIVES_MS)
         expect(second.get_by_label("Your message")).to_have_value("Are you there?")
         service.stop()  # ends the slow answer's wait too
+
+
+def test_text_from_a_model_that_failed_mid_answer_is_dropped_when_the_fallback_answers(
+    servers: list[ServerProcess], sqlite_url: str, tmp_path: Path, page: Page, chromium_path: str
+) -> None:
+    half_answer = "Let me look that up for you, it will only take a moment"
+    with FakeMessagesAPI(say(half_answer, cut=StreamCut(after_events=6, how="drop"))) as api:
+        service = ServerProcess(sqlite_url, tmp_path / "server.log", SUPPORT_DEMO="1", **claude_at(api))
+        servers.append(service.start())
+        signed_in(page, service.url, JAMES)
+        open_by_keyboard(page)
+        record_partial_replies(page)
+        write(page, "Where is order #W2611340?")
+        reply = page.locator(".message.assistant")
+        expect(reply).to_have_count(1, timeout=ARRIVES_MS)
+        expect(reply).not_to_have_attribute("aria-busy", "true", timeout=ARRIVES_MS)
+        expect(reply).to_contain_text("#W2611340")
+        partial: list[str] = page.evaluate("window.partialReplies")
+        assert any(text.startswith("Let me") for text in partial), "the first model's words were streamed"
+        mixed = [text for text in partial if "Let me" in text and "#W2611340" in text]
+        assert not mixed, "the half answer was dropped before the fallback's answer was shown"
+        expect(reply).not_to_contain_text("Let me")
