@@ -283,3 +283,29 @@ def test_text_from_a_model_that_failed_mid_answer_is_dropped_when_the_fallback_a
         mixed = [text for text in partial if "Let me" in text and "#W2611340" in text]
         assert not mixed, "the half answer was dropped before the fallback's answer was shown"
         expect(reply).not_to_contain_text("Let me")
+
+
+def test_a_hand_off_shows_the_wait_then_the_team_members_reply_without_a_reload(
+    live_service: ServerProcess, page: Page, shots: Path
+) -> None:
+    signed_in(page, live_service.url, JAMES)
+    open_by_keyboard(page)
+    write(page, "I would like to talk to a real person please")
+    waiting = page.locator(".waiting")
+    expect(waiting).to_have_text("Waiting for a team member to join the conversation.", timeout=ARRIVES_MS)
+
+    staff = httpx.Client(base_url=live_service.url, headers=bearer("agent_alice", "agent"), timeout=60)
+    handoff = next(h for h in staff.get("/v1/handoffs").json() if h["customer_id"] == JAMES)
+    assert staff.post(f"/v1/handoffs/{handoff['id']}/claim").status_code == 200
+    expect(waiting).to_have_text("A team member is looking at your conversation.", timeout=ARRIVES_MS)
+    said = staff.post(
+        f"/v1/handoffs/{handoff['id']}/messages", json={"content": "Hi James, Alice here. How can I help?"}
+    )
+    assert said.status_code == 200, said.text
+
+    reply = page.locator(".message.agent")
+    expect(reply).to_have_text(["Team memberHi James, Alice here. How can I help?"], timeout=ARRIVES_MS)
+    expect(page.locator("[data-announcer]")).to_contain_text("Team member: Hi James, Alice here.")
+    page.screenshot(path=shots / "team-member-reply.png")
+    assert staff.post(f"/v1/handoffs/{handoff['id']}/close", json={"outcome": "bot"}).status_code == 200
+    expect(waiting).to_be_hidden(timeout=ARRIVES_MS)
