@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, Route, expect
 
+from api.identity import mint_token
 from tests.fakes.anthropic_api import FakeMessagesAPI, StreamCut, say
 from tests.support import fixture_data as data
 from tests.support.server import ServerProcess
-from tests.support.service import bearer
+from tests.support.service import TEST_SECRET, bearer
 
 JAMES = "james_li_5688"
 AUTO_TIER, AGENT_TIER = 100, 1000
@@ -309,3 +311,60 @@ def test_a_hand_off_shows_the_wait_then_the_team_members_reply_without_a_reload(
     page.screenshot(path=shots / "team-member-reply.png")
     assert staff.post(f"/v1/handoffs/{handoff['id']}/close", json={"outcome": "bot"}).status_code == 200
     expect(waiting).to_be_hidden(timeout=ARRIVES_MS)
+
+
+def test_an_expired_token_is_replaced_by_asking_the_page_again(live_service: ServerProcess, page: Page) -> None:
+    """The store's token endpoint is the page's business, not the widget's: here its first answer is a token
+    that has already run out, as a tab left open overnight would hold."""
+    expired = mint_token(TEST_SECRET, JAMES, "customer", timedelta(seconds=-60))
+    asked: list[str] = []
+
+    def store_back_end(route: Route) -> None:
+        asked.append(route.request.url)
+        if len(asked) == 1:
+            route.fulfill(json={"token": expired, "expires_at": "2000-01-01T00:00:00Z"})
+        else:
+            route.continue_()
+
+    page.route("**/demo/token", store_back_end)
+    signed_in(page, live_service.url, JAMES)
+    open_by_keyboard(page)
+    write(page, "Where is order #W2611340?")
+    expect(page.locator(".message.assistant")).to_contain_text("#W2611340", timeout=ARRIVES_MS)
+    assert len(asked) == 2
+    expect(page.get_by_role("alert")).to_be_hidden()
+
+
+def test_the_event_parser_reads_events_however_the_bytes_are_split(live_service: ServerProcess, page: Page) -> None:
+    page.goto(f"{live_service.url}/demo")
+    events = page.evaluate(
+        """async () => {
+          const { readEvents } = await import("/widget/sse.js");
+          const wire = 'retry: 2000\\r\\n\\r\\n: ping\\n\\n'
+            + 'id: 7\\r\\nevent: message.created\\r\\ndata: {"message":\\r\\n'
+            + 'data:  {"content": "a\\u00e9\\u4e2d"}}\\r\\n\\r\\nevent: message.delta\\rdata: {"text": "hi"}\\r\\r'
+            + 'event: tool.started\\ndata: {"tool": "x"}\\n\\nevent: cut.off\\ndata: {"never": "dispatched"}';
+          const bytes = new TextEncoder().encode(wire);
+          const readings = [];
+          for (let size = 1; size <= 8; size++) {  // every way of splitting a \\r\\n or a character
+            const body = new ReadableStream({
+              start(controller) {
+                for (let at = 0; at < bytes.length; at += size) controller.enqueue(bytes.slice(at, at + size));
+                controller.close();
+              },
+            });
+            const seen = [];
+            for await (const event of readEvents(new Response(body))) seen.push(event);
+            readings.push(seen);
+          }
+          return readings;
+        }"""
+    )
+    assert len(events) == 8
+    for reading in events:
+        assert reading == [
+            {"event": "retry", "data": None, "id": None, "retry": 2000},
+            {"event": "message.created", "data": {"message": {"content": "aé中"}}, "id": "7", "retry": None},
+            {"event": "message.delta", "data": {"text": "hi"}, "id": None, "retry": None},
+            {"event": "tool.started", "data": {"tool": "x"}, "id": None, "retry": None},
+        ]

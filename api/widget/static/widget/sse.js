@@ -19,11 +19,12 @@ export async function* readEvents(response, signal) {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return;
-      buffer += value;
-      const lines = buffer.split(/\r\n|\r|\n/);
-      // The last piece may be a line still arriving. (A \r\n split across chunks reads as one extra blank
-      // line, which dispatches nothing.)
-      buffer = lines.pop() ?? "";
+      let text = buffer + value;
+      // A chunk ending in \r may be half of a \r\n: hold the \r back until the next chunk says which it is.
+      const held = text.endsWith("\r") ? "\r" : "";
+      if (held) text = text.slice(0, -1);
+      const lines = text.split(/\r\n|\r|\n/);
+      buffer = (lines.pop() ?? "") + held; // the last piece may be a line still arriving
       for (const line of lines) {
         if (line === "") {
           if (pending.data.length || pending.retry !== null) yield finished(pending);
