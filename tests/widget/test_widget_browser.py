@@ -8,9 +8,13 @@ Waiting is Playwright's: `expect` retries until the page matches, so nothing her
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import threading
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +24,7 @@ from playwright.sync_api import BrowserContext, Page, Route, expect
 from api.identity import mint_token
 from tests.fakes.anthropic_api import FakeMessagesAPI, StreamCut, say
 from tests.support import fixture_data as data
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, free_port
 from tests.support.service import TEST_SECRET, bearer
 
 JAMES = "james_li_5688"
@@ -224,6 +228,11 @@ def test_every_control_is_reachable_by_tab_and_new_messages_are_announced_as_tex
     reached = focus_path(page, 12)  # once round the page and the widget, and on
     start = reached.index("Close the chat")
     assert reached[start : start + 5] == ["Close the chat", "Conversation", "support-input", "Send", "(page)"], reached
+    page.get_by_role("button", name="Send").focus()
+    outline = page.evaluate(
+        """() => getComputedStyle(document.querySelector("support-widget").shadowRoot.activeElement).outlineStyle"""
+    )
+    assert outline == "solid", "the keyboard focus is visible"
 
 
 def test_too_many_messages_says_when_to_send_again_and_keeps_the_text(
@@ -368,3 +377,34 @@ def test_the_event_parser_reads_events_however_the_bytes_are_split(live_service:
             {"event": "message.delta", "data": {"text": "hi"}, "id": None, "retry": None},
             {"event": "tool.started", "data": {"tool": "x"}, "id": None, "retry": None},
         ]
+
+
+def test_a_store_on_another_origin_embeds_it_with_one_script_tag(
+    servers: list[ServerProcess], sqlite_url: str, tmp_path: Path, page: Page, chromium_path: str
+) -> None:
+    """A real cross-origin embed: the store's page comes from another origin (its own little web server), the
+    widget mounts itself from the script tag's attributes, and the API answers it through CORS."""
+    shop_port = free_port()
+    shop_origin = f"http://localhost:{shop_port}"
+    service = ServerProcess(sqlite_url, tmp_path / "server.log", SUPPORT_CORS_ORIGINS=shop_origin)
+    servers.append(service.start())
+    token = mint_token(TEST_SECRET, JAMES, "customer", timedelta(minutes=15))
+    (tmp_path / "shop").mkdir()
+    (tmp_path / "shop" / "index.html").write_text(
+        f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>A shop</title>
+        <script>window.supportToken = async () => {json.dumps(token)};</script></head>
+        <body><h1>A shop</h1>
+        <script type="module" src="{service.url}/widget.js" data-api-base="{service.url}"
+                data-get-token="supportToken"></script></body></html>"""
+    )
+    handler = partial(SimpleHTTPRequestHandler, directory=str(tmp_path / "shop"))
+    shop = ThreadingHTTPServer(("127.0.0.1", shop_port), handler)
+    threading.Thread(target=shop.serve_forever, daemon=True).start()
+    try:
+        page.goto(f"{shop_origin}/index.html")
+        open_by_keyboard(page)
+        write(page, "Where is order #W2611340?")
+        expect(page.locator(".message.assistant")).to_contain_text("#W2611340", timeout=ARRIVES_MS)
+    finally:
+        shop.shutdown()
+        shop.server_close()
