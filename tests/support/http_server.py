@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import uvicorn
 from fastapi import FastAPI
@@ -76,3 +76,28 @@ def parse_sse_ids(lines: list[str]) -> list[tuple[int | None, str, dict[str, Any
         elif line.startswith("data:"):
             data.append(line[5:].lstrip())
     return events
+
+
+class FeedEvent(NamedTuple):
+    id: int | None
+    event: str
+    data: dict[str, Any]
+
+
+async def sse_events(response: Any) -> AsyncIterator[FeedEvent]:
+    """The events of an open `httpx` streaming response as they arrive (comments, pings and `retry:` skipped)."""
+    import json
+
+    ident: int | None = None
+    name, data = "", []
+    async for line in response.aiter_lines():
+        if not line:
+            if name and data:
+                yield FeedEvent(ident, name, json.loads("\n".join(data)))
+            ident, name, data = None, "", []
+        elif line.startswith("id:"):
+            ident = int(line[3:].strip())
+        elif line.startswith("event:"):
+            name = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].lstrip())
