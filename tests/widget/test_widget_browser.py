@@ -94,6 +94,12 @@ def order_status(sqlite_url: str, order_id: str) -> str:
     return str(row[0])
 
 
+def last_run_status(staff: httpx.Client, conversation_id: str) -> str:
+    """The status of the conversation's last run, as staff read it."""
+    runs = staff.get(f"/v1/conversations/{conversation_id}").json()["runs"]
+    return str(runs[-1]["status"])
+
+
 def focus_path(page: Page, presses: int) -> list[str]:
     """What Tab reaches, in order: each focused control's accessible text inside the widget."""
     reached = []
@@ -408,3 +414,34 @@ def test_a_store_on_another_origin_embeds_it_with_one_script_tag(
     finally:
         shop.shutdown()
         shop.server_close()
+
+
+def test_a_decision_made_while_the_page_was_closed_is_shown_when_it_opens_again(
+    live_service: ServerProcess, page: Page
+) -> None:
+    order = pending_order(lambda amount: AUTO_TIER < amount <= AGENT_TIER)
+    signed_in(page, live_service.url, order["user_id"])
+    open_by_keyboard(page)
+    write(page, f"Please cancel {order['order_id']}, I no longer need it")
+    page.locator(".card").get_by_role("button", name="Confirm").click(timeout=ARRIVES_MS)
+    expect(page.locator(".waiting")).to_contain_text("Waiting for a team member", timeout=ARRIVES_MS)
+    page.reload()
+    expect(page.locator(".waiting")).to_contain_text("Waiting for a team member", timeout=ARRIVES_MS)
+
+    page.goto("about:blank")
+    staff = httpx.Client(base_url=live_service.url, headers=bearer("agent_alice", "agent"), timeout=60)
+    approval = next(
+        a
+        for a in staff.get("/v1/approvals", params={"status": "pending"}).json()
+        if a["arguments"].get("order_id") == order["order_id"]
+    )
+    rejected = staff.post(f"/v1/approvals/{approval['id']}/reject", json={"note": "Already shipped from our side"})
+    assert rejected.status_code == 200, rejected.text
+
+    page.go_back()
+    expect(page.locator(".note.decision")).to_have_text(
+        "A team member declined this. Note: Already shipped from our side", timeout=ARRIVES_MS
+    )
+    expect(page.locator(".waiting")).to_be_hidden()
+    expect(page.locator(".message.customer")).to_have_count(1)
+    assert last_run_status(staff, approval["conversation_id"]) == "completed"

@@ -134,12 +134,16 @@ export class ChatPanel {
 
   // --- events, from either stream --------------------------------------------------------------------------
 
-  apply(event) {
+  /**
+   * Apply one event from either stream. Only the feed's position is remembered for a reload: every event up to it
+   * came through the feed, whereas the per-message stream's ids skip what happened elsewhere meanwhile.
+   */
+  apply(event, { fromFeed = false } = {}) {
     if (event.id !== null) {
+      const id = Number(event.id);
+      if (fromFeed && id > (this.saved.lastEventId ?? 0)) this.remember({ lastEventId: id });
       if (this.seenEvents.has(event.id)) return;
       this.seenEvents.add(event.id);
-      const id = Number(event.id);
-      if (id > (this.saved.lastEventId ?? 0)) this.remember({ lastEventId: id });
     }
     const data = event.data ?? {};
     const handler = HANDLERS[event.event];
@@ -258,7 +262,7 @@ export class ChatPanel {
     if (this.feed || this.conversationId === null) return;
     this.feed = new FeedFollower(this.api, this.conversationId, {
       lastEventId: this.saved.lastEventId ?? null,
-      onEvent: (event) => this.apply(event),
+      onEvent: (event) => this.apply(event, { fromFeed: true }),
       onState: (state) => {
         if (state === "reconnecting") this.view.setNotice(CONNECTION.reconnecting);
         else if (state === "connected" && this.view.notice.textContent === CONNECTION.reconnecting) this.view.setNotice(null);
