@@ -12,7 +12,7 @@ from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
 from agent.models.base import Model
 from agent.telemetry import Telemetry
-from api import desk
+from api import desk, widget
 from api import metrics as metrics_route
 from api.errors import install_error_handlers
 from api.logs import AccessLog
@@ -80,5 +80,6 @@ def create_app(
     app.include_router(confirmations.router)
     app.include_router(handoffs.router)
     desk.install(app)
+    widget.install(app)
     app.include_router(metrics_route.router)
     return app

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     cors_origins: str = Field(default="", alias="SUPPORT_CORS_ORIGINS")
     """Comma-separated origins whose pages may call the API from a browser (the widget's hosts), e.g.
     `https://shop.example,https://help.example`. Empty (the default): no cross-origin browser calls at all."""
+    demo_enabled: bool = Field(default=False, alias="SUPPORT_DEMO")
+    """Serve `/demo`, where anyone can pick a seed customer and chat as them. Also on with the development
+    secret; never turn it on where the store's data is real."""
     jaeger_ui_url: str | None = Field(default=None, alias="JAEGER_UI_URL")
     """With it set, approvals carry a ready link to their run's trace."""
 
@@ -102,6 +105,10 @@ class Settings(BaseSettings):
     @property
     def seeds_at_start(self) -> bool:
         return self.is_development if self.seed_store is None else self.seed_store
+
+    @property
+    def demo_open(self) -> bool:
+        return self.demo_enabled or self.uses_dev_secret
 
     @property
     def desk_cookie_secure(self) -> bool:

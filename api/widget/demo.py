@@ -1,0 +1,102 @@
+"""`/demo`: a stand-in store page for trying the widget as one of the seed store's customers.
+
+It does what a real store's page and back end would: the back end (here `/demo/token`) mints a short-lived token
+for the signed-in customer, and the page embeds `/widget.js` with a `getToken` that asks for one. It is on only
+with the development secret or `SUPPORT_DEMO=1`, because it hands anyone a token for any customer; otherwise
+every `/demo` path is a 404, as if it did not exist.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, ConfigDict
+from sqlmodel import col, select
+
+from api.errors import ApiError
+from api.identity import mint_token
+from api.inputs import valid_subject
+from api.services import Services, services_of
+from api.widget.assets import version
+from tools.store.tables import Customer, Order
+
+TOKEN_TTL = timedelta(minutes=15)
+"""Short, as a store would mint them: the widget asks `getToken` again when one runs out."""
+MAX_CUSTOMERS_LISTED = 500
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+def demo_services(request: Request) -> Services:
+    services = services_of(request)
+    if not services.settings.demo_open:
+        raise ApiError(404, "not_found", "not found")
+    return services
+
+
+DemoServices = Annotated[Services, Depends(demo_services)]
+router = APIRouter(prefix="/demo", include_in_schema=False)
+
+
+class TokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    customer: str
+
+
+class DemoToken(BaseModel):
+    token: str
+    expires_at: datetime
+
+
+@router.get("", response_class=HTMLResponse)
+async def demo_page(
+    request: Request, services: DemoServices, customer: Annotated[str | None, Query(max_length=80)] = None
+) -> HTMLResponse:
+    """The customer picker; with `?customer=`, that customer's store page with the widget on it."""
+    async with services.database.session(readonly=True) as session:
+        customers = (
+            await session.exec(select(Customer).order_by(col(Customer.user_id)).limit(MAX_CUSTOMERS_LISTED))
+        ).all()
+        chosen = await session.get(Customer, customer) if customer else None
+        orders = (
+            (
+                await session.exec(
+                    select(Order).where(col(Order.customer_id) == chosen.user_id).order_by(col(Order.position))
+                )
+            ).all()
+            if chosen
+            else []
+        )
+    context: dict[str, Any] = {
+        "customers": customers,
+        "chosen": chosen,
+        "unknown": customer if customer and chosen is None else None,
+        "orders": orders,
+        "version": version(),
+    }
+    return templates.TemplateResponse(request, "demo.html", context, status_code=404 if context["unknown"] else 200)
+
+
+@router.post("/token")
+async def demo_token(body: TokenRequest, services: DemoServices) -> DemoToken:
+    """What a store's back end does for its signed-in customer: a customer token, minted server-side."""
+    if not valid_subject(body.customer):
+        raise ApiError(422, "invalid_customer", "that is not a customer id")
+    async with services.database.session(readonly=True) as session:
+        if await session.get(Customer, body.customer) is None:
+            raise ApiError(404, "customer_not_found", "the store has no such customer")
+    settings = services.settings
+    token = mint_token(
+        settings.jwt_secret.get_secret_value(),
+        body.customer,
+        "customer",
+        TOKEN_TTL,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+    )
+    return DemoToken(token=token, expires_at=datetime.now(UTC) + TOKEN_TTL)
