@@ -47,7 +47,7 @@ _INTENT_PATTERNS: tuple[tuple[Intent, re.Pattern[str]], ...] = (
     (Intent.RETURN, re.compile(r"\b(return|send (it|them|this|these) back)\b")),
     (Intent.SWAP, re.compile(r"\b(exchange|swap)\b|\b(change|switch|modify)\b.*\b(item|size|colou?r|option)s?\b")),
     (Intent.ADDRESS, re.compile(r"\baddress\b|\bship (it )?to\b")),
-    (Intent.PAYMENT, re.compile(r"\bpayment\b|\bpay\b.*\b(with|by|using)\b")),
+    (Intent.PAYMENT, re.compile(r"\bpayment\b|\bpay\b.*\b(with|by|using|instead)\b|\bhow\b.*\bpaid\b")),
     (Intent.REFUND, re.compile(r"\b(refund|compensat\w*|money back|goodwill)\b")),
     (Intent.ACCOUNT, re.compile(r"\b(my orders|which orders|what orders|my account|my profile|balance)\b")),
     (Intent.STATUS, re.compile(r"\b(where|status|track\w*|shipped|arriv\w*|deliver\w*|what did i order)\b")),
@@ -172,9 +172,13 @@ def read(text: str) -> Reading:
     lowered = text.lower()
     requests = read_requests(text)
     first = requests[0] if requests else read_request(text)
-    social = read_social(lowered) if first.intent is None and not first.slots.order_ids else None
+    social = read_social(lowered) if not first.slots.order_ids else None
+    if social is Social.WHO_ARE_YOU:
+        requests = ()  # "are you a real person?" asks about the assistant; it is not a request for one
+    elif first.intent is not None:
+        social = None
     return Reading(
-        intent=first.intent,
+        intent=first.intent if requests else None,
         slots=first.slots if len(requests) > 1 else read_slots(text),
         yes=bool(_YES.search(lowered)),
         no=bool(_NO.search(lowered)),

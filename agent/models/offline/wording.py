@@ -10,6 +10,7 @@ customer and which the customer should never have to type.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -52,9 +53,13 @@ ALSO_ASKED = "You also asked:"
 """Starts the question that quotes a request left for later; `conversation.py` reads the quote back."""
 
 
+_JOINING_WORDS = re.compile(
+    r"^(?:(?:and|also|then|plus|but)\b[\s,]*)+|[\s,]+(?:and|also|then|plus|but)$", re.IGNORECASE
+)
+
+
 def also_asked(request_text: str) -> str:
-    quoted = request_text.strip().strip(",;").replace('"', "'")
-    quoted = quoted.removeprefix("also ").removeprefix("and ").removesuffix(" and").strip()
+    quoted = _JOINING_WORDS.sub("", request_text.strip().strip(",;").replace('"', "'")).strip()
     return f'{ALSO_ASKED} "{quoted}". Shall I go on with that?'
 
 
