@@ -139,11 +139,13 @@ def _requests(thread: list[Reading]) -> tuple[Intent | None, Slots, tuple[Reques
 
 def _refer_back(intent: Intent | None, slots: Slots, shown: list[str]) -> tuple[Intent | None, Slots]:
     """Fill the order from what the assistant showed last: by position ("the second one"), or the one order
-    it showed when the customer asks to act on it ("cancel it")."""
+    it showed when the customer points at it ("cancel it", "change that order's address"). Without such a
+    word the customer is asked, so "change my default address" never lands on the order just shown."""
     if slots.ordinal is not None and abs(slots.ordinal) <= len(shown):
         index = slots.ordinal - 1 if slots.ordinal > 0 else slots.ordinal
         return intent or Intent.STATUS, replace(slots, order_ids=(shown[index],))
-    if intent is not None and intent.value not in ("account", "question", "human") and len(shown) == 1:
+    acts_on_an_order = intent is not None and intent.value not in ("account", "question", "human")
+    if acts_on_an_order and slots.refers_back and not slots.default_address and len(shown) == 1:
         return intent, replace(slots, order_ids=(shown[0],))
     return intent, slots
 

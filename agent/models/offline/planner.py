@@ -49,8 +49,9 @@ def plan(c: Conversation) -> Plan:
     latest = c.latest
     if latest.angry:
         return hand_off(c, "The customer is upset, so the assistant passed them to a person straight away.")
-    if c.intent is None and not c.slots.order_ids:
-        return small_talk(c)
+    closing = latest.social is not None and latest.intent is None and not latest.yes and not says_more(latest.slots)
+    if closing or (c.intent is None and not c.slots.order_ids):
+        return small_talk(c)  # "thanks" in the middle of a request ends it, rather than being read as an answer
     if latest.no and c.asked and not says_more(latest.slots):
         return say(wording.LEFT_ALONE)
     return not_twice(c, answer(c))

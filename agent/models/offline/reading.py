@@ -203,13 +203,16 @@ def read_requests(text: str) -> tuple[Request, ...]:
     cancel, it's #W1" is one request). A request naming several orders becomes one request per order."""
     bounds = [0, *(m.end() for m in _BOUNDARY.finditer(text) if 0 < m.end() < len(text)), len(text)]
     starts = [0]
-    for begin, end in pairwise(bounds[1:]):
-        current = read_request(text[starts[-1] : begin])
+    first = read_request(text[: bounds[1]])
+    orders, awaits_order = set(first.slots.order_ids), _awaits_order(first)
+    for begin, end in pairwise(bounds[1:]):  # each piece is read once: a long message stays cheap
         piece = read_request(text[begin:end])
-        new_orders = set(piece.slots.order_ids) - set(current.slots.order_ids)
-        awaits_order = not current.read_only and not current.slots.order_ids
+        new_orders = set(piece.slots.order_ids) - orders
         if piece.intent is not None and new_orders and not awaits_order:
             starts.append(begin)
+            orders, awaits_order = set(), False
+        orders |= set(piece.slots.order_ids)
+        awaits_order = (awaits_order or _awaits_order(piece)) and not orders
     requests: list[Request] = []
     for begin, end in zip(starts, [*starts[1:], len(text)], strict=True):
         request = read_request(text[begin:end])
@@ -220,6 +223,10 @@ def read_requests(text: str) -> tuple[Request, ...]:
             own = replace(request.slots, order_ids=(order_id,))
             requests.append(Request(request.intent or Intent.STATUS, own, request.text))
     return tuple(r for r in requests if r.text)
+
+
+def _awaits_order(request: Request) -> bool:
+    return not request.read_only and not request.slots.order_ids
 
 
 def asks_about_policy(lowered: str, slots: Slots) -> bool:

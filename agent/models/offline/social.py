@@ -23,11 +23,11 @@ class Social(StrEnum):
 
 _PROFANITY = re.compile(
     r"\b(fuck\w*|f\*+k\w*|shit\w*|bullshit|crap|damn\w*|wtf|piss\w*|bloody hell|screw (you|this)|idiot\w*|"
-    r"stupid|scam\w*|bastard\w*|arse|asshole\w*|sucks?)\b"
+    r"scam\w*|bastard\w*|arse|asshole\w*|sucks)\b"
 )
 _COMPLAINT = re.compile(
     r"\b(ridiculous|unacceptable|outrageous|furious|angry|fed up|sick of|tired of|worst|useless|pathetic|"
-    r"disgusting|terrible service|awful|joke|incompetent|lawyer|sue you|never (again|buying))\b"
+    r"disgusting|terrible service|awful|(a|a bad|a sick) joke|incompetent|lawyer|sue you|never (again|buying))\b"
 )
 _WORD = re.compile(r"[A-Za-z]{2,}")
 
