@@ -6,10 +6,12 @@ team member decided on a held action. All through the HTTP API against the seede
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from sqlmodel import col, select
 
+from agent.models.offline.reading import read
 from agent.tables import Step
 from tests.agent.test_offline_model import CONFIRM, JAMES, chat, stored_order
 from tests.support import fixture_data as data
@@ -80,6 +82,17 @@ async def test_that_one_answers_which_order(sqlite_url: str) -> None:
             assert proposed["pending_confirmation"]["arguments"]["order_id"] == second
         else:
             assert proposed["reply"].startswith(f"Order {second} ") and "can't cancel" in proposed["reply"]
+
+
+async def test_without_a_word_pointing_back_the_default_address_is_not_the_shown_orders(sqlite_url: str) -> None:
+    async with running_service(sqlite_url) as service:
+        _, proposed = await chat(
+            service,
+            IVAN,
+            f"Where is {IVAN_PENDING}?",
+            "Change my default address to 12 Elm Street, Apt 4, Austin, TX 78701, USA",
+        )
+        assert proposed["pending_confirmation"]["tool"] == "modify_customer_address"
 
 
 # 2. Two requests in one message
@@ -219,6 +232,13 @@ async def test_thanks_after_an_answer_is_not_the_greeting(sqlite_url: str) -> No
         assert thanks["reply"] == "You're welcome! If there's anything else, I'm here."
 
 
+async def test_thanks_in_the_middle_of_a_question_ends_it_instead_of_asking_again(sqlite_url: str) -> None:
+    async with running_service(sqlite_url) as service:
+        asked, thanks = await chat(service, JAMES, "I want to cancel an order", "ok, thanks anyway")
+        assert asked["reply"].endswith("?")
+        assert thanks["status"] == "completed" and thanks["reply"].startswith("You're welcome")
+
+
 # 5. Anger
 
 
@@ -258,6 +278,15 @@ async def test_the_account_summary_names_methods_as_the_customer_knows_them(sqli
         [run] = await chat(service, ISABELLA, "What's on my account?")
         assert "Visa ending 8902" in run["reply"] and "PayPal" in run["reply"]
         assert not INTERNAL_ID.search(run["reply"]), run["reply"]
+
+
+def test_a_long_message_is_read_in_one_pass() -> None:
+    """The largest message the API takes, in many short pieces, is read quickly (each piece once)."""
+    message = ("cancel #W2611340, where is it, " * 300)[:8192]
+    started = time.perf_counter()
+    reading = read(message)
+    assert time.perf_counter() - started < 1.5  # about 0.05 s; reading the pieces again each time took 10 s
+    assert reading.intent is not None and [r.slots.order_ids for r in reading.requests] == [("#W2611340",)]
 
 
 # 7. The approver's decision passed on

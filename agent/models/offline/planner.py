@@ -49,12 +49,21 @@ def plan(c: Conversation) -> Plan:
     latest = c.latest
     if latest.angry:
         return hand_off(c, "The customer is upset, so the assistant passed them to a person straight away.")
-    closing = latest.social is not None and latest.intent is None and not latest.yes and not says_more(latest.slots)
-    if closing or (c.intent is None and not c.slots.order_ids):
+    if closes(c) or (c.intent is None and not c.slots.order_ids):
         return small_talk(c)  # "thanks" in the middle of a request ends it, rather than being read as an answer
     if latest.no and c.asked and not says_more(latest.slots):
         return say(wording.LEFT_ALONE)
     return not_twice(c, answer(c))
+
+
+def closes(c: Conversation) -> bool:
+    """Small talk in the middle of a request ("ok, thanks anyway") ends it; "yes, thanks" still answers a
+    yes-or-no question."""
+    latest = c.latest
+    if latest.social is None or latest.intent is not None or says_more(latest.slots):
+        return False
+    asked_yes_or_no = bool(c.asked) and c.asked[-1].rpartition(". ")[2].startswith("Shall I")
+    return not (latest.yes and asked_yes_or_no)
 
 
 def small_talk(c: Conversation) -> Plan:
