@@ -41,12 +41,24 @@ _SOCIAL_PATTERNS: tuple[tuple[Social, re.Pattern[str]], ...] = (
             r"(bot|robot|human|person|machine|ai|computer|real)\b|\bwho (are|r) (you|u)\b|\bwhat are you\b"
         ),
     ),
-    (Social.HOW_ARE_YOU, re.compile(r"\bhow (are|r) (you|u)\b|\bhow('s| is) it going\b|\bhow do you do\b")),
+    (
+        Social.HOW_ARE_YOU,
+        re.compile(
+            r"\bhow (are|r) (you|u)\b|\bhow('s| is) it going\b|\bhow do you do\b|\bcomment (ça|ca) va\b|"
+            r"\b(ça|ca) va\b|\bwie geht'?s\b|\bwie geht es (dir|ihnen)\b|\bqu[ée] tal\b|\bc[óo]mo est[áa]s?\b"
+        ),
+    ),
     (Social.GOODBYE, re.compile(r"\b(bye|goodbye|good bye|see you|see ya|that'?s all|that is all|have a nice)\b")),
-    (Social.THANKS, re.compile(r"\b(thanks|thank you|thank u|thx|ty|cheers|much appreciated)\b")),
+    (
+        Social.THANKS,
+        re.compile(r"\b(thanks|thank you|thank u|thx|ty|cheers|much appreciated|merci|gracias|danke)\b"),
+    ),
     (
         Social.GREETING,
-        re.compile(r"^\s*(hi|hello|hey|hiya|howdy|good (morning|afternoon|evening)|greetings|hola|hallo)\b"),
+        re.compile(
+            r"^\s*(hi|hello|hey|hiya|howdy|good (morning|afternoon|evening)|greetings|hola|hallo|bonjour|salut|"
+            r"buenos d[íi]as|buenas|guten (tag|morgen|abend)|servus)\b"
+        ),
     ),
 )
 

@@ -32,9 +32,8 @@ GREETING = (
 )
 
 NOT_UNDERSTOOD = (
-    "Sorry, I didn't understand that. I'm the store's automated assistant in offline mode, so I only recognise "
-    "certain requests: looking up an order, cancelling or changing a pending one, returning or exchanging "
-    "delivered items, updating an address or payment method, or passing you to a person (say 'human')."
+    "Sorry, I didn't understand that. I'm an automated assistant (offline mode) and only know certain requests: "
+    "order status, cancellations, returns, exchanges, address or payment changes, or 'human' for a person."
 )
 
 SOCIAL_REPLIES = {
@@ -145,10 +144,13 @@ def describe_account(profile: dict[str, Any]) -> str:
     return f"Hi {name}. Your orders: {orders}. Your payment methods: {methods}."
 
 
-def ask_which_order(profile: dict[str, Any] | None, doing: str) -> str:
-    known = ", ".join(profile.get("orders", [])) if profile else ""
-    listing = f"Your orders are {known}. " if known else ""
-    return f"{listing}Which order would you like me to {doing} (its id looks like #W1234567)?"
+def ask_which_order(orders: list[dict[str, Any]], doing: str) -> str:
+    """The orders it could be, each with what is in it, so the customer can pick one ("the second one")."""
+    listing = "; ".join(
+        f"{o['order_id']} ({', '.join(i['name'] for i in o.get('items', [])[:3])}; {o['status']})" for o in orders
+    )
+    choices = f": {listing}" if listing else " (its id looks like #W1234567)"
+    return f"Which order would you like me to {doing}{choices}?"
 
 
 def failure(doing: str, content: Any) -> str:
