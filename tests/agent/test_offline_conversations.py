@@ -93,7 +93,8 @@ async def test_an_order_named_by_its_items_is_found_without_its_id(sqlite_url: s
 async def test_what_was_in_it_follows_the_order_just_shown(sqlite_url: str) -> None:
     async with running_service(sqlite_url) as service:
         _, again = await chat(service, JAMES, "Where is my order #W2611340?", "what was in it again?")
-        assert again["reply"].startswith("Order #W2611340 ") and "Water Bottle" in again["reply"]
+        assert again["reply"].startswith("Order #W2611340 contains: Water Bottle (1000ml, glass, blue) $47.84; ")
+        assert "Tracking" not in again["reply"]  # what was asked, not the whole record again
 
 
 # 2. Two requests in one message

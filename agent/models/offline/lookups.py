@@ -27,6 +27,7 @@ NEEDED_STATUS: dict[Intent, tuple[str, ...]] = {
     Intent.SWAP: ("pending", "delivered"),
 }
 MAX_OPTIONS_LISTED = 8
+_ASKS_CONTENTS = re.compile(r"\bwhat('s| is| was| did i (order|buy)| did it have)( in)?\b|\bwhich items\b")
 
 
 def need_order(c: Conversation, doing: str) -> Plan | dict[str, Any]:
@@ -72,9 +73,12 @@ def find_order(c: Conversation, doing: str) -> Plan | dict[str, Any]:
 
 
 def handle_status(c: Conversation) -> Plan:
+    """The order's state, items, tracking and payments; only its items when that is what was asked."""
     order = need_order(c, "look up")
     if isinstance(order, Plan):
         return order
+    if _ASKS_CONTENTS.search(c.latest.slots.words):
+        return say(f"Order {order['order_id']} contains: {wording.items_list(order)}.")
     return say(wording.describe_order(order, c.facts.profile))
 
 

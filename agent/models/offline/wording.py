@@ -87,9 +87,13 @@ def status_phrase(status: str) -> str:
     return STATUS_PHRASES.get(status, f"is '{status}'")
 
 
+def items_list(order: dict[str, Any]) -> str:
+    return "; ".join(item_line(item) for item in order.get("items", []))
+
+
 def describe_order(order: dict[str, Any], profile: dict[str, Any] | None = None) -> str:
     lines = [f"Order {order['order_id']} {status_phrase(order['status'])}."]
-    lines.append("Items: " + "; ".join(item_line(item) for item in order.get("items", [])) + ".")
+    lines.append(f"Items: {items_list(order)}.")
     tracking = [t for f in order.get("fulfillments", []) for t in f.get("tracking_id", [])]
     if tracking:
         lines.append("Tracking number: " + ", ".join(tracking) + ".")
