@@ -23,6 +23,15 @@ def paid(order: data.Order) -> float:
     return sum(t["amount"] for t in order["payment_history"] if t["transaction_type"] == "payment")
 
 
+def method_name(user_id: str, method_id: str) -> str:
+    """How the customer knows a payment method: "Visa ending 3194", "gift card ending 1725971", "PayPal"."""
+    method = data.user(user_id)["payment_methods"][method_id]
+    if "last_four" in method:
+        return f"{method['brand'].title()} ending {method['last_four']}"
+    kind, _, number = method_id.rpartition("_")
+    return "PayPal" if kind == "paypal" else f"gift card ending {number}"
+
+
 CONFIRM = "<presses Confirm>"
 DECLINE = "<presses Decline>"
 
@@ -138,7 +147,8 @@ async def test_return_of_a_named_item_to_the_original_payment_method(sqlite_url:
         confirm, done = await chat(
             service, order["user_id"], f"I want to return the {item['name']} from {order['order_id']}", CONFIRM
         )
-        assert f"${item['price']:.2f}" in confirm["reply"] and method in confirm["reply"]
+        assert f"${item['price']:.2f}" in confirm["reply"] and method_name(order["user_id"], method) in confirm["reply"]
+        assert method not in confirm["reply"]  # the customer's name for it, not the store's id
         assert done["reply"].startswith("Done:")
         returned = await stored_order(service, order["order_id"])
         assert returned.status == "return requested"
@@ -150,20 +160,23 @@ async def test_return_without_items_lists_them(sqlite_url: str) -> None:
     async with running_service(sqlite_url) as service:
         [asked] = await chat(service, order["user_id"], f"I'd like to return something from {order['order_id']}")
         assert asked["reply"].endswith("?")
-        assert all(item["item_id"] in asked["reply"] for item in order["items"])
+        assert all(item["name"] in asked["reply"] for item in order["items"])
+        assert not any(item["item_id"] in asked["reply"] for item in order["items"])  # never internal ids
 
 
 async def test_exchange_offers_the_variants_and_swaps_the_chosen_one(sqlite_url: str) -> None:
     order, item, variant = data.affordable_swap("delivered")
+    wanted = [value for key, value in variant["options"].items() if item["options"].get(key) != value]
     async with running_service(sqlite_url) as service:
         offered, confirm, done = await chat(
             service,
             order["user_id"],
-            f"Can I exchange item {item['item_id']} of order {order['order_id']}?",
-            f"{variant['item_id']} please",
+            f"Can I exchange the {item['name']} of order {order['order_id']}?",
+            f"The {' '.join(wanted)} one please",  # in words, as the options were offered: no item ids
             CONFIRM,
         )
-        assert variant["item_id"] in offered["reply"] and offered["reply"].endswith("?")
+        assert ", ".join(variant["options"].values()) in offered["reply"] and offered["reply"].endswith("?")
+        assert variant["item_id"] not in offered["reply"]
         assert confirm["pending_confirmation"]["arguments"]["new_item_ids"] == [variant["item_id"]]
         assert done["status"] in ("completed", "awaiting_approval")
         exchanged = await stored_order(service, order["order_id"])
@@ -217,7 +230,7 @@ async def test_a_pending_order_is_paid_with_the_customers_gift_card(sqlite_url: 
         confirm, done = await chat(
             service, order["user_id"], f"Can I pay {order['order_id']} with my gift card?", CONFIRM
         )
-        assert card in confirm["reply"]
+        assert f"gift card ending {card.rpartition('_')[2]}" in confirm["reply"] and card not in confirm["reply"]
         assert done["status"] == "completed", done
         history = (await stored_order(service, order["order_id"])).payment_history
         assert history[-2]["payment_method_id"] == card and history[-1]["transaction_type"] == "refund"

@@ -2,12 +2,19 @@
 
 Questions end with "?" and final answers do not; `conversation.py` relies on that to tell a thread that is
 still open from one that is finished.
+
+Replies name things as the customer knows them: "Visa ending 3194", "the Water Bottle (1000ml, glass,
+blue)", never the store's internal ids (`credit_card_4190576`, 10-digit item ids), which mean nothing to a
+customer and which the customer should never have to type.
 """
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
+
+from agent.models.offline.social import Social
 
 STATUS_PHRASES = {
     "pending": "is pending: it has not shipped yet, so it can still be changed or cancelled",
@@ -24,6 +31,36 @@ GREETING = (
     "member of our team. Tell me what you need and include the order id, for example #W1234567."
 )
 
+NOT_UNDERSTOOD = (
+    "Sorry, I didn't understand that. I'm an automated assistant (offline mode) and only know certain requests: "
+    "order status, cancellations, returns, exchanges, address or payment changes, or 'human' for a person."
+)
+
+SOCIAL_REPLIES = {
+    Social.GREETING: GREETING,
+    Social.HOW_ARE_YOU: "I'm doing well, thanks for asking. What can I help you with today: an order, a return or "
+    "your account.",
+    Social.WHO_ARE_YOU: "I'm the store's automated assistant, running in offline mode: a rule-based program, not a "
+    "person. If you'd rather talk to a member of our team, just say 'human'.",
+    Social.THANKS: "You're welcome! If there's anything else, I'm here.",
+    Social.GOODBYE: "Thanks for getting in touch. Goodbye, and have a good day!",
+}
+
+LEFT_ALONE = "Alright, I'll leave that as it is."
+
+ALSO_ASKED = "You also asked:"
+"""Starts the question that quotes a request left for later; `conversation.py` reads the quote back."""
+
+
+_JOINING_WORDS = re.compile(
+    r"^(?:(?:and|also|then|plus|but)\b[\s,]*)+|[\s,]+(?:and|also|then|plus|but)$", re.IGNORECASE
+)
+
+
+def also_asked(request_text: str) -> str:
+    quoted = _JOINING_WORDS.sub("", request_text.strip().strip(",;").replace('"', "'")).strip()
+    return f'{ALSO_ASKED} "{quoted}". Shall I go on with that?'
+
 
 def usd(amount: Any) -> str:
     return f"${Decimal(str(amount)):,.2f}"
@@ -33,17 +70,30 @@ def options(option_map: dict[str, Any]) -> str:
     return ", ".join(f"{name} {value}" for name, value in option_map.items())
 
 
+def option_values(option_map: dict[str, Any]) -> str:
+    return ", ".join(str(value) for value in option_map.values())
+
+
+def item_name(item: dict[str, Any]) -> str:
+    """An item as the customer would say it: "Water Bottle (1000ml, glass, blue)"."""
+    return f"{item['name']} ({option_values(item.get('options', {}))})"
+
+
 def item_line(item: dict[str, Any]) -> str:
-    return f"{item['name']} ({options(item.get('options', {}))}) {usd(item['price'])}, item id {item['item_id']}"
+    return f"{item_name(item)} {usd(item['price'])}"
 
 
 def status_phrase(status: str) -> str:
     return STATUS_PHRASES.get(status, f"is '{status}'")
 
 
-def describe_order(order: dict[str, Any]) -> str:
+def items_list(order: dict[str, Any]) -> str:
+    return "; ".join(item_line(item) for item in order.get("items", []))
+
+
+def describe_order(order: dict[str, Any], profile: dict[str, Any] | None = None) -> str:
     lines = [f"Order {order['order_id']} {status_phrase(order['status'])}."]
-    lines.append("Items: " + "; ".join(item_line(item) for item in order.get("items", [])) + ".")
+    lines.append(f"Items: {items_list(order)}.")
     tracking = [t for f in order.get("fulfillments", []) for t in f.get("tracking_id", [])]
     if tracking:
         lines.append("Tracking number: " + ", ".join(tracking) + ".")
@@ -51,7 +101,10 @@ def describe_order(order: dict[str, Any]) -> str:
     if payments:
         lines.append(
             "Payments: "
-            + "; ".join(f"{p['transaction_type']} of {usd(p['amount'])} ({p['payment_method_id']})" for p in payments)
+            + "; ".join(
+                f"{p['transaction_type']} of {usd(p['amount'])} ({method_name(p['payment_method_id'], profile)})"
+                for p in payments
+            )
             + "."
         )
     return " ".join(lines)
@@ -62,13 +115,30 @@ def describe_address(address: dict[str, str]) -> str:
     return ", ".join(p for p in parts if p)
 
 
-def describe_method(method: dict[str, Any]) -> str:
-    source = str(method.get("source", "")).replace("_", " ")
+_KIND_NAMES = {"gift_card": "gift card", "credit_card": "credit card", "paypal": "PayPal"}
+
+
+def describe_method(method: dict[str, Any], *, balance: bool = True) -> str:
+    """ "Visa ending 3194", "gift card ending 1725971 (balance $17.00)", "PayPal"."""
+    source = str(method.get("source", ""))
     if "last_four" in method:
-        return f"{method.get('brand', 'card')} ending {method['last_four']} ({method['id']})"
-    if "balance" in method:
-        return f"{source} {method['id']} (balance {usd(method['balance'])})"
-    return f"{source} {method['id']}"
+        return f"{str(method.get('brand') or 'card').title()} ending {method['last_four']}"
+    if source == "gift_card":
+        number = str(method.get("id", "")).rpartition("_")[2]
+        shown = f" (balance {usd(method['balance'])})" if balance and "balance" in method else ""
+        return f"gift card ending {number}{shown}"
+    return _KIND_NAMES.get(source, source.replace("_", " "))
+
+
+def method_name(method_id: str, profile: dict[str, Any] | None) -> str:
+    """A payment method by the name the customer knows; from its kind alone when the profile is not at hand."""
+    method = (profile or {}).get("payment_methods", {}).get(method_id)
+    if isinstance(method, dict):
+        return describe_method(method, balance=False)
+    kind = method_id.rpartition("_")[0]
+    if kind == "gift_card":
+        return f"gift card ending {method_id.rpartition('_')[2]}"
+    return f"your {_KIND_NAMES.get(kind, 'payment method')}"
 
 
 def describe_account(profile: dict[str, Any]) -> str:
@@ -78,10 +148,13 @@ def describe_account(profile: dict[str, Any]) -> str:
     return f"Hi {name}. Your orders: {orders}. Your payment methods: {methods}."
 
 
-def ask_which_order(profile: dict[str, Any] | None, doing: str) -> str:
-    known = ", ".join(profile.get("orders", [])) if profile else ""
-    listing = f"Your orders are {known}. " if known else ""
-    return f"{listing}Which order would you like me to {doing} (its id looks like #W1234567)?"
+def ask_which_order(orders: list[dict[str, Any]], doing: str) -> str:
+    """The orders it could be, each with what is in it, so the customer can pick one ("the second one")."""
+    listing = "; ".join(
+        f"{o['order_id']} ({', '.join(i['name'] for i in o.get('items', [])[:3])}; {o['status']})" for o in orders
+    )
+    choices = f": {listing}" if listing else " (its id looks like #W1234567)"
+    return f"Which order would you like me to {doing}{choices}?"
 
 
 def failure(doing: str, content: Any) -> str:
@@ -101,9 +174,10 @@ NOTHING_IN_HELP_CENTRE = (
 )
 
 
-def help_centre_answer(result: dict[str, Any], max_chars: int = 700) -> str:
+def help_centre_answer(result: dict[str, Any], language: str = "en", max_chars: int = 700) -> str:
     """The top passage, cut at a sentence, with the article's title and link: the reply is only what the
-    article says, and the customer can read the rest."""
+    article says, and the customer can read the rest. The words around it are in the customer's language
+    (`language`); the articles themselves are written in English, and the reply says so."""
     passages = result.get("passages") or []
     if not passages:
         return NOTHING_IN_HELP_CENTRE
@@ -112,4 +186,12 @@ def help_centre_answer(result: dict[str, Any], max_chars: int = 700) -> str:
     if len(text) > max_chars:
         cut = text[:max_chars]
         text = cut[: cut.rfind(". ") + 1] if ". " in cut else cut.rstrip() + "..."
-    return f"From our help centre: {text}\n\nSource: {top.get('title')} ({top.get('url')})"
+    opening, source = _HELP_CENTRE_FRAMES.get(language, _HELP_CENTRE_FRAMES["en"])
+    return f"{opening} {text}\n\n{source}: {top.get('title')} ({top.get('url')})"
+
+
+_HELP_CENTRE_FRAMES = {
+    "en": ("From our help centre:", "Source"),
+    "es": ("Esto dice nuestro centro de ayuda (el artículo está en inglés):", "Fuente"),
+    "de": ("Das steht in unserem Hilfe-Center (der Artikel ist auf Englisch):", "Quelle"),
+}
