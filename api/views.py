@@ -1,97 +1,117 @@
-"""How stored records look in API responses. One function per record, shared by every router."""
+"""How stored records look in API responses: one builder per shape of `api.schemas`, shared by every router,
+so a record is turned into its response in exactly one place."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from agent.approvals import confirmation_card, human_decision
+from agent.approval_context import ApprovalContext
+from agent.approvals import human_decision
 from agent.pricing import micro_to_usd
-from agent.tables import Approval, ChatMessage, Conversation, Run
+from agent.tables import Approval, ChatMessage, Conversation, Handoff, Run
+from api.schemas import (
+    ApprovalDecisionOut,
+    ApprovalDetailOut,
+    ApprovalOut,
+    ConfirmationOut,
+    ConversationDetailOut,
+    ConversationOut,
+    HandoffOut,
+    MessageOut,
+    ModelOut,
+    PendingActionOut,
+    PendingConfirmationOut,
+    PolicyOut,
+    RunOut,
+    UsageOut,
+)
 from api.settings import Settings
 from tools.store.money import to_dollars
 
 
-def message_view(message: ChatMessage) -> dict[str, Any]:
-    return {
-        "id": message.id,
-        "role": message.role,
-        "content": message.content,
-        "created_at": message.created_at.isoformat(),
-        "author_id": message.author_id,
-    }
+def message_view(message: ChatMessage) -> MessageOut:
+    return MessageOut(
+        id=message.id,
+        role=message.role,
+        content=message.content,
+        created_at=message.created_at,
+        author_id=message.author_id,
+    )
 
 
-def pending_action_view(approval: Approval | None) -> dict[str, Any] | None:
+def conversation_summary(conversation: Conversation) -> ConversationOut:
+    return ConversationOut(id=conversation.id, customer_id=conversation.customer_id, created_at=conversation.created_at)
+
+
+def pending_action_view(approval: Approval | None) -> PendingActionOut | None:
     if approval is None or approval.kind != "approval":
         return None
-    return {
-        "approval_id": approval.id,
-        "status": approval.status,
-        "tool": approval.tool,
-        "arguments": approval.arguments,
-        "amount": to_dollars(approval.amount_cents),
-        "approver_role": approval.approver_role,
-        "expires_at": approval.expires_at.isoformat(),
-    }
+    return PendingActionOut(
+        approval_id=approval.id,
+        status=approval.status,
+        tool=approval.tool,
+        arguments=approval.arguments,
+        amount=to_dollars(approval.amount_cents),
+        approver_role=approval.approver_role,
+        expires_at=approval.expires_at,
+    )
 
 
-def pending_confirmation_view(held: Approval | None) -> dict[str, Any] | None:
+def pending_confirmation_view(held: Approval | None) -> PendingConfirmationOut | None:
     """The confirmation a run waits for, while the customer can still answer it."""
     if held is None or held.kind != "confirmation" or held.status != "pending":
         return None
-    return confirmation_card(held)
+    return PendingConfirmationOut(
+        id=held.id, tool=held.tool, arguments=held.arguments, summary=held.summary or "", expires_at=held.expires_at
+    )
 
 
-def confirmation_view(held: Approval) -> dict[str, Any]:
-    return {
-        "id": held.id,
-        "status": held.status,
-        "decision": None if held.status == "pending" else human_decision(held),
-        "tool": held.tool,
-        "arguments": held.arguments,
-        "summary": held.summary or "",
-        "expires_at": held.expires_at.isoformat(),
-        "decided_at": held.decided_at.isoformat() if held.decided_at else None,
-        "result": held.result,
-        "resumed_run_id": held.resumed_run_id,
-    }
+def confirmation_view(held: Approval) -> ConfirmationOut:
+    return ConfirmationOut(
+        id=held.id,
+        status=held.status,
+        decision=None if held.status == "pending" else human_decision(held),
+        tool=held.tool,
+        arguments=held.arguments,
+        summary=held.summary or "",
+        expires_at=held.expires_at,
+        decided_at=held.decided_at,
+        result=held.result,
+        resumed_run_id=held.resumed_run_id,
+    )
 
 
-def run_view(run: Run, approval: Approval | None = None) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "status": run.status,
-        "reply": run.reply,
-        "pending_action": pending_action_view(approval),
-        "pending_confirmation": pending_confirmation_view(approval),
-        "trace_id": run.trace_id,
-        "model": {"provider": run.model_provider, "name": run.model_name},
-        "usage": {
-            "model_calls": run.model_calls,
-            "input_tokens": run.input_tokens,
-            "output_tokens": run.output_tokens,
-            "cache_read_tokens": run.cache_read_tokens,
-            "cache_write_tokens": run.cache_write_tokens,
-            "cost_usd": micro_to_usd(run.cost_micro_usd),
-        },
-        "budget_exhausted": run.budget_exhausted,
-        "started_at": run.started_at.isoformat(),
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-        "resumed_from": run.resumed_from,
-        "kb_version": run.kb_version,
-    }
+def run_view(run: Run, approval: Approval | None = None) -> RunOut:
+    return RunOut(
+        id=run.id,
+        status=run.status,  # a stored string; pydantic checks it is one of the known statuses
+        reply=run.reply,
+        pending_action=pending_action_view(approval),
+        pending_confirmation=pending_confirmation_view(approval),
+        trace_id=run.trace_id,
+        model=ModelOut(provider=run.model_provider, name=run.model_name),
+        usage=UsageOut(
+            model_calls=run.model_calls,
+            input_tokens=run.input_tokens,
+            output_tokens=run.output_tokens,
+            cache_read_tokens=run.cache_read_tokens,
+            cache_write_tokens=run.cache_write_tokens,
+            cost_usd=micro_to_usd(run.cost_micro_usd),
+        ),
+        budget_exhausted=run.budget_exhausted,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        resumed_from=run.resumed_from,
+        kb_version=run.kb_version,
+    )
 
 
 def conversation_view(
     conversation: Conversation, messages: list[ChatMessage], runs: list[Run], approvals: dict[str, Approval]
-) -> dict[str, Any]:
-    return {
-        "id": conversation.id,
-        "customer_id": conversation.customer_id,
-        "created_at": conversation.created_at.isoformat(),
-        "messages": [message_view(m) for m in messages],
-        "runs": [run_view(r, approvals.get(r.id)) for r in runs],
-    }
+) -> ConversationDetailOut:
+    return ConversationDetailOut(
+        **conversation_summary(conversation).model_dump(),
+        messages=[message_view(m) for m in messages],
+        runs=[run_view(r, approvals.get(r.id)) for r in runs],
+    )
 
 
 def trace_link(trace_id: str | None, settings: Settings) -> str | None:
@@ -100,39 +120,57 @@ def trace_link(trace_id: str | None, settings: Settings) -> str | None:
     return f"{settings.jaeger_ui_url.rstrip('/')}/trace/{trace_id}"
 
 
-def approval_view(approval: Approval, settings: Settings) -> dict[str, Any]:
+def approval_decision_view(approval: Approval) -> ApprovalDecisionOut | None:
+    if not approval.decided_at:
+        return None
+    executed = approval.executed_amount_cents
+    return ApprovalDecisionOut(
+        by=approval.decided_by,
+        role=approval.decided_role,
+        at=approval.decided_at,
+        note=approval.note,
+        executed_arguments=approval.executed_arguments,
+        executed_hash=approval.executed_hash,
+        executed_amount=to_dollars(executed) if executed is not None else None,
+        result=approval.result,
+    )
+
+
+def approval_view(approval: Approval, settings: Settings) -> ApprovalOut:
     trace_id = approval.trace_context.get("trace_id")
-    return {
-        "id": approval.id,
-        "status": approval.status,
-        "tool": approval.tool,
-        "arguments": approval.arguments,
-        "arguments_hash": approval.arguments_hash,
-        "reason": approval.reason,
-        "policy_code": approval.rule,
-        "policy_version": approval.policy_version,
-        "amount": to_dollars(approval.amount_cents),
-        "approver_role": approval.approver_role,
-        "conversation_id": approval.conversation_id,
-        "customer_id": approval.customer_id,
-        "run_id": approval.run_id,
-        "trace_id": trace_id,
-        "trace_url": trace_link(trace_id, settings),
-        "created_at": approval.created_at.isoformat(),
-        "expires_at": approval.expires_at.isoformat(),
-        "decision": {
-            "by": approval.decided_by,
-            "role": approval.decided_role,
-            "at": approval.decided_at.isoformat() if approval.decided_at else None,
-            "note": approval.note,
-            "executed_arguments": approval.executed_arguments,
-            "executed_hash": approval.executed_hash,
-            "executed_amount": to_dollars(approval.executed_amount_cents)
-            if approval.executed_amount_cents is not None
-            else None,
-            "result": approval.result,
-        }
-        if approval.decided_at
-        else None,
-        "resumed_run_id": approval.resumed_run_id,
-    }
+    return ApprovalOut(
+        id=approval.id,
+        status=approval.status,
+        tool=approval.tool,
+        arguments=approval.arguments,
+        arguments_hash=approval.arguments_hash,
+        reason=approval.reason,
+        policy_code=approval.rule,
+        policy_version=approval.policy_version,
+        amount=to_dollars(approval.amount_cents),
+        approver_role=approval.approver_role,
+        conversation_id=approval.conversation_id,
+        customer_id=approval.customer_id,
+        run_id=approval.run_id,
+        trace_id=trace_id,
+        trace_url=trace_link(trace_id, settings),
+        created_at=approval.created_at,
+        expires_at=approval.expires_at,
+        decision=approval_decision_view(approval),
+        resumed_run_id=approval.resumed_run_id,
+    )
+
+
+def approval_detail_view(
+    approval: Approval, settings: Settings, messages: list[ChatMessage], context: ApprovalContext
+) -> ApprovalDetailOut:
+    return ApprovalDetailOut(
+        **approval_view(approval, settings).model_dump(),
+        conversation=[message_view(m) for m in messages],
+        policy=PolicyOut(rule=approval.rule, reason=approval.reason, version=approval.policy_version),
+        context=context,
+    )
+
+
+def handoff_view(handoff: Handoff) -> HandoffOut:
+    return HandoffOut.model_validate(handoff, from_attributes=True)
