@@ -72,7 +72,10 @@ async def pending_gauge(services: Services) -> AsyncIterator[None]:
     "/metrics",
     response_class=Response,
     responses={
-        200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}, "description": "Prometheus text format"},
+        200: {
+            "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+            "description": "Prometheus text format",
+        },
         404: {"model": ErrorOut, "description": "metrics are off (SUPPORT_METRICS)"},
     },
 )

@@ -129,7 +129,7 @@ async def send_message(
 
     run = started.run
     # The customer wrote instead of answering: an open confirmation is declined, and this message is answered.
-    await services.confirmations.withdraw_open(conversation.id)
+    await services.confirmations.withdraw_open(conversation.id, principal)
 
     async def answer(events: EventSink | None = None) -> dict[str, Any]:
         result = await services.loop.answer(run, content, events=events, spent_budget=started.spent_budget)
