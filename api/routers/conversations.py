@@ -21,6 +21,7 @@ from api.errors import ApiError
 from api.idempotency import IdempotencyKeys, request_hash
 from api.inputs import ConversationId, StorableText
 from api.schemas import ConversationDetailOut, ConversationOut, HandoffRefOut, SendMessageOut, error_responses
+from api.schemas.streams import event_stream_response
 from api.services import Services, services_of
 from api.views import conversation_summary, conversation_view, message_view, run_view
 
@@ -63,20 +64,19 @@ def checked_content(body: MessageIn, limit: int) -> str:
     "/{conversation_id}/messages",
     response_model=None,
     responses={
-        200: {
-            "model": SendMessageOut,
-            "description": "The answered turn as JSON; or, with `Accept: text/event-stream`, the same turn as "
-            "Server-Sent Events while it happens (`run.started`, progress events, then `run.completed` or "
-            "`run.failed` whose data is this JSON body).",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
-            "headers": {
+        **event_stream_response(
+            "The answered turn as JSON; or, with `Accept: text/event-stream`, the same turn as Server-Sent Events "
+            "while it happens (`run.started`, progress events, then `run.completed` or `run.failed` whose data is "
+            "this JSON body).",
+            json_model=SendMessageOut,
+            headers={
                 "Idempotent-Replayed": {
                     "description": "`true` when this is the stored answer to an earlier request with the same "
                     "`Idempotency-Key`.",
                     "schema": {"type": "string"},
                 }
             },
-        },
+        ),
         **error_responses(401, 403, 404, 409, 413, 422, 429, 503),
     },
 )

@@ -16,17 +16,22 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from sse_starlette import EventSourceResponse
 
 from agent.models.scripted import ScriptedModel, call, say
-from api.app import create_app
+from api.app import create_app, operation_id
+from api.auth import AnyPrincipal
 from api.openapi import COMMITTED_SPEC, REGENERATE, current_spec, render
+from api.schemas import error_responses
+from api.schemas.streams import event_stream_response
 from tests.support.service import bearer, running_service, service_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAMS = Path(__file__).parent / "client_programs"
 PUBLIC = {"/healthz", "/livez", "/readyz", "/metrics", "/openapi.json", "/docs", "/widget.js", "/demo"}
 """Operations anyone may call: no security requirement expected. Everything else takes the bearer token."""
-NON_JSON_SUCCESS = {"text/event-stream", "text/plain", "text/html", "application/javascript"}
+NON_JSON_SUCCESS = {"text/event-stream", "text/plain", "text/html", "text/javascript", "application/javascript"}
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
 SMALL = "#W6247578"  # pending, $53.27: the policy lets its cancellation run once the customer confirms
 SMALL_OWNER = "yusuf_rossi_9620"
@@ -44,6 +49,13 @@ def operations(spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]
                 yield path, method, operation
 
 
+def untyped(schema: dict[str, Any] | None) -> bool:
+    """No schema, `{}`, or a bare object of anything: what a generated client can only call `unknown`."""
+    if not schema:
+        return True
+    return schema.get("type") == "object" and "properties" not in schema and "$ref" not in schema
+
+
 def resolve(spec: dict[str, Any], schema: dict[str, Any]) -> str:
     """The component name a `$ref` points at."""
     return str(schema.get("$ref", "")).rsplit("/", 1)[-1]
@@ -58,6 +70,47 @@ def test_the_committed_spec_is_the_apps(spec: dict[str, Any]) -> None:
 
 
 def test_every_operation_meets_the_bar(spec: dict[str, Any]) -> None:
+    problems = below_the_bar(spec)
+    assert not problems, "\n".join(problems)
+    schemas = spec["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas and "ValidationError" not in schemas
+    assert spec["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": spec["components"]["securitySchemes"]["bearer"]["description"],
+    }
+
+
+def test_the_bar_catches_a_route_that_misses_it() -> None:
+    """The checker itself: an untyped, unauthenticated route with FastAPI's defaults fails it on each count, and
+    a stream declared the way `api.schemas.streams` says passes."""
+    app = FastAPI(generate_unique_id_function=operation_id)
+
+    @app.post("/v1/things/{thing_id}")
+    async def Make_Thing(thing_id: str) -> dict[str, Any]:  # a name no client should get
+        return {}
+
+    @app.get(
+        "/v1/things/{thing_id}/events",
+        tags=["things"],
+        response_class=EventSourceResponse,
+        responses={**event_stream_response("The thing's events."), **error_responses(401, 404, 422)},
+    )
+    async def thing_events(thing_id: str, _: AnyPrincipal) -> None:
+        return None
+
+    problems = below_the_bar(app.openapi())
+    assert problems == [
+        "POST /v1/things/{thing_id}: operationId 'Make_Thing' is not a readable snake_case name",
+        "POST /v1/things/{thing_id}: no tag",
+        "POST /v1/things/{thing_id}: the 2xx application/json body is untyped",
+        "POST /v1/things/{thing_id}: 422 does not declare the error body",
+        "POST /v1/things/{thing_id}: no bearer security requirement",
+    ]
+
+
+def below_the_bar(spec: dict[str, Any]) -> list[str]:
     """Each operation: a readable unique id, a tag, a typed 2xx body (or a stream), errors in the one error
     body, the bearer scheme unless public, and never FastAPI's own 422 shape."""
     problems: list[str] = []
@@ -73,19 +126,13 @@ def test_every_operation_meets_the_bar(spec: dict[str, Any]) -> None:
         if not operation.get("tags"):
             problems.append(f"{where}: no tag")
         responses: dict[str, Any] = operation["responses"]
-        success = [r for status, r in responses.items() if status.startswith("2")]
-        typed = [
-            media
-            for r in success
-            for media, body in r.get("content", {}).items()
-            if media.split(";")[0] in NON_JSON_SUCCESS or (media == "application/json" and body.get("schema"))
-        ]
-        if not typed:
-            problems.append(f"{where}: no 2xx response with a schema")
-        for r in success:
-            schema = r.get("content", {}).get("application/json", {}).get("schema", {})
-            if schema == {} and "application/json" in r.get("content", {}):
-                problems.append(f"{where}: the 2xx JSON body is untyped")
+        success = [r for status, r in responses.items() if status.startswith("2") and status != "204"]
+        bodies = [(media, body) for r in success for media, body in r.get("content", {}).items()]
+        if not bodies and len(success) == len([s for s in responses if s.startswith("2")]):
+            problems.append(f"{where}: no 2xx response with a body")
+        for media, body in bodies:
+            if media.split(";")[0] not in NON_JSON_SUCCESS and untyped(body.get("schema")):
+                problems.append(f"{where}: the 2xx {media} body is untyped")
         for status, r in responses.items():
             if not status.startswith(("4", "5")):
                 continue
@@ -101,15 +148,7 @@ def test_every_operation_meets_the_bar(spec: dict[str, Any]) -> None:
             problems.append(f"{where}: takes a token but does not declare 401")
         if (operation.get("parameters") or operation.get("requestBody")) and "422" not in responses:
             problems.append(f"{where}: takes input but does not declare 422")
-    assert not problems, "\n".join(problems)
-    schemas = spec["components"]["schemas"]
-    assert "HTTPValidationError" not in schemas and "ValidationError" not in schemas
-    assert spec["components"]["securitySchemes"]["bearer"] == {
-        "type": "http",
-        "scheme": "bearer",
-        "bearerFormat": "JWT",
-        "description": spec["components"]["securitySchemes"]["bearer"]["description"],
-    }
+    return problems
 
 
 def test_the_chat_answer_is_typed_down_to_the_confirmation(spec: dict[str, Any]) -> None:
