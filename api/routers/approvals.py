@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from agent.approval_context import approval_context, decidable_by
 from agent.approval_desk import Settled
@@ -18,6 +18,7 @@ from agent.approvals import ApprovalFilter
 from api.auth import StaffPrincipal
 from api.inputs import MAX_AGE_MINUTES, MAX_CURSOR_LENGTH, ApprovalId, Note, QueryId, decode_cursor, encode_cursor
 from api.schemas import ApprovalDetailOut, ApprovalOut, SettledApprovalOut, error_responses
+from api.schemas.base import RequestBody
 from api.services import Services, services_of
 from api.views import approval_detail_view, approval_view, run_view
 from tools.context import utcnow
@@ -27,13 +28,12 @@ router = APIRouter(prefix="/v1/approvals", tags=["approvals"], responses=error_r
 Status = Literal["pending", "approved", "rejected", "expired", "executed", "failed"]
 
 
-class DecisionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DecisionIn(RequestBody):
     note: Note = ""
+    """A note for the record: the customer may be told it."""
 
 
-class RejectIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RejectIn(RequestBody):
     note: Note = Field(min_length=1, description="Why: the customer is told, so it is required.")
 
     @field_validator("note")

@@ -5,19 +5,18 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict
 
 from api.auth import CustomerPrincipal
 from api.inputs import ConfirmationId, ConversationId
 from api.schemas import ConfirmationAnswerOut, error_responses
+from api.schemas.base import RequestBody
 from api.services import services_of
 from api.views import confirmation_view, run_view
 
 router = APIRouter(prefix="/v1/conversations", tags=["confirmations"])
 
 
-class ConfirmationIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ConfirmationIn(RequestBody):
     decision: Literal["confirm", "decline"]
     """`confirm` runs the action (once); `decline` runs nothing."""
 

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
 from sqlmodel import col, select
 from sse_starlette import EventSourceResponse
 
@@ -21,6 +20,7 @@ from api.errors import ApiError
 from api.idempotency import IdempotencyKeys, request_hash
 from api.inputs import ConversationId, StorableText
 from api.schemas import ConversationDetailOut, ConversationOut, HandoffRefOut, SendMessageOut, error_responses
+from api.schemas.base import RequestBody
 from api.schemas.streams import event_stream_response
 from api.services import Services, services_of
 from api.views import conversation_summary, conversation_view, message_view, run_view
@@ -28,12 +28,12 @@ from api.views import conversation_summary, conversation_view, message_view, run
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 
 
-class MessageIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class MessageIn(RequestBody):
+    # Text with a NUL or a lone surrogate is refused (422) rather than repaired: the customer sees at once that
+    # the message was not taken, and nothing the model SDK cannot encode ever reaches it (an encoding failure
+    # there would count against the provider's circuit breaker, for every customer).
     content: StorableText
-    """Refused (422) with a NUL or a lone surrogate rather than repaired: the customer sees at once that the
-    message was not taken, and nothing the model SDK cannot encode ever reaches it (an encoding failure there
-    would count against the provider's circuit breaker, for every customer)."""
+    """The message, up to 8 KB of UTF-8 by default; not empty."""
 
 
 @router.post("", status_code=201, responses=error_responses(401, 403, 503))

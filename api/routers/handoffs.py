@@ -10,20 +10,20 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from agent.handoffs import HandoffFilter
 from api.auth import StaffPrincipal
 from api.routers.conversations import MessageIn, checked_content
 from api.schemas import HandoffDetailOut, HandoffOut, StaffReplyOut, error_responses
+from api.schemas.base import RequestBody
 from api.services import services_of
 from api.views import handoff_view, message_view
 
 router = APIRouter(prefix="/v1/handoffs", tags=["handoffs"], responses=error_responses(401, 403, 503))
 
 
-class CloseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CloseIn(RequestBody):
     outcome: Literal["bot", "resolved"] = Field(
         description="`bot`: the assistant answers the customer again; `resolved`: the matter is settled."
     )

@@ -10,3 +10,10 @@ class Schema(BaseModel):
     front-end team reads and the code say the same thing in one place."""
 
     model_config = ConfigDict(use_attribute_docstrings=True)
+
+
+class RequestBody(BaseModel):
+    """A request body: unknown fields are refused (422), not ignored, so a misspelt field is never silently
+    dropped; field docstrings are the spec's descriptions, as for responses."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
