@@ -4,7 +4,7 @@ so a record is turned into its response in exactly one place."""
 from __future__ import annotations
 
 from agent.approval_context import ApprovalContext
-from agent.approvals import human_decision
+from agent.approvals import confirmation_card, human_decision
 from agent.pricing import micro_to_usd
 from agent.tables import Approval, ChatMessage, Conversation, Handoff, Run
 from api.schemas import (
@@ -59,9 +59,8 @@ def pending_confirmation_view(held: Approval | None) -> PendingConfirmationOut |
     """The confirmation a run waits for, while the customer can still answer it."""
     if held is None or held.kind != "confirmation" or held.status != "pending":
         return None
-    return PendingConfirmationOut(
-        id=held.id, tool=held.tool, arguments=held.arguments, summary=held.summary or "", expires_at=held.expires_at
-    )
+    # The same card the loop streams as `confirmation.required`: one source for the widget, however it arrives.
+    return PendingConfirmationOut.model_validate(confirmation_card(held))
 
 
 def confirmation_view(held: Approval) -> ConfirmationOut:
