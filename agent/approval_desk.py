@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from agent.approvals import ApprovalStore, decision_notice, escalated_decision, human_decision
+from agent.approvals import SERVICE_ID, ApprovalStore, decision_notice, escalated_decision, human_decision
 from agent.dispatch import ToolGate, legacy_key
 from agent.errors import AmendmentRejected, ApprovalNotPending, ApproverLimitExceeded
 from agent.loop import AgentLoop
@@ -268,6 +268,8 @@ class ApprovalDesk:
         if await self.approvals.expire(approval_id):
             if approval.kind == "approval":
                 self.loop.telemetry.approval_closed()
+            else:
+                self.loop.telemetry.confirmation_decided(approval, "expired", SERVICE_ID, SERVICE_ID)
             await self._resume(await self.approvals.get(approval_id))
 
     async def _expire_if_due(self, approval: Approval) -> bool:

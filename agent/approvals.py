@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, update
+from sqlalchemy import ColumnElement, and_, insert, or_, update
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agent import feed
 from agent.ids import new_id
@@ -23,11 +24,29 @@ from agent.models.base import ToolUseBlock
 from agent.replies import NOTICE_PREFIX
 from agent.state import TurnState
 from agent.tables import Approval, Run
+from policies.audit import PolicyDecisionRecord
 from policies.decision import Decision, Outcome
 from tools.context import Principal, utcnow
 from tools.errors import NotFound
 from tools.store.database import Database
 from tools.store.sanitize import clean_json
+
+
+@dataclass(frozen=True, slots=True)
+class HeldDecision:
+    """A decision on a held call, as the audit log keeps it: what was decided and who decided it. Stored in the
+    transaction that makes the decision, so the log has a row exactly when the decision happened."""
+
+    outcome: str
+    """`approved | rejected` (staff), `confirmed | declined | withdrawn` (the customer), `expired` (nobody)."""
+    by: str
+    role: str
+    """`customer`, `agent`, `supervisor`, or `service` for an expiry."""
+    reason: str
+
+
+SERVICE_ID = "service"
+"""Who decides when nobody did: a held call left unanswered past its deadline expires."""
 
 
 def canonical_json(arguments: Any) -> str:
@@ -190,17 +209,25 @@ class ApprovalStore:
             return rows.first()
 
     async def _transition(
-        self, approval_id: str, expected: Sequence[str], extra: Any = None, *, decides: bool = False, **values: Any
+        self,
+        approval_id: str,
+        expected: Sequence[str],
+        extra: Any = None,
+        *,
+        audit: HeldDecision | None = None,
+        **values: Any,
     ) -> bool:
-        """Move the approval out of one of the `expected` statuses; True if this caller made the change. A move
-        that `decides` it (out of `pending`) also tells the conversation feed, in the same transaction."""
+        """Move the approval out of one of the `expected` statuses; True if this caller made the change. A
+        decision (`audit`) is written to the audit log, and told to the conversation feed, in the same transaction, by
+        the caller that won only."""
         condition = [col(Approval.id) == approval_id, col(Approval.status).in_(expected)]
         if extra is not None:
             condition.append(extra)
         async with self.database.session() as session:
             changed = await session.exec(update(Approval).where(*condition).values(**values))
             won = changed.rowcount == 1
-            if won and decides:
+            if won and audit is not None:
+                await record_held_decision(session, approval_id, audit)
                 decided = await session.get(Approval, approval_id, populate_existing=True)
                 assert decided is not None
                 await feed.record(session, [feed.held_call_decided(decided)])
@@ -223,14 +250,17 @@ class ApprovalStore:
     async def reject(self, approval_id: str, approver: Principal, note: str) -> bool:
         return await self._decide(approval_id, approver, note, status="rejected")
 
-    async def _decide(self, approval_id: str, approver: Principal, note: str, **values: Any) -> bool:
-        """A human decision: only on a pending approval that has not expired."""
+    async def _decide(self, approval_id: str, approver: Principal, note: str, *, status: str, **values: Any) -> bool:
+        """A human decision: only on a pending approval that has not expired. The customer's on their own
+        confirmation reads `confirmed | declined` in the audit log; staff's on an approval `approved | rejected`."""
         now = utcnow()
+        outcome = {"approved": "confirmed", "rejected": "declined"}[status] if approver.is_customer else status
         return await self._transition(
             approval_id,
             ["pending"],
             col(Approval.expires_at) > now,
-            decides=True,
+            audit=HeldDecision(outcome, approver.id, approver.role, note),
+            status=status,
             decided_at=now,
             decided_by=approver.id,
             decided_role=approver.role,
@@ -241,7 +271,12 @@ class ApprovalStore:
     async def expire(self, approval_id: str) -> bool:
         now = utcnow()
         return await self._transition(
-            approval_id, ["pending"], col(Approval.expires_at) <= now, decides=True, status="expired", decided_at=now
+            approval_id,
+            ["pending"],
+            col(Approval.expires_at) <= now,
+            audit=HeldDecision("expired", SERVICE_ID, SERVICE_ID, "not answered before it expired"),
+            status="expired",
+            decided_at=now,
         )
 
     async def record_execution(self, approval_id: str, *, ok: bool, result: dict[str, Any]) -> bool:
@@ -255,7 +290,7 @@ class ApprovalStore:
         body = {"escalated": dataclasses.asdict(decision)}
         return await self._transition(confirmation_id, ["approved"], status="escalated", result=clean_json(body))
 
-    async def withdraw_open(self, conversation_id: str) -> list[str]:
+    async def withdraw_open(self, conversation_id: str, customer: str) -> list[str]:
         """Decline the conversation's open confirmations because the customer wrote something else instead."""
         async with self.database.session() as session:
             open_ids = list(
@@ -271,8 +306,9 @@ class ApprovalStore:
             )
         withdrawn = []
         for held_id in open_ids:
+            withdrawal = HeldDecision("withdrawn", customer, "customer", WITHDRAWN)
             if await self._transition(
-                held_id, ["pending"], decides=True, status="withdrawn", decided_at=utcnow(), note=WITHDRAWN
+                held_id, ["pending"], audit=withdrawal, status="withdrawn", decided_at=utcnow(), note=WITHDRAWN
             ):
                 withdrawn.append(held_id)
         return withdrawn
@@ -325,3 +361,28 @@ class ApprovalStore:
                 )
             )
             return list(rows.all())
+
+
+async def record_held_decision(session: AsyncSession, approval_id: str, decision: HeldDecision) -> None:
+    """The audit row of a decision on a held call, next to the policy's own decisions on the same call. Its
+    `call_id` is the held call's id (not the model's tool_use id), so it never stands in for the policy's row
+    of that call; its `rule` names the kind and the outcome, e.g. `confirmation.declined`."""
+    held = await session.get(Approval, approval_id)
+    assert held is not None  # the caller's UPDATE just changed it, in this transaction
+    await session.exec(
+        insert(PolicyDecisionRecord.__table__).values(  # type: ignore[attr-defined]
+            created_at=utcnow(),
+            tool=held.tool,
+            call_id=held.id,
+            run_id=held.run_id,
+            arguments=held.arguments,
+            principal_id=decision.by,
+            principal_role=decision.role,
+            outcome=decision.outcome,
+            rule=f"{held.kind}.{decision.outcome}",
+            reason=decision.reason,
+            approver_role=held.approver_role,
+            amount_cents=held.amount_cents,
+            policy_version=held.policy_version,
+        )
+    )

@@ -52,11 +52,17 @@ class ConfirmationDesk:
         if not won:
             latest = await self.approvals.get(held.id)
             raise ConfirmationNotPending(answered(held.id, latest.status))
+        outcome = "confirmed" if answer == "confirm" else "declined"
+        self.desk.loop.telemetry.confirmation_decided(held, outcome, customer.id, customer.role)
         return await self.desk.settle(held.id)
 
-    async def withdraw_open(self, conversation_id: str) -> list[str]:
+    async def withdraw_open(self, conversation_id: str, customer: Principal) -> list[str]:
         """A new message while a confirmation is open declines it: the customer moved on."""
-        return await self.approvals.withdraw_open(conversation_id)
+        withdrawn = await self.approvals.withdraw_open(conversation_id, customer.id)
+        for held_id in withdrawn:
+            held = await self.approvals.get(held_id)
+            self.desk.loop.telemetry.confirmation_decided(held, "withdrawn", customer.id, customer.role)
+        return withdrawn
 
 
 def answered(confirmation_id: str, status: str) -> str:

@@ -98,7 +98,12 @@ async def record(session: AsyncSession, events: Sequence[Event]) -> None:
 def message_created(message: ChatMessage) -> Event:
     """A stored message (it must have its id: flush or insert it first)."""
     assert message.id is not None
-    return event("message.created", message.conversation_id, run_id=message.run_id, message=message_view(message))
+    return event(
+        "message.created",
+        message.conversation_id,
+        run_id=message.run_id,
+        message=message_view(message).model_dump(mode="json"),
+    )
 
 
 def run_started(run: Run) -> Event:
@@ -107,7 +112,7 @@ def run_started(run: Run) -> Event:
 
 def run_ended(run: Run, held: Approval | None) -> Event:
     kind = "run.failed" if run.status == "failed" else "run.completed"
-    return event(kind, run.conversation_id, run_id=run.id, run=run_view(run, held))
+    return event(kind, run.conversation_id, run_id=run.id, run=run_view(run, held).model_dump(mode="json"))
 
 
 def tools_finished(run: Run, steps: Sequence[dict[str, Any]]) -> list[Event]:
@@ -131,7 +136,12 @@ def tools_finished(run: Run, steps: Sequence[dict[str, Any]]) -> list[Event]:
 def held_call_opened(held: Approval) -> Event:
     """A call held for the customer's confirmation, or for a support agent's approval."""
     if held.kind == "confirmation":
-        return event("confirmation.required", held.conversation_id, run_id=held.run_id, **confirmation_card(held))
+        return event(
+            "confirmation.required",
+            held.conversation_id,
+            run_id=held.run_id,
+            **confirmation_card(held).model_dump(mode="json"),
+        )
     return event(
         "approval.required",
         held.conversation_id,

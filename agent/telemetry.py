@@ -34,7 +34,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from agent import masking
 from agent.models.base import ModelRequest, ModelResponse
-from agent.tables import Run
+from agent.tables import Approval, Run
 from policies.decision import Decision
 
 AGENT_NAME = "support"
@@ -283,6 +283,26 @@ class Telemetry:
         if self.capture_content and result is not None:
             span.set_attribute("gen_ai.tool.call.result", json.dumps(mask(result), default=str))
         self.tool_calls.add(1, {"gen_ai.tool.name": name, "policy.outcome": outcome})
+
+    def confirmation_decided(self, confirmation: Approval, outcome: str, by: str, role: str) -> None:
+        """A customer's confirmation decided (`confirmed | declined | withdrawn | expired`), as a span in the
+        trace where the call was proposed, so a reviewer sees why the write ran or never did. Its event carries
+        who decided; the audit log has the same decision as a row."""
+        paused = extract_context(confirmation.trace_context)
+        with self.tracer.start_as_current_span(
+            f"confirmation {outcome}",
+            context=paused if trace.get_current_span(paused).get_span_context().is_valid else None,
+            kind=SpanKind.INTERNAL,
+            attributes={
+                "gen_ai.conversation.id": confirmation.conversation_id,
+                "gen_ai.tool.name": confirmation.tool,
+                "support.confirmation.id": confirmation.id,
+            },
+        ) as span:
+            span.add_event(
+                "confirmation.decided",
+                {"support.confirmation.decision": outcome, "support.decided_by": by, "support.decided_role": role},
+            )
 
     @contextmanager
     def held_call_span(self, held: HeldCall) -> Iterator[Span]:

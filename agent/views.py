@@ -1,77 +1,181 @@
-"""How stored records look to clients: the message and run objects of API responses, which the conversation
-feed's events carry too (`agent.feed`), so a widget reads one shape wherever a record reaches it."""
+"""How stored records look to clients: the message, run and confirmation-card objects. API responses carry them
+(`api.schemas` re-exports them for the routes' declared response models) and so do the conversation feed's events
+(`agent.feed`): one typed definition, so a widget reads the same shape wherever a record reaches it."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
 
 from agent.pricing import micro_to_usd
 from agent.tables import Approval, ChatMessage, Run
 from tools.store.money import to_dollars
 
 
-def message_view(message: ChatMessage) -> dict[str, Any]:
-    return {
-        "id": message.id,
-        "role": message.role,
-        "content": message.content,
-        "created_at": message.created_at.isoformat(),
-        "author_id": message.author_id,
-    }
+class Shape(BaseModel):
+    """A body a client reads. The docstring under each field is its description in `/openapi.json`, so the spec
+    a front-end team reads and the code say the same thing in one place."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
 
 
-def pending_action_view(approval: Approval | None) -> dict[str, Any] | None:
+RunStatus = Literal[
+    "running",
+    "completed",
+    "awaiting_confirmation",
+    "awaiting_approval",
+    "handed_off",
+    "budget_exhausted",
+    "failed",
+]
+
+
+class MessageOut(Shape):
+    id: int | None = None
+    """Increasing within a conversation: the order messages were stored in."""
+    role: str
+    """`customer`, `assistant`, or `agent` (a person of the support team, named by `author_id`)."""
+    content: str
+    created_at: datetime
+    author_id: str | None = None
+    """The staff id of the person who wrote an `agent` message."""
+
+
+class PendingActionOut(Shape):
+    """An action the run holds for a person of the support team to approve."""
+
+    approval_id: str
+    status: str
+    """`pending` while it waits; then `approved`, `rejected`, `expired`, `executed` or `failed`."""
+    tool: str
+    arguments: dict[str, Any]
+    amount: float
+    """The money the action moves, in dollars."""
+    approver_role: str
+    """The least senior role that may decide it: `agent` or `supervisor`."""
+    expires_at: datetime
+
+
+class PendingConfirmationOut(Shape):
+    """A change to the customer's orders or account that waits for the customer's own Confirm or Decline."""
+
+    id: str
+    """Answer it at `POST /v1/conversations/{id}/confirmations/{this id}`."""
+    tool: str
+    arguments: dict[str, Any]
+    summary: str
+    """What will happen, built from the store's data, e.g. "Cancel order #W2611340: 2 items, $536.65 back to
+    gift card ending 1725971". Show this to the customer, not the model's words."""
+    expires_at: datetime
+    """After this the confirmation can no longer be answered, and nothing is changed."""
+
+
+class ModelOut(Shape):
+    provider: str
+    """`anthropic`, `offline`, or `scripted` in tests."""
+    name: str
+
+
+class UsageOut(Shape):
+    model_calls: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    cost_usd: float
+
+
+class RunOut(Shape):
+    """The service's answer to one customer message: the reply, or why there is none yet."""
+
+    id: str
+    status: RunStatus
+    reply: str | None
+    """What the customer reads. None while the run is still `running`."""
+    pending_action: PendingActionOut | None
+    """Set while the run waits for a person of the support team (`awaiting_approval`)."""
+    pending_confirmation: PendingConfirmationOut | None
+    """Set while the run waits for the customer to confirm or decline (`awaiting_confirmation`)."""
+    trace_id: str | None
+    """The run's OpenTelemetry trace, for a reviewer."""
+    model: ModelOut
+    usage: UsageOut
+    budget_exhausted: str | None
+    """Which budget ran out, when one did: `model_calls`, `wall_clock`, `tokens` or `cost`."""
+    started_at: datetime
+    finished_at: datetime | None
+    resumed_from: str | None
+    """The run this one continues after a decision (an approval or a confirmation)."""
+    kb_version: str | None
+    """The help centre's version the run's searches read; None when it did not search."""
+
+
+
+def message_view(message: ChatMessage) -> MessageOut:
+    return MessageOut(
+        id=message.id,
+        role=message.role,
+        content=message.content,
+        created_at=message.created_at,
+        author_id=message.author_id,
+    )
+
+
+def pending_action_view(approval: Approval | None) -> PendingActionOut | None:
     if approval is None or approval.kind != "approval":
         return None
-    return {
-        "approval_id": approval.id,
-        "status": approval.status,
-        "tool": approval.tool,
-        "arguments": approval.arguments,
-        "amount": to_dollars(approval.amount_cents),
-        "approver_role": approval.approver_role,
-        "expires_at": approval.expires_at.isoformat(),
-    }
+    return PendingActionOut(
+        approval_id=approval.id,
+        status=approval.status,
+        tool=approval.tool,
+        arguments=approval.arguments,
+        amount=to_dollars(approval.amount_cents),
+        approver_role=approval.approver_role,
+        expires_at=approval.expires_at,
+    )
 
 
-def pending_confirmation_view(held: Approval | None) -> dict[str, Any] | None:
+def confirmation_card(confirmation: Approval) -> PendingConfirmationOut:
+    """A confirmation as the customer's widget shows it: what will happen, in the store's own words. The same
+    card in the JSON answer, the per-message stream and the feed."""
+    return PendingConfirmationOut(
+        id=confirmation.id,
+        tool=confirmation.tool,
+        arguments=confirmation.arguments,
+        summary=confirmation.summary or "",
+        expires_at=confirmation.expires_at,
+    )
+
+
+def pending_confirmation_view(held: Approval | None) -> PendingConfirmationOut | None:
     """The confirmation a run waits for, while the customer can still answer it."""
     if held is None or held.kind != "confirmation" or held.status != "pending":
         return None
     return confirmation_card(held)
 
 
-def run_view(run: Run, approval: Approval | None = None) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "status": run.status,
-        "reply": run.reply,
-        "pending_action": pending_action_view(approval),
-        "pending_confirmation": pending_confirmation_view(approval),
-        "trace_id": run.trace_id,
-        "model": {"provider": run.model_provider, "name": run.model_name},
-        "usage": {
-            "model_calls": run.model_calls,
-            "input_tokens": run.input_tokens,
-            "output_tokens": run.output_tokens,
-            "cache_read_tokens": run.cache_read_tokens,
-            "cache_write_tokens": run.cache_write_tokens,
-            "cost_usd": micro_to_usd(run.cost_micro_usd),
-        },
-        "budget_exhausted": run.budget_exhausted,
-        "started_at": run.started_at.isoformat(),
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-        "resumed_from": run.resumed_from,
-        "kb_version": run.kb_version,
-    }
-
-
-def confirmation_card(confirmation: Approval) -> dict[str, Any]:
-    """A confirmation as the customer's widget shows it: what will happen, in the store's own words."""
-    return {
-        "id": confirmation.id,
-        "tool": confirmation.tool,
-        "arguments": confirmation.arguments,
-        "summary": confirmation.summary or "",
-        "expires_at": confirmation.expires_at.isoformat(),
-    }
+def run_view(run: Run, approval: Approval | None = None) -> RunOut:
+    return RunOut(
+        id=run.id,
+        status=run.status,  # a stored string; pydantic checks it is one of the known statuses
+        reply=run.reply,
+        pending_action=pending_action_view(approval),
+        pending_confirmation=pending_confirmation_view(approval),
+        trace_id=run.trace_id,
+        model=ModelOut(provider=run.model_provider, name=run.model_name),
+        usage=UsageOut(
+            model_calls=run.model_calls,
+            input_tokens=run.input_tokens,
+            output_tokens=run.output_tokens,
+            cache_read_tokens=run.cache_read_tokens,
+            cache_write_tokens=run.cache_write_tokens,
+            cost_usd=micro_to_usd(run.cost_micro_usd),
+        ),
+        budget_exhausted=run.budget_exhausted,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        resumed_from=run.resumed_from,
+        kb_version=run.kb_version,
+    )

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
@@ -21,6 +22,33 @@ from api.observability import configure_from_env
 from api.routers import approvals, confirmations, conversations, events, handoffs, health
 from api.services import build_services
 from api.settings import Settings
+
+API_TITLE = "Support agent service"
+API_VERSION = "0.1.0"
+API_DESCRIPTION = """\
+A store's customers chat with the assistant here; the assistant acts on their orders only through checked tools,
+and the support team decides what the policy holds for a person.
+
+Every route but the probes takes `Authorization: Bearer <JWT>` (customers and staff alike; see the security
+scheme). Every error is `{"error": {"code", "message"}}` with the status the route declares. A change to a
+customer's orders or account waits for the customer's own confirmation (`run.pending_confirmation`, answered at
+`POST /v1/conversations/{id}/confirmations/{confirmation_id}`)."""
+API_TAGS = [
+    {
+        "name": "conversations",
+        "description": "The customer's chat: conversations, messages and the runs answering them.",
+    },
+    {"name": "confirmations", "description": "The customer's Confirm or Decline of a change before it is made."},
+    {"name": "approvals", "description": "Actions the policy holds for a support agent or supervisor."},
+    {"name": "handoffs", "description": "Conversations handed to a person of the support team."},
+    {"name": "health", "description": "Probes and metrics for the operator."},
+]
+
+
+def operation_id(route: APIRoute) -> str:
+    """The endpoint function's name (`send_message`, `answer_confirmation`): what a generated client calls the
+    method, so the names are chosen for it and checked unique by `tests/api/test_openapi.py`."""
+    return route.name
 
 
 def create_app(
@@ -46,9 +74,12 @@ def create_app(
             observability.shutdown()
 
     app = FastAPI(
-        title="Support agent service",
-        version="0.1.0",
+        title=API_TITLE,
+        version=API_VERSION,
         summary="Customer-support chat with least-privilege tools, policy checks and human approvals.",
+        description=API_DESCRIPTION,
+        openapi_tags=API_TAGS,
+        generate_unique_id_function=operation_id,
         lifespan=lifespan,
     )
     install_error_handlers(app)

@@ -8,6 +8,7 @@ import os
 import socket
 import sys
 from datetime import timedelta
+from pathlib import Path
 
 from api import kb_cli, staff_cli
 from api.errors import ConfigurationError
@@ -136,6 +137,19 @@ def chat(args: argparse.Namespace) -> None:
         print()
 
 
+def openapi(args: argparse.Namespace) -> None:
+    from api.openapi import COMMITTED_SPEC, current_spec, render
+
+    text = render(current_spec())
+    if args.write is None:
+        sys.stdout.write(text)
+        return
+    target = Path(args.write)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    print(f"wrote {target}" + ("" if target == COMMITTED_SPEC else f" (the committed spec is {COMMITTED_SPEC})"))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="support", description="Customer-support agent service")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -170,6 +184,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--token", help="use this token instead of minting one")
     p.add_argument("--poll-seconds", type=float, default=2.0, help="how often to look for replies that come later")
     p.set_defaults(func=chat)
+
+    p = commands.add_parser("openapi", help="print the HTTP API's OpenAPI document, or write it with --write")
+    p.add_argument(
+        "--write",
+        nargs="?",
+        const="docs/openapi.json",
+        metavar="PATH",
+        help="write it to PATH (default docs/openapi.json, the committed copy the tests compare with)",
+    )
+    p.set_defaults(func=openapi)
 
     staff_cli.register(commands)
     kb_cli.add_commands(commands)

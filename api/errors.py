@@ -19,7 +19,6 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.errors import (
@@ -31,6 +30,7 @@ from agent.errors import (
     NotHandoffOwner,
     RateLimited,
 )
+from api.schemas.errors import ErrorDetail, ErrorOut
 from tools.errors import NotFound
 
 log = logging.getLogger(__name__)
@@ -58,23 +58,16 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-
-
-class ErrorBody(BaseModel):
-    """The body of every error answer, for the routes' declared error responses."""
-
-    error: ErrorDetail
-
-
 class ConfigurationError(RuntimeError):
     """The service refuses to start with these settings; the message says which and what to do."""
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, *, field: str | None = None
+) -> JSONResponse:
+    """The one error body, `api.schemas.ErrorOut`, that every route declares in `/openapi.json`."""
+    body = ErrorOut(error=ErrorDetail(code=code, message=message, field=field))
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -97,10 +90,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApprovalError)
     async def _approval(_: Request, error: ApprovalError) -> JSONResponse:
         status = {ApproverLimitExceeded: 403, AmendmentRejected: 422}.get(type(error), 409)
-        if isinstance(error, AmendmentRejected) and error.field:
-            body = {"error": {"code": error.code, "message": str(error), "field": error.field}}
-            return JSONResponse(body, status_code=status)
-        return error_response(status, error.code, str(error))
+        field = error.field if isinstance(error, AmendmentRejected) else None
+        return error_response(status, error.code, str(error), field=field)
 
     @app.exception_handler(HandoffError)
     async def _handoff(_: Request, error: HandoffError) -> JSONResponse:

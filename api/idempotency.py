@@ -20,9 +20,10 @@ from sqlmodel import col, select
 
 from agent.run_store import INTERRUPTED
 from agent.tables import Approval, ChatMessage, IdempotentRequest, Run
-from agent.views import message_view, run_view
 from agent.workers import WorkerLease
 from api.errors import ApiError
+from api.schemas import SendMessageOut
+from api.views import message_view, run_view
 from tools.context import utcnow
 from tools.store.database import Database
 
@@ -117,7 +118,7 @@ class IdempotencyKeys:
                     select(Approval).where(col(Approval.run_id) == run.id, col(Approval.status) == "pending")
                 )
             ).first()
-        return {"message": message_view(message), "run": run_view(run, approval)}
+        return SendMessageOut(message=message_view(message), run=run_view(run, approval)).model_dump(mode="json")
 
     async def complete(self, customer_id: str, key: str, response: dict[str, Any]) -> None:
         async with self.database.session() as session:

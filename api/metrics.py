@@ -22,7 +22,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
 from agent.tables import Approval
-from api.errors import ApiError, ErrorBody
+from api.errors import ApiError
+from api.schemas import ErrorOut
 from api.services import Services, services_of
 from tools.store.database import Database
 
@@ -71,8 +72,11 @@ async def pending_gauge(services: Services) -> AsyncIterator[None]:
     "/metrics",
     response_class=Response,
     responses={
-        200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text exposition format"},
-        404: {"model": ErrorBody, "description": "metrics are off (SUPPORT_METRICS)"},
+        200: {
+            "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+            "description": "Prometheus text format",
+        },
+        404: {"model": ErrorOut, "description": "metrics are off (SUPPORT_METRICS)"},
     },
 )
 async def prometheus_metrics(request: Request) -> Response:

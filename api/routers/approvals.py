@@ -6,36 +6,34 @@ returns the approval and the run that answered the customer after it.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import Field, field_validator
 
 from agent.approval_context import approval_context, decidable_by
 from agent.approval_desk import Settled
 from agent.approvals import ApprovalFilter
-from agent.views import message_view, run_view
 from api.auth import StaffPrincipal
 from api.inputs import MAX_AGE_MINUTES, MAX_CURSOR_LENGTH, ApprovalId, Note, QueryId, decode_cursor, encode_cursor
+from api.schemas import ApprovalDetailOut, ApprovalOut, SettledApprovalOut, error_responses
+from api.schemas.base import RequestBody
 from api.services import Services, services_of
-from api.views import approval_view
+from api.views import approval_detail_view, approval_view, run_view
 from tools.context import utcnow
 
-router = APIRouter(prefix="/v1/approvals", tags=["approvals"])
+router = APIRouter(prefix="/v1/approvals", tags=["approvals"], responses=error_responses(401, 403, 503))
 
 Status = Literal["pending", "approved", "rejected", "expired", "executed", "failed"]
 
 
-class DecisionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DecisionIn(RequestBody):
     note: Note = ""
+    """A note for the record: the customer may be told it."""
 
 
-class RejectIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RejectIn(RequestBody):
     note: Note = Field(min_length=1, description="Why: the customer is told, so it is required.")
 
     @field_validator("note")
@@ -51,9 +49,24 @@ class ApproveIn(DecisionIn):
     """Amended arguments; what runs is exactly these, if the policy accepts them at the approver's tier."""
 
 
-@router.get("")
+@router.get(
+    "",
+    responses={
+        200: {
+            "description": "Oldest first.",
+            "headers": {
+                "Next-Cursor": {
+                    "description": "Present when more remain: pass it as `cursor` for the next page.",
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+        **error_responses(422),
+    },
+)
 async def list_approvals(
     request: Request,
+    response: Response,
     staff: StaffPrincipal,
     status: Status | None = None,
     customer_id: QueryId | None = None,
@@ -61,7 +74,7 @@ async def list_approvals(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
     decidable: bool = False,
-) -> JSONResponse:
+) -> list[ApprovalOut]:
     """Oldest first. When more remain, the `Next-Cursor` header holds the cursor for the next page.
     `decidable=true` keeps what I may decide: the tier needed and the amount are within my role's limits."""
     services = services_of(request)
@@ -73,46 +86,45 @@ async def list_approvals(
         within=decidable_by(services.policy, staff.role) if decidable else None,
     )
     page = await services.approvals.find(where, limit=limit + 1, after=decode_cursor(cursor) if cursor else None)
-    headers = {}
     if len(page) > limit:
         page = page[:limit]
-        headers["Next-Cursor"] = encode_cursor(page[-1].created_at, page[-1].id)
-    return JSONResponse([approval_view(a, services.settings) for a in page], headers=headers)
+        response.headers["Next-Cursor"] = encode_cursor(page[-1].created_at, page[-1].id)
+    return [approval_view(a, services.settings) for a in page]
 
 
-@router.get("/{approval_id}")
-async def read_approval(request: Request, _: StaffPrincipal, approval_id: ApprovalId) -> dict[str, Any]:
+@router.get("/{approval_id}", responses=error_responses(404, 422))
+async def read_approval(request: Request, _: StaffPrincipal, approval_id: ApprovalId) -> ApprovalDetailOut:
     """One approval, with the conversation so far and the policy's reason."""
     services = services_of(request)
     approval = await services.desk.read(approval_id)
     messages = await services.runs.messages(approval.conversation_id)
     context = await approval_context(services.database, services.policy, approval)
-    return {
-        **approval_view(approval, services.settings),
-        "conversation": [message_view(m) for m in messages],
-        "policy": {"rule": approval.rule, "reason": approval.reason, "version": approval.policy_version},
-        "context": asdict(context),
-    }
+    return approval_detail_view(approval, services.settings, messages, context)
 
 
-def settled_view(settled: Settled, services: Services) -> dict[str, Any]:
-    return {
-        "approval": approval_view(settled.approval, services.settings),
-        "run": run_view(settled.run) if settled.run else None,
-    }
+def settled_view(settled: Settled, services: Services) -> SettledApprovalOut:
+    return SettledApprovalOut(
+        approval=approval_view(settled.approval, services.settings),
+        run=run_view(settled.run) if settled.run else None,
+    )
 
 
-@router.post("/{approval_id}/approve")
-async def approve(
+@router.post("/{approval_id}/approve", responses=error_responses(403, 404, 409, 422))
+async def approve_approval(
     request: Request, approver: StaffPrincipal, approval_id: ApprovalId, body: ApproveIn
-) -> dict[str, Any]:
+) -> SettledApprovalOut:
+    """Run the held action (exactly these arguments, or the amended ones within my limit), then resume the run
+    that told the customer. 409 if it is no longer pending; 403 over my limit."""
     services = services_of(request)
     settled = await services.shielded(services.desk.approve(approval_id, approver, body.note, body.arguments))
     return settled_view(settled, services)
 
 
-@router.post("/{approval_id}/reject")
-async def reject(request: Request, approver: StaffPrincipal, approval_id: ApprovalId, body: RejectIn) -> dict[str, Any]:
+@router.post("/{approval_id}/reject", responses=error_responses(404, 409, 422))
+async def reject_approval(
+    request: Request, approver: StaffPrincipal, approval_id: ApprovalId, body: RejectIn
+) -> SettledApprovalOut:
+    """Refuse the held action; the customer is told why (the note), and nothing runs."""
     services = services_of(request)
     settled = await services.shielded(services.desk.reject(approval_id, approver, body.note))
     return settled_view(settled, services)

@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict
 
 from agent.views import run_view
 from api.auth import CustomerPrincipal
 from api.inputs import ConfirmationId, ConversationId
-from api.schemas import error_responses
+from api.schemas import ConfirmationAnswerOut, error_responses
+from api.schemas.base import RequestBody
 from api.services import services_of
 from api.views import confirmation_view
 
 router = APIRouter(prefix="/v1/conversations", tags=["confirmations"])
 
 
-class ConfirmationIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ConfirmationIn(RequestBody):
     decision: Literal["confirm", "decline"]
+    """`confirm` runs the action (once); `decline` runs nothing."""
 
 
 @router.post(
     "/{conversation_id}/confirmations/{confirmation_id}",
-    operation_id="answer_confirmation",
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(401, 403, 404, 409, 422, 503),
 )
 async def answer_confirmation(
     request: Request,
@@ -33,7 +32,7 @@ async def answer_confirmation(
     conversation_id: ConversationId,
     confirmation_id: ConfirmationId,
     body: ConfirmationIn,
-) -> dict[str, Any]:
+) -> ConfirmationAnswerOut:
     """Confirm or decline the action a run is waiting on. Confirm runs it once (the policy decides again first,
     and may hold it for a team member); decline runs nothing. Either way the run resumes and the reply comes back
     here, as `run`. Only the conversation's own customer can answer; anyone else gets 404."""
@@ -41,7 +40,7 @@ async def answer_confirmation(
     settled = await services.shielded(
         services.confirmations.answer(conversation_id, principal, confirmation_id, body.decision)
     )
-    return {
-        "confirmation": confirmation_view(settled.approval),
-        "run": run_view(settled.run, await services.approvals.held_in(settled.run.id)) if settled.run else None,
-    }
+    return ConfirmationAnswerOut(
+        confirmation=confirmation_view(settled.approval),
+        run=run_view(settled.run, await services.approvals.held_in(settled.run.id)) if settled.run else None,
+    )

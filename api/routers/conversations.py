@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
 from sqlmodel import col, select
 from sse_starlette import EventSourceResponse
 
@@ -16,50 +15,42 @@ from agent.errors import ConversationBusy, ConversationOwned, RateLimited
 from agent.feed import events_after
 from agent.loop import EventSink
 from agent.tables import Approval, ConversationEvent
-from agent.views import message_view, run_view
 from api.auth import AnyPrincipal, CustomerPrincipal
 from api.errors import ApiError
 from api.idempotency import IdempotencyKeys, request_hash
 from api.inputs import ConversationId, StorableText
-from api.schemas import ConversationOut, error_responses
+from api.schemas import ConversationDetailOut, ConversationOut, HandoffRefOut, SendMessageOut, error_responses
+from api.schemas.base import RequestBody
+from api.schemas.streams import event_stream_response
 from api.services import Services, services_of
 from api.sse import feed_sse, sse
-from api.views import conversation_view
+from api.views import conversation_summary, conversation_view, message_view, run_view
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 FEED_BATCH = 500
 
 
-class MessageIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class MessageIn(RequestBody):
+    # Text with a NUL or a lone surrogate is refused (422) rather than repaired: the customer sees at once that
+    # the message was not taken, and nothing the model SDK cannot encode ever reaches it (an encoding failure
+    # there would count against the provider's circuit breaker, for every customer).
     content: StorableText
-    """Refused (422) with a NUL or a lone surrogate rather than repaired: the customer sees at once that the
-    message was not taken, and nothing the model SDK cannot encode ever reaches it (an encoding failure there
-    would count against the provider's circuit breaker, for every customer)."""
+    """The message, up to 8 KB of UTF-8 by default; not empty."""
 
 
-@router.post("", status_code=201)
-async def create_conversation(request: Request, principal: CustomerPrincipal) -> dict[str, Any]:
-    conversation = await services_of(request).runs.create_conversation(principal.id)
-    return {
-        "id": conversation.id,
-        "customer_id": conversation.customer_id,
-        "created_at": conversation.created_at.isoformat(),
-    }
+@router.post("", status_code=201, responses=error_responses(401, 403, 503))
+async def create_conversation(request: Request, principal: CustomerPrincipal) -> ConversationOut:
+    """Start a conversation for the signed-in customer."""
+    return conversation_summary(await services_of(request).runs.create_conversation(principal.id))
 
 
-@router.get(
-    "",
-    operation_id="list_conversations",
-    response_model=list[ConversationOut],
-    responses=error_responses(401, 403, 422),
-)
+@router.get("", responses=error_responses(401, 403, 422, 503))
 async def list_conversations(
     request: Request, principal: CustomerPrincipal, limit: Annotated[int, Query(ge=1, le=100)] = 20
 ) -> list[ConversationOut]:
     """The signed-in customer's own conversations, newest first."""
     found = await services_of(request).runs.conversations_of(principal.id, limit=limit)
-    return [ConversationOut(id=c.id, customer_id=c.customer_id, created_at=c.created_at) for c in found]
+    return [conversation_summary(c) for c in found]
 
 
 def checked_content(body: MessageIn, limit: int) -> str:
@@ -71,8 +62,27 @@ def checked_content(body: MessageIn, limit: int) -> str:
     return body.content
 
 
-@router.post("/{conversation_id}/messages", response_model=None)
-async def post_message(
+@router.post(
+    "/{conversation_id}/messages",
+    response_model=None,
+    responses={
+        **event_stream_response(
+            "The answered turn as JSON; or, with `Accept: text/event-stream`, the same turn as Server-Sent Events "
+            "while it happens (`run.started`, progress events, then `run.completed` or `run.failed` whose data is "
+            "this JSON body).",
+            json_model=SendMessageOut,
+            headers={
+                "Idempotent-Replayed": {
+                    "description": "`true` when this is the stored answer to an earlier request with the same "
+                    "`Idempotency-Key`.",
+                    "schema": {"type": "string"},
+                }
+            },
+        ),
+        **error_responses(401, 403, 404, 409, 413, 422, 429, 503),
+    },
+)
+async def send_message(
     request: Request,
     principal: CustomerPrincipal,
     conversation_id: ConversationId,
@@ -108,7 +118,9 @@ async def post_message(
                 await keys.release(principal.id, idempotency_key)
             raise ConversationBusy("the conversation is being handed back to the assistant") from None
         stored = await services.handoffs.customer_wrote(owned, content)
-        response = {"message": message_view(stored), "run": None, "handoff": {"id": owned.id, "status": owned.status}}
+        response = SendMessageOut(
+            message=message_view(stored), run=None, handoff=HandoffRefOut(id=owned.id, status=owned.status)
+        ).model_dump(mode="json")
         if idempotency_key is not None:
             await keys.complete(principal.id, idempotency_key, response)
         if streaming:
@@ -121,11 +133,13 @@ async def post_message(
 
     run = started.run
     # The customer wrote instead of answering: an open confirmation is declined, and this message is answered.
-    await services.confirmations.withdraw_open(conversation.id)
+    await services.confirmations.withdraw_open(conversation.id, principal)
 
     async def answer(events: EventSink | None = None) -> dict[str, Any]:
         result = await services.loop.answer(run, content, events=events, spent_budget=started.spent_budget)
-        response = {"message": message_view(started.message), "run": run_view(result.run, result.approval)}
+        response = SendMessageOut(
+            message=message_view(started.message), run=run_view(result.run, result.approval)
+        ).model_dump(mode="json")
         if idempotency_key is not None:
             await keys.complete(principal.id, idempotency_key, response)
         return response
@@ -203,10 +217,11 @@ def final_event(response: dict[str, Any]) -> str:
     return "run.failed" if response["run"]["status"] == "failed" else "run.completed"
 
 
-@router.get("/{conversation_id}")
+@router.get("/{conversation_id}", responses=error_responses(401, 404, 422, 503))
 async def read_conversation(
     request: Request, principal: AnyPrincipal, conversation_id: ConversationId
-) -> dict[str, Any]:
+) -> ConversationDetailOut:
+    """The conversation with its messages and runs: for its own customer, and for any member of staff."""
     services = services_of(request)
     conversation = await services.runs.conversation_for(conversation_id, principal)
     messages = await services.runs.messages(conversation.id)

@@ -10,19 +10,20 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from agent.handoffs import HandoffFilter
 from api.auth import StaffPrincipal
 from api.routers.conversations import MessageIn, checked_content
-from api.schemas import HandoffDetailOut, HandoffOut, MessageOut, StaffReplyOut, error_responses
+from api.schemas import HandoffDetailOut, HandoffOut, StaffReplyOut, error_responses
+from api.schemas.base import RequestBody
 from api.services import services_of
+from api.views import handoff_view, message_view
 
-router = APIRouter(prefix="/v1/handoffs", tags=["handoffs"], responses=error_responses(401, 403))
+router = APIRouter(prefix="/v1/handoffs", tags=["handoffs"], responses=error_responses(401, 403, 503))
 
 
-class CloseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CloseIn(RequestBody):
     outcome: Literal["bot", "resolved"] = Field(
         description="`bot`: the assistant answers the customer again; `resolved`: the matter is settled."
     )
@@ -38,34 +39,34 @@ async def list_handoffs(
 ) -> list[HandoffOut]:
     """Oldest first. `open` is queued and claimed; `mine=true` keeps only those I claimed."""
     where = HandoffFilter(status=status, claimed_by=staff.id if mine else None)
-    return [HandoffOut.of(h) for h in await services_of(request).handoffs.find(where, limit=limit)]
+    return [handoff_view(h) for h in await services_of(request).handoffs.find(where, limit=limit)]
 
 
-@router.get("/{handoff_id}", responses=error_responses(404))
+@router.get("/{handoff_id}", responses=error_responses(404, 422))
 async def read_handoff(request: Request, handoff_id: str, _: StaffPrincipal) -> HandoffDetailOut:
     """One hand-off with its conversation so far."""
     services = services_of(request)
     handoff = await services.handoffs.get(handoff_id)
     messages = await services.runs.messages(handoff.conversation_id)
-    return HandoffDetailOut(**HandoffOut.of(handoff).model_dump(), conversation=[MessageOut.of(m) for m in messages])
+    return HandoffDetailOut(**handoff_view(handoff).model_dump(), conversation=[message_view(m) for m in messages])
 
 
-@router.post("/{handoff_id}/claim", responses=error_responses(404, 409))
-async def claim(request: Request, handoff_id: str, staff: StaffPrincipal) -> HandoffOut:
+@router.post("/{handoff_id}/claim", responses=error_responses(404, 409, 422))
+async def claim_handoff(request: Request, handoff_id: str, staff: StaffPrincipal) -> HandoffOut:
     """Take the conversation. Of two people claiming at once, one gets 200 and the other 409."""
-    return HandoffOut.of(await services_of(request).handoffs.claim(handoff_id, staff))
+    return handoff_view(await services_of(request).handoffs.claim(handoff_id, staff))
 
 
 @router.post("/{handoff_id}/messages", responses=error_responses(404, 409, 413, 422))
-async def reply(request: Request, handoff_id: str, body: MessageIn, staff: StaffPrincipal) -> StaffReplyOut:
+async def reply_to_handoff(request: Request, handoff_id: str, body: MessageIn, staff: StaffPrincipal) -> StaffReplyOut:
     """Write to the customer as the owner of the hand-off: a message with role `agent` and my staff id."""
     services = services_of(request)
     content = checked_content(body, services.settings.max_message_bytes)
     message = await services.handoffs.reply(handoff_id, staff, content)
-    return StaffReplyOut(message=MessageOut.of(message), handoff=HandoffOut.of(await services.handoffs.get(handoff_id)))
+    return StaffReplyOut(message=message_view(message), handoff=handoff_view(await services.handoffs.get(handoff_id)))
 
 
 @router.post("/{handoff_id}/close", responses=error_responses(404, 409, 422))
-async def close(request: Request, handoff_id: str, body: CloseIn, staff: StaffPrincipal) -> HandoffOut:
+async def close_handoff(request: Request, handoff_id: str, body: CloseIn, staff: StaffPrincipal) -> HandoffOut:
     """Close as the owner (or any open hand-off as a supervisor)."""
-    return HandoffOut.of(await services_of(request).handoffs.close(handoff_id, staff, body.outcome))
+    return handoff_view(await services_of(request).handoffs.close(handoff_id, staff, body.outcome))

@@ -133,16 +133,15 @@ async def test_only_the_conversations_own_customer_can_answer(database_url: str)
         assert await writes(service) == 0
 
 
-async def test_two_confirms_at_once_run_the_write_once(database_url: str) -> None:
+async def test_twenty_confirms_at_once_run_the_write_once(database_url: str) -> None:
     model = ScriptedModel([cancel(SMALL), say("Cancelled.")])
     async with running_service(database_url, model) as service:
         conversation, run = await proposed(service, SMALL_OWNER)
         confirmation = run["pending_confirmation"]["id"]
-        first, second = await asyncio.gather(
-            post_answer(service, SMALL_OWNER, conversation, confirmation),
-            post_answer(service, SMALL_OWNER, conversation, confirmation),
+        answers = await asyncio.gather(
+            *(post_answer(service, SMALL_OWNER, conversation, confirmation) for _ in range(20))
         )
-        assert sorted([first.status_code, second.status_code]) == [200, 409]
+        assert sorted(a.status_code for a in answers) == [200] + [409] * 19
         assert await writes(service) == 1
         assert await order_status(service, SMALL) == "cancelled"
     model.assert_done()
@@ -255,22 +254,48 @@ async def test_the_offline_model_asks_through_the_same_gate(database_url: str) -
         assert await order_status(service, SMALL) == "cancelled"
 
 
-async def test_the_confirmation_is_in_the_audit_log_and_on_the_trace(sqlite_url: str) -> None:
+def traced() -> tuple[Telemetry, InMemorySpanExporter]:
     spans = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(spans))
+    return Telemetry(provider), spans
+
+
+async def audit_rows(service: ServiceClient, tool: str) -> list[tuple[str, str, str, str]]:
+    """(rule, outcome, who, role) of every audit-log row about `tool`, in order."""
+    async with service.services.database.session(readonly=True) as session:
+        rows = await session.exec(
+            select(PolicyDecisionRecord)
+            .where(col(PolicyDecisionRecord.tool) == tool)
+            .order_by(col(PolicyDecisionRecord.id))
+        )
+        return [(r.rule, r.outcome, r.principal_id, r.principal_role) for r in rows.all()]
+
+
+def decision_span(spans: InMemorySpanExporter, confirmation: str) -> tuple[str, str | None, dict[str, Any]]:
+    """The one span recording the decision on `confirmation`: its name, trace id and its event's attributes."""
+    [span] = [
+        s
+        for s in spans.get_finished_spans()
+        if s.name.startswith("confirmation ")
+        and s.attributes
+        and s.attributes["support.confirmation.id"] == confirmation
+    ]
+    [event] = [e for e in span.events if e.name == "confirmation.decided"]
+    trace_id = f"{span.context.trace_id:032x}" if span.context else None
+    return span.name, trace_id, dict(event.attributes or {})
+
+
+async def test_the_confirmation_is_in_the_audit_log_and_on_the_trace(sqlite_url: str) -> None:
+    telemetry, spans = traced()
     model = ScriptedModel([cancel(SMALL), say("Cancelled.")])
-    async with running_service(sqlite_url, model, telemetry=Telemetry(provider)) as service:
+    async with running_service(sqlite_url, model, telemetry=telemetry) as service:
         conversation, run = await proposed(service, SMALL_OWNER)
         confirmation = run["pending_confirmation"]["id"]
         await answer(service, SMALL_OWNER, conversation, run)
         async with service.services.database.session(readonly=True) as session:
             held = await session.get(Approval, confirmation)
-            decisions = (
-                await session.exec(
-                    select(PolicyDecisionRecord.rule).where(col(PolicyDecisionRecord.tool) == "cancel_pending_order")
-                )
-            ).all()
+        rows = await audit_rows(service, "cancel_pending_order")
     assert held is not None
     assert (held.status, held.decided_by, held.decided_role, held.note) == (
         "executed",
@@ -278,8 +303,63 @@ async def test_the_confirmation_is_in_the_audit_log_and_on_the_trace(sqlite_url:
         "customer",
         "confirmed by the customer",
     )
-    assert list(decisions) == ["write.auto", "write.auto"]  # when proposed, and again when confirmed
-    [executed] = [s for s in spans.get_finished_spans() if s.attributes and s.attributes.get("support.confirmation.id")]
+    # The policy when proposed, the customer's decision, the policy again when it ran.
+    assert rows == [
+        ("write.auto", "allow", SMALL_OWNER, "customer"),
+        ("confirmation.confirmed", "confirmed", SMALL_OWNER, "customer"),
+        ("write.auto", "allow", SMALL_OWNER, "customer"),
+    ]
+    [executed] = [
+        s
+        for s in spans.get_finished_spans()
+        if s.name.startswith("execute_tool") and s.attributes and s.attributes.get("support.confirmation.id")
+    ]
     assert executed.name == "execute_tool cancel_pending_order"
     assert executed.attributes is not None and executed.attributes["policy.outcome"] == "confirmed"
-    provider.shutdown()
+    name, trace_id, event = decision_span(spans, confirmation)
+    assert name == "confirmation confirmed" and trace_id == run["trace_id"]  # in the trace that proposed it
+    assert event == {
+        "support.confirmation.decision": "confirmed",
+        "support.decided_by": SMALL_OWNER,
+        "support.decided_role": "customer",
+    }
+    telemetry.tracer_provider.shutdown()  # type: ignore[attr-defined]
+
+
+async def test_a_decline_a_withdrawal_and_an_expiry_are_each_audited_and_traced(database_url: str) -> None:
+    """The three ways a confirmation ends without the write: each leaves one audit row saying who decided,
+    and one event in the trace where the write was proposed."""
+    telemetry, spans = traced()
+    model = ScriptedModel([cancel(SMALL), say("Nothing changed."), cancel(SMALL), say("Sure."), cancel(SMALL)])
+    async with running_service(database_url, model, telemetry=telemetry) as service:
+        declined_in, declined = await proposed(service, SMALL_OWNER)
+        await answer(service, SMALL_OWNER, declined_in, declined, decision="decline")
+        withdrawn_in, withdrawn = await proposed(service, SMALL_OWNER)
+        await service.say(SMALL_OWNER, withdrawn_in, "actually, never mind")
+        _, expired = await proposed(service, SMALL_OWNER)
+        async with service.services.database.session() as session:
+            await session.exec(
+                update(Approval)
+                .where(col(Approval.id) == expired["pending_confirmation"]["id"])
+                .values(expires_at=utcnow() - timedelta(seconds=1))
+            )
+            await session.commit()
+        assert await service.services.desk.expire_due() == 1
+        rows = await audit_rows(service, "cancel_pending_order")
+        assert await writes(service) == 0
+    decisions = [r for r in rows if r[0].startswith("confirmation.")]
+    assert decisions == [
+        ("confirmation.declined", "declined", SMALL_OWNER, "customer"),
+        ("confirmation.withdrawn", "withdrawn", SMALL_OWNER, "customer"),
+        ("confirmation.expired", "expired", "service", "service"),
+    ]
+    for run, outcome, who in [
+        (declined, "declined", SMALL_OWNER),
+        (withdrawn, "withdrawn", SMALL_OWNER),
+        (expired, "expired", "service"),
+    ]:
+        name, trace_id, event = decision_span(spans, run["pending_confirmation"]["id"])
+        assert (name, trace_id) == (f"confirmation {outcome}", run["trace_id"])
+        assert (event["support.confirmation.decision"], event["support.decided_by"]) == (outcome, who)
+    model.assert_done()
+    telemetry.tracer_provider.shutdown()  # type: ignore[attr-defined]

@@ -12,6 +12,7 @@ from agent.models.base import ModelRequest, ModelResponse, TextSink
 from agent.models.scripted import say
 from agent.tables import ChatMessage, ConversationEvent, Run
 from api.app import create_app
+from api.schemas import PendingConfirmationOut
 from tests.support import fixture_data as data
 from tests.support.http_server import parse_sse, parse_sse_ids, served
 from tests.support.service import bearer, service_settings
@@ -96,7 +97,10 @@ async def test_a_write_streams_confirmation_required(sqlite_url: str) -> None:
     assert required["tool"] == "cancel_pending_order" and order["order_id"] in required["summary"]
     final = events[-1][1]["run"]
     assert final["status"] == "awaiting_confirmation"
-    assert final["pending_confirmation"]["id"] == required["id"]
+    # The streamed card is the declared shape, and the same card the JSON answer carries.
+    assert PendingConfirmationOut.model_validate(required) == PendingConfirmationOut.model_validate(
+        final["pending_confirmation"]
+    )
     assert names.index("confirmation.required") < names.index("run.completed")
 
 

@@ -1,0 +1,66 @@
+"""The typed shapes of every JSON body the API answers with: the one definition each route declares in
+`/openapi.json` and `api.views` builds from the stored records. Split by area:
+
+    base           the common base (attribute docstrings become field descriptions in the spec)
+    errors         the error body and each route's declared error statuses
+    conversations  conversations, messages, runs, confirmations: the customer's side
+    staff          approvals and hand-offs: the support team's side
+    health         probes
+"""
+
+from api.schemas.conversations import (
+    ConfirmationAnswerOut,
+    ConfirmationOut,
+    ConversationDetailOut,
+    ConversationOut,
+    HandoffRefOut,
+    MessageOut,
+    ModelOut,
+    PendingActionOut,
+    PendingConfirmationOut,
+    RunOut,
+    SendMessageOut,
+    UsageOut,
+)
+from api.schemas.errors import ErrorDetail, ErrorOut, error_responses
+from api.schemas.health import HealthOut, HelpCentreOut, LiveOut, ReadyOut
+from api.schemas.staff import (
+    ApprovalDecisionOut,
+    ApprovalDetailOut,
+    ApprovalOut,
+    HandoffDetailOut,
+    HandoffOut,
+    PolicyOut,
+    SettledApprovalOut,
+    StaffReplyOut,
+)
+
+__all__ = [
+    "ApprovalDecisionOut",
+    "ApprovalDetailOut",
+    "ApprovalOut",
+    "ConfirmationAnswerOut",
+    "ConfirmationOut",
+    "ConversationDetailOut",
+    "ConversationOut",
+    "ErrorDetail",
+    "ErrorOut",
+    "HandoffDetailOut",
+    "HandoffOut",
+    "HandoffRefOut",
+    "HealthOut",
+    "HelpCentreOut",
+    "LiveOut",
+    "MessageOut",
+    "ModelOut",
+    "PendingActionOut",
+    "PendingConfirmationOut",
+    "PolicyOut",
+    "ReadyOut",
+    "RunOut",
+    "SendMessageOut",
+    "SettledApprovalOut",
+    "StaffReplyOut",
+    "UsageOut",
+    "error_responses",
+]

@@ -1,0 +1,90 @@
+"""What the customer's side of the API answers with: conversations, messages, runs and confirmations. The message
+and run objects (and the confirmation card) are defined in `agent.views`, because the conversation feed's events
+carry them too."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from agent.views import (
+    MessageOut,
+    ModelOut,
+    PendingActionOut,
+    PendingConfirmationOut,
+    RunOut,
+    RunStatus,
+    UsageOut,
+)
+from api.schemas.base import Schema
+
+__all__ = [
+    "ConfirmationAnswerOut",
+    "ConfirmationOut",
+    "ConversationDetailOut",
+    "ConversationOut",
+    "HandoffRefOut",
+    "MessageOut",
+    "ModelOut",
+    "PendingActionOut",
+    "PendingConfirmationOut",
+    "RunOut",
+    "RunStatus",
+    "SendMessageOut",
+    "UsageOut",
+]
+
+class ConversationOut(Schema):
+    id: str
+    customer_id: str
+    """The store's `user_id` of the customer the conversation belongs to."""
+    created_at: datetime
+
+
+class HandoffRefOut(Schema):
+    id: str
+    status: str
+    """`queued` or `claimed`."""
+
+
+class SendMessageOut(Schema):
+    """The answer to a customer's message."""
+
+    message: MessageOut
+    """The customer's message as stored."""
+    run: RunOut | None
+    """The run that answered it; None when a person of the support team owns the conversation."""
+    handoff: HandoffRefOut | None = None
+    """Set when the message went to the person who owns the conversation instead of the assistant."""
+
+
+class ConversationDetailOut(ConversationOut):
+    messages: list[MessageOut]
+    """Oldest first."""
+    runs: list[RunOut]
+    """Oldest first."""
+
+
+class ConfirmationOut(Schema):
+    """A confirmation after the customer's answer."""
+
+    id: str
+    status: str
+    """`pending`, `approved` (confirmed, about to run), `executed`, `failed`, `escalated` (held for a person of
+    the support team), `rejected` (declined), `withdrawn` (a new message came first) or `expired`."""
+    decision: str | None
+    """`confirmed`, `declined` or `expired`; None while pending."""
+    tool: str
+    arguments: dict[str, Any]
+    summary: str
+    expires_at: datetime
+    decided_at: datetime | None
+    result: dict[str, Any] | None
+    """What the store answered when the action ran."""
+    resumed_run_id: str | None
+
+
+class ConfirmationAnswerOut(Schema):
+    confirmation: ConfirmationOut
+    run: RunOut | None
+    """The run that resumed after the answer and told the customer the outcome."""
