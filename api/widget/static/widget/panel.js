@@ -118,7 +118,11 @@ export class ChatPanel {
     } else if (error instanceof ApiProblem && error.status === 429) {
       const seconds = error.retryAfterS ?? 30;
       this.resendAt = Date.now() + seconds * 1000;
-      this.view.setNotice(rateLimitWords(seconds));
+      const words = rateLimitWords(seconds);
+      this.view.setNotice(words);
+      setTimeout(() => {
+        if (this.view.notice.textContent === words) this.view.setNotice(null); // they may send again now
+      }, seconds * 1000);
     } else if (error instanceof ApiProblem && error.status === 401) {
       this.view.setNotice(CONNECTION.expiredSession);
     } else if (error instanceof ApiProblem) {
