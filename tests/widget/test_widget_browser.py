@@ -168,7 +168,9 @@ def test_an_action_that_needs_an_agent_waits_then_shows_the_decision_across_a_lo
 
     # The connection drops (the service restarts); the widget resumes the feed from its last event id.
     live_service.stop()
+    expect(page.get_by_role("alert")).to_have_text("Connection lost. Reconnecting…", timeout=ARRIVES_MS)
     live_service.start()
+    expect(page.get_by_role("alert")).to_be_hidden(timeout=ARRIVES_MS)
     staff = httpx.Client(base_url=live_service.url, headers=bearer("agent_alice", "agent"), timeout=60)
     pending = staff.get("/v1/approvals", params={"status": "pending"}).json()
     approval = next(a for a in pending if a["arguments"].get("order_id") == order["order_id"])

@@ -1,7 +1,8 @@
 // Following the conversation feed for as long as the panel is open: the decisions, staff replies and resumed
 // answers that reach the customer from elsewhere. A lost connection is resumed from the last event id this
-// connection saw, so nothing is missed or repeated; reconnects back off (1 s doubling to 30 s, with jitter) and
-// start over at the server's `retry:` delay once a connection has delivered again.
+// follower saw, so nothing is missed or repeated. Reconnects back off: the server's `retry:` delay (1 s until it
+// has sent one) doubling up to 30 s, each taken at random between half and all of it so that many widgets cut off
+// together do not return together; an event received resets the count.
 
 import { ApiProblem } from "./api.js";
 

@@ -81,7 +81,7 @@ export class ChatPanel {
     this.sending = true;
     this.view.setSendable(false);
     this.view.setNotice(null);
-    this.pendingKey ??= crypto.randomUUID();
+    this.pendingKey ??= newIdempotencyKey();
     const mine = this.view.addMessage("customer", text);
     mine.classList.add("sending");
     this.sendingBubble = mine;
@@ -118,7 +118,11 @@ export class ChatPanel {
     } else if (error instanceof ApiProblem && error.status === 429) {
       const seconds = error.retryAfterS ?? 30;
       this.resendAt = Date.now() + seconds * 1000;
-      this.view.setNotice(rateLimitWords(seconds));
+      const words = rateLimitWords(seconds);
+      this.view.setNotice(words);
+      setTimeout(() => {
+        if (this.view.notice.textContent === words) this.view.setNotice(null); // they may send again now
+      }, seconds * 1000);
     } else if (error instanceof ApiProblem && error.status === 401) {
       this.view.setNotice(CONNECTION.expiredSession);
     } else if (error instanceof ApiProblem) {
@@ -345,6 +349,13 @@ const HANDLERS = {
     else this.view.setNotice(CONNECTION.failed);
   },
 };
+
+/** 128 random bits as hex. Not crypto.randomUUID: that exists only on HTTPS pages, and a store's test page may
+ * not be one; getRandomValues works everywhere. */
+function newIdempotencyKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
 
 function load(key) {
   try {
