@@ -59,6 +59,35 @@ class Tau2Task:
                 tau2_oracle.apply(predicted, self.customer_id, name, arguments)
         return {"users": predicted["users"], "orders": predicted["orders"]}
 
+    def expected_account(self, store: State) -> State:
+        """The customer's own account after the expected writes, in the shape the eval harness reads back
+        (`{"address", "payment_methods", "orders"}`). Every tool is scoped to the signed-in customer, so their
+        account is all a task can change."""
+        state = self.expected_state(store)
+        user = state["users"][self.customer_id]
+        return {
+            "address": user["address"],
+            "payment_methods": user["payment_methods"],
+            "orders": {order_id: state["orders"][order_id] for order_id in user["orders"]},
+        }
+
+
+def differences(expected: Any, actual: Any, path: str = "", limit: int = 5) -> list[str]:
+    """Up to `limit` paths where `actual` differs from `expected`, e.g. `orders.#W1.status: 'pending' != ...`."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        found: list[str] = []
+        for key in sorted(set(expected) | set(actual), key=str):
+            if len(found) >= limit:
+                break
+            found += differences(expected.get(key), actual.get(key), f"{path}.{key}" if path else str(key), limit)
+        return found[:limit]
+    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        found = []
+        for index, (want, got) in enumerate(zip(expected, actual, strict=True)):
+            found += differences(want, got, f"{path}[{index}]", limit)
+        return found[:limit]
+    return [] if expected == actual else [f"{path}: expected {expected!r}, found {actual!r}"]
+
 
 @cache
 def seed_store(path: Path = DEFAULT_FIXTURE) -> State:

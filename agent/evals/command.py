@@ -1,0 +1,173 @@
+"""What `support eval` does, apart from parsing its arguments (`api.cli`): choose the models, play the tasks,
+print progress, write the report, compare it with a baseline, and choose the exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from agent.evals.baseline import TOLERANCE, regressions
+from agent.evals.cost_cap import CostCap
+from agent.evals.harness import StoreTemplate, Target
+from agent.evals.live import LiveRun
+from agent.evals.report import TrialResult, build_report, write_report
+from agent.evals.tau2 import DEFAULT_TASKS, load_tasks
+from agent.models.anthropic_model import AnthropicModel
+from agent.models.selection import Credentials, build_model
+from agent.errors import ConfigurationError
+from api.prices import load_prices
+from api.settings import Settings
+
+EXIT_OK = 0
+EXIT_REGRESSION = 1
+"""Worse than the baseline."""
+EXIT_USAGE = 2
+"""The evaluation could not start (argparse uses 2 for bad arguments too)."""
+EXIT_CUT_SHORT = 3
+"""The cost cap stopped the run before every trial was played; the report covers what was played."""
+
+
+class EvalSetupError(Exception):
+    """The evaluation cannot start as asked (no key for the simulated customer, a baseline that cannot be read)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EvalOptions:
+    model: str
+    tasks: str = "tau2-train"
+    trials: int = 1
+    concurrency: int = 4
+    max_cost_usd: float | None = None
+    baseline: Path | None = None
+    out: Path = Path("eval-report")
+    customer_model: str | None = None
+    task_ids: tuple[str, ...] = ()
+    tasks_file: Path = DEFAULT_TASKS
+
+
+def anthropic_model_id(spec: str) -> str | None:
+    return spec.split(":", 1)[1] if spec.startswith("anthropic:") and spec.split(":", 1)[1] else None
+
+
+def target_for(options: EvalOptions, settings: Settings) -> Target:
+    """The service under test. A Claude model is built here, alone, and handed to the service: the service's own
+    chain would fall back to the offline model when Claude fails, and the report would score the offline
+    model's answers as Claude's."""
+    if options.model == "offline":
+        return Target(model="offline")
+    if anthropic_model_id(options.model) is None:
+        raise EvalSetupError(f"--model must be offline or anthropic:<model id>, not {options.model!r}")
+    credentials = Credentials(
+        anthropic_api_key=settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None,
+        anthropic_base_url=settings.anthropic_base_url,
+        openai_api_key=None,
+        timeout_s=settings.model_timeout_s,
+        max_retries=settings.model_max_retries,
+    )
+    try:
+        return Target(model=options.model, instance=build_model(options.model, credentials))
+    except ConfigurationError as error:
+        raise EvalSetupError(str(error)) from error
+
+
+def customer_model_for(options: EvalOptions, settings: Settings) -> AnthropicModel:
+    """The simulated customer's model: `--customer-model`, else the model under test when it is Claude, else
+    the service's default Claude model. It always needs a key: without one, only golden cases can run."""
+    spec = options.customer_model or (options.model if options.model != "offline" else None)
+    model_id = anthropic_model_id(spec) if spec else settings.anthropic_default_model
+    if model_id is None:
+        raise EvalSetupError(f"--customer-model must be anthropic:<model id>, not {spec!r}")
+    if settings.anthropic_api_key is None:
+        raise EvalSetupError(
+            "the tau2 tasks need a model to play the customer: set ANTHROPIC_API_KEY "
+            "(and ANTHROPIC_BASE_URL for a local stand-in), or run --tasks golden"
+        )
+    return AnthropicModel(
+        model_id,
+        api_key=settings.anthropic_api_key.get_secret_value(),
+        base_url=settings.anthropic_base_url,
+        max_retries=settings.model_max_retries,
+        timeout_s=settings.model_timeout_s,
+    )
+
+
+class ProgressLine:
+    """One line per finished trial, with the running totals."""
+
+    def __init__(self, total: int, stream: TextIO) -> None:
+        self.total, self.stream = total, stream
+        self.done = self.passed = 0
+        self.spent = 0.0
+
+    def __call__(self, result: TrialResult) -> None:
+        self.done += 1
+        self.passed += result.passed
+        self.spent += result.cost_usd
+        verdict = "PASS" if result.passed else result.status.upper() if result.status != "finished" else "FAIL"
+        print(
+            f"[{self.done}/{self.total}] task {result.task_id} trial {result.trial}: {verdict} "
+            f"${result.cost_usd:.4f} | passed {self.passed}/{self.done}, spent ${self.spent:.4f}",
+            file=self.stream,
+            flush=True,
+        )
+
+
+async def evaluate(options: EvalOptions, settings: Settings, stream: TextIO) -> dict[str, Any]:
+    if options.tasks != "tau2-train":
+        raise EvalSetupError(f"unknown task set {options.tasks!r}")
+    tasks = load_tasks(options.tasks_file)
+    if options.task_ids:
+        tasks = [t for t in tasks if t.id in set(options.task_ids)]
+        if not tasks:
+            raise EvalSetupError(f"no task has the id(s) {', '.join(options.task_ids)}")
+    target = target_for(options, settings)
+    customer = customer_model_for(options, settings)
+    cap = CostCap(options.max_cost_usd)
+    try:
+        with tempfile.TemporaryDirectory(prefix="support-eval-") as scratch:
+            store = await StoreTemplate.build(Path(scratch))
+            run = LiveRun(target, customer, load_prices(settings), store, cap, concurrency=options.concurrency)
+            progress = ProgressLine(len(tasks) * options.trials, stream)
+            results = await run.play_all(tasks, options.trials, progress)
+    finally:
+        await customer.close()
+    return build_report(
+        results,
+        model=options.model,
+        tasks=options.tasks,
+        trials=options.trials,
+        max_cost_usd=options.max_cost_usd,
+        cut_short=any(r.status == "cut_short" for r in results),
+    )
+
+
+def run_eval(options: EvalOptions, settings: Settings | None = None, stream: TextIO = sys.stderr) -> int:
+    """Run the evaluation and return the exit code; the report is written even when the run was cut short."""
+    settings = settings or Settings()
+    try:
+        baseline = json.loads(options.baseline.read_text()) if options.baseline else None
+        report = asyncio.run(evaluate(options, settings, stream))
+    except (EvalSetupError, OSError, ValueError) as error:
+        print(f"support eval: {error}", file=stream)
+        return EXIT_USAGE
+    as_json, as_html = write_report(report, options.out)
+    totals = report["totals"]
+    passes = ", ".join(f"pass^{k} {v:.3f}" for k, v in totals["pass_hat_k"].items())
+    print(f"{passes}; cost ${totals['cost_usd']:.4f}; report: {as_json} and {as_html}", file=stream)
+    code = EXIT_OK
+    if report["cut_short"]:
+        print(f"cut short: the cost cap of ${options.max_cost_usd} was reached before every trial ran", file=stream)
+        code = EXIT_CUT_SHORT
+    if baseline is not None:
+        worse = regressions(report, baseline)
+        for line in worse:
+            print(f"regression: {line}", file=stream)
+        if worse:
+            return EXIT_REGRESSION
+        print(f"no regression against {options.baseline} (tolerance {TOLERANCE:.2f})", file=stream)
+    return code
