@@ -8,9 +8,11 @@ import json
 import sys
 import tempfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
+from agent.errors import ConfigurationError
 from agent.evals.baseline import TOLERANCE, regressions
 from agent.evals.cost_cap import CostCap
 from agent.evals.harness import StoreTemplate, Target
@@ -19,7 +21,6 @@ from agent.evals.report import TrialResult, build_report, write_report
 from agent.evals.tau2 import DEFAULT_TASKS, load_tasks
 from agent.models.anthropic_model import AnthropicModel
 from agent.models.selection import Credentials, build_model
-from agent.errors import ConfigurationError
 from api.prices import load_prices
 from api.settings import Settings
 
@@ -54,14 +55,23 @@ def anthropic_model_id(spec: str) -> str | None:
     return spec.split(":", 1)[1] if spec.startswith("anthropic:") and spec.split(":", 1)[1] else None
 
 
+def check_target(options: EvalOptions, settings: Settings) -> None:
+    """A model that cannot be built stops the evaluation before anything is played."""
+    if options.model == "offline":
+        return
+    if anthropic_model_id(options.model) is None:
+        raise EvalSetupError(f"--model must be offline or anthropic:<model id>, not {options.model!r}")
+    if settings.anthropic_api_key is None:
+        raise EvalSetupError("evaluating an Anthropic model needs ANTHROPIC_API_KEY")
+
+
 def target_for(options: EvalOptions, settings: Settings) -> Target:
     """The service under test. A Claude model is built here, alone, and handed to the service: the service's own
     chain would fall back to the offline model when Claude fails, and the report would score the offline
     model's answers as Claude's."""
+    check_target(options, settings)
     if options.model == "offline":
         return Target(model="offline")
-    if anthropic_model_id(options.model) is None:
-        raise EvalSetupError(f"--model must be offline or anthropic:<model id>, not {options.model!r}")
     credentials = Credentials(
         anthropic_api_key=settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None,
         anthropic_base_url=settings.anthropic_base_url,
@@ -125,13 +135,20 @@ async def evaluate(options: EvalOptions, settings: Settings, stream: TextIO) -> 
         tasks = [t for t in tasks if t.id in set(options.task_ids)]
         if not tasks:
             raise EvalSetupError(f"no task has the id(s) {', '.join(options.task_ids)}")
-    target = target_for(options, settings)
+    check_target(options, settings)
     customer = customer_model_for(options, settings)
     cap = CostCap(options.max_cost_usd)
     try:
         with tempfile.TemporaryDirectory(prefix="support-eval-") as scratch:
             store = await StoreTemplate.build(Path(scratch))
-            run = LiveRun(target, customer, load_prices(settings), store, cap, concurrency=options.concurrency)
+            run = LiveRun(
+                partial(target_for, options, settings),
+                customer,
+                load_prices(settings),
+                store,
+                cap,
+                concurrency=options.concurrency,
+            )
             progress = ProgressLine(len(tasks) * options.trials, stream)
             results = await run.play_all(tasks, options.trials, progress)
     finally:
@@ -146,9 +163,11 @@ async def evaluate(options: EvalOptions, settings: Settings, stream: TextIO) -> 
     )
 
 
-def run_eval(options: EvalOptions, settings: Settings | None = None, stream: TextIO = sys.stderr) -> int:
-    """Run the evaluation and return the exit code; the report is written even when the run was cut short."""
+def run_eval(options: EvalOptions, settings: Settings | None = None, stream: TextIO | None = None) -> int:
+    """Run the evaluation and return the exit code; the report is written even when the run was cut short.
+    Progress and the verdict go to `stream` (standard error), so standard output stays free for a pipe."""
     settings = settings or Settings()
+    stream = stream or sys.stderr
     try:
         baseline = json.loads(options.baseline.read_text()) if options.baseline else None
         report = asyncio.run(evaluate(options, settings, stream))

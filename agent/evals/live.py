@@ -38,7 +38,8 @@ Progress = Callable[[TrialResult], None]
 class LiveRun:
     """Everything the trials of one evaluation share."""
 
-    target: Target
+    new_target: Callable[[], Target]
+    """The service under test, made afresh for each trial: the service closes its model when it stops."""
     customer_model: Model
     prices: PriceTable
     store: StoreTemplate
@@ -69,7 +70,7 @@ class LiveRun:
         customer = SimulatedCustomer(self.customer_model, task.instructions)
         try:
             async with open_session(
-                f"tau2-{task.id}#{trial}", task.customer_id, target=self.target, store=self.store
+                f"tau2-{task.id}#{trial}", task.customer_id, target=self.new_target(), store=self.store
             ) as session:
                 try:
                     await self._converse(session, customer, result)
@@ -96,7 +97,7 @@ class LiveRun:
         self.cap.check()
         line = self._charged(await customer.reply_to(OPENING), result)
         for _ in range(self.max_customer_messages):
-            if not line.spoken:
+            if line.ended or not line.spoken:  # as in tau2, the goodbye with the stop token is not sent
                 return
             self.cap.check()
             started = time.monotonic()
@@ -105,7 +106,7 @@ class LiveRun:
             result.agent_turns += 1
             await self._settle_held_calls(session, customer, result)
             run = session.last_run or {}
-            if line.ended or run.get("status") == "handed_off":
+            if run.get("status") == "handed_off":
                 return
             self.cap.check()
             line = self._charged(await customer.reply_to(run.get("reply") or ""), result)

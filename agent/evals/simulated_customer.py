@@ -63,7 +63,7 @@ class CustomerLine:
 
     @property
     def spoken(self) -> str:
-        """The message without an ending token (what is sent to the service, if anything remains)."""
+        """The message without an ending token."""
         text = self.text
         for ending in ENDINGS:
             text = text.replace(ending, "")

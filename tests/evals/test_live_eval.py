@@ -1,0 +1,141 @@
+"""`support eval` end to end: the CLI, the eval harness and the real service, with the fake Messages API playing
+both the agent's model and the simulated customer's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.evals.command import EXIT_CUT_SHORT, EXIT_OK, EXIT_REGRESSION
+from tests.evals.live_script import (
+    CUSTOMER_LANE,
+    ORDER,
+    TASK,
+    customer,
+    fake_api,
+    script_failing_trial,
+    script_passing_trial,
+    support_eval,
+)
+from tests.fakes.anthropic_api import TokenUsage
+
+
+def read_report(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / "report.json").read_text())  # type: ignore[no-any-return]
+
+
+def test_a_tau2_task_passes_with_a_scripted_agent_and_customer(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with fake_api() as api:
+        script_passing_trial(api)
+        code = support_eval(monkeypatch, api, "--task", TASK, "--out", str(tmp_path))
+        api.assert_done()
+        customer_requests = [r.body for r in api.requests if api.lane_of(r.body) == CUSTOMER_LANE]
+        agent_requests = [r.body for r in api.requests if api.lane_of(r.body) != CUSTOMER_LANE]
+    assert code == EXIT_OK, capsys.readouterr().err
+    report = read_report(tmp_path)
+    [row] = report["per_task"]
+    assert (row["task_id"], row["passes"], row["trials"], row["passed_all"]) == (TASK, 1, 1, True)
+    assert row["state_match"] == 1 and row["denied_calls"] == 0
+    assert (row["confirmations"], row["approvals"]) == (1, 1)  # confirmed by the customer, then approved
+    assert report["totals"]["pass_hat_k"] == {"1": 1.0}
+    assert report["totals"]["confirmations_accepted"] == 1 and report["totals"]["approvals_granted"] == 1
+    assert report["totals"]["agent_cost_usd"] > 0 and report["totals"]["customer_cost_usd"] > 0
+    assert report["totals"]["latency_s"]["p50"] is not None and report["cut_short"] is False
+    # The customer played the task's own instructions; the agent saw the customer's words, not its prompt.
+    assert "book shelf" in json.dumps(customer_requests[0]["system"])
+    assert ORDER in json.dumps(agent_requests[0]["messages"])
+    assert all("playing a customer" not in json.dumps(body.get("system")) for body in agent_requests)
+    progress = capsys.readouterr().err
+    assert f"[1/1] task {TASK} trial 1: PASS" in progress and "pass^1 1.000" in progress
+
+
+def test_a_task_the_agent_gets_wrong_fails_on_the_final_state(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    with fake_api() as api:
+        script_failing_trial(api)
+        code = support_eval(monkeypatch, api, "--task", TASK, "--out", str(tmp_path))
+        api.assert_done()
+    assert code == EXIT_OK  # a failing task is a result, not an error; only a baseline turns it into one
+    [trial] = read_report(tmp_path)["trial_results"]
+    assert trial["passed"] is False and trial["state_match"] is False
+    assert any(f"orders.{ORDER}.status" in line for line in trial["mismatch"]), trial["mismatch"]
+
+
+def test_two_trials_that_pass_once_and_fail_once_give_pass_hat_k(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    with fake_api() as api:
+        script_passing_trial(api)
+        script_failing_trial(api)
+        code = support_eval(
+            monkeypatch, api, "--task", TASK, "--trials", "2", "--concurrency", "1", "--out", str(tmp_path)
+        )
+        api.assert_done()
+    assert code == EXIT_OK
+    report = read_report(tmp_path)
+    [row] = report["per_task"]
+    assert (row["passes"], row["trials"], row["passed_all"]) == (1, 2, False)
+    assert report["totals"]["pass_hat_k"] == {"1": 0.5, "2": 0.0}
+    assert [t["passed"] for t in sorted(report["trial_results"], key=lambda t: t["trial"])] == [True, False]
+
+
+def test_the_cost_cap_stops_the_run_and_the_report_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    expensive = TokenUsage(input_tokens=1_000_000, output_tokens=10)  # $3 at Sonnet's price: over the cap at once
+    with fake_api() as api:
+        api.add(customer(expensive), lane=CUSTOMER_LANE)
+        code = support_eval(
+            monkeypatch,
+            api,
+            *("--task", TASK, "--task", "113", "--concurrency", "1", "--max-cost-usd", "0.50"),
+            *("--out", str(tmp_path)),
+        )
+        api.assert_done()  # one customer message, and the agent's model was never called
+        assert len(api.requests) == 1
+    assert code == EXIT_CUT_SHORT
+    report = read_report(tmp_path)
+    assert report["cut_short"] is True and report["max_cost_usd"] == 0.5
+    assert {t["task_id"]: t["status"] for t in report["trial_results"]} == {TASK: "cut_short", "113": "cut_short"}
+    assert report["totals"]["cost_usd"] >= 3.0
+    assert "cost cap was reached" in (tmp_path / "report.html").read_text()
+    assert "cut short" in capsys.readouterr().err
+
+
+def test_the_baseline_comparison_fails_on_a_regression_and_passes_otherwise(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    baseline, worse, same = tmp_path / "baseline", tmp_path / "worse", tmp_path / "same"
+    with fake_api() as api:
+        script_passing_trial(api)
+        assert support_eval(monkeypatch, api, "--task", TASK, "--out", str(baseline)) == EXIT_OK
+        capsys.readouterr()
+
+        script_failing_trial(api)
+        against = ("--baseline", str(baseline / "report.json"))
+        assert support_eval(monkeypatch, api, "--task", TASK, *against, "--out", str(worse)) == EXIT_REGRESSION
+        err = capsys.readouterr().err
+        assert f"regression: task {TASK} passed in the baseline and now fails (0/1)" in err
+        assert "regression: pass rate 0.000 is below the baseline's 1.000" in err
+
+        script_passing_trial(api)
+        assert support_eval(monkeypatch, api, "--task", TASK, *against, "--out", str(same)) == EXIT_OK
+        assert "no regression against" in capsys.readouterr().err
+        api.assert_done()
+
+
+def test_without_a_key_the_tau2_tasks_cannot_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from api.cli import main
+
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    with pytest.raises(SystemExit) as exited:
+        main(["eval", "--model", "offline", "--out", str(tmp_path)])
+    assert exited.value.code == 2
+    assert "need a model to play the customer" in capsys.readouterr().err
+    assert not (tmp_path / "report.json").exists()
