@@ -85,6 +85,7 @@ def _task_row(task_id: str, trials: list[TrialResult], k: int) -> dict[str, Any]
         "latency_s": latency([s for t in trials for s in t.latencies_s]),
         "cut_short": any(t.status == "cut_short" for t in trials),
         "errors": [t.error for t in trials if t.error],
+        "first_mismatch": next((t.mismatch[0] for t in played if t.mismatch), None),
     }
 
 
@@ -131,8 +132,10 @@ def build_report(
 
 
 def plot(rows: list[dict[str, Any]], *, width: int = 900, height: int = 160) -> dict[str, Any]:
-    """Bar geometry for the two inline SVG plots (pass rate and cost per task); the template only draws it."""
-    slot = width / max(1, len(rows))
+    """Bar geometry for the two inline SVG plots (pass rate and cost per task); the template only draws it.
+    Bars are at most 48 px wide; with many tasks only every few are labelled, so the labels stay legible."""
+    slot = min(48.0, width / max(1, len(rows)))
+    label_every = max(1, math.ceil(22 / slot))
     top_cost = max((r["cost_usd"] for r in rows), default=0.0) or 1.0
     bars = []
     for index, row in enumerate(rows):
@@ -141,14 +144,17 @@ def plot(rows: list[dict[str, Any]], *, width: int = 900, height: int = 160) -> 
             {
                 "task_id": row["task_id"],
                 "x": x,
+                "centre": round(index * slot + slot / 2, 2),
                 "width": round(slot * 0.8, 2),
                 "pass_height": round(row["pass_rate"] * height, 2),
                 "cost_height": round(row["cost_usd"] / top_cost * height, 2),
                 "pass_rate": row["pass_rate"],
                 "cost_usd": row["cost_usd"],
+                "labelled": index % label_every == 0,
+                "failed": not row["passed_all"],
             }
         )
-    return {"width": width, "height": height, "bars": bars, "top_cost": top_cost}
+    return {"width": max(240, round(slot * len(rows))), "height": height, "bars": bars, "top_cost": top_cost}
 
 
 _templates = Environment(
