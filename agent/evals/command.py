@@ -132,9 +132,9 @@ async def evaluate(options: EvalOptions, settings: Settings, stream: TextIO) -> 
         raise EvalSetupError(f"unknown task set {options.tasks!r}")
     tasks = load_tasks(options.tasks_file)
     if options.task_ids:
+        if unknown := sorted(set(options.task_ids) - {t.id for t in tasks}):
+            raise EvalSetupError(f"no task has the id(s) {', '.join(unknown)}")
         tasks = [t for t in tasks if t.id in set(options.task_ids)]
-        if not tasks:
-            raise EvalSetupError(f"no task has the id(s) {', '.join(options.task_ids)}")
     check_target(options, settings)
     customer = customer_model_for(options, settings)
     cap = CostCap(options.max_cost_usd)

@@ -21,7 +21,9 @@ REPORT_VERSION = 1
 @dataclass(slots=True)
 class TrialResult:
     """One play of one task. `status`: `finished` (the conversation ended and the state was compared),
-    `cut_short` (the cost cap stopped it first), or `error` (the run could not be played; see `error`)."""
+    `cut_short` (the cost cap stopped it first), or `error` (the run could not be played; see `error`).
+    A trial in error counts as a failed trial: a model or service that breaks down has failed the customer.
+    Only trials cut short are left out of pass^k, as not measured."""
 
     task_id: str
     trial: int
@@ -68,7 +70,7 @@ def latency(values: list[float]) -> dict[str, float | None]:
 
 
 def _task_row(task_id: str, trials: list[TrialResult], k: int) -> dict[str, Any]:
-    played = [t for t in trials if t.status == "finished"]
+    played = [t for t in trials if t.status != "cut_short"]
     passes = sum(t.passed for t in played)
     return {
         "task_id": task_id,
@@ -113,8 +115,9 @@ def build_report(
             "tasks_complete": len(complete),
             "pass_hat_k": pass_k,
             "pass_rate": pass_k["1"] if trials else 0.0,
-            "state_match": sum(t.state_match for t in results if t.status == "finished"),
-            "trials_played": sum(t.status == "finished" for t in results),
+            "state_match": sum(t.state_match for t in results),
+            "trials_played": sum(t.status != "cut_short" for t in results),
+            "trials_in_error": sum(t.status == "error" for t in results),
             "denied_calls": sum(t.denied_calls for t in results),
             "approvals": sum(t.approvals for t in results),
             "approvals_granted": sum(t.approvals_granted for t in results),

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from agent.evals.command import EXIT_CUT_SHORT, EXIT_OK, EXIT_REGRESSION
+from api.cli import main
 from tests.evals.live_script import (
     CUSTOMER_LANE,
     ORDER,
@@ -20,7 +21,7 @@ from tests.evals.live_script import (
     script_passing_trial,
     support_eval,
 )
-from tests.fakes.anthropic_api import TokenUsage
+from tests.fakes.anthropic_api import TokenUsage, http_error
 
 
 def read_report(folder: Path) -> dict[str, Any]:
@@ -131,11 +132,73 @@ def test_the_baseline_comparison_fails_on_a_regression_and_passes_otherwise(
 def test_without_a_key_the_tau2_tasks_cannot_start(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from api.cli import main
-
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     with pytest.raises(SystemExit) as exited:
         main(["eval", "--model", "offline", "--out", str(tmp_path)])
     assert exited.value.code == 2
     assert "need a model to play the customer" in capsys.readouterr().err
     assert not (tmp_path / "report.json").exists()
+
+
+def test_the_cap_holds_with_trials_running_at_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Four trials start together, each spends over the cap on its first customer message; each stops at its
+    next turn, and none of the other tasks starts: the overshoot is one turn per trial running."""
+    expensive = TokenUsage(input_tokens=1_000_000, output_tokens=10)
+    tasks = ["0", "1", "2", "3", "4", "6"]
+    with fake_api() as api:
+        api.add(*[customer(expensive)] * 4, lane=CUSTOMER_LANE)
+        ids = [arg for task in tasks for arg in ("--task", task)]
+        code = support_eval(monkeypatch, api, *ids, "--concurrency", "4", "--max-cost-usd", "1", "--out", str(tmp_path))
+        api.assert_done()
+        assert all(api.lane_of(r.body) == CUSTOMER_LANE for r in api.requests)
+    assert code == EXIT_CUT_SHORT
+    trials = read_report(tmp_path)["trial_results"]
+    assert sorted(t["error"].startswith("not started") for t in trials) == [False] * 4 + [True] * 2
+    assert all(t["status"] == "cut_short" for t in trials)
+
+
+def test_a_simulated_customer_that_fails_fails_its_trial_not_the_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    with fake_api() as api:
+        api.add(http_error(400, "bad request for the customer", should_retry=False), lane=CUSTOMER_LANE)
+        script_passing_trial(api)
+        code = support_eval(
+            monkeypatch, api, "--task", TASK, "--trials", "2", "--concurrency", "1", "--out", str(tmp_path)
+        )
+        api.assert_done()
+    assert code == EXIT_OK
+    report = read_report(tmp_path)
+    first, second = sorted(report["trial_results"], key=lambda t: t["trial"])
+    assert first["status"] == "error" and "bad request for the customer" in first["error"]
+    assert second["passed"] is True
+    assert report["totals"]["pass_hat_k"] == {"1": 0.5, "2": 0.0}  # the broken trial counts as a failure
+    assert report["totals"]["trials_in_error"] == 1
+
+
+def test_the_offline_model_can_be_evaluated_with_a_simulated_customer(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    with fake_api() as api:
+        api.add(customer(), customer(), customer(), customer(), customer(), lane=CUSTOMER_LANE)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", api.base_url)
+        customer_model = ("--customer-model", "anthropic:claude-haiku-4-5")
+        with pytest.raises(SystemExit) as exited:
+            main(["eval", "--model", "offline", *customer_model, "--task", TASK, "--out", str(tmp_path)])
+        assert all(api.lane_of(r.body) == CUSTOMER_LANE for r in api.requests)  # the agent called no API
+        assert all(r.body["model"] == "claude-haiku-4-5" for r in api.requests)
+    assert exited.value.code == EXIT_OK
+    report = read_report(tmp_path)
+    [trial] = report["trial_results"]
+    assert report["model"] == "offline" and trial["status"] == "finished" and trial["error"] is None
+    assert trial["agent_cost_usd"] == 0 and trial["customer_cost_usd"] > 0
+
+
+def test_an_unknown_task_id_stops_the_run_before_it_starts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with fake_api() as api:
+        code = support_eval(monkeypatch, api, "--task", TASK, "--task", "5", "--out", str(tmp_path))
+        assert api.requests == []
+    assert code == 2 and "no task has the id(s) 5" in capsys.readouterr().err
