@@ -125,12 +125,13 @@ class TracedSpan(Evaluator[Conversation, Transcript, CaseInfo]):
 
 @dataclass(repr=False)
 class StepsMatchSpans(Evaluator[Conversation, Transcript, CaseInfo]):
-    """Every tool call the steps record has its `execute_tool` span, and no span is missing a step."""
+    """Every tool the steps record as called has `execute_tool` spans, and every traced tool has steps. (Counts
+    differ by design: a held call has one span when it is held and another when it runs after the decision.)"""
 
     def evaluate(self, ctx: Context) -> EvaluationReason:
-        steps = sorted(c.tool for c in ctx.output.tool_calls)
+        steps = sorted({c.tool for c in ctx.output.tool_calls})
         spans = sorted(
-            s.name.removeprefix("execute_tool ") for s in ctx.output.spans if s.name.startswith("execute_tool ")
+            {s.name.removeprefix("execute_tool ") for s in ctx.output.spans if s.name.startswith("execute_tool ")}
         )
         return _verdict(steps == spans, f"steps: {steps}; spans: {spans}")
 
@@ -318,6 +319,18 @@ class NoRepeatedReply(Evaluator[Conversation, Transcript, CaseInfo]):
         return _verdict(not repeated, f"repeated: {repeated[0][:120]!r}" if repeated else "no repeats")
 
 
+@dataclass(repr=False)
+class AnsweredByTarget(Evaluator[Conversation, Transcript, CaseInfo]):
+    """Every run was answered by the model under evaluation, not by a fallback (with a remote model, the
+    service falls back to the offline model when the provider fails: that must not pass as the model's work)."""
+
+    def evaluate(self, ctx: Context) -> EvaluationReason:
+        provider = ctx.output.model.partition(":")[0]
+        answered = [r for r in ctx.output.runs if r.model_calls]  # a resumed run may end without a model call
+        others = sorted({r.model for r in answered if r.model.partition(":")[0] != provider})
+        return _verdict(not others, f"answered by {others}" if others else f"all runs by {provider}")
+
+
 # --- the run -----------------------------------------------------------------------------------------------------
 
 
@@ -348,6 +361,7 @@ class TurnsAnswered(Evaluator[Conversation, Transcript, CaseInfo]):
 
 DEFAULT_EVALUATORS: tuple[Evaluator[Conversation, Transcript, CaseInfo], ...] = (
     TurnsAnswered(),
+    AnsweredByTarget(),
     StepsMatchSpans(),
     NoInternalIds(),
     NoOtherCustomersData(),
@@ -372,5 +386,6 @@ EVALUATOR_TYPES: tuple[type[Evaluator[Conversation, Transcript, CaseInfo]], ...]
     NoRepeatedReply,
     RunStatus,
     TurnsAnswered,
+    AnsweredByTarget,
 )
 """Every evaluator a YAML case may name."""

@@ -150,20 +150,23 @@ async def test_return_without_items_lists_them(sqlite_url: str) -> None:
     async with running_service(sqlite_url) as service:
         [asked] = await chat(service, order["user_id"], f"I'd like to return something from {order['order_id']}")
         assert asked["reply"].endswith("?")
-        assert all(item["item_id"] in asked["reply"] for item in order["items"])
+        assert all(item["name"] in asked["reply"] for item in order["items"])
+        assert not any(item["item_id"] in asked["reply"] for item in order["items"])  # never internal ids
 
 
 async def test_exchange_offers_the_variants_and_swaps_the_chosen_one(sqlite_url: str) -> None:
     order, item, variant = data.affordable_swap("delivered")
+    wanted = [value for key, value in variant["options"].items() if item["options"].get(key) != value]
     async with running_service(sqlite_url) as service:
         offered, confirm, done = await chat(
             service,
             order["user_id"],
-            f"Can I exchange item {item['item_id']} of order {order['order_id']}?",
-            f"{variant['item_id']} please",
+            f"Can I exchange the {item['name']} of order {order['order_id']}?",
+            f"The {' '.join(wanted)} one please",  # in words, as the options were offered: no item ids
             CONFIRM,
         )
-        assert variant["item_id"] in offered["reply"] and offered["reply"].endswith("?")
+        assert ", ".join(variant["options"].values()) in offered["reply"] and offered["reply"].endswith("?")
+        assert variant["item_id"] not in offered["reply"]
         assert confirm["pending_confirmation"]["arguments"]["new_item_ids"] == [variant["item_id"]]
         assert done["status"] in ("completed", "awaiting_approval")
         exchanged = await stored_order(service, order["order_id"])

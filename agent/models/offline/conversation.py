@@ -7,18 +7,27 @@ model of the Messages API does. Two ideas make that work:
   every question it asks with "?" and every final answer without one, so "yes" or "#W1234567" after a
   question continues the request it answers, and a new message after a final answer starts afresh;
 - *facts* are the tool results of the current run only, so every answer rests on data read just now.
+
+Beyond the thread it reads two things from earlier turns: the orders the assistant showed last, so "cancel
+it" or "the second one" act on what the customer just saw, and a request the customer made in the same
+message as another, which the assistant quotes back ('You also asked: "..."') when the first is finished.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agent.context import OMITTED_PREFIX
 from agent.models.base import Message, TextBlock, ToolUseBlock
-from agent.models.offline.reading import Intent, Reading, Slots, read
+from agent.models.offline.reading import Intent, Reading, Request, Slots, read, read_requests
+from agent.models.offline.wording import ALSO_ASKED
 from agent.replies import NOTICE_PREFIX
+
+_ORDER_IDS = re.compile(r"#W\d{7}\b")
+_QUOTED_REQUEST = re.compile(re.escape(ALSO_ASKED) + r' "(.+?)"', re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +83,14 @@ class Conversation:
     """Results of the tool calls this model made in its previous answer, if the run is mid-way."""
     notice: dict[str, Any] | None = None
     """A team member's decision on a held action, when the newest message is the service's notice of it."""
+    proposed: dict[str, Any] | None = None
+    """The arguments this model proposed for the held action the notice is about (an approver may amend them)."""
+    deferred: tuple[Request, ...] = ()
+    """Requests from the same message as the current one, left for after it."""
+    asked: tuple[str, ...] = ()
+    """The questions the assistant asked in this thread, oldest first."""
+    previous_reply: str = ""
+    """The assistant's last words to the customer before this message."""
 
     def looked_up(self, tool: str, key: str = "") -> bool:
         return (tool, key) in self.facts.looked_up
@@ -81,21 +98,95 @@ class Conversation:
 
 def read_conversation(messages: list[Message]) -> Conversation:
     run_start = _last_customer_text(messages)
-    thread = _thread(messages, run_start)
-    intent: Intent | None = None
-    slots = Slots()
-    for reading in thread:
-        slots = slots.merged_with(reading.slots)
-        intent = reading.intent or intent
+    notice = _notice(_texts(messages[run_start]) if messages else "")
+    proposal = _proposal(messages, notice)
+    # A decision notice continues the request that led to the held call, so its thread is that request's.
+    thread_end = _customer_text_before(messages, proposal[0]) if proposal else run_start
+    thread = _thread(messages, thread_end)
+    intent, slots, deferred = _requests(thread)
+    shown = _shown_orders(messages[:thread_end])
     latest = thread[-1] if thread else Reading(intent=None)
+    if not slots.order_ids and shown:
+        intent, slots = _refer_back(intent, slots, shown)
     return Conversation(
         intent=intent,
         slots=slots,
         latest=latest,
         facts=_facts(messages[run_start:]),
         last_outcomes=_last_outcomes(messages),
-        notice=_notice(_texts(messages[run_start]) if messages else ""),
+        notice=notice,
+        proposed=proposal[1] if proposal else None,
+        deferred=deferred,
+        asked=_asked(messages, thread_end),
+        previous_reply=_previous_reply(messages[:run_start]),
     )
+
+
+def _requests(thread: list[Reading]) -> tuple[Intent | None, Slots, tuple[Request, ...]]:
+    """The request being handled and the ones waiting after it. A message with several requests starts with
+    its first; the messages after it answer that one's questions."""
+    intent: Intent | None = None
+    slots = Slots()
+    deferred: tuple[Request, ...] = ()
+    for reading in thread:
+        if len(reading.requests) > 1:
+            intent, slots, deferred = reading.requests[0].intent, reading.requests[0].slots, reading.requests[1:]
+            continue
+        slots = slots.merged_with(reading.slots)
+        intent = reading.intent or intent
+    return intent, slots, deferred
+
+
+def _refer_back(intent: Intent | None, slots: Slots, shown: list[str]) -> tuple[Intent | None, Slots]:
+    """Fill the order from what the assistant showed last: by position ("the second one"), or the one order
+    it showed when the customer asks to act on it ("cancel it")."""
+    if slots.ordinal is not None and abs(slots.ordinal) <= len(shown):
+        index = slots.ordinal - 1 if slots.ordinal > 0 else slots.ordinal
+        return intent or Intent.STATUS, replace(slots, order_ids=(shown[index],))
+    if intent is not None and intent.value not in ("account", "question", "human") and len(shown) == 1:
+        return intent, replace(slots, order_ids=(shown[0],))
+    return intent, slots
+
+
+def _shown_orders(messages: list[Message]) -> list[str]:
+    """The order ids in the assistant's latest message that names any, in the order it named them."""
+    for message in reversed(messages):
+        if message.role == "assistant" and (found := _ORDER_IDS.findall(_texts(message))):
+            return list(dict.fromkeys(found))
+    return []
+
+
+def _asked(messages: list[Message], thread_end: int) -> tuple[str, ...]:
+    questions: list[str] = []
+    for message in reversed(messages[:thread_end]):
+        text = _texts(message).strip()
+        if message.role == "assistant" and text:
+            if not text.endswith("?"):
+                break
+            questions.append(text)
+    return tuple(reversed(questions))
+
+
+def _previous_reply(messages: list[Message]) -> str:
+    for message in reversed(messages):
+        if message.role == "assistant" and (text := _texts(message).strip()):
+            return text
+    return ""
+
+
+def _proposal(messages: list[Message], notice: dict[str, Any] | None) -> tuple[int, dict[str, Any]] | None:
+    """Where this model proposed the call a notice decides, and the arguments it proposed."""
+    if notice is None:
+        return None
+    for index, message in enumerate(messages):
+        for call in message.tool_uses:
+            if call.id == notice.get("tool_use_id") and isinstance(call.input, dict):
+                return index, call.input
+    return None
+
+
+def _customer_text_before(messages: list[Message], index: int) -> int:
+    return _last_customer_text(messages[:index]) if index > 0 else 0
 
 
 def _notice(text: str) -> dict[str, Any] | None:
@@ -122,16 +213,27 @@ def _last_customer_text(messages: list[Message]) -> int:
     return 0
 
 
-def _thread(messages: list[Message], run_start: int) -> list[Reading]:
+def _thread(messages: list[Message], end: int) -> list[Reading]:
+    """The customer's messages up to `end` since the assistant's last final answer. A question that quotes a
+    request left for later ('You also asked: "..." Shall I go on with that?') starts the thread with it."""
     readings: list[Reading] = []
-    for message in reversed(messages[: run_start + 1]):
+    for message in reversed(messages[: end + 1]):
         text = _texts(message).strip()
-        if message.role == "assistant" and text and not text.endswith("?"):
-            break
-        if message.role == "user" and text and not message.tool_results:
+        if message.role == "assistant" and text:
+            if not text.endswith("?"):
+                break
+            if quoted := _QUOTED_REQUEST.search(text):
+                readings.append(_as_reading(read_requests(quoted.group(1))))
+                break
+        if message.role == "user" and text and not message.tool_results and not text.startswith(NOTICE_PREFIX):
             readings.append(read(text))
     readings.reverse()
     return readings
+
+
+def _as_reading(requests: tuple[Request, ...]) -> Reading:
+    first = requests[0] if requests else Request(None, Slots(), "")
+    return Reading(intent=first.intent, slots=first.slots, requests=requests)
 
 
 def _calls(messages: list[Message]) -> dict[str, ToolUseBlock]:

@@ -9,12 +9,14 @@ never assumes an action went through.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from agent.models.offline import wording
-from agent.models.offline.conversation import Conversation, ToolOutcome
-from agent.models.offline.reading import Intent
+from agent.models.offline import outcomes, wording
+from agent.models.offline.conversation import Conversation
+from agent.models.offline.matching import matching_items, matching_methods, matching_variants
+from agent.models.offline.outcomes import DOING
+from agent.models.offline.reading import Intent, Request, Slots, language_of
 
 Call = tuple[str, dict[str, Any]]
 
@@ -33,93 +35,93 @@ def use(*calls: Call) -> Plan:
     return Plan(calls=calls)
 
 
-DOING = {
-    "cancel_pending_order": "cancel that order",
-    "return_delivered_order_items": "start that return",
-    "exchange_delivered_order_items": "make that exchange",
-    "modify_pending_order_items": "change those items",
-    "modify_pending_order_address": "change that order's address",
-    "modify_customer_address": "change your default address",
-    "modify_pending_order_payment": "change that order's payment method",
-    "issue_refund": "give that refund",
-    "transfer_to_human_agents": "reach a colleague",
-}
+WRITES = frozenset(DOING)
 
 
 def plan(c: Conversation) -> Plan:
     if c.notice is not None and not c.last_outcomes:
-        return say(decided(c.notice))
-    written = [o for o in c.last_outcomes if o.name in DOING]
+        return then_the_rest(c, say(outcomes.decided(c.notice, c.proposed)))
+    written = [o for o in c.last_outcomes if o.name in WRITES]
     if written:
-        return say(report(written[0]))
+        return then_the_rest(c, say(outcomes.report(written[0])))
     if c.facts.failures:
         return say(wording.failure("look that up", c.facts.failures[0].content))
-    intent = c.intent or (Intent.STATUS if c.slots.order_ids else None)
-    if intent is None:
-        return say(wording.GREETING)
-    return HANDLERS[intent](c)
+    latest = c.latest
+    if latest.angry:
+        return hand_off(c, "The customer is upset, so the assistant passed them to a person straight away.")
+    if c.intent is None and not c.slots.order_ids:
+        return small_talk(c)
+    if latest.no and c.asked and not says_more(latest.slots):
+        return say(wording.LEFT_ALONE)
+    return not_twice(c, answer(c))
 
 
-def decided(notice: dict[str, Any]) -> str:
-    """The customer's answer once a team member has decided on a held action."""
-    tool = str(notice.get("tool", ""))
-    doing = DOING.get(tool, "do that")
-    note = str(notice.get("note") or "").strip().rstrip(".")
-    if notice.get("kind") == "confirmation":
-        if notice.get("decision") != "confirmed":
-            return "Alright, I haven't changed anything."
-        confirmed = ToolOutcome(tool, notice.get("arguments"), ok=bool(notice.get("ok")), content=notice.get("result"))
-        return report(confirmed)
-    if notice.get("decision") == "rejected":
-        because = f": {note}" if note else ""
-        return f"A team member reviewed my request to {doing} and declined it{because}. Nothing was changed."
-    if notice.get("decision") == "expired":
-        return "The request wasn't reviewed in time, so nothing was changed. A team member will follow up."
-    outcome = ToolOutcome(tool, notice.get("arguments"), ok=bool(notice.get("ok")), content=notice.get("result"))
-    return "A team member approved it. " + report(outcome)
+def small_talk(c: Conversation) -> Plan:
+    """A message with no request: a short reply that fits it; a second message in a row the assistant cannot
+    read gets a person, rather than the same apology again."""
+    if c.latest.social is not None:
+        return say(wording.SOCIAL_REPLIES[c.latest.social])
+    if c.latest.no and c.asked:
+        return say(wording.LEFT_ALONE)
+    if c.previous_reply == wording.NOT_UNDERSTOOD:
+        return hand_off(c, "The offline assistant did not understand the customer twice in a row.")
+    return say(wording.NOT_UNDERSTOOD)
 
 
-def report(outcome: ToolOutcome) -> str:
-    if not outcome.ok:
-        return wording.failure(DOING.get(outcome.name, "do that"), outcome.content)
-    order = outcome.content if isinstance(outcome.content, dict) else {}
-    if order.get("status") == "awaiting_approval":
-        return (
-            "That request is already waiting for a team member's review, so I haven't sent it again. "
-            "You'll get the answer here."
+def says_more(slots: Slots) -> bool:
+    """Whether a message that starts with "no" also answers something ("no longer needed", "no, the red one")."""
+    return bool(
+        slots.order_ids
+        or slots.item_ids
+        or slots.method_ids
+        or slots.method_kind
+        or slots.cancel_reason
+        or slots.address
+        or slots.amount is not None
+        or slots.ordinal is not None
+    )
+
+
+def not_twice(c: Conversation, step: Plan) -> Plan:
+    """The same question twice in a row means the customer's answer was not understood: a person takes over
+    instead of a loop."""
+    if not step.calls and step.text.endswith("?") and step.text in c.asked:
+        return hand_off(c, f"The offline assistant asked this twice without understanding the answer: {step.text}")
+    return step
+
+
+def answer(c: Conversation) -> Plan:
+    """The current request, then any read-only ones after it (a status, a policy question) in the same reply.
+    A further action is quoted back as a question, so each action is confirmed and reported on its own."""
+    requests = [Request(c.intent or Intent.STATUS, c.slots, ""), *c.deferred]
+    texts: list[str] = []
+    for index, request in enumerate(requests):
+        if index and not request.read_only:
+            return say(" ".join([*texts, wording.also_asked(quoted(requests[index:]))]))
+        step = HANDLERS[request.intent or Intent.STATUS](
+            replace(c, intent=request.intent, slots=request.slots, deferred=())
         )
-    order_id = order.get("order_id", "")
-    args = outcome.arguments if isinstance(outcome.arguments, dict) else {}
-    match outcome.name:
-        case "cancel_pending_order":
-            return (
-                f"Done: order {order_id} is cancelled. The refund goes back to the original payment method: gift "
-                "cards at once, cards and PayPal within 5 to 7 business days."
-            )
-        case "return_delivered_order_items":
-            return (
-                f"Done: the return from order {order_id} is registered. The refund goes to "
-                f"{args.get('payment_method_id')} once the items reach us; you'll get an email with instructions."
-            )
-        case "exchange_delivered_order_items":
-            return (
-                f"Done: the exchange for order {order_id} is registered. You'll get an email on how to send the "
-                "items back; the new ones ship once they arrive."
-            )
-        case "modify_pending_order_items":
-            return f"Done: order {order_id} is updated. " + wording.describe_order(order)
-        case "modify_pending_order_address":
-            return f"Done: order {order_id} will ship to {wording.describe_address(order.get('address', {}))}."
-        case "modify_customer_address":
-            return f"Done: your default address is now {wording.describe_address(order.get('address', {}))}."
-        case "modify_pending_order_payment":
-            return f"Done: order {order_id} is now paid with {args.get('payment_method_id')}."
-        case "issue_refund":
-            return (
-                f"Done: I've refunded {wording.usd(args.get('amount', 0))} on order {order_id} to its original "
-                "payment method."
-            )
-    return "Done."
+        if step.calls or step.text.endswith("?"):
+            return step if not texts or step.calls else say(" ".join([*texts, step.text]))
+        texts.append(step.text)
+    return say(" ".join(texts))
+
+
+def then_the_rest(c: Conversation, finished: Plan) -> Plan:
+    """A finished action's report, asking about the next request of the same message, if there was one."""
+    if not c.deferred:
+        return finished
+    return say(f"{finished.text} {wording.also_asked(quoted(list(c.deferred)))}")
+
+
+def quoted(requests: list[Request]) -> str:
+    return "; also ".join(r.text for r in requests)
+
+
+def hand_off(c: Conversation, why: str) -> Plan:
+    said = re.sub(r"[\x00-\x08\x0b-\x1f]", " ", c.slots.words or c.latest.slots.words)[-1200:].strip()
+    summary = f"{why} They wrote: {said or '(no details given)'}"
+    return use(("transfer_to_human_agents", {"summary": summary}))
 
 
 def need_order(c: Conversation, doing: str) -> Plan | dict[str, Any]:
@@ -145,13 +147,12 @@ def need_status(order: dict[str, Any], wanted: str, doing: str) -> Plan | None:
 
 
 def chosen_items(c: Conversation, order: dict[str, Any]) -> list[dict[str, Any]]:
+    """The items the customer named: all of them, by id if they typed one, or by the words they used."""
     items: list[dict[str, Any]] = order.get("items", [])
     if c.slots.everything:
         return items
     by_id = [item for item in items if item["item_id"] in c.slots.item_ids]
-    if by_id:
-        return by_id
-    return [item for item in items if item["name"].lower() in c.slots.words]
+    return by_id or matching_items(items, c.slots.words)
 
 
 def ask_items(order: dict[str, Any], doing: str) -> Plan:
@@ -160,7 +161,11 @@ def ask_items(order: dict[str, Any], doing: str) -> Plan:
 
 
 def choose_method(c: Conversation, order: dict[str, Any], *, allow_original: bool) -> Plan | str:
-    """The payment method the customer named, or the order's original one where that is a valid default."""
+    """The payment method the customer named, or the order's original one where that is a valid default.
+
+    A method is named by its kind, brand or last digits, in the newest message first. When the customer's
+    words fit none, or several, the question lists the choices by the names the customer knows; "yes"
+    answers a question that offered one. The method an order is already paid with is said so, not offered."""
     if c.slots.method_ids:
         return c.slots.method_ids[0]
     original = next(iter(p["payment_method_id"] for p in order.get("payment_history", [])), None)
@@ -168,19 +173,33 @@ def choose_method(c: Conversation, order: dict[str, Any], *, allow_original: boo
         return str(original)
     if c.facts.profile is None:
         return use(("get_customer_profile", {}))
-    methods = [m for m in c.facts.profile.get("payment_methods", {}).values() if allow_original or m["id"] != original]
-    fitting = [m for m in methods if m.get("source") == c.slots.method_kind]
-    if len(fitting) == 1:
-        return str(fitting[0]["id"])
-    listing = "; ".join(wording.describe_method(m) for m in (fitting or methods)) or "none on file"
-    return say(f"Which payment method should I use? You have: {listing}?")
+    methods: list[dict[str, Any]] = list(c.facts.profile.get("payment_methods", {}).values())
+    choices = [m for m in methods if allow_original or m["id"] != original]
+    named = matching_methods(choices, c.latest.slots.words, c.latest.slots.method_kind) or matching_methods(
+        choices, c.slots.words, c.slots.method_kind
+    )
+    offered = named or choices
+    if len(named) == 1 or (c.latest.yes and len(offered) == 1):
+        return str(offered[0]["id"])
+    current = [m for m in methods if m["id"] == original]
+    if not named and matching_methods(current, c.slots.words, c.slots.method_kind):
+        return say(
+            f"Order {order['order_id']} is already paid with {wording.describe_method(current[0], balance=False)}, "
+            "so there is nothing to change."
+        )
+    if not offered:
+        return say("You have no other payment method on file, so I can't change how this order is paid.")
+    if len(offered) == 1:
+        return say(f"Shall I use your {wording.describe_method(offered[0])}?")
+    listing = "; ".join(wording.describe_method(m) for m in offered)
+    return say(f"Which payment method should I use: {listing}?")
 
 
 def handle_status(c: Conversation) -> Plan:
     order = need_order(c, "look up")
     if isinstance(order, Plan):
         return order
-    return say(wording.describe_order(order))
+    return say(wording.describe_order(order, c.facts.profile))
 
 
 def handle_account(c: Conversation) -> Plan:
@@ -190,8 +209,7 @@ def handle_account(c: Conversation) -> Plan:
 
 
 def handle_human(c: Conversation) -> Plan:
-    said = re.sub(r"[\x00-\x08\x0b-\x1f]", " ", c.slots.words)[-1500:].strip() or "(no details given)"
-    return use(("transfer_to_human_agents", {"summary": f"The customer asked for a person. They wrote: {said}"}))
+    return hand_off(c, "The customer asked for a person.")
 
 
 def handle_cancel(c: Conversation) -> Plan:
@@ -256,12 +274,15 @@ def handle_swap(c: Conversation) -> Plan:
 
 
 def paired_variants(c: Conversation, old: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-    """The new variant for each old item, matched by product. None until the customer has named one for each."""
+    """The new variant for each old item: by a typed item id, or the one available variant whose options the
+    customer asked for. None until there is exactly one for each."""
     wanted = [i for i in c.slots.item_ids if i not in {item["item_id"] for item in old}]
     pairs: list[dict[str, Any]] = []
     for item in old:
         variants = c.facts.products[item["product_id"]]["variants"]
         match = next((variants[i] for i in wanted if i in variants and variants[i] not in pairs), None)
+        fitting = matching_variants(item, variants.values(), c.slots.words)
+        match = match or (fitting[0] if len(fitting) == 1 else None)
         if match is None:
             return None
         pairs.append(match)
@@ -269,15 +290,16 @@ def paired_variants(c: Conversation, old: list[dict[str, Any]]) -> list[dict[str
 
 
 def ask_variants(c: Conversation, old: list[dict[str, Any]]) -> str:
+    """The options to choose from, narrowed to those that fit what the customer has said so far."""
     lines = []
     for item in old:
         variants = c.facts.products[item["product_id"]]["variants"].values()
-        choices = [v for v in variants if v.get("available") and v["item_id"] != item["item_id"]]
-        listing = "; ".join(
-            f"{v['item_id']}: {wording.options(v['options'])}, {wording.usd(v['price'])}" for v in choices
-        )
-        lines.append(f"For the {item['name']}, available options are {listing or 'none right now'}.")
-    return " ".join(lines) + " Which item id would you like instead?"
+        choices = matching_variants(item, variants, c.slots.words) or [
+            v for v in variants if v.get("available") and v["item_id"] != item["item_id"]
+        ]
+        listing = "; ".join(f"{wording.option_values(v['options'])} ({wording.usd(v['price'])})" for v in choices)
+        lines.append(f"For the {wording.item_name(item)}, the options available are: {listing or 'none right now'}.")
+    return " ".join(lines) + " Which would you like instead?"
 
 
 def handle_address(c: Conversation) -> Plan:
@@ -327,9 +349,9 @@ def handle_refund(c: Conversation) -> Plan:
 def handle_question(c: Conversation) -> Plan:
     """Answer from the help centre's best passage, with its link; never start an action for a question."""
     if c.facts.help_centre is None:
-        question = re.sub(r"[\x00-\x08\x0b-\x1f]", " ", c.latest.slots.words)[-500:].strip()
+        question = re.sub(r"[\x00-\x08\x0b-\x1f]", " ", c.slots.words)[-500:].strip()
         return use(("search_help_centre", {"query": question or "help"}))
-    return say(wording.help_centre_answer(c.facts.help_centre))
+    return say(wording.help_centre_answer(c.facts.help_centre, language_of(c.slots.words)))
 
 
 HANDLERS = {

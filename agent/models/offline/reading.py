@@ -3,14 +3,22 @@
 Plain patterns, no learning: order ids (`#W1234567`, `W1234567`), 10-digit item ids, dollar amounts, payment
 method ids or their kind ("gift card", "paypal"), cancellation reasons, a comma-separated address, and yes/no.
 Anything it does not recognise leaves the slot empty, and the planner asks for it.
+
+A message may hold several requests ("cancel #W1 and return the shoes from #W2"): it is cut into `Request`s,
+each with only its own order and words, so one request's intent is never applied to another's order. Words
+that point back ("it", "that one", "the second one") are kept as slots, resolved by `conversation.py` against
+what the assistant showed last.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
+from itertools import pairwise
+
+from agent.models.offline.social import Social, is_angry, read_social
 
 
 class Intent(StrEnum):
@@ -73,6 +81,25 @@ _NO = re.compile(r"^\s*(no|nope|don'?t|do not|stop|never mind|nevermind)\b")
 _DEFAULT_ADDRESS = re.compile(r"\b(default|profile|account|my address|home address)\b")
 _EVERYTHING = re.compile(r"\b(all|everything|every item|whole order|entire order)\b")
 _ZIP = re.compile(r"^[0-9A-Za-z -]{3,12}$")
+_REFERS_BACK = re.compile(r"\b(it|that|this|them|those|these|that one|this one|the (same )?order|same one)\b")
+_ORDINALS = {
+    "first": 1,
+    "1st": 1,
+    "second": 2,
+    "2nd": 2,
+    "third": 3,
+    "3rd": 3,
+    "fourth": 4,
+    "4th": 4,
+    "fifth": 5,
+    "5th": 5,
+    "last": -1,
+    "latest": -1,
+    "most recent": -1,
+}
+_ORDINAL = re.compile(r"\bthe (first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|last|latest|most recent)\b")
+_BOUNDARY = re.compile(r"[.?!;\n]+\s*|,?\s+(?:and also|and then|also|then|plus|and|but)\s+|,\s+", re.IGNORECASE)
+_READ_ONLY = frozenset({"status", "account", "question"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +116,10 @@ class Slots:
     address: dict[str, str] | None = None
     default_address: bool = False
     everything: bool = False
+    refers_back: bool = False
+    """The customer points at something already mentioned: "cancel it", "that one"."""
+    ordinal: int | None = None
+    """ "The second one" is 2, "the last one" -1: a position in the list the assistant showed last."""
     words: str = ""
     """The message, lowercased, for matching item names later."""
 
@@ -106,8 +137,23 @@ class Slots:
             address=newer.address or self.address,
             default_address=newer.default_address or self.default_address,
             everything=newer.everything or self.everything,
+            refers_back=newer.refers_back or self.refers_back,
+            ordinal=newer.ordinal if newer.ordinal is not None else self.ordinal,
             words=f"{self.words}\n{newer.words}".strip(),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One thing the customer asked for, with only the words (and so the order ids) that belong to it."""
+
+    intent: Intent | None
+    slots: Slots
+    text: str
+
+    @property
+    def read_only(self) -> bool:
+        return self.intent is None or self.intent.value in _READ_ONLY
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,20 +162,60 @@ class Reading:
     slots: Slots = field(default_factory=Slots)
     yes: bool = False
     no: bool = False
+    requests: tuple[Request, ...] = ()
+    """The message cut into requests; more than one only when it asks for things on different orders."""
+    social: Social | None = None
+    angry: bool = False
 
 
 def read(text: str) -> Reading:
+    lowered = text.lower()
+    requests = read_requests(text)
+    first = requests[0] if requests else read_request(text)
+    social = read_social(lowered) if first.intent is None and not first.slots.order_ids else None
+    return Reading(
+        intent=first.intent,
+        slots=first.slots if len(requests) > 1 else read_slots(text),
+        yes=bool(_YES.search(lowered)),
+        no=bool(_NO.search(lowered)),
+        requests=requests,
+        social=social,
+        angry=is_angry(text),
+    )
+
+
+def read_request(text: str) -> Request:
     lowered = text.lower()
     slots = read_slots(text)
     intent = read_intent(lowered)
     if intent is not Intent.ACCOUNT and asks_about_policy(lowered, slots):
         intent = Intent.QUESTION  # "my orders", "my balance" are about the account, not a policy
-    return Reading(
-        intent=intent,
-        slots=slots,
-        yes=bool(_YES.search(lowered)),
-        no=bool(_NO.search(lowered)),
-    )
+    return Request(intent, slots, text.strip())
+
+
+def read_requests(text: str) -> tuple[Request, ...]:
+    """The message's requests. A piece starts a new request only when it has an intent and names an order the
+    request so far does not, and that request is not an action still looking for its order ("I want to
+    cancel, it's #W1" is one request). A request naming several orders becomes one request per order."""
+    bounds = [0, *(m.end() for m in _BOUNDARY.finditer(text) if 0 < m.end() < len(text)), len(text)]
+    starts = [0]
+    for begin, end in pairwise(bounds[1:]):
+        current = read_request(text[starts[-1] : begin])
+        piece = read_request(text[begin:end])
+        new_orders = set(piece.slots.order_ids) - set(current.slots.order_ids)
+        awaits_order = not current.read_only and not current.slots.order_ids
+        if piece.intent is not None and new_orders and not awaits_order:
+            starts.append(begin)
+    requests: list[Request] = []
+    for begin, end in zip(starts, [*starts[1:], len(text)], strict=True):
+        request = read_request(text[begin:end])
+        if len(request.slots.order_ids) < 2:
+            requests.append(request)
+            continue
+        for order_id in request.slots.order_ids:
+            own = replace(request.slots, order_ids=(order_id,))
+            requests.append(Request(request.intent or Intent.STATUS, own, request.text))
+    return tuple(r for r in requests if r.text)
 
 
 def asks_about_policy(lowered: str, slots: Slots) -> bool:
@@ -159,6 +245,8 @@ def read_slots(text: str) -> Slots:
         address=read_address(text),
         default_address=bool(_DEFAULT_ADDRESS.search(lowered)),
         everything=bool(_EVERYTHING.search(lowered)),
+        refers_back=bool(_REFERS_BACK.search(lowered)),
+        ordinal=_ORDINALS[ordinal.group(1)] if (ordinal := _ORDINAL.search(lowered)) else None,
         words=lowered,
     )
 
@@ -195,3 +283,21 @@ def read_address(text: str) -> dict[str, str] | None:
         return None
     keys = ("address1", "address2", "city", "state", "country", "zip")
     return dict(zip(keys, parts, strict=True))
+
+
+_SPANISH = re.compile(
+    r"¿|¡|\b(cuánto|cuanto|cómo|como|puedo|hacen|qué|que|política|devoluci\w+|reembolso|env[ií]o\w*|pedido|"
+    r"garant[ií]a|tiempo|tienen|mi|por favor)\b"
+)
+_GERMAN = re.compile(
+    r"\b(wie|was|kann|ich|gibt|es|liefert|ihr|rückgabe|rueckgabe|umtausch\w*|erstattung|versand|zahlung\w*|"
+    r"bestellung|lange|dauert|bitte|und|nicht)\b"
+)
+
+
+def language_of(lowered: str) -> str:
+    """ "es", "de" or "en": enough to frame an answer in the customer's language, by common words alone."""
+    spanish, german = len(_SPANISH.findall(lowered)), len(_GERMAN.findall(lowered))
+    if max(spanish, german) < 2:
+        return "en"
+    return "es" if spanish >= german else "de"

@@ -2,12 +2,18 @@
 
 Questions end with "?" and final answers do not; `conversation.py` relies on that to tell a thread that is
 still open from one that is finished.
+
+Replies name things as the customer knows them: "Visa ending 3194", "the Water Bottle (1000ml, glass,
+blue)", never the store's internal ids (`credit_card_4190576`, 10-digit item ids), which mean nothing to a
+customer and which the customer should never have to type.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
+
+from agent.models.offline.social import Social
 
 STATUS_PHRASES = {
     "pending": "is pending: it has not shipped yet, so it can still be changed or cancelled",
@@ -24,6 +30,33 @@ GREETING = (
     "member of our team. Tell me what you need and include the order id, for example #W1234567."
 )
 
+NOT_UNDERSTOOD = (
+    "Sorry, I didn't understand that. I'm the store's automated assistant in offline mode, so I only recognise "
+    "certain requests: looking up an order, cancelling or changing a pending one, returning or exchanging "
+    "delivered items, updating an address or payment method, or passing you to a person (say 'human')."
+)
+
+SOCIAL_REPLIES = {
+    Social.GREETING: GREETING,
+    Social.HOW_ARE_YOU: "I'm doing well, thanks for asking. What can I help you with today: an order, a return or "
+    "your account.",
+    Social.WHO_ARE_YOU: "I'm the store's automated assistant, running in offline mode: a rule-based program, not a "
+    "person. If you'd rather talk to a member of our team, just say 'human'.",
+    Social.THANKS: "You're welcome! If there's anything else, I'm here.",
+    Social.GOODBYE: "Thanks for getting in touch. Goodbye, and have a good day!",
+}
+
+LEFT_ALONE = "Alright, I'll leave that as it is."
+
+ALSO_ASKED = "You also asked:"
+"""Starts the question that quotes a request left for later; `conversation.py` reads the quote back."""
+
+
+def also_asked(request_text: str) -> str:
+    quoted = request_text.strip().strip(",;").replace('"', "'")
+    quoted = quoted.removeprefix("also ").removeprefix("and ").removesuffix(" and").strip()
+    return f'{ALSO_ASKED} "{quoted}". Shall I go on with that?'
+
 
 def usd(amount: Any) -> str:
     return f"${Decimal(str(amount)):,.2f}"
@@ -33,15 +66,24 @@ def options(option_map: dict[str, Any]) -> str:
     return ", ".join(f"{name} {value}" for name, value in option_map.items())
 
 
+def option_values(option_map: dict[str, Any]) -> str:
+    return ", ".join(str(value) for value in option_map.values())
+
+
+def item_name(item: dict[str, Any]) -> str:
+    """An item as the customer would say it: "Water Bottle (1000ml, glass, blue)"."""
+    return f"{item['name']} ({option_values(item.get('options', {}))})"
+
+
 def item_line(item: dict[str, Any]) -> str:
-    return f"{item['name']} ({options(item.get('options', {}))}) {usd(item['price'])}, item id {item['item_id']}"
+    return f"{item_name(item)} {usd(item['price'])}"
 
 
 def status_phrase(status: str) -> str:
     return STATUS_PHRASES.get(status, f"is '{status}'")
 
 
-def describe_order(order: dict[str, Any]) -> str:
+def describe_order(order: dict[str, Any], profile: dict[str, Any] | None = None) -> str:
     lines = [f"Order {order['order_id']} {status_phrase(order['status'])}."]
     lines.append("Items: " + "; ".join(item_line(item) for item in order.get("items", [])) + ".")
     tracking = [t for f in order.get("fulfillments", []) for t in f.get("tracking_id", [])]
@@ -51,7 +93,10 @@ def describe_order(order: dict[str, Any]) -> str:
     if payments:
         lines.append(
             "Payments: "
-            + "; ".join(f"{p['transaction_type']} of {usd(p['amount'])} ({p['payment_method_id']})" for p in payments)
+            + "; ".join(
+                f"{p['transaction_type']} of {usd(p['amount'])} ({method_name(p['payment_method_id'], profile)})"
+                for p in payments
+            )
             + "."
         )
     return " ".join(lines)
@@ -62,13 +107,30 @@ def describe_address(address: dict[str, str]) -> str:
     return ", ".join(p for p in parts if p)
 
 
-def describe_method(method: dict[str, Any]) -> str:
-    source = str(method.get("source", "")).replace("_", " ")
+_KIND_NAMES = {"gift_card": "gift card", "credit_card": "credit card", "paypal": "PayPal"}
+
+
+def describe_method(method: dict[str, Any], *, balance: bool = True) -> str:
+    """ "Visa ending 3194", "gift card ending 1725971 (balance $17.00)", "PayPal"."""
+    source = str(method.get("source", ""))
     if "last_four" in method:
-        return f"{method.get('brand', 'card')} ending {method['last_four']} ({method['id']})"
-    if "balance" in method:
-        return f"{source} {method['id']} (balance {usd(method['balance'])})"
-    return f"{source} {method['id']}"
+        return f"{str(method.get('brand') or 'card').title()} ending {method['last_four']}"
+    if source == "gift_card":
+        number = str(method.get("id", "")).rpartition("_")[2]
+        shown = f" (balance {usd(method['balance'])})" if balance and "balance" in method else ""
+        return f"gift card ending {number}{shown}"
+    return _KIND_NAMES.get(source, source.replace("_", " "))
+
+
+def method_name(method_id: str, profile: dict[str, Any] | None) -> str:
+    """A payment method by the name the customer knows; from its kind alone when the profile is not at hand."""
+    method = (profile or {}).get("payment_methods", {}).get(method_id)
+    if isinstance(method, dict):
+        return describe_method(method, balance=False)
+    kind = method_id.rpartition("_")[0]
+    if kind == "gift_card":
+        return f"gift card ending {method_id.rpartition('_')[2]}"
+    return f"your {_KIND_NAMES.get(kind, 'payment method')}"
 
 
 def describe_account(profile: dict[str, Any]) -> str:
@@ -101,9 +163,10 @@ NOTHING_IN_HELP_CENTRE = (
 )
 
 
-def help_centre_answer(result: dict[str, Any], max_chars: int = 700) -> str:
+def help_centre_answer(result: dict[str, Any], language: str = "en", max_chars: int = 700) -> str:
     """The top passage, cut at a sentence, with the article's title and link: the reply is only what the
-    article says, and the customer can read the rest."""
+    article says, and the customer can read the rest. The words around it are in the customer's language
+    (`language`); the articles themselves are written in English, and the reply says so."""
     passages = result.get("passages") or []
     if not passages:
         return NOTHING_IN_HELP_CENTRE
@@ -112,4 +175,12 @@ def help_centre_answer(result: dict[str, Any], max_chars: int = 700) -> str:
     if len(text) > max_chars:
         cut = text[:max_chars]
         text = cut[: cut.rfind(". ") + 1] if ". " in cut else cut.rstrip() + "..."
-    return f"From our help centre: {text}\n\nSource: {top.get('title')} ({top.get('url')})"
+    opening, source = _HELP_CENTRE_FRAMES.get(language, _HELP_CENTRE_FRAMES["en"])
+    return f"{opening} {text}\n\n{source}: {top.get('title')} ({top.get('url')})"
+
+
+_HELP_CENTRE_FRAMES = {
+    "en": ("From our help centre:", "Source"),
+    "es": ("Esto dice nuestro centro de ayuda (el artículo está en inglés):", "Fuente"),
+    "de": ("Das steht in unserem Hilfe-Center (der Artikel ist auf Englisch):", "Quelle"),
+}

@@ -1,0 +1,82 @@
+"""The golden conversations in CI: both models, compared with the committed baseline; and proof the suite bites.
+
+Regenerate the baseline after an intended change: `./dev python scripts/golden_eval.py --write-baseline`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from agent.evals.cases import load_golden
+from agent.evals.golden import compare, golden_dataset, load_baseline, run_golden
+from agent.evals.harness import StoreTemplate, Target
+from policies.config import DEFAULT_POLICY_FILE
+from tests.evals.models import CI_MODELS, ci_target
+
+COVERAGE = {
+    "get_customer_profile", "get_order_details", "get_product_details", "list_product_types",
+    "cancel_pending_order", "modify_pending_order_address", "modify_pending_order_payment",
+    "modify_pending_order_items", "return_delivered_order_items", "exchange_delivered_order_items",
+    "modify_customer_address", "issue_refund", "transfer_to_human_agents", "search_help_centre",
+    "allow", "deny", "needs_approval:agent", "needs_approval:supervisor", "confirm", "decline", "handoff",
+    "multi_intent", "follow_up", "small_talk", "anger", "injection", "non_english", "help_centre", "other_customer",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> StoreTemplate:
+    """One seeded store for the module; every case plays on its own copy."""
+    return asyncio.run(StoreTemplate.build(tmp_path_factory.mktemp("golden")))
+
+
+def test_the_suite_has_sixty_cases_covering_every_tool_outcome_and_kind() -> None:
+    cases = load_golden().cases
+    assert len(cases) >= 60
+    covered = {tag for case in cases if case.metadata for tag in case.metadata.covers}
+    assert covered >= COVERAGE, f"not covered: {sorted(COVERAGE - covered)}"
+
+
+@pytest.mark.parametrize("model_key", CI_MODELS)
+async def test_no_golden_case_regresses(model_key: str, store: StoreTemplate) -> None:
+    with ci_target(model_key) as target:
+        report = await run_golden(target, store=store)
+    print(report.summary())
+    comparison = compare(report, load_baseline(), model_key=model_key)
+    assert not comparison.regressions, comparison.explain()
+
+
+def _policy_with(tmp_path: Path, old: str, new: str) -> str:
+    text = DEFAULT_POLICY_FILE.read_text()
+    assert old in text
+    path = tmp_path / "broken-policy.toml"
+    path.write_text(text.replace(old, new, 1))
+    return str(path)
+
+
+async def test_a_raised_approval_threshold_is_reported_as_regressions(tmp_path: Path, store: StoreTemplate) -> None:
+    """A rule broken on purpose (nothing under $999 needs a person any more) fails the cases that expect an
+    approval, and the comparison names them."""
+    policy = _policy_with(tmp_path, 'auto = "100.00"', 'auto = "999.00"')
+    dataset = golden_dataset()
+    dataset.cases = [
+        c for c in dataset.cases if c.name in {"cancel_needs_agent_approval_approved", "return_needs_agent"}
+    ]
+    report = await run_golden(Target(settings={"SUPPORT_POLICY_FILE": policy}), store=store, dataset=dataset)
+    baseline = {"offline": {name: {"passed": True, "failures": {}} for name in report.results}}
+    comparison = compare(report, baseline, model_key="offline")
+    assert sorted(line.split(":")[0] for line in comparison.regressions) == sorted(report.results)
+    assert "HeldCall" in comparison.explain()
+
+
+async def test_dropping_the_confirmation_requirement_is_caught(tmp_path: Path, store: StoreTemplate) -> None:
+    policy = _policy_with(tmp_path, 'tools = ["*"]', "tools = []")
+    dataset = golden_dataset()
+    dataset.cases = [c for c in dataset.cases if c.name == "cancel_small_order_declined"]
+    report = await run_golden(Target(settings={"SUPPORT_POLICY_FILE": policy}), store=store, dataset=dataset)
+    result = report.results["cancel_small_order_declined"]
+    assert not result.passed
+    assert "StoreUnchanged" in result.failures, json.dumps(result.failures)
