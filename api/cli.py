@@ -207,12 +207,18 @@ def main(argv: list[str] | None = None) -> None:
 
     p = commands.add_parser(
         "eval",
-        help="evaluate the agent on the tau2 train tasks with a simulated customer; writes report.json and .html",
+        help="evaluate the agent on the tau2 tasks (simulated customer) or the golden cases; writes report.json/.html",
         description="Exit codes: 0 done, 1 worse than --baseline, 2 could not start, 3 cut short by --max-cost-usd.",
     )
     p.add_argument("--model", required=True, help="offline or anthropic:<model id> (needs ANTHROPIC_API_KEY)")
-    p.add_argument("--tasks", default="tau2-train", choices=["tau2-train"], help="which tasks to play")
-    p.add_argument("--task", action="append", help="play only this task id (repeatable)")
+    p.add_argument(
+        "--tasks",
+        default="tau2-train",
+        choices=["tau2-train", "golden"],
+        help="tau2-train: the 74 tau2 retail tasks with a simulated customer (needs ANTHROPIC_API_KEY); "
+        "golden: the scripted golden conversations (no key needed with --model offline)",
+    )
+    p.add_argument("--task", action="append", help="play only this task id or golden case name (repeatable)")
     p.add_argument("--trials", type=positive_int, default=1, help="plays per task, for pass^k (default 1)")
     p.add_argument("--concurrency", type=positive_int, default=4, help="trials played at once (default 4)")
     p.add_argument("--max-cost-usd", type=positive_usd, help="stop starting trials once this much is spent")

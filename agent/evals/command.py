@@ -14,7 +14,10 @@ from typing import Any, TextIO
 
 from agent.errors import ConfigurationError
 from agent.evals.baseline import TOLERANCE, regressions
+from agent.evals.cases import GoldenDataset
 from agent.evals.cost_cap import CostCap
+from agent.evals.golden import golden_dataset
+from agent.evals.golden_trials import play_golden
 from agent.evals.harness import StoreTemplate, Target
 from agent.evals.live import LiveRun
 from agent.evals.report import TrialResult, build_report, write_report
@@ -128,31 +131,42 @@ class ProgressLine:
 
 
 async def evaluate(options: EvalOptions, settings: Settings, stream: TextIO) -> dict[str, Any]:
-    if options.tasks != "tau2-train":
-        raise EvalSetupError(f"unknown task set {options.tasks!r}")
-    tasks = load_tasks(options.tasks_file)
-    if options.task_ids:
-        if unknown := sorted(set(options.task_ids) - {t.id for t in tasks}):
-            raise EvalSetupError(f"no task has the id(s) {', '.join(unknown)}")
-        tasks = [t for t in tasks if t.id in set(options.task_ids)]
+    """Everything that can be refused (the model, the key, the task ids) is checked before the store is built."""
     check_target(options, settings)
-    customer = customer_model_for(options, settings)
     cap = CostCap(options.max_cost_usd)
-    try:
+    new_target = partial(target_for, options, settings)
+    if options.tasks == "golden":
+        dataset = golden_dataset()
+        picked = chosen(options, {case.name or "" for case in dataset.cases})
+        dataset = GoldenDataset(
+            name=dataset.name, cases=[c for c in dataset.cases if c.name in picked], evaluators=dataset.evaluators
+        )
         with tempfile.TemporaryDirectory(prefix="support-eval-") as scratch:
             store = await StoreTemplate.build(Path(scratch))
-            run = LiveRun(
-                partial(target_for, options, settings),
-                customer,
-                load_prices(settings),
+            progress = ProgressLine(len(dataset.cases) * options.trials, stream)
+            results = await play_golden(
+                new_target,
                 store,
                 cap,
+                trials=options.trials,
                 concurrency=options.concurrency,
+                progress=progress,
+                dataset=dataset,
             )
-            progress = ProgressLine(len(tasks) * options.trials, stream)
-            results = await run.play_all(tasks, options.trials, progress)
-    finally:
-        await customer.close()
+    elif options.tasks == "tau2-train":
+        tasks = load_tasks(options.tasks_file)
+        picked = chosen(options, {task.id for task in tasks})
+        tasks = [task for task in tasks if task.id in picked]
+        customer = customer_model_for(options, settings)
+        try:
+            with tempfile.TemporaryDirectory(prefix="support-eval-") as scratch:
+                store = await StoreTemplate.build(Path(scratch))
+                run = LiveRun(new_target, customer, load_prices(settings), store, cap, concurrency=options.concurrency)
+                results = await run.play_all(tasks, options.trials, ProgressLine(len(tasks) * options.trials, stream))
+        finally:
+            await customer.close()
+    else:
+        raise EvalSetupError(f"unknown task set {options.tasks!r}: use tau2-train or golden")
     return build_report(
         results,
         model=options.model,
@@ -161,6 +175,15 @@ async def evaluate(options: EvalOptions, settings: Settings, stream: TextIO) -> 
         max_cost_usd=options.max_cost_usd,
         cut_short=any(r.status == "cut_short" for r in results),
     )
+
+
+def chosen(options: EvalOptions, known: set[str]) -> set[str]:
+    """The task (or case) ids `--task` picked, all of them without it; an unknown id stops the run."""
+    if not options.task_ids:
+        return known
+    if unknown := sorted(set(options.task_ids) - known):
+        raise EvalSetupError(f"no task has the id(s) {', '.join(unknown)}")
+    return set(options.task_ids)
 
 
 def run_eval(options: EvalOptions, settings: Settings | None = None, stream: TextIO | None = None) -> int:

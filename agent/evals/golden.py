@@ -35,6 +35,8 @@ class CaseResult:
     output_tokens: int = 0
     cost_usd: float = 0.0
     latency_s: float = 0.0
+    transcript: Transcript | None = None
+    """The played case, for reports that need more than the verdict (`support eval --tasks golden`)."""
 
     def to_json(self) -> dict[str, Any]:
         return {"passed": self.passed, "failures": self.failures}
@@ -108,6 +110,7 @@ async def run_golden(
             output_tokens=transcript.output_tokens,
             cost_usd=transcript.cost_usd,
             latency_s=transcript.latency_s,
+            transcript=transcript,
         )
     for failure in report.failures:
         results[failure.name] = CaseResult(name=failure.name, passed=False, failures={"task": failure.error_message})

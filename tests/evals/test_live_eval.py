@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from agent.evals.command import EXIT_CUT_SHORT, EXIT_OK, EXIT_REGRESSION
+from agent.evals.golden import BASELINE_FILE as GOLDEN_BASELINE
 from api.cli import main
 from tests.evals.live_script import (
     CUSTOMER_LANE,
@@ -202,3 +203,26 @@ def test_an_unknown_task_id_stops_the_run_before_it_starts(
         code = support_eval(monkeypatch, api, "--task", TASK, "--task", "5", "--out", str(tmp_path))
         assert api.requests == []
     assert code == 2 and "no task has the id(s) 5" in capsys.readouterr().err
+
+
+GOLDEN_CASES = ["another_customers_order", "cancel_needs_agent_approval_approved", "are_you_a_bot"]
+
+
+def test_golden_cases_run_on_the_offline_model_without_a_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The golden cases need no simulated customer; their verdicts agree with the golden suite's own baseline."""
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    picked = [arg for name in GOLDEN_CASES for arg in ("--task", name)]
+    with pytest.raises(SystemExit) as exited:
+        main(["eval", "--model", "offline", "--tasks", "golden", *picked, "--out", str(tmp_path)])
+    assert exited.value.code == EXIT_OK, capsys.readouterr().err
+    report = read_report(tmp_path)
+    rows = {row["task_id"]: row for row in report["per_task"]}
+    assert set(rows) == set(GOLDEN_CASES)
+    # cases the golden suite's committed baseline records as passing on the offline model pass here too
+    baseline = json.loads(GOLDEN_BASELINE.read_text())["offline"]
+    assert all(rows[name]["passed_all"] for name in GOLDEN_CASES if baseline[name]["passed"])
+    approved = next(row for row in report["per_task"] if row["task_id"] == "cancel_needs_agent_approval_approved")
+    assert approved["approvals"] == 1 and approved["confirmations"] == 1
+    assert report["tasks"] == "golden" and report["totals"]["cost_usd"] == 0  # the offline model costs nothing

@@ -63,3 +63,30 @@ def test_expected_state_follows_the_task_and_differences_name_the_path() -> None
 def test_every_train_task_has_a_customer() -> None:
     tasks = load_tasks()
     assert len(tasks) == 74 and all(t.customer_id in seed_store()["users"] for t in tasks)
+
+
+def test_a_golden_case_result_becomes_a_trial() -> None:
+    from agent.evals.golden import CaseResult
+    from agent.evals.golden_trials import trial_of
+    from agent.evals.transcript import HeldCallRecord, ToolCallRecord, Transcript
+
+    held = {"tool": "cancel_pending_order", "arguments": {}, "approver_role": "agent", "amount": 1.0, "rule": "r"}
+    transcript = Transcript(
+        case="c",
+        model="offline",
+        customer="x",
+        tool_calls=[ToolCallRecord(run_id="r", tool="issue_refund", decision="deny")],
+        held_calls=[
+            HeldCallRecord(kind="confirmation", status="executed", **held),
+            HeldCallRecord(kind="approval", status="rejected", **held),
+        ],
+    )
+    failed = CaseResult(name="c", passed=False, failures={"StoreState": "orders.#W1.status is pending"}, cost_usd=0.5)
+    assert trial_of(failed, 2).status == "error"  # no transcript: the case could not be played
+    played = trial_of(
+        CaseResult(name="c", passed=False, failures=failed.failures, cost_usd=0.5, transcript=transcript), 2
+    )
+    assert (played.passed, played.state_match, played.trial, played.cost_usd) == (False, False, 2, 0.5)
+    assert (played.denied_calls, played.confirmations, played.confirmations_accepted) == (1, 1, 1)
+    assert (played.approvals, played.approvals_granted) == (1, 0)
+    assert played.mismatch == ["StoreState: orders.#W1.status is pending"]
