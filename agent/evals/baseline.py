@@ -7,6 +7,8 @@ by the cost cap is reported as such, with its own exit code, not as a regression
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 TOLERANCE = 0.05
@@ -28,3 +30,24 @@ def regressions(report: dict[str, Any], baseline: dict[str, Any], tolerance: flo
                 f"task {row['task_id']} passed in the baseline and now fails ({row['passes']}/{row['trials']})"
             )
     return found
+
+
+class BaselineUnusable(ValueError):
+    """The file given with `--baseline` is not a report this command wrote (or is for other tasks)."""
+
+
+def load_baseline(path: Path, tasks: str) -> dict[str, Any]:
+    """A previous `report.json`, checked before anything is played, so a typo costs nothing."""
+    try:
+        baseline = json.loads(path.read_text())
+        rows = baseline["per_task"]
+        float(baseline["totals"]["pass_rate"])
+        if not all(isinstance(row["task_id"], str) and isinstance(row["passed_all"], bool) for row in rows):
+            raise TypeError("a per_task row lacks task_id or passed_all")
+    except OSError as error:
+        raise BaselineUnusable(f"cannot read the baseline {path}: {error.strerror}") from error
+    except (ValueError, KeyError, TypeError) as error:
+        raise BaselineUnusable(f"{path} is not a report.json from support eval ({error!r})") from error
+    if baseline.get("tasks") != tasks:
+        raise BaselineUnusable(f"{path} is a report on {baseline.get('tasks')!r} tasks, not {tasks!r}")
+    return baseline  # type: ignore[no-any-return]

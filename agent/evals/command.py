@@ -4,7 +4,6 @@ print progress, write the report, compare it with a baseline, and choose the exi
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from agent.errors import ConfigurationError
-from agent.evals.baseline import TOLERANCE, regressions
+from agent.evals.baseline import TOLERANCE, load_baseline, regressions
 from agent.evals.cases import GoldenDataset
 from agent.evals.cost_cap import CostCap
 from agent.evals.golden import golden_dataset
@@ -192,7 +191,7 @@ def run_eval(options: EvalOptions, settings: Settings | None = None, stream: Tex
     settings = settings or Settings()
     stream = stream or sys.stderr
     try:
-        baseline = json.loads(options.baseline.read_text()) if options.baseline else None
+        baseline = load_baseline(options.baseline, options.tasks) if options.baseline else None
         report = asyncio.run(evaluate(options, settings, stream))
     except (EvalSetupError, OSError, ValueError) as error:
         print(f"support eval: {error}", file=stream)

@@ -1,9 +1,11 @@
 """The evaluation's spending limit, shared by every task running at once.
 
-Every model call of a run (the agent's, as the service prices it, and the simulated customer's, priced with the
-same table) is charged here as soon as it returns, and `check()` is called before each new task and each new
-model call. All tasks run on one event loop, so charging and checking need no lock; with the cap reached no
-task starts and each running one stops at its next turn, so the overshoot is at most one turn per running task.
+What each turn cost is charged here as soon as it returns: the agent's runs as the service priced them (the
+run's `usage.cost_usd`) and each simulated-customer call, priced with the same table. `check()` runs before each
+trial, each simulated-customer call and each message sent to the service (whose own model calls within that turn
+are bounded by the service's per-run cost budget, `SUPPORT_MAX_RUN_COST_USD`). All trials run on one event loop,
+so charging and checking need no lock; once the cap is reached no trial starts and each running one stops at its
+next turn, so the overshoot is at most one turn per running trial.
 """
 
 from __future__ import annotations

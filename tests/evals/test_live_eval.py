@@ -226,3 +226,25 @@ def test_golden_cases_run_on_the_offline_model_without_a_key(
     approved = next(row for row in report["per_task"] if row["task_id"] == "cancel_needs_agent_approval_approved")
     assert approved["approvals"] == 1 and approved["confirmations"] == 1
     assert report["tasks"] == "golden" and report["totals"]["cost_usd"] == 0  # the offline model costs nothing
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (None, "cannot read the baseline"),
+        ("{not json", "is not a report.json from support eval"),
+        ('{"totals": {}}', "is not a report.json from support eval"),
+        ('{"tasks": "golden", "totals": {"pass_rate": 1.0}, "per_task": []}', "is a report on 'golden' tasks"),
+    ],
+)
+def test_a_baseline_that_cannot_be_used_stops_the_run_before_it_starts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, says: str
+) -> None:
+    baseline = tmp_path / "baseline.json"
+    if content is not None:
+        baseline.write_text(content)
+    with fake_api() as api:
+        code = support_eval(monkeypatch, api, "--task", TASK, "--baseline", str(baseline), "--out", str(tmp_path))
+        assert api.requests == []
+    assert code == 2 and says in capsys.readouterr().err
+    assert not (tmp_path / "report.json").exists()
