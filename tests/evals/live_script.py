@@ -68,3 +68,17 @@ def support_eval(monkeypatch: pytest.MonkeyPatch, api: FakeMessagesAPI, *args: s
     with pytest.raises(SystemExit) as exited:
         main(["eval", "--model", MODEL, *args])
     return int(exited.value.code or 0)
+
+
+def declining_customer() -> Any:
+    """Task 88's customer, who says no when asked to confirm."""
+
+    def answer(body: dict[str, Any]) -> Reply:
+        heard = last_heard(body)
+        if heard == OPENING:
+            return say(f"Please cancel my order {ORDER}.")
+        if "CONFIRM" in heard:
+            return say("DECLINE")
+        return say("###STOP###")
+
+    return answer

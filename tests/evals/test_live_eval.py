@@ -17,12 +17,13 @@ from tests.evals.live_script import (
     ORDER,
     TASK,
     customer,
+    declining_customer,
     fake_api,
     script_failing_trial,
     script_passing_trial,
     support_eval,
 )
-from tests.fakes.anthropic_api import TokenUsage, http_error
+from tests.fakes.anthropic_api import TokenUsage, call, http_error, say
 
 
 def read_report(folder: Path) -> dict[str, Any]:
@@ -248,3 +249,36 @@ def test_a_baseline_that_cannot_be_used_stops_the_run_before_it_starts(
         assert api.requests == []
     assert code == 2 and says in capsys.readouterr().err
     assert not (tmp_path / "report.json").exists()
+
+
+def test_a_customer_who_declines_the_confirmation_leaves_the_store_unchanged(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    with fake_api() as api:
+        api.add(declining_customer(), declining_customer(), declining_customer(), lane=CUSTOMER_LANE)
+        api.add(
+            call("cancel_pending_order", {"order_id": ORDER, "reason": "ordered by mistake"}),
+            say("All right, I have left the order as it is."),
+        )
+        code = support_eval(monkeypatch, api, "--task", TASK, "--out", str(tmp_path))
+        api.assert_done()
+    assert code == EXIT_OK
+    [trial] = read_report(tmp_path)["trial_results"]
+    assert (trial["confirmations"], trial["confirmations_accepted"], trial["approvals"]) == (1, 0, 0)
+    assert trial["passed"] is False  # the task wanted the order cancelled
+    assert any(f"orders.{ORDER}.status: expected 'cancelled', found 'pending'" == m for m in trial["mismatch"])
+
+
+def test_a_hand_off_ends_the_conversation_and_a_task_that_expects_one_passes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Task 50's customer wants a cancellation undone, which no tool can do: the expected action is a hand-off,
+    and the store must stay as it was."""
+    with fake_api() as api:
+        api.add(customer(), lane=CUSTOMER_LANE)  # one message; the hand-off ends the conversation
+        api.add(call("transfer_to_human_agents", {"summary": "Wants a cancelled order restored."}))
+        code = support_eval(monkeypatch, api, "--task", "50", "--out", str(tmp_path))
+        api.assert_done()
+    assert code == EXIT_OK
+    [trial] = read_report(tmp_path)["trial_results"]
+    assert trial["passed"] is True and trial["agent_turns"] == 1
