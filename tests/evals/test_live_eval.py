@@ -24,6 +24,7 @@ from tests.evals.live_script import (
     support_eval,
 )
 from tests.fakes.anthropic_api import TokenUsage, call, http_error, say
+from tests.fakes.offline_brain import OfflineBrainAPI
 
 
 def read_report(folder: Path) -> dict[str, Any]:
@@ -282,3 +283,18 @@ def test_a_hand_off_ends_the_conversation_and_a_task_that_expects_one_passes(
     assert code == EXIT_OK
     [trial] = read_report(tmp_path)["trial_results"]
     assert trial["passed"] is True and trial["agent_turns"] == 1
+
+
+def test_golden_cases_run_on_a_claude_model_through_the_messages_api(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The Messages API here answers with the offline model's decisions (never presented as Claude's): what is
+    tested is the path, the SDK and adapter the command builds, priced, and judged as that model's own work."""
+    case = "cancel_needs_agent_approval_approved"
+    with OfflineBrainAPI() as api:
+        code = support_eval(monkeypatch, api, "--tasks", "golden", "--task", case, "--out", str(tmp_path))
+        api.assert_done()
+        assert api.requests  # every answer came through the API, none from a fallback
+    assert code == EXIT_OK, capsys.readouterr().err
+    [row] = read_report(tmp_path)["per_task"]
+    assert row["passed_all"] is True and row["cost_usd"] > 0 and row["approvals"] == 1
