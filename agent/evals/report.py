@@ -136,9 +136,12 @@ def build_report(
 
 def plot(rows: list[dict[str, Any]], *, width: int = 900, height: int = 160) -> dict[str, Any]:
     """Bar geometry for the two inline SVG plots (pass rate and cost per task); the template only draws it.
-    Bars are at most 48 px wide; with many tasks only every few are labelled, so the labels stay legible."""
+    Bars are at most 48 px wide. Short ids (tau2's numbers) are written under their bars; long ones (golden case
+    names) are written slanted, and with many tasks only every few bars are labelled, so labels never overlap."""
     slot = min(48.0, width / max(1, len(rows)))
-    label_every = max(1, math.ceil(22 / slot))
+    longest = max((len(r["task_id"]) for r in rows), default=1)
+    slanted = longest > 4
+    label_every = max(1, math.ceil((12 if slanted else 6 * longest + 4) / slot))
     top_cost = max((r["cost_usd"] for r in rows), default=0.0) or 1.0
     bars = []
     for index, row in enumerate(rows):
@@ -157,7 +160,15 @@ def plot(rows: list[dict[str, Any]], *, width: int = 900, height: int = 160) -> 
                 "failed": not row["passed_all"],
             }
         )
-    return {"width": max(240, round(slot * len(rows))), "height": height, "bars": bars, "top_cost": top_cost}
+    return {
+        "width": max(240, round(slot * len(rows)) + (40 if slanted else 0)),
+        "height": height,
+        "label_room": min(220, round(longest * 6.5 * 0.87) + 16) if slanted else 20,
+        "left_room": min(160, round(longest * 6.5 * 0.5) + 10) if slanted else 0,
+        "slanted": slanted,
+        "bars": bars,
+        "top_cost": top_cost,
+    }
 
 
 _templates = Environment(
