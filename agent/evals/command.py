@@ -33,6 +33,8 @@ EXIT_USAGE = 2
 """The evaluation could not start (argparse uses 2 for bad arguments too)."""
 EXIT_CUT_SHORT = 3
 """The cost cap stopped the run before every trial was played; the report covers what was played."""
+EXIT_INTERRUPTED = 130
+"""Ctrl-C, as shells report it."""
 
 
 class EvalSetupError(Exception):
@@ -196,6 +198,9 @@ def run_eval(options: EvalOptions, settings: Settings | None = None, stream: Tex
     except (EvalSetupError, OSError, ValueError) as error:
         print(f"support eval: {error}", file=stream)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("support eval: interrupted; no report written", file=stream)
+        return EXIT_INTERRUPTED
     as_json, as_html = write_report(report, options.out)
     totals = report["totals"]
     passes = ", ".join(f"pass^{k} {v:.3f}" for k, v in totals["pass_hat_k"].items())
