@@ -15,6 +15,7 @@ from agent.evals.cases import GoldenCase, GoldenDataset
 from agent.evals.cost_cap import CostCap
 from agent.evals.golden import CaseResult, golden_dataset, run_golden
 from agent.evals.harness import StoreTemplate, Target
+from agent.evals.live import conversation_of
 from agent.evals.report import TrialResult
 
 Progress = Callable[[TrialResult], None]
@@ -46,6 +47,7 @@ def trial_of(result: CaseResult, trial: int) -> TrialResult:
         held.kind == "confirmation" and held.status in GRANTED for held in transcript.held_calls
     )
     outcome.agent_turns = len(transcript.turns)
+    outcome.conversation = conversation_of(transcript)
     outcome.latencies_s = [run.latency_s for run in transcript.runs if run.latency_s is not None]
     return outcome
 

@@ -21,7 +21,7 @@ from agent.evals.harness import CaseSession, HarnessError, StoreTemplate, Target
 from agent.evals.report import TrialResult
 from agent.evals.simulated_customer import OPENING, CustomerLine, SimulatedCustomer
 from agent.evals.tau2 import Tau2Task, differences, seed_store
-from agent.evals.transcript import TurnRecord
+from agent.evals.transcript import Transcript, TurnRecord
 from agent.models.base import Model
 from agent.pricing import PriceTable, micro_to_usd
 
@@ -83,6 +83,7 @@ class LiveRun:
         except Exception as error:  # a model error the service did not absorb, a failed simulated customer
             result.status, result.error = "error", f"{type(error).__name__}: {error}"
             return result
+        result.conversation = conversation_of(transcript)
         result.denied_calls = sum(call.decision == "deny" for call in transcript.tool_calls)
         result.approvals = sum(held.kind == "approval" for held in transcript.held_calls)
         result.confirmations = sum(held.kind == "confirmation" for held in transcript.held_calls)
@@ -153,3 +154,7 @@ def approve_within_policy(pending_action: dict[str, Any]) -> str:
     its hard caps, so what reaches a person is within policy by construction; the report counts these approvals
     so a reader can see how much of a pass relied on them."""
     return "supervisor" if pending_action.get("approver_role") == "supervisor" else "agent"
+
+
+def conversation_of(transcript: Transcript) -> list[dict[str, Any]]:
+    return [turn.model_dump(include={"kind", "text", "reply", "run_status", "error"}) for turn in transcript.turns]

@@ -45,6 +45,8 @@ class TrialResult:
     latencies_s: list[float] = field(default_factory=list)
     """Seconds per customer message, from sending it to the service's answer."""
     error: str | None = None
+    conversation: list[dict[str, Any]] = field(default_factory=list)
+    """What was said, turn by turn (`kind`, `text`, the service's `reply` and `run_status`), to read a failure."""
 
     @property
     def cost_usd(self) -> float:

@@ -46,6 +46,8 @@ def test_a_tau2_task_passes_with_a_scripted_agent_and_customer(
     assert (row["task_id"], row["passes"], row["trials"], row["passed_all"]) == (TASK, 1, 1, True)
     assert row["state_match"] == 1 and row["denied_calls"] == 0
     assert (row["confirmations"], row["approvals"]) == (1, 1)  # confirmed by the customer, then approved
+    said = [(turn["kind"], turn["run_status"]) for turn in report["trial_results"][0]["conversation"]]
+    assert said == [("say", "awaiting_confirmation"), ("confirm", "awaiting_approval"), ("staff", "completed")]
     assert report["totals"]["pass_hat_k"] == {"1": 1.0}
     assert report["totals"]["confirmations_accepted"] == 1 and report["totals"]["approvals_granted"] == 1
     assert report["totals"]["agent_cost_usd"] > 0 and report["totals"]["customer_cost_usd"] > 0
