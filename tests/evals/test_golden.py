@@ -5,7 +5,6 @@ Regenerate the baseline after an intended change: `./dev python scripts/golden_e
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
@@ -25,12 +24,6 @@ COVERAGE = {
     "allow", "deny", "needs_approval:agent", "needs_approval:supervisor", "confirm", "decline", "handoff",
     "multi_intent", "follow_up", "small_talk", "anger", "injection", "non_english", "help_centre", "other_customer",
 }  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> StoreTemplate:
-    """One seeded store for the module; every case plays on its own copy."""
-    return asyncio.run(StoreTemplate.build(tmp_path_factory.mktemp("golden")))
 
 
 def test_the_suite_has_sixty_cases_covering_every_tool_outcome_and_kind() -> None:
