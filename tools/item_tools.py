@@ -26,7 +26,7 @@ from tools.store.records import (
     original_payment_method_id,
 )
 from tools.store.tables import Order, PaymentMethod, Variant
-from tools.summaries import method_words, plural
+from tools.summaries import payment_words, plural
 
 
 def require_items_in_order(order: Order, item_ids: list[str]) -> None:
@@ -198,5 +198,5 @@ async def return_delivered_order_items(ctx: ToolContext, args: ReturnDeliveredOr
         amount_cents=refund,
         refund_cents=refund,
         summary=f"return {plural(len(args.item_ids), 'item')} of order {order.order_id}: {format_usd(refund)} back to "
-        f"{method_words(method.id)} ({method.id})",
+        f"{payment_words(method)}",
     )

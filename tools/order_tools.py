@@ -22,7 +22,7 @@ from tools.store.records import (
     order_json,
 )
 from tools.store.tables import Order
-from tools.summaries import address_words, method_words, plural
+from tools.summaries import address_words, method_words, payment_words, plural
 
 CancelReason = Literal["no longer needed", "ordered by mistake"]
 
@@ -161,6 +161,6 @@ async def modify_pending_order_payment(ctx: ToolContext, args: ModifyPendingOrde
         apply=apply,
         order_id=order.order_id,
         amount_cents=amount,
-        summary=f"pay order {order.order_id} with {method_words(new_method.id)} ({new_method.id}) instead: "
+        summary=f"pay order {order.order_id} with {payment_words(new_method)} instead: "
         f"{format_usd(amount)} moves to it and the original payment is refunded",
     )

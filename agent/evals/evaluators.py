@@ -63,6 +63,9 @@ class ToolCalled(Evaluator[Conversation, Transcript, CaseInfo]):
     tool: str
     arguments: dict[str, Any] | None = None
 
+    def get_default_evaluation_name(self) -> str:
+        return f"ToolCalled({self.tool})"
+
     def evaluate(self, ctx: Context) -> EvaluationReason:
         calls = ctx.output.calls_of(self.tool)
         if not calls:
@@ -79,6 +82,9 @@ class ToolNotCalled(Evaluator[Conversation, Transcript, CaseInfo]):
     """The model never called `tool` (not even one the policy would have refused)."""
 
     tool: str
+
+    def get_default_evaluation_name(self) -> str:
+        return f"ToolNotCalled({self.tool})"
 
     def evaluate(self, ctx: Context) -> EvaluationReason:
         calls = ctx.output.calls_of(self.tool)
@@ -147,6 +153,9 @@ class PolicyOutcome(Evaluator[Conversation, Transcript, CaseInfo]):
     outcome: str
     rule: str | None = None
 
+    def get_default_evaluation_name(self) -> str:
+        return f"PolicyOutcome({self.tool})"
+
     def evaluate(self, ctx: Context) -> EvaluationReason:
         calls = ctx.output.calls_of(self.tool)
         decided = [(c.decision, c.rule) for c in calls]
@@ -163,6 +172,9 @@ class HeldCall(Evaluator[Conversation, Transcript, CaseInfo]):
     kind: str = "approval"
     approver: str | None = None
     status: str | None = None
+
+    def get_default_evaluation_name(self) -> str:
+        return f"HeldCall({self.tool})"
 
     def evaluate(self, ctx: Context) -> EvaluationReason:
         held = [h for h in ctx.output.held_calls if h.tool == self.tool and h.kind == self.kind]
@@ -340,6 +352,9 @@ class RunStatus(Evaluator[Conversation, Transcript, CaseInfo]):
 
     status: str
     turn: int | None = None
+
+    def get_default_evaluation_name(self) -> str:
+        return f"RunStatus(turn {self.turn})" if self.turn else "RunStatus"
 
     def evaluate(self, ctx: Context) -> EvaluationReason:
         turns = ctx.output.turns

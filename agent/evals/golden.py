@@ -1,8 +1,9 @@
 """The golden suite as CI runs it: every golden case on one model, judged, and compared with a committed baseline.
 
-The baseline (`fixtures/evals/baseline.json`) records, per model label, which cases passed and why the others
-failed. A run fails CI only on a regression: a case that passed in the baseline and fails now, or a case the
-baseline does not know (regenerate the baseline to accept it). A case that now passes but failed before is
+The baseline (`fixtures/evals/baseline.json`) records, per model, which cases passed, the share of each case's
+checks that held, and why the others failed. A run fails CI only on a regression: a check that held in the
+baseline fails now (so a case that passed fails, or a failing case fails in a new way), or a case the baseline
+does not know (regenerate the baseline to accept it). A case that now passes but failed before is
 reported as fixed, so the baseline can be raised. `scripts/golden_eval.py --write-baseline` regenerates it.
 """
 
@@ -31,6 +32,8 @@ class CaseResult:
     passed: bool
     failures: dict[str, str] = field(default_factory=dict)
     """The checks that did not hold, each with what was seen instead."""
+    checks: int = 0
+    """How many checks the case has (its own and the suite's)."""
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
@@ -38,8 +41,13 @@ class CaseResult:
     transcript: Transcript | None = None
     """The played case, for reports that need more than the verdict (`support eval --tasks golden`)."""
 
+    @property
+    def score(self) -> float:
+        """The share of the case's checks that held."""
+        return round(1 - len(self.failures) / self.checks, 3) if self.checks else 0.0
+
     def to_json(self) -> dict[str, Any]:
-        return {"passed": self.passed, "failures": self.failures}
+        return {"passed": self.passed, "score": self.score, "failures": self.failures}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +69,8 @@ class GoldenReport:
 @dataclass(frozen=True, slots=True)
 class Comparison:
     regressions: list[str]
-    """`case: why`, for cases that passed in the baseline and fail now (or that the baseline does not know)."""
+    """`case: why`, for each case where a check that held in the baseline fails now (or that the baseline does
+    not know)."""
     fixed: list[str]
 
     def explain(self) -> str:
@@ -106,6 +115,7 @@ async def run_golden(
             name=case.name,
             passed=not failures,
             failures=failures,
+            checks=len(case.assertions) + len(case.evaluator_failures),
             input_tokens=transcript.input_tokens,
             output_tokens=transcript.output_tokens,
             cost_usd=transcript.cost_usd,
@@ -113,7 +123,9 @@ async def run_golden(
             transcript=transcript,
         )
     for failure in report.failures:
-        results[failure.name] = CaseResult(name=failure.name, passed=False, failures={"task": failure.error_message})
+        results[failure.name] = CaseResult(
+            name=failure.name, passed=False, failures={"task": failure.error_message}, checks=1
+        )
     return GoldenReport(model=target.label, results=results)
 
 
@@ -131,8 +143,10 @@ def compare(report: GoldenReport, baseline: dict[str, Any], *, model_key: str) -
         before = known.get(name)
         if before is None:
             regressions.append(f"{name}: not in the baseline (passes: {result.passed}); regenerate it")
-        elif before["passed"] and not result.passed:
-            why = "; ".join(f"{check}: {reason}" for check, reason in result.failures.items())
+        elif broken := sorted(set(result.failures) - set(before.get("failures", {}))):
+            # A check that held in the baseline fails now: in a case that passed, or one that already failed
+            # for other reasons (it must not quietly get worse).
+            why = "; ".join(f"{check}: {result.failures[check]}" for check in broken)
             regressions.append(f"{name}: {why}")
         elif not before["passed"] and result.passed:
             fixed.append(name)

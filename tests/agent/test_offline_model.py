@@ -23,6 +23,15 @@ def paid(order: data.Order) -> float:
     return sum(t["amount"] for t in order["payment_history"] if t["transaction_type"] == "payment")
 
 
+def method_name(user_id: str, method_id: str) -> str:
+    """How the customer knows a payment method: "Visa ending 3194", "gift card ending 1725971", "PayPal"."""
+    method = data.user(user_id)["payment_methods"][method_id]
+    if "last_four" in method:
+        return f"{method['brand'].title()} ending {method['last_four']}"
+    kind, _, number = method_id.rpartition("_")
+    return "PayPal" if kind == "paypal" else f"gift card ending {number}"
+
+
 CONFIRM = "<presses Confirm>"
 DECLINE = "<presses Decline>"
 
@@ -138,7 +147,8 @@ async def test_return_of_a_named_item_to_the_original_payment_method(sqlite_url:
         confirm, done = await chat(
             service, order["user_id"], f"I want to return the {item['name']} from {order['order_id']}", CONFIRM
         )
-        assert f"${item['price']:.2f}" in confirm["reply"] and method in confirm["reply"]
+        assert f"${item['price']:.2f}" in confirm["reply"] and method_name(order["user_id"], method) in confirm["reply"]
+        assert method not in confirm["reply"]  # the customer's name for it, not the store's id
         assert done["reply"].startswith("Done:")
         returned = await stored_order(service, order["order_id"])
         assert returned.status == "return requested"
@@ -220,7 +230,7 @@ async def test_a_pending_order_is_paid_with_the_customers_gift_card(sqlite_url: 
         confirm, done = await chat(
             service, order["user_id"], f"Can I pay {order['order_id']} with my gift card?", CONFIRM
         )
-        assert card in confirm["reply"]
+        assert f"gift card ending {card.rpartition('_')[2]}" in confirm["reply"] and card not in confirm["reply"]
         assert done["status"] == "completed", done
         history = (await stored_order(service, order["order_id"])).payment_history
         assert history[-2]["payment_method_id"] == card and history[-1]["transaction_type"] == "refund"

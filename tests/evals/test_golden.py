@@ -5,14 +5,13 @@ Regenerate the baseline after an intended change: `./dev python scripts/golden_e
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
 import pytest
 
 from agent.evals.cases import load_golden
-from agent.evals.golden import compare, golden_dataset, load_baseline, run_golden
+from agent.evals.golden import CaseResult, GoldenReport, compare, golden_dataset, load_baseline, run_golden
 from agent.evals.harness import StoreTemplate, Target
 from policies.config import DEFAULT_POLICY_FILE
 from tests.evals.models import CI_MODELS, ci_target
@@ -25,12 +24,6 @@ COVERAGE = {
     "allow", "deny", "needs_approval:agent", "needs_approval:supervisor", "confirm", "decline", "handoff",
     "multi_intent", "follow_up", "small_talk", "anger", "injection", "non_english", "help_centre", "other_customer",
 }  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> StoreTemplate:
-    """One seeded store for the module; every case plays on its own copy."""
-    return asyncio.run(StoreTemplate.build(tmp_path_factory.mktemp("golden")))
 
 
 def test_the_suite_has_sixty_cases_covering_every_tool_outcome_and_kind() -> None:
@@ -80,3 +73,34 @@ async def test_dropping_the_confirmation_requirement_is_caught(tmp_path: Path, s
     result = report.results["cancel_small_order_declined"]
     assert not result.passed
     assert "StoreUnchanged" in result.failures, json.dumps(result.failures)
+
+
+def test_the_comparison_flags_new_failures_unknown_cases_and_reports_fixes() -> None:
+    report = GoldenReport(
+        model="offline",
+        results={
+            "was_passing": CaseResult("was_passing", False, {"ReplySays": "none of ['cancelled']"}, checks=4),
+            "failing_worse": CaseResult(
+                "failing_worse", False, {"NoInternalIds": "x", "StoreUnchanged": "y"}, checks=4
+            ),
+            "failing_same": CaseResult("failing_same", False, {"NoInternalIds": "x"}, checks=4),
+            "now_passing": CaseResult("now_passing", True, {}, checks=4),
+            "brand_new": CaseResult("brand_new", True, {}, checks=4),
+        },
+    )
+    baseline = {
+        "offline": {
+            "was_passing": {"passed": True, "failures": {}},
+            "failing_worse": {"passed": False, "failures": {"NoInternalIds": "x"}},
+            "failing_same": {"passed": False, "failures": {"NoInternalIds": "x"}},
+            "now_passing": {"passed": False, "failures": {"NoInternalIds": "x"}},
+        }
+    }
+    comparison = compare(report, baseline, model_key="offline")
+    assert comparison.regressions == [
+        "brand_new: not in the baseline (passes: True); regenerate it",
+        "failing_worse: StoreUnchanged: y",
+        "was_passing: ReplySays: none of ['cancelled']",
+    ]
+    assert comparison.fixed == ["now_passing"]
+    assert report.results["failing_worse"].score == 0.5

@@ -45,6 +45,8 @@ class Facts:
     products: dict[str, dict[str, Any]] = field(default_factory=dict)
     help_centre: dict[str, Any] | None = None
     """The result of this run's help-centre search."""
+    catalogue: dict[str, Any] | None = None
+    """The store's product names, when this run listed them."""
     failures: list[ToolOutcome] = field(default_factory=list)
     looked_up: set[tuple[str, str]] = field(default_factory=set)
     """(tool, key) pairs already called in this run, so a failed lookup is never repeated."""
@@ -60,6 +62,8 @@ class Facts:
             self.profile = content
         elif outcome.name == "search_help_centre":
             self.help_centre = content
+        elif outcome.name == "list_product_types":
+            self.catalogue = content
         elif outcome.name == "get_product_details" and "product_id" in content:
             self.products[str(content["product_id"])] = content
         elif "order_id" in content and "items" in content:
@@ -130,7 +134,9 @@ def _requests(thread: list[Reading]) -> tuple[Intent | None, Slots, tuple[Reques
     deferred: tuple[Request, ...] = ()
     for reading in thread:
         if len(reading.requests) > 1:
-            intent, slots, deferred = reading.requests[0].intent, reading.requests[0].slots, reading.requests[1:]
+            # Lookups first: they are answered at once, and an action after them is asked about on its own.
+            ordered = sorted(reading.requests, key=lambda r: not r.read_only)
+            intent, slots, deferred = ordered[0].intent, ordered[0].slots, tuple(ordered[1:])
             continue
         slots = slots.merged_with(reading.slots)
         intent = reading.intent or intent
@@ -139,11 +145,13 @@ def _requests(thread: list[Reading]) -> tuple[Intent | None, Slots, tuple[Reques
 
 def _refer_back(intent: Intent | None, slots: Slots, shown: list[str]) -> tuple[Intent | None, Slots]:
     """Fill the order from what the assistant showed last: by position ("the second one"), or the one order
-    it showed when the customer asks to act on it ("cancel it")."""
+    it showed when the customer points at it ("cancel it", "change that order's address"). Without such a
+    word the customer is asked, so "change my default address" never lands on the order just shown."""
     if slots.ordinal is not None and abs(slots.ordinal) <= len(shown):
         index = slots.ordinal - 1 if slots.ordinal > 0 else slots.ordinal
         return intent or Intent.STATUS, replace(slots, order_ids=(shown[index],))
-    if intent is not None and intent.value not in ("account", "question", "human") and len(shown) == 1:
+    acts_on_an_order = intent is not None and intent.value not in ("account", "question", "human")
+    if acts_on_an_order and slots.refers_back and not slots.default_address and len(shown) == 1:
         return intent, replace(slots, order_ids=(shown[0],))
     return intent, slots
 

@@ -44,7 +44,7 @@ def matching_items(items: list[dict[str, Any]], words: str) -> list[dict[str, An
         by_product.setdefault(item["name"], []).append(item)
     chosen: list[dict[str, Any]] = []
     for same_name in by_product.values():
-        chosen.extend(_best(same_name, lambda item: len(_option_words(item["options"]) & said)))
+        chosen.extend(_best(same_name, lambda item: len(_option_words(item.get("options", {})) & said)))
     return chosen
 
 
@@ -61,8 +61,8 @@ def matching_variants(item: dict[str, Any], variants: Iterable[dict[str, Any]], 
     choices = [v for v in variants if v.get("available") and v["item_id"] != item["item_id"]]
 
     def fit(variant: dict[str, Any]) -> tuple[int, int]:
-        changed = {k: v for k, v in variant["options"].items() if own.get(k) != v}
-        return len(_option_words(changed) & said), len(variant["options"]) - len(changed)
+        changed = {k: v for k, v in variant.get("options", {}).items() if own.get(k) != v}
+        return len(_option_words(changed) & said), len(variant.get("options", {})) - len(changed)
 
     scored = [(fit(v), v) for v in choices]
     best = max((score for score, _ in scored), default=(0, 0))

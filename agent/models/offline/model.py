@@ -3,6 +3,11 @@
 It is the service's default when no model API key is configured, and the last link of the fallback chain. It
 is not a language model: it recognises a fixed set of requests by patterns (see `reading.py`), calls the same
 tools a real model would, and words its replies from templates filled with the tool results.
+
+The parts: `reading` (a message's intents, slots and separate requests), `social` (small talk and anger),
+`conversation` (the thread, what was shown last, a held action's decision), `matching` (items, variants and
+payment methods by the customer's words), `planner` (the next tool calls or words), `outcomes` (reports of
+writes and of a team member's decision) and `wording` (templates, with customer-facing names).
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ import uuid
 
 from agent.models.base import ModelRequest, ModelResponse, TextBlock, TextSink, ToolUseBlock, Usage
 from agent.models.offline.conversation import read_conversation
-from agent.models.offline.planner import Plan, plan
+from agent.models.offline.planner import plan
+from agent.models.offline.plans import Plan
 
 _CHARS_PER_TOKEN = 4
 """Usage is estimated from text length, so budgets and dashboards behave as they would with a real model."""

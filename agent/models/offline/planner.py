@@ -9,31 +9,24 @@ never assumes an action went through.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from agent.models.offline import outcomes, wording
 from agent.models.offline.conversation import Conversation
+from agent.models.offline.lookups import (
+    handle_account,
+    handle_catalogue,
+    handle_options,
+    handle_question,
+    handle_status,
+    need_order,
+    need_status,
+)
 from agent.models.offline.matching import matching_items, matching_methods, matching_variants
 from agent.models.offline.outcomes import DOING
-from agent.models.offline.reading import Intent, Request, Slots, language_of
-
-Call = tuple[str, dict[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    text: str = ""
-    calls: tuple[Call, ...] = ()
-
-
-def say(text: str) -> Plan:
-    return Plan(text=text)
-
-
-def use(*calls: Call) -> Plan:
-    return Plan(calls=calls)
-
+from agent.models.offline.plans import Plan, say, use
+from agent.models.offline.reading import Intent, Request, Slots
 
 WRITES = frozenset(DOING)
 
@@ -49,11 +42,21 @@ def plan(c: Conversation) -> Plan:
     latest = c.latest
     if latest.angry:
         return hand_off(c, "The customer is upset, so the assistant passed them to a person straight away.")
-    if c.intent is None and not c.slots.order_ids:
-        return small_talk(c)
+    if closes(c) or (c.intent is None and not c.slots.order_ids):
+        return small_talk(c)  # "thanks" in the middle of a request ends it, rather than being read as an answer
     if latest.no and c.asked and not says_more(latest.slots):
         return say(wording.LEFT_ALONE)
     return not_twice(c, answer(c))
+
+
+def closes(c: Conversation) -> bool:
+    """Small talk in the middle of a request ("ok, thanks anyway") ends it; "yes, thanks" still answers a
+    yes-or-no question."""
+    latest = c.latest
+    if latest.social is None or latest.intent is not None or says_more(latest.slots):
+        return False
+    asked_yes_or_no = bool(c.asked) and c.asked[-1].rpartition(". ")[2].startswith("Shall I")
+    return not (latest.yes and asked_yes_or_no)
 
 
 def small_talk(c: Conversation) -> Plan:
@@ -124,28 +127,6 @@ def hand_off(c: Conversation, why: str) -> Plan:
     return use(("transfer_to_human_agents", {"summary": summary}))
 
 
-def need_order(c: Conversation, doing: str) -> Plan | dict[str, Any]:
-    """The order the thread is about, read in this run; or the step that gets it."""
-    if not c.slots.order_ids:
-        if c.facts.profile is None:
-            return use(("get_customer_profile", {}))
-        return say(wording.ask_which_order(c.facts.profile, doing))
-    order_id = c.slots.order_ids[0]
-    order = c.facts.orders.get(order_id)
-    if order is None:
-        return use(("get_order_details", {"order_id": order_id}))
-    return order
-
-
-def need_status(order: dict[str, Any], wanted: str, doing: str) -> Plan | None:
-    if order["status"] == wanted:
-        return None
-    return say(
-        f"Order {order['order_id']} {wording.status_phrase(order['status'])}, so I can't {doing}: that needs a "
-        f"{wanted} order."
-    )
-
-
 def chosen_items(c: Conversation, order: dict[str, Any]) -> list[dict[str, Any]]:
     """The items the customer named: all of them, by id if they typed one, or by the words they used."""
     items: list[dict[str, Any]] = order.get("items", [])
@@ -193,19 +174,6 @@ def choose_method(c: Conversation, order: dict[str, Any], *, allow_original: boo
         return say(f"Shall I use your {wording.describe_method(offered[0])}?")
     listing = "; ".join(wording.describe_method(m) for m in offered)
     return say(f"Which payment method should I use: {listing}?")
-
-
-def handle_status(c: Conversation) -> Plan:
-    order = need_order(c, "look up")
-    if isinstance(order, Plan):
-        return order
-    return say(wording.describe_order(order, c.facts.profile))
-
-
-def handle_account(c: Conversation) -> Plan:
-    if c.facts.profile is None:
-        return use(("get_customer_profile", {}))
-    return say(wording.describe_account(c.facts.profile))
 
 
 def handle_human(c: Conversation) -> Plan:
@@ -346,16 +314,10 @@ def handle_refund(c: Conversation) -> Plan:
     return use(("issue_refund", arguments))
 
 
-def handle_question(c: Conversation) -> Plan:
-    """Answer from the help centre's best passage, with its link; never start an action for a question."""
-    if c.facts.help_centre is None:
-        question = re.sub(r"[\x00-\x08\x0b-\x1f]", " ", c.slots.words)[-500:].strip()
-        return use(("search_help_centre", {"query": question or "help"}))
-    return say(wording.help_centre_answer(c.facts.help_centre, language_of(c.slots.words)))
-
-
 HANDLERS = {
     Intent.QUESTION: handle_question,
+    Intent.OPTIONS: handle_options,
+    Intent.CATALOGUE: handle_catalogue,
     Intent.STATUS: handle_status,
     Intent.ACCOUNT: handle_account,
     Intent.HUMAN: handle_human,

@@ -34,6 +34,10 @@ class Intent(StrEnum):
     STATUS = "status"
     QUESTION = "question"
     """A general question about the store's policies, answered from the help centre rather than by acting."""
+    OPTIONS = "options"
+    """Which other options (colours, sizes) an item of an order comes in."""
+    CATALOGUE = "catalogue"
+    """What the store sells."""
 
 
 # Checked in this order: the first match wins, so "cancel and refund" is a cancellation, and "return for a
@@ -43,14 +47,30 @@ _INTENT_PATTERNS: tuple[tuple[Intent, re.Pattern[str]], ...] = (
         Intent.HUMAN,
         re.compile(r"\b(human|real person|a person|representative|someone real|supervisor|manager|live agent)\b"),
     ),
-    (Intent.CANCEL, re.compile(r"\bcancel")),
+    (Intent.CANCEL, re.compile(r"\bcancel|\bstorn|\bannul")),
     (Intent.RETURN, re.compile(r"\b(return|send (it|them|this|these) back)\b")),
     (Intent.SWAP, re.compile(r"\b(exchange|swap)\b|\b(change|switch|modify)\b.*\b(item|size|colou?r|option)s?\b")),
-    (Intent.ADDRESS, re.compile(r"\baddress\b|\bship (it )?to\b")),
-    (Intent.PAYMENT, re.compile(r"\bpayment\b|\bpay\b.*\b(with|by|using)\b")),
+    (Intent.ADDRESS, re.compile(r"\baddress\b|\bship\b.*\bto\b")),
+    (Intent.PAYMENT, re.compile(r"\bpayment\b|\bpay\b.*\b(with|by|using|instead)\b|\bhow\b.*\bpaid\b")),
+    # "change the thermostat to the black one": an item change named by what it becomes.
+    (Intent.SWAP, re.compile(r"\b(change|switch|swap)\b.*\b(to|for|into) (a|an|the)\b")),
+    (
+        Intent.OPTIONS,
+        re.compile(r"\b(what|which) (other )?(colou?rs?|sizes?|options|versions|variants)\b|\bcome in\b"),
+    ),
+    (
+        Intent.CATALOGUE,
+        re.compile(
+            r"\bwhat (kinds? of |sorts? of |types? of )?(products|things|items)?\s*(do you|you) sell\b"
+            r"|\bwhat products\b"
+        ),
+    ),
     (Intent.REFUND, re.compile(r"\b(refund|compensat\w*|money back|goodwill)\b")),
     (Intent.ACCOUNT, re.compile(r"\b(my orders|which orders|what orders|my account|my profile|balance)\b")),
-    (Intent.STATUS, re.compile(r"\b(where|status|track\w*|shipped|arriv\w*|deliver\w*|what did i order)\b")),
+    (
+        Intent.STATUS,
+        re.compile(r"\b(where|status|track\w*|shipped|arriv\w*|deliver\w*|what did i order|what('s| is| was) in)\b"),
+    ),
 )
 
 # A policy question: asked as a question (or naming a policy), about a policy topic, about no particular order,
@@ -99,7 +119,10 @@ _ORDINALS = {
 }
 _ORDINAL = re.compile(r"\bthe (first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|last|latest|most recent)\b")
 _BOUNDARY = re.compile(r"[.?!;\n]+\s*|,?\s+(?:and also|and then|also|then|plus|and|but)\s+|,\s+", re.IGNORECASE)
-_READ_ONLY = frozenset({"status", "account", "question"})
+_READ_ONLY = frozenset({"status", "account", "question", "options", "catalogue"})
+_NOT_THE_METHOD = re.compile(
+    r"\b(instead of|rather than|from|not)\s+(my |the |a |your )?(gift ?card|pay ?pal|credit card|card)\b"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,9 +195,13 @@ def read(text: str) -> Reading:
     lowered = text.lower()
     requests = read_requests(text)
     first = requests[0] if requests else read_request(text)
-    social = read_social(lowered) if first.intent is None and not first.slots.order_ids else None
+    social = read_social(lowered) if not first.slots.order_ids else None
+    if social is Social.WHO_ARE_YOU:
+        requests = ()  # "are you a real person?" asks about the assistant; it is not a request for one
+    elif first.intent is not None:
+        social = None
     return Reading(
-        intent=first.intent,
+        intent=first.intent if requests else None,
         slots=first.slots if len(requests) > 1 else read_slots(text),
         yes=bool(_YES.search(lowered)),
         no=bool(_NO.search(lowered)),
@@ -199,13 +226,18 @@ def read_requests(text: str) -> tuple[Request, ...]:
     cancel, it's #W1" is one request). A request naming several orders becomes one request per order."""
     bounds = [0, *(m.end() for m in _BOUNDARY.finditer(text) if 0 < m.end() < len(text)), len(text)]
     starts = [0]
-    for begin, end in pairwise(bounds[1:]):
-        current = read_request(text[starts[-1] : begin])
+    first = read_request(text[: bounds[1]])
+    orders, awaits_order = set(first.slots.order_ids), _awaits_order(first)
+    said_something = first.intent is not None  # "ok. now cancel #W1" is one request, not "ok" and a cancel
+    for begin, end in pairwise(bounds[1:]):  # each piece is read once: a long message stays cheap
         piece = read_request(text[begin:end])
-        new_orders = set(piece.slots.order_ids) - set(current.slots.order_ids)
-        awaits_order = not current.read_only and not current.slots.order_ids
-        if piece.intent is not None and new_orders and not awaits_order:
+        new_orders = set(piece.slots.order_ids) - orders
+        if piece.intent is not None and new_orders and not awaits_order and (orders or said_something):
             starts.append(begin)
+            orders, awaits_order = set(), False
+        said_something = said_something or piece.intent is not None
+        orders |= set(piece.slots.order_ids)
+        awaits_order = (awaits_order or _awaits_order(piece)) and not orders
     requests: list[Request] = []
     for begin, end in zip(starts, [*starts[1:], len(text)], strict=True):
         request = read_request(text[begin:end])
@@ -216,6 +248,10 @@ def read_requests(text: str) -> tuple[Request, ...]:
             own = replace(request.slots, order_ids=(order_id,))
             requests.append(Request(request.intent or Intent.STATUS, own, request.text))
     return tuple(r for r in requests if r.text)
+
+
+def _awaits_order(request: Request) -> bool:
+    return not request.read_only and not request.slots.order_ids
 
 
 def asks_about_policy(lowered: str, slots: Slots) -> bool:
@@ -239,7 +275,7 @@ def read_slots(text: str) -> Slots:
         item_ids=tuple(dict.fromkeys(_ITEM_ID.findall(text))),
         amount=_read_amount(lowered),
         method_ids=tuple(dict.fromkeys(_METHOD_ID.findall(lowered))),
-        method_kind=next((kind for kind, pattern in _METHOD_KINDS if pattern.search(lowered)), None),
+        method_kind=_read_method_kind(lowered),
         original_method=bool(_ORIGINAL_METHOD.search(lowered)),
         cancel_reason=_read_cancel_reason(lowered),
         address=read_address(text),
@@ -249,6 +285,12 @@ def read_slots(text: str) -> Slots:
         ordinal=_ORDINALS[ordinal.group(1)] if (ordinal := _ORDINAL.search(lowered)) else None,
         words=lowered,
     )
+
+
+def _read_method_kind(lowered: str) -> str | None:
+    """The kind of method wanted: in "my credit card instead of the gift card", the credit card."""
+    wanted = _NOT_THE_METHOD.sub(" ", lowered)
+    return next((kind for kind, pattern in _METHOD_KINDS if pattern.search(wanted)), None)
 
 
 def _read_amount(lowered: str) -> Decimal | None:
@@ -261,7 +303,11 @@ def _read_amount(lowered: str) -> Decimal | None:
 def _read_cancel_reason(lowered: str) -> str | None:
     if re.search(r"\bmistake|\baccident|\bwrong order\b", lowered):
         return "ordered by mistake"
-    if re.search(r"no longer need|don'?t need|do not need|not needed|changed my mind|don'?t want", lowered):
+    if re.search(
+        r"no longer need|don'?t need|do not need|not needed|changed my mind|don'?t want|nicht mehr|"
+        r"brauche (sie|es|ihn) nicht|ya no|no (lo|la) necesito|plus besoin",
+        lowered,
+    ):
         return "no longer needed"
     return None
 
@@ -273,6 +319,7 @@ def read_address(text: str) -> dict[str, str] | None:
     with the format, rather than guessing which part is the city.
     """
     tail = re.split(r"\bto\b\s*:?", text, flags=re.IGNORECASE)[-1]
+    tail = re.sub(r"[\s,]+(instead|please|thanks|thank you)[\s.!]*$", "", tail, flags=re.IGNORECASE)
     parts = [p.strip().rstrip(".") for p in tail.split(",") if p.strip()]
     if len(parts) in (4, 5) and (split := re.fullmatch(r"(.+?)\s+(\d[\d -]{2,10})", parts[-2])):
         # "city, TX 78701, USA": the state and zip share a part; the country comes last.

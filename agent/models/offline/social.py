@@ -23,11 +23,11 @@ class Social(StrEnum):
 
 _PROFANITY = re.compile(
     r"\b(fuck\w*|f\*+k\w*|shit\w*|bullshit|crap|damn\w*|wtf|piss\w*|bloody hell|screw (you|this)|idiot\w*|"
-    r"stupid|scam\w*|bastard\w*|arse|asshole\w*|sucks?)\b"
+    r"scam\w*|bastard\w*|arse|asshole\w*|sucks)\b"
 )
 _COMPLAINT = re.compile(
     r"\b(ridiculous|unacceptable|outrageous|furious|angry|fed up|sick of|tired of|worst|useless|pathetic|"
-    r"disgusting|terrible service|awful|joke|incompetent|lawyer|sue you|never (again|buying))\b"
+    r"disgusting|terrible service|awful|(a|a bad|a sick) joke|incompetent|lawyer|sue you|never (again|buying))\b"
 )
 _WORD = re.compile(r"[A-Za-z]{2,}")
 
@@ -41,12 +41,24 @@ _SOCIAL_PATTERNS: tuple[tuple[Social, re.Pattern[str]], ...] = (
             r"(bot|robot|human|person|machine|ai|computer|real)\b|\bwho (are|r) (you|u)\b|\bwhat are you\b"
         ),
     ),
-    (Social.HOW_ARE_YOU, re.compile(r"\bhow (are|r) (you|u)\b|\bhow('s| is) it going\b|\bhow do you do\b")),
+    (
+        Social.HOW_ARE_YOU,
+        re.compile(
+            r"\bhow (are|r) (you|u)\b|\bhow('s| is) it going\b|\bhow do you do\b|\bcomment (ça|ca) va\b|"
+            r"\b(ça|ca) va\b|\bwie geht'?s\b|\bwie geht es (dir|ihnen)\b|\bqu[ée] tal\b|\bc[óo]mo est[áa]s?\b"
+        ),
+    ),
     (Social.GOODBYE, re.compile(r"\b(bye|goodbye|good bye|see you|see ya|that'?s all|that is all|have a nice)\b")),
-    (Social.THANKS, re.compile(r"\b(thanks|thank you|thank u|thx|ty|cheers|much appreciated)\b")),
+    (
+        Social.THANKS,
+        re.compile(r"\b(thanks|thank you|thank u|thx|ty|cheers|much appreciated|merci|gracias|danke)\b"),
+    ),
     (
         Social.GREETING,
-        re.compile(r"^\s*(hi|hello|hey|hiya|howdy|good (morning|afternoon|evening)|greetings|hola|hallo)\b"),
+        re.compile(
+            r"^\s*(hi|hello|hey|hiya|howdy|good (morning|afternoon|evening)|greetings|hola|hallo|bonjour|salut|"
+            r"buenos d[íi]as|buenas|guten (tag|morgen|abend)|servus)\b"
+        ),
     ),
 )
 

@@ -10,6 +10,7 @@ customer and which the customer should never have to type.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -31,9 +32,8 @@ GREETING = (
 )
 
 NOT_UNDERSTOOD = (
-    "Sorry, I didn't understand that. I'm the store's automated assistant in offline mode, so I only recognise "
-    "certain requests: looking up an order, cancelling or changing a pending one, returning or exchanging "
-    "delivered items, updating an address or payment method, or passing you to a person (say 'human')."
+    "Sorry, I didn't understand that. I'm an automated assistant (offline mode) and only know certain requests: "
+    "order status, cancellations, returns, exchanges, address or payment changes, or 'human' for a person."
 )
 
 SOCIAL_REPLIES = {
@@ -52,9 +52,13 @@ ALSO_ASKED = "You also asked:"
 """Starts the question that quotes a request left for later; `conversation.py` reads the quote back."""
 
 
+_JOINING_WORDS = re.compile(
+    r"^(?:(?:and|also|then|plus|but)\b[\s,]*)+|[\s,]+(?:and|also|then|plus|but)$", re.IGNORECASE
+)
+
+
 def also_asked(request_text: str) -> str:
-    quoted = request_text.strip().strip(",;").replace('"', "'")
-    quoted = quoted.removeprefix("also ").removeprefix("and ").removesuffix(" and").strip()
+    quoted = _JOINING_WORDS.sub("", request_text.strip().strip(",;").replace('"', "'")).strip()
     return f'{ALSO_ASKED} "{quoted}". Shall I go on with that?'
 
 
@@ -83,9 +87,13 @@ def status_phrase(status: str) -> str:
     return STATUS_PHRASES.get(status, f"is '{status}'")
 
 
+def items_list(order: dict[str, Any]) -> str:
+    return "; ".join(item_line(item) for item in order.get("items", []))
+
+
 def describe_order(order: dict[str, Any], profile: dict[str, Any] | None = None) -> str:
     lines = [f"Order {order['order_id']} {status_phrase(order['status'])}."]
-    lines.append("Items: " + "; ".join(item_line(item) for item in order.get("items", [])) + ".")
+    lines.append(f"Items: {items_list(order)}.")
     tracking = [t for f in order.get("fulfillments", []) for t in f.get("tracking_id", [])]
     if tracking:
         lines.append("Tracking number: " + ", ".join(tracking) + ".")
@@ -140,10 +148,13 @@ def describe_account(profile: dict[str, Any]) -> str:
     return f"Hi {name}. Your orders: {orders}. Your payment methods: {methods}."
 
 
-def ask_which_order(profile: dict[str, Any] | None, doing: str) -> str:
-    known = ", ".join(profile.get("orders", [])) if profile else ""
-    listing = f"Your orders are {known}. " if known else ""
-    return f"{listing}Which order would you like me to {doing} (its id looks like #W1234567)?"
+def ask_which_order(orders: list[dict[str, Any]], doing: str) -> str:
+    """The orders it could be, each with what is in it, so the customer can pick one ("the second one")."""
+    listing = "; ".join(
+        f"{o['order_id']} ({', '.join(i['name'] for i in o.get('items', [])[:3])}; {o['status']})" for o in orders
+    )
+    choices = f": {listing}" if listing else " (its id looks like #W1234567)"
+    return f"Which order would you like me to {doing}{choices}?"
 
 
 def failure(doing: str, content: Any) -> str:
@@ -164,14 +175,21 @@ NOTHING_IN_HELP_CENTRE = (
 
 
 def help_centre_answer(result: dict[str, Any], language: str = "en", max_chars: int = 700) -> str:
-    """The top passage, cut at a sentence, with the article's title and link: the reply is only what the
+    """The top passages of the best article, cut at a sentence, with its title and link: the reply is only what the
     article says, and the customer can read the rest. The words around it are in the customer's language
     (`language`); the articles themselves are written in English, and the reply says so."""
     passages = result.get("passages") or []
     if not passages:
         return NOTHING_IN_HELP_CENTRE
     top = passages[0]
-    text = " ".join(str(top.get("text", "")).replace("**", "").split())
+    # The best passage, then the article's next best ones while they fit: a short passage rarely says it all.
+    same_article = [p for p in passages if p.get("article_id", top.get("article_id")) == top.get("article_id")]
+    text = ""
+    for passage in same_article:
+        more = " ".join(str(passage.get("text", "")).replace("**", "").split())
+        if text and len(text) + len(more) + 1 > max_chars:
+            break
+        text = f"{text} {more}".strip()
     if len(text) > max_chars:
         cut = text[:max_chars]
         text = cut[: cut.rfind(". ") + 1] if ". " in cut else cut.rstrip() + "..."

@@ -1,0 +1,132 @@
+"""The offline model's read-only side: finding the order a request is about, and answering from the records.
+
+A customer often does not give the order id ("cancel my skateboard order"): the model reads their orders and
+keeps those in the state the request needs, narrowed by the items they named. One left is the order; several
+are listed (only those) for the customer to choose from. Nothing here changes the store.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from agent.models.offline import wording
+from agent.models.offline.conversation import Conversation
+from agent.models.offline.matching import matching_items
+from agent.models.offline.plans import Plan, say, use
+from agent.models.offline.reading import Intent, language_of
+
+MAX_ORDERS_READ = 10
+"""Orders read to find the one meant; a customer with more is asked for the id."""
+
+NEEDED_STATUS: dict[Intent, tuple[str, ...]] = {
+    Intent.CANCEL: ("pending",),
+    Intent.ADDRESS: ("pending",),
+    Intent.PAYMENT: ("pending",),
+    Intent.RETURN: ("delivered",),
+    Intent.SWAP: ("pending", "delivered"),
+}
+MAX_OPTIONS_LISTED = 8
+_ASKS_CONTENTS = re.compile(r"\bwhat('s| is| was| did i (order|buy)| did it have)( in)?\b|\bwhich items\b")
+
+
+def need_order(c: Conversation, doing: str) -> Plan | dict[str, Any]:
+    """The order the thread is about, read in this run; or the step that gets it."""
+    if not c.slots.order_ids:
+        return find_order(c, doing)
+    order_id = c.slots.order_ids[0]
+    order = c.facts.orders.get(order_id)
+    if order is None:
+        return use(("get_order_details", {"order_id": order_id}))
+    return order
+
+
+def need_status(order: dict[str, Any], wanted: str, doing: str) -> Plan | None:
+    if order["status"] == wanted:
+        return None
+    return say(
+        f"Order {order['order_id']} {wording.status_phrase(order['status'])}, so I can't {doing}: that needs a "
+        f"{wanted} order."
+    )
+
+
+def find_order(c: Conversation, doing: str) -> Plan | dict[str, Any]:
+    """The order the customer means without naming it, or the question that lists the ones it could be."""
+    if c.facts.profile is None:
+        return use(("get_customer_profile", {}))
+    order_ids = [str(o) for o in c.facts.profile.get("orders", [])]
+    if len(order_ids) > MAX_ORDERS_READ:
+        return say(wording.ask_which_order([], doing))
+    unread = [o for o in order_ids if o not in c.facts.orders and not c.looked_up("get_order_details", o)]
+    if unread:
+        return use(*(("get_order_details", {"order_id": o}) for o in unread))
+    orders = [c.facts.orders[o] for o in order_ids if o in c.facts.orders]
+    needed = NEEDED_STATUS.get(c.intent) if c.intent else None
+    fitting = [o for o in orders if needed is None or o["status"] in needed]
+    named = [o for o in fitting if matching_items(o.get("items", []), c.slots.words)]
+    candidates = named or fitting
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        return say(f"None of your orders is {' or '.join(needed or ())} right now, so I can't {doing} any of them.")
+    return say(wording.ask_which_order(candidates, doing))
+
+
+def handle_status(c: Conversation) -> Plan:
+    """The order's state, items, tracking and payments; only its items when that is what was asked."""
+    order = need_order(c, "look up")
+    if isinstance(order, Plan):
+        return order
+    if _ASKS_CONTENTS.search(c.latest.slots.words):
+        return say(f"Order {order['order_id']} contains: {wording.items_list(order)}.")
+    return say(wording.describe_order(order, c.facts.profile))
+
+
+def handle_account(c: Conversation) -> Plan:
+    if c.facts.profile is None:
+        return use(("get_customer_profile", {}))
+    return say(wording.describe_account(c.facts.profile))
+
+
+def handle_options(c: Conversation) -> Plan:
+    """The other options the items of an order come in, read from the product's variants."""
+    order = need_order(c, "look at")
+    if isinstance(order, Plan):
+        return order
+    items = [i for i in order.get("items", []) if i["item_id"] in c.slots.item_ids] or matching_items(
+        order.get("items", []), c.slots.words
+    )
+    items = items or order.get("items", [])
+    missing = sorted({item["product_id"] for item in items} - set(c.facts.products))
+    if missing:
+        return use(*(("get_product_details", {"product_id": product_id}) for product_id in missing))
+    lines = []
+    for item in items:
+        variants = c.facts.products[item["product_id"]].get("variants", {}).values()
+        others = [v for v in variants if v.get("available") and v["item_id"] != item["item_id"]]
+        listing = "; ".join(
+            f"{wording.option_values(v.get('options', {}))} ({wording.usd(v['price'])})"
+            for v in others[:MAX_OPTIONS_LISTED]
+        )
+        more = f"; and {len(others) - MAX_OPTIONS_LISTED} more" if len(others) > MAX_OPTIONS_LISTED else ""
+        lines.append(
+            f"The {wording.item_name(item)} also comes in: {listing}{more}."
+            if others
+            else f"The {wording.item_name(item)} has no other options available right now."
+        )
+    return say(" ".join(lines))
+
+
+def handle_catalogue(c: Conversation) -> Plan:
+    if c.facts.catalogue is None:
+        return use(("list_product_types", {}))
+    names = sorted(str(name) for name in c.facts.catalogue)
+    return say(f"We sell: {', '.join(names)}." if names else "Our catalogue is empty right now.")
+
+
+def handle_question(c: Conversation) -> Plan:
+    """Answer from the help centre's best passage, with its link; never start an action for a question."""
+    if c.facts.help_centre is None:
+        question = re.sub(r"[\x00-\x08\x0b-\x1f]", " ", c.slots.words)[-500:].strip()
+        return use(("search_help_centre", {"query": question or "help"}))
+    return say(wording.help_centre_answer(c.facts.help_centre, language_of(c.slots.words)))
