@@ -79,6 +79,7 @@ def _task_row(task_id: str, trials: list[TrialResult], k: int) -> dict[str, Any]
         "trials": len(played),
         "passes": passes,
         "pass_rate": passes / len(played) if played else 0.0,
+        "pass_hat_k": {str(n): pass_hat_k(passes, len(played), n) for n in range(1, k + 1)},
         "passed_all": bool(played) and len(played) == k and passes == k,
         "state_match": sum(t.state_match for t in played),
         "denied_calls": sum(t.denied_calls for t in trials),

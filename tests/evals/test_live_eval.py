@@ -85,6 +85,7 @@ def test_two_trials_that_pass_once_and_fail_once_give_pass_hat_k(
     report = read_report(tmp_path)
     [row] = report["per_task"]
     assert (row["passes"], row["trials"], row["passed_all"]) == (1, 2, False)
+    assert row["pass_hat_k"] == {"1": 0.5, "2": 0.0}
     assert report["totals"]["pass_hat_k"] == {"1": 0.5, "2": 0.0}
     assert [t["passed"] for t in sorted(report["trial_results"], key=lambda t: t["trial"])] == [True, False]
 
