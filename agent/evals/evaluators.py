@@ -249,8 +249,8 @@ class ReplySays(Evaluator[Conversation, Transcript, CaseInfo]):
             texts = [turns[self.turn - 1].reply or ""] if len(turns) >= self.turn else []
         else:
             texts = _replies(ctx)
-        said = " ".join(texts).lower()
-        hits = [w for w in self.any_of if w.lower() in said]
+        said = " ".join(texts)
+        hits = [w for w in self.any_of if w.lower() in said.lower()]
         return _verdict(bool(hits), f"said {hits}" if hits else f"none of {self.any_of} in: {said[:300]!r}")
 
 

@@ -54,6 +54,9 @@ class FallbackChain:
                 streams = on_text if link.provider != "offline" else None
                 with self.telemetry.model_span(link.provider, link.name, request) as span:
                     response = await link.complete(request, on_text=streams)
+                    if span is not None:  # while the span is open: an ended span drops what is set on it
+                        span.set_attribute("support.model.fallback_position", position)
+                        self.telemetry.describe_answer(span, link.name, response)
             except ModelError as error:
                 if error.provider_fault:
                     breaker.record_failure()
@@ -63,9 +66,6 @@ class FallbackChain:
                 log.warning("model %s:%s failed, trying the next one: %s", link.provider, link.name, error)
                 continue
             breaker.record_success()
-            if span is not None:
-                span.set_attribute("support.model.fallback_position", position)
-                self.telemetry.describe_answer(span, link.name, response)
             labelled = self._labelled(link, response, fell_back=position > 0)
             if on_text is not None and streams is None and labelled.text:
                 await on_text(labelled.text)

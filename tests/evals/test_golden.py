@@ -6,13 +6,17 @@ Regenerate the baseline after an intended change: `./dev python scripts/golden_e
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agent.evals.cases import load_golden
 from agent.evals.golden import CaseResult, GoldenReport, compare, golden_dataset, load_baseline, run_golden
 from agent.evals.harness import StoreTemplate, Target
+from agent.models.base import ModelRequest, ModelResponse, TextBlock, TextSink
+from agent.models.offline import OfflineModel
 from policies.config import DEFAULT_POLICY_FILE
 from tests.evals.models import CI_MODELS, ci_target
 
@@ -42,6 +46,11 @@ async def test_no_golden_case_regresses(model_key: str, store: StoreTemplate) ->
     assert not comparison.regressions, comparison.explain()
 
 
+def _all_passing(report: GoldenReport) -> dict[str, Any]:
+    """A baseline in which every case of `report` passed, so any failure now counts as a regression."""
+    return {"offline": {name: {"passed": True, "failures": {}} for name in report.results}}
+
+
 def _policy_with(tmp_path: Path, old: str, new: str) -> str:
     text = DEFAULT_POLICY_FILE.read_text()
     assert old in text
@@ -59,8 +68,7 @@ async def test_a_raised_approval_threshold_is_reported_as_regressions(tmp_path: 
         c for c in dataset.cases if c.name in {"cancel_needs_agent_approval_approved", "return_needs_agent"}
     ]
     report = await run_golden(Target(settings={"SUPPORT_POLICY_FILE": policy}), store=store, dataset=dataset)
-    baseline = {"offline": {name: {"passed": True, "failures": {}} for name in report.results}}
-    comparison = compare(report, baseline, model_key="offline")
+    comparison = compare(report, _all_passing(report), model_key="offline")
     assert sorted(line.split(":")[0] for line in comparison.regressions) == sorted(report.results)
     assert "HeldCall" in comparison.explain()
 
@@ -104,3 +112,22 @@ def test_the_comparison_flags_new_failures_unknown_cases_and_reports_fixes() -> 
     ]
     assert comparison.fixed == ["now_passing"]
     assert report.results["failing_worse"].score == 0.5
+
+
+class LeakyOfflineModel(OfflineModel):
+    """The offline model with a broken reply template: it adds the store's payment-method id to every answer."""
+
+    async def complete(self, request: ModelRequest, *, on_text: TextSink | None = None) -> ModelResponse:
+        response = await super().complete(request, on_text=on_text)
+        if not response.text:
+            return response
+        return replace(response, content=(*response.content, TextBlock(" (paid with gift_card_1725971)")))
+
+
+async def test_a_model_that_leaks_internal_ids_is_reported_as_regressions(store: StoreTemplate) -> None:
+    dataset = golden_dataset()
+    dataset.cases = [c for c in dataset.cases if c.name in {"how_are_you", "return_policy_question"}]
+    report = await run_golden(Target(instance=LeakyOfflineModel()), store=store, dataset=dataset)
+    comparison = compare(report, _all_passing(report), model_key="offline")
+    assert len(comparison.regressions) == 2, comparison.explain()
+    assert all("NoInternalIds: internal ids shown: ['gift_card_1725971']" in line for line in comparison.regressions)
