@@ -112,7 +112,6 @@ class RunOut(Shape):
     """The help centre's version the run's searches read; None when it did not search."""
 
 
-
 def message_view(message: ChatMessage) -> MessageOut:
     return MessageOut(
         id=message.id,

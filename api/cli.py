@@ -1,4 +1,4 @@
-"""The `support` command: serve, migrate, seed, token, chat, kb; and the staff commands of `api.staff_cli`."""
+"""The `support` command: serve, migrate, seed, token, chat, kb, eval; and the staff commands of `api.staff_cli`."""
 
 from __future__ import annotations
 
@@ -150,6 +150,40 @@ def openapi(args: argparse.Namespace) -> None:
     print(f"wrote {target}" + ("" if target == COMMITTED_SPEC else f" (the committed spec is {COMMITTED_SPEC})"))
 
 
+def evaluate(args: argparse.Namespace) -> None:
+    """A live evaluation (see `agent.evals.command`); its exit code tells a regression from a run cut short."""
+    from pathlib import Path
+
+    from agent.evals.command import EvalOptions, run_eval
+
+    options = EvalOptions(
+        model=args.model,
+        tasks=args.tasks,
+        trials=args.trials,
+        concurrency=args.concurrency,
+        max_cost_usd=args.max_cost_usd,
+        baseline=Path(args.baseline) if args.baseline else None,
+        out=Path(args.out),
+        customer_model=args.customer_model,
+        task_ids=tuple(args.task or ()),
+    )
+    sys.exit(run_eval(options))
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def positive_usd(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="support", description="Customer-support agent service")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -194,6 +228,27 @@ def main(argv: list[str] | None = None) -> None:
         help="write it to PATH (default docs/openapi.json, the committed copy the tests compare with)",
     )
     p.set_defaults(func=openapi)
+    p = commands.add_parser(
+        "eval",
+        help="evaluate the agent on the tau2 tasks (simulated customer) or the golden cases; writes report.json/.html",
+        description="Exit codes: 0 done, 1 worse than --baseline, 2 could not start, 3 cut short by --max-cost-usd.",
+    )
+    p.add_argument("--model", required=True, help="offline or anthropic:<model id> (needs ANTHROPIC_API_KEY)")
+    p.add_argument(
+        "--tasks",
+        default="tau2-train",
+        choices=["tau2-train", "golden"],
+        help="tau2-train: the 74 tau2 retail tasks with a simulated customer (needs ANTHROPIC_API_KEY); "
+        "golden: the scripted golden conversations (no key needed with --model offline)",
+    )
+    p.add_argument("--task", action="append", help="play only this task id or golden case name (repeatable)")
+    p.add_argument("--trials", type=positive_int, default=1, help="plays per task, for pass^k (default 1)")
+    p.add_argument("--concurrency", type=positive_int, default=4, help="trials played at once (default 4)")
+    p.add_argument("--max-cost-usd", type=positive_usd, help="stop starting trials once this much is spent")
+    p.add_argument("--baseline", help="a previous report.json: exit 1 when this run is worse")
+    p.add_argument("--out", default="eval-report", help="folder for report.json and report.html")
+    p.add_argument("--customer-model", help="anthropic:<model id> playing the customer (default: the one tested)")
+    p.set_defaults(func=evaluate)
 
     staff_cli.register(commands)
     kb_cli.add_commands(commands)

@@ -72,6 +72,7 @@ class Services:
     knowledge: HelpCentre = field(default_factory=HelpCentre)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _housekeeping: asyncio.Task[None] | None = None
+    _closing: bool = False
 
     def start_housekeeping(self) -> None:
         """Recover the runs of stopped processes now, then renew this process's lease and look for such runs
@@ -82,7 +83,7 @@ class Services:
     async def _keep_house(self) -> None:
         interval = self.lease.heartbeat_every_s
         sweeps = 0
-        while True:
+        while not self._closing:
             await asyncio.sleep(interval)
             try:
                 await self.lease.renew()
@@ -111,8 +112,12 @@ class Services:
             await asyncio.wait(set(self._tasks))
 
     async def close(self, grace_s: float = 30.0) -> None:
+        self._closing = True
         if self._housekeeping is not None:
+            # A cancellation that lands inside a database call can come back as a database error, which the loop
+            # survives by design; the flag ends it then. Waiting makes sure it is over before the database goes.
             self._housekeeping.cancel()
+            await asyncio.wait({self._housekeeping}, timeout=grace_s)
         await self.sweeper.stop()
         await self.feed.close()
         if self._tasks:

@@ -69,6 +69,9 @@ class FallbackChain:
                 # The offline link's text is streamed after the fact, with the limited-mode notice in front.
                 with self.telemetry.model_span(link.provider, link.name, request) as span:
                     response = await link.complete(request, on_text=streamed)
+                    if span is not None:  # while the span is open: an ended span drops what is set on it
+                        span.set_attribute("support.model.fallback_position", position)
+                        self.telemetry.describe_answer(span, link.name, response)
             except ModelError as error:
                 if error.provider_fault:
                     breaker.record_failure()
@@ -80,9 +83,6 @@ class FallbackChain:
                     await on_text.retract(FELL_BACK)  # the next link answers from the start
                 continue
             breaker.record_success()
-            if span is not None:
-                span.set_attribute("support.model.fallback_position", position)
-                self.telemetry.describe_answer(span, link.name, response)
             labelled = self._labelled(link, response, fell_back=position > 0)
             if on_text is not None and streamed is None and labelled.text:
                 await on_text(labelled.text)

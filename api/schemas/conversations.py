@@ -34,6 +34,7 @@ __all__ = [
     "UsageOut",
 ]
 
+
 class ConversationOut(Schema):
     id: str
     customer_id: str

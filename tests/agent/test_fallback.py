@@ -8,6 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from agent.errors import ModelUnavailable
 from agent.models.base import Message, ModelRequest
@@ -16,6 +19,7 @@ from agent.models.fallback import LIMITED_MODE, FallbackChain
 from agent.models.offline import OfflineModel
 from agent.models.openai_compatible import OpenAICompatibleModel
 from agent.models.scripted import ScriptedModel, Step, say
+from agent.telemetry import Telemetry
 from tests.support.service import running_service
 
 JAMES = "james_li_5688"
@@ -47,6 +51,20 @@ async def test_the_next_link_answers_when_the_first_fails() -> None:
     assert (answer.provider, answer.text) == ("secondary", "from the secondary")
     primary.assert_done()
     secondary.assert_done()
+
+
+async def test_the_answering_links_chat_span_carries_its_position_and_usage() -> None:
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    chain = FallbackChain(
+        [scripted("primary", down()), scripted("secondary", Step(response=say("hi")))],
+        telemetry=Telemetry(provider, capture_content=False),
+    )
+    await chain.complete(REQUEST)
+    answered = [s for s in spans.get_finished_spans() if (s.attributes or {}).get("support.model.fallback_position")]
+    assert len(answered) == 1
+    assert answered[0].attributes and answered[0].attributes["gen_ai.usage.output_tokens"] == 10
 
 
 async def test_an_open_circuit_skips_the_failing_link_and_probes_it_after_the_cool_down() -> None:

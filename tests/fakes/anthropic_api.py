@@ -31,7 +31,11 @@ How a test uses it::
         api.assert_done()
 
 Replies are consumed in order, one per HTTP request (so a retried request consumes the next reply: script
-`overloaded(), say("hi")` to see a retry succeed). A reply may be a callable taking the request body, to answer
+`overloaded(), say("hi")` to see a retry succeed). Two models talking to each other through the same fake (the
+agent and a simulated customer in a live evaluation) get a script each: `FakeMessagesAPI(lanes={"customer":
+system_says("playing a customer")})` sends requests whose system prompt matches to the `customer` lane, which
+`add(..., lane="customer")` scripts; everything else uses the default lane.
+A reply may be a callable taking the request body, to answer
 from what the model was sent. A request arriving when the script is empty is answered with a non-retryable 400
 and recorded as a failure, which `assert_done()` reports, as it reports exceptions raised by reply callables.
 """
@@ -66,6 +70,7 @@ __all__ = [
     "http_error",
     "overloaded",
     "say",
+    "system_says",
 ]
 
 _ids = itertools.count(1)
@@ -288,6 +293,17 @@ def calls(
     return Reply(content=blocks, stop_reason=stop_reason, usage=usage or TokenUsage(), delay_s=delay_s, cut=cut)
 
 
+def system_says(fragment: str) -> Callable[[dict[str, Any]], bool]:
+    """A lane predicate: the request's system prompt (a string or text blocks) contains `fragment`."""
+
+    def matches(body: dict[str, Any]) -> bool:
+        system = body.get("system", "")
+        text = system if isinstance(system, str) else " ".join(str(b.get("text", "")) for b in system)
+        return fragment in text
+
+    return matches
+
+
 def http_error(status: int, message: str = "fake failure", **options: Any) -> HttpError:
     return HttpError(status, message, **options)
 
@@ -443,8 +459,15 @@ class FakeMessagesAPI:
     `base_url` is what to give the SDK. `add()` queues replies; `requests` lists what was received, in order.
     """
 
-    def __init__(self, *replies: Script, prompt_cache: bool = False) -> None:
-        self._script: deque[Script] = deque(replies)
+    def __init__(
+        self,
+        *replies: Script,
+        prompt_cache: bool = False,
+        lanes: Mapping[str, Callable[[dict[str, Any]], bool]] | None = None,
+    ) -> None:
+        self._lanes = dict(lanes or {})
+        """Named scripts, each for the requests its predicate accepts (the first that does); the rest use `""`."""
+        self._scripts: dict[str, deque[Script]] = {"": deque(replies)} | {name: deque() for name in self._lanes}
         self.cache = PromptCache() if prompt_cache else None
         """With `prompt_cache`, replies report input, cache read and cache write tokens as the request's cache
         breakpoints earn them (see `tests.fakes.prompt_cache`), instead of the scripted usage."""
@@ -501,9 +524,14 @@ class FakeMessagesAPI:
 
     # the script and what was received
 
-    def add(self, *replies: Script) -> None:
+    def add(self, *replies: Script, lane: str = "") -> None:
         with self._lock:
-            self._script.extend(replies)
+            self._scripts[lane].extend(replies)
+
+    def lane_of(self, body: Any) -> str:
+        if isinstance(body, dict):
+            return next((name for name, accepts in self._lanes.items() if accepts(body)), "")
+        return ""
 
     @property
     def requests(self) -> list[ReceivedRequest]:
@@ -517,7 +545,7 @@ class FakeMessagesAPI:
     @property
     def remaining(self) -> int:
         with self._lock:
-            return len(self._script)
+            return sum(len(script) for script in self._scripts.values())
 
     def wait_for_requests(self, count: int, timeout_s: float = 10.0) -> list[ReceivedRequest]:
         """Block until at least `count` requests have arrived (for tests that must act while a reply is held)."""
@@ -529,7 +557,7 @@ class FakeMessagesAPI:
     def assert_done(self) -> None:
         """Every scripted reply was used, and nothing went wrong inside the fake."""
         with self._lock:
-            failures, left = list(self.failures), len(self._script)
+            failures, left = list(self.failures), sum(len(script) for script in self._scripts.values())
         assert not failures, "the fake API could not answer as scripted:\n" + "\n".join(failures)
         assert left == 0, f"{left} scripted replies were never requested"
 
@@ -613,10 +641,12 @@ class FakeMessagesAPI:
 
     def _next_answer(self, request: ReceivedRequest) -> Answer:
         number = len(self.requests)
+        lane = self.lane_of(request.body)
         with self._lock:
-            scripted = self._script.popleft() if self._script else None
+            script = self._scripts[lane]
+            scripted = script.popleft() if script else None
         if scripted is None:
-            message = f"request #{number} arrived but the script is empty"
+            message = f"request #{number} arrived but the script{f' of lane {lane!r}' if lane else ''} is empty"
             with self._lock:
                 self.failures.append(message)
             return HttpError(400, f"FakeMessagesAPI: {message}", should_retry=False)

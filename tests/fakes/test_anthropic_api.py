@@ -274,3 +274,21 @@ def test_the_sync_client_works_too(api: FakeMessagesAPI) -> None:
         message = sdk.messages.create(model=MODEL, max_tokens=8, messages=HELLO)
     block = message.content[0]
     assert block.type == "text" and block.text == "hi from a thread"
+
+
+def test_lanes_give_two_models_a_script_each() -> None:
+    """The agent and a simulated customer share one fake; each request is answered from its own lane's script,
+    whatever order the two arrive in."""
+    from tests.fakes.anthropic_api import system_says
+
+    with FakeMessagesAPI(lanes={"customer": system_says("playing a customer")}) as api:
+        api.add(say("agent answer"))
+        api.add(say("customer answer"), lane="customer")
+        client = anthropic.Anthropic(api_key="k", base_url=api.base_url, max_retries=0)
+        ask = {"model": "claude-x", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+        customer = client.messages.create(
+            **ask, system=[{"type": "text", "text": "You are playing a customer of a shop."}]
+        )
+        agent = client.messages.create(**ask, system="You are the support agent.")
+        api.assert_done()
+    assert (customer.content[0].text, agent.content[0].text) == ("customer answer", "agent answer")  # type: ignore[union-attr]

@@ -8,61 +8,22 @@ the final data must equal what an independent reading of the store's rules predi
 from __future__ import annotations
 
 import copy
-import re
 from typing import Any
 
 import pytest
 
 from agent.dispatch import ToolGate
+from agent.evals import tau2_oracle as oracle
+from agent.evals.tau2 import RENAMED, customer_of
 from policies.engine import PolicyEngine
-from tests.scenarios import oracle
 from tests.support import fixture_data as fx
 from tests.support.calls import submit_and_approve
 from tests.support.snapshot import snapshot
 from tools import registry
 from tools.store.database import Database
 
-RENAMED = {"get_user_details": "get_customer_profile", "modify_user_address": "modify_customer_address"}
 NO_TOOL = {"calculate", "get_item_details"}  # arithmetic and item look-ups: no data effect, no tool of ours
 WRITES = {spec.name for spec in registry if spec.writes} | {"modify_user_address"}
-
-
-def find_user(action: dict[str, Any]) -> str | None:
-    args = action["arguments"]
-    for user in fx.store()["users"].values():
-        if action["name"] == "find_user_id_by_email" and user["email"] == args["email"]:
-            return str(user["user_id"])
-        if action["name"] == "find_user_id_by_name_zip" and (
-            user["name"]["first_name"],
-            user["name"]["last_name"],
-            user["address"]["zip"],
-        ) == (args["first_name"], args["last_name"], args["zip"]):
-            return str(user["user_id"])
-    return None
-
-
-def customer_of(task: dict[str, Any]) -> str:
-    """Who the scenario's customer is: a successful look-up, a user id in a call, an order's owner, or the
-    name and zip the customer introduces themself with."""
-    actions = task["evaluation_criteria"]["actions"]
-    for action in actions:
-        if action["name"].startswith("find_user_id") and (found := find_user(action)):
-            return found
-    for action in actions:
-        if "user_id" in action["arguments"]:
-            return str(action["arguments"]["user_id"])
-        if (order_id := action["arguments"].get("order_id")) in fx.store()["orders"]:
-            return str(fx.order(order_id)["user_id"])
-    known = task["user_scenario"]["instructions"]["known_info"]
-    for word in re.findall(r"[a-z]+_[a-z]+_\d+", known):
-        if word in fx.store()["users"]:
-            return word
-    zip_code = re.search(r"\b(\d{5})\b", known)
-    for user in fx.store()["users"].values():
-        name = f"{user['name']['first_name']} {user['name']['last_name']}"
-        if name in known and zip_code and user["address"]["zip"] == zip_code.group(1):
-            return str(user["user_id"])
-    raise LookupError(f"task {task['id']}: no customer")
 
 
 TASKS = fx.tasks()
@@ -70,7 +31,7 @@ TASKS = fx.tasks()
 
 @pytest.mark.parametrize("task", TASKS, ids=[f"task-{t['id']}" for t in TASKS])
 async def test_scenario_replays_to_the_predicted_data(db: Database, engine: PolicyEngine, task: dict[str, Any]) -> None:
-    customer = customer_of(task)
+    customer = customer_of(task, fx.store())
     gate = ToolGate(db, engine, registry)
     predicted = copy.deepcopy(fx.store())
     for action in task["evaluation_criteria"]["actions"]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from agent.evals.store_state import customer_state
 from tools.store.database import Database
 from tools.store.money import to_dollars
 from tools.store.records import order_json, payment_method_json
@@ -46,18 +47,4 @@ def cents(value: float) -> int:
     return round(value * 100)
 
 
-__all__ = ["cents", "gift_card_balance", "snapshot", "to_dollars"]
-
-
-async def customer_state(database: Database, user_id: str) -> dict[str, Any]:
-    """One customer's profile and orders, as stored: what another customer must never change."""
-    async with database.session(readonly=True) as session:
-        customer = await session.get(Customer, user_id)
-        methods = (await session.exec(select(PaymentMethod).where(PaymentMethod.customer_id == user_id))).all()
-        orders = (await session.exec(select(Order).where(Order.customer_id == user_id))).all()
-        assert customer is not None
-        return {
-            "address": dict(customer.address),
-            "payment_methods": {m.id: payment_method_json(m) for m in methods},
-            "orders": {o.order_id: order_json(o) for o in orders},
-        }
+__all__ = ["cents", "customer_state", "gift_card_balance", "snapshot", "to_dollars"]

@@ -175,14 +175,21 @@ NOTHING_IN_HELP_CENTRE = (
 
 
 def help_centre_answer(result: dict[str, Any], language: str = "en", max_chars: int = 700) -> str:
-    """The top passage, cut at a sentence, with the article's title and link: the reply is only what the
+    """The top passages of the best article, cut at a sentence, with its title and link: the reply is only what the
     article says, and the customer can read the rest. The words around it are in the customer's language
     (`language`); the articles themselves are written in English, and the reply says so."""
     passages = result.get("passages") or []
     if not passages:
         return NOTHING_IN_HELP_CENTRE
     top = passages[0]
-    text = " ".join(str(top.get("text", "")).replace("**", "").split())
+    # The best passage, then the article's next best ones while they fit: a short passage rarely says it all.
+    same_article = [p for p in passages if p.get("article_id", top.get("article_id")) == top.get("article_id")]
+    text = ""
+    for passage in same_article:
+        more = " ".join(str(passage.get("text", "")).replace("**", "").split())
+        if text and len(text) + len(more) + 1 > max_chars:
+            break
+        text = f"{text} {more}".strip()
     if len(text) > max_chars:
         cut = text[:max_chars]
         text = cut[: cut.rfind(". ") + 1] if ". " in cut else cut.rstrip() + "..."

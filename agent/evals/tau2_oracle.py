@@ -1,6 +1,6 @@
 """An independent, plain-dict reading of the store's write rules, used to predict a scenario's final data.
 
-It follows `fixtures/README`'s description of each write literally and knows nothing of the service's code,
+It follows the store data's README's description of each write literally and knows nothing of the service's code,
 so agreement between the two is evidence, not a tautology. Amounts are handled in integer cents.
 """
 

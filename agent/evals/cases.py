@@ -1,0 +1,113 @@
+"""The golden case format, on pydantic-evals: one `Case` per conversation, one YAML file per dataset.
+
+A case's inputs are the signed-in customer and their turns, in order. A turn is one of:
+
+    - say: "Where is my order #W2611340?"       the customer writes a message
+    - confirm: confirm                           the customer answers the pending confirmation (or `decline`)
+    - staff: approve                             a support agent decides the pending approval: `approve`,
+      note: "Checked the photos"                 `amend` (approve with changed `arguments`) or `reject`,
+      arguments: {amount: 20}                    with a note; `role: supervisor` for the higher tier
+      role: supervisor
+
+What must hold is written as the case's evaluators (see `agent.evals.evaluators`), e.g.
+
+    evaluators:
+    - ToolCalled: {tool: cancel_pending_order, arguments: {order_id: "#W6247578"}}
+    - OrderState: {order_id: "#W6247578", status: cancelled}
+    - ReplySays: {any_of: [cancelled]}
+
+and the metadata says what the case is about (`covers`: the tools, outcomes and kinds of conversation it
+exercises), so a coverage test can check the suite still covers every tool and every policy outcome.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_evals import Case, Dataset
+
+GOLDEN_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "evals"
+"""Where the datasets live: one YAML file per topic, all of them together the golden suite."""
+
+StaffAction = Literal["approve", "amend", "reject"]
+
+
+class Turn(BaseModel):
+    """One step of the conversation, taken by the customer or by a person of the support team."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    say: str | None = None
+    """The customer writes this message."""
+    confirm: Literal["confirm", "decline"] | None = None
+    """The customer answers the confirmation the last run waits for."""
+    staff: StaffAction | None = None
+    """A support agent (or supervisor) decides the approval the last run waits for."""
+    note: str = ""
+    """The staff member's note; the customer is told about it."""
+    arguments: dict[str, Any] | None = None
+    """With `amend`: the arguments the action runs with instead (merged over the held ones)."""
+    role: Literal["agent", "supervisor"] = "agent"
+
+    @model_validator(mode="after")
+    def _exactly_one_actor(self) -> Turn:
+        taken = [name for name in ("say", "confirm", "staff") if getattr(self, name) is not None]
+        if len(taken) != 1:
+            raise ValueError(f"a turn is exactly one of say, confirm or staff; got {taken or 'none'}")
+        if self.arguments is not None and self.staff != "amend":
+            raise ValueError("arguments belong to a staff `amend` turn only")
+        return self
+
+
+class Conversation(BaseModel):
+    """A case's inputs: who is signed in, and what happens, turn by turn."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    customer: str
+    """The customer's `user_id` in the store (`fixtures/db.json`)."""
+    turns: list[Turn] = Field(min_length=1)
+
+
+class CaseInfo(BaseModel):
+    """A case's metadata: why it exists and what it covers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    about: str = ""
+    covers: list[str] = Field(default_factory=list)
+    """Tags for coverage: tool names, policy outcomes (`allow`, `deny`, `needs_approval:agent`,
+    `needs_approval:supervisor`, `confirm`, `decline`, `handoff`) and kinds (`multi_intent`, `follow_up`,
+    `small_talk`, `anger`, `injection`, `non_english`, `help_centre`, `other_customer`)."""
+
+
+GoldenCase = Case[Conversation, Any, CaseInfo]
+GoldenDataset = Dataset[Conversation, Any, CaseInfo]
+
+
+def dataset_files(directory: Path = GOLDEN_DIR) -> list[Path]:
+    """The golden datasets, in a stable order."""
+    return sorted(p for p in directory.glob("*.yaml") if not p.name.endswith("_schema.yaml"))
+
+
+def load_dataset(path: Path) -> GoldenDataset:
+    """One YAML dataset, with this project's evaluators known to the loader."""
+    from agent.evals.evaluators import EVALUATOR_TYPES
+
+    return GoldenDataset.from_file(path, custom_evaluator_types=EVALUATOR_TYPES)
+
+
+def load_golden(directory: Path = GOLDEN_DIR) -> GoldenDataset:
+    """Every golden case in one dataset (case names are unique across files; a clash is an error)."""
+    cases: list[GoldenCase] = []
+    seen: dict[str, Path] = {}
+    for path in dataset_files(directory):
+        for case in load_dataset(path).cases:
+            name = case.name or ""
+            if name in seen:
+                raise ValueError(f"case {name!r} is in both {seen[name].name} and {path.name}")
+            seen[name] = path
+            cases.append(case)
+    return GoldenDataset(name="golden", cases=cases)

@@ -1,0 +1,219 @@
+"""What `support eval` does, apart from parsing its arguments (`api.cli`): choose the models, play the tasks,
+print progress, write the report, compare it with a baseline, and choose the exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, TextIO
+
+from agent.errors import ConfigurationError
+from agent.evals.baseline import TOLERANCE, load_baseline, regressions
+from agent.evals.cases import GoldenDataset
+from agent.evals.cost_cap import CostCap
+from agent.evals.golden import golden_dataset
+from agent.evals.golden_trials import play_golden
+from agent.evals.harness import StoreTemplate, Target
+from agent.evals.live import LiveRun
+from agent.evals.report import TrialResult, build_report, write_report
+from agent.evals.tau2 import DEFAULT_TASKS, load_tasks
+from agent.models.anthropic_model import AnthropicModel
+from agent.models.selection import Credentials, build_model
+from api.prices import load_prices
+from api.settings import Settings
+
+EXIT_OK = 0
+EXIT_REGRESSION = 1
+"""Worse than the baseline."""
+EXIT_USAGE = 2
+"""The evaluation could not start (argparse uses 2 for bad arguments too)."""
+EXIT_CUT_SHORT = 3
+"""The cost cap stopped the run before every trial was played; the report covers what was played."""
+EXIT_INTERRUPTED = 130
+"""Ctrl-C, as shells report it."""
+
+
+class EvalSetupError(Exception):
+    """The evaluation cannot start as asked (no key for the simulated customer, a baseline that cannot be read)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EvalOptions:
+    model: str
+    tasks: str = "tau2-train"
+    trials: int = 1
+    concurrency: int = 4
+    max_cost_usd: float | None = None
+    baseline: Path | None = None
+    out: Path = Path("eval-report")
+    customer_model: str | None = None
+    task_ids: tuple[str, ...] = ()
+    tasks_file: Path = DEFAULT_TASKS
+
+
+def anthropic_model_id(spec: str) -> str | None:
+    return spec.split(":", 1)[1] if spec.startswith("anthropic:") and spec.split(":", 1)[1] else None
+
+
+def check_target(options: EvalOptions, settings: Settings) -> None:
+    """A model that cannot be built stops the evaluation before anything is played."""
+    if options.model == "offline":
+        return
+    if anthropic_model_id(options.model) is None:
+        raise EvalSetupError(f"--model must be offline or anthropic:<model id>, not {options.model!r}")
+    if settings.anthropic_api_key is None:
+        raise EvalSetupError("evaluating an Anthropic model needs ANTHROPIC_API_KEY")
+
+
+def target_for(options: EvalOptions, settings: Settings) -> Target:
+    """The service under test. A Claude model is built here, alone, and handed to the service: the service's own
+    chain would fall back to the offline model when Claude fails, and the report would score the offline
+    model's answers as Claude's."""
+    check_target(options, settings)
+    if options.model == "offline":
+        return Target(model="offline")
+    credentials = Credentials(
+        anthropic_api_key=settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None,
+        anthropic_base_url=settings.anthropic_base_url,
+        openai_api_key=None,
+        timeout_s=settings.model_timeout_s,
+        max_retries=settings.model_max_retries,
+    )
+    try:
+        return Target(model=options.model, instance=build_model(options.model, credentials))
+    except ConfigurationError as error:
+        raise EvalSetupError(str(error)) from error
+
+
+def customer_model_for(options: EvalOptions, settings: Settings) -> AnthropicModel:
+    """The simulated customer's model: `--customer-model`, else the model under test when it is Claude, else
+    the service's default Claude model. It always needs a key: without one, only golden cases can run."""
+    spec = options.customer_model or (options.model if options.model != "offline" else None)
+    model_id = anthropic_model_id(spec) if spec else settings.anthropic_default_model
+    if model_id is None:
+        raise EvalSetupError(f"--customer-model must be anthropic:<model id>, not {spec!r}")
+    if settings.anthropic_api_key is None:
+        raise EvalSetupError(
+            "the tau2 tasks need a model to play the customer: set ANTHROPIC_API_KEY "
+            "(and ANTHROPIC_BASE_URL for a local stand-in), or run --tasks golden"
+        )
+    return AnthropicModel(
+        model_id,
+        api_key=settings.anthropic_api_key.get_secret_value(),
+        base_url=settings.anthropic_base_url,
+        max_retries=settings.model_max_retries,
+        timeout_s=settings.model_timeout_s,
+    )
+
+
+class ProgressLine:
+    """One line per finished trial, with the running totals."""
+
+    def __init__(self, total: int, stream: TextIO) -> None:
+        self.total, self.stream = total, stream
+        self.done = self.passed = 0
+        self.spent = 0.0
+
+    def __call__(self, result: TrialResult) -> None:
+        self.done += 1
+        self.passed += result.passed
+        self.spent += result.cost_usd
+        verdict = "PASS" if result.passed else result.status.upper() if result.status != "finished" else "FAIL"
+        print(
+            f"[{self.done}/{self.total}] task {result.task_id} trial {result.trial}: {verdict} "
+            f"${result.cost_usd:.4f} | passed {self.passed}/{self.done}, spent ${self.spent:.4f}",
+            file=self.stream,
+            flush=True,
+        )
+
+
+async def evaluate(options: EvalOptions, settings: Settings, stream: TextIO) -> dict[str, Any]:
+    """Everything that can be refused (the model, the key, the task ids) is checked before the store is built."""
+    check_target(options, settings)
+    cap = CostCap(options.max_cost_usd)
+    new_target = partial(target_for, options, settings)
+    if options.tasks == "golden":
+        dataset = golden_dataset()
+        picked = chosen(options, {case.name or "" for case in dataset.cases})
+        dataset = GoldenDataset(
+            name=dataset.name, cases=[c for c in dataset.cases if c.name in picked], evaluators=dataset.evaluators
+        )
+        with tempfile.TemporaryDirectory(prefix="support-eval-") as scratch:
+            store = await StoreTemplate.build(Path(scratch))
+            progress = ProgressLine(len(dataset.cases) * options.trials, stream)
+            results = await play_golden(
+                new_target,
+                store,
+                cap,
+                trials=options.trials,
+                concurrency=options.concurrency,
+                progress=progress,
+                dataset=dataset,
+            )
+    elif options.tasks == "tau2-train":
+        tasks = load_tasks(options.tasks_file)
+        picked = chosen(options, {task.id for task in tasks})
+        tasks = [task for task in tasks if task.id in picked]
+        customer = customer_model_for(options, settings)
+        try:
+            with tempfile.TemporaryDirectory(prefix="support-eval-") as scratch:
+                store = await StoreTemplate.build(Path(scratch))
+                run = LiveRun(new_target, customer, load_prices(settings), store, cap, concurrency=options.concurrency)
+                results = await run.play_all(tasks, options.trials, ProgressLine(len(tasks) * options.trials, stream))
+        finally:
+            await customer.close()
+    else:
+        raise EvalSetupError(f"unknown task set {options.tasks!r}: use tau2-train or golden")
+    return build_report(
+        results,
+        model=options.model,
+        tasks=options.tasks,
+        trials=options.trials,
+        max_cost_usd=options.max_cost_usd,
+        cut_short=any(r.status == "cut_short" for r in results),
+    )
+
+
+def chosen(options: EvalOptions, known: set[str]) -> set[str]:
+    """The task (or case) ids `--task` picked, all of them without it; an unknown id stops the run."""
+    if not options.task_ids:
+        return known
+    if unknown := sorted(set(options.task_ids) - known):
+        raise EvalSetupError(f"no task has the id(s) {', '.join(unknown)}")
+    return set(options.task_ids)
+
+
+def run_eval(options: EvalOptions, settings: Settings | None = None, stream: TextIO | None = None) -> int:
+    """Run the evaluation and return the exit code; the report is written even when the run was cut short.
+    Progress and the verdict go to `stream` (standard error), so standard output stays free for a pipe."""
+    settings = settings or Settings()
+    stream = stream or sys.stderr
+    try:
+        baseline = load_baseline(options.baseline, options.tasks) if options.baseline else None
+        report = asyncio.run(evaluate(options, settings, stream))
+    except (EvalSetupError, OSError, ValueError) as error:
+        print(f"support eval: {error}", file=stream)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("support eval: interrupted; no report written", file=stream)
+        return EXIT_INTERRUPTED
+    as_json, as_html = write_report(report, options.out)
+    totals = report["totals"]
+    passes = ", ".join(f"pass^{k} {v:.3f}" for k, v in totals["pass_hat_k"].items())
+    print(f"{passes}; cost ${totals['cost_usd']:.4f}; report: {as_json} and {as_html}", file=stream)
+    code = EXIT_OK
+    if report["cut_short"]:
+        print(f"cut short: the cost cap of ${options.max_cost_usd} was reached before every trial ran", file=stream)
+        code = EXIT_CUT_SHORT
+    if baseline is not None:
+        worse = regressions(report, baseline)
+        for line in worse:
+            print(f"regression: {line}", file=stream)
+        if worse:
+            return EXIT_REGRESSION
+        print(f"no regression against {options.baseline} (tolerance {TOLERANCE:.2f})", file=stream)
+    return code

@@ -1,0 +1,121 @@
+"""What one played case leaves behind, for the evaluators and the reports: plain data, JSON-serialisable.
+
+Tool calls are read twice, from two independent records: the run's steps in the database (`tool_calls`) and
+the OpenTelemetry `execute_tool` spans captured in memory (`spans`). Evaluators may check either; the golden
+suite checks that both tell the same story.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class TurnRecord(BaseModel):
+    """One input turn and the service's answer to it."""
+
+    kind: str
+    """`say`, `confirm` or `staff`."""
+    text: str
+    """The message, the confirmation answer, or the staff action and note."""
+    http_status: int
+    run_status: str | None = None
+    reply: str | None = None
+    error: str | None = None
+    """The error body's code and message when the service refused the turn (or nothing was pending)."""
+
+
+class ToolCallRecord(BaseModel):
+    """A tool call the model made, as the run's step recorded it, with the policy's decision."""
+
+    run_id: str
+    tool: str
+    arguments: Any = None
+    decision: str | None = None
+    """`allow`, `deny`, `needs_approval` or `needs_confirmation` (what the gate decided)."""
+    rule: str | None = None
+    is_error: bool = False
+    result: Any = None
+
+
+class SpanRecord(BaseModel):
+    """A finished OpenTelemetry span, enough to rebuild a pydantic-evals `SpanTree`."""
+
+    name: str
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None = None
+    start_ns: int
+    end_ns: int
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class HeldCallRecord(BaseModel):
+    """A call held for a decision: the customer's confirmation or a staff approval."""
+
+    kind: str
+    """`confirmation` or `approval`."""
+    tool: str
+    status: str
+    arguments: dict[str, Any]
+    approver_role: str
+    amount: float
+    rule: str
+    note: str | None = None
+
+
+class RunRecord(BaseModel):
+    id: str
+    status: str
+    model: str
+    """`provider:name` of the model that answered."""
+    model_calls: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    latency_s: float | None
+
+
+class Transcript(BaseModel):
+    """Everything a case produced. `error` is set when the harness itself could not play the case."""
+
+    case: str
+    model: str
+    customer: str
+    conversation_id: str = ""
+    turns: list[TurnRecord] = Field(default_factory=list)
+    replies: list[str] = Field(default_factory=list)
+    """Every assistant message in the conversation, in order (answers after a confirmation or approval too)."""
+    runs: list[RunRecord] = Field(default_factory=list)
+    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    spans: list[SpanRecord] = Field(default_factory=list)
+    held_calls: list[HeldCallRecord] = Field(default_factory=list)
+    initial_state: dict[str, Any] = Field(default_factory=dict)
+    """The customer's account before the first turn, in the same shape as `final_state`."""
+    final_state: dict[str, Any] = Field(default_factory=dict)
+    """The customer's account after the case: `{"address", "payment_methods", "orders"}`, in the store's
+    field names (`fixtures/db.json`)."""
+    latency_s: float = 0.0
+    """Wall clock of the whole case, every turn included."""
+    error: str | None = None
+
+    @property
+    def final_status(self) -> str | None:
+        """The status of the last run of the conversation."""
+        return self.runs[-1].status if self.runs else None
+
+    @property
+    def input_tokens(self) -> int:
+        return sum(r.input_tokens for r in self.runs)
+
+    @property
+    def output_tokens(self) -> int:
+        return sum(r.output_tokens for r in self.runs)
+
+    @property
+    def cost_usd(self) -> float:
+        return round(sum(r.cost_usd for r in self.runs), 6)
+
+    def calls_of(self, tool: str) -> list[ToolCallRecord]:
+        return [c for c in self.tool_calls if c.tool == tool]
