@@ -221,8 +221,10 @@ def generated_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def type_check(home: Path, program: str) -> subprocess.CompletedProcess[str]:
+    """mypy --strict on `program` and the generated client it imports. Its cache stays in the module's tmp dir,
+    so the second program is checked in a fraction of the first's time."""
     return subprocess.run(
-        [sys.executable, "-m", "mypy", "--config-file", "mypy.ini", "--no-incremental", program],
+        [sys.executable, "-m", "mypy", "--config-file", "mypy.ini", program],
         capture_output=True,
         text=True,
         cwd=home,
