@@ -69,6 +69,20 @@ def test_the_committed_spec_is_the_apps(spec: dict[str, Any]) -> None:
     )
 
 
+def test_the_regeneration_command_writes_the_apps_spec(tmp_path: Path, spec: dict[str, Any]) -> None:
+    """`support openapi --write PATH` (what `./dev support openapi --write` runs, to docs/openapi.json)."""
+    target = tmp_path / "openapi.json"
+    written = subprocess.run(
+        [sys.executable, "-m", "api.cli", "openapi", "--write", str(target)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert written.returncode == 0, written.stderr
+    assert target.read_text(encoding="utf-8") == render(spec)
+
+
 def test_every_operation_meets_the_bar(spec: dict[str, Any]) -> None:
     problems = below_the_bar(spec)
     assert not problems, "\n".join(problems)
