@@ -68,12 +68,18 @@ async def list_approvals(
     request: Request,
     response: Response,
     staff: StaffPrincipal,
-    status: Status | None = None,
-    customer_id: QueryId | None = None,
-    older_than_minutes: Annotated[int | None, Query(ge=0, le=MAX_AGE_MINUTES)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
-    decidable: bool = False,
+    status: Annotated[Status | None, Query(description="Only approvals in this status.")] = None,
+    customer_id: Annotated[QueryId | None, Query(description="Only this customer's.")] = None,
+    older_than_minutes: Annotated[
+        int | None, Query(ge=0, le=MAX_AGE_MINUTES, description="Only those waiting at least this long.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200, description="At most this many.")] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=MAX_CURSOR_LENGTH, description="The `Next-Cursor` of the previous page.")
+    ] = None,
+    decidable: Annotated[
+        bool, Query(description="Only those I may decide: within my role's tier and limit for the tool.")
+    ] = False,
 ) -> list[ApprovalOut]:
     """Oldest first. When more remain, the `Next-Cursor` header holds the cursor for the next page.
     `decidable=true` keeps what I may decide: the tier needed and the amount are within my role's limits."""

@@ -46,7 +46,9 @@ async def create_conversation(request: Request, principal: CustomerPrincipal) ->
 
 @router.get("", responses=error_responses(401, 403, 422, 503))
 async def list_conversations(
-    request: Request, principal: CustomerPrincipal, limit: Annotated[int, Query(ge=1, le=100)] = 20
+    request: Request,
+    principal: CustomerPrincipal,
+    limit: Annotated[int, Query(ge=1, le=100, description="At most this many.")] = 20,
 ) -> list[ConversationOut]:
     """The signed-in customer's own conversations, newest first."""
     found = await services_of(request).runs.conversations_of(principal.id, limit=limit)

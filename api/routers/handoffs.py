@@ -33,9 +33,12 @@ class CloseIn(RequestBody):
 async def list_handoffs(
     request: Request,
     staff: StaffPrincipal,
-    status: Literal["open", "queued", "claimed", "closed"] = "open",
-    mine: bool = False,
-    limit: Annotated[int, Query(ge=1, le=200)] = 100,
+    status: Annotated[
+        Literal["open", "queued", "claimed", "closed"],
+        Query(description="`open` is queued and claimed together."),
+    ] = "open",
+    mine: Annotated[bool, Query(description="Only those I claimed.")] = False,
+    limit: Annotated[int, Query(ge=1, le=200, description="At most this many.")] = 100,
 ) -> list[HandoffOut]:
     """Oldest first. `open` is queued and claimed; `mine=true` keeps only those I claimed."""
     where = HandoffFilter(status=status, claimed_by=staff.id if mine else None)

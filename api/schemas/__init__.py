@@ -6,6 +6,7 @@
     conversations  conversations, messages, runs, confirmations: the customer's side
     staff          approvals and hand-offs: the support team's side
     health         probes
+    streams        how a route declares a Server-Sent-Events answer
 """
 
 from api.schemas.conversations import (
