@@ -15,6 +15,7 @@ from api.errors import ApiError
 from api.feed_hub import BATCH, FeedHub
 from api.inputs import ConversationId
 from api.schemas import error_responses
+from api.schemas.streams import event_stream_response
 from api.services import services_of
 from api.sse import feed_sse
 
@@ -26,11 +27,13 @@ PING_S = 15
 
 @router.get(
     "/{conversation_id}/events",
-    operation_id="conversation_events",
     response_class=EventSourceResponse,
     responses={
-        200: {"description": "The conversation's events as Server-Sent Events", "content": {"text/event-stream": {}}},
-        **error_responses(401, 403, 404, 422),
+        **event_stream_response(
+            "The conversation's events as Server-Sent Events, each with its feed id (`id:`), kind (`event:`) and "
+            "JSON `data:` (docs/feed.md lists the kinds and their data)."
+        ),
+        **error_responses(401, 403, 404, 422, 503),
     },
 )
 async def conversation_feed(
