@@ -138,6 +138,20 @@ async def test_a_question_and_an_action_never_apply_the_action_to_the_first_orde
         assert (await stored_order(service, IVAN_PENDING)).status == "pending"
 
 
+async def test_a_policy_question_beside_an_action_is_answered_first(sqlite_url: str) -> None:
+    async with running_service(sqlite_url) as service:
+        answered, proposed = await chat(
+            service, IVAN, f"Return the garden hose from {IVAN_DELIVERED}. Also how long do refunds take?", "yes"
+        )
+        assert answered["reply"].startswith("From our help centre: ")
+        assert "(https://help.example-store.com/articles/refund-timing)" in answered["reply"]
+        assert answered["reply"].endswith(
+            f'You also asked: "Return the garden hose from {IVAN_DELIVERED}". Shall I go on with that?'
+        )
+        assert await tools_called(service, answered) == ["search_help_centre"]
+        assert proposed["pending_confirmation"]["tool"] == "return_delivered_order_items"
+
+
 async def test_two_orders_to_look_up_are_answered_together(sqlite_url: str) -> None:
     async with running_service(sqlite_url) as service:
         [run] = await chat(service, IVAN, f"Where are {IVAN_PENDING} and {IVAN_DELIVERED}?")

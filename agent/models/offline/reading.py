@@ -221,9 +221,9 @@ def read_request(text: str) -> Request:
 
 
 def read_requests(text: str) -> tuple[Request, ...]:
-    """The message's requests. A piece starts a new request only when it has an intent and names an order the
-    request so far does not, and that request is not an action still looking for its order ("I want to
-    cancel, it's #W1" is one request). A request naming several orders becomes one request per order."""
+    """The message's requests. A piece starts a new request when it is a policy question, or has an intent and
+    names an order the request so far does not, and that request is not an action still looking for its order
+    ("I want to cancel, it's #W1" is one request). A request naming several orders becomes one per order."""
     bounds = [0, *(m.end() for m in _BOUNDARY.finditer(text) if 0 < m.end() < len(text)), len(text)]
     starts = [0]
     first = read_request(text[: bounds[1]])
@@ -232,7 +232,8 @@ def read_requests(text: str) -> tuple[Request, ...]:
     for begin, end in pairwise(bounds[1:]):  # each piece is read once: a long message stays cheap
         piece = read_request(text[begin:end])
         new_orders = set(piece.slots.order_ids) - orders
-        if piece.intent is not None and new_orders and not awaits_order and (orders or said_something):
+        own_request = (piece.intent is not None and new_orders and not awaits_order) or piece.intent is Intent.QUESTION
+        if own_request and (orders or said_something):
             starts.append(begin)
             orders, awaits_order = set(), False
         said_something = said_something or piece.intent is not None
