@@ -247,8 +247,16 @@ def read_requests(text: str) -> tuple[Request, ...]:
             continue
         for order_id in request.slots.order_ids:
             own = replace(request.slots, order_ids=(order_id,))
-            requests.append(Request(request.intent or Intent.STATUS, own, request.text))
+            requests.append(Request(request.intent or Intent.STATUS, own, _only_order(request.text, order_id)))
     return tuple(r for r in requests if r.text)
+
+
+def _only_order(text: str, order_id: str) -> str:
+    """The request's words about one of its orders: "cancel #W1 and #W2, not needed" -> "cancel #W2, not
+    needed", so a request quoted back for later names only the order still to do."""
+    digits = order_id.removeprefix("#W")
+    others = re.sub(rf"(?:\s*(?:,|\band\b))?\s*#?\s?\b[Ww](?!{digits}\b)\d{{7}}\b", "", text)
+    return " ".join(re.sub(r"\s+(?:and|,)\s+(?=#?\s?[Ww]\d{7})", " ", others).split())
 
 
 def _awaits_order(request: Request) -> bool:
