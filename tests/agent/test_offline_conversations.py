@@ -180,6 +180,15 @@ async def test_a_policy_question_beside_an_action_is_answered_first(sqlite_url: 
         assert proposed["pending_confirmation"]["tool"] == "return_delivered_order_items"
 
 
+async def test_a_request_phrased_as_a_question_is_still_a_request(sqlite_url: str) -> None:
+    async with running_service(sqlite_url) as service:
+        [proposed] = await chat(
+            service, JAMES, "The water bottle from #W2611340 leaked, could I get a $10 refund as compensation?"
+        )
+        assert proposed["pending_confirmation"]["tool"] == "issue_refund"
+        assert proposed["pending_confirmation"]["arguments"]["amount"] == 10
+
+
 async def test_two_orders_to_look_up_are_answered_together(sqlite_url: str) -> None:
     async with running_service(sqlite_url) as service:
         [run] = await chat(service, IVAN, f"Where are {IVAN_PENDING} and {IVAN_DELIVERED}?")

@@ -264,7 +264,7 @@ def _awaits_order(request: Request) -> bool:
 
 
 def asks_about_policy(lowered: str, slots: Slots) -> bool:
-    if slots.order_ids or slots.item_ids or _REQUESTS.search(lowered):
+    if slots.order_ids or slots.item_ids or slots.amount is not None or _REQUESTS.search(lowered):
         return False
     return bool(_ASKS.search(lowered) and _POLICY_TOPIC.search(lowered))
 
