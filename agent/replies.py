@@ -17,7 +17,7 @@ MODEL_FAILED = (
     "I'm sorry, I'm having trouble answering right now. Your message is saved; please try again in a moment, "
     "or say 'human' and a member of our team will pick this up."
 )
-HANDED_OFF = "I've passed this conversation to a member of our support team. They'll reply here as soon as they can."
+HANDED_OFF = "I've passed this conversation to a person on our support team. They'll reply here as soon as they can."
 REFUSED = "I'm sorry, I can't help with that here. If you'd like, a member of our support team can take a look."
 CUT_SHORT = "(My answer was cut short. Please ask me to continue if you need the rest.)"
 NOT_RUN_AFTER_PAUSE = "not run: it waits until a team member decides on an earlier action in this answer"

@@ -59,7 +59,9 @@ class Target:
     `model` is a model spec as `SUPPORT_MODEL` takes it (`offline`, `anthropic:<id>`); the Anthropic key and
     base URL come from `settings` (`ANTHROPIC_API_KEY`, `ANTHROPIC_BASE_URL`) or the environment. `instance`
     replaces the configured model object outright (a test's scripted model), and `settings` can point at
-    another policy file (`SUPPORT_POLICY_FILE`) to see what a changed rule does to the suite.
+    another policy file (`SUPPORT_POLICY_FILE`) to see what a changed rule does to the suite. Settings not given
+    here come from the environment, as for the service itself; the database and the signing secret are always
+    the case's own.
     """
 
     model: str = "offline"
@@ -173,8 +175,10 @@ class CaseSession:
         """A support agent (or supervisor) approves, amends or rejects this conversation's pending approval."""
         staff = self._bearer(STAFF_IDS[role], role)
         listed = await self._http.get("/v1/approvals", params={"status": "pending"}, headers=staff)
-        mine = [a for a in listed.json() if a["conversation_id"] == self.conversation_id] if listed.is_success else []
         label = f"{action}: {note}"
+        if not listed.is_success:
+            return self._record("staff", label, listed)
+        mine = [a for a in listed.json() if a["conversation_id"] == self.conversation_id]
         if not mine:
             return self._nothing_pending("staff", label, "no approval was pending")
         held = mine[-1]

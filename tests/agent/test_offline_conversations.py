@@ -124,6 +124,34 @@ async def test_two_actions_in_one_message_each_on_its_own_order(sqlite_url: str)
         assert (await stored_order(service, IVAN_OTHER_PENDING)).status == "pending"  # until its own Confirm
 
 
+async def test_one_action_on_two_orders_is_done_one_order_at_a_time(sqlite_url: str) -> None:
+    async with running_service(sqlite_url) as service:
+        conversation = await service.new_conversation(IVAN)
+        first, held = await chat(
+            service,
+            IVAN,
+            f"Cancel {IVAN_PENDING} and {IVAN_OTHER_PENDING}, I don't need them",
+            CONFIRM,
+            conversation=conversation,
+        )
+        assert first["pending_confirmation"]["arguments"]["order_id"] == IVAN_PENDING
+        assert held["status"] == "awaiting_approval"  # over the automatic limit: a team member decides
+        approval = held["pending_action"]["approval_id"]
+        decided = await service.http.post(f"/v1/approvals/{approval}/approve", json={"note": ""}, headers=AGENT)
+        reply = decided.json()["run"]["reply"]
+        assert reply.startswith(f"A team member approved it. Done: order {IVAN_PENDING} is cancelled.")
+        assert reply.endswith(
+            f'You also asked: "Cancel {IVAN_OTHER_PENDING}, I don\'t need them". Shall I go on with that?'
+        )
+        [second] = await chat(service, IVAN, "yes please", conversation=conversation)
+        assert second["pending_confirmation"]["arguments"] == {
+            "order_id": IVAN_OTHER_PENDING,
+            "reason": "no longer needed",
+        }
+        assert (await stored_order(service, IVAN_PENDING)).status == "cancelled"
+        assert (await stored_order(service, IVAN_OTHER_PENDING)).status == "pending"
+
+
 async def test_a_question_and_an_action_never_apply_the_action_to_the_first_order(sqlite_url: str) -> None:
     async with running_service(sqlite_url) as service:
         answered, proposed = await chat(
@@ -136,6 +164,29 @@ async def test_a_question_and_an_action_never_apply_the_action_to_the_first_orde
         )
         assert proposed["pending_confirmation"]["arguments"]["order_id"] == IVAN_OTHER_PENDING
         assert (await stored_order(service, IVAN_PENDING)).status == "pending"
+
+
+async def test_a_policy_question_beside_an_action_is_answered_first(sqlite_url: str) -> None:
+    async with running_service(sqlite_url) as service:
+        answered, proposed = await chat(
+            service, IVAN, f"Return the garden hose from {IVAN_DELIVERED}. Also how long do refunds take?", "yes"
+        )
+        assert answered["reply"].startswith("From our help centre: ")
+        assert "(https://help.example-store.com/articles/refund-timing)" in answered["reply"]
+        assert answered["reply"].endswith(
+            f'You also asked: "Return the garden hose from {IVAN_DELIVERED}". Shall I go on with that?'
+        )
+        assert await tools_called(service, answered) == ["search_help_centre"]
+        assert proposed["pending_confirmation"]["tool"] == "return_delivered_order_items"
+
+
+async def test_a_request_phrased_as_a_question_is_still_a_request(sqlite_url: str) -> None:
+    async with running_service(sqlite_url) as service:
+        [proposed] = await chat(
+            service, JAMES, "The water bottle from #W2611340 leaked, could I get a $10 refund as compensation?"
+        )
+        assert proposed["pending_confirmation"]["tool"] == "issue_refund"
+        assert proposed["pending_confirmation"]["arguments"]["amount"] == 10
 
 
 async def test_two_orders_to_look_up_are_answered_together(sqlite_url: str) -> None:
@@ -254,6 +305,7 @@ async def test_an_angry_customer_is_handed_to_a_person(sqlite_url: str) -> None:
         async with running_service(sqlite_url) as service:
             [run] = await chat(service, JAMES, said)
             assert run["status"] == "handed_off", said
+            assert "a person on our support team" in run["reply"]
             assert await tools_called(service, run) == ["transfer_to_human_agents"]
 
 

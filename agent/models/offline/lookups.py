@@ -27,7 +27,7 @@ NEEDED_STATUS: dict[Intent, tuple[str, ...]] = {
     Intent.SWAP: ("pending", "delivered"),
 }
 MAX_OPTIONS_LISTED = 8
-_ASKS_CONTENTS = re.compile(r"\bwhat('s| is| was| did i (order|buy)| did it have)( in)?\b|\bwhich items\b")
+_ASKS_CONTENTS = re.compile(r"\bwhat('s| is| was) in\b|\bwhat did i (order|buy)\b|\bwhich items\b")
 
 
 def need_order(c: Conversation, doing: str) -> Plan | dict[str, Any]:

@@ -221,9 +221,9 @@ def read_request(text: str) -> Request:
 
 
 def read_requests(text: str) -> tuple[Request, ...]:
-    """The message's requests. A piece starts a new request only when it has an intent and names an order the
-    request so far does not, and that request is not an action still looking for its order ("I want to
-    cancel, it's #W1" is one request). A request naming several orders becomes one request per order."""
+    """The message's requests. A piece starts a new request when it is a policy question, or has an intent and
+    names an order the request so far does not, and that request is not an action still looking for its order
+    ("I want to cancel, it's #W1" is one request). A request naming several orders becomes one per order."""
     bounds = [0, *(m.end() for m in _BOUNDARY.finditer(text) if 0 < m.end() < len(text)), len(text)]
     starts = [0]
     first = read_request(text[: bounds[1]])
@@ -232,7 +232,8 @@ def read_requests(text: str) -> tuple[Request, ...]:
     for begin, end in pairwise(bounds[1:]):  # each piece is read once: a long message stays cheap
         piece = read_request(text[begin:end])
         new_orders = set(piece.slots.order_ids) - orders
-        if piece.intent is not None and new_orders and not awaits_order and (orders or said_something):
+        own_request = (piece.intent is not None and new_orders and not awaits_order) or piece.intent is Intent.QUESTION
+        if own_request and (orders or said_something):
             starts.append(begin)
             orders, awaits_order = set(), False
         said_something = said_something or piece.intent is not None
@@ -246,8 +247,16 @@ def read_requests(text: str) -> tuple[Request, ...]:
             continue
         for order_id in request.slots.order_ids:
             own = replace(request.slots, order_ids=(order_id,))
-            requests.append(Request(request.intent or Intent.STATUS, own, request.text))
+            requests.append(Request(request.intent or Intent.STATUS, own, _only_order(request.text, order_id)))
     return tuple(r for r in requests if r.text)
+
+
+def _only_order(text: str, order_id: str) -> str:
+    """The request's words about one of its orders: "cancel #W1 and #W2, not needed" -> "cancel #W2, not
+    needed", so a request quoted back for later names only the order still to do."""
+    digits = order_id.removeprefix("#W")
+    others = re.sub(rf"(?:\s*(?:,|\band\b))?\s*#?\s?\b[Ww](?!{digits}\b)\d{{7}}\b", "", text)
+    return " ".join(re.sub(r"\s+(?:and|,)\s+(?=#?\s?[Ww]\d{7})", " ", others).split())
 
 
 def _awaits_order(request: Request) -> bool:
@@ -255,7 +264,7 @@ def _awaits_order(request: Request) -> bool:
 
 
 def asks_about_policy(lowered: str, slots: Slots) -> bool:
-    if slots.order_ids or slots.item_ids or _REQUESTS.search(lowered):
+    if slots.order_ids or slots.item_ids or slots.amount is not None or _REQUESTS.search(lowered):
         return False
     return bool(_ASKS.search(lowered) and _POLICY_TOPIC.search(lowered))
 

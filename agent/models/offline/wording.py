@@ -58,7 +58,7 @@ _JOINING_WORDS = re.compile(
 
 
 def also_asked(request_text: str) -> str:
-    quoted = _JOINING_WORDS.sub("", request_text.strip().strip(",;").replace('"', "'")).strip()
+    quoted = _JOINING_WORDS.sub("", request_text.strip().strip(",;.!").replace('"', "'")).strip()
     return f'{ALSO_ASKED} "{quoted}". Shall I go on with that?'
 
 
