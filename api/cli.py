@@ -151,10 +151,10 @@ def openapi(args: argparse.Namespace) -> None:
 
 
 def evaluate(args: argparse.Namespace) -> None:
-    """A live evaluation (see `agent.evals.command`); its exit code tells a regression from a run cut short."""
+    """A live evaluation (see `evals.command`); its exit code tells a regression from a run cut short."""
     from pathlib import Path
 
-    from agent.evals.command import EvalOptions, run_eval
+    from evals.command import EvalOptions, run_eval
 
     options = EvalOptions(
         model=args.model,

@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.evals.golden import compare, load_baseline, run_golden, write_baseline
-from agent.evals.harness import StoreTemplate
+from evals.golden import compare, load_baseline, run_golden, write_baseline
+from evals.harness import StoreTemplate
 from tests.evals.models import CI_MODELS, ci_target
 
 

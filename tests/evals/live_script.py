@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from agent.evals.simulated_customer import OPENING, SYSTEM_PROMPT
 from api.cli import main
+from evals.simulated_customer import OPENING, SYSTEM_PROMPT
 from tests.fakes.anthropic_api import FakeMessagesAPI, Reply, TokenUsage, call, say, system_says
 
 CUSTOMER_LANE = "customer"

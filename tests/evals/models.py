@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from agent.evals.harness import Target
+from evals.harness import Target
 from tests.fakes.offline_brain import OfflineBrainAPI
 
 CI_MODELS = ("offline", "offline-via-messages-api")

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from pydantic_evals.evaluators import EvaluationReason, Evaluator, EvaluatorContext
 
-from agent.evals import evaluators as ev
-from agent.evals.cases import CaseInfo, Conversation, Turn
-from agent.evals.transcript import HeldCallRecord, RunRecord, SpanRecord, ToolCallRecord, Transcript, TurnRecord
+from evals import evaluators as ev
+from evals.cases import CaseInfo, Conversation, Turn
+from evals.transcript import HeldCallRecord, RunRecord, SpanRecord, ToolCallRecord, Transcript, TurnRecord
 
 CUSTOMER = "yusuf_rossi_9620"
 ORDER = "#W6247578"

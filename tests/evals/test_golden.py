@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from agent.evals.cases import load_golden
-from agent.evals.golden import CaseResult, GoldenReport, compare, golden_dataset, load_baseline, run_golden
-from agent.evals.harness import StoreTemplate, Target
 from agent.models.base import ModelRequest, ModelResponse, TextBlock, TextSink
 from agent.models.offline import OfflineModel
+from evals.cases import load_golden
+from evals.golden import CaseResult, GoldenReport, compare, golden_dataset, load_baseline, run_golden
+from evals.harness import StoreTemplate, Target
 from policies.config import DEFAULT_POLICY_FILE
 from tests.evals.models import CI_MODELS, ci_target
 

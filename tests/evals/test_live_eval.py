@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from agent.evals.command import EXIT_CUT_SHORT, EXIT_OK, EXIT_REGRESSION
-from agent.evals.golden import BASELINE_FILE as GOLDEN_BASELINE
 from api.cli import main
+from evals.command import EXIT_CUT_SHORT, EXIT_OK, EXIT_REGRESSION
+from evals.golden import BASELINE_FILE as GOLDEN_BASELINE
 from tests.evals.live_script import (
     CUSTOMER_LANE,
     ORDER,

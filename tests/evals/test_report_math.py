@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent.evals.baseline import TOLERANCE, regressions
-from agent.evals.report import TrialResult, build_report, pass_hat_k, percentile
-from agent.evals.tau2 import differences, load_tasks, seed_store
+from evals.baseline import TOLERANCE, regressions
+from evals.report import TrialResult, build_report, pass_hat_k, percentile
+from evals.tau2 import differences, load_tasks, seed_store
 
 
 def report_of(outcomes: dict[str, list[bool]]) -> dict[str, object]:
@@ -66,9 +66,9 @@ def test_every_train_task_has_a_customer() -> None:
 
 
 def test_a_golden_case_result_becomes_a_trial() -> None:
-    from agent.evals.golden import CaseResult
-    from agent.evals.golden_trials import trial_of
-    from agent.evals.transcript import HeldCallRecord, ToolCallRecord, Transcript
+    from evals.golden import CaseResult
+    from evals.golden_trials import trial_of
+    from evals.transcript import HeldCallRecord, ToolCallRecord, Transcript
 
     held = {"tool": "cancel_pending_order", "arguments": {}, "approver_role": "agent", "amount": 1.0, "rule": "r"}
     transcript = Transcript(

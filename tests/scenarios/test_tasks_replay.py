@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from agent.dispatch import ToolGate
-from agent.evals import tau2_oracle as oracle
-from agent.evals.tau2 import RENAMED, customer_of
+from evals import tau2_oracle as oracle
+from evals.tau2 import RENAMED, customer_of
 from policies.engine import PolicyEngine
 from tests.support import fixture_data as fx
 from tests.support.calls import submit_and_approve

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from agent.evals.store_state import customer_state
+from evals.store_state import customer_state
 from tools.store.database import Database
 from tools.store.money import to_dollars
 from tools.store.records import order_json, payment_method_json

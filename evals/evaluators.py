@@ -25,8 +25,8 @@ from typing import Any, cast
 from pydantic_evals.evaluators import EvaluationReason, Evaluator, EvaluatorContext
 from pydantic_evals.otel.span_tree import SpanNode, SpanQuery, SpanTree
 
-from agent.evals.cases import GOLDEN_DIR, CaseInfo, Conversation
-from agent.evals.transcript import Transcript
+from evals.cases import GOLDEN_DIR, CaseInfo, Conversation
+from evals.transcript import Transcript
 
 Context = EvaluatorContext[Conversation, Transcript, CaseInfo]
 

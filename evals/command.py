@@ -12,19 +12,19 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from agent.errors import ConfigurationError
-from agent.evals.baseline import TOLERANCE, load_baseline, regressions
-from agent.evals.cases import GoldenDataset
-from agent.evals.cost_cap import CostCap
-from agent.evals.golden import golden_dataset
-from agent.evals.golden_trials import play_golden
-from agent.evals.harness import StoreTemplate, Target
-from agent.evals.live import LiveRun
-from agent.evals.report import TrialResult, build_report, write_report
-from agent.evals.tau2 import DEFAULT_TASKS, load_tasks
 from agent.models.anthropic_model import AnthropicModel
 from agent.models.selection import Credentials, build_model
 from api.prices import load_prices
 from api.settings import Settings
+from evals.baseline import TOLERANCE, load_baseline, regressions
+from evals.cases import GoldenDataset
+from evals.cost_cap import CostCap
+from evals.golden import golden_dataset
+from evals.golden_trials import play_golden
+from evals.harness import StoreTemplate, Target
+from evals.live import LiveRun
+from evals.report import TrialResult, build_report, write_report
+from evals.tau2 import DEFAULT_TASKS, load_tasks
 
 EXIT_OK = 0
 EXIT_REGRESSION = 1

@@ -1,6 +1,6 @@
 """`support eval --tasks golden`: the golden cases as trials of a live evaluation, under its cost cap.
 
-The golden suite's own runner (`agent.evals.golden.run_golden`) plays and judges the cases; here each case is
+The golden suite's own runner (`evals.golden.run_golden`) plays and judges the cases; here each case is
 handed to it alone, so the cap can be checked before every case and the verdicts land in the same report as the
 tau2 tasks (a case passes when every check on it holds; its "final state" holds when no store check failed).
 The customer's turns are scripted in the case, so no simulated customer (and no key) is needed for them.
@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from agent.evals.cases import GoldenCase, GoldenDataset
-from agent.evals.cost_cap import CostCap
-from agent.evals.golden import CaseResult, golden_dataset, run_golden
-from agent.evals.harness import StoreTemplate, Target
-from agent.evals.live import conversation_of
-from agent.evals.report import TrialResult
+from evals.cases import GoldenCase, GoldenDataset
+from evals.cost_cap import CostCap
+from evals.golden import CaseResult, golden_dataset, run_golden
+from evals.harness import StoreTemplate, Target
+from evals.live import conversation_of
+from evals.report import TrialResult
 
 Progress = Callable[[TrialResult], None]
 GRANTED = {"approved", "executed", "failed"}

@@ -16,10 +16,10 @@ from typing import Any
 
 from pydantic_evals.reporting import EvaluationReport
 
-from agent.evals.cases import GOLDEN_DIR, CaseInfo, Conversation, GoldenDataset, load_golden
-from agent.evals.evaluators import DEFAULT_EVALUATORS
-from agent.evals.harness import StoreTemplate, Target, play
-from agent.evals.transcript import Transcript
+from evals.cases import GOLDEN_DIR, CaseInfo, Conversation, GoldenDataset, load_golden
+from evals.evaluators import DEFAULT_EVALUATORS
+from evals.harness import StoreTemplate, Target, play
+from evals.transcript import Transcript
 
 BASELINE_FILE = GOLDEN_DIR / "baseline.json"
 

@@ -3,7 +3,7 @@
 A task (`fixtures/tasks_train.json`) gives the customer's instructions and the tool calls a correct agent makes.
 The service authenticates its customers, so a task is played as the customer its look-ups identify, and it
 passes when the store ends exactly as those expected calls leave it (tau2's "DB" check), as predicted by the
-independent reading of the store's rules in `agent.evals.tau2_oracle`.
+independent reading of the store's rules in `evals.tau2_oracle`.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from agent.evals import tau2_oracle
+from evals import tau2_oracle
 from tools.store.loader import DEFAULT_FIXTURE
 
 _PACKAGED_TASKS = Path(__file__).resolve().with_name("data") / "tasks_train.json"  # in a wheel (pyproject.toml)
-_SOURCE_TASKS = Path(__file__).resolve().parents[2] / "fixtures" / "tasks_train.json"  # in a checkout
+_SOURCE_TASKS = Path(__file__).resolve().parents[1] / "fixtures" / "tasks_train.json"  # in a checkout
 DEFAULT_TASKS = _PACKAGED_TASKS if _PACKAGED_TASKS.exists() else _SOURCE_TASKS
 
 RENAMED = {"get_user_details": "get_customer_profile", "modify_user_address": "modify_customer_address"}

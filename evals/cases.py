@@ -9,7 +9,7 @@ A case's inputs are the signed-in customer and their turns, in order. A turn is 
       arguments: {amount: 20}                    with a note; `role: supervisor` for the higher tier
       role: supervisor
 
-What must hold is written as the case's evaluators (see `agent.evals.evaluators`), e.g.
+What must hold is written as the case's evaluators (see `evals.evaluators`), e.g.
 
     evaluators:
     - ToolCalled: {tool: cancel_pending_order, arguments: {order_id: "#W6247578"}}
@@ -28,7 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_evals import Case, Dataset
 
-GOLDEN_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "evals"
+GOLDEN_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "evals"
 """Where the datasets live: one YAML file per topic, all of them together the golden suite."""
 
 StaffAction = Literal["approve", "amend", "reject"]
@@ -94,7 +94,7 @@ def dataset_files(directory: Path = GOLDEN_DIR) -> list[Path]:
 
 def load_dataset(path: Path) -> GoldenDataset:
     """One YAML dataset, with this project's evaluators known to the loader."""
-    from agent.evals.evaluators import EVALUATOR_TYPES
+    from evals.evaluators import EVALUATOR_TYPES
 
     return GoldenDataset.from_file(path, custom_evaluator_types=EVALUATOR_TYPES)
 

@@ -33,9 +33,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlmodel import col, select
 
-from agent.evals.cases import Conversation, Turn
-from agent.evals.store_state import customer_state
-from agent.evals.transcript import (
+from agent.models.base import Model
+from agent.tables import Approval, Run, Step
+from agent.telemetry import Telemetry
+from evals.cases import Conversation, Turn
+from evals.store_state import customer_state
+from evals.transcript import (
     HeldCallRecord,
     RunRecord,
     SpanRecord,
@@ -43,9 +46,6 @@ from agent.evals.transcript import (
     Transcript,
     TurnRecord,
 )
-from agent.models.base import Model
-from agent.tables import Approval, Run, Step
-from agent.telemetry import Telemetry
 from tools.store.database import Database
 
 STAFF_IDS = {"agent": "eval_support_agent", "supervisor": "eval_supervisor"}
