@@ -343,6 +343,26 @@ def test_a_long_message_is_read_in_one_pass() -> None:
     assert reading.intent is not None and [r.slots.order_ids for r in reading.requests] == [("#W2611340",)]
 
 
+async def test_other_options_of_an_item_are_listed_by_their_values(sqlite_url: str) -> None:
+    bottle = item("#W2611340", "Water Bottle")
+    async with running_service(sqlite_url) as service:
+        [run] = await chat(service, JAMES, "What other colours does the water bottle in order #W2611340 come in?")
+        product = data.store()["products"][bottle["product_id"]]
+        others = [v for v in product["variants"].values() if v["available"] and v["item_id"] != bottle["item_id"]]
+        assert run["reply"].startswith("The Water Bottle (1000ml, glass, blue) also comes in: ")
+        assert ", ".join(others[0]["options"].values()) in run["reply"]
+        assert await tools_called(service, run) == ["get_order_details", "get_product_details"]
+        assert not INTERNAL_ID.search(run["reply"]), run["reply"]
+
+
+async def test_what_the_store_sells_is_listed_by_name(sqlite_url: str) -> None:
+    async with running_service(sqlite_url) as service:
+        [run] = await chat(service, JAMES, "What kinds of products do you sell?")
+        assert run["reply"].startswith("We sell: ") and "Water Bottle" in run["reply"]
+        assert await tools_called(service, run) == ["list_product_types"]
+        assert not INTERNAL_ID.search(run["reply"]), run["reply"]
+
+
 # 7. The approver's decision passed on
 
 
