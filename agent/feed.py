@@ -164,7 +164,9 @@ def held_call_decided(held: Approval) -> Event:
 
 
 def handoff_moved(handoff: Handoff, kind: str, actor: str | None, **data: Any) -> Event:
-    return event(kind, handoff.conversation_id, handoff_id=handoff.id, actor=actor, **data)
+    """A hand-off event; the queuing belongs to the run that handed over (its per-message stream shows it)."""
+    run_id = handoff.run_id if kind == "handoff.queued" else None
+    return event(kind, handoff.conversation_id, run_id=run_id, handoff_id=handoff.id, actor=actor, **data)
 
 
 # ---- reading --------------------------------------------------------------------------------------------------

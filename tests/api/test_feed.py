@@ -135,9 +135,20 @@ async def test_a_hand_off_and_a_staff_reply_reach_an_open_feed(database_url: str
     async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
         conversation = (await client.post("/v1/conversations", headers=bearer(JAMES))).json()["id"]
         async with feed_of(client, conversation, bearer(JAMES)) as events:
-            run = await say_to(client, JAMES, conversation, "I want to talk to a person")
-            assert run["status"] == "handed_off"
+            async with client.stream(
+                "POST",
+                f"/v1/conversations/{conversation}/messages",
+                json={"content": "I want to talk to a person"},
+                headers={**bearer(JAMES), "Accept": "text/event-stream"},
+            ) as response:
+                streamed = [e async for e in sse_events(response)]
+            assert streamed[-1].data["run"]["status"] == "handed_off"
             queued = await until(events, named("run.completed"))
+            # the per-message stream carried the same stored events, with the same ids (tool progress it sent live)
+            assert [(e.id, e.event) for e in streamed if e.id] == [
+                (e.id, e.event) for e in queued if e.event != "tool.finished"
+            ]
+            assert "handoff.queued" in [e.event for e in streamed if e.id]
             handoff = next(e.data for e in queued if e.event == "handoff.queued")
             base = f"/v1/handoffs/{handoff['handoff_id']}"
             assert (await client.post(f"{base}/claim", headers=ALICE)).status_code == 200
