@@ -251,7 +251,8 @@ class RunStore:
                 .where(col(Conversation.id) == conversation_id)
             )
         ).first()
-        owner = active.worker_id if active is not None and active.status == "running" else None
+        interrupted = active if active is not None and active.status == "running" else None
+        owner = interrupted.worker_id if interrupted is not None else None
         owner_gone = owner is not None and self.lease is not None and await self.lease.is_gone(session, owner)
         if owner_gone and active is not None and active.resumed_from is not None:
             owner_gone = False  # a resumed run carries an approver's decision: recovery re-answers it, not us
@@ -274,6 +275,10 @@ class RunStore:
             .where(col(Run.conversation_id) == conversation_id, col(Run.status) == "running")
             .values(status="failed", error=INTERRUPTED, finished_at=now)
         )
+        if interrupted is not None:  # its feed readers saw it start: tell them it ended
+            session.expunge(interrupted)  # a copy for the event; the update above already changed the row
+            interrupted.status, interrupted.error, interrupted.finished_at = "failed", INTERRUPTED, now
+            await feed.record(session, [feed.run_ended(interrupted, None)])
 
     async def finish_turn(
         self,
