@@ -14,10 +14,12 @@ from agent.run_store import RunStore
 from tools.store.database import Database
 
 
-async def waiting_for_advisory_lock(database: Database) -> bool:
+async def someone_waits_for_a_lock(database: Database) -> bool:
     async with database.session(readonly=True) as session:
         found = await session.exec(  # type: ignore[call-overload]
-            text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
         )
         return bool(found.scalar_one())
 
@@ -45,7 +47,7 @@ async def test_a_later_writer_of_the_same_conversation_commits_after_the_earlier
         await asyncio.wait_for(first_recorded.wait(), 10)
         second = asyncio.create_task(second_writer())
         # the second waits for the first's lock, rather than drawing a later id and committing before it
-        await eventually(lambda: waiting_for_advisory_lock(database))
+        await eventually(lambda: someone_waits_for_a_lock(database))
         async with database.session(readonly=True) as session:
             assert await feed.events_after(session, conversation, 0, limit=10) == []
         first_done.set()
