@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, insert
+from sqlalchemy import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from agent.tables import Approval, ChatMessage, ConversationEvent, Handoff, Run
+from agent.tables import Approval, ChatMessage, Conversation, ConversationEvent, Handoff, Run
 from agent.views import confirmation_card, message_view, run_view
 from tools.context import utcnow
 from tools.store.money import to_dollars
@@ -28,8 +28,6 @@ Event = dict[str, Any]
 """A row of `conversation_events`, ready for the multi-row insert."""
 
 _INSERT_EVENTS = insert(ConversationEvent.__table__)  # type: ignore[attr-defined]
-FEED_LOCK_SPACE = 0x5FEED
-"""The first key of the feed's advisory locks, so they never meet another use of PostgreSQL advisory locks."""
 STORED_KINDS = (
     "message.created",
     "run.started",
@@ -75,20 +73,23 @@ def event(kind: str, conversation_id: str, *, run_id: str | None = None, **data:
     return {"conversation_id": conversation_id, "kind": kind, "data": body, "run_id": run_id, "created_at": utcnow()}
 
 
-async def record(session: AsyncSession, events: Sequence[Event]) -> None:
+async def record(session: AsyncSession, events: Sequence[Event], *, conversation_locked: bool = False) -> None:
     """Add events to the caller's transaction (one statement however many); they commit, or vanish, with it.
 
     Readers resume "after id N", so within a conversation ids must become visible in id order: a transaction
     that drew id 10 must not commit after one that drew id 11, or a reader that saw 11 would never see 10. On
-    SQLite every writing transaction is alone, so that holds by itself; on PostgreSQL the insert first takes a
-    transaction-scoped advisory lock on the conversation, so its event-writing transactions commit one at a time
-    (other conversations, and everything else in the conversation, are not held up)."""
+    SQLite every writing transaction is alone, so that holds by itself. On PostgreSQL every transaction that
+    writes a conversation's events first holds the conversation's row lock, so they commit one at a time (and
+    nothing else is held up: the lock only meets other updates of that one row). A turn's own transactions
+    already hold it, from the update that claims or releases the conversation (`conversation_locked`), and so
+    cost no extra statement."""
     if not events:
         return
     bind = session.bind
-    if bind is not None and bind.dialect.name == "postgresql":
+    if not conversation_locked and bind is not None and bind.dialect.name == "postgresql":
         for conversation_id in sorted({str(e["conversation_id"]) for e in events}):
-            await session.exec(select(func.pg_advisory_xact_lock(FEED_LOCK_SPACE, func.hashtext(conversation_id))))
+            row = select(Conversation.id).where(col(Conversation.id) == conversation_id)
+            await session.exec(row.with_for_update(key_share=True))  # FOR NO KEY UPDATE, as an UPDATE takes
     await session.exec(_INSERT_EVENTS, params=list(events))
 
 
@@ -174,7 +175,9 @@ def held_call_decided(held: Approval) -> Event:
 
 
 def handoff_moved(handoff: Handoff, kind: str, actor: str | None, **data: Any) -> Event:
-    return event(kind, handoff.conversation_id, handoff_id=handoff.id, actor=actor, **data)
+    """A hand-off event; the queuing belongs to the run that handed over (its per-message stream shows it)."""
+    run_id = handoff.run_id if kind == "handoff.queued" else None
+    return event(kind, handoff.conversation_id, run_id=run_id, handoff_id=handoff.id, actor=actor, **data)
 
 
 # ---- reading --------------------------------------------------------------------------------------------------

@@ -180,7 +180,8 @@ class RunStore:
             )
             session.add_all([run, message])
             await session.flush()  # the message's id, for its feed event
-            await feed.record(session, [feed.message_created(message), feed.run_started(run)])
+            # the claim above holds the conversation's row: the feed's order needs no further lock
+            await feed.record(session, [feed.message_created(message), feed.run_started(run)], conversation_locked=True)
             if idempotency_key is not None:
                 await session.exec(
                     update(IdempotentRequest)
@@ -222,7 +223,7 @@ class RunStore:
             admitted = await self.admission.reserve(session, customer_id, now)
             run.reserved_micro_usd = admitted.reserved_micro_usd
             session.add(run)
-            await feed.record(session, [feed.run_started(run)])
+            await feed.record(session, [feed.run_started(run)], conversation_locked=True)
             await session.commit()
         return run
 
@@ -251,7 +252,8 @@ class RunStore:
                 .where(col(Conversation.id) == conversation_id)
             )
         ).first()
-        owner = active.worker_id if active is not None and active.status == "running" else None
+        interrupted = active if active is not None and active.status == "running" else None
+        owner = interrupted.worker_id if interrupted is not None else None
         owner_gone = owner is not None and self.lease is not None and await self.lease.is_gone(session, owner)
         if owner_gone and active is not None and active.resumed_from is not None:
             owner_gone = False  # a resumed run carries an approver's decision: recovery re-answers it, not us
@@ -274,6 +276,10 @@ class RunStore:
             .where(col(Run.conversation_id) == conversation_id, col(Run.status) == "running")
             .values(status="failed", error=INTERRUPTED, finished_at=now)
         )
+        if interrupted is not None:  # its feed readers saw it start: tell them it ended
+            session.expunge(interrupted)  # a copy for the event; the update above already changed the row
+            interrupted.status, interrupted.error, interrupted.finished_at = "failed", INTERRUPTED, now
+            await feed.record(session, [feed.run_ended(interrupted, None)], conversation_locked=True)
 
     async def finish_turn(
         self,
@@ -342,7 +348,7 @@ class RunStore:
                 if handoff is not None:
                     events.append(feed.handoff_moved(handoff, "handoff.queued", None, reason=handoff.reason))
             events.append(feed.run_ended(run, held))
-            await session.exec(
+            released = await session.exec(
                 update(Conversation)
                 .where(col(Conversation.id) == run.conversation_id, col(Conversation.active_run_id) == run.id)
                 .values(active_run_id=None, active_since=None)
@@ -351,7 +357,7 @@ class RunStore:
                 await self.spend.settle(
                     session, run.customer_id, run.started_at.date(), run.reserved_micro_usd, totals.cost_micro_usd
                 )
-            await feed.record(session, events)  # last: its lock on PostgreSQL is held only until the commit
+            await feed.record(session, events, conversation_locked=released.rowcount == 1)
             await session.commit()
         return run
 

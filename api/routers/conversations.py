@@ -180,7 +180,7 @@ async def streamed_turn(
     while (live := await queue.get()) is not None:
         yield sse(*live)
     try:
-        response: dict[str, Any] | None = await task
+        response: dict[str, Any] | None = await asyncio.shield(task)  # a client leaving must not cancel the run
     except Exception:
         response = None
     ended = False

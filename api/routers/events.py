@@ -23,6 +23,8 @@ router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 RETRY_MS = 2000
 """How long a disconnected client waits before reconnecting (sent as the stream's `retry:`)."""
 PING_S = 15
+SEND_TIMEOUT_S = 30
+"""A client that takes longer than this to accept one event is disconnected (it resumes with Last-Event-ID)."""
 
 
 @router.get(
@@ -49,7 +51,7 @@ async def conversation_feed(
     services = services_of(request)
     conversation = await services.runs.conversation_for(conversation_id, principal)
     start = resume_point(last_event_id, after)
-    return EventSourceResponse(feed(services.feed, conversation.id, start), ping=PING_S)
+    return EventSourceResponse(feed(services.feed, conversation.id, start), ping=PING_S, send_timeout=SEND_TIMEOUT_S)
 
 
 def resume_point(last_event_id: str | None, after: int | None) -> int:

@@ -135,9 +135,20 @@ async def test_a_hand_off_and_a_staff_reply_reach_an_open_feed(database_url: str
     async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
         conversation = (await client.post("/v1/conversations", headers=bearer(JAMES))).json()["id"]
         async with feed_of(client, conversation, bearer(JAMES)) as events:
-            run = await say_to(client, JAMES, conversation, "I want to talk to a person")
-            assert run["status"] == "handed_off"
+            async with client.stream(
+                "POST",
+                f"/v1/conversations/{conversation}/messages",
+                json={"content": "I want to talk to a person"},
+                headers={**bearer(JAMES), "Accept": "text/event-stream"},
+            ) as response:
+                streamed = [e async for e in sse_events(response)]
+            assert streamed[-1].data["run"]["status"] == "handed_off"
             queued = await until(events, named("run.completed"))
+            # the per-message stream carried the same stored events, with the same ids (tool progress it sent live)
+            assert [(e.id, e.event) for e in streamed if e.id] == [
+                (e.id, e.event) for e in queued if e.event != "tool.finished"
+            ]
+            assert "handoff.queued" in [e.event for e in streamed if e.id]
             handoff = next(e.data for e in queued if e.event == "handoff.queued")
             base = f"/v1/handoffs/{handoff['handoff_id']}"
             assert (await client.post(f"{base}/claim", headers=ALICE)).status_code == 200
@@ -243,10 +254,12 @@ async def test_one_poll_reads_every_watched_conversation_for_all_its_clients(sql
     assert got["three"] == table[conversations[1]]
 
 
-def drain(queue: asyncio.Queue[Any]) -> list[int]:
+def drain(queue: asyncio.Queue[Any]) -> list[int | None]:
+    """The ids waiting in a subscriber's queue; None marks the end of its stream."""
     ids = []
     while not queue.empty():
-        ids.append(queue.get_nowait().id)
+        item = queue.get_nowait()
+        ids.append(None if item is None else item.id)
     return ids
 
 
@@ -285,3 +298,54 @@ async def test_a_fallback_after_streamed_text_tells_the_client_to_discard_it(sql
     assert dict(events)["message.discard"]["reason"] == "model_fallback"
     assert [m["content"] for m in stored["messages"] if m["role"] == "assistant"] == ["Your order is on its way."]
     assert events[-1][1]["run"]["reply"] == "Your order is on its way."
+
+
+async def test_an_approval_opened_and_expired_reaches_an_open_feed(database_url: str) -> None:
+    app = create_app(service_settings(database_url))
+    async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
+        services = app.state.services
+        conversation = (await client.post("/v1/conversations", headers=bearer(OWNER))).json()["id"]
+        async with feed_of(client, conversation, bearer(OWNER)) as events:
+            asked = await say_to(client, OWNER, conversation, CANCEL)
+            confirmed = await client.post(
+                f"/v1/conversations/{conversation}/confirmations/{asked['pending_confirmation']['id']}",
+                json={"decision": "confirm"},
+                headers=bearer(OWNER),
+            )
+            held = confirmed.json()["run"]
+            assert held["status"] == "awaiting_approval", held
+            opened = await until(events, named("run.completed", run_id=held["id"]))
+            approval_id = held["pending_action"]["approval_id"]
+            async with services.database.session() as session:
+                await session.exec(
+                    update(Approval)
+                    .where(col(Approval.id) == approval_id)
+                    .values(expires_at=utcnow() - timedelta(seconds=1))
+                )
+                await session.commit()
+            await services.desk.expire_due()
+            expired = await until(events, named("run.completed"))
+    required = [e.data for e in opened if e.event == "approval.required"]
+    assert [(r["approval_id"], r["run_id"], r["tool"]) for r in required] == [
+        (approval_id, held["id"], "cancel_pending_order")
+    ]
+    assert required[0]["amount"] == held["pending_action"]["amount"]
+    assert (expired[0].event, expired[0].data["approval_id"], expired[0].data["decision"]) == (
+        "approval.decided",
+        approval_id,
+        "expired",
+    )
+    assert [e.event for e in expired[1:]] == ["run.started", "message.created", "handoff.queued", "run.completed"]
+    assert expired[-1].data["run"]["status"] == "handed_off"
+    assert expired[3].data["reason"] == "approval_expired"
+
+
+def test_a_client_that_stops_reading_is_dropped_rather_than_buffered_without_end() -> None:
+    from api.feed_hub import QUEUE_LIMIT, Subscriber
+
+    subscriber = Subscriber("conv_x", after=0)
+    for ident in range(1, QUEUE_LIMIT + 10):
+        subscriber.offer(ConversationEvent(id=ident, conversation_id="conv_x", kind="run.started", data={}))
+    kept = drain(subscriber.queue)
+    assert kept == [*range(1, QUEUE_LIMIT + 1), None] and subscriber.dropped
+    assert subscriber.after == QUEUE_LIMIT  # it resumes from the last event it was given, losing nothing

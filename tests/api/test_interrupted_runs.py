@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from agent.tables import Conversation, Run
+from agent.tables import Conversation, ConversationEvent, Run
 from tests.support.service import running_service
 from tools.context import utcnow
 
@@ -46,6 +46,10 @@ async def test_a_fresh_claim_is_busy_and_a_stale_one_is_taken_over(sqlite_url: s
             released = (
                 await session.exec(select(Conversation.active_run_id).where(Conversation.id == conversation))
             ).one()
+            told = (await session.exec(select(ConversationEvent).where(ConversationEvent.run_id == "run_dead"))).all()
+        assert [(e.kind, e.data["run"]["status"], e.data["run"]["id"]) for e in told] == [
+            ("run.failed", "failed", "run_dead")  # the conversation feed learns the dead run ended
+        ]
         assert dead is not None and dead.status == "failed" and "interrupted" in (dead.error or "")
         assert alive is not None and alive.status == "failed"  # every run left running in it was interrupted
         assert released is None

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
+from agent import feed
+from agent.run_store import RunStore
 from api import schema
-from api.migrate import upgrade
+from api.migrate import alembic_config, upgrade
+from tools.context import utcnow
 from tools.store.database import Database
 
 
@@ -25,5 +31,42 @@ async def test_the_migrations_match_the_models(database_url: str) -> None:
             assert await connection.run_sync(_differences) == []
             tables = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
         assert {"alembic_version", "approvals", "runs", "orders", "ledger"} <= tables
+    finally:
+        await database.dispose()
+
+
+def _to(revision: str) -> Callable[[Connection], None]:
+    return lambda connection: command.downgrade(alembic_config(connection), revision)
+
+
+def _up(connection: Connection) -> None:
+    command.upgrade(alembic_config(connection), "head")
+
+
+async def test_0007_moves_the_desk_events_into_the_conversation_feed_and_back(database_url: str) -> None:
+    database = Database(database_url)
+    try:
+        conversation = (await RunStore(database).create_conversation("james_li_5688")).id
+        await database.run_schema_change(_to("0006"))
+        async with database.engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO desk_events (conversation_id, handoff_id, kind, actor, created_at) "
+                    "VALUES (:c, 'hoff_1', 'handoff.queued', NULL, :t), (:c, 'hoff_1', 'handoff.claimed', 'alice', :t)"
+                ),
+                {"c": conversation, "t": utcnow()},
+            )
+        await database.run_schema_change(_up)
+        async with database.session(readonly=True) as session:
+            moved = await feed.events_after(session, conversation, 0, limit=10)
+        assert [(e.kind, e.data) for e in moved] == [
+            ("handoff.queued", {"conversation_id": conversation, "handoff_id": "hoff_1", "actor": None}),
+            ("handoff.claimed", {"conversation_id": conversation, "handoff_id": "hoff_1", "actor": "alice"}),
+        ]
+        await database.run_schema_change(_to("0006"))
+        async with database.engine.connect() as connection:
+            back = (await connection.execute(text("SELECT kind, actor FROM desk_events ORDER BY id"))).all()
+        assert [tuple(row) for row in back] == [("handoff.queued", None), ("handoff.claimed", "alice")]
+        await database.run_schema_change(_up)
     finally:
         await database.dispose()

@@ -79,7 +79,7 @@ async def test_stored_events_carry_their_feed_ids_and_live_ones_none(sqlite_url:
     assert {name for ident, name, _ in streamed if ident is None} == {"message.delta", "tool.started", "tool.finished"}
     stored = {row.id: row.data for row in table}
     for ident, name, body in streamed:
-        if ident is not None:  # the feed's body; run.completed adds the customer's message, as the JSON answer does
+        if ident is not None:  # the feed's data; run.completed adds the customer's message, as the JSON answer does
             assert body == stored[ident] | ({"message": body["message"]} if name == "run.completed" else {})
 
 
