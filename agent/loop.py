@@ -181,6 +181,7 @@ class AgentLoop:
             error=ending.error,
             trace_id=trace_id,
             steps=steps.rows,
+            decisions=steps.decisions,
             kb_version=steps.kb_version,
         )
         return TurnResult(run=finished, approval=ending.approval)
@@ -310,6 +311,7 @@ class AgentLoop:
                 ToolCall(call.name, call.input, call.id), principal, run_id=run.id, key=key
             )
             latency_ms = (time.perf_counter() - started) * 1000
+            steps.audit(outcome.unrecorded_decision)
             decision = outcome.decision
             result = outcome.result
             passages = passages_used(call.name, result.content if result else None)
@@ -407,10 +409,16 @@ class StepLog:
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         self.rows: list[dict[str, Any]] = []
+        self.decisions: list[dict[str, Any]] = []
+        """Audit rows of the run's allowed reads, stored with the steps (`agent.dispatch.ToolGate`)."""
         self.answered_by: tuple[str, str] | None = None
         """Provider and model of the last model call: with a fallback chain, the link that answered."""
         self.kb_version: str | None = None
         """The help centre's version the run's searches read."""
+
+    def audit(self, decision_row: dict[str, Any] | None) -> None:
+        if decision_row is not None:
+            self.decisions.append(decision_row)
 
     def add(self, **values: Any) -> None:
         if values.get("kind") == "model":

@@ -19,6 +19,7 @@ from agent.models.base import Message
 from agent.spend import DailySpend
 from agent.tables import ChatMessage, Conversation, IdempotentRequest, Run, Step
 from agent.workers import WorkerLease
+from policies.audit import record_decisions
 from tools.context import Principal, utcnow
 from tools.errors import NotFound
 from tools.store.database import Database
@@ -285,10 +286,12 @@ class RunStore:
         error: str | None = None,
         trace_id: str | None = None,
         steps: list[dict[str, Any]] | None = None,
+        decisions: list[dict[str, Any]] | None = None,
         kb_version: str | None = None,
     ) -> Run:
-        """Close the run, store its steps, add its reply to the conversation, and release the conversation, in
-        one transaction. `run` is updated in place and returned; nothing is read back."""
+        """Close the run, store its steps and the audit rows of its reads, add its reply to the conversation,
+        and release the conversation, in one transaction. `run` is updated in place and returned; nothing is read
+        back."""
         assert status in TERMINAL_STATUSES, status
         now = utcnow()
         values: dict[str, Any] = {
@@ -316,6 +319,7 @@ class RunStore:
                     step["arguments"] = clean_json(step["arguments"])
                     step["result"] = clean_json(step["result"])
                 await session.exec(_INSERT_STEP, params=steps)
+            await record_decisions(session, decisions or [])
             if status == "handed_off":
                 await open_handoff(session, run, steps, now)
             if reply:
