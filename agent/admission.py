@@ -1,27 +1,50 @@
 """Admitting a customer message: the chat rate limit and the daily spend reservation, atomically.
 
-Both are checked inside the transaction that stores the message and its run, after taking the customer's lock
-row (`tools.store.locks`): the count of this minute's messages and the insert of the new one cannot be split by
-another request, on one process or many. A message over the rate limit is refused before anything is stored; a
-message past a daily budget is stored and answered politely without a model call.
+Both are taken inside the transaction that stores the message and its run, each with one conditional upsert of
+one indexed row, so neither reads more as the day's traffic grows, and two requests (on one process or many)
+cannot both pass a limit that has room for one: the database applies the upserts on the row one after the other.
+
+The rate limit is a token bucket per customer (`chat_allowances`): it holds up to `per_minute` messages and
+refills at `per_minute` a minute. A message over the limit is refused before anything is stored; a message past
+a daily budget is stored and answered politely without a model call.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import func
-from sqlmodel import col, select
+from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agent.errors import RateLimited
 from agent.spend import DailySpend
-from agent.tables import Run
-from tools.store.locks import customer_scope, hold
+from tools.store.locks import customer_scope
 
-WINDOW = timedelta(minutes=1)
+_REFILLED = (
+    "(chat_allowances.tokens + CASE WHEN :now > chat_allowances.refilled_at"
+    " THEN (:now - chat_allowances.refilled_at) * :per_second ELSE 0 END)"
+)
+"""The bucket's tokens now. A request whose clock reads earlier than the last refill (it waited for the row
+behind a later one, or another process's clock is ahead) adds nothing rather than taking tokens away."""
+
+_TAKE = text(
+    """
+    INSERT INTO chat_allowances (scope, tokens, refilled_at) VALUES (:scope, :capacity - 1, :now)
+    ON CONFLICT (scope) DO UPDATE SET
+        tokens = LEAST_OF(REFILLED, :capacity) - 1,
+        refilled_at = CASE WHEN :now > chat_allowances.refilled_at THEN :now ELSE chat_allowances.refilled_at END
+    WHERE REFILLED >= 1
+    RETURNING tokens
+    """.replace(
+        "LEAST_OF(REFILLED, :capacity)", "CASE WHEN REFILLED > :capacity THEN :capacity ELSE REFILLED END"
+    ).replace("REFILLED", _REFILLED)
+)
+"""Take one token if there is one, in one round trip; no row back means the customer is over the limit. (The
+SQL is assembled from the constant fragment above; every value is a bound parameter.)"""
+
+_LEFT = text("SELECT REFILLED FROM chat_allowances WHERE scope = :scope".replace("REFILLED", _REFILLED))
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,18 +61,17 @@ class Admission:
 
     async def admit(self, session: AsyncSession, customer_id: str, now: datetime) -> Admitted:
         """Check and reserve in `session`'s transaction; raises `RateLimited` (and the caller rolls back)."""
-        await hold(session, customer_scope(customer_id))
-        count, oldest = (
-            await session.exec(
-                select(func.count(), func.min(Run.started_at)).where(
-                    col(Run.customer_id) == customer_id,
-                    col(Run.resumed_from).is_(None),
-                    col(Run.started_at) > now - WINDOW,
-                )
-            )
-        ).one()
-        if count >= self.per_minute:
-            wait_s = max(1, math.ceil((oldest + WINDOW - now).total_seconds())) if oldest else 60
+        per_second = self.per_minute / 60
+        params = {
+            "scope": customer_scope(customer_id),
+            "now": now.timestamp(),
+            "capacity": float(self.per_minute),
+            "per_second": per_second,
+        }
+        taken = (await session.exec(_TAKE, params=params)).first()  # type: ignore[call-overload]
+        if taken is None:
+            left = (await session.exec(_LEFT, params=params)).scalar_one()  # type: ignore[call-overload]
+            wait_s = max(1, math.ceil((1 - float(left)) / per_second))
             raise RateLimited(f"at most {self.per_minute} messages a minute; please wait {wait_s} s", wait_s)
         return await self.reserve(session, customer_id, now)
 
