@@ -34,7 +34,7 @@ from agent.models.base import (
 )
 from agent.pricing import PriceTable
 from agent.prompt import SYSTEM_PROMPT
-from agent.run_store import RunStore, RunTotals
+from agent.run_store import ConversationSoFar, RunStore, RunTotals
 from agent.state import TurnState
 from agent.tables import Approval, Run
 from agent.telemetry import PausedRun, Telemetry, current_trace_context, trace_id_of
@@ -110,11 +110,14 @@ class AgentLoop:
         events: EventSink | None = None,
         paused: PausedRun | None = None,
         spent_budget: str | None = None,
+        so_far: ConversationSoFar | None = None,
     ) -> TurnResult:
         """Answer the message that starts `run`: a customer message stored with it (`RunStore.start_turn`), or
         the service's notice of an approval decision when the run resumes a paused one (`paused`).
-        `spent_budget` names a daily budget found used up when the message was admitted."""
-        history = fit_history(await self.runs.history(run.conversation_id, before_run=run.id), self.context_tokens)
+        `spent_budget` names a daily budget found used up when the message was admitted; `so_far`, what the
+        claim saw of the conversation (`RunStore.start_turn`)."""
+        stored = await self.runs.history(run.conversation_id, before_run=run.id, so_far=so_far)
+        history = fit_history(stored, self.context_tokens)
         state = TurnState(
             messages=[*history, Message.user_text(content)],
             run_start=len(history),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import exists, insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -17,7 +17,7 @@ from agent.handoffs import nobody_owns, open_handoff, owner_of, with_staff_excha
 from agent.ids import new_id
 from agent.models.base import Message
 from agent.spend import DailySpend
-from agent.tables import ChatMessage, Conversation, IdempotentRequest, Run, Step
+from agent.tables import Approval, ChatMessage, Conversation, IdempotentRequest, Run, Step
 from agent.workers import WorkerLease
 from policies.audit import record_decisions
 from tools.context import Principal, utcnow
@@ -49,12 +49,34 @@ class RunTotals:
 
 
 @dataclass(frozen=True, slots=True)
+class ConversationRef:
+    """A conversation a customer names, not yet checked: `start_turn` checks it belongs to them as it claims it."""
+
+    id: str
+    customer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationSoFar:
+    """What the claim that started a turn saw of its conversation (in the same statement), so the turn skips the
+    reads that would find nothing: a first message has no history, and most conversations never had a person in
+    them nor a confirmation left open."""
+
+    earlier_runs: bool
+    loose_messages: bool
+    """Messages written outside runs (a hand-off's exchanges): see `agent.handoffs.with_staff_exchanges`."""
+    open_confirmations: bool
+
+
+@dataclass(frozen=True, slots=True)
 class StartedTurn:
     run: Run
     message: ChatMessage
     """The customer's message as stored."""
     spent_budget: str | None = None
     """A daily budget that is used up: the run is answered without calling the model."""
+    so_far: ConversationSoFar | None = None
+    """None when the claim took over a stale one: then nothing is known and everything is read."""
 
 
 class RunStore:
@@ -117,9 +139,15 @@ class RunStore:
             )
             return list(rows.all())
 
-    async def history(self, conversation_id: str, *, before_run: str) -> list[Message]:
+    async def history(
+        self, conversation_id: str, *, before_run: str, so_far: ConversationSoFar | None = None
+    ) -> list[Message]:
         """The conversation as the model saw it, run after run, up to (not including) `before_run`, with what
-        the support team and the customer said to each other outside runs (see `agent.handoffs`)."""
+        the support team and the customer said to each other outside runs (see `agent.handoffs`). `so_far`
+        spares the reads that would come back empty."""
+        if so_far is not None and not so_far.loose_messages:
+            earlier = await self.runs(conversation_id) if so_far.earlier_runs else []
+            return with_staff_exchanges(earlier, [], before_run)
         async with self.database.session(readonly=True) as session:
             loose = await session.exec(
                 select(ChatMessage)
@@ -132,7 +160,12 @@ class RunStore:
     # ---- a turn -------------------------------------------------------------------------------------------
 
     async def start_turn(
-        self, conversation: Conversation, content: str, *, run_id: str | None = None, idempotency_key: str | None = None
+        self,
+        conversation: Conversation | ConversationRef,
+        content: str,
+        *,
+        run_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> StartedTurn:
         """Store the customer's message and a running run, after claiming the conversation and admitting the
         message (chat rate limit, daily spend reservation), all in one transaction.
@@ -158,13 +191,17 @@ class RunStore:
                 update(Conversation)
                 .where(
                     col(Conversation.id) == conversation.id,
+                    col(Conversation.customer_id) == conversation.customer_id,
                     col(Conversation.active_run_id).is_(None),
                     nobody_owns(conversation.id),
                 )
                 .values(active_run_id=run.id, active_since=now)
+                .returning(*_so_far(conversation.id))
             )
-            if claimed.rowcount != 1:
-                await self._take_over_stale(session, conversation.id, run.id, now)
+            seen = claimed.first()
+            so_far = ConversationSoFar(*(bool(flag) for flag in seen)) if seen is not None else None
+            if seen is None:
+                await self._take_over_stale(session, conversation, run.id, now)
             try:
                 admitted = await self.admission.admit(session, conversation.customer_id, now)
             except BaseException:
@@ -189,7 +226,7 @@ class RunStore:
                     .values(run_id=run.id)
                 )
             await session.commit()
-        return StartedTurn(run, message, admitted.spent_budget)
+        return StartedTurn(run, message, admitted.spent_budget, so_far)
 
     def resumed_run(self, conversation_id: str, customer_id: str, *, resumed_from: str) -> Run:
         """A new running run (not yet stored) that continues `resumed_from`, owned by this process."""
@@ -238,9 +275,17 @@ class RunStore:
         run.reserved_micro_usd = admitted.reserved_micro_usd
         return admitted.spent_budget
 
-    async def _take_over_stale(self, session: AsyncSession, conversation_id: str, run_id: str, now: datetime) -> None:
+    async def _take_over_stale(
+        self, session: AsyncSession, conversation: Conversation | ConversationRef, run_id: str, now: datetime
+    ) -> None:
         """Claim a conversation whose active run belongs to no live process (or, for a run of no known process,
-        is older than `stale_after`) and mark that run interrupted; otherwise the conversation is busy."""
+        is older than `stale_after`) and mark that run interrupted; otherwise the conversation is busy. A
+        conversation that is not there, or not the customer's, is not found (the first claim checked both)."""
+        conversation_id = conversation.id
+        stored = await session.get(Conversation, conversation_id)
+        if stored is None or stored.customer_id != conversation.customer_id:
+            await session.rollback()
+            raise NotFound("conversation not found")
         active = (
             await session.exec(
                 select(Run)
@@ -355,3 +400,16 @@ class RunStore:
         if run is None:
             raise NotFound(f"run {run_id} not found")
         return run
+
+
+def _so_far(conversation_id: str) -> tuple[Any, ...]:
+    """`ConversationSoFar`'s fields as SQL, answered by the statement that claims the conversation."""
+    return (
+        exists().where(col(Run.conversation_id) == conversation_id),
+        exists().where(col(ChatMessage.conversation_id) == conversation_id, col(ChatMessage.run_id).is_(None)),
+        exists().where(
+            col(Approval.conversation_id) == conversation_id,
+            col(Approval.kind) == "confirmation",
+            col(Approval.status) == "pending",
+        ),
+    )
