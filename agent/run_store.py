@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agent.admission import Admission
+from agent.batched import Write, run_together
 from agent.errors import ConversationBusy, ConversationOwned
 from agent.handoffs import nobody_owns, open_handoff, owner_of, with_staff_exchanges
 from agent.ids import new_id
@@ -19,14 +20,12 @@ from agent.models.base import Message
 from agent.spend import DailySpend
 from agent.tables import Approval, ChatMessage, Conversation, IdempotentRequest, Run, Step
 from agent.workers import WorkerLease
-from policies.audit import record_decisions
+from policies.audit import PolicyDecisionRecord
 from tools.context import Principal, utcnow
 from tools.errors import NotFound
 from tools.store.database import Database
 from tools.store.sanitize import clean_json, clean_text
 
-_INSERT_STEP = insert(Step.__table__)  # type: ignore[attr-defined]
-_INSERT_MESSAGE = insert(ChatMessage.__table__)  # type: ignore[attr-defined]
 TERMINAL_STATUSES = (
     "completed",
     "awaiting_confirmation",
@@ -357,38 +356,43 @@ class RunStore:
             "trace_id": trace_id,
             "kb_version": kb_version,
         }
+        writes: list[Write] = [update(Run).where(col(Run.id) == run.id).values(**values)]
+        if steps:
+            for step in steps:
+                step["arguments"] = clean_json(step["arguments"])
+                step["result"] = clean_json(step["result"])
+            writes.append(insert(Step.__table__).values(steps))  # type: ignore[attr-defined]
+        if decisions:
+            writes.append(insert(PolicyDecisionRecord.__table__).values(decisions))  # type: ignore[attr-defined]
+        if reply:
+            writes.append(
+                insert(ChatMessage.__table__).values(  # type: ignore[attr-defined]
+                    conversation_id=run.conversation_id,
+                    run_id=run.id,
+                    role="assistant",
+                    content=values["reply"],
+                    created_at=now,
+                )
+            )
+        writes.append(
+            update(Conversation)
+            .where(col(Conversation.id) == run.conversation_id, col(Conversation.active_run_id) == run.id)
+            .values(active_run_id=None, active_since=None)
+        )
+        if self.spend is not None:
+            settled = self.spend.settlement(
+                self.database.dialect,
+                run.customer_id,
+                run.started_at.date(),
+                run.reserved_micro_usd,
+                totals.cost_micro_usd,
+            )
+            writes.extend([settled] if settled is not None else [])
+        # A conversation-events row for the run's end (another helper's table) joins `writes` here.
         async with self.database.session() as session:
-            await session.exec(update(Run).where(col(Run.id) == run.id).values(**values))
-            if steps:
-                for step in steps:
-                    step["arguments"] = clean_json(step["arguments"])
-                    step["result"] = clean_json(step["result"])
-                await session.exec(_INSERT_STEP, params=steps)
-            await record_decisions(session, decisions or [])
+            await run_together(session, writes)
             if status == "handed_off":
                 await open_handoff(session, run, steps, now)
-            if reply:
-                await session.exec(
-                    _INSERT_MESSAGE,
-                    params=[
-                        {
-                            "conversation_id": run.conversation_id,
-                            "run_id": run.id,
-                            "role": "assistant",
-                            "content": values["reply"],
-                            "created_at": now,
-                        }
-                    ],
-                )
-            await session.exec(
-                update(Conversation)
-                .where(col(Conversation.id) == run.conversation_id, col(Conversation.active_run_id) == run.id)
-                .values(active_run_id=None, active_since=None)
-            )
-            if self.spend is not None:
-                await self.spend.settle(
-                    session, run.customer_id, run.started_at.date(), run.reserved_micro_usd, totals.cost_micro_usd
-                )
             await session.commit()
         for name, value in values.items():
             setattr(run, name, value)

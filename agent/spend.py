@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import text
+from sqlalchemy import Insert, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from agent.tables import SpendDay
 from tools.store.locks import STORE_SCOPE, customer_scope
 
 _RESERVE = text(
@@ -80,11 +82,22 @@ class DailySpend:
         )
         return "customer_daily_cost" if scope not in taken else "store_daily_cost"
 
-    async def settle(self, session: AsyncSession, customer_id: str, day: date, reserved: int, spent: int) -> None:
-        """Swap a run's reservation for what it spent, in the transaction that closes the run."""
+    @staticmethod
+    def settlement(dialect: str, customer_id: str, day: date, reserved: int, spent: int) -> Insert | None:
+        """The write that swaps a run's reservation for what it spent, for the transaction that closes the run
+        (batched with its other writes, see `agent.batched`); None when there is nothing to move."""
         if reserved == spent:
-            return
-        await self._adjust(session, customer_id, day, customer=spent - reserved, store=spent - reserved)
+            return None
+        table = SpendDay.__table__  # type: ignore[attr-defined]
+        rows = [
+            {"scope": customer_scope(customer_id), "day": day, "used_micro_usd": spent - reserved},
+            {"scope": STORE_SCOPE, "day": day, "used_micro_usd": spent - reserved},
+        ]
+        upsert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table).values(rows)
+        return upsert.on_conflict_do_update(
+            index_elements=[table.c.scope, table.c.day],
+            set_={"used_micro_usd": table.c.used_micro_usd + upsert.excluded.used_micro_usd},
+        )
 
     @staticmethod
     async def _adjust(session: AsyncSession, customer_id: str, day: date, *, customer: int, store: int) -> None:

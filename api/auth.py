@@ -1,4 +1,5 @@
-"""Bearer-token authentication as FastAPI dependencies: the token becomes a `Principal` (see `api.identity` for
+"""Bearer-token authentication as FastAPI dependencies (all `async`: a plain `def` dependency costs a worker-thread
+hop per request): the token becomes a `Principal` (see `api.identity` for
 which tokens are accepted), and the role dependencies say who may call a route."""
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ async def current_principal(request: Request) -> Principal:
     return await verifier.principal(token.strip())
 
 
-def customer(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+async def customer(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
     if not principal.is_customer:
         raise ApiError(403, "forbidden", "only customers can do this")
     return principal
 
 
-def staff(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+async def staff(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
     if not principal.is_staff:
         raise ApiError(403, "forbidden", "only support staff can do this")
     return principal

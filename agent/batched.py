@@ -1,0 +1,40 @@
+"""Several writes of one transaction in one round trip.
+
+A turn's closing transaction updates the run, adds its steps, its reads' audit rows and its reply, releases the
+conversation and settles the day's spend: six statements, each a round trip to the database and a wait on the
+event loop while the connection sits idle in its transaction. PostgreSQL runs data-modifying statements given as
+common table expressions of one statement, all on the same snapshot and all or nothing; so there the writes go
+as one statement. SQLite has no such form, but it is in-process (a round trip is a function call), so there they
+run one after the other.
+
+The writes must not depend on each other's effects (PostgreSQL does not let one CTE see another's changes, and
+forbids changing one row twice in one statement): callers batch writes to different rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Delete, Insert, Update, literal
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+Write = Insert | Update | Delete
+
+
+async def run_together(session: AsyncSession, writes: Sequence[Write]) -> None:
+    """Run `writes` in `session`'s transaction: as one statement on PostgreSQL, in order elsewhere."""
+    if not writes:
+        return
+    if len(writes) == 1 or session.bind is None or _dialect(session) != "postgresql":
+        for write in writes:
+            await session.exec(write)
+        return
+    ctes = [write.cte(f"write_{i}") for i, write in enumerate(writes)]
+    await session.exec(select(literal(1)).add_cte(*ctes))
+
+
+def _dialect(session: AsyncSession) -> str:
+    bind: Any = session.bind
+    return str(bind.dialect.name)
