@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Delete, Insert, Update, literal
+from sqlalchemy import CursorResult, Delete, Insert, Update, literal
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -33,6 +33,16 @@ async def run_together(session: AsyncSession, writes: Sequence[Write]) -> None:
         return
     ctes = [write.cte(f"write_{i}") for i, write in enumerate(writes)]
     await session.exec(select(literal(1)).add_cte(*ctes))
+
+
+async def run_before(session: AsyncSession, writes: Sequence[Write], last: Write) -> CursorResult[Any]:
+    """Run `writes`, then `last`, whose result (its RETURNING rows) comes back: on PostgreSQL the writes ride on
+    `last` as CTEs, one statement in all."""
+    if writes and session.bind is not None and _dialect(session) == "postgresql":
+        return await session.exec(last.add_cte(*(w.cte(f"write_{i}") for i, w in enumerate(writes))))
+    for write in writes:
+        await session.exec(write)
+    return await session.exec(last)
 
 
 def _dialect(session: AsyncSession) -> str:

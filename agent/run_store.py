@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agent.admission import Admission
-from agent.batched import Write, run_together
+from agent.batched import Write, run_before, run_together
 from agent.errors import ConversationBusy, ConversationOwned
 from agent.handoffs import nobody_owns, open_handoff, owner_of, with_staff_exchanges
 from agent.ids import new_id
@@ -214,7 +214,15 @@ class RunStore:
                 content=clean_text(content),
                 created_at=now,
             )
-            session.add_all([run, message])
+            row = {column.name: getattr(run, column.name) for column in Run.__table__.columns}  # type: ignore[attr-defined]
+            stored = await run_before(
+                session,
+                [insert(Run.__table__).values(row)],  # type: ignore[attr-defined]
+                insert(ChatMessage.__table__)  # type: ignore[attr-defined]
+                .values(message.model_dump(exclude={"id"}))
+                .returning(ChatMessage.__table__.c.id),  # type: ignore[attr-defined]
+            )
+            message.id = stored.scalar_one()
             if idempotency_key is not None:
                 await session.exec(
                     update(IdempotentRequest)
