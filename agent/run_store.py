@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, insert, update
+from sqlalchemy import exists, insert, literal, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -185,24 +185,25 @@ class RunStore:
             started_at=now,
             worker_id=self.lease.worker_id if self.lease else None,
         )
-        async with self.database.session() as session:
-            claimed = await session.exec(
-                update(Conversation)
-                .where(
-                    col(Conversation.id) == conversation.id,
-                    col(Conversation.customer_id) == conversation.customer_id,
-                    col(Conversation.active_run_id).is_(None),
-                    nobody_owns(conversation.id),
-                )
-                .values(active_run_id=run.id, active_since=now)
-                .returning(*_so_far(conversation.id))
+        claim = (
+            update(Conversation)
+            .where(
+                col(Conversation.id) == conversation.id,
+                col(Conversation.customer_id) == conversation.customer_id,
+                col(Conversation.active_run_id).is_(None),
+                nobody_owns(conversation.id),
             )
-            seen = claimed.first()
-            so_far = ConversationSoFar(*(bool(flag) for flag in seen)) if seen is not None else None
-            if seen is None:
-                await self._take_over_stale(session, conversation, run.id, now)
+            .values(active_run_id=run.id, active_since=now)
+            .returning(*_so_far(conversation.id))
+        )
+        async with self.database.session() as session:
             try:
-                admitted = await self.admission.admit(session, conversation.customer_id, now)
+                seen, taken = await self.admission.take(session, claim, conversation.customer_id, now)
+                so_far = None if seen is None else ConversationSoFar(**{f: bool(seen._mapping[f]) for f in _SO_FAR})
+                if taken is None:
+                    await self._take_over_stale(session, conversation, run.id, now)
+                    taken = await self.admission.take_alone(session, conversation.customer_id, now)
+                admitted = await self.admission.decide(session, conversation.customer_id, now, taken)
             except BaseException:
                 await session.rollback()
                 raise
@@ -414,14 +415,22 @@ class RunStore:
         return run
 
 
+_SO_FAR = ("earlier_runs", "loose_messages", "open_confirmations")
+
+
 def _so_far(conversation_id: str) -> tuple[Any, ...]:
     """`ConversationSoFar`'s fields as SQL, answered by the statement that claims the conversation."""
     return (
-        exists().where(col(Run.conversation_id) == conversation_id),
-        exists().where(col(ChatMessage.conversation_id) == conversation_id, col(ChatMessage.run_id).is_(None)),
-        exists().where(
+        literal(True).label("claimed"),
+        exists().where(col(Run.conversation_id) == conversation_id).label("earlier_runs"),
+        exists()
+        .where(col(ChatMessage.conversation_id) == conversation_id, col(ChatMessage.run_id).is_(None))
+        .label("loose_messages"),
+        exists()
+        .where(
             col(Approval.conversation_id) == conversation_id,
             col(Approval.kind) == "confirmation",
             col(Approval.status) == "pending",
-        ),
+        )
+        .label("open_confirmations"),
     )
