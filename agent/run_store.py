@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agent.admission import Admission
-from agent.batched import Write, run_before, run_together
+from agent.batched import Write, insert_rows, run_before, run_together
 from agent.errors import ConversationBusy, ConversationOwned
 from agent.handoffs import nobody_owns, open_handoff, owner_of, with_staff_exchanges
 from agent.ids import new_id
@@ -370,9 +370,9 @@ class RunStore:
             for step in steps:
                 step["arguments"] = clean_json(step["arguments"])
                 step["result"] = clean_json(step["result"])
-            writes.append(insert(Step.__table__).values(steps))  # type: ignore[attr-defined]
+            writes.append(insert_rows(Step.__table__, steps))  # type: ignore[attr-defined]
         if decisions:
-            writes.append(insert(PolicyDecisionRecord.__table__).values(decisions))  # type: ignore[attr-defined]
+            writes.append(insert_rows(PolicyDecisionRecord.__table__, decisions))  # type: ignore[attr-defined]
         if reply:
             writes.append(
                 insert(ChatMessage.__table__).values(  # type: ignore[attr-defined]
@@ -390,7 +390,6 @@ class RunStore:
         )
         if self.spend is not None:
             settled = self.spend.settlement(
-                self.database.dialect,
                 run.customer_id,
                 run.started_at.date(),
                 run.reserved_micro_usd,

@@ -14,12 +14,11 @@ traffic.
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
-from sqlalchemy import Insert, TextClause, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import TextClause, TextualSelect, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from agent.tables import SpendDay
 from tools.store.locks import STORE_SCOPE, customer_scope
 
 _RESERVE = """
@@ -90,29 +89,23 @@ class DailySpend:
         return "customer_daily_cost" if scope not in taken else "store_daily_cost"
 
     @staticmethod
-    def settlement(dialect: str, customer_id: str, day: date, reserved: int, spent: int) -> Insert | None:
+    def settlement(customer_id: str, day: date, reserved: int, spent: int) -> TextualSelect | None:
         """The write that swaps a run's reservation for what it spent, for the transaction that closes the run
         (batched with its other writes, see `agent.batched`); None when there is nothing to move."""
         if reserved == spent:
             return None
-        table = SpendDay.__table__  # type: ignore[attr-defined]
-        rows = [
-            {"scope": customer_scope(customer_id), "day": day, "used_micro_usd": spent - reserved},
-            {"scope": STORE_SCOPE, "day": day, "used_micro_usd": spent - reserved},
-        ]
-        upsert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table).values(rows)
-        return upsert.on_conflict_do_update(
-            index_elements=[table.c.scope, table.c.day],
-            set_={"used_micro_usd": table.c.used_micro_usd + upsert.excluded.used_micro_usd},
-        )
+        return _ADJUST.bindparams(**_adjustment(customer_id, day, spent - reserved, spent - reserved)).columns()
 
     @staticmethod
     async def _adjust(session: AsyncSession, customer_id: str, day: date, *, customer: int, store: int) -> None:
-        params = {
-            "customer_scope": customer_scope(customer_id),
-            "store_scope": STORE_SCOPE,
-            "day": day,
-            "customer_amount": customer,
-            "store_amount": store,
-        }
-        await session.exec(_ADJUST, params=params)  # type: ignore[call-overload]
+        await session.exec(_ADJUST, params=_adjustment(customer_id, day, customer, store))  # type: ignore[call-overload]
+
+
+def _adjustment(customer_id: str, day: date, customer: int, store: int) -> dict[str, Any]:
+    return {
+        "customer_scope": customer_scope(customer_id),
+        "store_scope": STORE_SCOPE,
+        "day": day,
+        "customer_amount": customer,
+        "store_amount": store,
+    }
