@@ -111,13 +111,15 @@ class AgentLoop:
         paused: PausedRun | None = None,
         spent_budget: str | None = None,
         so_far: ConversationSoFar | None = None,
+        history: list[Message] | None = None,
     ) -> TurnResult:
         """Answer the message that starts `run`: a customer message stored with it (`RunStore.start_turn`), or
         the service's notice of an approval decision when the run resumes a paused one (`paused`).
         `spent_budget` names a daily budget found used up when the message was admitted; `so_far`, what the
-        claim saw of the conversation (`RunStore.start_turn`)."""
-        stored = await self.runs.history(run.conversation_id, before_run=run.id, so_far=so_far)
-        history = fit_history(stored, self.context_tokens)
+        claim saw of the conversation, and `history`, the conversation so far when `RunStore.start_turn` read it."""
+        if history is None:
+            history = await self.runs.history(run.conversation_id, before_run=run.id, so_far=so_far)
+        history = fit_history(history, self.context_tokens)
         state = TurnState(
             messages=[*history, Message.user_text(content)],
             run_start=len(history),

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, insert, literal, update
+from sqlalchemy import exists, func, insert, literal, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -76,6 +77,8 @@ class StartedTurn:
     """A daily budget that is used up: the run is answered without calling the model."""
     so_far: ConversationSoFar | None = None
     """None when the claim took over a stale one: then nothing is known and everything is read."""
+    history: list[Message] | None = None
+    """The conversation so far as the model sees it, when the statements that started the turn read it."""
 
 
 class RunStore:
@@ -216,14 +219,22 @@ class RunStore:
                 created_at=now,
             )
             row = {column.name: getattr(run, column.name) for column in Run.__table__.columns}  # type: ignore[attr-defined]
+            # On PostgreSQL the history rides on this statement when it is the runs' transcripts alone (what
+            # RETURNING reads is the conversation as it was before the statement: the earlier runs).
+            with_history = self.database.dialect == "postgresql" and so_far is not None and not so_far.loose_messages
             stored = await run_before(
                 session,
                 [insert(Run.__table__).values(row)],  # type: ignore[attr-defined]
                 insert(ChatMessage.__table__)  # type: ignore[attr-defined]
                 .values(message.model_dump(exclude={"id"}))
-                .returning(ChatMessage.__table__.c.id),  # type: ignore[attr-defined]
+                .returning(
+                    ChatMessage.__table__.c.id,  # type: ignore[attr-defined]
+                    *([_transcripts(conversation.id)] if with_history else []),
+                ),
             )
-            message.id = stored.scalar_one()
+            returned: tuple[Any, ...] = tuple(stored.one())
+            message.id = returned[0]
+            history = _history(returned[1]) if with_history else None
             if idempotency_key is not None:
                 await session.exec(
                     update(IdempotentRequest)
@@ -234,7 +245,7 @@ class RunStore:
                     .values(run_id=run.id)
                 )
             await session.commit()
-        return StartedTurn(run, message, admitted.spent_budget, so_far)
+        return StartedTurn(run, message, admitted.spent_budget, so_far, history)
 
     def resumed_run(self, conversation_id: str, customer_id: str, *, resumed_from: str) -> Run:
         """A new running run (not yet stored) that continues `resumed_from`, owned by this process."""
@@ -412,6 +423,20 @@ class RunStore:
         if run is None:
             raise NotFound(f"run {run_id} not found")
         return run
+
+
+def _transcripts(conversation_id: str) -> Any:
+    """SQL (PostgreSQL): the transcripts of the conversation's runs, oldest first, as one JSON array."""
+    return (
+        select(func.json_agg(aggregate_order_by(col(Run.transcript), col(Run.started_at))))
+        .where(col(Run.conversation_id) == conversation_id)
+        .scalar_subquery()
+    )
+
+
+def _history(transcripts: list[list[dict[str, Any]]] | None) -> list[Message]:
+    """`with_staff_exchanges` for a conversation without messages outside runs: the transcripts, in order."""
+    return [Message.from_json(message) for transcript in transcripts or [] for message in transcript]
 
 
 _SO_FAR = ("earlier_runs", "loose_messages", "open_confirmations")

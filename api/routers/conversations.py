@@ -125,7 +125,12 @@ async def post_message(
 
     async def answer(events: EventSink | None = None) -> dict[str, Any]:
         result = await services.loop.answer(
-            run, content, events=events, spent_budget=started.spent_budget, so_far=started.so_far
+            run,
+            content,
+            events=events,
+            spent_budget=started.spent_budget,
+            so_far=started.so_far,
+            history=started.history,
         )
         response = {"message": message_view(started.message), "run": run_view(result.run, result.approval)}
         if idempotency_key is not None:
