@@ -1,10 +1,10 @@
 """What one chat turn asks of the database, and that the batching behind it loses nothing.
 
-A read-only tool turn (one `get_order_details` call and an answer) starts in one statement (claim, rate token,
-spend reservation), stores its run and message in one (which also reads the history), reads the order, and closes in one (run, steps, the read's
-audit row, reply, release, spend settlement) on PostgreSQL: at most 4 statements and 2 commits. The tests also
-check that everything those statements carry is stored, and that a conversation that is not the customer's is
-refused though no statement of its own reads it first.
+On PostgreSQL a read-only tool turn (one `get_order_details` call and an answer) starts in one statement (claim,
+rate token, spend reservation), stores its run and message in one (which also reads the history), reads the
+order, and closes in one (run, steps, the read's audit row, reply, release, spend settlement): at most 4
+statements and 2 commits. The tests also check that everything those statements carry is stored, and that a
+conversation that is not the customer's is refused though no statement of its own reads it first.
 """
 
 from __future__ import annotations
