@@ -1,27 +1,55 @@
 """Admitting a customer message: the chat rate limit and the daily spend reservation, atomically.
 
-Both are checked inside the transaction that stores the message and its run, after taking the customer's lock
-row (`tools.store.locks`): the count of this minute's messages and the insert of the new one cannot be split by
-another request, on one process or many. A message over the rate limit is refused before anything is stored; a
-message past a daily budget is stored and answered politely without a model call.
+Both are taken inside the transaction that stores the message and its run, each with one conditional upsert of
+one indexed row, so neither reads more as the day's traffic grows, and two requests (on one process or many)
+cannot both pass a limit that has room for one: the database applies the upserts on the row one after the other.
+
+The rate limit is a token bucket per customer (`chat_allowances`): it holds up to `per_minute` messages and
+refills at `per_minute` a minute. A message over the limit is refused before anything is stored; a message past
+a daily budget is stored and answered politely without a model call.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func
-from sqlmodel import col, select
+from sqlalchemy import Row, TextClause, Update, column, func, text
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agent.errors import RateLimited
 from agent.spend import DailySpend
-from agent.tables import Run
-from tools.store.locks import customer_scope, hold
+from tools.store.locks import customer_scope
 
-WINDOW = timedelta(minutes=1)
+_REFILLED = (
+    "(chat_allowances.tokens + CASE WHEN :now > chat_allowances.refilled_at"
+    " THEN (:now - chat_allowances.refilled_at) * :per_second ELSE 0 END)"
+)
+"""The bucket's tokens now. A request whose clock reads earlier than the last refill (it waited for the row
+behind a later one, or another process's clock is ahead) adds nothing rather than taking tokens away."""
+
+_TAKE = """
+    INSERT INTO chat_allowances (scope, tokens, refilled_at) SELECT :scope, :capacity - 1, :now WHERE GATE
+    ON CONFLICT (scope) DO UPDATE SET
+        tokens = LEAST_OF(REFILLED, :capacity) - 1,
+        refilled_at = CASE WHEN :now > chat_allowances.refilled_at THEN :now ELSE chat_allowances.refilled_at END
+    WHERE REFILLED >= 1
+    RETURNING tokens
+    """.replace(
+    "LEAST_OF(REFILLED, :capacity)", "CASE WHEN REFILLED > :capacity THEN :capacity ELSE REFILLED END"
+).replace("REFILLED", _REFILLED)
+"""Take one token if there is one, in one round trip; no row back means the customer is over the limit. (The
+SQL is assembled from constant fragments; every value is a bound parameter. GATE as in `agent.spend`.)"""
+
+_AFTER_CLAIM = "EXISTS (SELECT 1 FROM claim)"
+"""Writes that ride on the claim's statement wait for it (and do nothing when it claimed nothing): the
+conversation's row is always locked first, so a turn that starts never holds the counters while it waits for a
+turn of the same conversation that is closing (that would be a lock cycle)."""
+
+_LEFT = text("SELECT REFILLED FROM chat_allowances WHERE scope = :scope".replace("REFILLED", _REFILLED))
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,27 +59,76 @@ class Admitted:
     """The daily budget that is used up (the run is answered without the model), or None."""
 
 
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """What the admission's writes came back with, before it is decided (`Admission.decide`)."""
+
+    token: bool
+    """The rate limit had a token for this message."""
+    reserved: set[str]
+    """The spend counters (scopes) that took the run's reservation."""
+
+
 class Admission:
     def __init__(self, *, per_minute: int, spend: DailySpend | None) -> None:
         self.per_minute = per_minute
         self.spend = spend
 
-    async def admit(self, session: AsyncSession, customer_id: str, now: datetime) -> Admitted:
-        """Check and reserve in `session`'s transaction; raises `RateLimited` (and the caller rolls back)."""
-        await hold(session, customer_scope(customer_id))
-        count, oldest = (
-            await session.exec(
-                select(func.count(), func.min(Run.started_at)).where(
-                    col(Run.customer_id) == customer_id,
-                    col(Run.resumed_from).is_(None),
-                    col(Run.started_at) > now - WINDOW,
-                )
-            )
-        ).one()
-        if count >= self.per_minute:
-            wait_s = max(1, math.ceil((oldest + WINDOW - now).total_seconds())) if oldest else 60
+    def _rate_params(self, customer_id: str, now: datetime) -> dict[str, Any]:
+        return {
+            "scope": customer_scope(customer_id),
+            "now": now.timestamp(),
+            "capacity": float(self.per_minute),
+            "per_second": self.per_minute / 60,
+        }
+
+    async def take(
+        self, session: AsyncSession, claim: Update, customer_id: str, now: datetime
+    ) -> tuple[Row[Any] | None, Taken | None]:
+        """Run `claim` (the conditional update that claims the conversation, with RETURNING) and, if it claimed,
+        take a rate token and reserve the day's spend, in `session`'s transaction: on PostgreSQL in one
+        statement. Returns the claim's row and what was taken, or (None, None) when the claim took nothing (the
+        caller may take the conversation over, then calls `take_alone`); `decide` tells what was taken means."""
+        if session.bind is None or session.bind.dialect.name != "postgresql":
+            claimed = (await session.exec(claim)).first()
+            return claimed, (await self.take_alone(session, customer_id, now) if claimed is not None else None)
+        claim_cte = claim.cte("claim")
+        taken = self._rate(customer_id, now, _AFTER_CLAIM).columns(column("tokens")).cte("taken")
+        fields = [select(c).scalar_subquery().label(c.name) for c in claim_cte.c]
+        outcome = [select(func.count()).select_from(taken).scalar_subquery().label("token")]
+        if self.spend is not None:
+            spend = self.spend.reservation(customer_id, now.date(), gate=_AFTER_CLAIM)
+            reserved = spend.columns(column("scope")).cte("reserved")
+            outcome.append(select(func.string_agg(reserved.c.scope, ",")).scalar_subquery().label("reserved"))
+        # The claim first: PostgreSQL lets a CTE name only those before it.
+        row = (await session.exec(select(*outcome, *fields).add_cte(claim_cte))).one()
+        if row.claimed is None:
+            return None, None
+        scopes = set(row.reserved.split(",")) if self.spend is not None and row.reserved else set()
+        return row, Taken(bool(row.token), scopes)
+
+    async def take_alone(self, session: AsyncSession, customer_id: str, now: datetime) -> Taken:
+        """The rate token and the spend reservation, as statements of their own."""
+        token = (await session.exec(self._rate(customer_id, now, "true"))).first() is not None  # type: ignore[call-overload]
+        if self.spend is None:
+            return Taken(token, set())
+        spend = self.spend.reservation(customer_id, now.date())
+        return Taken(token, {r[0] for r in (await session.exec(spend)).all()})  # type: ignore[call-overload]
+
+    def _rate(self, customer_id: str, now: datetime, gate: str) -> TextClause:
+        return text(_TAKE.replace("GATE", gate)).bindparams(**self._rate_params(customer_id, now))
+
+    async def decide(self, session: AsyncSession, customer_id: str, now: datetime, taken: Taken) -> Admitted:
+        """Raise `RateLimited` (the caller rolls back) or say what the spend reservation came to."""
+        if not taken.token:
+            params = self._rate_params(customer_id, now)
+            left = (await session.exec(_LEFT, params=params)).scalar_one()  # type: ignore[call-overload]
+            wait_s = max(1, math.ceil((1 - float(left)) / params["per_second"]))
             raise RateLimited(f"at most {self.per_minute} messages a minute; please wait {wait_s} s", wait_s)
-        return await self.reserve(session, customer_id, now)
+        if self.spend is None:
+            return Admitted(0, None)
+        spent = await self.spend.admitted(session, customer_id, now.date(), taken.reserved)
+        return Admitted(0 if spent else self.spend.reservation_micro_usd, spent)
 
     async def reserve(self, session: AsyncSession, customer_id: str, now: datetime) -> Admitted:
         """The spend reservation alone: for runs that do not start from a customer message (resumed runs)."""

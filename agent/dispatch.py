@@ -4,6 +4,8 @@ The model only ever proposes. Whatever it sends, the call is validated against t
 the policy engine, and only then executed, under an idempotency key the service derived for it (see
 `agent.tool_calls`), so that a retried or resumed step can never run a write twice.
 
+A read is decided and run in a read-only transaction that commits nothing: its audit row goes back to the caller,
+which stores it with the run's steps when the run closes (one write per turn, however many reads).
 A write is decided and executed in one transaction, under the customer's lock row (and the store's, when it
 refunds): the limits that count earlier writes (per hour, per 30 days, per store day) see every write that
 committed before, and no write commits between their count and this one.
@@ -14,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from policies.audit import record_decision
+from policies.audit import decision_row, record_decision
 from policies.decision import Decision
 from policies.engine import PolicyEngine
 from tools.call import ToolCall
@@ -35,6 +37,8 @@ class CallOutcome:
     spec: ToolSpec | None = None
     awaiting_confirmation: bool = False
     """The policy would let the write go ahead (perhaps via a human), but the customer has not confirmed it."""
+    unrecorded_decision: dict[str, Any] | None = None
+    """An allowed read's audit row, for the caller to store with the run's steps (nothing else stored it)."""
 
     @property
     def awaiting_approval(self) -> bool:
@@ -85,6 +89,8 @@ class ToolGate:
             return CallOutcome(call=call, decision=None, result=ToolResult.failure(error))
         if not confirmed and self.engine.config.confirmations.required_for(spec.name, writes=spec.writes):
             return await self._ask_first(call, principal, spec, run_id)
+        if not spec.writes:
+            return await self._read(call, principal, spec, args, run_id=run_id, key=key)
         async with self.database.session() as session:
             decision = await self.engine.evaluate(call, principal, session, run_id=run_id, hold_limits=spec.writes)
             if decision.denied or decision.needs_approval:
@@ -92,15 +98,28 @@ class ToolGate:
                 result = denial_result(decision) if decision.denied else None
                 return CallOutcome(call=call, decision=decision, result=result, spec=spec)
             ctx = ToolContext(principal=principal, session=session, idempotency_key=key, knowledge=self.knowledge)
-            if not spec.writes:
-                result = await execute(spec, ctx, args)  # commits the decision with the read
-                return CallOutcome(call=call, decision=decision, result=result, spec=spec)
             # The decision, the limits' lock and the write commit together; a write that fails rolls all of it
             # back, so the decision is then stored again on its own.
             result = await execute_in_transaction(spec, ctx, args, checked_amount_cents=decision.amount_cents)
         if not result.ok:
             await self._record_again(call, principal, decision, run_id)
         return CallOutcome(call=call, decision=decision, result=result, spec=spec)
+
+    async def _read(
+        self, call: ToolCall, principal: Principal, spec: ToolSpec, args: Any, *, run_id: str, key: str
+    ) -> CallOutcome:
+        """Decide and run a read without writing anything; a refused read is stored at once, like any refusal."""
+        async with self.database.session(readonly=True) as session:
+            decided_at = utcnow()
+            decision = await self.engine.evaluate(call, principal, session, run_id=run_id, record=False)
+            if decision.allowed:
+                ctx = ToolContext(principal=principal, session=session, idempotency_key=key, knowledge=self.knowledge)
+                result = await execute(spec, ctx, args)
+                row = decision_row(call, principal, decision, now=decided_at, run_id=run_id)
+                return CallOutcome(call=call, decision=decision, result=result, spec=spec, unrecorded_decision=row)
+        await self._record_again(call, principal, decision, run_id)
+        refused = denial_result(decision) if decision.denied else None
+        return CallOutcome(call=call, decision=decision, result=refused, spec=spec)
 
     async def _ask_first(self, call: ToolCall, principal: Principal, spec: ToolSpec, run_id: str) -> CallOutcome:
         """Decide without running: a refused write is refused at once (nothing to confirm); any other waits for

@@ -36,7 +36,7 @@ from agent.models.base import (
 )
 from agent.pricing import PriceTable
 from agent.prompt import SYSTEM_PROMPT
-from agent.run_store import RunStore, RunTotals
+from agent.run_store import ConversationSoFar, RunStore, RunTotals
 from agent.state import TurnState
 from agent.tables import Approval, Run
 from agent.telemetry import PausedRun, Telemetry, current_trace_context, trace_id_of
@@ -112,11 +112,16 @@ class AgentLoop:
         events: EventSink | None = None,
         paused: PausedRun | None = None,
         spent_budget: str | None = None,
+        so_far: ConversationSoFar | None = None,
+        history: list[Message] | None = None,
     ) -> TurnResult:
         """Answer the message that starts `run`: a customer message stored with it (`RunStore.start_turn`), or
         the service's notice of an approval decision when the run resumes a paused one (`paused`).
-        `spent_budget` names a daily budget found used up when the message was admitted."""
-        history = fit_history(await self.runs.history(run.conversation_id, before_run=run.id), self.context_tokens)
+        `spent_budget` names a daily budget found used up when the message was admitted; `so_far`, what the
+        claim saw of the conversation, and `history`, the conversation so far when `RunStore.start_turn` read it."""
+        if history is None:
+            history = await self.runs.history(run.conversation_id, before_run=run.id, so_far=so_far)
+        history = fit_history(history, self.context_tokens)
         state = TurnState(
             messages=[*history, Message.user_text(content)],
             run_start=len(history),
@@ -183,6 +188,7 @@ class AgentLoop:
             error=ending.error,
             trace_id=trace_id,
             steps=steps.rows,
+            decisions=steps.decisions,
             kb_version=steps.kb_version,
             held=ending.approval,
         )
@@ -321,6 +327,7 @@ class AgentLoop:
                 ToolCall(call.name, call.input, call.id), principal, run_id=run.id, key=key
             )
             latency_ms = (time.perf_counter() - started) * 1000
+            steps.audit(outcome.unrecorded_decision)
             decision = outcome.decision
             result = outcome.result
             passages = passages_used(call.name, result.content if result else None)
@@ -407,10 +414,16 @@ class StepLog:
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         self.rows: list[dict[str, Any]] = []
+        self.decisions: list[dict[str, Any]] = []
+        """Audit rows of the run's allowed reads, stored with the steps (`agent.dispatch.ToolGate`)."""
         self.answered_by: tuple[str, str] | None = None
         """Provider and model of the last model call: with a fallback chain, the link that answered."""
         self.kb_version: str | None = None
         """The help centre's version the run's searches read."""
+
+    def audit(self, decision_row: dict[str, Any] | None) -> None:
+        if decision_row is not None:
+            self.decisions.append(decision_row)
 
     def add(self, **values: Any) -> None:
         if values.get("kind") == "model":

@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import exists, func, insert, literal, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agent import feed
 from agent.admission import Admission
+from agent.batched import Write, insert_rows, run_before, run_together
 from agent.errors import ConversationBusy, ConversationOwned
 from agent.handoffs import nobody_owns, open_handoff, owner_of, with_staff_exchanges
 from agent.ids import new_id
@@ -20,13 +22,12 @@ from agent.models.base import Message
 from agent.spend import DailySpend
 from agent.tables import Approval, ChatMessage, Conversation, IdempotentRequest, Run, Step
 from agent.workers import WorkerLease
+from policies.audit import PolicyDecisionRecord
 from tools.context import Principal, utcnow
 from tools.errors import NotFound
 from tools.store.database import Database
 from tools.store.sanitize import clean_json, clean_text
 
-_INSERT_STEP = insert(Step.__table__)  # type: ignore[attr-defined]
-_INSERT_RETURNING_ID = insert(ChatMessage.__table__).returning(ChatMessage.__table__.c.id)  # type: ignore[attr-defined]
 TERMINAL_STATUSES = (
     "completed",
     "awaiting_confirmation",
@@ -49,12 +50,36 @@ class RunTotals:
 
 
 @dataclass(frozen=True, slots=True)
+class ConversationRef:
+    """A conversation a customer names, not yet checked: `start_turn` checks it belongs to them as it claims it."""
+
+    id: str
+    customer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationSoFar:
+    """What the claim that started a turn saw of its conversation (in the same statement), so the turn skips the
+    reads that would find nothing: a first message has no history, and most conversations never had a person in
+    them nor a confirmation left open."""
+
+    earlier_runs: bool
+    loose_messages: bool
+    """Messages written outside runs (a hand-off's exchanges): see `agent.handoffs.with_staff_exchanges`."""
+    open_confirmations: bool
+
+
+@dataclass(frozen=True, slots=True)
 class StartedTurn:
     run: Run
     message: ChatMessage
     """The customer's message as stored."""
     spent_budget: str | None = None
     """A daily budget that is used up: the run is answered without calling the model."""
+    so_far: ConversationSoFar | None = None
+    """None when the claim took over a stale one: then nothing is known and everything is read."""
+    history: list[Message] | None = None
+    """The conversation so far as the model sees it, when the statements that started the turn read it."""
 
 
 class RunStore:
@@ -117,9 +142,15 @@ class RunStore:
             )
             return list(rows.all())
 
-    async def history(self, conversation_id: str, *, before_run: str) -> list[Message]:
+    async def history(
+        self, conversation_id: str, *, before_run: str, so_far: ConversationSoFar | None = None
+    ) -> list[Message]:
         """The conversation as the model saw it, run after run, up to (not including) `before_run`, with what
-        the support team and the customer said to each other outside runs (see `agent.handoffs`)."""
+        the support team and the customer said to each other outside runs (see `agent.handoffs`). `so_far`
+        spares the reads that would come back empty."""
+        if so_far is not None and not so_far.loose_messages:
+            earlier = await self.runs(conversation_id) if so_far.earlier_runs else []
+            return with_staff_exchanges(earlier, [], before_run)
         async with self.database.session(readonly=True) as session:
             loose = await session.exec(
                 select(ChatMessage)
@@ -132,7 +163,12 @@ class RunStore:
     # ---- a turn -------------------------------------------------------------------------------------------
 
     async def start_turn(
-        self, conversation: Conversation, content: str, *, run_id: str | None = None, idempotency_key: str | None = None
+        self,
+        conversation: Conversation | ConversationRef,
+        content: str,
+        *,
+        run_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> StartedTurn:
         """Store the customer's message and a running run, after claiming the conversation and admitting the
         message (chat rate limit, daily spend reservation), all in one transaction.
@@ -153,20 +189,25 @@ class RunStore:
             started_at=now,
             worker_id=self.lease.worker_id if self.lease else None,
         )
-        async with self.database.session() as session:
-            claimed = await session.exec(
-                update(Conversation)
-                .where(
-                    col(Conversation.id) == conversation.id,
-                    col(Conversation.active_run_id).is_(None),
-                    nobody_owns(conversation.id),
-                )
-                .values(active_run_id=run.id, active_since=now)
+        claim = (
+            update(Conversation)
+            .where(
+                col(Conversation.id) == conversation.id,
+                col(Conversation.customer_id) == conversation.customer_id,
+                col(Conversation.active_run_id).is_(None),
+                nobody_owns(conversation.id),
             )
-            if claimed.rowcount != 1:
-                await self._take_over_stale(session, conversation.id, run.id, now)
+            .values(active_run_id=run.id, active_since=now)
+            .returning(*_so_far(conversation.id))
+        )
+        async with self.database.session() as session:
             try:
-                admitted = await self.admission.admit(session, conversation.customer_id, now)
+                seen, taken = await self.admission.take(session, claim, conversation.customer_id, now)
+                so_far = None if seen is None else ConversationSoFar(**{f: bool(seen._mapping[f]) for f in _SO_FAR})
+                if taken is None:
+                    await self._take_over_stale(session, conversation, run.id, now)
+                    taken = await self.admission.take_alone(session, conversation.customer_id, now)
+                admitted = await self.admission.decide(session, conversation.customer_id, now, taken)
             except BaseException:
                 await session.rollback()
                 raise
@@ -178,9 +219,25 @@ class RunStore:
                 content=clean_text(content),
                 created_at=now,
             )
-            session.add_all([run, message])
-            await session.flush()  # the message's id, for its feed event
-            # the claim above holds the conversation's row: the feed's order needs no further lock
+            row = {column.name: getattr(run, column.name) for column in Run.__table__.columns}  # type: ignore[attr-defined]
+            # On PostgreSQL the history rides on this statement when it is the runs' transcripts alone (what
+            # RETURNING reads is the conversation as it was before the statement: the earlier runs).
+            with_history = self.database.dialect == "postgresql" and so_far is not None and not so_far.loose_messages
+            stored = await run_before(
+                session,
+                [insert(Run.__table__).values(row)],  # type: ignore[attr-defined]
+                insert(ChatMessage.__table__)  # type: ignore[attr-defined]
+                .values(message.model_dump(exclude={"id"}))
+                .returning(
+                    ChatMessage.__table__.c.id,  # type: ignore[attr-defined]
+                    *([_transcripts(conversation.id)] if with_history else []),
+                ),
+            )
+            returned: tuple[Any, ...] = tuple(stored.one())
+            message.id = returned[0]
+            history = _history(returned[1]) if with_history else None
+            # The claim above holds the conversation's row, so the feed's order needs no further lock. The events go in
+            # a statement of their own: `message.created` carries the message's id, which the statement above drew.
             await feed.record(session, [feed.message_created(message), feed.run_started(run)], conversation_locked=True)
             if idempotency_key is not None:
                 await session.exec(
@@ -192,7 +249,7 @@ class RunStore:
                     .values(run_id=run.id)
                 )
             await session.commit()
-        return StartedTurn(run, message, admitted.spent_budget)
+        return StartedTurn(run, message, admitted.spent_budget, so_far, history)
 
     def resumed_run(self, conversation_id: str, customer_id: str, *, resumed_from: str) -> Run:
         """A new running run (not yet stored) that continues `resumed_from`, owned by this process."""
@@ -242,9 +299,17 @@ class RunStore:
         run.reserved_micro_usd = admitted.reserved_micro_usd
         return admitted.spent_budget
 
-    async def _take_over_stale(self, session: AsyncSession, conversation_id: str, run_id: str, now: datetime) -> None:
+    async def _take_over_stale(
+        self, session: AsyncSession, conversation: Conversation | ConversationRef, run_id: str, now: datetime
+    ) -> None:
         """Claim a conversation whose active run belongs to no live process (or, for a run of no known process,
-        is older than `stale_after`) and mark that run interrupted; otherwise the conversation is busy."""
+        is older than `stale_after`) and mark that run interrupted; otherwise the conversation is busy. A
+        conversation that is not there, or not the customer's, is not found (the first claim checked both)."""
+        conversation_id = conversation.id
+        stored = await session.get(Conversation, conversation_id)
+        if stored is None or stored.customer_id != conversation.customer_id:
+            await session.rollback()
+            raise NotFound("conversation not found")
         active = (
             await session.exec(
                 select(Run)
@@ -295,12 +360,14 @@ class RunStore:
         error: str | None = None,
         trace_id: str | None = None,
         steps: list[dict[str, Any]] | None = None,
+        decisions: list[dict[str, Any]] | None = None,
         kb_version: str | None = None,
         held: Approval | None = None,
     ) -> Run:
-        """Close the run, store its steps, add its reply to the conversation, release the conversation, and tell
-        the conversation feed, in one transaction. `held` is the call the run paused on, if it paused (the feed's
-        `run.completed` carries it as the run's pending action). `run` is updated in place and returned."""
+        """Close the run, store its steps and the audit rows of its reads, add its reply to the conversation,
+        release the conversation, and tell the conversation feed, in one transaction. `held` is the call the run
+        paused on, if it paused (the feed's `run.completed` carries it as the run's pending action). `run` is
+        updated in place and returned; nothing is read back."""
         assert status in TERMINAL_STATUSES, status
         now = utcnow()
         values: dict[str, Any] = {
@@ -323,16 +390,32 @@ class RunStore:
         }
         for name, value in values.items():
             setattr(run, name, value)
+        writes: list[Write] = [update(Run).where(col(Run.id) == run.id).values(**values)]
+        events: list[feed.Event] = []
+        if steps:
+            for step in steps:
+                step["arguments"] = clean_json(step["arguments"])
+                step["result"] = clean_json(step["result"])
+            writes.append(insert_rows(Step.__table__, steps))  # type: ignore[attr-defined]
+            events.extend(feed.tools_finished(run, steps))
+        if decisions:
+            writes.append(insert_rows(PolicyDecisionRecord.__table__, decisions))  # type: ignore[attr-defined]
+        writes.append(
+            update(Conversation)
+            .where(col(Conversation.id) == run.conversation_id, col(Conversation.active_run_id) == run.id)
+            .values(active_run_id=None, active_since=None)
+        )
+        if self.spend is not None:
+            settled = self.spend.settlement(
+                run.customer_id,
+                run.started_at.date(),
+                run.reserved_micro_usd,
+                totals.cost_micro_usd,
+            )
+            writes.extend([settled] if settled is not None else [])
         async with self.database.session() as session:
-            await session.exec(update(Run).where(col(Run.id) == run.id).values(**values))
-            events = []
-            if steps:
-                for step in steps:
-                    step["arguments"] = clean_json(step["arguments"])
-                    step["result"] = clean_json(step["result"])
-                await session.exec(_INSERT_STEP, params=steps)
-                events.extend(feed.tools_finished(run, steps))
             if reply:
+                # The reply goes last, so its id (which its `message.created` event carries) comes back.
                 message = ChatMessage(
                     conversation_id=run.conversation_id,
                     run_id=run.id,
@@ -340,24 +423,25 @@ class RunStore:
                     content=values["reply"],
                     created_at=now,
                 )
-                inserted = await session.exec(_INSERT_RETURNING_ID, params=message.model_dump(exclude={"id"}))
-                message.id = inserted.scalar_one()
+                stored = await run_before(
+                    session,
+                    writes,
+                    insert(ChatMessage.__table__)  # type: ignore[attr-defined]
+                    .values(message.model_dump(exclude={"id"}))
+                    .returning(ChatMessage.__table__.c.id),  # type: ignore[attr-defined]
+                )
+                message.id = stored.scalar_one()
                 events.append(feed.message_created(message))
+            else:
+                await run_together(session, writes)
             if status == "handed_off":
                 handoff = await open_handoff(session, run, steps, now)
                 if handoff is not None:
                     events.append(feed.handoff_moved(handoff, "handoff.queued", None, reason=handoff.reason))
             events.append(feed.run_ended(run, held))
-            released = await session.exec(
-                update(Conversation)
-                .where(col(Conversation.id) == run.conversation_id, col(Conversation.active_run_id) == run.id)
-                .values(active_run_id=None, active_since=None)
-            )
-            if self.spend is not None:
-                await self.spend.settle(
-                    session, run.customer_id, run.started_at.date(), run.reserved_micro_usd, totals.cost_micro_usd
-                )
-            await feed.record(session, events, conversation_locked=released.rowcount == 1)
+            # Not `conversation_locked`: the release above holds the row only if this run still held the
+            # conversation, and a run whose claim was taken over must still wait its turn on the feed.
+            await feed.record(session, events)
             await session.commit()
         return run
 
@@ -367,3 +451,38 @@ class RunStore:
         if run is None:
             raise NotFound(f"run {run_id} not found")
         return run
+
+
+def _transcripts(conversation_id: str) -> Any:
+    """SQL (PostgreSQL): the transcripts of the conversation's runs, oldest first, as one JSON array."""
+    return (
+        select(func.json_agg(aggregate_order_by(col(Run.transcript), col(Run.started_at))))
+        .where(col(Run.conversation_id) == conversation_id)
+        .scalar_subquery()
+    )
+
+
+def _history(transcripts: list[list[dict[str, Any]]] | None) -> list[Message]:
+    """`with_staff_exchanges` for a conversation without messages outside runs: the transcripts, in order."""
+    return [Message.from_json(message) for transcript in transcripts or [] for message in transcript]
+
+
+_SO_FAR = ("earlier_runs", "loose_messages", "open_confirmations")
+
+
+def _so_far(conversation_id: str) -> tuple[Any, ...]:
+    """`ConversationSoFar`'s fields as SQL, answered by the statement that claims the conversation."""
+    return (
+        literal(True).label("claimed"),
+        exists().where(col(Run.conversation_id) == conversation_id).label("earlier_runs"),
+        exists()
+        .where(col(ChatMessage.conversation_id) == conversation_id, col(ChatMessage.run_id).is_(None))
+        .label("loose_messages"),
+        exists()
+        .where(
+            col(Approval.conversation_id) == conversation_id,
+            col(Approval.kind) == "confirmation",
+            col(Approval.status) == "pending",
+        )
+        .label("open_confirmations"),
+    )

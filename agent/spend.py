@@ -14,25 +14,26 @@ traffic.
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, TextualSelect, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tools.store.locks import STORE_SCOPE, customer_scope
 
-_RESERVE = text(
-    """
+_RESERVE = """
     INSERT INTO spend_days (scope, day, used_micro_usd)
-    VALUES (:customer_scope, :day, :amount), (:store_scope, :day, :amount)
+    SELECT :customer_scope, :day, :amount WHERE GATE
+    UNION ALL SELECT :store_scope, :day, :amount WHERE GATE
     ON CONFLICT (scope, day) DO UPDATE SET used_micro_usd = spend_days.used_micro_usd + excluded.used_micro_usd
     WHERE spend_days.used_micro_usd
         < CASE WHEN spend_days.scope = :store_scope THEN :store_budget ELSE :customer_budget END
     RETURNING scope
-    """
-)
+"""
 """Admit on both counters (customer's, store's) while each is below its budget, in one round trip; a counter
 that comes back is the proof of admission on it. The rows are written customer first, then store: the order
-`tools.store.locks` takes scopes in, so two admissions never wait on each other in a cycle."""
+`tools.store.locks` takes scopes in, so two admissions never wait on each other in a cycle. GATE is a constant
+SQL condition (`true`, or one naming the CTE the reservation waits for: see `agent.admission`)."""
 
 _ADJUST = text(
     """
@@ -51,23 +52,30 @@ class DailySpend:
         self.reservation_micro_usd = reservation_micro_usd
         """What one run reserves: at least what a run may spend (its cost budget), so the bound above holds."""
 
+    def reservation(self, customer_id: str, day: date, *, gate: str = "true") -> TextClause:
+        """The statement that reserves one run's spend on both counters; it returns the scopes that took it (for
+        `admitted`). Separate so it can ride on the statement that starts a turn (`agent.admission`), where
+        `gate` makes it wait for the conversation's claim."""
+        return text(_RESERVE.replace("GATE", gate)).bindparams(
+            customer_scope=customer_scope(customer_id),
+            store_scope=STORE_SCOPE,
+            day=day,
+            amount=self.reservation_micro_usd,
+            customer_budget=self.customer_micro_usd,
+            store_budget=self.store_micro_usd,
+        )
+
     async def reserve(self, session: AsyncSession, customer_id: str, day: date) -> str | None:
         """Reserve one run's spend in `session`'s transaction. Returns None when admitted, else the budget that is
         used up (`customer_daily_cost` or `store_daily_cost`), and then nothing is reserved."""
+        taken = {row[0] for row in (await session.exec(self.reservation(customer_id, day))).all()}  # type: ignore[call-overload]
+        return await self.admitted(session, customer_id, day, taken)
+
+    async def admitted(self, session: AsyncSession, customer_id: str, day: date, taken: set[str]) -> str | None:
+        """What a reservation that came back with the scopes `taken` means: None when both counters took it, else
+        the budget that is used up, after giving back what the other counter took."""
         amount = self.reservation_micro_usd
         scope = customer_scope(customer_id)
-        admitted = await session.exec(  # type: ignore[call-overload]
-            _RESERVE,
-            params={
-                "customer_scope": scope,
-                "store_scope": STORE_SCOPE,
-                "day": day,
-                "amount": amount,
-                "customer_budget": self.customer_micro_usd,
-                "store_budget": self.store_micro_usd,
-            },
-        )
-        taken = {row[0] for row in admitted.all()}
         if len(taken) == 2:
             return None
         # Give back what one counter took while the other refused.
@@ -80,19 +88,24 @@ class DailySpend:
         )
         return "customer_daily_cost" if scope not in taken else "store_daily_cost"
 
-    async def settle(self, session: AsyncSession, customer_id: str, day: date, reserved: int, spent: int) -> None:
-        """Swap a run's reservation for what it spent, in the transaction that closes the run."""
+    @staticmethod
+    def settlement(customer_id: str, day: date, reserved: int, spent: int) -> TextualSelect | None:
+        """The write that swaps a run's reservation for what it spent, for the transaction that closes the run
+        (batched with its other writes, see `agent.batched`); None when there is nothing to move."""
         if reserved == spent:
-            return
-        await self._adjust(session, customer_id, day, customer=spent - reserved, store=spent - reserved)
+            return None
+        return _ADJUST.bindparams(**_adjustment(customer_id, day, spent - reserved, spent - reserved)).columns()
 
     @staticmethod
     async def _adjust(session: AsyncSession, customer_id: str, day: date, *, customer: int, store: int) -> None:
-        params = {
-            "customer_scope": customer_scope(customer_id),
-            "store_scope": STORE_SCOPE,
-            "day": day,
-            "customer_amount": customer,
-            "store_amount": store,
-        }
-        await session.exec(_ADJUST, params=params)  # type: ignore[call-overload]
+        await session.exec(_ADJUST, params=_adjustment(customer_id, day, customer, store))  # type: ignore[call-overload]
+
+
+def _adjustment(customer_id: str, day: date, customer: int, store: int) -> dict[str, Any]:
+    return {
+        "customer_scope": customer_scope(customer_id),
+        "store_scope": STORE_SCOPE,
+        "day": day,
+        "customer_amount": customer,
+        "store_amount": store,
+    }

@@ -197,6 +197,18 @@ class SpendDay(SQLModel, table=True):
     used_micro_usd: int = Field(default=0, sa_column=money_column())
 
 
+class ChatAllowance(SQLModel, table=True):
+    """A customer's chat rate limit as a token bucket: `tokens` messages may be sent now, and the bucket refills
+    at the limit's rate since `refilled_at` (seconds since the epoch). One conditional upsert takes a token, so
+    the check reads one indexed row however many messages the customer sent before (see `agent.admission`)."""
+
+    __tablename__ = "chat_allowances"
+
+    scope: str = Field(primary_key=True, max_length=120)
+    tokens: float
+    refilled_at: float
+
+
 class Worker(SQLModel, table=True):
     """A live service process. It renews `heartbeat_at` while it runs; runs owned by a worker whose heartbeat
     has stopped (or whose process is gone from this host) are recovered by the other processes."""

@@ -1,4 +1,5 @@
-"""Bearer-token authentication as FastAPI dependencies: the token becomes a `Principal` (see `api.identity` for
+"""Bearer-token authentication as FastAPI dependencies (all `async`: a plain `def` dependency costs a worker-thread
+hop per request): the token becomes a `Principal` (see `api.identity` for
 which tokens are accepted), and the role dependencies say who may call a route."""
 
 from __future__ import annotations

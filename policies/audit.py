@@ -1,4 +1,9 @@
-"""The audit trail: every policy decision, stored when it is made, whatever happens next."""
+"""The audit trail: every policy decision, stored with what it decided.
+
+A refusal, a hold or a write is stored in the transaction that acts on it, before anything else happens. An
+allowed read changes nothing, so its decision is stored with the steps of its run, in the run's closing
+transaction: a read costs no write of its own. (A process that dies mid-run loses the read decisions of that run,
+and the run is marked interrupted; no effect on the store goes unrecorded.)"""
 
 from __future__ import annotations
 
@@ -58,18 +63,11 @@ def storable_arguments(arguments: object) -> dict[str, Any]:
     }
 
 
-async def record_decision(
-    session: AsyncSession,
-    call: ToolCall,
-    principal: Principal,
-    decision: Decision,
-    *,
-    now: datetime,
-    run_id: str | None = None,
-) -> None:
-    """Write the decision in the session's transaction. The caller commits it (see `agent.dispatch.ToolGate`):
-    before a write runs, or together with a read."""
-    row = {
+def decision_row(
+    call: ToolCall, principal: Principal, decision: Decision, *, now: datetime, run_id: str | None = None
+) -> dict[str, Any]:
+    """The audit row of one decision, ready for `record_decisions`."""
+    return {
         "created_at": now,
         "tool": clean_text(call.name[:200]),
         "call_id": clean_text(call.id[:200]),
@@ -84,4 +82,24 @@ async def record_decision(
         "amount_cents": decision.amount_cents,
         "policy_version": decision.policy_version,
     }
-    await session.exec(_INSERT_DECISION, params=row)
+
+
+async def record_decision(
+    session: AsyncSession,
+    call: ToolCall,
+    principal: Principal,
+    decision: Decision,
+    *,
+    now: datetime,
+    run_id: str | None = None,
+) -> None:
+    """Write the decision in the session's transaction. The caller commits it (see `agent.dispatch.ToolGate`):
+    before a write runs, or with the refusal or hold it explains."""
+    await record_decisions(session, [decision_row(call, principal, decision, now=now, run_id=run_id)])
+
+
+async def record_decisions(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Write audit rows in one multi-row insert, in the session's transaction (an allowed read's decision waits
+    for the transaction that closes its run: see `agent.dispatch.ToolGate`)."""
+    if rows:
+        await session.exec(_INSERT_DECISION, params=rows)

@@ -47,13 +47,15 @@ class PolicyEngine:
         *,
         run_id: str | None = None,
         hold_limits: bool = False,
+        record: bool = True,
     ) -> Decision:
         """Decide on `call` for `principal` and record the decision in `session`'s transaction (the caller
         commits it). Never raises for bad input.
 
         With `hold_limits`, the lock rows of the limits a write counts against are taken before they are
         counted and stay held until the caller's transaction ends: the caller executes the write in that same
-        transaction, so no other write can slip in between the count and this one."""
+        transaction, so no other write can slip in between the count and this one. With `record=False` the
+        caller stores the decision itself (`policies.audit.decision_row`)."""
         now = self.clock()
         try:
             decision = await self._decide(call, principal, session, now, hold_limits=hold_limits)
@@ -68,7 +70,8 @@ class PolicyEngine:
                     "I can't do that right now. I can hand you to a team member.",
                 ),
             )
-        await record_decision(session, call, principal, decision, now=now, run_id=run_id)
+        if record:
+            await record_decision(session, call, principal, decision, now=now, run_id=run_id)
         return decision
 
     def _stamp(self, verdict: Verdict, change: Change | None = None) -> Decision:

@@ -57,11 +57,11 @@ async def execute(
 
 
 async def _execute_read(spec: ToolSpec, ctx: ToolContext, args: BaseModel) -> ToolResult:
-    """A read commits rather than rolls back: its transaction may carry the policy decision that allowed it."""
+    """A read writes nothing and commits nothing: the caller's session ends its transaction (and the policy
+    decision that allowed it is stored with the run, see `agent.dispatch`)."""
     try:
         content = await spec.func(ctx, args)
     except ToolError as error:
-        await ctx.session.commit()
         return ToolResult.failure(error)
     except SQLAlchemyError:
         log.exception("store error while running %s", spec.name)
@@ -70,7 +70,6 @@ async def _execute_read(spec: ToolSpec, ctx: ToolContext, args: BaseModel) -> To
     except BaseException:
         await ctx.session.rollback()
         raise
-    await ctx.session.commit()
     return ToolResult(ok=True, content=content)
 
 

@@ -14,7 +14,8 @@ from sse_starlette import EventSourceResponse
 from agent.errors import ConversationBusy, ConversationOwned, RateLimited
 from agent.feed import events_after
 from agent.loop import EventSink
-from agent.tables import Approval, ConversationEvent
+from agent.run_store import ConversationRef
+from agent.tables import Approval, Conversation, ConversationEvent
 from api.auth import AnyPrincipal, CustomerPrincipal
 from api.errors import ApiError
 from api.idempotency import IdempotencyKeys, request_hash
@@ -96,10 +97,13 @@ async def send_message(
     run completes and is stored even if the client goes away."""
     services = services_of(request)
     content = checked_content(body, services.settings.max_message_bytes)
-    conversation = await services.runs.conversation_for(conversation_id, principal)
+    # Without an idempotency key, the claim that starts the turn checks that the conversation is the customer's
+    # (and says not found otherwise): no read of its own. A key is only stored for a conversation seen first.
+    conversation: Conversation | ConversationRef = ConversationRef(conversation_id, principal.id)
     streaming = "text/event-stream" in request.headers.get("accept", "")
     keys = IdempotencyKeys(services.database, services.lease)
     if idempotency_key is not None:
+        conversation = await services.runs.conversation_for(conversation_id, principal)
         # A replay is answered before any limit is counted: a retry of an answered request is never refused.
         replay = await keys.claim(
             principal.id, idempotency_key, conversation.id, request_hash(conversation.id, content)
@@ -135,10 +139,18 @@ async def send_message(
 
     run = started.run
     # The customer wrote instead of answering: an open confirmation is declined, and this message is answered.
-    await services.confirmations.withdraw_open(conversation.id, principal)
+    if started.so_far is None or started.so_far.open_confirmations:
+        await services.confirmations.withdraw_open(conversation.id, principal)
 
     async def answer(events: EventSink | None = None) -> dict[str, Any]:
-        result = await services.loop.answer(run, content, events=events, spent_budget=started.spent_budget)
+        result = await services.loop.answer(
+            run,
+            content,
+            events=events,
+            spent_budget=started.spent_budget,
+            so_far=started.so_far,
+            history=started.history,
+        )
         response = SendMessageOut(
             message=message_view(started.message), run=run_view(result.run, result.approval)
         ).model_dump(mode="json")

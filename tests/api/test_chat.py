@@ -234,7 +234,7 @@ async def test_the_message_is_stored_before_the_model_is_called(sqlite_url: str)
         assert messages[-1].role == "assistant"
 
 
-async def test_history_carries_into_the_next_turn(sqlite_url: str) -> None:
+async def test_history_carries_into_the_next_turn(database_url: str) -> None:
     model = ScriptedModel(
         [
             call("get_order_details", {"order_id": "#W2611340"}),
@@ -242,7 +242,7 @@ async def test_history_carries_into_the_next_turn(sqlite_url: str) -> None:
             Step(response=say("You're welcome."), check=lambda r: _assert_history(r)),
         ]
     )
-    async with running_service(sqlite_url, model) as service:
+    async with running_service(database_url, model) as service:
         conversation = await service.new_conversation(JAMES)
         await service.say(JAMES, conversation, "Where is #W2611340?")
         await service.say(JAMES, conversation, "Thanks")

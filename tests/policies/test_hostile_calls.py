@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import col, select
 
 from agent.dispatch import ToolGate
-from policies.audit import PolicyDecisionRecord
+from policies.audit import PolicyDecisionRecord, record_decisions
 from policies.engine import PolicyEngine
 from tests.support import fixture_data as fx
 from tests.support.snapshot import snapshot
@@ -118,10 +118,18 @@ async def test_every_decision_is_audited_with_its_context(db: Database, engine: 
         ToolCall("cancel_pending_order", {"order_id": "#W2611340", "reason": "no longer needed"}, id="c"),
         ToolCall("issue_refund", {"order_id": "#W2611340", "amount": 10, "reason": "late"}, id="d"),
     ]
-    for call in calls:
-        await gate.submit(call, Principal.customer(JAMES), run_id="run-audit", key=f"k-{call.id}")
+    outcomes = [await gate.submit(c, Principal.customer(JAMES), run_id="run-audit", key=f"k-{c.id}") for c in calls]
+    # Refusals, holds and writes are stored as they are decided; the allowed read's row comes back to the caller,
+    # which stores it with the run's steps (the loop does; here the test stands in for it).
     async with db.session(readonly=True) as session:
-        rows = (await session.exec(select(PolicyDecisionRecord).order_by(col(PolicyDecisionRecord.id)))).all()
+        assert [r.call_id for r in (await session.exec(select(PolicyDecisionRecord))).all()] == ["b", "c", "d"]
+    unrecorded = [o.unrecorded_decision for o in outcomes]
+    assert [row is not None for row in unrecorded] == [True, False, False, False]
+    async with db.session() as session:
+        await record_decisions(session, [row for row in unrecorded if row is not None])
+        await session.commit()
+    async with db.session(readonly=True) as session:
+        rows = (await session.exec(select(PolicyDecisionRecord).order_by(col(PolicyDecisionRecord.created_at)))).all()
     assert [(r.call_id, r.outcome, r.rule) for r in rows] == [
         ("a", "allow", "read.allowed"),
         ("b", "needs_approval", "money.issue_refund.agent_tier"),

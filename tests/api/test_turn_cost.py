@@ -1,0 +1,84 @@
+"""What one chat turn asks of the database, and that the batching behind it loses nothing.
+
+On PostgreSQL a read-only tool turn (one `get_order_details` call and an answer) starts in one statement (claim,
+rate token, spend reservation), stores its run and message in one (which also reads the history), reads the
+order, and closes in one (run, steps, the read's audit row, reply, release, spend settlement): at most 4
+statements and 2 commits. The tests also check that everything those statements carry is stored, and that a
+conversation that is not the customer's is refused though no statement of its own reads it first.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import col, select
+
+from agent.models.scripted import ScriptedModel, calls, say
+from agent.tables import ChatMessage, Run, SpendDay, Step
+from policies.audit import PolicyDecisionRecord
+from tests.support.service import running_service
+from tests.support.statements import counting
+
+JAMES = "james_li_5688"
+QUIET = {"SUPPORT_WORKER_LEASE_S": 600, "SUPPORT_APPROVAL_SWEEP_S": 3600}
+
+
+def order_turns(count: int) -> ScriptedModel:
+    model = ScriptedModel()
+    for _ in range(count):
+        model.add(calls(("get_order_details", {"order_id": "#W2611340"}, None)), say("It is on its way."))
+    return model
+
+
+async def test_a_read_only_tool_turn_costs_at_most_four_statements_on_postgresql(database_url: str) -> None:
+    async with running_service(database_url, order_turns(3), SUPPORT_CHAT_PER_MINUTE=50, **QUIET) as service:
+        engine = service.services.database.engine.sync_engine
+        await service.say(JAMES, await service.new_conversation(JAMES), "warm up")
+        conversation = await service.new_conversation(JAMES)
+        with counting(engine) as first:
+            answer = await service.say(JAMES, conversation, "Where is my order #W2611340?")
+        assert answer.json()["run"]["status"] == "completed", answer.text
+        with counting(engine) as second:
+            again = await service.say(JAMES, conversation, "And now?")
+        assert again.json()["run"]["status"] == "completed", again.text
+    if engine.dialect.name == "postgresql":
+        assert (first.statements, first.commits) == (4, 2), first.texts
+        # A later message also reads the history the model is shown, in the statement that stores the message.
+        assert (second.statements, second.commits) == (4, 2), second.texts
+    assert first.commits == 2
+
+
+async def test_a_batched_turn_stores_its_steps_the_reads_decision_the_reply_and_its_spend(database_url: str) -> None:
+    async with running_service(database_url, order_turns(1), **QUIET) as service:
+        conversation = await service.new_conversation(JAMES)
+        answer = await service.say(JAMES, conversation, "Where is my order #W2611340?")
+        run_id = answer.json()["run"]["id"]
+        async with service.services.database.session(readonly=True) as session:
+            run = await session.get(Run, run_id)
+            steps = (await session.exec(select(Step).where(Step.run_id == run_id).order_by(col(Step.position)))).all()
+            decisions = (
+                await session.exec(select(PolicyDecisionRecord).where(PolicyDecisionRecord.run_id == run_id))
+            ).all()
+            said = (
+                await session.exec(
+                    select(ChatMessage.role, ChatMessage.content).where(ChatMessage.conversation_id == conversation)
+                )
+            ).all()
+            spend = (await session.exec(select(SpendDay).where(SpendDay.scope == f"customer:{JAMES}"))).all()
+    assert run is not None and run.status == "completed" and run.transcript
+    assert [(s.kind, s.tool) for s in steps] == [("model", None), ("tool", "get_order_details"), ("model", None)]
+    assert [(d.tool, d.outcome, d.rule) for d in decisions] == [("get_order_details", "allow", "read.allowed")]
+    assert sorted(said) == [("assistant", "It is on its way."), ("customer", "Where is my order #W2611340?")]
+    # The reservation was settled to what the run cost (a scripted model's turn costs nothing).
+    assert [s.used_micro_usd for s in spend] == [run.cost_micro_usd]
+
+
+async def test_another_customers_conversation_is_not_found_and_nothing_is_stored(database_url: str) -> None:
+    async with running_service(database_url, **QUIET) as service:
+        theirs = await service.new_conversation("raj_sanchez_2970")
+        refused = await service.say(JAMES, theirs, "hello")
+        missing = await service.say(JAMES, "conv_nowhere", "hello")
+        async with service.services.database.session(readonly=True) as session:
+            stored = (await session.exec(select(ChatMessage))).all()
+            runs = (await session.exec(select(Run))).all()
+    assert (refused.status_code, refused.json()["error"]["code"]) == (404, "not_found")
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "not_found")
+    assert stored == [] and runs == []
