@@ -2,8 +2,11 @@
 
 On PostgreSQL a read-only tool turn (one `get_order_details` call and an answer) starts in one statement (claim,
 rate token, spend reservation), stores its run and message in one (which also reads the history), reads the
-order, and closes in one (run, steps, the read's audit row, reply, release, spend settlement): at most 4
-statements and 2 commits. The tests also check that everything those statements carry is stored, and that a
+order, and closes in one (run, steps, the read's audit row, reply, release, spend settlement): 4 statements and 2
+commits for the turn's own work. The conversation feed adds 3 in the same two transactions: the start's events
+(after the statement that draws the message's id), and at the close the conversation's row lock (which orders
+the feed's ids) and the close's events. Folding those into the batched statements is the next step; until then
+the budget below is 7, and `benchmarks/turn_overhead.py` reports the miss against the target of 4. The tests also check that everything those statements carry is stored, and that a
 conversation that is not the customer's is refused though no statement of its own reads it first.
 """
 
@@ -19,6 +22,10 @@ from tests.support.statements import counting
 
 JAMES = "james_li_5688"
 QUIET = {"SUPPORT_WORKER_LEASE_S": 600, "SUPPORT_APPROVAL_SWEEP_S": 3600}
+TURN = 4
+"""Claim with admission; run and message (and history); the order read; the batched close."""
+FEED = 3
+"""The start's events; at the close, the conversation's row lock and the close's events."""
 
 
 def order_turns(count: int) -> ScriptedModel:
@@ -28,7 +35,7 @@ def order_turns(count: int) -> ScriptedModel:
     return model
 
 
-async def test_a_read_only_tool_turn_costs_at_most_four_statements_on_postgresql(database_url: str) -> None:
+async def test_a_read_only_tool_turn_costs_four_statements_and_three_for_the_feed_on_postgresql(database_url: str) -> None:
     async with running_service(database_url, order_turns(3), SUPPORT_CHAT_PER_MINUTE=50, **QUIET) as service:
         engine = service.services.database.engine.sync_engine
         await service.say(JAMES, await service.new_conversation(JAMES), "warm up")
@@ -40,9 +47,9 @@ async def test_a_read_only_tool_turn_costs_at_most_four_statements_on_postgresql
             again = await service.say(JAMES, conversation, "And now?")
         assert again.json()["run"]["status"] == "completed", again.text
     if engine.dialect.name == "postgresql":
-        assert (first.statements, first.commits) == (4, 2), first.texts
+        assert (first.statements, first.commits) == (TURN + FEED, 2), first.texts
         # A later message also reads the history the model is shown, in the statement that stores the message.
-        assert (second.statements, second.commits) == (4, 2), second.texts
+        assert (second.statements, second.commits) == (TURN + FEED, 2), second.texts
     assert first.commits == 2
 
 
