@@ -23,7 +23,7 @@ from evals.golden import golden_dataset
 from evals.golden_trials import play_golden
 from evals.harness import StoreTemplate, Target
 from evals.live import LiveRun
-from evals.report import TrialResult, build_report, write_report
+from evals.report import ANTHROPIC_API, TrialResult, build_report, write_report
 from evals.tau2 import DEFAULT_TASKS, load_tasks
 
 EXIT_OK = 0
@@ -175,6 +175,7 @@ async def evaluate(options: EvalOptions, settings: Settings, stream: TextIO) -> 
         trials=options.trials,
         max_cost_usd=options.max_cost_usd,
         cut_short=any(r.status == "cut_short" for r in results),
+        model_api=None if options.model == "offline" else settings.anthropic_base_url or ANTHROPIC_API,
     )
 
 

@@ -95,8 +95,17 @@ def _task_row(task_id: str, trials: list[TrialResult], k: int) -> dict[str, Any]
 
 
 def build_report(
-    results: list[TrialResult], *, model: str, tasks: str, trials: int, max_cost_usd: float | None, cut_short: bool
+    results: list[TrialResult],
+    *,
+    model: str,
+    tasks: str,
+    trials: int,
+    max_cost_usd: float | None,
+    cut_short: bool,
+    model_api: str | None = None,
 ) -> dict[str, Any]:
+    """`model_api` is where the model's answers came from (None for the offline model, which has no API): the
+    report says so at the top, so a run against a local stand-in of the Messages API is never read as Claude's."""
     by_task: dict[str, list[TrialResult]] = {}
     for result in results:
         by_task.setdefault(result.task_id, []).append(result)
@@ -109,6 +118,8 @@ def build_report(
     return {
         "version": REPORT_VERSION,
         "model": model,
+        "model_api": model_api,
+        "stand_in": model_api is not None and not is_anthropics_own(model_api),
         "tasks": tasks,
         "trials": trials,
         "max_cost_usd": max_cost_usd,
@@ -177,6 +188,13 @@ def plot(rows: list[dict[str, Any]], *, width: int = 900, height: int = 160) -> 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")), autoescape=select_autoescape(["html"])
 )
+
+
+ANTHROPIC_API = "https://api.anthropic.com"
+
+
+def is_anthropics_own(url: str) -> bool:
+    return url.rstrip("/").lower().startswith(ANTHROPIC_API)
 
 
 def render_html(report: dict[str, Any]) -> str:

@@ -6,7 +6,9 @@ order, and closes in one (run, steps, the read's audit row, reply, release, spen
 commits for the turn's own work. The conversation feed adds 3 in the same two transactions: the start's events
 (after the statement that draws the message's id), and at the close the conversation's row lock (which orders
 the feed's ids) and the close's events. Folding those into the batched statements is the next step; until then
-the budget below is 7, and `benchmarks/turn_overhead.py` reports the miss against the target of 4. The tests also check that everything those statements carry is stored, and that a
+the budget below is 7, and `benchmarks/turn_overhead.py` reports the miss against the target of 4.
+
+The tests also check that everything those statements carry is stored, and that a
 conversation that is not the customer's is refused though no statement of its own reads it first.
 """
 
@@ -35,7 +37,9 @@ def order_turns(count: int) -> ScriptedModel:
     return model
 
 
-async def test_a_read_only_tool_turn_costs_four_statements_and_three_for_the_feed_on_postgresql(database_url: str) -> None:
+async def test_a_read_only_tool_turn_costs_four_statements_and_three_for_the_feed_on_postgresql(
+    database_url: str,
+) -> None:
     async with running_service(database_url, order_turns(3), SUPPORT_CHAT_PER_MINUTE=50, **QUIET) as service:
         engine = service.services.database.engine.sync_engine
         await service.say(JAMES, await service.new_conversation(JAMES), "warm up")

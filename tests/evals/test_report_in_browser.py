@@ -50,6 +50,9 @@ def test_the_html_report_shows_the_plots_and_tables(report_folder: Path, page: P
     page.on("request", lambda request: fetched.append(request.url))
     page.goto((report_folder / "report.html").as_uri())
     expect(page.locator("h1")).to_contain_text("anthropic:claude-sonnet-4-6")
+    # ...but the answers came from the test's stand-in for the Messages API, and the page says so up front
+    expect(page.locator("#stand-in")).to_contain_text("not from Anthropic")
+    expect(page.locator("#model-api")).to_contain_text("http://127.0.0.1")
     totals = page.locator("#totals")
     expect(totals.locator("tr", has_text="pass^1")).to_contain_text("0.500")
     expect(totals.locator("tr", has_text="pass^2")).to_contain_text("0.500")

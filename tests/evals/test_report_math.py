@@ -90,3 +90,15 @@ def test_a_golden_case_result_becomes_a_trial() -> None:
     assert (played.denied_calls, played.confirmations, played.confirmations_accepted) == (1, 1, 1)
     assert (played.approvals, played.approvals_granted) == (1, 0)
     assert played.mismatch == ["StoreState: orders.#W1.status is pending"]
+
+
+def test_the_report_names_where_the_answers_came_from() -> None:
+    def built(model: str, model_api: str | None) -> dict[str, object]:
+        return build_report(
+            [], model=model, tasks="t", trials=1, max_cost_usd=None, cut_short=False, model_api=model_api
+        )
+
+    assert built("offline", None)["stand_in"] is False
+    assert built("anthropic:claude-x", "https://api.anthropic.com")["stand_in"] is False
+    stand_in = built("anthropic:claude-x", "http://127.0.0.1:8123")
+    assert stand_in["stand_in"] is True and stand_in["model_api"] == "http://127.0.0.1:8123"
