@@ -175,8 +175,8 @@ NOTHING_IN_HELP_CENTRE = (
 
 
 def help_centre_answer(result: dict[str, Any], language: str = "en", max_chars: int = 700) -> str:
-    """The top passages of the best article, cut at a sentence, with its title and link: the reply is only what the
-    article says, and the customer can read the rest. The words around it are in the customer's language
+    """The top passages of the best article, each under its section's heading, cut at a sentence, with its title
+    and link: the reply is only what the article says, and the customer can read the rest. The words around it are in the customer's language
     (`language`); the articles themselves are written in English, and the reply says so."""
     passages = result.get("passages") or []
     if not passages:
@@ -187,6 +187,9 @@ def help_centre_answer(result: dict[str, Any], language: str = "en", max_chars: 
     text = ""
     for passage in same_article:
         more = " ".join(str(passage.get("text", "")).replace("**", "").split())
+        section = " ".join(str(passage.get("section") or "").split())
+        if section and section != top.get("title"):  # the heading says what the passage is about
+            more = f"{section}{'' if section[-1] in '?:.!' else ':'} {more}"
         if text and len(text) + len(more) + 1 > max_chars:
             break
         text = f"{text} {more}".strip()
