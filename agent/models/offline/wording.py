@@ -176,8 +176,9 @@ NOTHING_IN_HELP_CENTRE = (
 
 def help_centre_answer(result: dict[str, Any], language: str = "en", max_chars: int = 700) -> str:
     """The top passages of the best article, each under its section's heading, cut at a sentence, with its title
-    and link: the reply is only what the article says, and the customer can read the rest. The words around it are in the customer's language
-    (`language`); the articles themselves are written in English, and the reply says so."""
+    and link: the reply is only what the article says, and the customer can read the rest. The words around it
+    are in the customer's language (`language`); the articles themselves are written in English, and the reply
+    says so."""
     passages = result.get("passages") or []
     if not passages:
         return NOTHING_IN_HELP_CENTRE
