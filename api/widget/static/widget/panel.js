@@ -167,20 +167,20 @@ export class ChatPanel {
   }
 
   showMessage(message) {
+    // An assistant's reply belongs to its run: the bubble that run's streamed text went into, if there is one.
+    const runId = message.role === "assistant" ? (message.run_id ?? this.openRunId) : null;
     const known = this.messages.get(message.id);
     if (known) {
-      // Already shown (a reload's snapshot, or the other stream): the run being replayed owns that bubble.
-      const replayed = message.role === "assistant" && this.openRunId ? this.runs.get(this.openRunId) : null;
-      if (replayed && replayed !== known && !replayed.dataset.messageId) {
-        replayed.remove();
-        this.runs.set(this.openRunId, known);
-      }
+      // Already shown (a reload's snapshot, or the other stream): a bubble the replayed run drew is dropped.
+      const replayed = runId ? this.runs.get(runId) : null;
+      if (replayed && replayed !== known && !replayed.dataset.messageId) replayed.remove();
+      if (runId) this.runs.set(runId, known);
       return;
     }
     let bubble = null;
     const mine = this.sendingBubble;
     if (message.role === "customer" && mine?.isConnected && !mine.dataset.messageId && mine.querySelector(".text").textContent === message.content) bubble = mine;
-    if (message.role === "assistant" && this.openRunId) bubble = this.runBubble(this.openRunId);
+    if (runId) bubble = this.runBubble(runId);
     if (bubble && !bubble.dataset.messageId) {
       this.view.setText(bubble, message.content);
     } else {
@@ -188,6 +188,7 @@ export class ChatPanel {
     }
     bubble.dataset.messageId = message.id;
     this.messages.set(message.id, bubble);
+    if (runId) this.runs.set(runId, bubble);
     this.settled(bubble);
   }
 
