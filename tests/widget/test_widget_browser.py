@@ -509,3 +509,24 @@ def test_an_amended_approval_shows_the_amount_approved_and_the_note_also_after_a
     expect(decision).to_have_text([words], timeout=ARRIVES_MS)
     expect(page.locator(".card .outcome")).to_have_text("You confirmed this.")
     expect(page.locator(".waiting")).to_be_hidden()
+
+
+def test_a_card_that_ran_out_says_it_expired_after_a_reload(
+    live_service: ServerProcess, page: Page, sqlite_url: str
+) -> None:
+    order = pending_order(lambda amount: amount <= AUTO_TIER)
+    signed_in(page, live_service.url, order["user_id"])
+    open_by_keyboard(page)
+    write(page, f"Please cancel order {order['order_id']}, I no longer need it")
+    card = page.locator(".card")
+    expect(card.get_by_role("button", name="Confirm")).to_be_visible(timeout=ARRIVES_MS)
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as connection:  # as if the customer left for lunch
+        connection.execute("update approvals set expires_at = created_at where status = 'pending'")
+
+    card.get_by_role("button", name="Confirm").click()
+    expect(card.locator(".outcome")).to_contain_text("expired", timeout=ARRIVES_MS)
+    assert order_status(sqlite_url, order["order_id"]) == "pending"
+
+    page.reload()
+    expect(card.locator(".outcome")).to_have_text("This expired. Nothing was changed.", timeout=ARRIVES_MS)
+    expect(card.get_by_role("button")).to_have_count(0)
