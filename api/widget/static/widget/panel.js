@@ -266,7 +266,7 @@ export class ChatPanel {
     }
     const last = conversation.runs.at(-1);
     if (last?.pending_confirmation) this.showCard(last.pending_confirmation);
-    if (last?.status === "awaiting_approval" && last.pending_action?.status === "pending") this.view.setWaiting(WAITING.approval);
+    if (conversation.held_calls.some((held) => held.kind === "approval" && held.decision === null)) this.view.setWaiting(WAITING.approval);
     else if (conversation.handoff) this.view.setWaiting(conversation.handoff.status === "claimed" ? WAITING.claimed : WAITING.handoff);
     else this.view.setWaiting(null);
   }
