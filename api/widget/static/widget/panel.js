@@ -264,9 +264,8 @@ export class ChatPanel {
       if (entry.message) this.showMessage(entry.message);
       else this.showHeldCall(entry.held);
     }
-    const last = conversation.runs.at(-1);
-    if (last?.pending_confirmation) this.showCard(last.pending_confirmation);
-    if (conversation.held_calls.some((held) => held.kind === "approval" && held.decision === null)) this.view.setWaiting(WAITING.approval);
+    const undecidedApproval = conversation.held_calls.some((held) => held.kind === "approval" && held.decision === null);
+    if (undecidedApproval) this.view.setWaiting(WAITING.approval);
     else if (conversation.handoff) this.view.setWaiting(conversation.handoff.status === "claimed" ? WAITING.claimed : WAITING.handoff);
     else this.view.setWaiting(null);
   }
