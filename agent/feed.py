@@ -160,18 +160,32 @@ CONFIRMATION_DECISIONS = {"approved": "confirm", "rejected": "decline", "withdra
 
 def held_call_decided(held: Approval) -> Event:
     """The decision that took a held call out of `pending` (read back after the conditional update)."""
+    decision = feed_decision(held)
     if held.kind == "confirmation":
-        decision = CONFIRMATION_DECISIONS[held.status]
         return event("confirmation.decided", held.conversation_id, run_id=held.run_id, id=held.id, decision=decision)
-    amended = held.status == "approved" and held.executed_hash not in (None, held.arguments_hash)
+    approved = held.executed_amount_cents
     return event(
         "approval.decided",
         held.conversation_id,
         run_id=held.run_id,
         approval_id=held.id,
-        decision="amended" if amended else held.status,
+        decision=decision,
         note=held.note,
+        amount=to_dollars(approved) if approved is not None else None,
     )
+
+
+def feed_decision(held: Approval) -> str | None:
+    """A held call's decision in the feed's words (None while pending): the same words whether the widget hears
+    it on the feed or reads it back after a reload. A confirmed call that then ran, failed or went to a person
+    was still confirmed; an approval whose executed arguments differ from the proposed ones was amended."""
+    if held.status == "pending":
+        return None
+    if held.kind == "confirmation":
+        return CONFIRMATION_DECISIONS.get(held.status, "confirm")
+    if held.status in ("rejected", "expired"):
+        return held.status
+    return "approved" if held.executed_hash in (None, held.arguments_hash) else "amended"
 
 
 def handoff_moved(handoff: Handoff, kind: str, actor: str | None, **data: Any) -> Event:

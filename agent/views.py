@@ -41,6 +41,9 @@ class MessageOut(Shape):
     created_at: datetime
     author_id: str | None = None
     """The staff id of the person who wrote an `agent` message."""
+    run_id: str | None = None
+    """The run it belongs to: the run a customer's message started, or the run whose reply this is. None for a
+    staff member's message (and for a customer's message to a person who owns the conversation)."""
 
 
 class PendingActionOut(Shape):
@@ -119,6 +122,7 @@ def message_view(message: ChatMessage) -> MessageOut:
         content=message.content,
         created_at=message.created_at,
         author_id=message.author_id,
+        run_id=message.run_id,
     )
 
 

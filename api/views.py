@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from agent.approval_context import ApprovalContext
 from agent.approvals import human_decision
+from agent.feed import feed_decision
 from agent.tables import Approval, ChatMessage, Conversation, Handoff, Run
 from agent.views import message_view, run_view
 from api.schemas import (
@@ -16,6 +17,8 @@ from api.schemas import (
     ConversationDetailOut,
     ConversationOut,
     HandoffOut,
+    HandoffRefOut,
+    HeldCallOut,
     PolicyOut,
 )
 from api.settings import Settings
@@ -44,12 +47,40 @@ def confirmation_view(held: Approval) -> ConfirmationOut:
 
 
 def conversation_view(
-    conversation: Conversation, messages: list[ChatMessage], runs: list[Run], approvals: dict[str, Approval]
+    conversation: Conversation,
+    messages: list[ChatMessage],
+    runs: list[Run],
+    held_calls: list[Approval],
+    open_handoff: Handoff | None,
 ) -> ConversationDetailOut:
+    """The whole conversation as a page opened again needs it: what was said, and how every held call ended."""
+    held_calls = sorted(held_calls, key=lambda h: (h.created_at, h.id))
+    by_run = {held.run_id: held for held in held_calls}  # a confirmation escalated to an approval: the approval
     return ConversationDetailOut(
         **conversation_summary(conversation).model_dump(),
         messages=[message_view(m) for m in messages],
-        runs=[run_view(r, approvals.get(r.id)) for r in runs],
+        runs=[run_view(r, by_run.get(r.id)) for r in runs],
+        held_calls=[held_call_view(h) for h in held_calls],
+        handoff=HandoffRefOut(id=open_handoff.id, status=open_handoff.status) if open_handoff else None,
+    )
+
+
+def held_call_view(held: Approval) -> HeldCallOut:
+    decided = held.executed_amount_cents
+    return HeldCallOut(
+        id=held.id,
+        kind="confirmation" if held.kind == "confirmation" else "approval",
+        status=held.status,
+        decision=feed_decision(held),
+        tool=held.tool,
+        summary=held.summary or "",
+        amount=to_dollars(held.amount_cents),
+        decided_amount=to_dollars(decided) if decided is not None and held.kind == "approval" else None,
+        note=held.note if held.kind == "approval" else None,
+        run_id=held.run_id,
+        created_at=held.created_at,
+        expires_at=held.expires_at,
+        decided_at=held.decided_at,
     )
 
 

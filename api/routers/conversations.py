@@ -13,9 +13,10 @@ from sse_starlette import EventSourceResponse
 
 from agent.errors import ConversationBusy, ConversationOwned, RateLimited
 from agent.feed import events_after
+from agent.handoffs import OPEN as OPEN_HANDOFF
 from agent.loop import EventSink
 from agent.run_store import ConversationRef
-from agent.tables import Approval, Conversation, ConversationEvent
+from agent.tables import Approval, Conversation, ConversationEvent, Handoff
 from api.auth import AnyPrincipal, CustomerPrincipal
 from api.errors import ApiError
 from api.idempotency import IdempotencyKeys, request_hash
@@ -235,11 +236,19 @@ def final_event(response: dict[str, Any]) -> str:
 async def read_conversation(
     request: Request, principal: AnyPrincipal, conversation_id: ConversationId
 ) -> ConversationDetailOut:
-    """The conversation with its messages and runs: for its own customer, and for any member of staff."""
+    """The conversation with its messages, runs, held calls (answered or not) and open hand-off: for its own
+    customer, and for any member of staff. A widget opened again rebuilds its panel from this alone."""
     services = services_of(request)
     conversation = await services.runs.conversation_for(conversation_id, principal)
     messages = await services.runs.messages(conversation.id)
     runs = await services.runs.runs(conversation.id)
     async with services.database.session(readonly=True) as session:
-        approvals = (await session.exec(select(Approval).where(col(Approval.conversation_id) == conversation.id))).all()
-    return conversation_view(conversation, messages, runs, {a.run_id: a for a in approvals})
+        held = (await session.exec(select(Approval).where(col(Approval.conversation_id) == conversation.id))).all()
+        open_handoff = (
+            await session.exec(
+                select(Handoff).where(
+                    col(Handoff.conversation_id) == conversation.id, col(Handoff.status).in_(OPEN_HANDOFF)
+                )
+            )
+        ).first()
+    return conversation_view(conversation, messages, runs, list(held), open_handoff)

@@ -5,7 +5,7 @@ carry them too."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from agent.views import (
     MessageOut,
@@ -24,6 +24,7 @@ __all__ = [
     "ConversationDetailOut",
     "ConversationOut",
     "HandoffRefOut",
+    "HeldCallOut",
     "MessageOut",
     "ModelOut",
     "PendingActionOut",
@@ -59,11 +60,44 @@ class SendMessageOut(Schema):
     """Set when the message went to the person who owns the conversation instead of the assistant."""
 
 
+class HeldCallOut(Schema):
+    """A tool call the service held for someone's answer: the customer's confirmation, or a support agent's
+    approval. Answered ones stay listed, so a page opened again can show how each ended."""
+
+    id: str
+    kind: Literal["confirmation", "approval"]
+    status: str
+    """As on the confirmation (`pending`, `approved`, `executed`, `failed`, `escalated`, `rejected`, `withdrawn`,
+    `expired`); an approval has the same statuses but `escalated` and `withdrawn`."""
+    decision: str | None
+    """None while pending; otherwise as the feed's `confirmation.decided` and `approval.decided` say it. A
+    confirmation: `confirm`, `decline`, `withdrawn` (a new message came first) or `expired`. An approval:
+    `approved`, `amended` (approved with changed arguments), `rejected` or `expired`."""
+    tool: str
+    summary: str
+    """What the call does, in the store's words."""
+    amount: float
+    """Dollars the call moves as proposed (0 for none)."""
+    decided_amount: float | None
+    """Dollars the call moves as approved, when staff approved it (differs from `amount` when amended)."""
+    note: str | None
+    """Staff's note on their decision; None for a confirmation."""
+    run_id: str
+    """The run that paused for it."""
+    created_at: datetime
+    expires_at: datetime
+    decided_at: datetime | None
+
+
 class ConversationDetailOut(ConversationOut):
     messages: list[MessageOut]
     """Oldest first."""
     runs: list[RunOut]
     """Oldest first."""
+    held_calls: list[HeldCallOut]
+    """Every confirmation and approval of the conversation, answered or not, oldest first."""
+    handoff: HandoffRefOut | None
+    """The conversation's open hand-off (`queued` or `claimed`), if it waits for or is with a person now."""
 
 
 class ConfirmationOut(Schema):

@@ -3,7 +3,9 @@
 It does what a real store's page and back end would: the back end (here `/demo/token`) mints a short-lived token
 for the signed-in customer, and the page embeds `/widget.js` with a `getToken` that asks for one. It is on only
 with the development secret or `SUPPORT_DEMO=1`, because it hands anyone a token for any customer; otherwise
-every `/demo` path is a 404, as if it did not exist.
+every `/demo` path is a 404, as if it did not exist. Even when on, `/demo/token` answers only the demo's own
+pages: a request whose `Origin` (or, without one, `Referer`) is not this service's origin is refused, so another
+site open in the same browser cannot mint a token through it (cross-site request forgery).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import col, select
+from starlette.datastructures import URL
 
 from api.errors import ApiError
 from api.identity import mint_token
@@ -37,6 +40,23 @@ def demo_services(request: Request) -> Services:
     if not services.settings.demo_open:
         raise ApiError(404, "not_found", "not found")
     return services
+
+
+def origin_of(url: str) -> str | None:
+    parsed = URL(url)
+    return f"{parsed.scheme}://{parsed.netloc}".lower() if parsed.scheme and parsed.netloc else None
+
+
+def from_own_page(request: Request) -> None:
+    """Refuse a request that no page of this service sent. Browsers set `Origin` on every POST and a page
+    cannot forge it; a few privacy settings drop it but keep `Referer`, so that is the fallback. A request with
+    neither is refused too: the demo's own page always sends one."""
+    own = origin_of(str(request.base_url))
+    sent = request.headers.get("origin")
+    if sent is None and (referer := request.headers.get("referer")) is not None:
+        sent = origin_of(referer)
+    if sent is None or sent.lower() != own:
+        raise ApiError(403, "cross_origin", "demo tokens are only handed to this service's own demo page")
 
 
 DemoServices = Annotated[Services, Depends(demo_services)]
@@ -82,7 +102,7 @@ async def demo_page(
     return templates.TemplateResponse(request, "demo.html", context, status_code=404 if context["unknown"] else 200)
 
 
-@router.post("/token")
+@router.post("/token", dependencies=[Depends(from_own_page)])
 async def demo_token(body: TokenRequest, services: DemoServices) -> DemoToken:
     """What a store's back end does for its signed-in customer: a customer token, minted server-side."""
     if not valid_subject(body.customer):

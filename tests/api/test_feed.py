@@ -169,6 +169,7 @@ async def test_a_hand_off_and_a_staff_reply_reach_an_open_feed(database_url: str
         "content": "Hi, Alice here.",
         "created_at": "",
         "author_id": "agent_alice",
+        "run_id": None,
     }
     assert [(e.event, e.data["outcome"]) for e in ended] == [("handoff.closed", "bot")]
 

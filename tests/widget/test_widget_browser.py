@@ -211,6 +211,13 @@ def test_after_a_reload_the_conversation_and_its_open_card_come_back_on_a_phone(
     card.get_by_role("button", name="Confirm").click()
     expect(page.locator(".message.assistant").last).to_contain_text("is cancelled", timeout=ARRIVES_MS)
 
+    # Opened again, the answered card says how it ended, in its place: before the reply that reported it.
+    page.reload()
+    expect(card.locator(".outcome")).to_have_text("You confirmed this.", timeout=ARRIVES_MS)
+    expect(card).to_have_count(1)
+    expect(card.get_by_role("button")).to_have_count(0)
+    expect(page.locator(".log > li").last).to_contain_text("is cancelled")
+
 
 def test_every_control_is_reachable_by_tab_and_new_messages_are_announced_as_text(
     live_service: ServerProcess, page: Page
@@ -328,6 +335,11 @@ def test_a_hand_off_shows_the_wait_then_the_team_members_reply_without_a_reload(
     page.screenshot(path=shots / "team-member-reply.png")
     assert staff.post(f"/v1/handoffs/{handoff['id']}/close", json={"outcome": "bot"}).status_code == 200
     expect(waiting).to_be_hidden(timeout=ARRIVES_MS)
+
+    # Opened again after the close: the last run still reads `handed_off`, but no hand-off is open, so no wait.
+    page.reload()
+    expect(reply).to_have_text(["Team memberHi James, Alice here. How can I help?"], timeout=ARRIVES_MS)
+    expect(waiting).to_be_hidden()
 
 
 def test_an_expired_token_is_replaced_by_asking_the_page_again(live_service: ServerProcess, page: Page) -> None:
@@ -447,3 +459,74 @@ def test_a_decision_made_while_the_page_was_closed_is_shown_when_it_opens_again(
     expect(page.locator(".waiting")).to_be_hidden()
     expect(page.locator(".message.customer")).to_have_count(1)
     assert last_run_status(staff, approval["conversation_id"]) == "completed"
+
+
+def test_a_declined_card_still_says_so_after_a_reload(live_service: ServerProcess, page: Page) -> None:
+    order = pending_order(lambda amount: amount <= AUTO_TIER)
+    signed_in(page, live_service.url, order["user_id"])
+    open_by_keyboard(page)
+    write(page, f"Please cancel order {order['order_id']}, I no longer need it")
+    card = page.locator(".card")
+    card.get_by_role("button", name="Decline").click(timeout=ARRIVES_MS)
+    expect(card.locator(".outcome")).to_have_text("You declined this. Nothing was changed.", timeout=ARRIVES_MS)
+    replies = page.locator(".message.assistant")
+    expect(replies).to_have_count(2, timeout=ARRIVES_MS)  # the question, then the answer to the decline
+
+    page.reload()
+    expect(card.locator(".outcome")).to_have_text("You declined this. Nothing was changed.", timeout=ARRIVES_MS)
+    expect(card.get_by_role("button")).to_have_count(0)
+    expect(replies).to_have_count(2)
+
+
+def test_an_amended_approval_shows_the_amount_approved_and_the_note_also_after_a_reload(
+    live_service: ServerProcess, page: Page, shots: Path
+) -> None:
+    signed_in(page, live_service.url, JAMES)
+    open_by_keyboard(page)
+    write(page, "Order #W2611340 arrived damaged, please refund $150")
+    page.locator(".card").get_by_role("button", name="Confirm").click(timeout=ARRIVES_MS)
+    expect(page.locator(".waiting")).to_contain_text("Waiting for a team member", timeout=ARRIVES_MS)
+
+    staff = httpx.Client(base_url=live_service.url, headers=bearer("agent_alice", "agent"), timeout=60)
+    approval = next(
+        a for a in staff.get("/v1/approvals", params={"status": "pending"}).json() if a["customer_id"] == JAMES
+    )
+    assert approval["amount"] == 150
+    decided = staff.post(
+        f"/v1/approvals/{approval['id']}/approve",
+        json={"note": "Refunding the damaged item only", "arguments": {**approval["arguments"], "amount": 120}},
+    )
+    assert decided.status_code == 200, decided.text
+
+    decision = page.locator(".note.decision")
+    words = "A team member approved this with changes: $120.00. Note: Refunding the damaged item only"
+    expect(decision).to_have_text(words, timeout=ARRIVES_MS)
+    expect(page.locator(".waiting")).to_be_hidden()
+    expect(page.locator(".message.assistant").last).to_contain_text("$120.00", timeout=ARRIVES_MS)
+    page.screenshot(path=shots / "amended.png")
+
+    page.reload()
+    expect(decision).to_have_text([words], timeout=ARRIVES_MS)
+    expect(page.locator(".card .outcome")).to_have_text("You confirmed this.")
+    expect(page.locator(".waiting")).to_be_hidden()
+
+
+def test_a_card_that_ran_out_says_it_expired_after_a_reload(
+    live_service: ServerProcess, page: Page, sqlite_url: str
+) -> None:
+    order = pending_order(lambda amount: amount <= AUTO_TIER)
+    signed_in(page, live_service.url, order["user_id"])
+    open_by_keyboard(page)
+    write(page, f"Please cancel order {order['order_id']}, I no longer need it")
+    card = page.locator(".card")
+    expect(card.get_by_role("button", name="Confirm")).to_be_visible(timeout=ARRIVES_MS)
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as connection:  # as if the customer left for lunch
+        connection.execute("update approvals set expires_at = created_at where status = 'pending'")
+
+    card.get_by_role("button", name="Confirm").click()
+    expect(card.locator(".outcome")).to_contain_text("expired", timeout=ARRIVES_MS)
+    assert order_status(sqlite_url, order["order_id"]) == "pending"
+
+    page.reload()
+    expect(card.locator(".outcome")).to_have_text("This expired. Nothing was changed.", timeout=ARRIVES_MS)
+    expect(card.get_by_role("button")).to_have_count(0)

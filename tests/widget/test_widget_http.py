@@ -9,6 +9,8 @@ from api.settings import DEV_JWT_SECRET
 from tests.support.service import TEST_SECRET, running_service
 
 JAMES = "james_li_5688"
+OWN_PAGE = {"Origin": "http://service.test"}
+"""What a browser sends with the demo page's own `fetch`: the service's origin (the test client's base URL)."""
 MODULES = ["/widget/api.js", "/widget/sse.js", "/widget/feed.js", "/widget/panel.js", "/widget/view.js"]
 
 
@@ -50,7 +52,7 @@ async def test_demo_is_not_there_without_the_development_secret_or_support_demo(
     async with running_service(sqlite_url) as service:  # the test secret, SUPPORT_DEMO unset
         page = await service.http.get("/demo")
         assert page.status_code == 404 and page.json()["error"]["code"] == "not_found"
-        token = await service.http.post("/demo/token", json={"customer": JAMES})
+        token = await service.http.post("/demo/token", json={"customer": JAMES}, headers=OWN_PAGE)
         assert token.status_code == 404
 
 
@@ -74,7 +76,7 @@ async def test_demo_lists_customers_and_embeds_the_widget_for_the_chosen_one(sql
 
 async def test_the_demo_token_is_a_short_lived_token_of_that_customer(sqlite_url: str) -> None:
     async with running_service(sqlite_url, SUPPORT_DEMO="1") as service:
-        minted = await service.http.post("/demo/token", json={"customer": JAMES})
+        minted = await service.http.post("/demo/token", json={"customer": JAMES}, headers=OWN_PAGE)
         assert minted.status_code == 200
         token = minted.json()["token"]
         claims = jwt.decode(token, TEST_SECRET, algorithms=["HS256"])
@@ -83,8 +85,31 @@ async def test_the_demo_token_is_a_short_lived_token_of_that_customer(sqlite_url
         listed = await service.http.get("/v1/conversations", headers={"Authorization": f"Bearer {token}"})
         assert listed.status_code == 200
 
-        unknown = await service.http.post("/demo/token", json={"customer": "nobody_0000"})
+        unknown = await service.http.post("/demo/token", json={"customer": "nobody_0000"}, headers=OWN_PAGE)
         assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "customer_not_found"
         for body in [{}, {"customer": 5}, {"customer": JAMES, "role": "supervisor"}, {"customer": ""}]:
-            refused = await service.http.post("/demo/token", json=body)
+            refused = await service.http.post("/demo/token", json=body, headers=OWN_PAGE)
             assert refused.status_code == 422, body
+
+
+async def test_the_demo_token_is_only_for_the_services_own_page(sqlite_url: str) -> None:
+    """Another site open in the same browser cannot have the demo mint a token for it (CSRF): its requests carry
+    its own origin. The same page's `Referer` is accepted when a privacy setting drops `Origin`."""
+    async with running_service(sqlite_url, SUPPORT_DEMO="1") as service:
+        for headers in [
+            {"Origin": "https://evil.example"},
+            {"Origin": "http://service.test.evil.example"},
+            {"Origin": "https://service.test"},  # another scheme is another origin
+            {"Origin": "null"},  # a sandboxed frame or a file
+            {"Referer": "https://evil.example/demo"},
+            {"Origin": "https://evil.example", "Referer": "http://service.test/demo"},  # Origin wins
+            {},  # neither: no page of ours sent it
+        ]:
+            refused = await service.http.post("/demo/token", json={"customer": JAMES}, headers=headers)
+            assert refused.status_code == 403, headers
+            assert refused.json()["error"]["code"] == "cross_origin"
+            assert "token" not in refused.json()
+        by_referer = await service.http.post(
+            "/demo/token", json={"customer": JAMES}, headers={"Referer": f"http://service.test/demo?customer={JAMES}"}
+        )
+        assert by_referer.status_code == 200 and by_referer.json()["token"]

@@ -5,7 +5,7 @@
 
 import { ApiProblem, ConnectionLost } from "./api.js";
 import { FeedFollower } from "./feed.js";
-import { APPROVAL_OUTCOME, CONFIRMATION_OUTCOME, CONNECTION, WAITING, busyWords, rateLimitWords, toolWords } from "./words.js";
+import { CONFIRMATION_OUTCOME, CONNECTION, WAITING, approvalWords, busyWords, rateLimitWords, toolWords } from "./words.js";
 
 export class ChatPanel {
   constructor(view, api, storageKey) {
@@ -18,6 +18,7 @@ export class ChatPanel {
     this.messages = new Map(); // message id -> bubble
     this.runs = new Map(); // run id -> the assistant's bubble for that run
     this.cards = new Map(); // confirmation id -> card
+    this.decisions = new Set(); // approval ids whose decision is shown
     this.openRunId = null;
     this.sendingBubble = null; // the customer's words on this page, until the service says it stored them
     this.sending = false;
@@ -166,20 +167,20 @@ export class ChatPanel {
   }
 
   showMessage(message) {
+    // An assistant's reply belongs to its run: the bubble that run's streamed text went into, if there is one.
+    const runId = message.role === "assistant" ? (message.run_id ?? this.openRunId) : null;
     const known = this.messages.get(message.id);
     if (known) {
-      // Already shown (a reload's snapshot, or the other stream): the run being replayed owns that bubble.
-      const replayed = message.role === "assistant" && this.openRunId ? this.runs.get(this.openRunId) : null;
-      if (replayed && replayed !== known && !replayed.dataset.messageId) {
-        replayed.remove();
-        this.runs.set(this.openRunId, known);
-      }
+      // Already shown (a reload's snapshot, or the other stream): a bubble the replayed run drew is dropped.
+      const replayed = runId ? this.runs.get(runId) : null;
+      if (replayed && replayed !== known && !replayed.dataset.messageId) replayed.remove();
+      if (runId) this.runs.set(runId, known);
       return;
     }
     let bubble = null;
     const mine = this.sendingBubble;
     if (message.role === "customer" && mine?.isConnected && !mine.dataset.messageId && mine.querySelector(".text").textContent === message.content) bubble = mine;
-    if (message.role === "assistant" && this.openRunId) bubble = this.runBubble(this.openRunId);
+    if (runId) bubble = this.runBubble(runId);
     if (bubble && !bubble.dataset.messageId) {
       this.view.setText(bubble, message.content);
     } else {
@@ -187,6 +188,7 @@ export class ChatPanel {
     }
     bubble.dataset.messageId = message.id;
     this.messages.set(message.id, bubble);
+    if (runId) this.runs.set(runId, bubble);
     this.settled(bubble);
   }
 
@@ -200,11 +202,11 @@ export class ChatPanel {
     }
   }
 
-  showCard(card) {
+  showCard(card, { announce = true } = {}) {
     if (this.cards.has(card.id)) return;
     const item = this.view.addCard(card, (decision) => this.answer(card.id, decision));
     this.cards.set(card.id, item);
-    this.view.announce(`Please confirm: ${card.summary}`);
+    if (announce) this.view.announce(`Please confirm: ${card.summary}`);
   }
 
   settleCard(id, decision) {
@@ -252,14 +254,38 @@ export class ChatPanel {
     this.view.setActivity(null);
   }
 
-  /** What `GET /v1/conversations/{id}` says, after a reload: the messages, and whatever is still open. */
+  /**
+   * What `GET /v1/conversations/{id}` says, after a reload: the messages, every held call as it ended (a card
+   * answered before the reload still shows its outcome), and whatever is still open. The feed then resumes after
+   * the last event this page saw, so nothing shown here comes twice.
+   */
   showSnapshot(conversation) {
-    for (const message of conversation.messages) this.showMessage(message);
-    const last = conversation.runs.at(-1);
-    if (!last) return;
-    if (last.pending_confirmation) this.showCard(last.pending_confirmation);
-    if (last.status === "awaiting_approval" && last.pending_action?.status === "pending") this.view.setWaiting(WAITING.approval);
-    if (last.status === "handed_off") this.view.setWaiting(WAITING.handoff);
+    for (const entry of inOrder(conversation.messages, conversation.held_calls)) {
+      if (entry.message) this.showMessage(entry.message);
+      else this.showHeldCall(entry.held);
+    }
+    const undecidedApproval = conversation.held_calls.some((held) => held.kind === "approval" && held.decision === null);
+    if (undecidedApproval) this.view.setWaiting(WAITING.approval);
+    else if (conversation.handoff) this.view.setWaiting(conversation.handoff.status === "claimed" ? WAITING.claimed : WAITING.handoff);
+    else this.view.setWaiting(null);
+  }
+
+  showHeldCall(held) {
+    if (held.kind === "confirmation") {
+      this.showCard(held, { announce: held.decision === null });
+      if (held.decision !== null) this.settleCard(held.id, held.decision);
+    } else if (held.decision !== null) {
+      this.showDecision(held.id, held.decision, held.note, held.decided_amount, { announce: false });
+    }
+  }
+
+  /** A team member's decision on an approval, once, however often the feed or a snapshot brings it. */
+  showDecision(approvalId, decision, note, amount, { announce = true } = {}) {
+    if (this.decisions.has(approvalId)) return;
+    this.decisions.add(approvalId);
+    const words = approvalWords(decision, amount);
+    this.view.addNote(note ? `${words} Note: ${note}` : words, "decision");
+    if (announce) this.view.announce(words);
   }
 
   follow() {
@@ -326,9 +352,7 @@ const HANDLERS = {
   },
   "approval.decided"(data) {
     this.view.setWaiting(null);
-    const words = APPROVAL_OUTCOME[data.decision] ?? data.decision;
-    this.view.addNote(data.note ? `${words} Note: ${data.note}` : words, "decision");
-    this.view.announce(words);
+    this.showDecision(data.approval_id, data.decision, data.note, data.amount);
   },
   "handoff.queued"() {
     this.view.setWaiting(WAITING.handoff);
@@ -349,6 +373,26 @@ const HANDLERS = {
     else this.view.setNotice(CONNECTION.failed);
   },
 };
+
+/**
+ * Messages and held calls in the order the customer saw them live: a held call's card comes after the reply of
+ * the run that proposed it, and before the first later message of the customer's or any message written after
+ * it was decided (the resumed run's reply).
+ */
+function inOrder(messages, heldCalls) {
+  const entries = messages.map((message) => ({ message }));
+  for (const held of heldCalls) {
+    const created = Date.parse(held.created_at);
+    const decided = held.decided_at ? Date.parse(held.decided_at) : Infinity;
+    const at = entries.findIndex(({ message }) => {
+      if (!message) return false;
+      const written = Date.parse(message.created_at);
+      return written > created && (message.role === "customer" || written > decided);
+    });
+    entries.splice(at === -1 ? entries.length : at, 0, { held });
+  }
+  return entries;
+}
 
 /** 128 random bits as hex. Not crypto.randomUUID: that exists only on HTTPS pages, and a store's test page may
  * not be one; getRandomValues works everywhere. */

@@ -28,15 +28,25 @@ export const CONFIRMATION_OUTCOME = {
   confirm: "You confirmed this.",
   decline: "You declined this. Nothing was changed.",
   withdrawn: "Not done: you wrote a new message instead.",
-  expired: "This request expired. Nothing was changed.",
+  expired: "This expired. Nothing was changed.",
 };
 
-export const APPROVAL_OUTCOME = {
+const APPROVAL_OUTCOME = {
   approved: "A team member approved this.",
   amended: "A team member approved this with changes.",
   rejected: "A team member declined this.",
   expired: "No team member could review this in time. Nothing was changed.",
 };
+
+const DOLLARS = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD" });
+
+/** A team member's decision; an amended one says the amount it was approved for (a smaller refund, say). */
+export function approvalWords(decision, amount) {
+  if (decision === "amended" && typeof amount === "number" && amount > 0) {
+    return `A team member approved this with changes: ${DOLLARS.format(amount)}.`;
+  }
+  return APPROVAL_OUTCOME[decision] ?? decision;
+}
 
 export const WAITING = {
   approval: "Waiting for a team member to review this request. You can leave this page; the answer will be here.",
