@@ -106,6 +106,7 @@ def insert_after(
     matched nothing inserts nothing: the caller then falls back to `record`); with `message_id` (the RETURNING
     column of the statement that stores a message) a `message.created` event built by `message_created_pending`
     gets that id written into its `data`."""
+    assert events, "an INSERT ... SELECT of no rows: call it with at least one event"
     table = ConversationEvent.__table__  # type: ignore[attr-defined]
     names = ["conversation_id", "kind", "data", "run_id", "created_at"]
     rows: list[Any] = []
