@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import CTE, ColumnElement, Insert, exists, func, insert, literal, literal_column, union_all
+from sqlalchemy.sql.expression import bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -93,12 +94,48 @@ async def record(session: AsyncSession, events: Sequence[Event], *, conversation
     await session.exec(_INSERT_EVENTS, params=list(events))
 
 
+def insert_after(
+    events: Sequence[Event], *, message_id: ColumnElement[Any] | None = None, gate: CTE | None = None
+) -> Insert:
+    """PostgreSQL: the events as one `INSERT ... SELECT`, to ride as a CTE on a turn's batched statement
+    (`agent.batched`) instead of costing a statement of its own.
+
+    The ids are drawn as the rows are inserted, in the events' order. Two data dependencies keep `record`'s
+    guarantee inside one statement: with `gate` (a CTE of the update that holds the conversation's row, e.g. the
+    release) the rows exist only if it returned a row, so the ids are drawn after the lock is held (a gate that
+    matched nothing inserts nothing: the caller then falls back to `record`); with `message_id` (the RETURNING
+    column of the statement that stores a message) a `message.created` event built by `message_created_pending`
+    gets that id written into its `data`."""
+    assert events, "an INSERT ... SELECT of no rows: call it with at least one event"
+    table = ConversationEvent.__table__  # type: ignore[attr-defined]
+    names = ["conversation_id", "kind", "data", "run_id", "created_at"]
+    rows: list[Any] = []
+    for position, row in enumerate(events):
+        values: list[Any] = [bindparam(None, row[name], type_=table.c[name].type) for name in names]
+        if message_id is not None and row["kind"] == "message.created" and row["data"]["message"]["id"] is None:
+            values[2] = func.jsonb_set(values[2], literal_column("'{message,id}'"), func.to_jsonb(message_id))
+        labelled: list[Any] = [value.label(name) for value, name in zip(values, names, strict=True)]
+        rows.append(select(*labelled, literal(position).label("position")))  # type: ignore[call-overload]
+    both: Any = rows[0] if len(rows) == 1 else union_all(*rows)
+    source = both.subquery("new_events")
+    # Ordered in a subquery PostgreSQL does not flatten, so the ids are drawn in this order.
+    query = select(*(source.c[name] for name in names)).order_by(source.c.position)
+    if gate is not None:
+        query = query.where(exists(select(literal(1)).select_from(gate)))
+    return insert(table).from_select(names, query)
+
+
 # ---- one builder per change -----------------------------------------------------------------------------------
 
 
 def message_created(message: ChatMessage) -> Event:
     """A stored message (it must have its id: flush or insert it first)."""
     assert message.id is not None
+    return message_created_pending(message)
+
+
+def message_created_pending(message: ChatMessage) -> Event:
+    """A message's event built before the message has its id: `insert_after` writes the id in as it stores it."""
     return event(
         "message.created",
         message.conversation_id,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, insert, literal, update
+from sqlalchemy import Insert, exists, func, insert, literal, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -220,25 +220,36 @@ class RunStore:
                 created_at=now,
             )
             row = {column.name: getattr(run, column.name) for column in Run.__table__.columns}  # type: ignore[attr-defined]
-            # On PostgreSQL the history rides on this statement when it is the runs' transcripts alone (what
-            # RETURNING reads is the conversation as it was before the statement: the earlier runs).
-            with_history = self.database.dialect == "postgresql" and so_far is not None and not so_far.loose_messages
-            stored = await run_before(
-                session,
-                [insert(Run.__table__).values(row)],  # type: ignore[attr-defined]
+            store_run = insert(Run.__table__).values(row)  # type: ignore[attr-defined]
+            store_message = (
                 insert(ChatMessage.__table__)  # type: ignore[attr-defined]
                 .values(message.model_dump(exclude={"id"}))
-                .returning(
-                    ChatMessage.__table__.c.id,  # type: ignore[attr-defined]
-                    *([_transcripts(conversation.id)] if with_history else []),
-                ),
+                .returning(ChatMessage.__table__.c.id)  # type: ignore[attr-defined]
             )
-            returned: tuple[Any, ...] = tuple(stored.one())
-            message.id = returned[0]
-            history = _history(returned[1]) if with_history else None
-            # The claim above holds the conversation's row, so the feed's order needs no further lock. The events go in
-            # a statement of their own: `message.created` carries the message's id, which the statement above drew.
-            await feed.record(session, [feed.message_created(message), feed.run_started(run)], conversation_locked=True)
+            if self.database.dialect == "postgresql":
+                # One statement: the run, the message, and the feed's events, which read the message's id from
+                # its insert (the claim above already holds the conversation's row, which orders the feed).
+                # The history rides on it too when it is the runs' transcripts alone; it reads the
+                # conversation as it was before the statement: the earlier runs.
+                with_history = so_far is not None and not so_far.loose_messages
+                stored_message = store_message.cte("message")
+                events = [feed.message_created_pending(message), feed.run_started(run)]
+                returned: tuple[Any, ...] = tuple(
+                    (
+                        await session.exec(
+                            select(stored_message.c.id, *([_transcripts(conversation.id)] if with_history else []))
+                            .add_cte(store_run.cte("run"), stored_message)
+                            .add_cte(feed.insert_after(events, message_id=stored_message.c.id).cte("events"))
+                        )
+                    ).one()
+                )
+                message.id = returned[0]
+                history = _history(returned[1]) if with_history else None
+            else:
+                await session.exec(store_run)
+                message.id = (await session.exec(store_message)).scalar_one()
+                history = None
+                await feed.record(session, [feed.message_created(message), feed.run_started(run)])
             if idempotency_key is not None:
                 await session.exec(
                     update(IdempotentRequest)
@@ -400,11 +411,13 @@ class RunStore:
             events.extend(feed.tools_finished(run, steps))
         if decisions:
             writes.append(insert_rows(PolicyDecisionRecord.__table__, decisions))  # type: ignore[attr-defined]
-        writes.append(
+        release = (
             update(Conversation)
             .where(col(Conversation.id) == run.conversation_id, col(Conversation.active_run_id) == run.id)
             .values(active_run_id=None, active_since=None)
+            .returning(col(Conversation.id))
         )
+        writes.append(release)
         if self.spend is not None:
             settled = self.spend.settlement(
                 run.customer_id,
@@ -413,23 +426,23 @@ class RunStore:
                 totals.cost_micro_usd,
             )
             writes.extend([settled] if settled is not None else [])
+        message = None
+        if reply:
+            message = ChatMessage(
+                conversation_id=run.conversation_id,
+                run_id=run.id,
+                role="assistant",
+                content=values["reply"],
+                created_at=now,
+            )
         async with self.database.session() as session:
-            if reply:
+            if self.database.dialect == "postgresql" and status != "handed_off":
+                await _close_in_one_statement(session, writes, writes.index(release), message, events, run, held)
+                await session.commit()
+                return run
+            if message is not None:
                 # The reply goes last, so its id (which its `message.created` event carries) comes back.
-                message = ChatMessage(
-                    conversation_id=run.conversation_id,
-                    run_id=run.id,
-                    role="assistant",
-                    content=values["reply"],
-                    created_at=now,
-                )
-                stored = await run_before(
-                    session,
-                    writes,
-                    insert(ChatMessage.__table__)  # type: ignore[attr-defined]
-                    .values(message.model_dump(exclude={"id"}))
-                    .returning(ChatMessage.__table__.c.id),  # type: ignore[attr-defined]
-                )
+                stored = await run_before(session, writes, _storing(message))
                 message.id = stored.scalar_one()
                 events.append(feed.message_created(message))
             else:
@@ -451,6 +464,52 @@ class RunStore:
         if run is None:
             raise NotFound(f"run {run_id} not found")
         return run
+
+
+def _storing(message: ChatMessage) -> Insert:
+    """The insert of a new message, returning its id."""
+    return (
+        insert(ChatMessage.__table__)  # type: ignore[attr-defined]
+        .values(message.model_dump(exclude={"id"}))
+        .returning(ChatMessage.__table__.c.id)  # type: ignore[attr-defined]
+    )
+
+
+async def _close_in_one_statement(
+    session: AsyncSession,
+    writes: list[Write],
+    release_at: int,
+    message: ChatMessage | None,
+    events: list[feed.Event],
+    run: Run,
+    held: Approval | None,
+) -> None:
+    """PostgreSQL: a run's close (`writes`, the reply `message`, and the feed's `events` then the run's end) as
+    one statement. The events ride on the release (`writes[release_at]`, which returns the conversation's id when
+    it matched): their ids are drawn only after it holds the conversation's row, as `feed.record` requires. A run
+    whose claim was taken over releases nothing; its events then take the row lock in a statement of their own."""
+    ctes = [write.cte(f"write_{i}") for i, write in enumerate(writes)]
+    released = ctes[release_at]
+    stored = _storing(message).cte("reply") if message is not None else None
+    closing = [
+        *events,
+        *([feed.message_created_pending(message)] if message is not None else []),
+        feed.run_ended(run, held),
+    ]
+    stored_events = feed.insert_after(closing, message_id=None if stored is None else stored.c.id, gate=released)
+    outcome = [select(func.count()).select_from(released).scalar_subquery()]
+    if stored is not None:
+        outcome.append(select(stored.c.id).scalar_subquery())
+    row = (
+        await session.exec(
+            select(*outcome).add_cte(*ctes, *([stored] if stored is not None else []), stored_events.cte("events"))
+        )
+    ).one()
+    if message is not None:
+        message.id = row[1]
+    if not row[0]:
+        finished = [*([feed.message_created(message)] if message is not None else []), feed.run_ended(run, held)]
+        await feed.record(session, [*events, *finished])
 
 
 def _transcripts(conversation_id: str) -> Any:

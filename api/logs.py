@@ -67,6 +67,10 @@ def logging_config(log_format: str = "json", level: str = "INFO") -> dict[str, A
             "uvicorn": {"handlers": [], "propagate": True},
             "uvicorn.error": {"handlers": [], "propagate": True},
             "alembic.runtime.plugins": {"level": "WARNING"},  # a line per plugin at every start
+            # The SDK's HTTP client logs every model request at INFO: a line per model call that says less than
+            # the run's own record and its span, and costs a formatted JSON line twice a turn.
+            "httpx2": {"level": "WARNING"},
+            "httpx": {"level": "WARNING"},
         },
     }
 

@@ -15,12 +15,24 @@ import anthropic
 import httpx2
 from anthropic import AsyncAnthropic, OpenTelemetryOptions
 from anthropic._base_client import get_platform
+from anthropic.lib._parse._response import ResponseFormatT
+from anthropic.lib.streaming._types import ParsedMessageStopEvent
+from anthropic.types.parsed_message import ParsedMessage
 from opentelemetry import trace
 from opentelemetry.trace import TracerProvider
 
 from agent.errors import ModelError, ModelProtocolError, ModelTimeout, ModelUnavailable
 from agent.models.base import ModelRequest, ModelResponse, TextBlock, TextSink, ToolUseBlock, Usage
 from tools.store.sanitize import clean_json
+
+STREAM_MODELS: tuple[type, ...] = (
+    ParsedMessage[ResponseFormatT],  # type: ignore[valid-type]
+    ParsedMessageStopEvent[ResponseFormatT],  # type: ignore[valid-type]
+)
+"""The SDK's stream names these generic models (parametrised by a type variable) on every event. pydantic keeps
+the classes it builds for them in a weak cache, so once a garbage collection has dropped them the next stream
+builds them again (a new pydantic model class: about a millisecond of CPU, a few times a turn under load).
+Holding them here keeps the cache warm for the life of the process."""
 
 EPHEMERAL = {"type": "ephemeral"}
 

@@ -9,6 +9,7 @@ service (run status, reply, stored steps) and what the model was shown (the requ
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -22,7 +23,7 @@ from sqlmodel import col, select
 
 from agent import replies
 from agent.errors import ModelError, ModelProtocolError, ModelTimeout, ModelUnavailable
-from agent.models.anthropic_model import AnthropicModel
+from agent.models.anthropic_model import STREAM_MODELS, AnthropicModel
 from agent.models.base import Message, ModelRequest, ModelResponse, TextBlock, TextSink, ToolUseBlock, Usage
 from agent.prompt import SYSTEM_PROMPT
 from agent.tables import Run
@@ -589,3 +590,13 @@ async def test_each_claude_call_is_a_chat_span_with_the_sdks_span_inside(
     assert sdk.parent is not None and sdk.parent.span_id == chat.context.span_id
     assert (chat.attributes or {})["gen_ai.usage.input_tokens"] == 1000  # 20 + cache reads 900 + cache writes 80
     assert (chat.attributes or {})["gen_ai.provider.name"] == "anthropic"
+
+
+def test_the_generic_models_the_sdks_stream_names_are_built_once_per_process() -> None:
+    """pydantic caches them weakly: without the adapter's hold, a collection drops them and the next stream
+    event builds a new model class."""
+    from anthropic.lib.streaming import _messages as stream
+
+    gc.collect()
+    assert stream.ParsedMessage[stream.ResponseFormatT] is STREAM_MODELS[0]
+    assert stream.ParsedMessageStopEvent[stream.ResponseFormatT] is STREAM_MODELS[1]

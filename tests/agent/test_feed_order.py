@@ -8,9 +8,11 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from sqlalchemy import text
+from sqlmodel import select
 
 from agent import feed
-from agent.run_store import RunStore
+from agent.run_store import RunStore, RunTotals
+from agent.tables import ChatMessage, Run
 from tools.store.database import Database
 
 
@@ -55,6 +57,84 @@ async def test_a_later_writer_of_the_same_conversation_commits_after_the_earlier
         async with database.session(readonly=True) as session:
             rows = await feed.events_after(session, conversation, 0, limit=10)
         assert [row.run_id for row in rows] == ["run_first", "run_second"]
+    finally:
+        await database.dispose()
+
+
+async def finish(store: RunStore, run: Run) -> Run:
+    totals = RunTotals(
+        model_calls=1, input_tokens=10, output_tokens=5, cache_read_tokens=0, cache_write_tokens=0, cost_micro_usd=0
+    )
+    return await store.finish_turn(
+        run, status="completed", reply="Done.", transcript=[], totals=totals, model_provider="scripted", model_name="s"
+    )
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_turns_close_draws_its_feed_ids_only_once_it_holds_the_conversation(database_url: str) -> None:
+    """The close's events ride on its batched statement: if they drew their ids before the release took the row
+    lock, a writer that held the lock first and drew its id later would commit an id the close's precede."""
+    database = Database(database_url)
+    try:
+        store = RunStore(database)
+        conversation = await store.create_conversation("james_li_5688")
+        started = await store.start_turn(conversation, "Where is my order?")
+        locked, drawn = asyncio.Event(), asyncio.Event()
+
+        async def holder() -> None:
+            async with database.session() as session:
+                await session.exec(  # type: ignore[call-overload]
+                    text("SELECT id FROM conversations WHERE id = :id FOR NO KEY UPDATE"),
+                    params={"id": conversation.id},
+                )
+                locked.set()
+                await drawn.wait()  # the close is waiting on the lock by now
+                await feed.record(
+                    session, [feed.event("run.started", conversation.id, run_id="run_holder")], conversation_locked=True
+                )
+                await session.commit()
+
+        holding = asyncio.create_task(holder())
+        await asyncio.wait_for(locked.wait(), 10)
+        closing = asyncio.create_task(finish(store, started.run))
+        await eventually(lambda: someone_waits_for_a_lock(database))
+        drawn.set()
+        await asyncio.gather(holding, closing)
+        async with database.session(readonly=True) as session:
+            rows = await feed.events_after(session, conversation.id, 0, limit=10)
+        kinds = [(row.kind, row.run_id) for row in rows]
+        run_id = started.run.id
+        assert kinds == [
+            ("message.created", run_id),
+            ("run.started", run_id),
+            ("run.started", "run_holder"),
+            ("message.created", run_id),
+            ("run.completed", run_id),
+        ]
+    finally:
+        await database.dispose()
+
+
+async def test_a_run_whose_claim_was_taken_over_still_tells_the_feed_how_it_ended(database_url: str) -> None:
+    """Its release matches nothing, so the events that ride on it are not stored; they take the lock apart."""
+    database = Database(database_url)
+    try:
+        store = RunStore(database)
+        conversation = await store.create_conversation("james_li_5688")
+        started = await store.start_turn(conversation, "Where is my order?")
+        async with database.session() as session:
+            await session.exec(  # type: ignore[call-overload]
+                text("UPDATE conversations SET active_run_id = 'run_other' WHERE id = :id"),
+                params={"id": conversation.id},
+            )
+            await session.commit()
+        await finish(store, started.run)
+        async with database.session(readonly=True) as session:
+            rows = await feed.events_after(session, conversation.id, 0, limit=10)
+            reply = (await session.exec(select(ChatMessage).where(ChatMessage.role == "assistant"))).one()
+        assert [row.kind for row in rows] == ["message.created", "run.started", "message.created", "run.completed"]
+        assert rows[2].data["message"]["id"] == reply.id and rows[2].data["message"]["content"] == "Done."
+        assert rows[3].data["run"]["status"] == "completed"
     finally:
         await database.dispose()
 
