@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Insert, exists, func, insert, literal, update
+from sqlalchemy import Insert, exists, func, insert, literal, null, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -237,7 +237,8 @@ class RunStore:
                 returned: tuple[Any, ...] = tuple(
                     (
                         await session.exec(
-                            select(stored_message.c.id, *([_transcripts(conversation.id)] if with_history else []))
+                            # two columns either way, so the result is a row (one column would come back bare)
+                            select(stored_message.c.id, _transcripts(conversation.id) if with_history else null())
                             .add_cte(store_run.cte("run"), stored_message)
                             .add_cte(feed.insert_after(events, message_id=stored_message.c.id).cte("events"))
                         )
