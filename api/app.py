@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -53,15 +52,10 @@ def operation_id(route: APIRoute) -> str:
 
 
 def create_app(
-    settings: Settings | None = None,
-    *,
-    model: Model | None = None,
-    telemetry: Telemetry | None = None,
-    freeze_heap: bool = False,
+    settings: Settings | None = None, *, model: Model | None = None, telemetry: Telemetry | None = None
 ) -> FastAPI:
     """Build the app. `model` replaces the configured one (tests pass a scripted model); `telemetry` replaces
-    the one configured from the `OTEL_*` variables (tests pass in-memory providers). `freeze_heap` (what
-    `support serve` asks for, one app per process) keeps the garbage collector off what start-up built."""
+    the one configured from the `OTEL_*` variables (tests pass in-memory providers)."""
     resolved = settings or Settings()
     observability = configure_from_env(prometheus=resolved.metrics_enabled)
     traced = telemetry is not None or observability.enabled
@@ -72,11 +66,6 @@ def create_app(
         services = await build_services(resolved, model=model, telemetry=telemetry)
         app.state.services = services
         services.start_housekeeping()
-        if freeze_heap:
-            # Modules, models, compiled schemas and the services live as long as the process. Left to the
-            # collector, each full collection walks all of them again (tens of milliseconds, on the loop, under
-            # load several times a minute); frozen, it walks only what requests create.
-            gc.freeze()
         try:
             async with pending_gauge(services):
                 yield

@@ -9,15 +9,11 @@ import socket
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from api import kb_cli, staff_cli
 from api.errors import ConfigurationError
 from api.identity import mint_token
 from api.settings import Settings
-
-if TYPE_CHECKING:
-    from fastapi import FastAPI
 
 
 def serve(args: argparse.Namespace) -> None:
@@ -39,7 +35,7 @@ def serve(args: argparse.Namespace) -> None:
         sys.exit(f"support serve: {error}")
     workers = args.workers or default_workers(settings.database_url)
     uvicorn.run(
-        "api.cli:served_app",
+        "api.app:create_app",
         factory=True,
         host=args.host,
         port=args.port,
@@ -53,14 +49,6 @@ def serve(args: argparse.Namespace) -> None:
         # kills it and starts another, which is just as slow: a restart loop that never serves
         timeout_worker_healthcheck=WORKER_STARTUP_S,
     )
-
-
-def served_app() -> FastAPI:
-    """The app as each `support serve` process runs it: configured from the environment, its heap frozen once
-    started."""
-    from api.app import create_app
-
-    return create_app(freeze_heap=True)
 
 
 DRAIN_S = 30
