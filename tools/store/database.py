@@ -103,6 +103,9 @@ class Database:
         def _on_begin(conn: Any) -> None:
             mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
             if mode != "AUTOCOMMIT":
+                # A read-only session must not write: a write would take SQLite's write lock outside this
+                # process's write lock, where a writer waiting in the same event loop could never let it go.
+                conn.exec_driver_sql(f"PRAGMA query_only={'ON' if mode == 'DEFERRED' else 'OFF'}")
                 conn.exec_driver_sql(f"BEGIN {mode}")
 
     @asynccontextmanager
