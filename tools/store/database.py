@@ -73,7 +73,8 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
             self._configure_sqlite()
-            self._sqlite_reader = self.engine.execution_options(sqlite_begin="DEFERRED")
+            self._sqlite_reader = self.engine.execution_options(sqlite_begin="READONLY")
+            self._sqlite_writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
 
     @property
@@ -101,12 +102,15 @@ class Database:
 
         @event.listens_for(sync_engine, "begin")
         def _on_begin(conn: Any) -> None:
-            mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+            # Only a write session (under this process's write lock) begins IMMEDIATE, taking SQLite's write lock
+            # at once. Everything else (a read-only session, a health check, a migration check) begins DEFERRED
+            # and so never holds the write lock while it waits on the event loop, where a writer blocked in
+            # SQLite's busy wait (the driver runs inline, on the loop) would keep it from ever letting go.
+            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
             if mode != "AUTOCOMMIT":
-                # A read-only session must not write: a write would take SQLite's write lock outside this
-                # process's write lock, where a writer waiting in the same event loop could never let it go.
-                conn.exec_driver_sql(f"PRAGMA query_only={'ON' if mode == 'DEFERRED' else 'OFF'}")
-                conn.exec_driver_sql(f"BEGIN {mode}")
+                # A read-only session must not write at all (a write would take the lock outside the process's).
+                conn.exec_driver_sql(f"PRAGMA query_only={'ON' if mode == 'READONLY' else 'OFF'}")
+                conn.exec_driver_sql(f"BEGIN {'DEFERRED' if mode == 'READONLY' else mode}")
 
     @asynccontextmanager
     async def session(self, *, readonly: bool = False) -> AsyncIterator[AsyncSession]:
@@ -126,14 +130,15 @@ class Database:
                 "timed out waiting for the SQLite write lock (is a session nested in another?)"
             ) from None
         try:
-            async with self._sessions() as session:
+            async with self._sessions(bind=self._sqlite_writer) as session:
                 yield session
         finally:
             self._write_lock.release()
 
     async def run_schema_change(self, change: Callable[[Connection], None]) -> None:
         """Run a schema change (the migrations) in one transaction, alone among this process's writers."""
-        async with self._write_lock, self.engine.begin() as conn:
+        engine = self._sqlite_writer if self.is_sqlite else self.engine
+        async with self._write_lock, engine.begin() as conn:
             await conn.run_sync(change)
 
     async def ping(self) -> bool:
