@@ -227,9 +227,9 @@ class ApprovalStore:
             changed = await session.exec(update(Approval).where(*condition).values(**values))
             won = changed.rowcount == 1
             if won and audit is not None:
-                await record_held_decision(session, approval_id, audit)
-                decided = await session.get(Approval, approval_id, populate_existing=True)
+                decided = await session.get(Approval, approval_id)  # as this UPDATE left it, read once for both
                 assert decided is not None
+                await record_held_decision(session, decided, audit)
                 await feed.record(session, [feed.held_call_decided(decided)])
             await session.commit()
         return bool(won)
@@ -363,12 +363,10 @@ class ApprovalStore:
             return list(rows.all())
 
 
-async def record_held_decision(session: AsyncSession, approval_id: str, decision: HeldDecision) -> None:
+async def record_held_decision(session: AsyncSession, held: Approval, decision: HeldDecision) -> None:
     """The audit row of a decision on a held call, next to the policy's own decisions on the same call. Its
     `call_id` is the held call's id (not the model's tool_use id), so it never stands in for the policy's row
     of that call; its `rule` names the kind and the outcome, e.g. `confirmation.declined`."""
-    held = await session.get(Approval, approval_id)
-    assert held is not None  # the caller's UPDATE just changed it, in this transaction
     await session.exec(
         insert(PolicyDecisionRecord.__table__).values(  # type: ignore[attr-defined]
             created_at=utcnow(),
