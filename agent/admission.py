@@ -73,6 +73,8 @@ class Admission:
     def __init__(self, *, per_minute: int, spend: DailySpend | None) -> None:
         self.per_minute = per_minute
         self.spend = spend
+        self._taking = {gate: text(_TAKE.replace("GATE", gate)) for gate in ("true", _AFTER_CLAIM)}
+        """The token's parsed SQL per gate, parsed once rather than for every message."""
 
     def _rate_params(self, customer_id: str, now: datetime) -> dict[str, Any]:
         return {
@@ -83,7 +85,7 @@ class Admission:
         }
 
     async def take(
-        self, session: AsyncSession, claim: Update, customer_id: str, now: datetime
+        self, session: AsyncSession, claim: Update, customer_id: str, now: datetime, run_id: str
     ) -> tuple[Row[Any] | None, Taken | None]:
         """Run `claim` (the conditional update that claims the conversation, with RETURNING) and, if it claimed,
         take a rate token and reserve the day's spend, in `session`'s transaction: on PostgreSQL in one
@@ -91,13 +93,14 @@ class Admission:
         caller may take the conversation over, then calls `take_alone`); `decide` tells what was taken means."""
         if session.bind is None or session.bind.dialect.name != "postgresql":
             claimed = (await session.exec(claim)).first()
-            return claimed, (await self.take_alone(session, customer_id, now) if claimed is not None else None)
+            alone = await self.take_alone(session, customer_id, now, run_id) if claimed is not None else None
+            return claimed, alone
         claim_cte = claim.cte("claim")
         taken = self._rate(customer_id, now, _AFTER_CLAIM).columns(column("tokens")).cte("taken")
         fields = [select(c).scalar_subquery().label(c.name) for c in claim_cte.c]
         outcome = [select(func.count()).select_from(taken).scalar_subquery().label("token")]
         if self.spend is not None:
-            spend = self.spend.reservation(customer_id, now.date(), gate=_AFTER_CLAIM)
+            spend = self.spend.reservation(customer_id, now.date(), run_id, gate=_AFTER_CLAIM)
             reserved = spend.columns(column("scope")).cte("reserved")
             outcome.append(select(func.string_agg(reserved.c.scope, ",")).scalar_subquery().label("reserved"))
         # The claim first: PostgreSQL lets a CTE name only those before it.
@@ -107,16 +110,16 @@ class Admission:
         scopes = set(row.reserved.split(",")) if self.spend is not None and row.reserved else set()
         return row, Taken(bool(row.token), scopes)
 
-    async def take_alone(self, session: AsyncSession, customer_id: str, now: datetime) -> Taken:
+    async def take_alone(self, session: AsyncSession, customer_id: str, now: datetime, run_id: str) -> Taken:
         """The rate token and the spend reservation, as statements of their own."""
         token = (await session.exec(self._rate(customer_id, now, "true"))).first() is not None  # type: ignore[call-overload]
         if self.spend is None:
             return Taken(token, set())
-        spend = self.spend.reservation(customer_id, now.date())
+        spend = self.spend.reservation(customer_id, now.date(), run_id)
         return Taken(token, {r[0] for r in (await session.exec(spend)).all()})  # type: ignore[call-overload]
 
     def _rate(self, customer_id: str, now: datetime, gate: str) -> TextClause:
-        return text(_TAKE.replace("GATE", gate)).bindparams(**self._rate_params(customer_id, now))
+        return self._taking[gate].bindparams(**self._rate_params(customer_id, now))
 
     async def decide(self, session: AsyncSession, customer_id: str, now: datetime, taken: Taken) -> Admitted:
         """Raise `RateLimited` (the caller rolls back) or say what the spend reservation came to."""
@@ -130,9 +133,9 @@ class Admission:
         spent = await self.spend.admitted(session, customer_id, now.date(), taken.reserved)
         return Admitted(0 if spent else self.spend.reservation_micro_usd, spent)
 
-    async def reserve(self, session: AsyncSession, customer_id: str, now: datetime) -> Admitted:
+    async def reserve(self, session: AsyncSession, customer_id: str, now: datetime, run_id: str) -> Admitted:
         """The spend reservation alone: for runs that do not start from a customer message (resumed runs)."""
         if self.spend is None:
             return Admitted(0, None)
-        spent = await self.spend.reserve(session, customer_id, now.date())
+        spent = await self.spend.reserve(session, customer_id, now.date(), run_id)
         return Admitted(0 if spent else self.spend.reservation_micro_usd, spent)

@@ -202,11 +202,11 @@ class RunStore:
         )
         async with self.database.session() as session:
             try:
-                seen, taken = await self.admission.take(session, claim, conversation.customer_id, now)
+                seen, taken = await self.admission.take(session, claim, conversation.customer_id, now, run.id)
                 so_far = None if seen is None else ConversationSoFar(**{f: bool(seen._mapping[f]) for f in _SO_FAR})
                 if taken is None:
                     await self._take_over_stale(session, conversation, run.id, now)
-                    taken = await self.admission.take_alone(session, conversation.customer_id, now)
+                    taken = await self.admission.take_alone(session, conversation.customer_id, now, run.id)
                 admitted = await self.admission.decide(session, conversation.customer_id, now, taken)
             except BaseException:
                 await session.rollback()
@@ -289,7 +289,7 @@ class RunStore:
             if taken.rowcount != 1:
                 await session.rollback()
                 return None
-            admitted = await self.admission.reserve(session, customer_id, now)
+            admitted = await self.admission.reserve(session, customer_id, now, run.id)
             run.reserved_micro_usd = admitted.reserved_micro_usd
             session.add(run)
             await feed.record(session, [feed.run_started(run)], conversation_locked=True)
@@ -302,7 +302,7 @@ class RunStore:
         if self.spend is None or run.reserved_micro_usd:
             return None
         async with self.database.session() as session:
-            admitted = await self.admission.reserve(session, run.customer_id, run.started_at)
+            admitted = await self.admission.reserve(session, run.customer_id, run.started_at, run.id)
             if admitted.reserved_micro_usd:
                 await session.exec(
                     update(Run).where(col(Run.id) == run.id).values(reserved_micro_usd=admitted.reserved_micro_usd)
@@ -423,6 +423,7 @@ class RunStore:
             settled = self.spend.settlement(
                 run.customer_id,
                 run.started_at.date(),
+                run.id,
                 run.reserved_micro_usd,
                 totals.cost_micro_usd,
             )

@@ -4,15 +4,28 @@ A budget that is checked by summing what finished runs cost lets every run in pr
 that start together all see the same total. So a run *reserves* before it may call a model: one conditional
 upsert per scope adds the run's reservation to today's counter, and only while the counter is still below the
 budget. When the run ends, it settles: the reservation is swapped for what the run actually cost, in the
-transaction that closes the run. Concurrent runs can therefore pass a budget by at most one run's reservation
-(the last one admitted below it), whatever the number of processes.
+transaction that closes the run.
 
-Each check reads and writes one indexed row per scope (customer, store): its cost does not grow with the day's
-traffic.
+The store's counter is split into stripes. Every turn of every customer reserves and settles on the store's
+counter, and a row lock is held from the write to the commit: with one row, turns of different customers queue
+behind each other there (at 200 conversations at once on PostgreSQL, most of a turn's wait was that queue). Each
+stripe is a row of its own with an equal share of the budget; a run reserves on the stripe its id hashes to, or,
+when that one is full, on the emptiest stripe, so the budget is only refused once every stripe is used up. A
+transaction locks one stripe only, so two admissions never wait on each other in a cycle.
+
+Concurrent runs can pass a budget by at most one run's reservation per counter row: one on a customer's counter,
+one per stripe on the store's. Stripes are only used where that stays under 2% of the store's budget
+(`store_stripes`), and on SQLite, which writes one transaction at a time anyway, the store has one row.
+Settling lands on the run's own stripe (its id's hash), whichever stripe took the reservation: the stripes' sum,
+which is what the store spent and holds, is exact either way.
+
+Each check reads and writes one indexed row per scope (customer, store stripe), and reads one more when the run's
+stripe is full: its cost does not grow with the day's traffic.
 """
 
 from __future__ import annotations
 
+import zlib
 from datetime import date
 from typing import Any
 
@@ -21,19 +34,38 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tools.store.locks import STORE_SCOPE, customer_scope
 
+MOST_STRIPES = 16
+"""Enough that 200 turns at once rarely meet on one row; more would only spread the budget thinner."""
+
+OVERSHOOT_SHARE = 50
+"""Stripes are added only while one reservation per stripe stays within 1/50 of the store's budget."""
+
 _RESERVE = """
     INSERT INTO spend_days (scope, day, used_micro_usd)
     SELECT :customer_scope, :day, :amount WHERE GATE
-    UNION ALL SELECT :store_scope, :day, :amount WHERE GATE
+    UNION ALL SELECT STRIPE, :day, :amount WHERE GATE
     ON CONFLICT (scope, day) DO UPDATE SET used_micro_usd = spend_days.used_micro_usd + excluded.used_micro_usd
     WHERE spend_days.used_micro_usd
-        < CASE WHEN spend_days.scope = :store_scope THEN :store_budget ELSE :customer_budget END
+        < CASE WHEN spend_days.scope = :customer_scope THEN :customer_budget ELSE :stripe_budget END
     RETURNING scope
 """
-"""Admit on both counters (customer's, store's) while each is below its budget, in one round trip; a counter
-that comes back is the proof of admission on it. The rows are written customer first, then store: the order
-`tools.store.locks` takes scopes in, so two admissions never wait on each other in a cycle. GATE is a constant
-SQL condition (`true`, or one naming the CTE the reservation waits for: see `agent.admission`)."""
+"""Admit on both counters (the customer's, a store stripe) while each is below its budget, in one round trip; a
+counter that comes back is the proof of admission on it. The rows are written customer first, then store: the
+order `tools.store.locks` takes scopes in, so two admissions never wait on each other in a cycle. GATE is a
+constant SQL condition (`true`, or one naming the CTE the reservation waits for: see `agent.admission`); STRIPE
+is the store stripe's scope (`_ONE_STRIPE` or `_OPEN_STRIPE`)."""
+
+_ONE_STRIPE = ":preferred"
+
+_OPEN_STRIPE = """COALESCE(
+        (SELECT :preferred WHERE COALESCE(
+            (SELECT seen.used_micro_usd FROM spend_days AS seen WHERE seen.scope = :preferred AND seen.day = :day), 0
+        ) < :stripe_budget),
+        (SELECT stripes.scope FROM (VALUES STRIPES) AS stripes (scope)
+            LEFT JOIN spend_days AS seen ON seen.scope = stripes.scope AND seen.day = :day
+            ORDER BY COALESCE(seen.used_micro_usd, 0), stripes.scope LIMIT 1))"""
+"""The run's own stripe while it has room, else the emptiest one. Read without a lock: the upsert then checks the
+stripe it picked under the row's lock, so a stripe filled in between refuses rather than overflows."""
 
 _ADJUST = text(
     """
@@ -42,33 +74,69 @@ _ADJUST = text(
     ON CONFLICT (scope, day) DO UPDATE SET used_micro_usd = spend_days.used_micro_usd + excluded.used_micro_usd
     """
 )
-"""Move both counters at once (an amount of 0 leaves one as it is)."""
+"""Move a customer's counter and one store stripe at once (an amount of 0 leaves one as it is)."""
+
+
+def store_stripes(store_micro_usd: int, reservation_micro_usd: int) -> int:
+    """How many rows the store's counter is split into: as many as keep the worst overshoot (one reservation per
+    stripe) within 1/`OVERSHOOT_SHARE` of the budget, at most `MOST_STRIPES`, at least one."""
+    return max(1, min(MOST_STRIPES, store_micro_usd // (reservation_micro_usd * OVERSHOOT_SHARE)))
+
+
+def stripe_scope(index: int) -> str:
+    """The first stripe is the store's original row, so a day's spend counted before striping still counts."""
+    return STORE_SCOPE if index == 0 else f"{STORE_SCOPE}#{index}"
+
+
+def is_store_scope(scope: str) -> bool:
+    return scope == STORE_SCOPE or scope.startswith(f"{STORE_SCOPE}#")
 
 
 class DailySpend:
-    def __init__(self, *, customer_micro_usd: int, store_micro_usd: int, reservation_micro_usd: int) -> None:
+    def __init__(
+        self, *, customer_micro_usd: int, store_micro_usd: int, reservation_micro_usd: int, stripes: int = 1
+    ) -> None:
         self.customer_micro_usd = customer_micro_usd
         self.store_micro_usd = store_micro_usd
         self.reservation_micro_usd = reservation_micro_usd
         """What one run reserves: at least what a run may spend (its cost budget), so the bound above holds."""
+        self.stripes = stripes
+        self.stripe_micro_usd = store_micro_usd // stripes
+        stripe_params = {f"stripe_{i}": stripe_scope(i) for i in range(stripes)}
+        choice = _ONE_STRIPE
+        if stripes > 1:
+            choice = _OPEN_STRIPE.replace("STRIPES", ", ".join(f"(:{name})" for name in stripe_params))
+        self._reserve_sql = _RESERVE.replace("STRIPE", choice)
+        self._stripe_params = stripe_params if stripes > 1 else {}
+        self._reserving: dict[str, TextClause] = {}
+        """The reservation's parsed SQL per gate: parsing it for every turn cost more than running it."""
 
-    def reservation(self, customer_id: str, day: date, *, gate: str = "true") -> TextClause:
+    def stripe_of(self, run_id: str) -> str:
+        """The run's own store stripe: a stable hash of its id, the same in every process."""
+        return stripe_scope(zlib.crc32(run_id.encode()) % self.stripes)
+
+    def reservation(self, customer_id: str, day: date, run_id: str, *, gate: str = "true") -> TextClause:
         """The statement that reserves one run's spend on both counters; it returns the scopes that took it (for
         `admitted`). Separate so it can ride on the statement that starts a turn (`agent.admission`), where
         `gate` makes it wait for the conversation's claim."""
-        return text(_RESERVE.replace("GATE", gate)).bindparams(
+        clause = self._reserving.get(gate)
+        if clause is None:
+            clause = self._reserving.setdefault(gate, text(self._reserve_sql.replace("GATE", gate)))
+        return clause.bindparams(
             customer_scope=customer_scope(customer_id),
-            store_scope=STORE_SCOPE,
+            preferred=self.stripe_of(run_id),
             day=day,
             amount=self.reservation_micro_usd,
             customer_budget=self.customer_micro_usd,
-            store_budget=self.store_micro_usd,
+            stripe_budget=self.stripe_micro_usd,
+            **self._stripe_params,
         )
 
-    async def reserve(self, session: AsyncSession, customer_id: str, day: date) -> str | None:
+    async def reserve(self, session: AsyncSession, customer_id: str, day: date, run_id: str) -> str | None:
         """Reserve one run's spend in `session`'s transaction. Returns None when admitted, else the budget that is
         used up (`customer_daily_cost` or `store_daily_cost`), and then nothing is reserved."""
-        taken = {row[0] for row in (await session.exec(self.reservation(customer_id, day))).all()}  # type: ignore[call-overload]
+        statement = self.reservation(customer_id, day, run_id)
+        taken = {row[0] for row in (await session.exec(statement)).all()}  # type: ignore[call-overload]
         return await self.admitted(session, customer_id, day, taken)
 
     async def admitted(self, session: AsyncSession, customer_id: str, day: date, taken: set[str]) -> str | None:
@@ -76,35 +144,31 @@ class DailySpend:
         the budget that is used up, after giving back what the other counter took."""
         amount = self.reservation_micro_usd
         scope = customer_scope(customer_id)
+        stripe = next((taken_scope for taken_scope in taken if is_store_scope(taken_scope)), None)
         if len(taken) == 2:
             return None
         # Give back what one counter took while the other refused.
-        await self._adjust(
-            session,
-            customer_id,
-            day,
-            customer=-amount if scope in taken else 0,
-            store=-amount if STORE_SCOPE in taken else 0,
+        await session.exec(  # type: ignore[call-overload]
+            _ADJUST,
+            params=_adjustment(
+                customer_id, day, stripe or STORE_SCOPE, -amount if scope in taken else 0, -amount if stripe else 0
+            ),
         )
         return "customer_daily_cost" if scope not in taken else "store_daily_cost"
 
-    @staticmethod
-    def settlement(customer_id: str, day: date, reserved: int, spent: int) -> TextualSelect | None:
+    def settlement(self, customer_id: str, day: date, run_id: str, reserved: int, spent: int) -> TextualSelect | None:
         """The write that swaps a run's reservation for what it spent, for the transaction that closes the run
         (batched with its other writes, see `agent.batched`); None when there is nothing to move."""
         if reserved == spent:
             return None
-        return _ADJUST.bindparams(**_adjustment(customer_id, day, spent - reserved, spent - reserved)).columns()
-
-    @staticmethod
-    async def _adjust(session: AsyncSession, customer_id: str, day: date, *, customer: int, store: int) -> None:
-        await session.exec(_ADJUST, params=_adjustment(customer_id, day, customer, store))  # type: ignore[call-overload]
+        params = _adjustment(customer_id, day, self.stripe_of(run_id), spent - reserved, spent - reserved)
+        return _ADJUST.bindparams(**params).columns()
 
 
-def _adjustment(customer_id: str, day: date, customer: int, store: int) -> dict[str, Any]:
+def _adjustment(customer_id: str, day: date, stripe: str, customer: int, store: int) -> dict[str, Any]:
     return {
         "customer_scope": customer_scope(customer_id),
-        "store_scope": STORE_SCOPE,
+        "store_scope": stripe,
         "day": day,
         "customer_amount": customer,
         "store_amount": store,

@@ -35,7 +35,7 @@ def serve(args: argparse.Namespace) -> None:
         sys.exit(f"support serve: {error}")
     workers = args.workers or default_workers(settings.database_url)
     uvicorn.run(
-        "api.app:create_app",
+        "api.serving:create_served_app",
         factory=True,
         host=args.host,
         port=args.port,

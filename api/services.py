@@ -26,7 +26,7 @@ from agent.models.base import Model
 from agent.models.selection import Credentials, build_chain
 from agent.recovery import RunRecovery
 from agent.run_store import RunStore
-from agent.spend import DailySpend
+from agent.spend import DailySpend, store_stripes
 from agent.telemetry import Telemetry
 from agent.tool_calls import CallBounds
 from agent.workers import WorkerLease
@@ -145,10 +145,15 @@ async def build_services(
     gate = ToolGate(database, engine, registry, knowledge=knowledge)
     lease = WorkerLease(database, lease=timedelta(seconds=settings.worker_lease_s))
     await lease.register()
+    store_micro_usd = round(settings.store_daily_cost_usd * 1_000_000)
     spend = DailySpend(
         customer_micro_usd=round(settings.customer_daily_cost_usd * 1_000_000),
-        store_micro_usd=round(settings.store_daily_cost_usd * 1_000_000),
+        store_micro_usd=store_micro_usd,
         reservation_micro_usd=settings.spend_reservation_micro_usd,
+        # SQLite writes one transaction at a time: stripes would split the budget and gain nothing.
+        stripes=store_stripes(store_micro_usd, settings.spend_reservation_micro_usd)
+        if database.dialect == "postgresql"
+        else 1,
     )
     runs = RunStore(
         database,

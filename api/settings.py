@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     db_pool_timeout_s: float = Field(default=30.0, gt=0, alias="SUPPORT_DB_POOL_TIMEOUT_S")
     """How long a request waits for a free connection before it fails."""
     db_pool_recycle_s: float = Field(default=1800.0, gt=0, alias="SUPPORT_DB_POOL_RECYCLE_S")
+    db_pool_pre_ping: bool = Field(default=True, alias="SUPPORT_DB_POOL_PRE_PING")
+    """Check a connection with a round trip each time it is taken from the pool (see `PoolLimits.pre_ping`)."""
 
     policy_file: Path | None = Field(default=None, alias="SUPPORT_POLICY_FILE")
     seed_store: bool | None = Field(default=None, alias="SUPPORT_SEED")
@@ -143,6 +145,7 @@ class Settings(BaseSettings):
             overflow=self.db_pool_overflow,
             timeout_s=self.db_pool_timeout_s,
             recycle_s=self.db_pool_recycle_s,
+            pre_ping=self.db_pool_pre_ping,
         )
 
     def run_limits(self) -> RunLimits:

@@ -47,6 +47,10 @@ class PoolLimits:
     timeout_s: float = 30.0
     recycle_s: float = 1800.0
     """Connections older than this are replaced, so a server-side idle limit never hands us a dead one."""
+    pre_ping: bool = True
+    """Check each connection with a round trip when it is taken from the pool. Off saves that round trip on every
+    session (three a turn); a connection the server dropped then fails the one request that meets it, and the
+    pool replaces every connection older than the failure."""
 
 
 class Database:
@@ -68,13 +72,17 @@ class Database:
                 max_overflow=limits.overflow,
                 pool_timeout=limits.timeout_s,
                 pool_recycle=limits.recycle_s,
-                pool_pre_ping=True,
+                pool_pre_ping=limits.pre_ping,
             )
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
             self._configure_sqlite()
             self._sqlite_reader = self.engine.execution_options(sqlite_begin="READONLY")
             self._sqlite_writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+        else:
+            # At READ COMMITTED every statement reads its own snapshot, inside a transaction or not, so a session
+            # that only reads gains nothing from BEGIN and ROLLBACK but their two round trips.
+            self._postgres_reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
 
     @property
@@ -114,9 +122,10 @@ class Database:
 
     @asynccontextmanager
     async def session(self, *, readonly: bool = False) -> AsyncIterator[AsyncSession]:
-        """A session; `readonly=True` on SQLite begins a deferred transaction that never blocks a writer."""
+        """A session; `readonly=True` on SQLite begins a deferred transaction that never blocks a writer, and on
+        PostgreSQL runs each statement on its own, with no transaction around them."""
         if not self.is_sqlite:
-            async with self._sessions() as session:
+            async with self._sessions(**({"bind": self._postgres_reader} if readonly else {})) as session:
                 yield session
             return
         if readonly:
