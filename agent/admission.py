@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, TextClause, Update, column, func, text
+from sqlalchemy import Row, Select, TextClause, Update, column, func, text
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -75,6 +75,7 @@ class Admission:
         self.spend = spend
         self._taking = {gate: text(_TAKE.replace("GATE", gate)) for gate in ("true", _AFTER_CLAIM)}
         """The token's parsed SQL per gate, parsed once rather than for every message."""
+        self._started: dict[int, tuple[Update, Select[Any]]] = {}
 
     def _rate_params(self, customer_id: str, now: datetime) -> dict[str, Any]:
         return {
@@ -85,30 +86,49 @@ class Admission:
         }
 
     async def take(
-        self, session: AsyncSession, claim: Update, customer_id: str, now: datetime, run_id: str
+        self,
+        session: AsyncSession,
+        claim: Update,
+        claim_values: dict[str, Any],
+        customer_id: str,
+        now: datetime,
+        run_id: str,
     ) -> tuple[Row[Any] | None, Taken | None]:
-        """Run `claim` (the conditional update that claims the conversation, with RETURNING) and, if it claimed,
-        take a rate token and reserve the day's spend, in `session`'s transaction: on PostgreSQL in one
-        statement. Returns the claim's row and what was taken, or (None, None) when the claim took nothing (the
-        caller may take the conversation over, then calls `take_alone`); `decide` tells what was taken means."""
+        """Run `claim` (the conditional update that claims the conversation, with RETURNING; its values bound from
+        `claim_values`) and, if it claimed, take a rate token and reserve the day's spend, in `session`'s
+        transaction: on PostgreSQL in one statement. Returns the claim's row and what was taken, or (None, None)
+        when the claim took nothing (the caller may take the conversation over, then calls `take_alone`);
+        `decide` tells what was taken means."""
         if session.bind is None or session.bind.dialect.name != "postgresql":
-            claimed = (await session.exec(claim)).first()
+            claimed = (await session.exec(claim, params=claim_values)).first()
             alone = await self.take_alone(session, customer_id, now, run_id) if claimed is not None else None
             return claimed, alone
-        claim_cte = claim.cte("claim")
-        taken = self._rate(customer_id, now, _AFTER_CLAIM).columns(column("tokens")).cte("taken")
-        fields = [select(c).scalar_subquery().label(c.name) for c in claim_cte.c]
-        outcome = [select(func.count()).select_from(taken).scalar_subquery().label("token")]
+        values = {**claim_values, **self._rate_params(customer_id, now)}
         if self.spend is not None:
-            spend = self.spend.reservation(customer_id, now.date(), run_id, gate=_AFTER_CLAIM)
-            reserved = spend.columns(column("scope")).cte("reserved")
-            outcome.append(select(func.string_agg(reserved.c.scope, ",")).scalar_subquery().label("reserved"))
-        # The claim first: PostgreSQL lets a CTE name only those before it.
-        row = (await session.exec(select(*outcome, *fields).add_cte(claim_cte))).one()
+            values.update(self.spend.reservation_values(customer_id, now.date(), run_id))
+        row = (await session.exec(self._starting(claim), params=values)).one()  # type: ignore[call-overload]
         if row.claimed is None:
             return None, None
         scopes = set(row.reserved.split(",")) if self.spend is not None and row.reserved else set()
         return row, Taken(bool(row.token), scopes)
+
+    def _starting(self, claim: Update) -> Select[Any]:
+        """PostgreSQL: the claim, the rate token and the spend reservation as one statement, built once per claim
+        statement and run with its values bound: building it for every message cost more than running it."""
+        built = self._started.get(id(claim))
+        if built is not None and built[0] is claim:
+            return built[1]
+        claim_cte = claim.cte("claim")
+        taken = self._taking[_AFTER_CLAIM].columns(column("tokens")).cte("taken")
+        fields = [select(c).scalar_subquery().label(c.name) for c in claim_cte.c]
+        outcome = [select(func.count()).select_from(taken).scalar_subquery().label("token")]
+        if self.spend is not None:
+            reserved = self.spend.reserving(_AFTER_CLAIM).columns(column("scope")).cte("reserved")
+            outcome.append(select(func.string_agg(reserved.c.scope, ",")).scalar_subquery().label("reserved"))
+        # The claim first: PostgreSQL lets a CTE name only those before it.
+        statement = select(*outcome, *fields).add_cte(claim_cte)
+        self._started[id(claim)] = (claim, statement)
+        return statement
 
     async def take_alone(self, session: AsyncSession, customer_id: str, now: datetime, run_id: str) -> Taken:
         """The rate token and the spend reservation, as statements of their own."""

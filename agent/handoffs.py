@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, exists, update
+from sqlalchemy import BindParameter, ColumnElement, exists, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -69,7 +69,7 @@ async def open_handoff(
     return handoff
 
 
-def nobody_owns(conversation_id: str) -> ColumnElement[bool]:
+def nobody_owns(conversation_id: str | BindParameter[str]) -> ColumnElement[bool]:
     """SQL: no person owns this conversation now. Part of the conditional update that starts a run."""
     return ~exists().where(col(Handoff.conversation_id) == conversation_id, col(Handoff.status) == "claimed")
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Insert, exists, func, insert, literal, null, update
+from sqlalchemy import BindParameter, Insert, String, Update, bindparam, exists, func, insert, literal, null, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -189,20 +189,17 @@ class RunStore:
             started_at=now,
             worker_id=self.lease.worker_id if self.lease else None,
         )
-        claim = (
-            update(Conversation)
-            .where(
-                col(Conversation.id) == conversation.id,
-                col(Conversation.customer_id) == conversation.customer_id,
-                col(Conversation.active_run_id).is_(None),
-                nobody_owns(conversation.id),
-            )
-            .values(active_run_id=run.id, active_since=now)
-            .returning(*_so_far(conversation.id))
-        )
+        claim_values = {
+            "claim_conversation_id": conversation.id,
+            "claim_customer_id": conversation.customer_id,
+            "claim_run_id": run.id,
+            "claim_at": now,
+        }
         async with self.database.session() as session:
             try:
-                seen, taken = await self.admission.take(session, claim, conversation.customer_id, now, run.id)
+                seen, taken = await self.admission.take(
+                    session, _CLAIM, claim_values, conversation.customer_id, now, run.id
+                )
                 so_far = None if seen is None else ConversationSoFar(**{f: bool(seen._mapping[f]) for f in _SO_FAR})
                 if taken is None:
                     await self._take_over_stale(session, conversation, run.id, now)
@@ -531,7 +528,7 @@ def _history(transcripts: list[list[dict[str, Any]]] | None) -> list[Message]:
 _SO_FAR = ("earlier_runs", "loose_messages", "open_confirmations")
 
 
-def _so_far(conversation_id: str) -> tuple[Any, ...]:
+def _so_far(conversation_id: str | BindParameter[str]) -> tuple[Any, ...]:
     """`ConversationSoFar`'s fields as SQL, answered by the statement that claims the conversation."""
     return (
         literal(True).label("claimed"),
@@ -547,3 +544,24 @@ def _so_far(conversation_id: str) -> tuple[Any, ...]:
         )
         .label("open_confirmations"),
     )
+
+
+def _claiming() -> Update:
+    """The conditional update that claims a conversation for a new run (`start_turn`) and reports what the
+    conversation holds. Built once, with its values bound when it runs (`claim_*`): building and keying a
+    statement of this size for every message cost more CPU than the database spends running it."""
+    conversation_id = bindparam("claim_conversation_id", type_=String())
+    return (
+        update(Conversation)
+        .where(
+            col(Conversation.id) == conversation_id,
+            col(Conversation.customer_id) == bindparam("claim_customer_id", type_=String()),
+            col(Conversation.active_run_id).is_(None),
+            nobody_owns(conversation_id),
+        )
+        .values(active_run_id=bindparam("claim_run_id"), active_since=bindparam("claim_at"))
+        .returning(*_so_far(conversation_id))
+    )
+
+
+_CLAIM = _claiming()

@@ -117,20 +117,28 @@ class DailySpend:
 
     def reservation(self, customer_id: str, day: date, run_id: str, *, gate: str = "true") -> TextClause:
         """The statement that reserves one run's spend on both counters; it returns the scopes that took it (for
-        `admitted`). Separate so it can ride on the statement that starts a turn (`agent.admission`), where
-        `gate` makes it wait for the conversation's claim."""
+        `admitted`)."""
+        return self.reserving(gate).bindparams(**self.reservation_values(customer_id, day, run_id))
+
+    def reserving(self, gate: str) -> TextClause:
+        """The reservation with its values left to bind (`reservation_values`), parsed once per gate. Separate so
+        it can ride on the statement that starts a turn (`agent.admission`), where `gate` makes it wait for the
+        conversation's claim."""
         clause = self._reserving.get(gate)
         if clause is None:
             clause = self._reserving.setdefault(gate, text(self._reserve_sql.replace("GATE", gate)))
-        return clause.bindparams(
-            customer_scope=customer_scope(customer_id),
-            preferred=self.stripe_of(run_id),
-            day=day,
-            amount=self.reservation_micro_usd,
-            customer_budget=self.customer_micro_usd,
-            stripe_budget=self.stripe_micro_usd,
+        return clause
+
+    def reservation_values(self, customer_id: str, day: date, run_id: str) -> dict[str, Any]:
+        return {
+            "customer_scope": customer_scope(customer_id),
+            "preferred": self.stripe_of(run_id),
+            "day": day,
+            "amount": self.reservation_micro_usd,
+            "customer_budget": self.customer_micro_usd,
+            "stripe_budget": self.stripe_micro_usd,
             **self._stripe_params,
-        )
+        }
 
     async def reserve(self, session: AsyncSession, customer_id: str, day: date, run_id: str) -> str | None:
         """Reserve one run's spend in `session`'s transaction. Returns None when admitted, else the budget that is

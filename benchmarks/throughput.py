@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ class Level:
     errors: int
     cpu_s: float
     fake_most_open: int
+    failures: Counter[str]
 
     def turns_per_s(self) -> float:
         return self.turns / self.seconds
@@ -115,15 +117,23 @@ def started(command: list[str], env: dict[str, str], log: Path, health_url: str)
 
 
 async def one_conversation(
-    http: httpx.AsyncClient, customer: str, order: str, turns: int, model_s: float, out: list[float]
+    http: httpx.AsyncClient,
+    customer: str,
+    order: str,
+    turns: int,
+    model_s: float,
+    out: list[float],
+    failures: Counter[str],
 ) -> int:
-    """Returns the number of failed turns; appends each turn's added latency (seconds beyond the model's)."""
+    """Returns the number of failed turns, and counts why each failed in `failures`; appends each turn's added
+    latency (seconds beyond the model's)."""
     headers = {"Authorization": f"Bearer {mint_token(SECRET, customer, 'customer')}"}
     errors = 0
     try:
         created = await http.post("/v1/conversations", headers=headers)
         conversation = created.json()["id"]
-    except (httpx.HTTPError, ValueError, KeyError):
+    except (httpx.HTTPError, ValueError, KeyError) as error:
+        failures[f"new conversation: {type(error).__name__}"] += turns
         return turns
     for turn in range(turns):
         content = f"Where is my order {order}? (message {turn + 1})"
@@ -132,30 +142,37 @@ async def one_conversation(
             answer = await http.post(
                 f"/v1/conversations/{conversation}/messages", json={"content": content}, headers=headers
             )
-            ok = answer.status_code == 200 and answer.json()["run"]["status"] == "completed"
-        except (httpx.HTTPError, ValueError, KeyError):
-            ok = False
-        if ok:
+            run = answer.json().get("run") or {}
+            why = (
+                ""
+                if answer.status_code == 200 and run.get("status") == "completed"
+                else (f"HTTP {answer.status_code} {run.get('status')} {run.get('error') or answer.text[:160]}")
+            )
+        except (httpx.HTTPError, ValueError) as error:
+            why = f"{type(error).__name__}: {error}"[:200]
+        if not why:
             out.append(time.perf_counter() - started_at - model_s)
         else:
             errors += 1
+            failures[why] += 1
     return errors
 
 
 async def drive(base_url: str, pid: int, fake_url: str, n: int, turns: int, model_s: float) -> Level:
     people = customers_with_orders()
     latencies: list[float] = []
+    failures: Counter[str] = Counter()
     limits = httpx.Limits(max_connections=n + 10, max_keepalive_connections=n + 10)
     async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as http:
         cpu_before = process_tree_cpu_s(pid)
         started_at = time.perf_counter()
         errors = await asyncio.gather(
-            *(one_conversation(http, *people[i % len(people)], turns, model_s, latencies) for i in range(n))
+            *(one_conversation(http, *people[i % len(people)], turns, model_s, latencies, failures) for i in range(n))
         )
         seconds = time.perf_counter() - started_at
         cpu = process_tree_cpu_s(pid) - cpu_before
         stats = (await http.get(f"{fake_url}/stats")).json()
-    return Level(n, n * turns, seconds, sorted(latencies), sum(errors), cpu, stats["most_open_connections"])
+    return Level(n, n * turns, seconds, sorted(latencies), sum(errors), cpu, stats["most_open_connections"], failures)
 
 
 def report(name: str, level: Level, model_s: float) -> None:
@@ -169,6 +186,8 @@ def report(name: str, level: Level, model_s: float) -> None:
         f"fake held <= {level.fake_most_open} connections",
         flush=True,
     )
+    for why, count in level.failures.most_common(5):
+        print(f"{'':8} {count} x {why}", flush=True)
 
 
 def run_levels(name: str, base_url: str, pid: int, fake_url: str, args: argparse.Namespace) -> list[Level]:
@@ -189,13 +208,16 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.5)
     parser.add_argument("--workers", type=int, default=0, help="service workers (default: support serve's own)")
     parser.add_argument("--peer", action="store_true", help="also load a bare pydantic-ai agent and compare")
+    parser.add_argument("--logs", type=Path, help="keep the service's, the fake's and the peer's logs here")
     args = parser.parse_args()
     python = sys.executable
     fake_port, service_port, peer_port = free_port(), free_port(), free_port()
     fake_url = f"http://127.0.0.1:{fake_port}"
     workers = args.workers or os.cpu_count() or 1
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} before the run; model delay {args.delay} s")
-    with tempfile.TemporaryDirectory() as logs, empty_postgres("bench_tp") as database_url:
+    with tempfile.TemporaryDirectory() as scratch, empty_postgres("bench_tp") as database_url:
+        logs = args.logs or Path(scratch)
+        logs.mkdir(parents=True, exist_ok=True)
         fake_cmd = [python, "benchmarks/load/fake_model.py", "--port", str(fake_port), "--delay", str(args.delay)]
         with started(fake_cmd, {}, Path(logs) / "fake.log", f"{fake_url}/stats"):
             serve = [python, "-m", "api.cli", "serve", "--port", str(service_port)]

@@ -1,14 +1,18 @@
-"""`support serve`'s workers schedule the garbage collector for serving (`api.serving`); the app tests build keeps
-the interpreter's defaults."""
+"""How `support serve` runs the app: its workers schedule the garbage collector for serving (`api.serving`; the
+app tests build keeps the interpreter's defaults), and its connections stay open longer than its clients'."""
 
 from __future__ import annotations
 
 import gc
+import socket
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from api.serving import SERVING_THRESHOLDS, create_served_app
+from tests.support.server import ServerProcess
 
 
 @pytest.fixture
@@ -26,3 +30,20 @@ def test_a_served_app_collects_young_objects_less_often(
     app = create_served_app()
     assert gc.get_threshold() == SERVING_THRESHOLDS
     assert app.title
+
+
+def test_an_idle_connection_outlives_a_client_pools_idle_timeout(
+    sqlite_url: str, tmp_path: Path, servers: list[ServerProcess]
+) -> None:
+    """A client pool (or a load balancer) reuses a connection it has kept idle for a while; if the server closed it
+    just then, the request fails with a reset instead of an answer. The server keeps idle connections longer than
+    the common client idle timeouts (httpx: 5 s; load balancers: 60 s), so the client is the one to close them."""
+    server = ServerProcess(sqlite_url, tmp_path / "server.log").start()
+    servers.append(server)
+    request = f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+        connection.sendall(request)
+        assert connection.recv(65536).startswith(b"HTTP/1.1 200")
+        time.sleep(6)  # longer than uvicorn's own default keep-alive (5 s); the test waits on the server's timer
+        connection.sendall(request)
+        assert connection.recv(65536).startswith(b"HTTP/1.1 200")
