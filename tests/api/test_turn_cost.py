@@ -12,6 +12,10 @@ conversation that is not the customer's is refused though no statement of its ow
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+from psycopg import _queries as psycopg_queries
 from sqlmodel import col, select
 
 from agent.models.scripted import ScriptedModel, calls, say
@@ -111,3 +115,28 @@ async def test_another_customers_conversation_is_not_found_and_nothing_is_stored
     assert (refused.status_code, refused.json()["error"]["code"]) == (404, "not_found")
     assert (missing.status_code, missing.json()["error"]["code"]) == (404, "not_found")
     assert stored == [] and runs == []
+
+
+async def test_psycopg_parses_a_turns_batched_statements_once(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """psycopg scans a query's text for its placeholders on every execution unless it keeps the result; a turn's
+    batched statements are over its default size for keeping (`parse_batched_statements_once`). After a first turn
+    of each shape, a turn's statements are not scanned again."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("psycopg is PostgreSQL's driver")
+    async with running_service(database_url, order_turns(3), SUPPORT_CHAT_PER_MINUTE=50, **QUIET) as service:
+        conversation = await service.new_conversation(JAMES)
+        await service.say(JAMES, conversation, "Where is my order #W2611340?")
+        await service.say(JAMES, conversation, "And now?")  # a later message's start reads the history too
+        scanned: list[int] = []
+        unkept = psycopg_queries._query2pg_nocache
+
+        def counted(query: bytes, encoding: str) -> Any:
+            scanned.append(len(query))
+            return unkept(query, encoding)
+
+        monkeypatch.setattr(psycopg_queries, "_query2pg_nocache", counted)
+        answer = await service.say(JAMES, conversation, "And once more?")
+    assert answer.json()["run"]["status"] == "completed", answer.text
+    assert scanned == []

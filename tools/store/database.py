@@ -23,6 +23,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from tools.store.sqlite_inline import inline_creator
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+PARSED_ONCE_BYTES = 65_536
+PARSED_ONCE_PARAMS = 1_000
 WRITE_LOCK_TIMEOUT_S = 30.0
 
 
@@ -53,6 +55,23 @@ class PoolLimits:
     pool replaces every connection older than the failure."""
 
 
+def parse_batched_statements_once() -> None:
+    """Let psycopg keep the parse of a turn's batched statements.
+
+    psycopg turns a query's placeholders into PostgreSQL's on every execution, with a Python-level scan of the
+    whole text, unless the query is at most 4 KB with at most 50 parameters: then the result is kept in an LRU
+    (128 entries). The limit is there for ORM inserts with a different number of rows each time; the statement that
+    closes a run (`agent.batched`; about 6 KB for a turn with one tool call) comes in a few shapes, one per number
+    of steps and events, so it was scanned again on every turn (a third of that statement's CPU under load). With
+    the limits raised it is scanned once per shape; the LRU still bounds what is kept. The limits are module
+    settings of psycopg's (`psycopg._queries`); without them this does nothing."""
+    from psycopg import _queries
+
+    if hasattr(_queries, "MAX_CACHED_STATEMENT_LENGTH") and hasattr(_queries, "MAX_CACHED_STATEMENT_PARAMS"):
+        _queries.MAX_CACHED_STATEMENT_LENGTH = max(_queries.MAX_CACHED_STATEMENT_LENGTH, PARSED_ONCE_BYTES)
+        _queries.MAX_CACHED_STATEMENT_PARAMS = max(_queries.MAX_CACHED_STATEMENT_PARAMS, PARSED_ONCE_PARAMS)
+
+
 class Database:
     """Owns the engine and hands out sessions. Create one per process and `dispose()` it on shutdown."""
 
@@ -66,6 +85,7 @@ class Database:
             kwargs["async_creator"] = inline_creator(path, timeout_s=SQLITE_BUSY_TIMEOUT_MS / 1000)
             kwargs.update(pool_size=4, max_overflow=4, pool_timeout=WRITE_LOCK_TIMEOUT_S)
         else:
+            parse_batched_statements_once()
             limits = pool or PoolLimits()
             kwargs.update(
                 pool_size=limits.size,
