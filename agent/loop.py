@@ -292,7 +292,8 @@ class AgentLoop:
                 "message.discard", {"run_id": run.id, "conversation_id": run.conversation_id, "reason": reason}
             )
 
-        on_text = RetractableText(delta, discard)
+        # A JSON turn has no reader of words as they come: one plain answer costs less CPU than parsing a stream.
+        on_text = None if events is _discard else RetractableText(delta, discard)
 
         started = time.perf_counter()
         with self.telemetry.model_span(self.model.provider, self.model.name, request) as span:

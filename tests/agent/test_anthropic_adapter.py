@@ -24,7 +24,7 @@ from sqlmodel import col, select
 from agent import replies
 from agent.errors import ModelError, ModelProtocolError, ModelTimeout, ModelUnavailable
 from agent.models.anthropic_model import STREAM_MODELS, AnthropicModel
-from agent.models.base import Message, ModelRequest, ModelResponse, TextBlock, TextSink, ToolUseBlock, Usage
+from agent.models.base import Message, ModelRequest, ModelResponse, TextBlock, ToolUseBlock, Usage
 from agent.prompt import SYSTEM_PROMPT
 from agent.tables import Run
 from agent.tables import Step as StepRow
@@ -46,12 +46,14 @@ from tests.fakes.anthropic_api import (
     overloaded,
     say,
 )
+from tests.support.http_server import parse_sse
 from tests.support.service import ServiceClient, anthropic_settings, running_service
 from tools.context import Principal
 
 MODEL = "claude-sonnet-4-6"
 JAMES = "james_li_5688"
 EPHEMERAL = {"type": "ephemeral"}
+STREAM = {"Accept": "text/event-stream"}
 TOOLS = [
     {"name": "get_order_details", "description": "Read an order.", "input_schema": {"type": "object"}},
     {"name": "get_customer_profile", "description": "Read the customer.", "input_schema": {"type": "object"}},
@@ -92,21 +94,14 @@ async def complete(api: FakeMessagesAPI, *, stream: bool, **options: Any) -> Mod
         await model.close()
 
 
-class WithoutStreaming:
-    """The adapter with streaming off. The loop always streams (it passes `on_text` for the widget), so this is
-    how the service path is also run over the SDK's plain `messages.create`."""
+class ClaudeService(ServiceClient):
+    """The service's client, sending each customer message as a turn answered over Server-Sent Events when
+    `streaming` (the loop then streams the model's answer: the SDK's `messages.stream`), else as a turn answered
+    as JSON (the model answers in one body: the SDK's `messages.create`)."""
 
-    provider = "anthropic"
-
-    def __init__(self, model: AnthropicModel) -> None:
-        self.inner = model
-        self.name = model.name
-
-    async def complete(self, request: ModelRequest, *, on_text: TextSink | None = None) -> ModelResponse:
-        return await self.inner.complete(request)
-
-    async def close(self) -> None:
-        await self.inner.close()
+    def __init__(self, client: ServiceClient, *, streaming: bool) -> None:
+        super().__init__(client.http, client.services)
+        self.streaming = streaming
 
 
 @asynccontextmanager
@@ -118,19 +113,36 @@ async def claude_service(
     max_retries: int = 0,
     timeout_s: float = 5.0,
     **settings: Any,
-) -> AsyncIterator[ServiceClient]:
-    """The service with Claude alone as its model (no fallback chain), the adapter pointed at the fake."""
+) -> AsyncIterator[ClaudeService]:
+    """The service with Claude alone as its model (no fallback chain), the adapter pointed at the fake; its turns
+    sent over SSE (`streaming`) or as JSON."""
     model = adapter(api, max_retries=max_retries, timeout_s=timeout_s)
-    async with running_service(sqlite_url, model if streaming else WithoutStreaming(model), **settings) as service:
-        yield service
+    async with running_service(sqlite_url, model, **settings) as service:
+        yield ClaudeService(service, streaming=streaming)
 
 
-async def ask(service: ServiceClient, text: str, conversation: str | None = None) -> dict[str, Any]:
-    """Send one customer message; the run, after checking the API answered 200 (never a 500)."""
-    conversation = conversation or await service.new_conversation(JAMES)
-    answer = await service.say(JAMES, conversation, text)
+async def turn_events(service: ServiceClient, text: str, conversation: str) -> list[tuple[str, dict[str, Any]]]:
+    """Send one customer message with `Accept: text/event-stream`; the turn's events, after checking the API
+    answered 200 with an event stream ending in the run's end."""
+    answer = await service.say(JAMES, conversation, text, **STREAM)
     assert answer.status_code == 200, answer.text
-    run: dict[str, Any] = answer.json()["run"]
+    assert answer.headers["content-type"].startswith("text/event-stream")
+    events = parse_sse(answer.text.splitlines())
+    assert events and events[-1][0] in ("run.completed", "run.failed"), events
+    return events
+
+
+async def ask(service: ClaudeService, text: str, conversation: str | None = None) -> dict[str, Any]:
+    """Send one customer message, over SSE or as JSON as the service's client does; the run, after checking the
+    API answered 200 (never a 500)."""
+    conversation = conversation or await service.new_conversation(JAMES)
+    run: dict[str, Any]
+    if service.streaming:
+        run = (await turn_events(service, text, conversation))[-1][1]["run"]
+    else:
+        answer = await service.say(JAMES, conversation, text)
+        assert answer.status_code == 200, answer.text
+        run = answer.json()["run"]
     return run
 
 
@@ -346,6 +358,34 @@ async def test_a_tool_call_then_an_answer(sqlite_url: str, api: FakeMessagesAPI,
     api.assert_done()
 
 
+async def test_only_a_turn_answered_over_sse_streams_from_the_model(sqlite_url: str, api: FakeMessagesAPI) -> None:
+    """Nobody reads the words of a turn answered as JSON as they come, so its model calls ask for one plain body
+    (no `stream`), which spares the service parsing a stream of events; a turn answered over SSE streams every
+    call, and its deltas make the reply. As deployed: Claude first in the fallback chain."""
+    api.add(
+        call("get_order_details", {"order_id": "#W2611340"}),
+        say("Your order #W2611340 has been processed."),
+        call("get_order_details", {"order_id": "#W2611340"}),
+        say("It is still processed, and on its way."),
+    )
+    async with running_service(sqlite_url, **anthropic_settings(api.base_url)) as service:
+        conversation = await service.new_conversation(JAMES)
+        plain = await ask(ClaudeService(service, streaming=False), "Where is my order #W2611340?", conversation)
+        events = await turn_events(service, "And now?", conversation)
+    assert (plain["status"], plain["reply"], plain["model"]["provider"]) == (
+        "completed",
+        "Your order #W2611340 has been processed.",
+        "anthropic",
+    )
+    streamed = events[-1][1]["run"]
+    assert (streamed["status"], streamed["reply"]) == ("completed", "It is still processed, and on its way.")
+    assert "".join(data["text"] for name, data in events if name == "message.delta") == streamed["reply"]
+    sent = api.requests
+    assert [r.body.get("stream") for r in sent] == [None, None, True, True]
+    assert [r.streamed for r in sent] == [False, False, True, True]
+    api.assert_done()
+
+
 async def test_streamed_text_reaches_the_loops_events(sqlite_url: str, api: FakeMessagesAPI) -> None:
     api.add(say("Your order #W2611340 has been processed and is on its way."))
     events: list[tuple[str, dict[str, Any]]] = []
@@ -555,7 +595,8 @@ async def test_the_configured_service_talks_to_claude_and_falls_back_when_it_fai
     """As deployed: `SUPPORT_MODEL=anthropic:...` with the key and base URL from settings. Claude answers the
     first message; when it is overloaded, the chain's last link (the offline model) answers instead."""
     api.add(say("Your order #W2611340 has been processed."), *[overloaded()] * 2)
-    async with running_service(sqlite_url, **anthropic_settings(api.base_url, max_retries=1)) as service:
+    async with running_service(sqlite_url, **anthropic_settings(api.base_url, max_retries=1)) as served:
+        service = ClaudeService(served, streaming=True)
         conversation = await service.new_conversation(JAMES)
         first = await ask(service, "Where is my order #W2611340?", conversation)
         second = await ask(service, "hello", conversation)
@@ -577,11 +618,11 @@ async def test_each_claude_call_is_a_chat_span_with_the_sdks_span_inside(
     provider.add_span_processor(SimpleSpanProcessor(spans))
     api.add(say("Hello.", usage=TokenUsage(20, 5, cache_read_input_tokens=900, cache_creation_input_tokens=80)))
     model = AnthropicModel(MODEL, api_key="test-key", base_url=api.base_url, max_retries=0, tracer_provider=provider)
-    served = model if streaming else WithoutStreaming(model)
-    async with running_service(sqlite_url, served, telemetry=Telemetry(provider, capture_content=False)) as service:
-        run = await ask(service, "hi")
+    async with running_service(sqlite_url, model, telemetry=Telemetry(provider, capture_content=False)) as served:
+        run = await ask(ClaudeService(served, streaming=streaming), "hi")
     provider.shutdown()
     assert run["status"] == "completed"
+    assert api.requests[0].streamed is streaming
     finished = spans.get_finished_spans()
     [chat] = [s for s in finished if s.name == f"chat {MODEL}"]
     [sdk] = [s for s in finished if s.name == "anthropic.messages.create"]
