@@ -2,7 +2,8 @@
 the request's own messages, and its text and tool calls go back in the real wire format.
 
 Why: the golden suite should exercise the whole Claude path (the official SDK, the Anthropic adapter, prompt
-caching markers, SSE streaming, usage and cost) on every case, not only the offline model's shortcut, without a
+caching markers, usage and cost; the golden turns are answered as JSON, so the SDK's plain `create` rather than
+its stream, which the adapter's own tests cover) on every case, not only the offline model's shortcut, without a
 hand-written script per case. The answers are the offline model's, so this is never presented as Claude.
 """
 
