@@ -13,7 +13,7 @@ from typing import Any
 
 import anthropic
 import httpx2
-from anthropic import AsyncAnthropic, OpenTelemetryOptions
+from anthropic import AsyncAnthropic, DefaultAioHttpClient, OpenTelemetryOptions
 from anthropic._base_client import get_platform
 from anthropic.lib._parse._response import ResponseFormatT
 from anthropic.lib.streaming._types import ParsedMessageStopEvent
@@ -134,7 +134,14 @@ class AnthropicModel:
             tracer_provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider
         )
         self.client = client or AsyncAnthropic(
-            api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout_s, open_telemetry=telemetry
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=max_retries,
+            timeout=timeout_s,
+            open_telemetry=telemetry,
+            # The SDK's aiohttp transport: under load its default (httpx over anyio) spent about a sixth of the
+            # service's CPU moving bytes, twice a turn (`benchmarks/throughput.py`).
+            http_client=DefaultAioHttpClient(),
         )
 
     async def complete(self, request: ModelRequest, *, on_text: TextSink | None = None) -> ModelResponse:
