@@ -1,4 +1,4 @@
-"""Several writes of one transaction in one round trip.
+"""Several writes of one transaction in one round trip, each statement built once for its shape.
 
 A turn's closing transaction updates the run, adds its steps, its reads' audit rows and its reply, releases the
 conversation and settles the day's spend: six statements, each a round trip to the database and a wait on the
@@ -7,56 +7,144 @@ common table expressions of one statement, all on the same snapshot and all or n
 as one statement. SQLite has no such form, but it is in-process (a round trip is a function call), so there they
 run one after the other.
 
+Building a statement costs more CPU than the database spends running it: SQLAlchemy constructs every clause,
+derives a cache key from the whole tree and adapts each value's type, for every turn. So a write is a `Bound`: a
+statement built once for its shape (which table, which columns, how many rows), whose values are named
+parameters, and the values of this one use. The same statement object comes back for the same shape, so
+SQLAlchemy's compiled form is found without walking it again.
+
 The writes must not depend on each other's effects (PostgreSQL does not let one CTE see another's changes, and
-forbids changing one row twice in one statement): callers batch writes to different rows.
+forbids changing one row twice in one statement): callers batch writes to different rows, and give each write a
+prefix of its own so that their parameters' names do not meet.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, TypeVar
 
-from sqlalchemy import CursorResult, Delete, Insert, Table, TextualSelect, Update, bindparam, insert, literal, union_all
+from sqlalchemy import (
+    CursorResult,
+    Delete,
+    Insert,
+    Table,
+    TextualSelect,
+    Update,
+    bindparam,
+    insert,
+    literal,
+    union_all,
+)
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 Write = Insert | Update | Delete | TextualSelect
 """A write to batch; a `TextualSelect` is a textual statement (`text(...).columns()`), such as an upsert."""
 
-
-def insert_rows(table: Table, rows: Sequence[dict[str, Any]]) -> Insert:
-    """Insert `rows` (same keys each) as `INSERT ... SELECT` of bound values. A `VALUES` list of several rows is a
-    statement SQLAlchemy cannot cache, and compiling it again costs more than the round trip it saves; this form
-    is compiled once per number of rows."""
-    names = list(rows[0])
-    selects = [select(*(bindparam(None, row[name], type_=table.c[name].type) for name in names)) for row in rows]
-    return insert(table).from_select(names, selects[0] if len(selects) == 1 else union_all(*selects))
+Values = dict[str, Any]
+S = TypeVar("S")
 
 
-async def run_together(session: AsyncSession, writes: Sequence[Write]) -> None:
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """A statement built once for its shape, with its values as named parameters, and the values of one use."""
+
+    statement: Write
+    values: Values
+
+
+@cache
+def rows_insert(table: Table, names: tuple[str, ...], count: int, prefix: str) -> Insert:
+    """`INSERT ... SELECT` of `count` rows of the columns `names`, each value the parameter `{prefix}{i}_{name}`.
+    A `VALUES` list of several rows is a statement SQLAlchemy cannot cache; this form is built once per number of
+    rows."""
+    selects = [
+        select(*(bindparam(f"{prefix}{i}_{name}", type_=table.c[name].type) for name in names)) for i in range(count)
+    ]
+    return insert(table).from_select(list(names), selects[0] if count == 1 else union_all(*selects))
+
+
+def insert_rows(table: Table, rows: Sequence[dict[str, Any]], prefix: str) -> Bound:
+    """Insert `rows` (the same keys each)."""
+    names = tuple(rows[0])
+    values = {f"{prefix}{i}_{name}": row[name] for i, row in enumerate(rows) for name in names}
+    return Bound(rows_insert(table, names, len(rows), prefix), values)
+
+
+@cache
+def row_insert(table: Table, names: tuple[str, ...], prefix: str, returning: str | None = None) -> Insert:
+    """A one-row insert of the columns `names`, each value the parameter `{prefix}_{name}`; with `returning`, it
+    returns that column."""
+    statement = insert(table).values({name: bindparam(f"{prefix}_{name}", type_=table.c[name].type) for name in names})
+    return statement.returning(table.c[returning]) if returning else statement
+
+
+def insert_row(table: Table, row: dict[str, Any], prefix: str, returning: str | None = None) -> Bound:
+    return Bound(row_insert(table, tuple(row), prefix, returning), {f"{prefix}_{k}": v for k, v in row.items()})
+
+
+def built_once(shapes: dict[Hashable, S], shape: Hashable, build: Callable[[], S]) -> S:
+    """The statement built for `shape`, building it the first time. Shapes are few (a turn's statements vary
+    with its number of steps and events), so the dictionary stays small."""
+    built = shapes.get(shape)
+    if built is None:
+        built = shapes.setdefault(shape, build())
+    return built
+
+
+_TOGETHER: dict[Hashable, Any] = {}
+_BEFORE: dict[Hashable, Write] = {}
+
+
+async def run_together(session: AsyncSession, writes: Sequence[Bound]) -> None:
     """Run `writes` in `session`'s transaction: as one statement on PostgreSQL, in order elsewhere."""
     if not writes:
         return
-    if len(writes) == 1 or session.bind is None or _dialect(session) != "postgresql":
+    if len(writes) == 1 or _dialect(session) != "postgresql":
         for write in writes:
-            await session.exec(write)  # type: ignore[arg-type]
+            await run(session, write)
         return
-    ctes = [write.cte(f"write_{i}") for i, write in enumerate(writes)]
-    await session.exec(select(literal(1)).add_cte(*ctes))
+    statements = tuple(write.statement for write in writes)
+    together = built_once(
+        _TOGETHER,
+        statements,
+        lambda: select(literal(1)).add_cte(*(w.cte(f"write_{i}") for i, w in enumerate(statements))),
+    )
+    await session.exec(together, params=merged(writes))
 
 
-async def run_before(
-    session: AsyncSession, writes: Sequence[Write], last: Insert | Update | Delete
-) -> CursorResult[Any]:
+async def run_before(session: AsyncSession, writes: Sequence[Bound], last: Bound) -> CursorResult[Any]:
     """Run `writes`, then `last`, whose result (its RETURNING rows) comes back: on PostgreSQL the writes ride on
     `last` as CTEs, one statement in all."""
-    if writes and session.bind is not None and _dialect(session) == "postgresql":
-        return await session.exec(last.add_cte(*(w.cte(f"write_{i}") for i, w in enumerate(writes))))
+    if writes and _dialect(session) == "postgresql":
+        statements = tuple(write.statement for write in writes)
+        final = last.statement
+        assert isinstance(final, Insert | Update | Delete)
+        before = built_once(
+            _BEFORE,
+            (statements, final),
+            lambda: final.add_cte(*(w.cte(f"write_{i}") for i, w in enumerate(statements))),
+        )
+        return await run(session, Bound(before, merged([*writes, last])))
     for write in writes:
-        await session.exec(write)  # type: ignore[arg-type]
-    return await session.exec(last)
+        await run(session, write)
+    return await run(session, last)
+
+
+async def run(session: AsyncSession, write: Bound) -> CursorResult[Any]:
+    """Run one bound statement in `session`'s transaction."""
+    return await session.exec(write.statement, params=write.values)  # type: ignore[arg-type]
+
+
+def merged(writes: Sequence[Bound]) -> Values:
+    values: Values = {}
+    for write in writes:
+        values.update(write.values)
+    return values
 
 
 def _dialect(session: AsyncSession) -> str:
     bind: Any = session.bind
-    return str(bind.dialect.name)
+    return str(bind.dialect.name) if bind is not None else ""

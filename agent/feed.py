@@ -94,35 +94,62 @@ async def record(session: AsyncSession, events: Sequence[Event], *, conversation
     await session.exec(_INSERT_EVENTS, params=list(events))
 
 
+EVENT_COLUMNS = ("conversation_id", "kind", "data", "run_id", "created_at")
+
+
+def pending_at(events: Sequence[Event]) -> int | None:
+    """Where the `message.created` event of a message not yet stored is (`message_created_pending`), if any."""
+    return next(
+        (
+            position
+            for position, row in enumerate(events)
+            if row["kind"] == "message.created" and row["data"]["message"]["id"] is None
+        ),
+        None,
+    )
+
+
+def event_values(events: Sequence[Event], prefix: str) -> dict[str, Any]:
+    """The values of `insert_after`'s parameters for these events."""
+    return {f"{prefix}{i}_{name}": row[name] for i, row in enumerate(events) for name in EVENT_COLUMNS}
+
+
 def insert_after(
-    events: Sequence[Event], *, message_id: ColumnElement[Any] | None = None, gate: CTE | None = None
+    count: int,
+    prefix: str,
+    *,
+    pending: int | None = None,
+    message_id: ColumnElement[Any] | None = None,
+    gate: CTE | None = None,
 ) -> Insert:
-    """PostgreSQL: the events as one `INSERT ... SELECT`, to ride as a CTE on a turn's batched statement
-    (`agent.batched`) instead of costing a statement of its own.
+    """PostgreSQL: `count` events as one `INSERT ... SELECT`, to ride as a CTE on a turn's batched statement
+    (`agent.batched`) instead of costing a statement of its own. Each value is the parameter
+    `{prefix}{i}_{column}` (`event_values`), so the statement is built once for its shape.
 
     The ids are drawn as the rows are inserted, in the events' order. Two data dependencies keep `record`'s
     guarantee inside one statement: with `gate` (a CTE of the update that holds the conversation's row, e.g. the
     release) the rows exist only if it returned a row, so the ids are drawn after the lock is held (a gate that
     matched nothing inserts nothing: the caller then falls back to `record`); with `message_id` (the RETURNING
-    column of the statement that stores a message) a `message.created` event built by `message_created_pending`
-    gets that id written into its `data`."""
-    assert events, "an INSERT ... SELECT of no rows: call it with at least one event"
+    column of the statement that stores a message) the event at `pending` (`pending_at`: a `message.created`
+    built by `message_created_pending`) gets that id written into its `data`."""
+    assert count, "an INSERT ... SELECT of no rows: call it with at least one event"
     table = ConversationEvent.__table__  # type: ignore[attr-defined]
-    names = ["conversation_id", "kind", "data", "run_id", "created_at"]
     rows: list[Any] = []
-    for position, row in enumerate(events):
-        values: list[Any] = [bindparam(None, row[name], type_=table.c[name].type) for name in names]
-        if message_id is not None and row["kind"] == "message.created" and row["data"]["message"]["id"] is None:
+    for position in range(count):
+        values: list[Any] = [
+            bindparam(f"{prefix}{position}_{name}", type_=table.c[name].type) for name in EVENT_COLUMNS
+        ]
+        if message_id is not None and position == pending:
             values[2] = func.jsonb_set(values[2], literal_column("'{message,id}'"), func.to_jsonb(message_id))
-        labelled: list[Any] = [value.label(name) for value, name in zip(values, names, strict=True)]
+        labelled: list[Any] = [value.label(name) for value, name in zip(values, EVENT_COLUMNS, strict=True)]
         rows.append(select(*labelled, literal(position).label("position")))  # type: ignore[call-overload]
     both: Any = rows[0] if len(rows) == 1 else union_all(*rows)
     source = both.subquery("new_events")
     # Ordered in a subquery PostgreSQL does not flatten, so the ids are drawn in this order.
-    query = select(*(source.c[name] for name in names)).order_by(source.c.position)
+    query = select(*(source.c[name] for name in EVENT_COLUMNS)).order_by(source.c.position)
     if gate is not None:
         query = query.where(exists(select(literal(1)).select_from(gate)))
-    return insert(table).from_select(names, query)
+    return insert(table).from_select(list(EVENT_COLUMNS), query)
 
 
 # ---- one builder per change -----------------------------------------------------------------------------------

@@ -3,18 +3,21 @@ across a model call, and each state change is durable before the next step start
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import BindParameter, Insert, String, Update, bindparam, exists, func, insert, literal, null, update
+from sqlalchemy import BindParameter, String, Table, Update, bindparam, exists, func, literal, null, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agent import feed
 from agent.admission import Admission
-from agent.batched import Write, insert_rows, run_before, run_together
+from agent.batched import Bound, Write, built_once, insert_row, insert_rows, merged, run_before, run_together
+from agent.batched import run as run_bound
 from agent.errors import ConversationBusy, ConversationOwned
 from agent.handoffs import nobody_owns, open_handoff, owner_of, with_staff_exchanges
 from agent.ids import new_id
@@ -216,36 +219,32 @@ class RunStore:
                 content=clean_text(content),
                 created_at=now,
             )
-            row = {column.name: getattr(run, column.name) for column in Run.__table__.columns}  # type: ignore[attr-defined]
-            store_run = insert(Run.__table__).values(row)  # type: ignore[attr-defined]
-            store_message = (
-                insert(ChatMessage.__table__)  # type: ignore[attr-defined]
-                .values(message.model_dump(exclude={"id"}))
-                .returning(ChatMessage.__table__.c.id)  # type: ignore[attr-defined]
-            )
+            store_run = insert_row(_RUNS, {column.name: getattr(run, column.name) for column in _RUNS.columns}, "run")
+            store_message = _storing(message, "message")
             if self.database.dialect == "postgresql":
-                # One statement: the run, the message, and the feed's events, which read the message's id from
-                # its insert (the claim above already holds the conversation's row, which orders the feed).
-                # The history rides on it too when it is the runs' transcripts alone; it reads the
-                # conversation as it was before the statement: the earlier runs.
+                # One statement: the run, the message, and the feed's events, which read the message's id from its
+                # insert (the claim above already holds the conversation's row, which orders the feed). The
+                # history rides on it too when it is the runs' transcripts alone; it reads the conversation as it
+                # was before the statement: the earlier runs.
                 with_history = so_far is not None and not so_far.loose_messages
-                stored_message = store_message.cte("message")
                 events = [feed.message_created_pending(message), feed.run_started(run)]
-                returned: tuple[Any, ...] = tuple(
-                    (
-                        await session.exec(
-                            # two columns either way, so the result is a row (one column would come back bare)
-                            select(stored_message.c.id, _transcripts(conversation.id) if with_history else null())
-                            .add_cte(store_run.cte("run"), stored_message)
-                            .add_cte(feed.insert_after(events, message_id=stored_message.c.id).cte("events"))
-                        )
-                    ).one()
+                shape = (
+                    store_run.statement,
+                    store_message.statement,
+                    len(events),
+                    feed.pending_at(events),
+                    with_history,
+                )
+                statement = built_once(_STARTS, shape, lambda: _start_statement(*shape))
+                values = merged([store_run, store_message]) | feed.event_values(events, "event")
+                returned = tuple(
+                    (await session.exec(statement, params={**values, "history_conversation_id": conversation.id})).one()
                 )
                 message.id = returned[0]
                 history = _history(returned[1]) if with_history else None
             else:
-                await session.exec(store_run)
-                message.id = (await session.exec(store_message)).scalar_one()
+                await run_bound(session, store_run)
+                message.id = (await run_bound(session, store_message)).scalar_one()
                 history = None
                 await feed.record(session, [feed.message_created(message), feed.run_started(run)])
             if idempotency_key is not None:
@@ -399,22 +398,19 @@ class RunStore:
         }
         for name, value in values.items():
             setattr(run, name, value)
-        writes: list[Write] = [update(Run).where(col(Run.id) == run.id).values(**values)]
+        writes: list[Bound] = [
+            Bound(_closing_run(tuple(values)), {"close_run_id": run.id, **{f"close_{k}": v for k, v in values.items()}})
+        ]
         events: list[feed.Event] = []
         if steps:
             for step in steps:
                 step["arguments"] = clean_json(step["arguments"])
                 step["result"] = clean_json(step["result"])
-            writes.append(insert_rows(Step.__table__, steps))  # type: ignore[attr-defined]
+            writes.append(insert_rows(Step.__table__, steps, "step"))  # type: ignore[attr-defined]
             events.extend(feed.tools_finished(run, steps))
         if decisions:
-            writes.append(insert_rows(PolicyDecisionRecord.__table__, decisions))  # type: ignore[attr-defined]
-        release = (
-            update(Conversation)
-            .where(col(Conversation.id) == run.conversation_id, col(Conversation.active_run_id) == run.id)
-            .values(active_run_id=None, active_since=None)
-            .returning(col(Conversation.id))
-        )
+            writes.append(insert_rows(PolicyDecisionRecord.__table__, decisions, "decision"))  # type: ignore[attr-defined]
+        release = Bound(_RELEASE, {"release_conversation_id": run.conversation_id, "release_run_id": run.id})
         writes.append(release)
         if self.spend is not None:
             settled = self.spend.settlement(
@@ -441,7 +437,7 @@ class RunStore:
                 return run
             if message is not None:
                 # The reply goes last, so its id (which its `message.created` event carries) comes back.
-                stored = await run_before(session, writes, _storing(message))
+                stored = await run_before(session, writes, _storing(message, "reply"))
                 message.id = stored.scalar_one()
                 events.append(feed.message_created(message))
             else:
@@ -465,18 +461,14 @@ class RunStore:
         return run
 
 
-def _storing(message: ChatMessage) -> Insert:
+def _storing(message: ChatMessage, prefix: str) -> Bound:
     """The insert of a new message, returning its id."""
-    return (
-        insert(ChatMessage.__table__)  # type: ignore[attr-defined]
-        .values(message.model_dump(exclude={"id"}))
-        .returning(ChatMessage.__table__.c.id)  # type: ignore[attr-defined]
-    )
+    return insert_row(_MESSAGES, message.model_dump(exclude={"id"}), prefix, returning="id")
 
 
 async def _close_in_one_statement(
     session: AsyncSession,
-    writes: list[Write],
+    writes: list[Bound],
     release_at: int,
     message: ChatMessage | None,
     events: list[feed.Event],
@@ -487,23 +479,22 @@ async def _close_in_one_statement(
     one statement. The events ride on the release (`writes[release_at]`, which returns the conversation's id when
     it matched): their ids are drawn only after it holds the conversation's row, as `feed.record` requires. A run
     whose claim was taken over releases nothing; its events then take the row lock in a statement of their own."""
-    ctes = [write.cte(f"write_{i}") for i, write in enumerate(writes)]
-    released = ctes[release_at]
-    stored = _storing(message).cte("reply") if message is not None else None
+    stored = _storing(message, "reply") if message is not None else None
     closing = [
         *events,
         *([feed.message_created_pending(message)] if message is not None else []),
         feed.run_ended(run, held),
     ]
-    stored_events = feed.insert_after(closing, message_id=None if stored is None else stored.c.id, gate=released)
-    outcome = [select(func.count()).select_from(released).scalar_subquery()]
-    if stored is not None:
-        outcome.append(select(stored.c.id).scalar_subquery())
-    row = (
-        await session.exec(
-            select(*outcome).add_cte(*ctes, *([stored] if stored is not None else []), stored_events.cte("events"))
-        )
-    ).one()
+    shape = (
+        tuple(write.statement for write in writes),
+        release_at,
+        None if stored is None else stored.statement,
+        len(closing),
+        feed.pending_at(closing),
+    )
+    statement = built_once(_CLOSES, shape, lambda: _close_statement(*shape))
+    values = merged([*writes, *([stored] if stored is not None else [])]) | feed.event_values(closing, "event")
+    row = (await session.exec(statement, params=values)).one()
     if message is not None:
         message.id = row[1]
     if not row[0]:
@@ -511,7 +502,36 @@ async def _close_in_one_statement(
         await feed.record(session, [*events, *finished])
 
 
-def _transcripts(conversation_id: str) -> Any:
+def _close_statement(
+    writes: tuple[Write, ...], release_at: int, reply: Write | None, events: int, pending: int | None
+) -> Any:
+    """The statement `_close_in_one_statement` runs, for one shape: it returns whether the release matched and the
+    reply's id."""
+    ctes = [write.cte(f"write_{i}") for i, write in enumerate(writes)]
+    released = ctes[release_at]
+    stored = reply.cte("reply") if reply is not None else None
+    stored_events = feed.insert_after(
+        events, "event", pending=pending, message_id=None if stored is None else stored.c.id, gate=released
+    )
+    outcome = [select(func.count()).select_from(released).scalar_subquery()]
+    if stored is not None:
+        outcome.append(select(stored.c.id).scalar_subquery())
+    return select(*outcome).add_cte(*ctes, *([stored] if stored is not None else []), stored_events.cte("events"))
+
+
+def _start_statement(run: Write, message: Write, events: int, pending: int | None, with_history: bool) -> Any:
+    """The statement that stores a turn's run, its message and their events, and reads the history (`start_turn`),
+    for one shape. Two columns either way, so the result is a row (one column would come back bare)."""
+    stored_message = message.cte("message")
+    history = _transcripts(bindparam("history_conversation_id", type_=String())) if with_history else null()
+    return (
+        select(stored_message.c.id, history)
+        .add_cte(run.cte("run"), stored_message)
+        .add_cte(feed.insert_after(events, "event", pending=pending, message_id=stored_message.c.id).cte("events"))
+    )
+
+
+def _transcripts(conversation_id: str | BindParameter[str]) -> Any:
     """SQL (PostgreSQL): the transcripts of the conversation's runs, oldest first, as one JSON array."""
     return (
         select(func.json_agg(aggregate_order_by(col(Run.transcript), col(Run.started_at))))
@@ -565,3 +585,28 @@ def _claiming() -> Update:
 
 
 _CLAIM = _claiming()
+
+
+_RUNS: Table = Run.__table__  # type: ignore[attr-defined]
+_MESSAGES: Table = ChatMessage.__table__  # type: ignore[attr-defined]
+_STARTS: dict[Hashable, Any] = {}
+_CLOSES: dict[Hashable, Any] = {}
+
+
+@cache
+def _closing_run(names: tuple[str, ...]) -> Update:
+    """The update that closes a run, setting the columns `names` from the parameters `close_{name}`."""
+    values = {name: bindparam(f"close_{name}", type_=_RUNS.c[name].type) for name in names}
+    return update(Run).where(col(Run.id) == bindparam("close_run_id", type_=String())).values(**values)
+
+
+_RELEASE = (
+    update(Conversation)
+    .where(
+        col(Conversation.id) == bindparam("release_conversation_id", type_=String()),
+        col(Conversation.active_run_id) == bindparam("release_run_id", type_=String()),
+    )
+    .values(active_run_id=None, active_since=None)
+    .returning(col(Conversation.id))
+)
+"""A run gives its conversation back, if it still holds it (it returns the conversation's id when it did)."""

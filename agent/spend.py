@@ -29,9 +29,10 @@ import zlib
 from datetime import date
 from typing import Any
 
-from sqlalchemy import TextClause, TextualSelect, text
+from sqlalchemy import TextClause, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from agent.batched import Bound
 from tools.store.locks import STORE_SCOPE, customer_scope
 
 MOST_STRIPES = 16
@@ -75,6 +76,9 @@ _ADJUST = text(
     """
 )
 """Move a customer's counter and one store stripe at once (an amount of 0 leaves one as it is)."""
+
+_SETTLING = _ADJUST.columns()
+"""`_ADJUST` as a write to batch, its values bound when it runs."""
 
 
 def store_stripes(store_micro_usd: int, reservation_micro_usd: int) -> int:
@@ -164,13 +168,14 @@ class DailySpend:
         )
         return "customer_daily_cost" if scope not in taken else "store_daily_cost"
 
-    def settlement(self, customer_id: str, day: date, run_id: str, reserved: int, spent: int) -> TextualSelect | None:
+    def settlement(self, customer_id: str, day: date, run_id: str, reserved: int, spent: int) -> Bound | None:
         """The write that swaps a run's reservation for what it spent, for the transaction that closes the run
         (batched with its other writes, see `agent.batched`); None when there is nothing to move."""
         if reserved == spent:
             return None
-        params = _adjustment(customer_id, day, self.stripe_of(run_id), spent - reserved, spent - reserved)
-        return _ADJUST.bindparams(**params).columns()
+        return Bound(
+            _SETTLING, _adjustment(customer_id, day, self.stripe_of(run_id), spent - reserved, spent - reserved)
+        )
 
 
 def _adjustment(customer_id: str, day: date, stripe: str, customer: int, store: int) -> dict[str, Any]:

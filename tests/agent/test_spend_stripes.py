@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
+from agent.batched import run
 from agent.spend import DailySpend, is_store_scope, store_stripes, stripe_scope
 from agent.tables import SpendDay
 from tests.support import databases
@@ -118,7 +119,7 @@ async def test_settling_moves_the_runs_own_stripe_and_keeps_the_store_total_exac
         for n, run_id in enumerate(reserved):
             settled = spend.settlement(f"customer_{n}", DAY, run_id, RESERVATION, 30_000)
             assert settled is not None
-            await session.exec(settled)  # type: ignore[call-overload]
+            await run(session, settled)
         await session.commit()
     counters = await store_counters(pg)
     assert sum(counters.values()) == 4 * 30_000
