@@ -62,7 +62,7 @@ _OPEN_STRIPE = """COALESCE(
         (SELECT :preferred WHERE COALESCE(
             (SELECT seen.used_micro_usd FROM spend_days AS seen WHERE seen.scope = :preferred AND seen.day = :day), 0
         ) < :stripe_budget),
-        (SELECT stripes.scope FROM (VALUES STRIPES) AS stripes (scope)
+        (SELECT stripes.scope FROM unnest(CAST(:stripes AS text[])) AS stripes (scope)
             LEFT JOIN spend_days AS seen ON seen.scope = stripes.scope AND seen.day = :day
             ORDER BY COALESCE(seen.used_micro_usd, 0), stripes.scope LIMIT 1))"""
 """The run's own stripe while it has room, else the emptiest one. Read without a lock: the upsert then checks the
@@ -106,12 +106,8 @@ class DailySpend:
         """What one run reserves: at least what a run may spend (its cost budget), so the bound above holds."""
         self.stripes = stripes
         self.stripe_micro_usd = store_micro_usd // stripes
-        stripe_params = {f"stripe_{i}": stripe_scope(i) for i in range(stripes)}
-        choice = _ONE_STRIPE
-        if stripes > 1:
-            choice = _OPEN_STRIPE.replace("STRIPES", ", ".join(f"(:{name})" for name in stripe_params))
-        self._reserve_sql = _RESERVE.replace("STRIPE", choice)
-        self._stripe_params = stripe_params if stripes > 1 else {}
+        self._reserve_sql = _RESERVE.replace("STRIPE", _OPEN_STRIPE if stripes > 1 else _ONE_STRIPE)
+        self._stripe_params = {"stripes": [stripe_scope(i) for i in range(stripes)]} if stripes > 1 else {}
         self._reserving: dict[str, TextClause] = {}
         """The reservation's parsed SQL per gate: parsing it for every turn cost more than running it."""
 
