@@ -7,7 +7,7 @@ common table expressions of one statement, all on the same snapshot and all or n
 as one statement. SQLite has no such form, but it is in-process (a round trip is a function call), so there they
 run one after the other.
 
-Building a statement costs more CPU than the database spends running it: SQLAlchemy constructs every clause,
+Building a statement costs about as much CPU as running it: SQLAlchemy constructs every clause,
 derives a cache key from the whole tree and adapts each value's type, for every turn. So a write is a `Bound`: a
 statement built once for its shape (which table, which columns, how many rows), whose values are named
 parameters, and the values of this one use. The same statement object comes back for the same shape, so

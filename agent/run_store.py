@@ -569,7 +569,7 @@ def _so_far(conversation_id: str | BindParameter[str]) -> tuple[Any, ...]:
 def _claiming() -> Update:
     """The conditional update that claims a conversation for a new run (`start_turn`) and reports what the
     conversation holds. Built once, with its values bound when it runs (`claim_*`): building and keying a
-    statement of this size for every message cost more CPU than the database spends running it."""
+    statement of this size for every message cost about as much CPU as running it."""
     conversation_id = bindparam("claim_conversation_id", type_=String())
     return (
         update(Conversation)

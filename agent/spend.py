@@ -109,7 +109,7 @@ class DailySpend:
         self._reserve_sql = _RESERVE.replace("STRIPE", _OPEN_STRIPE if stripes > 1 else _ONE_STRIPE)
         self._stripe_params = {"stripes": [stripe_scope(i) for i in range(stripes)]} if stripes > 1 else {}
         self._reserving: dict[str, TextClause] = {}
-        """The reservation's parsed SQL per gate: parsing it for every turn cost more than running it."""
+        """The reservation's parsed SQL per gate: parsed for every turn, it showed in the turn's profile."""
 
     def stripe_of(self, run_id: str) -> str:
         """The run's own store stripe: a stable hash of its id, the same in every process."""
