@@ -33,7 +33,8 @@ router = APIRouter(tags=["health"])
 
 
 async def count_pending(database: Database) -> int:
-    async with database.session() as session:
+    # A read-only session: on SQLite a writing one would queue behind the process's writers every 30 s.
+    async with database.session(readonly=True) as session:
         result = await session.exec(
             select(func.count())
             .select_from(Approval)
