@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -46,6 +46,10 @@ Write = Insert | Update | Delete | TextualSelect
 Values = dict[str, Any]
 S = TypeVar("S")
 
+MOST_SHAPES = 1_000
+"""Shapes kept per kind of statement. A turn's shape varies with its steps, audit rows and events, so a few dozen
+cover nearly every turn; past this many (a run of unusual turns) the kept ones are dropped and built again."""
+
 
 @dataclass(frozen=True, slots=True)
 class Bound:
@@ -55,7 +59,7 @@ class Bound:
     values: Values
 
 
-@cache
+@lru_cache(maxsize=MOST_SHAPES)
 def rows_insert(table: Table, names: tuple[str, ...], count: int, prefix: str) -> Insert:
     """`INSERT ... SELECT` of `count` rows of the columns `names`, each value the parameter `{prefix}{i}_{name}`.
     A `VALUES` list of several rows is a statement SQLAlchemy cannot cache; this form is built once per number of
@@ -73,7 +77,7 @@ def insert_rows(table: Table, rows: Sequence[dict[str, Any]], prefix: str) -> Bo
     return Bound(rows_insert(table, names, len(rows), prefix), values)
 
 
-@cache
+@lru_cache(maxsize=MOST_SHAPES)
 def row_insert(table: Table, names: tuple[str, ...], prefix: str, returning: str | None = None) -> Insert:
     """A one-row insert of the columns `names`, each value the parameter `{prefix}_{name}`; with `returning`, it
     returns that column."""
@@ -86,10 +90,11 @@ def insert_row(table: Table, row: dict[str, Any], prefix: str, returning: str | 
 
 
 def built_once(shapes: dict[Hashable, S], shape: Hashable, build: Callable[[], S]) -> S:
-    """The statement built for `shape`, building it the first time. Shapes are few (a turn's statements vary
-    with its number of steps and events), so the dictionary stays small."""
+    """The statement built for `shape`, building it the first time."""
     built = shapes.get(shape)
     if built is None:
+        if len(shapes) >= MOST_SHAPES:
+            shapes.clear()
         built = shapes.setdefault(shape, build())
     return built
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import BindParameter, String, Table, Update, bindparam, exists, func, literal, null, update
@@ -593,7 +593,7 @@ _STARTS: dict[Hashable, Any] = {}
 _CLOSES: dict[Hashable, Any] = {}
 
 
-@cache
+@lru_cache(maxsize=8)
 def _closing_run(names: tuple[str, ...]) -> Update:
     """The update that closes a run, setting the columns `names` from the parameters `close_{name}`."""
     values = {name: bindparam(f"close_{name}", type_=_RUNS.c[name].type) for name in names}
