@@ -6,9 +6,10 @@ pointed at the fake), and drives it over HTTP. Each turn is one tool call and an
 turn can take no less than 2 x the delay, and the ideal rate is N / (2 x delay) turns a second.
 
 For each N it prints turns/s against that ideal, the latency the service adds to a turn (p50, p99), errors,
-the service's CPU time per turn (all its processes, from /proc), and the most connections the fake held at
-once (so a run shows the fake kept up). With `--peer` the same load also goes to a bare pydantic-ai agent
-(`benchmarks/load/peer_app.py`; needs the `bench` extra) and the ratio is printed.
+the service's CPU time per turn (all its processes, from /proc), the most connections the fake held at once,
+and the driver's and the fake's own CPU per turn (so a run shows neither set the pace). With `--peer` the same
+load also goes to a bare pydantic-ai agent (`benchmarks/load/peer_app.py`; needs the `bench` extra) and the
+ratio is printed.
 
     python benchmarks/throughput.py [--levels 25,50,100,200] [--turns 3] [--delay 0.5] [--workers N] [--peer]
 
@@ -58,6 +59,8 @@ class Level:
     cpu_s: float
     fake_most_open: int
     failures: Counter[str]
+    driver_cpu_s: float
+    fake_cpu_s: float
 
     def turns_per_s(self) -> float:
         return self.turns / self.seconds
@@ -169,7 +172,9 @@ async def drive(base_url: str, pid: int, fake_url: str, n: int, turns: int, mode
     failures: Counter[str] = Counter()
     connector = aiohttp.TCPConnector(limit=n + 10)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as http:
-        cpu_before = process_tree_cpu_s(pid)
+        async with http.get(f"{fake_url}/stats") as answer:
+            fake_before = (await answer.json())["cpu_s"]
+        cpu_before, driver_before = process_tree_cpu_s(pid), time.process_time()
         started_at = time.perf_counter()
         errors = await asyncio.gather(
             *(
@@ -178,10 +183,21 @@ async def drive(base_url: str, pid: int, fake_url: str, n: int, turns: int, mode
             )
         )
         seconds = time.perf_counter() - started_at
-        cpu = process_tree_cpu_s(pid) - cpu_before
+        cpu, driver_cpu = process_tree_cpu_s(pid) - cpu_before, time.process_time() - driver_before
         async with http.get(f"{fake_url}/stats") as answer:
             stats = await answer.json()
-    return Level(n, n * turns, seconds, sorted(latencies), sum(errors), cpu, stats["most_open_connections"], failures)
+    return Level(
+        n,
+        n * turns,
+        seconds,
+        sorted(latencies),
+        sum(errors),
+        cpu,
+        stats["most_open_connections"],
+        failures,
+        driver_cpu,
+        stats["cpu_s"] - fake_before,
+    )
 
 
 def report(name: str, level: Level, model_s: float) -> None:
@@ -192,7 +208,9 @@ def report(name: str, level: Level, model_s: float) -> None:
         f"{name:8} N={level.conversations:<4} {level.turns_per_s():6.1f} turns/s (ideal {ideal:5.0f}, "
         f"{level.turns_per_s() / ideal:4.0%})  added p50 {statistics.median(lat) * 1000:6.0f} ms  "
         f"p99 {p99 * 1000:6.0f} ms  errors {level.errors}  CPU/turn {level.cpu_s / level.turns * 1000:5.1f} ms  "
-        f"fake held <= {level.fake_most_open} connections",
+        f"fake held <= {level.fake_most_open} connections; "
+        f"driver {level.driver_cpu_s / level.turns * 1000:.1f} ms, fake {level.fake_cpu_s / level.turns * 1000:.1f} ms "
+        "of CPU per turn",
         flush=True,
     )
     for why, count in level.failures.most_common(5):
