@@ -53,12 +53,12 @@ def serve(args: argparse.Namespace) -> None:
 
 
 DRAIN_S = 30
+"""How long a stopping server lets requests in flight finish; compose's stop_grace_period must be longer."""
 KEEP_ALIVE_S = 75
 """How long an idle client connection stays open. uvicorn's default (5 s) is shorter than the idle timeout of the
 load balancers and client pools in front of it (60 s is common): a request sent on a connection just as the server
 closes it fails with a reset, not an HTTP error (seen as a `ReadError` in `benchmarks/throughput.py` at 200
 conversations). A server's keep-alive should outlast its clients'."""
-"""How long a stopping server lets requests in flight finish; compose's stop_grace_period must be longer."""
 WORKER_STARTUP_S = 60
 """How long uvicorn's supervisor waits for a worker to answer its ping before killing it. Its default (5 s)
 is shorter than a worker's start on a busy machine (the spawned process imports the whole service before it
