@@ -97,12 +97,12 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
             self._configure_sqlite()
-            self._sqlite_reader = self.engine.execution_options(sqlite_begin="READONLY")
+            self._reader = self.engine.execution_options(sqlite_begin="READONLY")
             self._sqlite_writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         else:
             # At READ COMMITTED every statement reads its own snapshot, inside a transaction or not, so a session
             # that only reads gains nothing from BEGIN and ROLLBACK but their two round trips.
-            self._postgres_reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
 
     @property
@@ -144,12 +144,12 @@ class Database:
     async def session(self, *, readonly: bool = False) -> AsyncIterator[AsyncSession]:
         """A session; `readonly=True` on SQLite begins a deferred transaction that never blocks a writer, and on
         PostgreSQL runs each statement on its own, with no transaction around them."""
-        if not self.is_sqlite:
-            async with self._sessions(**({"bind": self._postgres_reader} if readonly else {})) as session:
+        if readonly:
+            async with self._sessions(bind=self._reader) as session:
                 yield session
             return
-        if readonly:
-            async with self._sessions(bind=self._sqlite_reader) as session:
+        if not self.is_sqlite:
+            async with self._sessions() as session:
                 yield session
             return
         try:
