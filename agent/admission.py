@@ -12,6 +12,7 @@ a daily budget is stored and answered politely without a model call.
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,7 @@ from sqlalchemy import Row, Select, TextClause, Update, column, func, text
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from agent.batched import built_once
 from agent.errors import RateLimited
 from agent.spend import DailySpend
 from tools.store.locks import customer_scope
@@ -75,7 +77,7 @@ class Admission:
         self.spend = spend
         self._taking = {gate: text(_TAKE.replace("GATE", gate)) for gate in ("true", _AFTER_CLAIM)}
         """The token's parsed SQL per gate, parsed once rather than for every message."""
-        self._started: dict[int, tuple[Update, Select[Any]]] = {}
+        self._started: dict[Hashable, Select[Any]] = {}
 
     def _rate_params(self, customer_id: str, now: datetime) -> dict[str, Any]:
         return {
@@ -115,9 +117,9 @@ class Admission:
     def _starting(self, claim: Update) -> Select[Any]:
         """PostgreSQL: the claim, the rate token and the spend reservation as one statement, built once per claim
         statement and run with its values bound: building it for every message cost about as much CPU as running it."""
-        built = self._started.get(id(claim))
-        if built is not None and built[0] is claim:
-            return built[1]
+        return built_once(self._started, claim, lambda: self._start_statement(claim))
+
+    def _start_statement(self, claim: Update) -> Select[Any]:
         claim_cte = claim.cte("claim")
         taken = self._taking[_AFTER_CLAIM].columns(column("tokens")).cte("taken")
         fields = [select(c).scalar_subquery().label(c.name) for c in claim_cte.c]
@@ -126,9 +128,7 @@ class Admission:
             reserved = self.spend.reserving(_AFTER_CLAIM).columns(column("scope")).cte("reserved")
             outcome.append(select(func.string_agg(reserved.c.scope, ",")).scalar_subquery().label("reserved"))
         # The claim first: PostgreSQL lets a CTE name only those before it.
-        statement = select(*outcome, *fields).add_cte(claim_cte)
-        self._started[id(claim)] = (claim, statement)
-        return statement
+        return select(*outcome, *fields).add_cte(claim_cte)
 
     async def take_alone(self, session: AsyncSession, customer_id: str, now: datetime, run_id: str) -> Taken:
         """The rate token and the spend reservation, as statements of their own."""
