@@ -26,6 +26,7 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    BindParameter,
     CursorResult,
     Delete,
     Insert,
@@ -59,22 +60,29 @@ class Bound:
     values: Values
 
 
+def row_parameters(table: Table, names: Sequence[str], position: int, prefix: str) -> list[BindParameter[Any]]:
+    """Row `position` of a many-row insert: one parameter per column of `names`, `{prefix}{position}_{name}`,
+    typed as its column. `rows_values` gives their values."""
+    return [bindparam(f"{prefix}{position}_{name}", type_=table.c[name].type) for name in names]
+
+
+def rows_values(rows: Sequence[dict[str, Any]], names: Sequence[str], prefix: str) -> Values:
+    """The values of `row_parameters`' parameters for `rows`."""
+    return {f"{prefix}{i}_{name}": row[name] for i, row in enumerate(rows) for name in names}
+
+
 @lru_cache(maxsize=MOST_SHAPES)
 def rows_insert(table: Table, names: tuple[str, ...], count: int, prefix: str) -> Insert:
-    """`INSERT ... SELECT` of `count` rows of the columns `names`, each value the parameter `{prefix}{i}_{name}`.
-    A `VALUES` list of several rows is a statement SQLAlchemy cannot cache; this form is built once per number of
-    rows."""
-    selects = [
-        select(*(bindparam(f"{prefix}{i}_{name}", type_=table.c[name].type) for name in names)) for i in range(count)
-    ]
+    """`INSERT ... SELECT` of `count` rows of the columns `names` (`row_parameters`). A `VALUES` list of several
+    rows is a statement SQLAlchemy cannot cache; this form is built once per number of rows."""
+    selects = [select(*row_parameters(table, names, i, prefix)) for i in range(count)]
     return insert(table).from_select(list(names), selects[0] if count == 1 else union_all(*selects))
 
 
 def insert_rows(table: Table, rows: Sequence[dict[str, Any]], prefix: str) -> Bound:
     """Insert `rows` (the same keys each)."""
     names = tuple(rows[0])
-    values = {f"{prefix}{i}_{name}": row[name] for i, row in enumerate(rows) for name in names}
-    return Bound(rows_insert(table, names, len(rows), prefix), values)
+    return Bound(rows_insert(table, names, len(rows), prefix), rows_values(rows, names, prefix))
 
 
 @lru_cache(maxsize=MOST_SHAPES)

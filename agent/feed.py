@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import CTE, ColumnElement, Insert, exists, func, insert, literal, literal_column, union_all
-from sqlalchemy.sql.expression import bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from agent.batched import row_parameters, rows_values
 from agent.tables import Approval, ChatMessage, Conversation, ConversationEvent, Handoff, Run
 from agent.views import confirmation_card, message_view, run_view
 from tools.context import utcnow
@@ -111,7 +111,7 @@ def pending_at(events: Sequence[Event]) -> int | None:
 
 def event_values(events: Sequence[Event], prefix: str) -> dict[str, Any]:
     """The values of `insert_after`'s parameters for these events."""
-    return {f"{prefix}{i}_{name}": row[name] for i, row in enumerate(events) for name in EVENT_COLUMNS}
+    return rows_values(events, EVENT_COLUMNS, prefix)
 
 
 def insert_after(
@@ -136,9 +136,7 @@ def insert_after(
     table = ConversationEvent.__table__  # type: ignore[attr-defined]
     rows: list[Any] = []
     for position in range(count):
-        values: list[Any] = [
-            bindparam(f"{prefix}{position}_{name}", type_=table.c[name].type) for name in EVENT_COLUMNS
-        ]
+        values: list[Any] = row_parameters(table, EVENT_COLUMNS, position, prefix)
         if message_id is not None and position == pending:
             values[2] = func.jsonb_set(values[2], literal_column("'{message,id}'"), func.to_jsonb(message_id))
         labelled: list[Any] = [value.label(name) for value, name in zip(values, EVENT_COLUMNS, strict=True)]
