@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import TextClause, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from agent.batched import Bound
+from agent.batched import Bound, run
 from tools.store.locks import STORE_SCOPE, customer_scope
 
 MOST_STRIPES = 16
@@ -68,17 +68,15 @@ _OPEN_STRIPE = """COALESCE(
 """The run's own stripe while it has room, else the emptiest one. Read without a lock: the upsert then checks the
 stripe it picked under the row's lock, so a stripe filled in between refuses rather than overflows."""
 
-_ADJUST = text(
+_ADJUSTING = text(
     """
     INSERT INTO spend_days (scope, day, used_micro_usd)
     VALUES (:customer_scope, :day, :customer_amount), (:store_scope, :day, :store_amount)
     ON CONFLICT (scope, day) DO UPDATE SET used_micro_usd = spend_days.used_micro_usd + excluded.used_micro_usd
     """
-)
-"""Move a customer's counter and one store stripe at once (an amount of 0 leaves one as it is)."""
-
-_SETTLING = _ADJUST.columns()
-"""`_ADJUST` as a write to batch, its values bound when it runs."""
+).columns()
+"""Move a customer's counter and one store stripe at once (an amount of 0 leaves one as it is): a write to batch
+(`agent.batched`), its values bound when it runs (`_adjustment`)."""
 
 
 def store_stripes(store_micro_usd: int, reservation_micro_usd: int) -> int:
@@ -156,12 +154,10 @@ class DailySpend:
         if len(taken) == 2:
             return None
         # Give back what one counter took while the other refused.
-        await session.exec(  # type: ignore[call-overload]
-            _ADJUST,
-            params=_adjustment(
-                customer_id, day, stripe or STORE_SCOPE, -amount if scope in taken else 0, -amount if stripe else 0
-            ),
+        given_back = _adjustment(
+            customer_id, day, stripe or STORE_SCOPE, -amount if scope in taken else 0, -amount if stripe else 0
         )
+        await run(session, Bound(_ADJUSTING, given_back))
         return "customer_daily_cost" if scope not in taken else "store_daily_cost"
 
     def settlement(self, customer_id: str, day: date, run_id: str, reserved: int, spent: int) -> Bound | None:
@@ -170,7 +166,7 @@ class DailySpend:
         if reserved == spent:
             return None
         return Bound(
-            _SETTLING, _adjustment(customer_id, day, self.stripe_of(run_id), spent - reserved, spent - reserved)
+            _ADJUSTING, _adjustment(customer_id, day, self.stripe_of(run_id), spent - reserved, spent - reserved)
         )
 
 
