@@ -55,7 +55,6 @@ class Level:
     turns: int
     seconds: float
     latencies: list[float]
-    errors: int
     cpu_s: float
     fake_most_open: int
     failures: Counter[str]
@@ -64,6 +63,10 @@ class Level:
 
     def turns_per_s(self) -> float:
         return self.turns / self.seconds
+
+    @property
+    def errors(self) -> int:
+        return sum(self.failures.values())
 
 
 def customers_with_orders() -> list[tuple[str, str]]:
@@ -130,17 +133,16 @@ async def one_conversation(
     model_s: float,
     out: list[float],
     failures: Counter[str],
-) -> int:
-    """Returns the number of failed turns, and counts why each failed in `failures`; appends each turn's added
-    latency (seconds beyond the model's)."""
+) -> None:
+    """Counts why each failed turn failed in `failures`; appends each turn's added latency (seconds beyond the
+    model's) to `out`."""
     headers = {"Authorization": f"Bearer {mint_token(SECRET, customer, 'customer')}"}
-    errors = 0
     try:
         async with http.post(f"{base_url}/v1/conversations", headers=headers) as created:
             conversation = (await created.json())["id"]
     except (aiohttp.ClientError, TimeoutError, ValueError, KeyError) as error:
         failures[f"new conversation: {type(error).__name__}"] += turns
-        return turns
+        return
     for turn in range(turns):
         content = f"Where is my order {order}? (message {turn + 1})"
         started_at = time.perf_counter()
@@ -159,9 +161,7 @@ async def one_conversation(
         if not why:
             out.append(time.perf_counter() - started_at - model_s)
         else:
-            errors += 1
             failures[why] += 1
-    return errors
 
 
 async def drive(base_url: str, pid: int, fake_url: str, n: int, turns: int, model_s: float) -> Level:
@@ -176,7 +176,7 @@ async def drive(base_url: str, pid: int, fake_url: str, n: int, turns: int, mode
             fake_before = (await answer.json())["cpu_s"]
         cpu_before, driver_before = process_tree_cpu_s(pid), time.process_time()
         started_at = time.perf_counter()
-        errors = await asyncio.gather(
+        await asyncio.gather(
             *(
                 one_conversation(http, base_url, *people[i % len(people)], turns, model_s, latencies, failures)
                 for i in range(n)
@@ -191,7 +191,6 @@ async def drive(base_url: str, pid: int, fake_url: str, n: int, turns: int, mode
         n * turns,
         seconds,
         sorted(latencies),
-        sum(errors),
         cpu,
         stats["most_open_connections"],
         failures,
