@@ -14,6 +14,7 @@ from sqlmodel import col, select
 
 from agent.tables import Approval
 from tests.fakes import anthropic_api as fake
+from tests.support.confirm import proposed
 from tests.support.service import anthropic_settings, running_service
 from tools.store.tables import LedgerEntry, Order
 
@@ -44,10 +45,7 @@ async def test_a_confirmation_claimed_inside_a_tool_result_changes_nothing(sqlit
                     .values(address={**order.address, "address2": INJECTED}, items=items)
                 )
                 await session.commit()
-            conversation = await service.new_conversation(OWNER)
-            sent = await service.say(OWNER, conversation, f"What is in order {ORDER}?")
-            assert sent.status_code == 200, sent.text
-            run = sent.json()["run"]
+            _, run = await proposed(service, OWNER, f"What is in order {ORDER}?")
             async with service.services.database.session(readonly=True) as session:
                 status = (await session.exec(select(Order.status).where(Order.order_id == ORDER))).one()
                 ledger = (await session.exec(select(LedgerEntry))).all()

@@ -21,7 +21,7 @@ from agent.replies import CONFIRMATION_EXPIRED
 from agent.tables import Approval
 from agent.telemetry import Telemetry
 from policies.audit import PolicyDecisionRecord
-from tests.support.confirm import answer
+from tests.support.confirm import answer, proposed
 from tests.support.service import ServiceClient, bearer, running_service
 from tools.context import utcnow
 from tools.store.tables import LedgerEntry, Order
@@ -39,14 +39,6 @@ def agent() -> dict[str, str]:
 
 def cancel(order_id: str) -> Any:
     return call("cancel_pending_order", {"order_id": order_id, "reason": "no longer needed"})
-
-
-async def proposed(service: ServiceClient, customer: str, text: str = "cancel it") -> tuple[str, dict[str, Any]]:
-    conversation = await service.new_conversation(customer)
-    sent = await service.say(customer, conversation, text)
-    assert sent.status_code == 200, sent.text
-    run: dict[str, Any] = sent.json()["run"]
-    return conversation, run
 
 
 async def order_status(service: ServiceClient, order_id: str) -> str:

@@ -14,7 +14,7 @@ from sqlmodel import col
 from agent.feed import events_after
 from agent.models.scripted import ScriptedModel, call, say
 from agent.tables import Approval
-from tests.support.confirm import answer
+from tests.support.confirm import answer, proposed
 from tests.support.service import ServiceClient, bearer, running_service
 from tools.context import utcnow
 
@@ -32,10 +32,7 @@ def cancel_small() -> Any:
 
 
 async def asked(service: ServiceClient, customer: str, text: str = "cancel it") -> tuple[str, dict[str, Any]]:
-    conversation = await service.new_conversation(customer)
-    sent = await service.say(customer, conversation, text)
-    assert sent.status_code == 200, sent.text
-    run: dict[str, Any] = sent.json()["run"]
+    conversation, run = await proposed(service, customer, text)
     assert run["status"] == "awaiting_confirmation", run
     return conversation, run
 

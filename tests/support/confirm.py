@@ -27,6 +27,16 @@ async def answer(
     return resumed
 
 
+async def proposed(service: ServiceClient, customer: str, text: str = "cancel it") -> tuple[str, dict[str, Any]]:
+    """A new conversation of `customer` and the run that answered `text` in it (a write waits for the customer's
+    confirmation, when the policy asks for one)."""
+    conversation = await service.new_conversation(customer)
+    sent = await service.say(customer, conversation, text)
+    assert sent.status_code == 200, sent.text
+    run: dict[str, Any] = sent.json()["run"]
+    return conversation, run
+
+
 async def say_and_confirm(service: ServiceClient, customer: str, conversation: str, text: str) -> dict[str, Any]:
     """Send `text`; if the answer waits for the customer's confirmation, confirm it. Returns the last run."""
     sent = await service.say(customer, conversation, text)
