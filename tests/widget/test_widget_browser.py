@@ -94,6 +94,11 @@ def order_status(sqlite_url: str, order_id: str) -> str:
     return str(row[0])
 
 
+def support_agent(service: ServerProcess) -> httpx.Client:
+    """The API as a support agent uses it (the desk), beside the customer's page."""
+    return httpx.Client(base_url=service.url, headers=bearer("agent_alice", "agent"), timeout=60)
+
+
 def last_run_status(staff: httpx.Client, conversation_id: str) -> str:
     """The status of the conversation's last run, as staff read it."""
     runs = staff.get(f"/v1/conversations/{conversation_id}").json()["runs"]
@@ -171,7 +176,7 @@ def test_an_action_that_needs_an_agent_waits_then_shows_the_decision_across_a_lo
     expect(page.get_by_role("alert")).to_have_text("Connection lost. Reconnecting…", timeout=ARRIVES_MS)
     live_service.start()
     expect(page.get_by_role("alert")).to_be_hidden(timeout=ARRIVES_MS)
-    staff = httpx.Client(base_url=live_service.url, headers=bearer("agent_alice", "agent"), timeout=60)
+    staff = support_agent(live_service)
     pending = staff.get("/v1/approvals", params={"status": "pending"}).json()
     approval = next(a for a in pending if a["arguments"].get("order_id") == order["order_id"])
     decided = staff.post(f"/v1/approvals/{approval['id']}/approve", json={"note": "Fine to cancel"})
@@ -320,7 +325,7 @@ def test_a_hand_off_shows_the_wait_then_the_team_members_reply_without_a_reload(
     waiting = page.locator(".waiting")
     expect(waiting).to_have_text("Waiting for a team member to join the conversation.", timeout=ARRIVES_MS)
 
-    staff = httpx.Client(base_url=live_service.url, headers=bearer("agent_alice", "agent"), timeout=60)
+    staff = support_agent(live_service)
     handoff = next(h for h in staff.get("/v1/handoffs").json() if h["customer_id"] == JAMES)
     assert staff.post(f"/v1/handoffs/{handoff['id']}/claim").status_code == 200
     expect(waiting).to_have_text("A team member is looking at your conversation.", timeout=ARRIVES_MS)
@@ -443,7 +448,7 @@ def test_a_decision_made_while_the_page_was_closed_is_shown_when_it_opens_again(
     expect(page.locator(".waiting")).to_contain_text("Waiting for a team member", timeout=ARRIVES_MS)
 
     page.goto("about:blank")
-    staff = httpx.Client(base_url=live_service.url, headers=bearer("agent_alice", "agent"), timeout=60)
+    staff = support_agent(live_service)
     approval = next(
         a
         for a in staff.get("/v1/approvals", params={"status": "pending"}).json()
@@ -487,7 +492,7 @@ def test_an_amended_approval_shows_the_amount_approved_and_the_note_also_after_a
     page.locator(".card").get_by_role("button", name="Confirm").click(timeout=ARRIVES_MS)
     expect(page.locator(".waiting")).to_contain_text("Waiting for a team member", timeout=ARRIVES_MS)
 
-    staff = httpx.Client(base_url=live_service.url, headers=bearer("agent_alice", "agent"), timeout=60)
+    staff = support_agent(live_service)
     approval = next(
         a for a in staff.get("/v1/approvals", params={"status": "pending"}).json() if a["customer_id"] == JAMES
     )
