@@ -66,7 +66,8 @@ def storable_arguments(arguments: object) -> dict[str, Any]:
 def decision_row(
     call: ToolCall, principal: Principal, decision: Decision, *, now: datetime, run_id: str | None = None
 ) -> dict[str, Any]:
-    """The audit row of one decision, ready for `record_decisions`."""
+    """The audit row of one decision: written at once by `record_decision`, or, for an allowed read, with the
+    steps of its run when the run closes (`agent.run_store.RunStore.finish_turn`)."""
     return {
         "created_at": now,
         "tool": clean_text(call.name[:200]),
@@ -95,11 +96,4 @@ async def record_decision(
 ) -> None:
     """Write the decision in the session's transaction. The caller commits it (see `agent.dispatch.ToolGate`):
     before a write runs, or with the refusal or hold it explains."""
-    await record_decisions(session, [decision_row(call, principal, decision, now=now, run_id=run_id)])
-
-
-async def record_decisions(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Write audit rows in one multi-row insert, in the session's transaction (an allowed read's decision waits
-    for the transaction that closes its run: see `agent.dispatch.ToolGate`)."""
-    if rows:
-        await session.exec(_INSERT_DECISION, params=rows)
+    await session.exec(_INSERT_DECISION, params=decision_row(call, principal, decision, now=now, run_id=run_id))

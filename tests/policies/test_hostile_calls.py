@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
+from agent.batched import insert_rows, run
 from agent.dispatch import ToolGate
-from policies.audit import PolicyDecisionRecord, record_decisions
+from policies.audit import PolicyDecisionRecord
 from policies.engine import PolicyEngine
 from tests.support import fixture_data as fx
 from tests.support.snapshot import snapshot
@@ -126,7 +127,7 @@ async def test_every_decision_is_audited_with_its_context(db: Database, engine: 
     unrecorded = [o.unrecorded_decision for o in outcomes]
     assert [row is not None for row in unrecorded] == [True, False, False, False]
     async with db.session() as session:
-        await record_decisions(session, [row for row in unrecorded if row is not None])
+        await run(session, insert_rows(PolicyDecisionRecord.__table__, [r for r in unrecorded if r is not None], "d"))
         await session.commit()
     async with db.session(readonly=True) as session:
         rows = (await session.exec(select(PolicyDecisionRecord).order_by(col(PolicyDecisionRecord.created_at)))).all()
