@@ -34,6 +34,7 @@ from agent.models.base import (
     ToolResultBlock,
     ToolUseBlock,
 )
+from agent.pacing import TurnPacer
 from agent.pricing import PriceTable
 from agent.prompt import SYSTEM_PROMPT
 from agent.run_store import ConversationSoFar, RunStore, RunTotals
@@ -87,6 +88,7 @@ class AgentLoop:
         max_result_chars: int = 20_000,
         telemetry: Telemetry | None = None,
         call_bounds: CallBounds | None = None,
+        pacer: TurnPacer | None = None,
     ) -> None:
         self.model = model
         self.gate = gate
@@ -103,6 +105,8 @@ class AgentLoop:
         self.tool_definitions = registry.definitions()
         self.telemetry = telemetry or Telemetry()
         self.call_bounds = call_bounds or CallBounds()
+        self.pacer = pacer or TurnPacer(None)
+        """How many turns compute at once in this process (`agent/pacing.py`); unpaced unless given one."""
 
     async def answer(
         self,
@@ -119,6 +123,19 @@ class AgentLoop:
         the service's notice of an approval decision when the run resumes a paused one (`paused`).
         `spent_budget` names a daily budget found used up when the message was admitted; `so_far`, what the
         claim saw of the conversation, and `history`, the conversation so far when `RunStore.start_turn` read it."""
+        async with self.pacer.turn():
+            return await self._answer(run, content, events, paused, spent_budget, so_far, history)
+
+    async def _answer(
+        self,
+        run: Run,
+        content: str,
+        events: EventSink | None,
+        paused: PausedRun | None,
+        spent_budget: str | None,
+        so_far: ConversationSoFar | None,
+        history: list[Message] | None,
+    ) -> TurnResult:
         if history is None:
             history = await self.runs.history(run.conversation_id, before_run=run.id, so_far=so_far)
         history = fit_history(history, self.context_tokens)
@@ -297,9 +314,11 @@ class AgentLoop:
 
         started = time.perf_counter()
         with self.telemetry.model_span(self.model.provider, self.model.name, request) as span:
-            async with asyncio.timeout(max(budget.remaining_s(), 0.001)):
-                response = await self.model.complete(request, on_text=on_text)
-            latency_ms = (time.perf_counter() - started) * 1000
+            # The model's wait holds no place; taking one back afterwards is not the model's time.
+            async with self.pacer.away():
+                async with asyncio.timeout(max(budget.remaining_s(), 0.001)):
+                    response = await self.model.complete(request, on_text=on_text)
+                latency_ms = (time.perf_counter() - started) * 1000
             self.telemetry.model_answered(span, self.model.provider, self.model.name, response, latency_ms / 1000)
         cost = self.prices.cost_micro_usd(response.model or self.model.name, response.usage)
         budget.spend(response.usage, cost)

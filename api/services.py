@@ -24,6 +24,7 @@ from agent.loop import AgentLoop
 from agent.masking import customer_terms
 from agent.models.base import Model
 from agent.models.selection import Credentials, build_chain
+from agent.pacing import TurnPacer
 from agent.recovery import RunRecovery
 from agent.run_store import RunStore
 from agent.spend import DailySpend, store_stripes
@@ -192,6 +193,7 @@ async def build_services(
         max_result_chars=settings.max_tool_result_chars,
         telemetry=telemetry,
         call_bounds=CallBounds(per_answer=settings.max_tool_calls_per_answer, per_run=settings.max_tool_calls_per_run),
+        pacer=TurnPacer(settings.turns_at_once or None),
     )
     loop.telemetry.personal_data = partial(customer_terms, database)
     desk = ApprovalDesk(

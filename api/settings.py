@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     db_pool_pre_ping: bool = Field(default=True, alias="SUPPORT_DB_POOL_PRE_PING")
     """Check a connection with a round trip each time it is taken from the pool (see `PoolLimits.pre_ping`)."""
 
+    turns_at_once: int = Field(default=4, ge=0, le=10_000, alias="SUPPORT_TURNS_AT_ONCE")
+    """How many turns each process computes at once; the others wait in arrival order, and a turn waiting on the
+    model holds no place (`agent/pacing.py`). 0: no limit."""
+
     policy_file: Path | None = Field(default=None, alias="SUPPORT_POLICY_FILE")
     seed_store: bool | None = Field(default=None, alias="SUPPORT_SEED")
     """Load the fixture store into an empty database at start-up. Unset: on in development only; elsewhere the

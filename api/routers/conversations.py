@@ -98,6 +98,20 @@ async def send_message(
     run completes and is stored even if the client goes away."""
     services = services_of(request)
     content = checked_content(body, services.settings.max_message_bytes)
+    # The whole message, from its claim to its answer, is one turn of the worker's pacing (`agent/pacing.py`):
+    # in a burst, the messages that came first are answered first.
+    async with services.loop.pacer.turn():
+        return await _send_message(request, services, principal, conversation_id, content, idempotency_key)
+
+
+async def _send_message(
+    request: Request,
+    services: Services,
+    principal: CustomerPrincipal,
+    conversation_id: str,
+    content: str,
+    idempotency_key: str | None,
+) -> JSONResponse | EventSourceResponse:
     # Without an idempotency key, the claim that starts the turn checks that the conversation is the customer's
     # (and says not found otherwise): no read of its own. A key is only stored for a conversation seen first.
     conversation: Conversation | ConversationRef = ConversationRef(conversation_id, principal.id)
