@@ -9,6 +9,7 @@ import socket
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from api import kb_cli, staff_cli
 from api.errors import ConfigurationError
@@ -22,6 +23,7 @@ def serve(args: argparse.Namespace) -> None:
     from api.identity import check_identity_settings
     from api.logs import configure_logging, logging_config
     from api.prices import load_prices
+    from api.worker_pool import BALANCES_CONNECTIONS, WorkerPool
 
     settings = Settings()
     configure_logging(settings.log_format)
@@ -34,18 +36,24 @@ def serve(args: argparse.Namespace) -> None:
     except ConfigurationError as error:
         sys.exit(f"support serve: {error}")
     workers = args.workers or default_workers(settings.database_url)
+    options: dict[str, Any] = {
+        "app": "api.serving:create_served_app",
+        "factory": True,
+        "host": args.host,
+        "port": args.port,
+        "log_level": "info",
+        "log_config": logging_config(settings.log_format),  # applied again in each worker process
+        "access_log": False,  # `api.logs` writes the access log, inside each request's trace
+        "proxy_headers": True,
+        "timeout_graceful_shutdown": DRAIN_S,
+        "timeout_keep_alive": KEEP_ALIVE_S,
+    }
+    if workers > 1 and BALANCES_CONNECTIONS:
+        WorkerPool(options, workers).run()  # a socket per worker: connections spread evenly (`api/worker_pool.py`)
+        return
     uvicorn.run(
-        "api.serving:create_served_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
+        **options,
         workers=workers,
-        log_level="info",
-        log_config=logging_config(settings.log_format),  # applied again in each worker process
-        access_log=False,  # `api.logs` writes the access log, inside each request's trace
-        proxy_headers=True,
-        timeout_graceful_shutdown=DRAIN_S,
-        timeout_keep_alive=KEEP_ALIVE_S,
         # uvicorn's default of 5 s takes a worker still importing and migrating on a busy machine for a hung one,
         # kills it and starts another, which is just as slow: a restart loop that never serves
         timeout_worker_healthcheck=WORKER_STARTUP_S,
@@ -60,7 +68,8 @@ load balancers and client pools in front of it (60 s is common): a request sent 
 closes it fails with a reset, not an HTTP error (seen as a `ReadError` in `benchmarks/throughput.py` at 200
 conversations). A server's keep-alive should outlast its clients'."""
 WORKER_STARTUP_S = 60
-"""How long uvicorn's supervisor waits for a worker to answer its ping before killing it. Its default (5 s)
+"""Where uvicorn's supervisor runs the workers (one worker, or several off Linux): how long it waits for a worker to
+answer its ping before killing it. Its default (5 s)
 is shorter than a worker's start on a busy machine (the spawned process imports the whole service before it
 can answer), so with several workers on a loaded host every worker was killed while starting, forever."""
 

@@ -7,9 +7,9 @@ turn can take no less than 2 x the delay, and the ideal rate is N / (2 x delay) 
 
 For each N it prints turns/s against that ideal, the latency the service adds to a turn (p50, p99), errors,
 the service's CPU time per turn (all its processes, from /proc), the most connections the fake held at once,
-and the driver's and the fake's own CPU per turn (so a run shows neither set the pace). With `--peer` the same
-load also goes to a bare pydantic-ai agent (`benchmarks/load/peer_app.py`; needs the `bench` extra) and the
-ratio is printed.
+the driver's and the fake's own CPU per turn (so a run shows neither set the pace), and how many of the driver's
+connections each worker held. With `--peer` the same load also goes to a bare pydantic-ai agent
+(`benchmarks/load/peer_app.py`; needs the `bench` extra) and the ratio is printed.
 
     python benchmarks/throughput.py [--levels 25,50,100,200] [--turns 3] [--delay 0.5] [--workers N] [--peer]
 
@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from api.auth import mint_token
 from api.cli import KEEP_ALIVE_S
 from tests.support.databases import empty_postgres
-from tests.support.server import free_port
+from tests.support.server import free_port, sockets_on_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "throughput-benchmark-secret-0123456789abcdef"  # noqa: S105 - the benchmark's own throwaway service
@@ -60,6 +60,7 @@ class Level:
     failures: Counter[str]
     driver_cpu_s: float
     fake_cpu_s: float
+    connections_per_worker: list[int]
 
     def turns_per_s(self) -> float:
         return self.turns / self.seconds
@@ -184,6 +185,8 @@ async def drive(base_url: str, pid: int, fake_url: str, n: int, turns: int, mode
         )
         seconds = time.perf_counter() - started_at
         cpu, driver_cpu = process_tree_cpu_s(pid) - cpu_before, time.process_time() - driver_before
+        port = int(base_url.rsplit(":", 1)[1])
+        shares = [sockets_on_port(member, port)["ESTABLISHED"] for member in _tree(pid)]
         async with http.get(f"{fake_url}/stats") as answer:
             stats = await answer.json()
     return Level(
@@ -196,6 +199,7 @@ async def drive(base_url: str, pid: int, fake_url: str, n: int, turns: int, mode
         failures,
         driver_cpu,
         stats["cpu_s"] - fake_before,
+        [share for share in shares if share],
     )
 
 
@@ -207,6 +211,7 @@ def report(name: str, level: Level, model_s: float) -> None:
         f"{name:8} N={level.conversations:<4} {level.turns_per_s():6.1f} turns/s (ideal {ideal:5.0f}, "
         f"{level.turns_per_s() / ideal:4.0%})  added p50 {statistics.median(lat) * 1000:6.0f} ms  "
         f"p99 {p99 * 1000:6.0f} ms  errors {level.errors}  CPU/turn {level.cpu_s / level.turns * 1000:5.1f} ms  "
+        f"connections per worker {'/'.join(map(str, level.connections_per_worker))}; "
         f"fake held <= {level.fake_most_open} connections; "
         f"driver {level.driver_cpu_s / level.turns * 1000:.1f} ms, fake {level.fake_cpu_s / level.turns * 1000:.1f} ms "
         "of CPU per turn",

@@ -1,9 +1,12 @@
 """How `support serve` runs the app: its workers schedule the garbage collector for serving (`api.serving`; the
-app tests build keeps the interpreter's defaults), and its connections stay open longer than its clients'."""
+app tests build keeps the interpreter's defaults), its connections stay open longer than its clients', and its
+workers share new connections evenly (`api.worker_pool`)."""
 
 from __future__ import annotations
 
 import gc
+import os
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -12,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from api.serving import SERVING_THRESHOLDS, create_served_app
-from tests.support.server import ServerProcess
+from tests.support.databases import drop_postgres, postgres_copy, postgres_url
+from tests.support.server import ServerProcess, listening_sockets, sockets_on_port
 
 
 @pytest.fixture
@@ -40,12 +44,9 @@ def test_an_idle_connection_outlives_a_client_pools_idle_timeout(
     the common client idle timeouts (httpx: 5 s; load balancers: 60 s), so the client is the one to close them."""
     server = ServerProcess(sqlite_url, tmp_path / "server.log").start()
     servers.append(server)
-    request = f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode()
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
-        connection.sendall(request)
-        assert one_response(connection).startswith(b"HTTP/1.1 200")
+    with answered_connection(server.port) as connection:
         time.sleep(6)  # longer than uvicorn's own default keep-alive (5 s); the test waits on the server's timer
-        connection.sendall(request)
+        ask_health(connection, server.port)
         assert one_response(connection).startswith(b"HTTP/1.1 200")
 
 
@@ -69,3 +70,67 @@ def one_response(connection: socket.socket) -> bytes:
         body += chunk
     assert len(body) == length, "the response ended early"
     return head
+
+
+@pytest.mark.slow
+def test_workers_share_new_connections_evenly_and_a_dead_worker_is_replaced(
+    postgres_template: str, tmp_path: Path, servers: list[ServerProcess]
+) -> None:
+    """Each worker listens on its own socket of one SO_REUSEPORT group (`api/worker_pool.py`): the kernel deals
+    connections out by a hash of their addresses, not to whichever worker wakes first. A worker killed with -9 is
+    replaced, and new connections are all answered meanwhile and after."""
+    database = postgres_copy(postgres_template)
+    try:
+        server = ServerProcess(postgres_url(database), tmp_path / "server.log", SUPPORT_WORKERS="2").start(120)
+        servers.append(server)
+        workers = listening_workers(server, 2)
+        # A socket each (uvicorn's own supervisor shares one, held by the parent too): the kernel balances only
+        # between sockets.
+        assert server.process is not None and server.process.pid not in workers
+        first, second = (listening_sockets(pid, server.port) for pid in workers)
+        assert len(first) == len(second) == 1 and first != second
+
+        # All at once, as 200 clients did in the benchmark: queued before any worker accepts one of them.
+        connections = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(40)]
+        for connection in connections:
+            ask_health(connection, server.port)
+        for connection in connections:
+            assert one_response(connection).startswith(b"HTTP/1.1 200")
+        shares = [sockets_on_port(pid, server.port)["ESTABLISHED"] for pid in workers]
+        for connection in connections:
+            connection.close()
+        assert sum(shares) == 40
+        assert min(shares) >= 8, shares  # an even split is 20 each; fewer than 8 has odds of about 1 in 100,000
+
+        os.kill(workers[0], signal.SIGKILL)
+        now = listening_workers(server, 2, other_than=workers[0])
+        for _ in range(20):
+            answered_connection(server.port).close()
+
+        server.stop()
+        assert server.process.returncode == 0
+        assert not [pid for pid in now if Path(f"/proc/{pid}").exists()], "a worker outlived the server"
+    finally:
+        drop_postgres(database)
+
+
+def listening_workers(server: ServerProcess, count: int, other_than: int = 0) -> list[int]:
+    """The server's workers once `count` of them listen (and `other_than` is not among them)."""
+    for _ in range(1200):  # a worker imports the service and starts: seconds on a busy machine
+        workers = server.workers()
+        if len(workers) == count and other_than not in workers:
+            return workers
+        time.sleep(0.1)  # polling processes the test does not control; bounded
+    pytest.fail(f"expected {count} listening workers, found {server.workers()}")
+
+
+def answered_connection(port: int) -> socket.socket:
+    """A new connection to the server, on which one request has been answered (so a worker has accepted it)."""
+    connection = socket.create_connection(("127.0.0.1", port), timeout=10)
+    ask_health(connection, port)
+    assert one_response(connection).startswith(b"HTTP/1.1 200")
+    return connection
+
+
+def ask_health(connection: socket.socket, port: int) -> None:
+    connection.sendall(f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
