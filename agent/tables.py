@@ -13,6 +13,17 @@ from sqlmodel import Field, SQLModel
 from tools.store.tables import json_column, money_column, utc_column
 
 
+def no_items() -> list[Any]:
+    """An empty list, as a default factory. Not `list` itself: pydantic asks a factory for its signature on every
+    construction, and for a builtin that means parsing its text signature (about 0.1 ms a run; 5 us for this)."""
+    return []
+
+
+def no_entries() -> dict[str, Any]:
+    """An empty dict, as a default factory (see `no_items`)."""
+    return {}
+
+
 class Conversation(SQLModel, table=True):
     __tablename__ = "conversations"
 
@@ -73,7 +84,7 @@ class Run(SQLModel, table=True):
     """Which budget ran out, when one did: `model_calls | wall_clock | tokens | cost`."""
     error: str | None = None
     trace_id: str | None = Field(default=None, max_length=32)
-    transcript: list[dict[str, Any]] = Field(default_factory=list, sa_column=json_column())
+    transcript: list[dict[str, Any]] = Field(default_factory=no_items, sa_column=json_column())
     """The model-level messages this run added (the customer message, tool calls, tool results, replies)."""
     resumed_from: str | None = Field(default=None, max_length=40)
     worker_id: str | None = Field(default=None, max_length=40)
@@ -167,8 +178,8 @@ class Approval(SQLModel, table=True):
     conversation_id: str = Field(foreign_key="conversations.id", max_length=40, index=True)
     customer_id: str = Field(max_length=80, index=True)
     run_id: str = Field(foreign_key="runs.id", max_length=40)
-    trace_context: dict[str, str] = Field(default_factory=dict, sa_column=json_column())
-    state: dict[str, Any] = Field(default_factory=dict, sa_column=json_column())
+    trace_context: dict[str, str] = Field(default_factory=no_entries, sa_column=json_column())
+    state: dict[str, Any] = Field(default_factory=no_entries, sa_column=json_column())
     """The paused run: conversation messages, results gathered so far, calls still queued."""
     created_at: datetime = Field(sa_column=utc_column())
     expires_at: datetime = Field(sa_column=utc_column(index=True))
