@@ -62,7 +62,8 @@ class Settings(BaseSettings):
     """How long a request waits for a free connection before it fails."""
     db_pool_recycle_s: float = Field(default=1800.0, gt=0, alias="SUPPORT_DB_POOL_RECYCLE_S")
     db_pool_pre_ping: bool = Field(default=True, alias="SUPPORT_DB_POOL_PRE_PING")
-    """Check a connection with a round trip each time it is taken from the pool (see `PoolLimits.pre_ping`)."""
+    """Check a connection with a round trip when it is taken from the pool after lying idle (see
+    `PoolLimits.pre_ping`)."""
 
     turns_at_once: int = Field(default=4, ge=0, le=10_000, alias="SUPPORT_TURNS_AT_ONCE")
     """How many turns each process computes at once; the others wait in arrival order, and a turn waiting on the

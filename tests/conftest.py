@@ -40,6 +40,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
+def postgresql_url(postgres_template: str) -> Iterator[str]:
+    """A seeded PostgreSQL store of its own, for tests of what only PostgreSQL has (its connection pool)."""
+    name = databases.postgres_copy(postgres_template)
+    yield databases.postgres_url(name)
+    databases.drop_postgres(name)
+
+
+@pytest.fixture
 def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
     """A seeded SQLite store, for tests whose subject does not depend on the backend."""
     return databases.sqlite_copy(sqlite_template, tmp_path)

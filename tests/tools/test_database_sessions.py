@@ -1,12 +1,17 @@
 """What a session costs the database: a read-only session on PostgreSQL opens no transaction (at READ COMMITTED
 every statement reads its own snapshot either way, so BEGIN and ROLLBACK were two round trips for nothing), and
-a writing session still does, so its statements commit or roll back together."""
+a writing session still does, so its statements commit or roll back together. The pool checks a connection
+only when it has lain idle, where connections die."""
 
 from __future__ import annotations
+
+import asyncio
+from typing import Any
 
 import psycopg
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from agent.tables import Conversation
 from tools.context import utcnow
@@ -19,10 +24,9 @@ async def transaction_status(session: object) -> psycopg.pq.TransactionStatus:
     return raw.driver_connection.info.transaction_status  # type: ignore[no-any-return]
 
 
-async def test_a_read_only_session_on_postgresql_runs_outside_a_transaction(database_url: str) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("SQLite's read-only sessions are deferred transactions, by design (see `Database`)")
-    database = Database(database_url)
+async def test_a_read_only_session_on_postgresql_runs_outside_a_transaction(postgresql_url: str) -> None:
+    """(SQLite's read-only sessions are deferred transactions, by design: see `Database`.)"""
+    database = Database(postgresql_url)
     try:
         async with database.session(readonly=True) as session:
             assert (await session.exec(text("SELECT count(*) FROM orders"))).scalar_one() > 0  # type: ignore[call-overload]
@@ -41,13 +45,54 @@ async def test_a_read_only_session_on_postgresql_runs_outside_a_transaction(data
         await database.dispose()
 
 
-async def test_the_pool_checks_connections_unless_told_not_to(database_url: str) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("SQLite has no connection pool to check")
-    checked, unchecked = Database(database_url), Database(database_url, pool=PoolLimits(pre_ping=False))
+async def backend_pid(database: Database) -> int:
+    async with database.session(readonly=True) as session:
+        return int((await session.exec(text("SELECT pg_backend_pid()"))).scalar_one())  # type: ignore[call-overload]
+
+
+def terminate(database_url: str, pid: int) -> None:
+    """The server drops one connection, as a restart or an idle timeout in between would."""
+    with psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def one_connection(**limits: Any) -> PoolLimits:
+    return PoolLimits(size=1, overflow=0, **limits)
+
+
+async def test_a_connection_that_died_while_idle_is_replaced_before_use(postgresql_url: str) -> None:
+    database = Database(postgresql_url, pool=one_connection(ping_after_idle_s=0.2))
     try:
-        assert checked.engine.pool._pre_ping is True
-        assert unchecked.engine.pool._pre_ping is False
+        first = await backend_pid(database)
+        terminate(postgresql_url, first)
+        await asyncio.sleep(0.3)  # idle past the limit: checked when taken, found dead, replaced
+        assert await backend_pid(database) != first
     finally:
-        await checked.dispose()
-        await unchecked.dispose()
+        await database.dispose()
+
+
+async def test_a_connection_taken_straight_back_is_not_checked(postgresql_url: str) -> None:
+    """Under load a connection comes back within milliseconds: no round trip to check it. The price: one that
+    died in that moment fails the one request that meets it, and the pool replaces it (and every older one)."""
+    database = Database(postgresql_url, pool=one_connection(ping_after_idle_s=60))
+    try:
+        first = await backend_pid(database)
+        terminate(postgresql_url, first)
+        with pytest.raises(OperationalError):
+            await backend_pid(database)
+        assert await backend_pid(database) != first
+    finally:
+        await database.dispose()
+
+
+async def test_with_checks_off_an_idle_connection_is_not_checked(postgresql_url: str) -> None:
+    database = Database(postgresql_url, pool=one_connection(pre_ping=False, ping_after_idle_s=0.2))
+    try:
+        first = await backend_pid(database)
+        terminate(postgresql_url, first)
+        await asyncio.sleep(0.3)
+        with pytest.raises(OperationalError):
+            await backend_pid(database)
+        assert await backend_pid(database) != first
+    finally:
+        await database.dispose()
