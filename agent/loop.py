@@ -107,6 +107,7 @@ class AgentLoop:
         self.call_bounds = call_bounds or CallBounds()
         self.pacer = pacer or TurnPacer(None)
         """How many turns compute at once in this process (`agent/pacing.py`); unpaced unless given one."""
+        self.telemetry.turns_waiting = lambda: self.pacer.waiting
 
     async def answer(
         self,

@@ -119,6 +119,15 @@ class Telemetry:
             description="Approvals waiting for a decision, as stored",
         )
         self.cost = meter.create_counter("support.run.cost", unit="USD", description="Model cost of runs")
+        self.turns_waiting: Callable[[], int] = lambda: 0
+        """How many of this process's turns wait for a place to compute (`agent.pacing`; the loop sets it). Above
+        zero for long, the workers have more work than cores: a sign to add replicas."""
+        meter.create_observable_gauge(
+            "support.turns.waiting",
+            callbacks=[lambda _: [Observation(self.turns_waiting())]],
+            unit="{turn}",
+            description="Turns waiting for a place to compute, in this process (SUPPORT_TURNS_AT_ONCE)",
+        )
 
     async def know_customer(self, customer_id: str) -> None:
         """Mask this customer's own personal data in the content the current task records (content capture only:

@@ -1,12 +1,17 @@
-"""The pacer: a few turns compute at once, the rest in arrival order, returning turns first, no place ever lost."""
+"""The pacer: a few turns compute at once, the rest in arrival order, returning turns first, no place ever lost;
+the turns waiting are a gauge."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
 
 from agent.pacing import TurnPacer
+from agent.telemetry import Telemetry
 
 
 async def settle() -> None:
@@ -184,3 +189,36 @@ async def test_asking_again_inside_a_turn_is_the_same_place() -> None:
 def test_a_pacer_needs_a_place() -> None:
     with pytest.raises(ValueError, match="at least one place"):
         TurnPacer(0)
+
+
+async def test_turns_waiting_for_a_place_are_a_gauge() -> None:
+    reader = InMemoryMetricReader()
+    telemetry = Telemetry(TracerProvider(), MeterProvider(metric_readers=[reader]))
+    pacer = TurnPacer(1)
+    telemetry.turns_waiting = lambda: pacer.waiting
+    hold = asyncio.Event()
+
+    async def turn() -> None:
+        async with pacer.turn():
+            await hold.wait()
+
+    turns = [asyncio.create_task(turn()) for _ in range(3)]
+    await settle()
+    assert waiting_gauge(reader) == 2  # one computes, two wait
+    hold.set()
+    await asyncio.gather(*turns)
+    assert waiting_gauge(reader) == 0
+
+
+def waiting_gauge(reader: InMemoryMetricReader) -> int:
+    data = reader.get_metrics_data()
+    assert data is not None
+    [value] = [
+        point.value  # type: ignore[attr-defined]
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == "support.turns.waiting"
+        for point in metric.data.data_points
+    ]
+    return int(value)
