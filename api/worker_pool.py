@@ -50,8 +50,13 @@ def listening_socket(host: str, port: int) -> socket.socket:
 def serve_worker(options: dict[str, Any]) -> None:
     """One worker process: uvicorn serving the app on the worker's own socket."""
     config = uvicorn.Config(**options)
+    try:
+        sock = listening_socket(config.host, config.port)
+    except OSError as error:  # taken since `support serve` checked it: retrying would fail the same way
+        log.error("Worker [%d] cannot listen on %s:%d: %s", os.getpid(), config.host, config.port, error.strerror)
+        sys.exit(STARTUP_FAILURE)
     server = uvicorn.Server(config)
-    server.run(sockets=[listening_socket(config.host, config.port)])
+    server.run(sockets=[sock])
     if not server.started:
         sys.exit(STARTUP_FAILURE)
 

@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from uvicorn.config import STARTUP_FAILURE
 
 from api.serving import SERVING_THRESHOLDS, create_served_app
+from api.worker_pool import serve_worker
 from tests.support.databases import drop_postgres, postgres_copy, postgres_url
 from tests.support.server import ServerProcess, listening_sockets, sockets_on_port
 
@@ -134,3 +136,15 @@ def answered_connection(port: int) -> socket.socket:
 
 def ask_health(connection: socket.socket, port: int) -> None:
     connection.sendall(f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+
+
+def test_a_worker_that_cannot_listen_fails_as_a_start_up_failure() -> None:
+    """Another program took the port after `support serve` checked it: the worker exits as failing to start
+    (so the pool stops the service) instead of being started again every half second."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit) as exited:
+            serve_worker({"app": "api.serving:create_served_app", "factory": True, "host": "127.0.0.1", "port": port})
+    assert exited.value.code == STARTUP_FAILURE
