@@ -41,7 +41,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def postgresql_url(postgres_template: str) -> Iterator[str]:
-    """A seeded PostgreSQL store of its own, for tests of what only PostgreSQL has (its connection pool)."""
+    """A seeded PostgreSQL store of its own, for tests of what only PostgreSQL has (its connection pool, its row
+    locks) and of several server processes sharing one database."""
     name = databases.postgres_copy(postgres_template)
     yield databases.postgres_url(name)
     databases.drop_postgres(name)

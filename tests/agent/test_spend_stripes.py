@@ -19,7 +19,6 @@ from sqlmodel import select
 from agent.batched import run
 from agent.spend import DailySpend, is_store_scope, store_stripes, stripe_scope
 from agent.tables import SpendDay
-from tests.support import databases
 from tools.store.database import Database
 
 DAY = date(2026, 11, 24)
@@ -28,15 +27,8 @@ RESERVATION = 100_000
 
 
 @pytest.fixture
-def postgres_url(postgres_template: str) -> Iterator[str]:
-    name = databases.postgres_copy(postgres_template)
-    yield databases.postgres_url(name)
-    databases.drop_postgres(name)
-
-
-@pytest.fixture
-async def pg(postgres_url: str) -> AsyncIterator[Database]:
-    database = Database(postgres_url)
+async def pg(postgresql_url: str) -> AsyncIterator[Database]:
+    database = Database(postgresql_url)
     yield database
     await database.dispose()
 

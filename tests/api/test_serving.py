@@ -17,7 +17,6 @@ from uvicorn.config import STARTUP_FAILURE
 
 from api.serving import SERVING_THRESHOLDS, create_served_app
 from api.worker_pool import serve_worker
-from tests.support.databases import drop_postgres, postgres_copy, postgres_url
 from tests.support.server import ServerProcess, listening_sockets, sockets_on_port
 
 
@@ -76,44 +75,40 @@ def one_response(connection: socket.socket) -> bytes:
 
 @pytest.mark.slow
 def test_workers_share_new_connections_evenly_and_a_dead_worker_is_replaced(
-    postgres_template: str, tmp_path: Path, servers: list[ServerProcess]
+    postgresql_url: str, tmp_path: Path, servers: list[ServerProcess]
 ) -> None:
     """Each worker listens on its own socket of one SO_REUSEPORT group (`api/worker_pool.py`): the kernel deals
     connections out by a hash of their addresses, not to whichever worker wakes first. A worker killed with -9 is
     replaced, and new connections are all answered meanwhile and after."""
-    database = postgres_copy(postgres_template)
-    try:
-        server = ServerProcess(postgres_url(database), tmp_path / "server.log", SUPPORT_WORKERS="2").start(120)
-        servers.append(server)
-        workers = listening_workers(server, 2)
-        # A socket each (uvicorn's own supervisor shares one, held by the parent too): the kernel balances only
-        # between sockets.
-        assert server.process is not None and server.process.pid not in workers
-        first, second = (listening_sockets(pid, server.port) for pid in workers)
-        assert len(first) == len(second) == 1 and first != second
+    server = ServerProcess(postgresql_url, tmp_path / "server.log", SUPPORT_WORKERS="2").start(120)
+    servers.append(server)
+    workers = listening_workers(server, 2)
+    # A socket each (uvicorn's own supervisor shares one, held by the parent too): the kernel balances only
+    # between sockets.
+    assert server.process is not None and server.process.pid not in workers
+    first, second = (listening_sockets(pid, server.port) for pid in workers)
+    assert len(first) == len(second) == 1 and first != second
 
-        # All at once, as 200 clients did in the benchmark: queued before any worker accepts one of them.
-        connections = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(40)]
-        for connection in connections:
-            ask_health(connection, server.port)
-        for connection in connections:
-            assert one_response(connection).startswith(b"HTTP/1.1 200")
-        shares = [sockets_on_port(pid, server.port)["ESTABLISHED"] for pid in workers]
-        for connection in connections:
-            connection.close()
-        assert sum(shares) == 40
-        assert min(shares) >= 8, shares  # an even split is 20 each; fewer than 8 has odds of about 1 in 100,000
+    # All at once, as 200 clients did in the benchmark: queued before any worker accepts one of them.
+    connections = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(40)]
+    for connection in connections:
+        ask_health(connection, server.port)
+    for connection in connections:
+        assert one_response(connection).startswith(b"HTTP/1.1 200")
+    shares = [sockets_on_port(pid, server.port)["ESTABLISHED"] for pid in workers]
+    for connection in connections:
+        connection.close()
+    assert sum(shares) == 40
+    assert min(shares) >= 8, shares  # an even split is 20 each; fewer than 8 has odds of about 1 in 100,000
 
-        os.kill(workers[0], signal.SIGKILL)
-        now = listening_workers(server, 2, other_than=workers[0])
-        for _ in range(20):
-            answered_connection(server.port).close()
+    os.kill(workers[0], signal.SIGKILL)
+    now = listening_workers(server, 2, other_than=workers[0])
+    for _ in range(20):
+        answered_connection(server.port).close()
 
-        server.stop()
-        assert server.process.returncode == 0
-        assert not [pid for pid in now if Path(f"/proc/{pid}").exists()], "a worker outlived the server"
-    finally:
-        drop_postgres(database)
+    server.stop()
+    assert server.process.returncode == 0
+    assert not [pid for pid in now if Path(f"/proc/{pid}").exists()], "a worker outlived the server"
 
 
 def listening_workers(server: ServerProcess, count: int, other_than: int = 0) -> list[int]:
