@@ -69,9 +69,9 @@ closes it fails with a reset, not an HTTP error (seen as a `ReadError` in `bench
 conversations). A server's keep-alive should outlast its clients'."""
 WORKER_STARTUP_S = 60
 """Where uvicorn's supervisor runs the workers (one worker, or several off Linux): how long it waits for a worker to
-answer its ping before killing it. Its default (5 s)
-is shorter than a worker's start on a busy machine (the spawned process imports the whole service before it
-can answer), so with several workers on a loaded host every worker was killed while starting, forever."""
+answer its ping before killing it. Its default (5 s) is shorter than a worker's start on a busy machine (the
+spawned process imports the whole service before it can answer), so with several workers on a loaded host every
+worker was killed while starting, forever."""
 
 
 def default_workers(database_url: str) -> int:
