@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BindParameter, String, Table, Update, bindparam, exists, func, literal, null, update
+from sqlalchemy import BindParameter, String, Table, Update, bindparam, case, exists, func, literal, null, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -107,9 +107,9 @@ class RunStore:
 
     async def create_conversation(self, customer_id: str) -> Conversation:
         conversation = Conversation(id=new_id("conv"), customer_id=customer_id, created_at=utcnow())
-        async with self.database.session() as session:
-            session.add(conversation)
-            await session.commit()
+        row = {"id": conversation.id, "customer_id": customer_id, "created_at": conversation.created_at}
+        stored = insert_row(_CONVERSATIONS, row, "conversation")
+        await self.database.execute_alone(stored.statement, stored.values)
         return conversation
 
     async def conversation_for(self, conversation_id: str, principal: Principal) -> Conversation:
@@ -430,11 +430,16 @@ class RunStore:
                 content=values["reply"],
                 created_at=now,
             )
+        if self.database.dialect == "postgresql" and status != "handed_off":
+            statement, statement_values = _close_in_one_statement(
+                writes, writes.index(release), message, events, run, held
+            )
+            # One statement is its own transaction: no BEGIN or COMMIT of ours around it.
+            (row,) = await self.database.execute_alone(statement, statement_values)
+            if message is not None:
+                message.id = row.reply_id
+            return run
         async with self.database.session() as session:
-            if self.database.dialect == "postgresql" and status != "handed_off":
-                await _close_in_one_statement(session, writes, writes.index(release), message, events, run, held)
-                await session.commit()
-                return run
             if message is not None:
                 # The reply goes last, so its id (which its `message.created` event carries) comes back.
                 stored = await run_before(session, writes, _storing(message, "reply"))
@@ -447,9 +452,8 @@ class RunStore:
                 if handoff is not None:
                     events.append(feed.handoff_moved(handoff, "handoff.queued", None, reason=handoff.reason))
             events.append(feed.run_ended(run, held))
-            # Not `conversation_locked`: the release above holds the row only if this run still held the
-            # conversation, and a run whose claim was taken over must still wait its turn on the feed.
-            await feed.record(session, events)
+            # The release above holds the conversation's row, whether or not this run still held its claim.
+            await feed.record(session, events, conversation_locked=True)
             await session.commit()
         return run
 
@@ -466,19 +470,18 @@ def _storing(message: ChatMessage, prefix: str) -> Bound:
     return insert_row(_MESSAGES, message.model_dump(exclude={"id"}), prefix, returning="id")
 
 
-async def _close_in_one_statement(
-    session: AsyncSession,
+def _close_in_one_statement(
     writes: list[Bound],
     release_at: int,
     message: ChatMessage | None,
     events: list[feed.Event],
     run: Run,
     held: Approval | None,
-) -> None:
+) -> tuple[Any, dict[str, Any]]:
     """PostgreSQL: a run's close (`writes`, the reply `message`, and the feed's `events` then the run's end) as
-    one statement. The events ride on the release (`writes[release_at]`, which returns the conversation's id when
-    it matched): their ids are drawn only after it holds the conversation's row, as `feed.record` requires. A run
-    whose claim was taken over releases nothing; its events then take the row lock in a statement of their own."""
+    one statement and its values. The events ride on the release (`writes[release_at]`), which holds the
+    conversation's row whether or not the run still held its claim: their ids are drawn only after it holds the
+    row, as `feed.record` requires."""
     stored = _storing(message, "reply") if message is not None else None
     closing = [
         *events,
@@ -494,29 +497,24 @@ async def _close_in_one_statement(
     )
     statement = built_once(_CLOSES, shape, lambda: _close_statement(*shape))
     values = merged([*writes, *([stored] if stored is not None else [])]) | feed.event_values(closing, "event")
-    row = (await session.exec(statement, params=values)).one()
-    if message is not None:
-        message.id = row[1]
-    if not row[0]:
-        finished = [*([feed.message_created(message)] if message is not None else []), feed.run_ended(run, held)]
-        await feed.record(session, [*events, *finished])
+    return statement, values
 
 
 def _close_statement(
     writes: tuple[Write, ...], release_at: int, reply: Write | None, events: int, pending: int | None
 ) -> Any:
-    """The statement `_close_in_one_statement` runs, for one shape: it returns whether the release matched and the
-    reply's id."""
+    """The statement `_close_in_one_statement` runs, for one shape: it returns the reply's id (null without a
+    reply) and how many conversations the release held (one; none if the conversation is gone)."""
     ctes = [write.cte(f"write_{i}") for i, write in enumerate(writes)]
     released = ctes[release_at]
     stored = reply.cte("reply") if reply is not None else None
     stored_events = feed.insert_after(
         events, "event", pending=pending, message_id=None if stored is None else stored.c.id, gate=released
     )
-    outcome = [select(func.count()).select_from(released).scalar_subquery()]
-    if stored is not None:
-        outcome.append(select(stored.c.id).scalar_subquery())
-    return select(*outcome).add_cte(*ctes, *([stored] if stored is not None else []), stored_events.cte("events"))
+    return select(
+        (select(stored.c.id).scalar_subquery() if stored is not None else null()).label("reply_id"),
+        select(func.count()).select_from(released).scalar_subquery().label("conversations"),
+    ).add_cte(*ctes, *([stored] if stored is not None else []), stored_events.cte("events"))
 
 
 def _start_statement(run: Write, message: Write, events: int, pending: int | None, with_history: bool) -> Any:
@@ -587,6 +585,7 @@ def _claiming() -> Update:
 _CLAIM = _claiming()
 
 
+_CONVERSATIONS: Table = Conversation.__table__  # type: ignore[attr-defined]
 _RUNS: Table = Run.__table__  # type: ignore[attr-defined]
 _MESSAGES: Table = ChatMessage.__table__  # type: ignore[attr-defined]
 _STARTS: dict[Hashable, Any] = {}
@@ -600,13 +599,16 @@ def _closing_run(names: tuple[str, ...]) -> Update:
     return update(Run).where(col(Run.id) == bindparam("close_run_id", type_=String())).values(**values)
 
 
+_STILL_HELD = col(Conversation.active_run_id) == bindparam("release_run_id", type_=String())
 _RELEASE = (
     update(Conversation)
-    .where(
-        col(Conversation.id) == bindparam("release_conversation_id", type_=String()),
-        col(Conversation.active_run_id) == bindparam("release_run_id", type_=String()),
+    .where(col(Conversation.id) == bindparam("release_conversation_id", type_=String()))
+    .values(
+        active_run_id=case((_STILL_HELD, None), else_=col(Conversation.active_run_id)),
+        active_since=case((_STILL_HELD, None), else_=col(Conversation.active_since)),
     )
-    .values(active_run_id=None, active_since=None)
     .returning(col(Conversation.id))
 )
-"""A run gives its conversation back, if it still holds it (it returns the conversation's id when it did)."""
+"""A run gives its conversation back if it still holds it. Either way the update takes the conversation's row
+and returns its id, so the close's feed events, gated on it, always come after the row lock that orders the feed
+(a run whose claim was taken over gives nothing back, but the feed still hears how it ended)."""

@@ -50,8 +50,9 @@ def path_id(name: str, what: str) -> Any:
     Declare it after the principal in a route, so a request without a token is 401 before anything else."""
     pattern = {"pattern": _ID_SHAPE.pattern, "maxLength": MAX_ID_LENGTH}
 
-    # A default rather than `Annotated`: the annotation is a string here, and could not see `name`.
-    def checked(value: str = Path(alias=name, json_schema_extra=pattern)) -> str:
+    # A default rather than `Annotated`: the annotation is a string here, and could not see `name`. `async`, as
+    # every dependency here is: a plain `def` would cost a worker-thread hop on every request.
+    async def checked(value: str = Path(alias=name, json_schema_extra=pattern)) -> str:
         return known_id_shape(value, what)
 
     return Depends(checked)

@@ -33,7 +33,7 @@ def secret_of(request: Request) -> str:
     return services_of(request).settings.jwt_secret.get_secret_value()
 
 
-def desk_session(request: Request) -> DeskSession:
+async def desk_session(request: Request) -> DeskSession:
     return read_session(secret_of(request), request.cookies.get(SESSION_COOKIE))
 
 

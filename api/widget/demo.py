@@ -35,7 +35,7 @@ MAX_CUSTOMERS_LISTED = 500
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
-def demo_services(request: Request) -> Services:
+async def demo_services(request: Request) -> Services:
     services = services_of(request)
     if not services.settings.demo_open:
         raise ApiError(404, "not_found", "not found")
@@ -47,7 +47,7 @@ def origin_of(url: str) -> str | None:
     return f"{parsed.scheme}://{parsed.netloc}".lower() if parsed.scheme and parsed.netloc else None
 
 
-def from_own_page(request: Request) -> None:
+async def from_own_page(request: Request) -> None:
     """Refuse a request that no page of this service sent. Browsers set `Origin` on every POST and a page
     cannot forge it; a few privacy settings drop it but keep `Referer`, so that is the fallback. A request with
     neither is refused too: the demo's own page always sends one."""

@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from agent import feed
 from agent.run_store import RunStore, RunTotals
-from agent.tables import ChatMessage, Run
+from agent.tables import ChatMessage, Conversation, Run
 from tools.store.database import Database
 
 
@@ -116,7 +116,8 @@ async def test_a_turns_close_draws_its_feed_ids_only_once_it_holds_the_conversat
 
 
 async def test_a_run_whose_claim_was_taken_over_still_tells_the_feed_how_it_ended(database_url: str) -> None:
-    """Its release matches nothing, so the events that ride on it are not stored; they take the lock apart."""
+    """Its release gives nothing back (the claim is another run's now), but still takes the conversation's row, so
+    the events that ride on it are stored, in order, and the other run keeps its claim."""
     database = Database(database_url)
     try:
         store = RunStore(database)
@@ -132,6 +133,8 @@ async def test_a_run_whose_claim_was_taken_over_still_tells_the_feed_how_it_ende
         async with database.session(readonly=True) as session:
             rows = await feed.events_after(session, conversation.id, 0, limit=10)
             reply = (await session.exec(select(ChatMessage).where(ChatMessage.role == "assistant"))).one()
+            claim = await session.get(Conversation, conversation.id)
+        assert claim is not None and claim.active_run_id == "run_other"
         assert [row.kind for row in rows] == ["message.created", "run.started", "message.created", "run.completed"]
         assert rows[2].data["message"]["id"] == reply.id and rows[2].data["message"]["content"] == "Done."
         assert rows[3].data["run"]["status"] == "completed"

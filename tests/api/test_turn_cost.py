@@ -2,9 +2,10 @@
 
 On PostgreSQL a read-only tool turn (one `get_order_details` call and an answer) starts in one statement (claim,
 rate token, spend reservation), stores its run and message in one (which also reads the history), reads the
-order, and closes in one (run, steps, the read's audit row, reply, release, spend settlement): 4 statements and 2
-commits. The conversation feed's events ride on the same statements: the start's read the message's id from its
-insert, the close's are drawn after the release that holds the conversation's row (which orders the feed's ids).
+order, and closes in one (run, steps, the read's audit row, reply, release, spend settlement), which is its own
+transaction: 4 statements and 1 commit. The conversation feed's events ride on the same statements: the start's
+read the message's id from its insert, the close's are drawn after the release that holds the conversation's row
+(which orders the feed's ids).
 
 The tests also check that everything those statements carry is stored, and that a
 conversation that is not the customer's is refused though no statement of its own reads it first.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio.to_thread
 import pytest
 from psycopg import _queries as psycopg_queries
 from sqlmodel import col, select
@@ -21,7 +23,7 @@ from sqlmodel import col, select
 from agent.models.scripted import ScriptedModel, calls, say
 from agent.tables import ChatMessage, ConversationEvent, Run, SpendDay, Step
 from policies.audit import PolicyDecisionRecord
-from tests.support.service import running_service
+from tests.support.service import bearer, running_service
 from tests.support.statements import counting
 
 JAMES = "james_li_5688"
@@ -67,10 +69,11 @@ async def test_a_read_only_tool_turn_costs_four_statements_feed_included_on_post
                 )
             ).all()
     if engine.dialect.name == "postgresql":
-        assert (first.statements, first.commits) == (TURN, 2), first.texts
+        assert (first.statements, first.commits) == (TURN, 1), first.texts
         # A later message also reads the history the model is shown, in the statement that stores the message.
-        assert (second.statements, second.commits) == (TURN, 2), second.texts
-    assert first.commits == 2
+        assert (second.statements, second.commits) == (TURN, 1), second.texts
+    else:
+        assert first.commits == 2
     # The events the folded statements carry are all stored, in order, each message's with that message's id.
     one_turn = ["message.created", "run.started", "tool.finished", "message.created", "run.completed"]
     assert [e.kind for e in stored] == one_turn * 2
@@ -102,6 +105,28 @@ async def test_a_batched_turn_stores_its_steps_the_reads_decision_the_reply_and_
     assert sorted(said) == [("assistant", "It is on its way."), ("customer", "Where is my order #W2611340?")]
     # The reservation was settled to what the run cost (a scripted model's turn costs nothing).
     assert [s.used_micro_usd for s in spend] == [run.cost_micro_usd]
+
+
+async def test_a_turn_runs_nothing_in_a_worker_thread(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plain `def` dependency or route runs in a worker thread (two thread switches a request); the customer's
+    turn, from the new conversation to its read, has none."""
+    hops: list[str] = []
+    to_thread = anyio.to_thread.run_sync
+
+    async def counted(function: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(function, "__qualname__", repr(function)))
+        return await to_thread(function, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    async with running_service(database_url, order_turns(1), **QUIET) as service:
+        conversation = await service.new_conversation(JAMES)
+        answer = await service.say(JAMES, conversation, "Where is my order #W2611340?")
+        read = await service.http.get(f"/v1/conversations/{conversation}", headers=bearer(JAMES))
+        refused = await service.say(JAMES, "conv with a space", "hello")
+    assert answer.json()["run"]["status"] == "completed", answer.text
+    assert read.status_code == 200, read.text
+    assert refused.status_code == 404  # the id check, a dependency, still refuses an id of no shape
+    assert hops == []
 
 
 async def test_another_customers_conversation_is_not_found_and_nothing_is_stored(database_url: str) -> None:

@@ -1,7 +1,8 @@
 """What a session costs the database: a read-only session on PostgreSQL opens no transaction (at READ COMMITTED
-every statement reads its own snapshot either way, so BEGIN and ROLLBACK were two round trips for nothing), and
-a writing session still does, so its statements commit or roll back together. The pool checks a connection
-only when it has lain idle, where connections die."""
+every statement reads its own snapshot either way, so BEGIN and ROLLBACK were two round trips for nothing), nor
+does a writing statement that is atomic by itself (`execute_alone`); a writing session still does, so its
+statements commit or roll back together. The pool checks a connection only when it has lain idle, where
+connections die."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import insert, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import col, select
 
 from agent.tables import Conversation
+from tests.support.statements import counting
 from tools.context import utcnow
 from tools.store.database import Database, PoolLimits
 
@@ -94,5 +97,30 @@ async def test_with_checks_off_an_idle_connection_is_not_checked(postgresql_url:
         with pytest.raises(OperationalError):
             await backend_pid(database)
         assert await backend_pid(database) != first
+    finally:
+        await database.dispose()
+
+
+async def test_a_statement_run_alone_is_its_own_transaction(database_url: str) -> None:
+    """`execute_alone` commits a statement by itself (on PostgreSQL with no BEGIN or COMMIT of ours), hands back
+    its rows, and a statement that fails part-way leaves nothing of any of its parts."""
+    database = Database(database_url)
+    conversations = Conversation.__table__  # type: ignore[attr-defined]
+    row = {"customer_id": "james_li_5688", "created_at": utcnow()}
+    try:
+        with counting(database.engine.sync_engine) as count:
+            stored = await database.execute_alone(
+                insert(conversations).values(id="conv_alone", **row).returning(conversations.c.id)
+            )
+            nothing = await database.execute_alone(insert(conversations).values(id="conv_alone_2", **row))
+        assert [tuple(r) for r in stored] == [("conv_alone",)] and nothing == []
+        assert count.commits == (2 if database.is_sqlite else 0)
+        with pytest.raises(IntegrityError):  # the second row is there already: the first is not stored either
+            await database.execute_alone(
+                insert(conversations).values([{"id": "conv_first_part", **row}, {"id": "conv_alone", **row}])
+            )
+        async with database.session(readonly=True) as session:
+            found = (await session.exec(select(Conversation.id).where(col(Conversation.id).like("conv_%")))).all()
+        assert sorted(found) == ["conv_alone", "conv_alone_2"]
     finally:
         await database.dispose()

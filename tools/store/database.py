@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Row, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.sql import Executable
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tools.store.sqlite_inline import inline_creator
@@ -140,7 +141,8 @@ class Database:
             if limits.pre_ping:
                 ping_idle_connections(self.engine, limits.ping_after_idle_s)
             # At READ COMMITTED every statement reads its own snapshot, inside a transaction or not, so a session
-            # that only reads gains nothing from BEGIN and ROLLBACK but their two round trips.
+            # that only reads gains nothing from BEGIN and ROLLBACK but their two round trips; nor does a statement
+            # that writes alone (`execute_alone`) from BEGIN and COMMIT.
             self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
 
@@ -202,6 +204,22 @@ class Database:
                 yield session
         finally:
             self._write_lock.release()
+
+    async def execute_alone(self, statement: Executable, params: dict[str, Any] | None = None) -> list[Row[Any]]:
+        """Run one writing statement that is atomic by itself (a single insert, or a turn's batched statement
+        whose parts are CTEs) and return its rows. On PostgreSQL it runs in autocommit on a pooled connection,
+        with no ORM session and no transaction of ours around it: a statement is its own transaction, so BEGIN
+        and COMMIT would only add two round trips. On SQLite it is a write session like any other (the process's
+        write lock, `BEGIN IMMEDIATE`), committed before the rows are handed back."""
+        if self.is_sqlite:
+            async with self.session() as session:
+                result = await (await session.connection()).execute(statement, params)
+                rows = list(result.all()) if result.returns_rows else []
+                await session.commit()
+            return rows
+        async with self._reader.connect() as conn:
+            result = await conn.execute(statement, params)
+            return list(result.all()) if result.returns_rows else []
 
     async def run_schema_change(self, change: Callable[[Connection], None]) -> None:
         """Run a schema change (the migrations) in one transaction, alone among this process's writers."""
