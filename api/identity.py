@@ -13,6 +13,8 @@ checked whenever SUPPORT_JWT_ISSUER / SUPPORT_JWT_AUDIENCE are set.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
 
@@ -37,6 +39,8 @@ EXAMPLE_SECRETS = frozenset(
     }
 )
 JWKS_CACHE_S = 300
+TOKENS_KEPT = 10_000
+"""Verified tokens a process remembers (see `TokenVerifier.principal`): a few MB at most."""
 
 
 def secret_problem(settings: Settings) -> str | None:
@@ -94,8 +98,29 @@ class TokenVerifier:
         self.jwks = (
             PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=JWKS_CACHE_S) if settings.jwks_url else None
         )
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        """Verified token -> (its principal, until when it may be answered from memory), least recently used
+        first."""
 
     async def principal(self, token: str) -> Principal:
+        """Who the token names. A customer's widget sends the same token with every request; a token verified
+        in the last `JWKS_CACHE_S` seconds (as long as a provider key is trusted after it left the key set) is
+        answered from memory until it expires, instead of being decoded and its signature checked again."""
+        now = time.time()
+        known = self._verified.get(token)
+        if known is not None:
+            principal, good_until = known
+            if now < good_until:
+                self._verified.move_to_end(token)
+                return principal
+            del self._verified[token]  # expired, or verified too long ago: checked again (and refused if expired)
+        principal, expires_at = await self._verify(token)
+        self._verified[token] = (principal, min(expires_at, now + JWKS_CACHE_S))
+        if len(self._verified) > TOKENS_KEPT:
+            self._verified.popitem(last=False)
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             algorithm = jwt.get_unverified_header(token).get("alg")
         except jwt.InvalidTokenError:
@@ -122,7 +147,7 @@ class TokenVerifier:
             raise unauthorized("invalid_token", "the token is not valid") from None
         return signing_key.key
 
-    def _decode(self, token: str, key: Any, algorithms: tuple[str, ...]) -> Principal:
+    def _decode(self, token: str, key: Any, algorithms: tuple[str, ...]) -> tuple[Principal, float]:
         required = ["sub", "role", "exp"] + (["iss"] if self.issuer else []) + (["aud"] if self.audience else [])
         try:
             claims = jwt.decode(
@@ -150,7 +175,7 @@ class TokenVerifier:
         # would otherwise reach the database as a customer id.
         if not valid_subject(subject) or role not in ROLES:
             raise unauthorized("invalid_token", "the token's subject or role is not valid")
-        return Principal(id=subject, role=role)
+        return Principal(id=subject, role=role), float(expiry)
 
 
 def unauthorized(code: str, message: str) -> ApiError:

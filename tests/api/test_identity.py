@@ -18,7 +18,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from api import identity
 from api.errors import ConfigurationError
+from api.identity import mint_token
 from tests.support.service import TEST_SECRET, running_service
 
 ISSUER = "https://id.example.test/"
@@ -207,3 +209,43 @@ async def test_in_development_the_dev_secret_still_starts(sqlite_url: str) -> No
 async def test_outside_development_a_strong_secret_starts(sqlite_url: str) -> None:
     async with running_service(sqlite_url, SUPPORT_ENV="production") as service:  # TEST_SECRET: 44 random-ish bytes
         assert (await service.http.get("/livez")).status_code == 200
+
+
+async def test_a_remembered_token_is_still_refused_once_it_expires(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token is decoded once and then answered from memory, but never past its `exp`."""
+    decodes: list[str] = []
+    decode = jwt.decode
+
+    def counted(token: str, *args: Any, **kwargs: Any) -> Any:
+        decodes.append(token)
+        return decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counted)
+    expires = int(time.time()) + 2
+    short = jwt.encode({"sub": CUSTOMER, "role": "customer", "exp": expires}, TEST_SECRET, algorithm="HS256")
+    async with running_service(sqlite_url) as service:
+        assert [(await create(service, short))[0] for _ in range(3)] == [201, 201, 201]
+        assert decodes == [short]
+        time.sleep(max(0.0, expires - time.time()) + 0.05)  # noqa: ASYNC251 - nothing else runs meanwhile
+        status, body = await create(service, short)
+    assert (status, body["error"]["code"]) == (401, "token_expired")
+
+
+async def test_only_so_many_tokens_are_remembered(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    decodes: list[str] = []
+    decode = jwt.decode
+
+    def counted(token: str, *args: Any, **kwargs: Any) -> Any:
+        decodes.append(token)
+        return decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counted)
+    monkeypatch.setattr(identity, "TOKENS_KEPT", 2)
+    first, second, third = (mint_token(TEST_SECRET, customer, "customer") for customer in ("a_1", "b_2", "c_3"))
+    async with running_service(sqlite_url) as service:
+        for token in (first, second, first, third, first, second):
+            assert (await create(service, token))[0] == 201
+    # `first` was used last when `third` came, so `second` made room for it; then `first` is still known.
+    assert decodes == [first, second, third, second]
