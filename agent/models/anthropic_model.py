@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import anthropic
@@ -70,25 +71,32 @@ def cached_prefix(request: ModelRequest) -> dict[str, Any]:
     return {"system": [{"type": "text", "text": request.system, "cache_control": EPHEMERAL}], "tools": tools}
 
 
-def to_response(message: Any) -> ModelResponse:
+def to_response(message: Mapping[str, Any]) -> ModelResponse:
+    """An answer from its JSON body (the Messages API's `Message` object). Content blocks of other kinds
+    (thinking, server tools) carry nothing the loop acts on and are skipped; a body that is not a message at all is
+    the model's protocol error."""
+    blocks, usage = message.get("content"), message.get("usage") or {}
+    if not isinstance(blocks, list) or not isinstance(usage, Mapping):
+        raise ModelProtocolError(f"the model's answer is not a message: {str(message)[:200]}")
     content: list[TextBlock | ToolUseBlock] = []
-    for block in message.content:
-        if block.type == "text":
-            content.append(TextBlock(block.text))
-        elif block.type == "tool_use":
-            content.append(ToolUseBlock(id=block.id, name=block.name, input=block.input))
-        # Other block kinds (thinking, server tools) carry nothing the loop acts on.
-    usage = message.usage
+    for block in blocks:
+        kind = block.get("type") if isinstance(block, Mapping) else None
+        if kind == "text":
+            if not isinstance(text := block.get("text"), str):
+                raise ModelProtocolError(f"a text block of the model's answer has no text: {str(block)[:200]}")
+            content.append(TextBlock(text))
+        elif kind == "tool_use":
+            content.append(ToolUseBlock(id=block.get("id"), name=block.get("name"), input=block.get("input")))
     return ModelResponse(
         content=tuple(content),
-        stop_reason=str(message.stop_reason or "end_turn"),
+        stop_reason=str(message.get("stop_reason") or "end_turn"),
         usage=Usage(
-            input_tokens=usage.input_tokens or 0,
-            output_tokens=usage.output_tokens or 0,
-            cache_read_input_tokens=usage.cache_read_input_tokens or 0,
-            cache_creation_input_tokens=usage.cache_creation_input_tokens or 0,
+            input_tokens=usage.get("input_tokens") or 0,
+            output_tokens=usage.get("output_tokens") or 0,
+            cache_read_input_tokens=usage.get("cache_read_input_tokens") or 0,
+            cache_creation_input_tokens=usage.get("cache_creation_input_tokens") or 0,
         ),
-        model=str(message.model),
+        model=str(message.get("model")),
     )
 
 
@@ -156,15 +164,20 @@ class AnthropicModel:
         client = await self._client_for(request.conversation_id)
         try:
             if on_text is None:
-                message = await client.messages.create(**params)
+                # The body as JSON, not as the SDK's `Message`: the loop reads five fields of it, and building the
+                # typed model (a walk over its type annotations) cost about a sixth of the SDK's CPU per call.
+                answered = await client.messages.with_raw_response.create(**params)
+                message: Any = await answered.json()
+                if not isinstance(message, Mapping):
+                    raise ModelProtocolError(f"the model's answer is not a message: {str(message)[:200]}")
             else:
                 async with client.messages.stream(**params) as stream:
                     async for text in stream.text_stream:
                         await on_text(text)
-                    message = await stream.get_final_message()
+                    message = (await stream.get_final_message()).to_dict()
         except (anthropic.AnthropicError, httpx2.TransportError, ValueError) as error:
             raise translate(error) from error
-        if message.stop_reason is None:
+        if message.get("stop_reason") is None:
             # A stream whose body ended before `message_delta`: the SDK hands back what had arrived, unfinished.
             raise ModelUnavailable("the answer ended before the model finished it (no stop reason)")
         return to_response(message)

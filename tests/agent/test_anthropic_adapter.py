@@ -34,6 +34,7 @@ from tests.fakes.anthropic_api import (
     Disconnect,
     FakeMessagesAPI,
     HttpError,
+    OddBody,
     ReceivedRequest,
     Reply,
     Script,
@@ -279,6 +280,25 @@ async def test_a_broken_stream_becomes_a_model_error(
 
 async def test_invalid_json_in_a_plain_response_is_a_protocol_error(api: FakeMessagesAPI) -> None:
     api.add(broken_tool_input())
+    with pytest.raises(ModelProtocolError):
+        await complete(api, stream=False)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[]",
+        b'"a message"',
+        b'{"content": "hello", "stop_reason": "end_turn"}',
+        b'{"content": [{"type": "text", "text": 5}], "stop_reason": "end_turn"}',
+        b'{"content": [], "usage": [1, 2], "stop_reason": "end_turn"}',
+    ],
+    ids=["a-list", "a-string", "content-not-a-list", "text-not-a-string", "usage-not-an-object"],
+)
+async def test_a_plain_answer_that_is_not_a_message_is_a_protocol_error(api: FakeMessagesAPI, body: bytes) -> None:
+    """The answer is read from its JSON body (not the SDK's typed model): a body of the wrong shape is the
+    model's malformed answer, never a crash of the run."""
+    api.add(OddBody(body))
     with pytest.raises(ModelProtocolError):
         await complete(api, stream=False)
 

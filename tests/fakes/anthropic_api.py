@@ -236,7 +236,15 @@ class Disconnect:
     delay_s: float = 0.0
 
 
-Answer = Reply | HttpError | Disconnect
+@dataclass(frozen=True, slots=True)
+class OddBody:
+    """A 200 whose JSON body is `body` as given, whatever it holds: a provider's malformed answer."""
+
+    body: bytes
+    delay_s: float = 0.0
+
+
+Answer = Reply | HttpError | Disconnect | OddBody
 Script = Answer | Callable[[dict[str, Any]], Answer]
 """What `FakeMessagesAPI.add` takes: an answer, or a function of the request body that returns one."""
 
@@ -675,6 +683,9 @@ class FakeMessagesAPI:
             return False
         if isinstance(answer, HttpError):
             await self._send_error(writer, answer)
+            return True
+        if isinstance(answer, OddBody):
+            await self._send(writer, 200, {"content-type": "application/json"}, answer.body)
             return True
         model = str(request.body.get("model", "claude-fake")) if isinstance(request.body, dict) else "claude-fake"
         if request.streamed:
