@@ -43,7 +43,11 @@ class MessageIn(RequestBody):
 @router.post("", status_code=201, responses=error_responses(401, 403, 503))
 async def create_conversation(request: Request, principal: CustomerPrincipal) -> ConversationOut:
     """Start a conversation for the signed-in customer."""
-    return conversation_summary(await services_of(request).runs.create_conversation(principal.id))
+    services = services_of(request)
+    # Paced with the turns (`agent/pacing.py`): a burst of new conversations waits its turn instead of opening a
+    # database connection each.
+    async with services.loop.pacer.turn():
+        return conversation_summary(await services.runs.create_conversation(principal.id))
 
 
 @router.get("", responses=error_responses(401, 403, 422, 503))

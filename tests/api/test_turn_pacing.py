@@ -1,4 +1,5 @@
-"""The worker's pacing through the chat API: turns waiting on the model hold no place, and the setting is honoured."""
+"""The worker's pacing through the chat API: turns waiting on the model hold no place, new conversations wait their
+turn, and the setting is honoured."""
 
 from __future__ import annotations
 
@@ -60,3 +61,27 @@ async def test_no_limit_when_the_setting_is_zero(sqlite_url: str) -> None:
         assert answer.status_code == 200, answer.text
     async with running_service(sqlite_url) as service:
         assert service.services.loop.pacer.places == 4
+
+
+async def test_a_new_conversation_waits_for_a_place(database_url: str) -> None:
+    """With every place taken, a new conversation is stored only once one is given back."""
+    async with running_service(database_url, SUPPORT_TURNS_AT_ONCE=1) as service:
+        pacer = service.services.loop.pacer
+        held, release = asyncio.Event(), asyncio.Event()
+
+        async def a_turn() -> None:  # the worker's one place, held as a turn holds it
+            async with pacer.turn():
+                held.set()
+                await release.wait()
+
+        holder = asyncio.create_task(a_turn())
+        await held.wait()
+        opening = asyncio.create_task(service.new_conversation(CUSTOMERS[0]))
+        done, _ = await asyncio.wait({opening}, timeout=0.5)
+        assert not done and pacer.waiting == 1
+        release.set()
+        async with asyncio.timeout(30):
+            conversation = await opening
+            await holder
+        assert conversation.startswith("conv_")
+        assert pacer.in_use == 0 and pacer.waiting == 0
