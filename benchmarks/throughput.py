@@ -7,10 +7,9 @@ turn can take no less than 2 x the delay, and the ideal rate is N / (2 x delay) 
 
 For each N it prints turns/s against that ideal, the latency the service adds to a turn (p50, p99), errors,
 the service's CPU time per turn (all its processes, from /proc), the most connections the fake held at once,
-the driver's and the fake's own CPU per turn (so a run shows neither set the pace), how many of the driver's
-connections each worker held, and how long a fixed piece of reference work took the driver just before the level
-(larger when the machine as a whole is slower: compare runs by it). With `--peer` the same load also goes to a
-bare pydantic-ai agent (`benchmarks/load/peer_app.py`; needs the `bench` extra) and the ratio is printed.
+the driver's and the fake's own CPU per turn (so a run shows neither set the pace), and how many of the driver's
+connections each worker held. With `--peer` the same load also goes to a bare pydantic-ai agent
+(`benchmarks/load/peer_app.py`; needs the `bench` extra) and the ratio is printed.
 
     python benchmarks/throughput.py [--levels 25,50,100,200] [--turns 3] [--delay 0.5] [--workers N] [--peer]
 
@@ -222,30 +221,13 @@ def report(name: str, level: Level, model_s: float) -> None:
         print(f"{'':8} {count} x {why}", flush=True)
 
 
-def reference_work_ms() -> float:
-    """CPU time of a fixed piece of Python work (JSON and dict handling, as a turn does), the best of three, in
-    this process. On an idle machine it is steady from run to run; when it is larger, every process on the
-    machine was slower (a busy host), and the figures of that level are to be read with it."""
-    document = {"order": {"items": [{"id": i, "name": f"item {i}", "price": i * 1.5} for i in range(50)]}}
-    best = float("inf")
-    for _ in range(3):
-        started = time.process_time()
-        for _ in range(400):
-            json.loads(json.dumps(document))
-            sorted({f"k{i}": i for i in range(200)}.items())
-        best = min(best, time.process_time() - started)
-    return best * 1000
-
-
 def run_levels(name: str, base_url: str, pid: int, fake_url: str, args: argparse.Namespace) -> list[Level]:
     model_s = 2 * args.delay
     asyncio.run(drive(base_url, pid, fake_url, 10, 1, model_s))  # warm-up: imports, pools, caches
     levels = []
     for n in args.levels:
-        reference = reference_work_ms()
         level = asyncio.run(drive(base_url, pid, fake_url, n, args.turns, model_s))
         report(name, level, model_s)
-        print(f"{'':8} the driver's reference work took {reference:.0f} ms just before this level", flush=True)
         levels.append(level)
     return levels
 
