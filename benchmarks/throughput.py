@@ -9,9 +9,12 @@ For each N it prints turns/s against that ideal, the latency the service adds to
 the service's CPU time per turn (all its processes, from /proc), the most connections the fake held at once,
 the driver's and the fake's own CPU per turn (so a run shows neither set the pace), and how many of the driver's
 connections each worker held. With `--peer` the same load also goes to a bare pydantic-ai agent
-(`benchmarks/load/peer_app.py`; needs the `bench` extra) and the ratio is printed.
+(`benchmarks/load/peer_app.py`; needs the `bench` extra) and the ratio is printed. A level lasts a few seconds,
+and one run of it moves with whatever else the machine does: `--repeat R` runs each level R times and prints the
+medians, which the ratios then compare.
 
     python benchmarks/throughput.py [--levels 25,50,100,200] [--turns 3] [--delay 0.5] [--workers N] [--peer]
+                                    [--repeat R]
 
 Targets on 2 cores (which also run the driver and the fake): at N=200, >= 100 turns/s, p99 added < 1 s,
 0 errors, <= 10 ms of server CPU per turn; and more turns/s and less CPU per turn than the peer.
@@ -206,7 +209,7 @@ async def drive(base_url: str, pid: int, fake_url: str, n: int, turns: int, mode
 def report(name: str, level: Level, model_s: float) -> None:
     ideal = level.conversations / model_s
     lat = level.latencies or [float("nan")]
-    p99 = lat[max(0, int(len(lat) * 0.99) - 1)]
+    p99 = p99_of(level)
     print(
         f"{name:8} N={level.conversations:<4} {level.turns_per_s():6.1f} turns/s (ideal {ideal:5.0f}, "
         f"{level.turns_per_s() / ideal:4.0%})  added p50 {statistics.median(lat) * 1000:6.0f} ms  "
@@ -221,14 +224,50 @@ def report(name: str, level: Level, model_s: float) -> None:
         print(f"{'':8} {count} x {why}", flush=True)
 
 
-def run_levels(name: str, base_url: str, pid: int, fake_url: str, args: argparse.Namespace) -> list[Level]:
+@dataclass(frozen=True)
+class Summary:
+    """One level's figures over its repeats: the median of each (a level lasts seconds; one run of it is noisy)."""
+
+    conversations: int
+    turns_per_s: float
+    p99_s: float
+    cpu_per_turn_s: float
+    errors: int
+
+
+def p99_of(level: Level) -> float:
+    latencies = level.latencies or [float("nan")]
+    return latencies[max(0, int(len(latencies) * 0.99) - 1)]
+
+
+def summarise(runs: list[Level]) -> Summary:
+    return Summary(
+        runs[0].conversations,
+        statistics.median(run.turns_per_s() for run in runs),
+        statistics.median(p99_of(run) for run in runs),
+        statistics.median(run.cpu_s / run.turns for run in runs),
+        sum(run.errors for run in runs),
+    )
+
+
+def run_levels(name: str, base_url: str, pid: int, fake_url: str, args: argparse.Namespace) -> list[Summary]:
     model_s = 2 * args.delay
     asyncio.run(drive(base_url, pid, fake_url, 10, 1, model_s))  # warm-up: imports, pools, caches
     levels = []
     for n in args.levels:
-        level = asyncio.run(drive(base_url, pid, fake_url, n, args.turns, model_s))
-        report(name, level, model_s)
-        levels.append(level)
+        runs = []
+        for _ in range(args.repeat):
+            runs.append(asyncio.run(drive(base_url, pid, fake_url, n, args.turns, model_s)))
+            report(name, runs[-1], model_s)
+        summary = summarise(runs)
+        if args.repeat > 1:
+            print(
+                f"{name:8} N={n:<4} median of {args.repeat}: {summary.turns_per_s:6.1f} turns/s, p99 added "
+                f"{summary.p99_s * 1000:.0f} ms, CPU/turn {summary.cpu_per_turn_s * 1000:.1f} ms; "
+                f"{summary.errors} errors in all",
+                flush=True,
+            )
+        levels.append(summary)
     return levels
 
 
@@ -236,6 +275,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--levels", type=lambda s: [int(x) for x in s.split(",")], default=[25, 50, 100, 200])
     parser.add_argument("--turns", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=1, help="run each level this many times; compare medians")
     parser.add_argument("--delay", type=float, default=0.5)
     parser.add_argument("--workers", type=int, default=0, help="service workers (default: support serve's own)")
     parser.add_argument("--peer", action="store_true", help="also load a bare pydantic-ai agent and compare")
@@ -278,8 +318,8 @@ def main() -> None:
                 theirs = run_levels("peer", peer_url, p.pid, fake_url, args)
     for mine, other in zip(ours, theirs, strict=True):
         print(
-            f"N={mine.conversations:<4} service/peer: turns/s x{mine.turns_per_s() / other.turns_per_s():.2f}, "
-            f"CPU per turn x{(mine.cpu_s / mine.turns) / max(other.cpu_s / other.turns, 1e-9):.2f}"
+            f"N={mine.conversations:<4} service/peer: turns/s x{mine.turns_per_s / other.turns_per_s:.2f}, "
+            f"CPU per turn x{mine.cpu_per_turn_s / max(other.cpu_per_turn_s, 1e-9):.2f}"
         )
 
 
