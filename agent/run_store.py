@@ -504,17 +504,17 @@ def _close_statement(
     writes: tuple[Write, ...], release_at: int, reply: Write | None, events: int, pending: int | None
 ) -> Any:
     """The statement `_close_in_one_statement` runs, for one shape: it returns the reply's id (null without a
-    reply) and how many conversations the release held (one; none if the conversation is gone)."""
+    reply)."""
     ctes = [write.cte(f"write_{i}") for i, write in enumerate(writes)]
     released = ctes[release_at]
     stored = reply.cte("reply") if reply is not None else None
     stored_events = feed.insert_after(
         events, "event", pending=pending, message_id=None if stored is None else stored.c.id, gate=released
     )
-    return select(
-        (select(stored.c.id).scalar_subquery() if stored is not None else null()).label("reply_id"),
-        select(func.count()).select_from(released).scalar_subquery().label("conversations"),
-    ).add_cte(*ctes, *([stored] if stored is not None else []), stored_events.cte("events"))
+    reply_id = select(stored.c.id).scalar_subquery() if stored is not None else null()
+    return select(reply_id.label("reply_id")).add_cte(
+        *ctes, *([stored] if stored is not None else []), stored_events.cte("events")
+    )
 
 
 def _start_statement(run: Write, message: Write, events: int, pending: int | None, with_history: bool) -> Any:
