@@ -211,18 +211,22 @@ async def test_outside_development_a_strong_secret_starts(sqlite_url: str) -> No
         assert (await service.http.get("/livez")).status_code == 200
 
 
-async def test_a_remembered_token_is_still_refused_once_it_expires(
-    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A token is decoded once and then answered from memory, but never past its `exp`."""
-    decodes: list[str] = []
+@pytest.fixture
+def decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every token the service decodes (checks the signature and claims of), in order."""
+    decoded: list[str] = []
     decode = jwt.decode
 
     def counted(token: str, *args: Any, **kwargs: Any) -> Any:
-        decodes.append(token)
+        decoded.append(token)
         return decode(token, *args, **kwargs)
 
     monkeypatch.setattr(jwt, "decode", counted)
+    return decoded
+
+
+async def test_a_remembered_token_is_still_refused_once_it_expires(sqlite_url: str, decodes: list[str]) -> None:
+    """A token is decoded once and then answered from memory, but never past its `exp`."""
     expires = int(time.time()) + 2
     short = jwt.encode({"sub": CUSTOMER, "role": "customer", "exp": expires}, TEST_SECRET, algorithm="HS256")
     async with running_service(sqlite_url) as service:
@@ -233,15 +237,9 @@ async def test_a_remembered_token_is_still_refused_once_it_expires(
     assert (status, body["error"]["code"]) == (401, "token_expired")
 
 
-async def test_only_so_many_tokens_are_remembered(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    decodes: list[str] = []
-    decode = jwt.decode
-
-    def counted(token: str, *args: Any, **kwargs: Any) -> Any:
-        decodes.append(token)
-        return decode(token, *args, **kwargs)
-
-    monkeypatch.setattr(jwt, "decode", counted)
+async def test_only_so_many_tokens_are_remembered(
+    sqlite_url: str, decodes: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(identity, "TOKENS_KEPT", 2)
     first, second, third = (mint_token(TEST_SECRET, customer, "customer") for customer in ("a_1", "b_2", "c_3"))
     async with running_service(sqlite_url) as service:
