@@ -120,13 +120,14 @@ class Telemetry:
         )
         self.cost = meter.create_counter("support.run.cost", unit="USD", description="Model cost of runs")
         self.turns_waiting: Callable[[], int] = lambda: 0
-        """How many of this process's turns wait for a place to compute (`agent.pacing`; the loop sets it). Above
-        zero for long, the workers have more work than cores: a sign to add replicas."""
+        """How many of this process's turns (and new conversations) wait for a place to compute (`agent.pacing`;
+        the loop sets it). Above zero for long, the workers have more work than cores: a sign to add replicas."""
         meter.create_observable_gauge(
             "support.turns.waiting",
             callbacks=[lambda _: [Observation(self.turns_waiting())]],
             unit="{turn}",
-            description="Turns waiting for a place to compute, in this process (SUPPORT_TURNS_AT_ONCE)",
+            description="Turns and new conversations waiting for a place to compute, in this process "
+            "(SUPPORT_TURNS_AT_ONCE)",
         )
 
     async def know_customer(self, customer_id: str) -> None:

@@ -66,8 +66,8 @@ class Settings(BaseSettings):
     `PoolLimits.pre_ping`)."""
 
     turns_at_once: int = Field(default=4, ge=0, le=10_000, alias="SUPPORT_TURNS_AT_ONCE")
-    """How many turns each process computes at once; the others wait in arrival order, and a turn waiting on the
-    model holds no place (`agent/pacing.py`). 0: no limit."""
+    """How many turns (and new conversations) each process computes at once; the others wait in arrival order, and
+    a turn waiting on the model holds no place (`agent/pacing.py`). 0: no limit."""
 
     policy_file: Path | None = Field(default=None, alias="SUPPORT_POLICY_FILE")
     seed_store: bool | None = Field(default=None, alias="SUPPORT_SEED")
