@@ -20,6 +20,7 @@ from api.settings import Settings
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    from api.capacity import plan_workers
     from api.identity import check_identity_settings
     from api.logs import configure_logging, logging_config
     from api.prices import load_prices
@@ -32,10 +33,12 @@ def serve(args: argparse.Namespace) -> None:
         # touched: a second `support serve` must not migrate or seed anything on its way to failing.
         check_identity_settings(settings)
         load_prices(settings)
+        workers = plan_workers(
+            args.workers, sqlite=settings.database_url.startswith("sqlite"), connections=settings.connection_budget()
+        )
         ensure_port_free(args.host, args.port)
     except ConfigurationError as error:
         sys.exit(f"support serve: {error}")
-    workers = args.workers or default_workers(settings.database_url)
     options: dict[str, Any] = {
         "app": "api.serving:create_served_app",
         "factory": True,
@@ -72,14 +75,6 @@ WORKER_STARTUP_S = 60
 answer its ping before killing it. Its default (5 s) is shorter than a worker's start on a busy machine (the
 spawned process imports the whole service before it can answer), so with several workers on a loaded host every
 worker was killed while starting, forever."""
-
-
-def default_workers(database_url: str) -> int:
-    """One per core on PostgreSQL; one on SQLite, which takes one writer at a time (the service's write lock
-    is per process, so more workers would only queue on the database file and risk `database is locked`)."""
-    if database_url.startswith("sqlite"):
-        return 1
-    return os.cpu_count() or 1
 
 
 def ensure_port_free(host: str, port: int) -> None:
@@ -210,8 +205,9 @@ def main(argv: list[str] | None = None) -> None:
         "--workers",
         type=int,
         default=os.environ.get("SUPPORT_WORKERS", "0"),  # a string: argparse converts it, and reports a bad one
-        help="worker processes (SUPPORT_WORKERS). Default: one per core on PostgreSQL; 1 on SQLite, which "
-        "takes one writer at a time, so more workers would only wait on the database file",
+        help="worker processes (SUPPORT_WORKERS). Default: one per CPU this process may use (affinity mask and "
+        "cgroup quota) on PostgreSQL, as many as fit SUPPORT_DB_MAX_CONNECTIONS; 1 on SQLite, which takes one "
+        "writer at a time, so more workers would only wait on the database file",
     )
     p.set_defaults(func=serve)
 
