@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import socket
 import sys
@@ -160,9 +161,19 @@ def openapi(args: argparse.Namespace) -> None:
     print(f"wrote {target}" + ("" if target == COMMITTED_SPEC else f" (the committed spec is {COMMITTED_SPEC})"))
 
 
+EVALS_EXTRA_MISSING = (
+    "support eval: the evaluation is an optional extra; install it with pip install 'support-agent[evals]' "
+    "(for the image: docker build --build-arg EXTRAS=evals .)"
+)
+EXIT_EVAL_CANNOT_START = 2
+"""`support eval`'s code for an evaluation that could not start (`evals.command.EXIT_USAGE`)."""
+
+
 def evaluate(args: argparse.Namespace) -> None:
     """A live evaluation (see `evals.command`); its exit code tells a regression from a run cut short."""
-    from pathlib import Path
+    if importlib.util.find_spec("pydantic_evals") is None:  # the extra's dependencies are not installed
+        print(EVALS_EXTRA_MISSING, file=sys.stderr)
+        sys.exit(EXIT_EVAL_CANNOT_START)
 
     from evals.command import EvalOptions, run_eval
 
