@@ -25,7 +25,7 @@ def serve(args: argparse.Namespace) -> None:
     from api.identity import check_identity_settings
     from api.logs import configure_logging, logging_config
     from api.prices import load_prices
-    from api.worker_pool import BALANCES_CONNECTIONS, WorkerPool
+    from api.worker_pool import BALANCES_CONNECTIONS, WorkerPool, serve_worker
 
     settings = Settings()
     configure_logging(settings.log_format)
@@ -52,7 +52,10 @@ def serve(args: argparse.Namespace) -> None:
         "timeout_graceful_shutdown": DRAIN_S,
         "timeout_keep_alive": KEEP_ALIVE_S,
     }
-    if workers > 1 and BALANCES_CONNECTIONS:
+    if workers == 1:
+        serve_worker(options, share_port=False)  # on a socket of its own making: `::` serves IPv4 too
+        return
+    if BALANCES_CONNECTIONS:
         WorkerPool(options, workers).run()  # a socket per worker: connections spread evenly (`api/worker_pool.py`)
         return
     uvicorn.run(
