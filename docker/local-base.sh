@@ -23,6 +23,10 @@ debootstrap --variant=minbase \
     --include=python3.11,python3-venv,python3-distutils,python3-lib2to3,python3-pip-whl,python3-setuptools-whl,python-is-python3,ca-certificates \
     bookworm "$work/rootfs" "$MIRROR" >"$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
 rm -rf "$work"/rootfs/var/cache/apt/archives/*.deb "$work"/rootfs/var/lib/apt/lists/* "$work"/rootfs/debootstrap
+# Trust the certificate authorities this machine trusts (a TLS-inspecting proxy's among them), for pip too: it
+# reads /etc/pip.conf in every virtualenv, and otherwise checks against its own bundle only.
+cp /etc/ssl/certs/ca-certificates.crt "$work/rootfs/etc/ssl/certs/ca-certificates.crt"
+printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$work/rootfs/etc/pip.conf"
 tar -C "$work/rootfs" --numeric-owner -c . \
     | "$ENGINE" import --change 'ENV LANG=C.UTF-8' --change 'CMD ["python3"]' - "$IMAGE" >/dev/null
 echo "$IMAGE"
