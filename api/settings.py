@@ -131,7 +131,8 @@ class Settings(BaseSettings):
     embeddings endpoint. Unset: keyword search only."""
     embeddings_api_key: SecretStr | None = Field(default=None, alias="SUPPORT_EMBEDDINGS_API_KEY")
     help_centre_dir: Path | None = Field(default=None, alias="SUPPORT_HELP_CENTRE_DIR")
-    """The articles imported at seed time; the store's own help centre (`fixtures/help_centre`) by default."""
+    """The articles imported at seed time; by default the store's own help centre, packaged inside `tools.knowledge`
+    (a checkout's `fixtures/help_centre` overrides it: `tools.data_files`)."""
 
     @property
     def uses_dev_secret(self) -> bool:
