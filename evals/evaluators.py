@@ -25,8 +25,9 @@ from typing import Any, cast
 from pydantic_evals.evaluators import EvaluationReason, Evaluator, EvaluatorContext
 from pydantic_evals.otel.span_tree import SpanNode, SpanQuery, SpanTree
 
-from evals.cases import GOLDEN_DIR, CaseInfo, Conversation
+from evals.cases import CaseInfo, Conversation
 from evals.transcript import Transcript
+from tools.store.loader import DEFAULT_FIXTURE
 
 Context = EvaluatorContext[Conversation, Transcript, CaseInfo]
 
@@ -293,7 +294,7 @@ class NoInternalIds(Evaluator[Conversation, Transcript, CaseInfo]):
 
 @cache
 def _store() -> dict[str, Any]:
-    return cast(dict[str, Any], json.loads((GOLDEN_DIR.parent / "db.json").read_text()))
+    return cast(dict[str, Any], json.loads(DEFAULT_FIXTURE.read_text()))
 
 
 def _personal_strings(user: dict[str, Any]) -> list[str]:
