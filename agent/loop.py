@@ -26,8 +26,6 @@ from agent.errors import ModelError
 from agent.feed import tool_label
 from agent.models.base import (
     Message,
-    Model,
-    ModelRequest,
     ModelResponse,
     RetractableText,
     TextBlock,
@@ -36,12 +34,14 @@ from agent.models.base import (
 )
 from agent.pacing import TurnPacer
 from agent.pricing import PriceTable
-from agent.prompt import SYSTEM_PROMPT
+from agent.prompt_versions import PromptVersions
+from agent.routes import ModelRoutes
 from agent.run_store import ConversationSoFar, RunStore, RunTotals
 from agent.state import TurnState
 from agent.tables import Approval, Run
 from agent.telemetry import PausedRun, Telemetry, current_trace_context, trace_id_of
 from agent.tool_calls import CallBounds, take_in
+from agent.turn_plan import TurnPlan, plan_turn
 from tools.call import ToolCall
 from tools.context import Principal, utcnow
 from tools.knowledge.tool import kb_version_of, passages_used
@@ -75,14 +75,14 @@ class AgentLoop:
     def __init__(
         self,
         *,
-        model: Model,
+        routes: ModelRoutes,
         gate: ToolGate,
         runs: RunStore,
         approvals: ApprovalStore,
         registry: ToolRegistry,
         prices: PriceTable,
         limits: RunLimits,
-        system_prompt: str = SYSTEM_PROMPT,
+        prompts: PromptVersions | None = None,
         max_tokens: int = 1024,
         context_tokens: int = 100_000,
         max_result_chars: int = 20_000,
@@ -90,19 +90,20 @@ class AgentLoop:
         call_bounds: CallBounds | None = None,
         pacer: TurnPacer | None = None,
     ) -> None:
-        self.model = model
+        self.routes = routes
+        """The models: the default route's, and the simple route's when routing is on (`agent.routes`)."""
         self.gate = gate
         self.runs = runs
         self.approvals = approvals
         self.registry = registry
         self.prices = prices
         self.limits = limits
-        self.system_prompt = system_prompt
+        self.prompts = prompts or PromptVersions.load(registry)
+        """The prompt versions on offer, and which conversation gets which (`agent.prompt_versions`)."""
         self.max_tokens = max_tokens
         self.context_tokens = context_tokens
         """Budget for the history shown to the model, in estimated tokens (system prompt and tools not counted)."""
         self.max_result_chars = max_result_chars
-        self.tool_definitions = registry.definitions()
         self.telemetry = telemetry or Telemetry()
         self.call_bounds = call_bounds or CallBounds()
         self.pacer = pacer or TurnPacer(None)
@@ -146,15 +147,24 @@ class AgentLoop:
             seen_call_ids={call.id for message in history for call in message.tool_uses},
         )
         await self.telemetry.know_customer(run.customer_id)
+        plan = plan_turn(
+            self.routes,
+            self.prompts,
+            conversation_id=run.conversation_id,
+            message=content,
+            so_far=so_far,
+            resumed=paused is not None,
+        )
         with self.telemetry.run_span(
             run_id=run.id,
             conversation_id=run.conversation_id,
-            provider=self.model.provider,
-            model=self.model.name,
+            provider=plan.route.model.provider,
+            model=plan.route.model.name,
             paused=paused,
+            labels=plan.run_labels(),
         ) as span:
             result = await self.drive(
-                run, state, events=events or _discard, trace_id=trace_id_of(span), spent_budget=spent_budget
+                run, state, plan, events=events or _discard, trace_id=trace_id_of(span), spent_budget=spent_budget
             )
             self.telemetry.finish_run(span, result.run)
         return result
@@ -163,6 +173,7 @@ class AgentLoop:
         self,
         run: Run,
         state: TurnState,
+        plan: TurnPlan,
         *,
         events: EventSink,
         trace_id: str | None = None,
@@ -178,7 +189,7 @@ class AgentLoop:
             if spent:
                 ending = _Ending("budget_exhausted", replies.DAILY_BUDGET_SPENT, budget=spent)
             else:
-                ending = await self._loop(run, principal, state, budget, steps, events)
+                ending = await self._loop(run, principal, state, budget, steps, events, plan)
         except ModelError as error:
             state.flush_results()
             ending = _Ending("failed", replies.MODEL_FAILED, error=f"{type(error).__name__}: {error}")
@@ -200,8 +211,8 @@ class AgentLoop:
                 budget.usage.cache_creation_input_tokens,
                 budget.cost_micro_usd,
             ),
-            model_provider=steps.answered_by[0] if steps.answered_by else self.model.provider,
-            model_name=steps.answered_by[1] if steps.answered_by else self.model.name,
+            model_provider=steps.answered_by[0] if steps.answered_by else plan.route.model.provider,
+            model_name=steps.answered_by[1] if steps.answered_by else plan.route.model.name,
             budget_exhausted=ending.budget,
             error=ending.error,
             trace_id=trace_id,
@@ -209,6 +220,7 @@ class AgentLoop:
             decisions=steps.decisions,
             kb_version=steps.kb_version,
             held=ending.approval,
+            answered_with=plan.answered_with(),
         )
         return TurnResult(run=finished, approval=ending.approval)
 
@@ -220,6 +232,7 @@ class AgentLoop:
         budget: RunBudget,
         steps: StepLog,
         events: EventSink,
+        plan: TurnPlan,
     ) -> _Ending:
         while True:
             while state.queued_calls:
@@ -228,7 +241,7 @@ class AgentLoop:
                     state.pending_results.append(refused)
                     continue
                 key = state.call_keys.pop(call.id)
-                outcome = await self._run_tool(run, principal, call, key, steps, events)
+                outcome = await self._run_tool(run, principal, call, key, steps, events, plan.labels())
                 if outcome.awaiting_confirmation or outcome.awaiting_approval:
                     # The same call already waiting for a person is not asked for again, nor confirmed again.
                     held = await self.approvals.pending_duplicate(run.conversation_id, call.name, call.input)
@@ -248,9 +261,19 @@ class AgentLoop:
             if exhausted := budget.exhausted():
                 return _Ending("budget_exhausted", replies.BUDGET_EXHAUSTED, budget=exhausted)
             try:
-                response = await self._call_model(run, state, budget, steps, events)
+                response = await self._call_model(run, state, budget, steps, events, plan)
             except TimeoutError:
                 return _Ending("budget_exhausted", replies.BUDGET_EXHAUSTED, budget="wall_clock")
+            except ModelError as error:
+                if plan.route.fail_over(error):
+                    continue  # the default route answers the turn
+                raise
+            if plan.route.refuse_answer(response):
+                # Nothing runs on the simple model's say-so: its calls and words are dropped, the default route
+                # answers from where the turn stood. Words already streamed to the reader are withdrawn.
+                if events is not _discard and response.text:
+                    await events("message.discard", {**_ids(run), "reason": MODEL_ESCALATED})
+                continue
             if ending := self._after_response(run, response, state, budget):
                 return ending
 
@@ -292,15 +315,10 @@ class AgentLoop:
         return _Ending("completed", words)
 
     async def _call_model(
-        self, run: Run, state: TurnState, budget: RunBudget, steps: StepLog, events: EventSink
+        self, run: Run, state: TurnState, budget: RunBudget, steps: StepLog, events: EventSink, plan: TurnPlan
     ) -> ModelResponse:
-        request = ModelRequest(
-            system=self.system_prompt,
-            tools=self.tool_definitions,
-            messages=list(state.messages),
-            max_tokens=self.max_tokens,
-            conversation_id=run.conversation_id,
-        )
+        model = plan.route.model
+        request = plan.request(list(state.messages), max_tokens=self.max_tokens, conversation_id=run.conversation_id)
 
         async def delta(text: str) -> None:
             await events("message.delta", {"run_id": run.id, "conversation_id": run.conversation_id, "text": text})
@@ -314,20 +332,20 @@ class AgentLoop:
         on_text = None if events is _discard else RetractableText(delta, discard)
 
         started = time.perf_counter()
-        with self.telemetry.model_span(self.model.provider, self.model.name, request) as span:
+        with self.telemetry.model_span(model.provider, model.name, request) as span:
             # The model's wait holds no place; taking one back afterwards is not the model's time.
             async with self.pacer.away():
                 async with asyncio.timeout(max(budget.remaining_s(), 0.001)):
-                    response = await self.model.complete(request, on_text=on_text)
+                    response = await model.complete(request, on_text=on_text)
                 latency_ms = (time.perf_counter() - started) * 1000
-            self.telemetry.model_answered(span, self.model.provider, self.model.name, response, latency_ms / 1000)
-        cost = self.prices.cost_micro_usd(response.model or self.model.name, response.usage)
+            self.telemetry.model_answered(span, model.provider, model.name, response, latency_ms / 1000, request.labels)
+        cost = self.prices.cost_micro_usd(response.model or model.name, response.usage)
         budget.spend(response.usage, cost)
         steps.add(
             kind="model",
             latency_ms=latency_ms,
-            provider=response.provider or self.model.provider,
-            model=response.model or self.model.name,
+            provider=response.provider or model.provider,
+            model=response.model or model.name,
             stop_reason=response.stop_reason,
             input_tokens=response.usage.input_tokens,
             output_tokens=response.usage.output_tokens,
@@ -338,12 +356,19 @@ class AgentLoop:
         return response
 
     async def _run_tool(
-        self, run: Run, principal: Principal, call: ToolUseBlock, key: str, steps: StepLog, events: EventSink
+        self,
+        run: Run,
+        principal: Principal,
+        call: ToolUseBlock,
+        key: str,
+        steps: StepLog,
+        events: EventSink,
+        labels: dict[str, str],
     ) -> CallOutcome:
         progress = {"run_id": run.id, "conversation_id": run.conversation_id, "tool": call.name, "tool_use_id": call.id}
         await events("tool.started", {**progress, "label": tool_label(call.name)})
         started = time.perf_counter()
-        with self.telemetry.tool_span(call.name, call.id, call.input, run.conversation_id) as span:
+        with self.telemetry.tool_span(call.name, call.id, call.input, run.conversation_id, labels) as span:
             outcome = await self.gate.submit(
                 ToolCall(call.name, call.input, call.id), principal, run_id=run.id, key=key
             )
@@ -360,6 +385,7 @@ class AgentLoop:
                 ok=bool(result and result.ok),
                 error_code=result.error_code if result else None,
                 result=result.content if result else None,
+                labels=labels,
             )
         steps.add(
             kind="tool",
@@ -419,6 +445,14 @@ class AgentLoop:
                 ToolResultBlock(call.id, json.dumps({"error": {"code": "not_run", "message": why}}), is_error=True)
             )
         state.queued_calls = []
+
+
+MODEL_ESCALATED = "model_escalated"
+"""`message.discard`'s reason when the simple model's streamed words are dropped for the default route's."""
+
+
+def _ids(run: Run) -> dict[str, str]:
+    return {"run_id": run.id, "conversation_id": run.conversation_id}
 
 
 def awaiting_result(call_id: str, held_id: str, message: str, *, status: str = "awaiting_approval") -> ToolResultBlock:

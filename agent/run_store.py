@@ -4,7 +4,7 @@ across a model call, and each state change is durable before the next step start
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -53,6 +53,18 @@ class RunTotals:
 
 
 @dataclass(frozen=True, slots=True)
+class AnsweredWith:
+    """How a run was answered: the route it started on and why, why it moved to the default route (if it did),
+    and the prompt version (`agent.routes`, `agent.prompt_versions`)."""
+
+    route: str
+    route_reason: str
+    route_escalation: str | None
+    prompt_version: str
+    prompt_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class ConversationRef:
     """A conversation a customer names, not yet checked: `start_turn` checks it belongs to them as it claims it."""
 
@@ -70,6 +82,13 @@ class ConversationSoFar:
     loose_messages: bool
     """Messages written outside runs (a hand-off's exchanges): see `agent.handoffs.with_staff_exchanges`."""
     open_confirmations: bool
+    open_approvals: bool = False
+    """An action of the conversation waits for a person of the support team: the turn is about it, likely."""
+
+    @property
+    def open_held_call(self) -> bool:
+        """A confirmation card or an approval of the conversation is still open (`agent.router`)."""
+        return self.open_confirmations or self.open_approvals
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,6 +390,7 @@ class RunStore:
         decisions: list[dict[str, Any]] | None = None,
         kb_version: str | None = None,
         held: Approval | None = None,
+        answered_with: AnsweredWith | None = None,
     ) -> Run:
         """Close the run, store its steps and the audit rows of its reads, add its reply to the conversation,
         release the conversation, and tell the conversation feed, in one transaction. `held` is the call the run
@@ -396,6 +416,8 @@ class RunStore:
             "trace_id": trace_id,
             "kb_version": kb_version,
         }
+        if answered_with is not None:
+            values.update(asdict(answered_with))
         for name, value in values.items():
             setattr(run, name, value)
         writes: list[Bound] = [
@@ -543,7 +565,7 @@ def _history(transcripts: list[list[dict[str, Any]]] | None) -> list[Message]:
     return [Message.from_json(message) for transcript in transcripts or [] for message in transcript]
 
 
-_SO_FAR = ("earlier_runs", "loose_messages", "open_confirmations")
+_SO_FAR = ("earlier_runs", "loose_messages", "open_confirmations", "open_approvals")
 
 
 def _so_far(conversation_id: str | BindParameter[str]) -> tuple[Any, ...]:
@@ -561,6 +583,13 @@ def _so_far(conversation_id: str | BindParameter[str]) -> tuple[Any, ...]:
             col(Approval.status) == "pending",
         )
         .label("open_confirmations"),
+        exists()
+        .where(
+            col(Approval.conversation_id) == conversation_id,
+            col(Approval.kind) == "approval",
+            col(Approval.status) == "pending",
+        )
+        .label("open_approvals"),
     )
 
 

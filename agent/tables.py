@@ -93,6 +93,17 @@ class Run(SQLModel, table=True):
     """Model spend reserved against the daily budgets when the run was admitted; settled when it ends."""
     kb_version: str | None = Field(default=None, max_length=64)
     """The help centre's version the run's searches read; None when the run did not consult it."""
+    route: str | None = Field(default=None, max_length=16)
+    """The model route the run started on, `simple` or `default` (`agent.routes`); None for runs from before."""
+    route_reason: str | None = Field(default=None, max_length=40)
+    """Why the router chose it (`agent.router.Reason`), e.g. `read_only_lookup`, `asks_for_a_change`."""
+    route_escalation: str | None = Field(default=None, max_length=300)
+    """Why the run moved from the simple route to the default one, when it did: what the simple model proposed,
+    or how it failed."""
+    prompt_version: str | None = Field(default=None, max_length=32)
+    """The prompt version the run was answered with (`agent.prompt_versions`), e.g. `v1`."""
+    prompt_id: str | None = Field(default=None, max_length=16)
+    """That version's id: a hash of the system prompt and tool definitions the model was shown."""
 
 
 class Step(SQLModel, table=True):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -119,6 +119,17 @@ class Telemetry:
             description="Approvals waiting for a decision, as stored",
         )
         self.cost = meter.create_counter("support.run.cost", unit="USD", description="Model cost of runs")
+        self.runs = meter.create_counter(
+            "support.runs",
+            unit="{run}",
+            description="Finished runs by status, the route they started on, the prompt version and the model that "
+            "answered: a canary's or a route's share of failures, side by side with the live one's",
+        )
+        self.escalations = meter.create_counter(
+            "support.route.escalations",
+            unit="{turn}",
+            description="Turns moved from the simple route to the default one, by why (a proposed write, a failure)",
+        )
         self.turns_waiting: Callable[[], int] = lambda: 0
         """How many of this process's turns (and new conversations) wait for a place to compute (`agent.pacing`;
         the loop sets it). Above zero for long, the workers have more work than cores: a sign to add replicas."""
@@ -140,8 +151,16 @@ class Telemetry:
 
     @contextmanager
     def run_span(
-        self, *, run_id: str, conversation_id: str, provider: str, model: str, paused: PausedRun | None = None
+        self,
+        *,
+        run_id: str,
+        conversation_id: str,
+        provider: str,
+        model: str,
+        paused: PausedRun | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> Iterator[Span]:
+        """`labels`: the run's route and prompt version (`agent.routes`, `agent.prompt_versions`)."""
         links = []
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "invoke_agent",
@@ -150,6 +169,7 @@ class Telemetry:
             "gen_ai.conversation.id": conversation_id,
             "gen_ai.request.model": model,
             "support.run.id": run_id,
+            **(labels or {}),
         }
         if paused is not None:
             context = trace.get_current_span(extract_context(paused.trace_context)).get_span_context()
@@ -189,11 +209,20 @@ class Telemetry:
                 "support.run.cost_usd": run.cost_micro_usd / 1_000_000,
             }
         )
+        if run.route_escalation:
+            span.set_attribute("support.route.escalation", run.route_escalation)
         if run.status == "failed":
             span.set_status(Status(StatusCode.ERROR, run.error or "the run failed"))
             span.set_attribute("error.type", (run.error or "failed").split(":", 1)[0])
+        labels = run_labels(run)
+        self.runs.add(1, {**labels, "support.run.status": run.status})
         if run.cost_micro_usd:
-            self.cost.add(run.cost_micro_usd / 1_000_000, {"gen_ai.provider.name": run.model_provider})
+            self.cost.add(run.cost_micro_usd / 1_000_000, labels)
+
+    def route_escalated(self, kind: str, why: str, labels: Mapping[str, str]) -> None:
+        """A turn left the simple route: counted, and marked on the span current then (the run's)."""
+        self.escalations.add(1, {**labels, "support.route.escalation": kind})
+        trace.get_current_span().add_event("route.escalated", {"support.route.escalation": why})
 
     def _mark_paused_trace(self, paused: PausedRun, resumed: Span) -> None:
         """A span in the paused run's trace that points at the resumed run."""
@@ -228,6 +257,7 @@ class Telemetry:
             "gen_ai.request.model": model,
             "gen_ai.request.max_tokens": request.max_tokens,
             "gen_ai.conversation.id": request.conversation_id,
+            **request.labels,
         }
         if self.capture_content:
             attributes["gen_ai.input.messages"] = json.dumps(mask([m.to_json() for m in request.messages[-6:]]))
@@ -237,9 +267,20 @@ class Telemetry:
             yield span
 
     def model_answered(
-        self, span: Span | None, provider: str, model: str, response: ModelResponse, seconds: float
+        self,
+        span: Span | None,
+        provider: str,
+        model: str,
+        response: ModelResponse,
+        seconds: float,
+        labels: Mapping[str, str] | None = None,
     ) -> None:
-        common = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": provider, "gen_ai.request.model": model}
+        common = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": provider,
+            "gen_ai.request.model": model,
+            **metric_labels(labels),
+        }
         self.operation_duration.record(seconds, common)
         self.token_usage.record(all_input_tokens(response), {**common, "gen_ai.token.type": "input"})
         self.token_usage.record(response.usage.output_tokens, {**common, "gen_ai.token.type": "output"})
@@ -262,13 +303,16 @@ class Telemetry:
             span.set_attribute("gen_ai.output.messages", json.dumps(mask([response.as_message().to_json()])))
 
     @contextmanager
-    def tool_span(self, name: str, call_id: str, arguments: Any, conversation_id: str) -> Iterator[Span]:
+    def tool_span(
+        self, name: str, call_id: str, arguments: Any, conversation_id: str, labels: Mapping[str, str] | None = None
+    ) -> Iterator[Span]:
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "execute_tool",
             "gen_ai.tool.name": name,
             "gen_ai.tool.call.id": call_id,
             "gen_ai.tool.type": "function",
             "gen_ai.conversation.id": conversation_id,
+            **(labels or {}),
         }
         if self.capture_content:
             attributes["gen_ai.tool.call.arguments"] = json.dumps(mask(arguments), default=str)
@@ -278,7 +322,14 @@ class Telemetry:
             yield span
 
     def tool_decided(
-        self, span: Span, name: str, decision: Decision | None, ok: bool, error_code: str | None, result: Any
+        self,
+        span: Span,
+        name: str,
+        decision: Decision | None,
+        ok: bool,
+        error_code: str | None,
+        result: Any,
+        labels: Mapping[str, str] | None = None,
     ) -> None:
         outcome = decision.outcome.value if decision else "invalid"
         span.set_attribute("policy.outcome", outcome)
@@ -292,7 +343,7 @@ class Telemetry:
             span.set_attribute("error.type", error_code)  # the tool ran and failed (e.g. order not pending)
         if self.capture_content and result is not None:
             span.set_attribute("gen_ai.tool.call.result", json.dumps(mask(result), default=str))
-        self.tool_calls.add(1, {"gen_ai.tool.name": name, "policy.outcome": outcome})
+        self.tool_calls.add(1, {"gen_ai.tool.name": name, "policy.outcome": outcome, **metric_labels(labels)})
 
     def confirmation_decided(self, confirmation: Approval, outcome: str, by: str, role: str) -> None:
         """A customer's confirmation decided (`confirmed | declined | withdrawn | expired`), as a span in the
@@ -363,6 +414,24 @@ class Telemetry:
 
     def approval_closed(self) -> None:
         self.pending_approvals = max(0, self.pending_approvals - 1)
+
+
+METRIC_LABELS = ("support.route", "support.prompt.version")
+"""Of a turn's labels, those metrics carry: few values each. The prompt's id and the route's reason go on spans."""
+
+
+def metric_labels(labels: Mapping[str, str] | None) -> dict[str, str]:
+    return {key: labels[key] for key in METRIC_LABELS if labels and key in labels}
+
+
+def run_labels(run: Run) -> dict[str, str]:
+    """A finished run's metric attributes: the model that answered, the route it started on, its prompt version."""
+    return {
+        "gen_ai.provider.name": run.model_provider,
+        "gen_ai.response.model": run.model_name,
+        "support.route": run.route or "",
+        "support.prompt.version": run.prompt_version or "",
+    }
 
 
 def all_input_tokens(response: ModelResponse) -> int:

@@ -113,6 +113,19 @@ class RunOut(Shape):
     """The run this one continues after a decision (an approval or a confirmation)."""
     kb_version: str | None
     """The help centre's version the run's searches read; None when it did not search."""
+    route: str | None = None
+    """The model route the run started on: `simple` (a cheaper model, for lookups and help-centre questions) or
+    `default`. None for runs stored before routes were recorded."""
+    route_reason: str | None = None
+    """Why the router chose that route, as a code: e.g. `read_only_lookup`, `help_centre_question`,
+    `asks_for_a_change`, `several_requests`, `open_held_call`, `unclear`, `routing_off`."""
+    route_escalation: str | None = None
+    """Set when the run started on `simple` and moved to `default`: why (what the simple model proposed, or how
+    it failed). The `model` named here is then the default route's."""
+    prompt_version: str | None = None
+    """The prompt version the run was answered with, e.g. `v1`."""
+    prompt_id: str | None = None
+    """That version's id: a hash of the system prompt and tool definitions the model was shown."""
 
 
 def message_view(message: ChatMessage) -> MessageOut:
@@ -181,4 +194,9 @@ def run_view(run: Run, approval: Approval | None = None) -> RunOut:
         finished_at=run.finished_at,
         resumed_from=run.resumed_from,
         kb_version=run.kb_version,
+        route=run.route,
+        route_reason=run.route_reason,
+        route_escalation=run.route_escalation,
+        prompt_version=run.prompt_version,
+        prompt_id=run.prompt_id,
     )

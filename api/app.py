@@ -52,10 +52,15 @@ def operation_id(route: APIRoute) -> str:
 
 
 def create_app(
-    settings: Settings | None = None, *, model: Model | None = None, telemetry: Telemetry | None = None
+    settings: Settings | None = None,
+    *,
+    model: Model | None = None,
+    simple_model: Model | None = None,
+    telemetry: Telemetry | None = None,
 ) -> FastAPI:
-    """Build the app. `model` replaces the configured one (tests pass a scripted model); `telemetry` replaces
-    the one configured from the `OTEL_*` variables (tests pass in-memory providers)."""
+    """Build the app. `model` replaces the configured one (tests pass a scripted model), and `simple_model` the
+    simple route's (`agent.routes`); `telemetry` replaces the one configured from the `OTEL_*` variables (tests
+    pass in-memory providers)."""
     resolved = settings or Settings()
     observability = configure_from_env(prometheus=resolved.metrics_enabled)
     traced = telemetry is not None or observability.enabled
@@ -63,7 +68,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = await build_services(resolved, model=model, telemetry=telemetry)
+        services = await build_services(resolved, model=model, simple_model=simple_model, telemetry=telemetry)
         app.state.services = services
         services.start_housekeeping()
         try:

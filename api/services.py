@@ -19,13 +19,16 @@ from agent.approval_desk import ApprovalDesk
 from agent.approvals import ApprovalStore
 from agent.confirmations import ConfirmationDesk
 from agent.dispatch import ToolGate
+from agent.errors import ConfigurationError
 from agent.handoffs import HandoffStore
 from agent.loop import AgentLoop
 from agent.masking import customer_terms
 from agent.models.base import Model
-from agent.models.selection import Credentials, build_chain
+from agent.models.selection import Credentials, build_chain, build_model
 from agent.pacing import TurnPacer
+from agent.prompt_versions import PromptVersions
 from agent.recovery import RunRecovery
+from agent.routes import ModelRoutes, build_simple_route, parse_routes
 from agent.run_store import RunStore
 from agent.spend import DailySpend, store_stripes
 from agent.telemetry import Telemetry
@@ -61,6 +64,8 @@ class Services:
     runs: RunStore
     approvals: ApprovalStore
     model: Model
+    """The default route's model (`routes` has the simple route's too)."""
+    routes: ModelRoutes
     loop: AgentLoop
     desk: ApprovalDesk
     lease: WorkerLease
@@ -125,18 +130,24 @@ class Services:
             await asyncio.wait(set(self._tasks), timeout=grace_s)
         if not self._tasks:
             await self.lease.resign()
-        closer = getattr(self.model, "close", None)
-        if closer is not None:
-            await closer()
+        await self.routes.close()
         if self.knowledge.embedder is not None:
             await self.knowledge.embedder.close()
         await self.database.dispose()
 
 
 async def build_services(
-    settings: Settings, *, model: Model | None = None, telemetry: Telemetry | None = None
+    settings: Settings,
+    *,
+    model: Model | None = None,
+    simple_model: Model | None = None,
+    telemetry: Telemetry | None = None,
 ) -> Services:
+    """`model` and `simple_model` replace the configured default and simple routes' models (tests, evaluations)."""
     check_identity_settings(settings)
+    telemetry = telemetry or Telemetry()
+    prompts = load_prompt_versions(settings)
+    routes = build_routes(settings, telemetry, model=model, simple_model=simple_model)
     prices = load_prices(settings)
     database = Database(settings.database_url, pool=settings.pool_limits())
     await prepare_database(database, seed=settings.seeds_at_start, help_centre=settings.help_centre_dir)
@@ -168,26 +179,15 @@ async def build_services(
         ttl=timedelta(hours=policy.approvals.ttl_hours),
         confirmation_ttl=timedelta(minutes=policy.confirmations.ttl_minutes),
     )
-    chosen = model or build_chain(
-        settings.model_spec,
-        settings.model_fallbacks,
-        Credentials(
-            anthropic_api_key=secret(settings.anthropic_api_key),
-            anthropic_base_url=settings.anthropic_base_url,
-            openai_api_key=secret(settings.openai_api_key),
-            timeout_s=settings.model_timeout_s,
-            max_retries=settings.model_max_retries,
-        ),
-        telemetry=telemetry,
-    )
     loop = AgentLoop(
-        model=chosen,
+        routes=routes,
         gate=gate,
         runs=runs,
         approvals=approvals,
         registry=registry,
         prices=prices,
         limits=settings.run_limits(),
+        prompts=prompts,
         max_tokens=settings.max_output_tokens,
         context_tokens=settings.context_tokens,
         max_result_chars=settings.max_tool_result_chars,
@@ -221,7 +221,8 @@ async def build_services(
         gate=gate,
         runs=runs,
         approvals=approvals,
-        model=chosen,
+        model=routes.default,
+        routes=routes,
         loop=loop,
         desk=desk,
         lease=lease,
@@ -235,6 +236,48 @@ async def build_services(
     )
     services.sweeper.start()
     return services
+
+
+def credentials(settings: Settings) -> Credentials:
+    return Credentials(
+        anthropic_api_key=secret(settings.anthropic_api_key),
+        anthropic_base_url=settings.anthropic_base_url,
+        openai_api_key=secret(settings.openai_api_key),
+        timeout_s=settings.model_timeout_s,
+        max_retries=settings.model_max_retries,
+    )
+
+
+def build_routes(
+    settings: Settings, telemetry: Telemetry, *, model: Model | None = None, simple_model: Model | None = None
+) -> ModelRoutes:
+    """The models of SUPPORT_MODEL_ROUTES: the default route's chain (ending in the offline model), and the simple
+    route's, when one is named. A model given here replaces its route's configured one."""
+    specs = parse_routes(settings.model_routes)
+    if specs.default is not None and (settings.model is not None or settings.model_fallbacks.strip()):
+        raise ConfigurationError(
+            "the default model is named twice: set SUPPORT_MODEL (and SUPPORT_MODEL_FALLBACKS) or the default= "
+            "route of SUPPORT_MODEL_ROUTES, not both"
+        )
+    known = credentials(settings)
+    if model is None:
+        primary, *fallbacks = specs.default or (settings.model_spec, *settings.model_fallbacks.split(","))
+        model = build_chain(primary, ",".join(fallbacks), known, telemetry=telemetry)
+    if simple_model is None and specs.simple is not None:
+        make = partial(build_model, credentials=known, tracer_provider=telemetry.tracer_provider)
+        simple_model = build_simple_route(specs.simple, make, telemetry)
+    reads = frozenset(spec.name for spec in registry if not spec.writes)
+    routes = ModelRoutes(default=model, simple=simple_model, read_tools=reads, telemetry=telemetry)
+    log.info("%s", routes.describe())
+    return routes
+
+
+def load_prompt_versions(settings: Settings) -> PromptVersions:
+    prompts = PromptVersions.load(
+        registry, directory=settings.prompts_dir, live=settings.prompt_version, canary=settings.prompt_canary
+    )
+    log.info("%s", prompts.describe())
+    return prompts
 
 
 def services_of(request: Request) -> Services:

@@ -34,6 +34,17 @@ class Settings(BaseSettings):
     model_timeout_s: float = Field(default=30.0, gt=0, alias="SUPPORT_MODEL_TIMEOUT_S")
     model_max_retries: int = Field(default=2, ge=0, le=10, alias="SUPPORT_MODEL_MAX_RETRIES")
     max_output_tokens: int = Field(default=1024, gt=0, alias="SUPPORT_MAX_OUTPUT_TOKENS")
+    model_routes: str = Field(default="", alias="SUPPORT_MODEL_ROUTES")
+    """A cheaper model for turns that only read, e.g. `simple=anthropic:claude-haiku-4-5,default=anthropic:claude-
+    sonnet-4-6`; `+` joins a route's fallbacks. Without `default=` the default route is SUPPORT_MODEL with
+    SUPPORT_MODEL_FALLBACKS. Empty (the default): every turn goes to the default model (`agent.routes`)."""
+    prompt_version: str | None = Field(default=None, alias="SUPPORT_PROMPT_VERSION")
+    """The live prompt version: a folder name (e.g. `v1`) or its id. Unset: the newest (`agent.prompt_versions`)."""
+    prompt_canary: str | None = Field(default=None, alias="SUPPORT_PROMPT_CANARY")
+    """Another prompt version for a share of conversations, chosen by a hash of the conversation id, e.g. `v2:10`
+    (10%). Unset: none. Removing it rolls those conversations back to the live version on their next turn."""
+    prompts_dir: Path | None = Field(default=None, alias="SUPPORT_PROMPTS_DIR")
+    """A folder of prompt versions to use instead of the ones packaged in `agent/prompts`."""
 
     context_tokens: int = Field(default=100_000, gt=0, alias="SUPPORT_CONTEXT_TOKENS")
     """History shown to the model per request, in estimated tokens; older turns are dropped first."""

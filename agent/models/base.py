@@ -141,6 +141,8 @@ class ModelRequest:
     messages: list[Message]
     max_tokens: int = 1024
     conversation_id: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    """What the call's spans and metrics carry besides the model: its route and prompt version. Not sent."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from pydantic_ai import Agent, Tool
 from pydantic_ai.models.anthropic import AnthropicModel
 from pydantic_ai.providers.anthropic import AnthropicProvider
 
-from agent.prompt import SYSTEM_PROMPT
+from agent.prompt_versions import PromptVersions
 from tools import registry
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -48,13 +48,13 @@ def record_tool(name: str) -> Any:
 
 
 def build_agent() -> Agent[None, str]:
+    prompt = PromptVersions.load(registry).live  # what the service itself sends
     tools = [
-        Tool.from_schema(record_tool(d["name"]), d["name"], d["description"], d["input_schema"])
-        for d in registry.definitions()
+        Tool.from_schema(record_tool(d["name"]), d["name"], d["description"], d["input_schema"]) for d in prompt.tools
     ]
     provider = AnthropicProvider(api_key="benchmark", base_url=os.environ["ANTHROPIC_BASE_URL"])
     model = AnthropicModel("claude-sonnet-4-6", provider=provider)
-    return Agent(model, instructions=SYSTEM_PROMPT, tools=tools)
+    return Agent(model, instructions=prompt.system, tools=tools)
 
 
 class MessageIn(BaseModel):

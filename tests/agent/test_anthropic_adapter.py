@@ -25,7 +25,7 @@ from agent import replies
 from agent.errors import ModelError, ModelProtocolError, ModelTimeout, ModelUnavailable
 from agent.models.anthropic_model import STREAM_MODELS, AnthropicModel
 from agent.models.base import Message, ModelRequest, ModelResponse, TextBlock, ToolUseBlock, Usage
-from agent.prompt import SYSTEM_PROMPT
+from agent.prompt_versions import PromptVersions
 from agent.tables import Run
 from agent.tables import Step as StepRow
 from agent.telemetry import Telemetry
@@ -49,6 +49,7 @@ from tests.fakes.anthropic_api import (
 )
 from tests.support.http_server import parse_sse
 from tests.support.service import ServiceClient, anthropic_settings, running_service
+from tools import registry
 from tools.context import Principal
 
 MODEL = "claude-sonnet-4-6"
@@ -327,8 +328,9 @@ async def test_the_cached_prefix_is_marked_and_byte_identical_across_turns(
         await ask(service, "Thanks!", conversation)
     sent = api.requests
     assert len(sent) == 3
+    system = PromptVersions.load(registry).live.system
     for each in sent:
-        assert each.body["system"] == [{"type": "text", "text": SYSTEM_PROMPT, "cache_control": EPHEMERAL}]
+        assert each.body["system"] == [{"type": "text", "text": system, "cache_control": EPHEMERAL}]
         tools = each.body["tools"]
         assert len(tools) > 5 and "cache_control" not in json.dumps(tools[:-1])
         assert tools[-1]["cache_control"] == EPHEMERAL

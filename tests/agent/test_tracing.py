@@ -5,46 +5,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
 from agent.models.base import Usage
 from agent.models.scripted import ScriptedModel, call, calls, say
-from agent.telemetry import Telemetry, mask
+from agent.telemetry import mask
 from tests.support import fixture_data as data
 from tests.support.service import bearer, running_service
+from tests.support.telemetry import Recorded, recording
 
 JAMES = "james_li_5688"
 AGENT = bearer("agent_alice", role="agent")
 
 
-@dataclass
-class Recorded:
-    telemetry: Telemetry
-    spans: InMemorySpanExporter
-    metrics: InMemoryMetricReader
-
-    def named(self, prefix: str) -> list[ReadableSpan]:
-        return [s for s in self.spans.get_finished_spans() if s.name.startswith(prefix)]
-
-
 @pytest.fixture
 def recorded() -> Iterator[Recorded]:
-    spans = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
-    reader = InMemoryMetricReader()
-    meter_provider = MeterProvider(metric_readers=[reader])
-    yield Recorded(Telemetry(tracer_provider, meter_provider, capture_content=False), spans, reader)
-    tracer_provider.shutdown()
-    meter_provider.shutdown()
+    with recording() as found:
+        yield found
 
 
 def allowed_denied_paused() -> ScriptedModel:

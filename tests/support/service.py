@@ -66,9 +66,17 @@ class ServiceClient:
 
 @asynccontextmanager
 async def running_service(
-    database_url: str, model: Model | None = None, *, telemetry: Telemetry | None = None, **settings: Any
+    database_url: str,
+    model: Model | None = None,
+    *,
+    simple_model: Model | None = None,
+    telemetry: Telemetry | None = None,
+    **settings: Any,
 ) -> AsyncIterator[ServiceClient]:
-    app = create_app(service_settings(database_url, **settings), model=model, telemetry=telemetry)
+    """The service with `model` for the default route (and `simple_model` for the simple one, `agent.routes`)."""
+    app = create_app(
+        service_settings(database_url, **settings), model=model, simple_model=simple_model, telemetry=telemetry
+    )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://service.test") as http:
