@@ -71,7 +71,7 @@ def _words(text: str) -> frozenset[str]:
 CHANGE = _words(
     "cancel cancelled canceled cancelling cancellation return returning returned refund refunded refunds exchange "
     "exchanging swap replace replacement change changing modify update switch edit remove add move redirect "
-    "compensate compensation reimburse reimbursement charge charged credit waive discount"
+    "compensate compensation reimburse reimbursement charge charged credit waive discount instead mistake"
 )
 """Words of a request to change something: the tools that write."""
 LOOKUP = _words(
@@ -92,7 +92,9 @@ PERSON = _words(
     "ridiculous unacceptable terrible worst useless angry furious scam fraud"
 )
 """Asking for a person, or upset: a careful answer (and perhaps a hand-off) from the capable model."""
-UNUSUAL = _words("ignore instructions instruction prompt pretend system developer jailbreak override")
+UNUSUAL = _words(
+    "ignore instructions instruction prompt pretend system developer jailbreak override admin administrator verbatim"
+)
 """Words of a message trying to steer the assistant rather than asking the store something."""
 ASKING = CHANGE | LOOKUP | POLICY
 QUESTION_OPENERS = _words("how what when why which where is are do does can could will would should")
@@ -134,8 +136,9 @@ def _by_words(text: str) -> RouteChoice:
         return RouteChoice(SIMPLE, Reason.HELP_CENTRE) if general_question else RouteChoice(DEFAULT, Reason.WRITE)
     if vocabulary & POLICY and general_question:
         return RouteChoice(SIMPLE, Reason.HELP_CENTRE)
-    if orders or vocabulary & LOOKUP:
+    if vocabulary & LOOKUP:
         return RouteChoice(SIMPLE, Reason.LOOKUP)
+    # An order id in words the router does not know (another language, a bare reply): not clearly a lookup.
     return RouteChoice(DEFAULT, Reason.UNCLEAR)
 
 

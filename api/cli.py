@@ -190,6 +190,7 @@ def evaluate(args: argparse.Namespace) -> None:
         out=Path(args.out),
         customer_model=args.customer_model,
         task_ids=tuple(args.task or ()),
+        compare=args.compare,
     )
     sys.exit(run_eval(options))
 
@@ -256,7 +257,8 @@ def main(argv: list[str] | None = None) -> None:
     p = commands.add_parser(
         "eval",
         help="evaluate the agent on the tau2 tasks (simulated customer) or the golden cases; writes report.json/.html",
-        description="Exit codes: 0 done, 1 worse than --baseline, 2 could not start, 3 cut short by --max-cost-usd.",
+        description="Exit codes: 0 done, 1 worse than --baseline (or, with --compare, the candidate fails a case the "
+        "current version passed), 2 could not start, 3 cut short by --max-cost-usd.",
     )
     p.add_argument("--model", required=True, help="offline or anthropic:<model id> (needs ANTHROPIC_API_KEY)")
     p.add_argument(
@@ -273,6 +275,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--baseline", help="a previous report.json: exit 1 when this run is worse")
     p.add_argument("--out", default="eval-report", help="folder for report.json and report.html")
     p.add_argument("--customer-model", help="anthropic:<model id> playing the customer (default: the one tested)")
+    p.add_argument(
+        "--compare",
+        metavar="CURRENT,CANDIDATE",
+        help="evaluate two variants side by side, the current one first: prompt=<version> (SUPPORT_PROMPT_VERSION), "
+        "model=<model>, or routes=<SUPPORT_MODEL_ROUTES or off>, e.g. prompt=v1,prompt=v2 or "
+        "routes=off,routes=simple=anthropic:claude-haiku-4-5; --model is the rest of the service under test",
+    )
     p.set_defaults(func=evaluate)
 
     staff_cli.register(commands)

@@ -6,14 +6,18 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
 from agent.errors import ConfigurationError
 from agent.models.anthropic_model import AnthropicModel
+from agent.models.base import Model
 from agent.models.selection import Credentials, build_model
+from agent.routes import RouteSpecs, build_simple_route, parse_routes
+from agent.telemetry import Telemetry
 from api.prices import load_prices
 from api.settings import Settings
 from evals.baseline import TOLERANCE, load_baseline, regressions
@@ -53,6 +57,12 @@ class EvalOptions:
     customer_model: str | None = None
     task_ids: tuple[str, ...] = ()
     tasks_file: Path = DEFAULT_TASKS
+    routes: str | None = None
+    """SUPPORT_MODEL_ROUTES for the service under test (each route's model built alone, see `target_for`)."""
+    service_settings: Mapping[str, str] = field(default_factory=dict)
+    """Settings the service under test gets besides its model, e.g. `SUPPORT_PROMPT_VERSION`."""
+    compare: str | None = None
+    """Two variants to evaluate side by side, e.g. `prompt=v1,prompt=v2` (`evals.compare`)."""
 
 
 def anthropic_model_id(spec: str) -> str | None:
@@ -61,21 +71,44 @@ def anthropic_model_id(spec: str) -> str | None:
 
 def check_target(options: EvalOptions, settings: Settings) -> None:
     """A model that cannot be built stops the evaluation before anything is played."""
-    if options.model == "offline":
-        return
-    if anthropic_model_id(options.model) is None:
-        raise EvalSetupError(f"--model must be offline or anthropic:<model id>, not {options.model!r}")
-    if settings.anthropic_api_key is None:
-        raise EvalSetupError("evaluating an Anthropic model needs ANTHROPIC_API_KEY")
+    for spec in models_of(options):
+        if spec == "offline":
+            continue
+        if anthropic_model_id(spec) is None:
+            raise EvalSetupError(f"a model under evaluation must be offline or anthropic:<model id>, not {spec!r}")
+        if settings.anthropic_api_key is None:
+            raise EvalSetupError("evaluating an Anthropic model needs ANTHROPIC_API_KEY")
+
+
+def routes_of(options: EvalOptions) -> RouteSpecs:
+    try:
+        specs = parse_routes(options.routes or "")
+    except ConfigurationError as error:
+        raise EvalSetupError(str(error)) from error
+    if any(len(links) > 1 for links in (specs.simple, specs.default) if links):
+        raise EvalSetupError("an evaluation builds each route's model alone: name one model per route, without '+'")
+    return specs
+
+
+def models_of(options: EvalOptions) -> list[str]:
+    """The model of each route under evaluation: `default` first (the `--model`, unless the routes name one)."""
+    specs = routes_of(options)
+    return [specs.default[0] if specs.default else options.model, *(specs.simple or ())]
+
+
+def model_label(options: EvalOptions) -> str:
+    """The models under evaluation, as the report names them: the default route's, and the simple route's."""
+    default, *simple = models_of(options)
+    return f"{default} (simple route: {simple[0]})" if simple else default
 
 
 def target_for(options: EvalOptions, settings: Settings) -> Target:
     """The service under test. A Claude model is built here, alone, and handed to the service: the service's own
     chain would fall back to the offline model when Claude fails, and the report would score the offline
-    model's answers as Claude's."""
+    model's answers as Claude's. With routes, each route's model is built alone the same way; the simple route's
+    failures still move a turn to the default model, as in the service."""
     check_target(options, settings)
-    if options.model == "offline":
-        return Target(model="offline")
+    default, *simple = models_of(options)
     credentials = Credentials(
         anthropic_api_key=settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None,
         anthropic_base_url=settings.anthropic_base_url,
@@ -84,9 +117,15 @@ def target_for(options: EvalOptions, settings: Settings) -> Target:
         max_retries=settings.model_max_retries,
     )
     try:
-        return Target(model=options.model, instance=build_model(options.model, credentials))
+        instance = None if default == "offline" else build_model(default, credentials)
+        simple_instance: Model | None = None
+        if simple:
+            simple_instance = build_simple_route(simple, partial(build_model, credentials=credentials), Telemetry())
     except ConfigurationError as error:
         raise EvalSetupError(str(error)) from error
+    return Target(
+        model=default, instance=instance, simple_instance=simple_instance, settings=dict(options.service_settings)
+    )
 
 
 def customer_model_for(options: EvalOptions, settings: Settings) -> AnthropicModel:
@@ -131,10 +170,13 @@ class ProgressLine:
         )
 
 
-async def evaluate(options: EvalOptions, settings: Settings, stream: TextIO) -> dict[str, Any]:
-    """Everything that can be refused (the model, the key, the task ids) is checked before the store is built."""
+async def evaluate(
+    options: EvalOptions, settings: Settings, stream: TextIO, cap: CostCap | None = None
+) -> dict[str, Any]:
+    """Everything that can be refused (the model, the key, the task ids) is checked before the store is built.
+    `cap`: a cost cap shared with other evaluations (`evals.compare`); by default one of this evaluation's own."""
     check_target(options, settings)
-    cap = CostCap(options.max_cost_usd)
+    cap = cap or CostCap(options.max_cost_usd)
     new_target = partial(target_for, options, settings)
     if options.tasks == "golden":
         dataset = golden_dataset()
@@ -170,12 +212,12 @@ async def evaluate(options: EvalOptions, settings: Settings, stream: TextIO) -> 
         raise EvalSetupError(f"unknown task set {options.tasks!r}: use tau2-train or golden")
     return build_report(
         results,
-        model=options.model,
+        model=model_label(options),
         tasks=options.tasks,
         trials=options.trials,
         max_cost_usd=options.max_cost_usd,
         cut_short=any(r.status == "cut_short" for r in results),
-        model_api=None if options.model == "offline" else settings.anthropic_base_url or ANTHROPIC_API,
+        model_api=None if set(models_of(options)) == {"offline"} else settings.anthropic_base_url or ANTHROPIC_API,
     )
 
 
@@ -193,6 +235,10 @@ def run_eval(options: EvalOptions, settings: Settings | None = None, stream: Tex
     Progress and the verdict go to `stream` (standard error), so standard output stays free for a pipe."""
     settings = settings or Settings()
     stream = stream or sys.stderr
+    if options.compare is not None:
+        from evals.compare import run_compare
+
+        return run_compare(options, settings, stream)
     try:
         baseline = load_baseline(options.baseline, options.tasks) if options.baseline else None
         report = asyncio.run(evaluate(options, settings, stream))

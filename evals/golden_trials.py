@@ -49,6 +49,7 @@ def trial_of(result: CaseResult, trial: int) -> TrialResult:
     outcome.agent_turns = len(transcript.turns)
     outcome.conversation = conversation_of(transcript)
     outcome.latencies_s = [run.latency_s for run in transcript.runs if run.latency_s is not None]
+    outcome.count_routes(transcript.runs)
     return outcome
 
 

@@ -67,6 +67,8 @@ class Target:
     model: str = "offline"
     settings: Mapping[str, Any] = field(default_factory=dict)
     instance: Model | None = None
+    simple_instance: Model | None = None
+    """The simple route's model (`agent.routes`): with it, the service routes turns between it and the default."""
 
     @property
     def label(self) -> str:
@@ -299,7 +301,7 @@ async def open_session(case: str, customer: str, *, target: Target, store: Store
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
     meter_provider = MeterProvider()
     telemetry = Telemetry(tracer_provider, meter_provider, capture_content=False)
-    app = create_app(settings, model=target.instance, telemetry=telemetry)
+    app = create_app(settings, model=target.instance, simple_model=target.simple_instance, telemetry=telemetry)
     database = Database(url)
     try:
         async with app.router.lifespan_context(app):
@@ -356,6 +358,8 @@ def _run_record(run: Run) -> RunRecord:
         output_tokens=run.output_tokens,
         cost_usd=run.cost_micro_usd / 1_000_000,
         latency_s=latency,
+        route=run.route,
+        route_escalation=run.route_escalation,
     )
 
 

@@ -82,6 +82,7 @@ class LiveRun:
             result.status, result.error = "error", f"{type(error).__name__}: {error}"
             return result
         result.conversation = conversation_of(transcript)
+        result.count_routes(transcript.runs)
         result.denied_calls = sum(call.decision == "deny" for call in transcript.tool_calls)
         result.approvals = sum(held.kind == "approval" for held in transcript.held_calls)
         result.confirmations = sum(held.kind == "confirmation" for held in transcript.held_calls)

@@ -47,6 +47,18 @@ class TrialResult:
     error: str | None = None
     conversation: list[dict[str, Any]] = field(default_factory=list)
     """What was said, turn by turn (`kind`, `text`, the service's `reply` and `run_status`), to read a failure."""
+    runs: int = 0
+    """The service's runs (one per message, and one per decision that resumed a paused run)."""
+    simple_runs: int = 0
+    """Runs that started on the simple route (`agent.routes`)."""
+    escalated_runs: int = 0
+    """Of those, the runs that moved to the default route (the simple model proposed a write, or failed)."""
+
+    def count_routes(self, runs: list[Any]) -> None:
+        """Count the played runs' routes (`evals.transcript.RunRecord`s)."""
+        self.runs = len(runs)
+        self.simple_runs = sum(run.route == "simple" for run in runs)
+        self.escalated_runs = sum(run.route == "simple" and bool(run.route_escalation) for run in runs)
 
     @property
     def cost_usd(self) -> float:
@@ -142,6 +154,9 @@ def build_report(
             "customer_cost_usd": round(sum(t.customer_cost_usd for t in results), 6),
             "tokens": sum(t.tokens for t in results),
             "latency_s": latency([s for t in results for s in t.latencies_s]),
+            "runs": sum(t.runs for t in results),
+            "simple_runs": sum(t.simple_runs for t in results),
+            "escalated_runs": sum(t.escalated_runs for t in results),
         },
         "per_task": rows,
         "trial_results": [asdict(t) | {"cost_usd": t.cost_usd} for t in results],

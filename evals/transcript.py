@@ -75,6 +75,10 @@ class RunRecord(BaseModel):
     output_tokens: int
     cost_usd: float
     latency_s: float | None
+    route: str | None = None
+    """The model route the run started on (`simple` or `default`), when the service routes."""
+    route_escalation: str | None = None
+    """Why it moved from `simple` to `default`, when it did."""
 
 
 class Transcript(BaseModel):

@@ -70,3 +70,18 @@ def test_without_history_breakpoints_only_the_marked_prefix_is_read() -> None:
     assert usage.cache_read_input_tokens > 0
     assert usage.cache_creation_input_tokens == 0
     assert usage.input_tokens > 0  # the unmarked history is plain input every time
+
+
+def test_the_fake_keeps_a_cache_per_model_and_caches_nothing_under_a_models_minimum() -> None:
+    """A conversation moving between models does not read the other model's cache; a prefix under the model's
+    minimum (4096 tokens on Claude Haiku 4.5) is neither written nor read."""
+    cache = PromptCache()
+    system = [{"type": "text", "text": "rules " * 1000, "cache_control": EPHEMERAL}]  # about 1500 tokens
+    body = {"system": system, "messages": [{"role": "user", "content": "hello"}]}
+    assert cache.usage({**body, "model": "claude-sonnet-4-6"}).cache_creation_input_tokens > 0
+    assert cache.usage({**body, "model": "claude-sonnet-4-6"}).cache_read_input_tokens > 0
+    other = cache.usage({**body, "model": "claude-opus-4-8"})
+    assert other.cache_read_input_tokens == 0 and other.cache_creation_input_tokens > 0
+    for _ in range(2):
+        small = cache.usage({**body, "model": "claude-haiku-4-5"})
+        assert (small.cache_read_input_tokens, small.cache_creation_input_tokens) == (0, 0)

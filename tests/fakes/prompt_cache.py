@@ -8,6 +8,12 @@ follows the hit, up to the request's last breakpoint, is written to cache; the r
 This does the same with estimated tokens (4 characters each), so a test or benchmark sees the cache read and
 write tokens a client's breakpoints would earn: a client that marks only the tools and the system prompt gets
 their share cached and no more, however long the conversation grows.
+
+Caches are per model, and a prefix shorter than the model's minimum cacheable length is neither written nor read
+(build-with-claude/prompt-caching, "Cache limitations": 4096 tokens for Claude Haiku 4.5, Opus 4.5 and 4.6, 1024
+for the Sonnet 4.x models; "shorter prompts cannot be cached, even if marked with cache_control"). Both matter to
+a service that sends some turns to another model: a conversation that moves between models does not read the
+other model's cache, and a cheap model with a high minimum may cache nothing of a short prompt.
 """
 
 from __future__ import annotations
@@ -20,6 +26,18 @@ from typing import Any
 LOOKBACK = 20
 """Block boundaries before a breakpoint at which the API still looks for an earlier cache entry."""
 MAX_BREAKPOINTS = 4
+MINIMUM_CACHEABLE = {
+    "claude-haiku-4-5": 4096,
+    "claude-opus-4-5": 4096,
+    "claude-opus-4-6": 4096,
+    "claude-sonnet-4": 1024,
+}
+"""Minimum cacheable prompts, in tokens, by model id prefix. A model not named here caches a prompt of any length
+(the fake's tests script short prompts)."""
+
+
+def minimum_for(model: str) -> int:
+    return next((tokens for prefix, tokens in MINIMUM_CACHEABLE.items() if model.startswith(prefix)), 0)
 
 
 class TooManyBreakpoints(ValueError):
@@ -64,24 +82,29 @@ class PromptCache:
         if len(marks) > MAX_BREAKPOINTS:
             raise TooManyBreakpoints(f"{len(marks)} blocks have cache_control; at most {MAX_BREAKPOINTS} are allowed")
         sizes = [tokens(block) for block in blocks]
-        hashes = _prefix_hashes(blocks)
+        before = [0]
+        for size in sizes:
+            before.append(before[-1] + size)
+        minimum = minimum_for(str(body.get("model")))
+        hashes = _prefix_hashes(blocks, str(body.get("model")))
         read_end = 0
         for mark in marks:
             for end in range(mark + 1, max(0, mark + 1 - LOOKBACK), -1):
-                if hashes[end] in self.written:
+                if hashes[end] in self.written and before[end] >= minimum:
                     read_end = max(read_end, end)
                     break
-        write_end = max(marks) + 1 if marks else 0
-        for mark in marks:
-            self.written.add(hashes[mark + 1])
-        read = sum(sizes[:read_end])
-        written = sum(sizes[read_end:write_end]) if write_end > read_end else 0
-        return CacheUsage(sum(sizes) - read - written, read, written)
+        cacheable = [mark + 1 for mark in marks if before[mark + 1] >= minimum]
+        for end in cacheable:
+            self.written.add(hashes[end])
+        write_end = max(cacheable, default=0)
+        read = before[read_end]
+        written = before[write_end] - read if write_end > read_end else 0
+        return CacheUsage(before[-1] - read - written, read, written)
 
 
-def _prefix_hashes(blocks: list[dict[str, Any]]) -> list[str]:
-    """hashes[n] identifies the first n blocks (cache markers left out, as they are not content)."""
-    digest = hashlib.sha256()
+def _prefix_hashes(blocks: list[dict[str, Any]], model: str) -> list[str]:
+    """hashes[n] identifies the first n blocks in `model`'s cache (cache markers left out: they are not content)."""
+    digest = hashlib.sha256(model.encode())
     hashes = [digest.hexdigest()]
     for block in blocks:
         shown = {k: v for k, v in block.items() if k != "cache_control"}
