@@ -21,10 +21,13 @@ from api.settings import Settings
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    from agent.errors import ConfigurationError as SettingRefused
+    from agent.routes import parse_routes
     from api.capacity import plan_workers
     from api.identity import check_identity_settings
     from api.logs import configure_logging, logging_config
     from api.prices import load_prices
+    from api.services import load_prompt_versions
     from api.worker_pool import BALANCES_CONNECTIONS, WorkerPool, serve_worker
 
     settings = Settings()
@@ -34,11 +37,13 @@ def serve(args: argparse.Namespace) -> None:
         # touched: a second `support serve` must not migrate or seed anything on its way to failing.
         check_identity_settings(settings)
         load_prices(settings)
+        load_prompt_versions(settings)
+        parse_routes(settings.model_routes)
         workers = plan_workers(
             args.workers, sqlite=settings.database_url.startswith("sqlite"), connections=settings.connection_budget()
         )
         ensure_port_free(args.host, args.port)
-    except ConfigurationError as error:
+    except (ConfigurationError, SettingRefused) as error:
         sys.exit(f"support serve: {error}")
     options: dict[str, Any] = {
         "app": "api.serving:create_served_app",
@@ -164,6 +169,34 @@ def openapi(args: argparse.Namespace) -> None:
     print(f"wrote {target}" + ("" if target == COMMITTED_SPEC else f" (the committed spec is {COMMITTED_SPEC})"))
 
 
+def prompts(_: argparse.Namespace) -> None:
+    """The prompt versions on offer: each one's id, and which is live, newest, on canary, and released."""
+    from agent.errors import ConfigurationError as SettingRefused
+    from agent.prompt_versions import PromptVersions, released_ids
+    from tools import registry
+
+    settings = Settings()
+    try:
+        offered = PromptVersions.load(
+            registry, directory=settings.prompts_dir, live=settings.prompt_version, canary=settings.prompt_canary
+        )
+    except SettingRefused as error:
+        sys.exit(f"support prompts: {error}")
+    released = released_ids(settings.prompts_dir)
+    for version in offered.versions.values():
+        marks = [
+            *(["live"] if version is offered.live else []),
+            *(
+                [f"canary {offered.canary.share_percent:g}%"]
+                if offered.canary and version is offered.canary.version
+                else []
+            ),
+            *(["newest"] if version is offered.newest else []),
+            "released" if released.get(version.name) == version.id else "not released",
+        ]
+        print(f"{version.name:<12} {version.id}  {', '.join(marks)}")
+
+
 EVALS_EXTRA_MISSING = (
     "support eval: the evaluation is an optional extra; install it with pip install 'support-agent[evals]' "
     "(for the image: docker build --build-arg EXTRAS=evals .)"
@@ -254,6 +287,12 @@ def main(argv: list[str] | None = None) -> None:
         help="write it to PATH (default docs/openapi.json, the committed copy the tests compare with)",
     )
     p.set_defaults(func=openapi)
+    p = commands.add_parser(
+        "prompts",
+        help="list the prompt versions (SUPPORT_PROMPTS_DIR, or the packaged ones) with their ids, and which is live "
+        "(SUPPORT_PROMPT_VERSION) and on canary (SUPPORT_PROMPT_CANARY)",
+    )
+    p.set_defaults(func=prompts)
     p = commands.add_parser(
         "eval",
         help="evaluate the agent on the tau2 tasks (simulated customer) or the golden cases; writes report.json/.html",

@@ -138,12 +138,28 @@ def test_the_wheel_carries_every_file_of_the_data_folders(installed: Installed) 
         "evals/data/tasks_train.json",
         "evals/command.py",
         "evals/templates/report.html",
+        "evals/templates/compare.html",
         "agent/prices.toml",
+        "agent/prompts/released.toml",
+        "agent/prompts/v1/system.md",
+        "agent/prompts/v1/tools.toml",
         "policies/retail.toml",
         "api/migrations/env.py",
         "api/desk/templates/base.html",
     ):
         assert needed in names, needed
+
+
+def test_the_installed_service_finds_its_prompt_versions_with_their_released_ids(installed: Installed) -> None:
+    from agent.prompt_versions import load_all, packaged_directory
+    from tools import registry
+
+    done = installed.run("support", "prompts")
+    assert done.returncode == 0, done.stderr
+    listed = {line.split()[0]: line.split()[1] for line in done.stdout.splitlines()}
+    # The checkout's versions, with the same ids: the wheel ships the same bytes, found through the package.
+    assert listed == {name: version.id for name, version in load_all(packaged_directory(), registry).items()}
+    assert "live" in done.stdout and ", released" in done.stdout
 
 
 def test_without_the_extra_support_eval_says_how_to_get_it_in_one_line(installed: Installed) -> None:

@@ -16,6 +16,7 @@ from agent.ids import new_id
 from agent.models.base import ModelRequest
 from agent.models.scripted import ScriptedModel, Step, say
 from agent.prompt_versions import PromptVersions, load_all, packaged_directory, released_ids
+from api.cli import main
 from tests.support.service import running_service
 from tests.support.telemetry import recording
 from tools import registry
@@ -200,3 +201,29 @@ async def test_spans_and_metrics_carry_the_prompt_version(sqlite_url: str) -> No
         assert (span.attributes["support.prompt.version"], span.attributes["support.prompt.id"]) == (live.name, live.id)
     for metric in ("gen_ai.client.token.usage", "gen_ai.client.operation.duration", "support.runs"):
         assert {p.attributes["support.prompt.version"] for p in points[metric]} == {live.name}, metric
+
+
+def test_support_prompts_lists_the_versions_with_their_ids_and_roles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = with_second_version(tmp_path)
+    for name, value in {"SUPPORT_PROMPTS_DIR": str(root), "SUPPORT_PROMPT_VERSION": "v1"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SUPPORT_PROMPT_CANARY", "v2:10")
+    main(["prompts"])
+    versions = PromptVersions.load(registry, directory=root)
+    assert capsys.readouterr().out.splitlines() == [
+        f"v1           {versions.versions['v1'].id}  live, not released",
+        f"v2           {versions.versions['v2'].id}  canary 10%, newest, not released",
+    ]
+
+
+def test_support_serve_refuses_a_prompt_setting_before_touching_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "never.sqlite3"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{database}")
+    monkeypatch.setenv("SUPPORT_PROMPT_VERSION", "v99")
+    with pytest.raises(SystemExit, match="SUPPORT_PROMPT_VERSION='v99' names no prompt version"):
+        main(["serve", "--port", "0"])
+    assert not database.exists()
