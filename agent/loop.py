@@ -35,7 +35,7 @@ from agent.models.base import (
 from agent.pacing import TurnPacer
 from agent.pricing import PriceTable
 from agent.prompt_versions import PromptVersions
-from agent.routes import ModelRoutes
+from agent.routes import MODEL_ESCALATED, ModelRoutes
 from agent.run_store import ConversationSoFar, RunStore, RunTotals
 from agent.state import TurnState
 from agent.tables import Approval, Run
@@ -272,7 +272,8 @@ class AgentLoop:
                 # Nothing runs on the simple model's say-so: its calls and words are dropped, the default route
                 # answers from where the turn stood. Words already streamed to the reader are withdrawn.
                 if events is not _discard and response.text:
-                    await events("message.discard", {**_ids(run), "reason": MODEL_ESCALATED})
+                    withdrawn = {"run_id": run.id, "conversation_id": run.conversation_id, "reason": MODEL_ESCALATED}
+                    await events("message.discard", withdrawn)
                 continue
             if ending := self._after_response(run, response, state, budget):
                 return ending
@@ -445,14 +446,6 @@ class AgentLoop:
                 ToolResultBlock(call.id, json.dumps({"error": {"code": "not_run", "message": why}}), is_error=True)
             )
         state.queued_calls = []
-
-
-MODEL_ESCALATED = "model_escalated"
-"""`message.discard`'s reason when the simple model's streamed words are dropped for the default route's."""
-
-
-def _ids(run: Run) -> dict[str, str]:
-    return {"run_id": run.id, "conversation_id": run.conversation_id}
 
 
 def awaiting_result(call_id: str, held_id: str, message: str, *, status: str = "awaiting_approval") -> ToolResultBlock:

@@ -31,6 +31,8 @@ from agent.telemetry import Telemetry
 log = logging.getLogger(__name__)
 
 ROUTE_NAMES = (SIMPLE, DEFAULT)
+MODEL_ESCALATED = "model_escalated"
+"""`message.discard`'s reason when the simple model's streamed words are dropped for the default route's."""
 ESCALATION_CHARS = 300
 """What a run keeps of why its turn moved to `default` (`runs.route_escalation`)."""
 

@@ -14,10 +14,12 @@ import pytest
 from agent.errors import ConfigurationError
 from agent.ids import new_id
 from agent.models.base import ModelRequest
-from agent.models.scripted import ScriptedModel, Step, say
+from agent.models.scripted import ScriptedModel, Step, call, say
 from agent.prompt_versions import PromptVersions, load_all, packaged_directory, released_ids
 from api.cli import main
-from tests.support.service import running_service
+from tests.fakes.anthropic_api import FakeMessagesAPI, ReceivedRequest
+from tests.fakes.anthropic_api import say as fake_say
+from tests.support.service import anthropic_settings, running_service
 from tests.support.telemetry import recording
 from tools import registry
 
@@ -189,18 +191,60 @@ async def test_a_conversation_keeps_its_version_across_turns_and_a_restart_and_r
 
 async def test_spans_and_metrics_carry_the_prompt_version(sqlite_url: str) -> None:
     live = PromptVersions.load(registry).live
+    model = ScriptedModel([call("get_order_details", {"order_id": "#W2611340"}), say("It is on its way.")])
     with recording() as recorded:
-        async with running_service(sqlite_url, ScriptedModel([say("Hello!")]), telemetry=recorded.telemetry) as service:
+        async with running_service(sqlite_url, model, telemetry=recorded.telemetry) as service:
             conversation = await service.new_conversation(JAMES)
-            assert (await service.say(JAMES, conversation, "hi")).json()["run"]["prompt_version"] == live.name
-        [run_span] = recorded.named("invoke_agent")
-        [chat_span] = recorded.named("chat")
+            answered = await service.say(JAMES, conversation, "Where is my order #W2611340?")
+            assert answered.json()["run"]["prompt_version"] == live.name
+        spans = [*recorded.named("invoke_agent"), *recorded.named("chat"), *recorded.named("execute_tool")]
         points = recorded.points()
-    for span in (run_span, chat_span):
+    assert len(spans) == 4
+    for span in spans:
         assert span.attributes is not None
         assert (span.attributes["support.prompt.version"], span.attributes["support.prompt.id"]) == (live.name, live.id)
-    for metric in ("gen_ai.client.token.usage", "gen_ai.client.operation.duration", "support.runs"):
+        assert span.attributes["support.route"] == "default"
+    for metric in (
+        "gen_ai.client.token.usage",
+        "gen_ai.client.operation.duration",
+        "support.tool.calls",
+        "support.runs",
+        "support.run.cost",
+    ):
         assert {p.attributes["support.prompt.version"] for p in points[metric]} == {live.name}, metric
+
+
+def prefix_bytes(sent: ReceivedRequest) -> bytes:
+    """The bytes of `system` and `tools` as the SDK sent them (they come last in the body)."""
+    _, marker, rest = sent.raw_body.partition(b'"system":')
+    assert marker
+    return rest
+
+
+async def test_each_versions_prefix_is_byte_identical_on_every_turn_through_the_sdk(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """The system prompt and tools are the cached prefix: each version's bytes are the same on every call of every
+    conversation on it, and the two versions' differ."""
+    root = with_second_version(tmp_path)
+    versions = PromptVersions.load(registry, directory=root, live="v1", canary="v2:50")
+    with FakeMessagesAPI() as api:
+        settings = {**anthropic_settings(api.base_url), "SUPPORT_PROMPTS_DIR": str(root)}
+        async with running_service(
+            sqlite_url, SUPPORT_PROMPT_VERSION="v1", SUPPORT_PROMPT_CANARY="v2:50", **settings
+        ) as service:
+            opened = [await service.new_conversation(JAMES) for _ in range(40)]
+            on = {name: [c for c in opened if versions.for_conversation(c).name == name][:2] for name in ("v1", "v2")}
+            for name, conversations in on.items():
+                for conversation in conversations:
+                    for text in ("Where is my order #W2611340?", "Thanks!"):
+                        api.add(fake_say(f"answered with {name}"))
+                        assert (await service.say(JAMES, conversation, text)).json()["run"]["prompt_version"] == name
+        sent = api.requests
+        api.assert_done()
+    by_version = {name: {prefix_bytes(r) for r in sent[i * 4 : i * 4 + 4]} for i, name in enumerate(on)}
+    assert all(len(prefixes) == 1 for prefixes in by_version.values())
+    assert by_version["v1"] != by_version["v2"]
 
 
 def test_support_prompts_lists_the_versions_with_their_ids_and_roles(
