@@ -173,7 +173,7 @@ def shows_no_simple_answer(request: ModelRequest) -> None:
     )
 
 
-async def test_a_write_the_simple_model_proposes_is_not_run_and_the_default_model_answers(sqlite_url: str) -> None:
+async def test_a_write_the_simple_model_proposes_is_not_run_and_the_default_model_answers(database_url: str) -> None:
     # The message reads like a lookup, but the simple model, after looking, proposes to cancel (two calls, one a
     # read: none of them runs).
     simple = named(
@@ -189,7 +189,7 @@ async def test_a_write_the_simple_model_proposes_is_not_run_and_the_default_mode
         Step(response=say(f"Order {PENDING} is pending; it has not shipped yet."), check=shows_no_simple_answer),
     )
     with recording() as recorded:
-        async with running_service(sqlite_url, default, simple_model=simple, telemetry=recorded.telemetry) as service:
+        async with running_service(database_url, default, simple_model=simple, telemetry=recorded.telemetry) as service:
             conversation = await service.new_conversation(CUSTOMER)
             run = await ask(service, conversation, f"Where is my order {PENDING}?")
             assert await steps_of(service, run["id"]) == [
@@ -263,14 +263,14 @@ async def test_answers_of_the_simple_model_that_do_not_help_are_set_aside(sqlite
     assert [e.split(":")[0] for e in escalations] == ["empty", "declined", "cut_short"]
 
 
-async def test_a_conversation_with_an_open_card_stays_on_the_default_route(sqlite_url: str) -> None:
+async def test_a_conversation_with_an_open_card_stays_on_the_default_route(database_url: str) -> None:
     simple = named("simple-1")
     default = named(
         "default-1",
         call("cancel_pending_order", {"order_id": PENDING, "reason": "no longer needed"}),
         say("The cancellation is withdrawn; your order is pending."),
     )
-    async with running_service(sqlite_url, default, simple_model=simple) as service:
+    async with running_service(database_url, default, simple_model=simple) as service:
         conversation = await service.new_conversation(CUSTOMER)
         carded = await ask(service, conversation, f"Cancel {PENDING}, I no longer need it")
         assert carded["status"] == "awaiting_confirmation"
@@ -282,7 +282,7 @@ async def test_a_conversation_with_an_open_card_stays_on_the_default_route(sqlit
 
 
 async def test_a_conversation_waiting_for_an_approval_stays_on_the_default_route(
-    sqlite_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path
 ) -> None:
     simple = named("simple-1")
     default = named(
@@ -291,7 +291,7 @@ async def test_a_conversation_waiting_for_an_approval_stays_on_the_default_route
         say("A colleague is looking at it."),
     )
     policy = without_confirmations(tmp_path)
-    async with running_service(sqlite_url, default, simple_model=simple, SUPPORT_POLICY_FILE=policy) as service:
+    async with running_service(database_url, default, simple_model=simple, SUPPORT_POLICY_FILE=policy) as service:
         conversation = await service.new_conversation(JAMES)
         held = await ask(service, conversation, "Refund me $150 for the late order please", JAMES)
         assert held["status"] == "awaiting_approval"
