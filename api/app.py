@@ -15,6 +15,7 @@ from agent.models.base import Model
 from agent.telemetry import Telemetry
 from api import desk, widget
 from api import metrics as metrics_route
+from api.body_limit import BodyLimit
 from api.errors import install_error_handlers
 from api.logs import AccessLog
 from api.metrics import pending_gauge
@@ -84,6 +85,9 @@ def create_app(
     )
     install_error_handlers(app)
     app.state.prometheus = observability.prometheus
+    # Innermost of ours: a body over the limit is refused before any route reads it, yet the refusal is still
+    # logged and carries the CORS headers a browser needs to read it.
+    app.add_middleware(BodyLimit, max_bytes=resolved.request_limit)
     app.add_middleware(AccessLog)  # inside the OpenTelemetry middleware, so its lines carry the request's trace
     if origins := [o.strip().rstrip("/") for o in resolved.cors_origins.split(",") if o.strip()]:
         # Bearer tokens, not cookies: credentials stay off, so no page can ride on a desk session.

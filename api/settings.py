@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     """Load the fixture store into an empty database at start-up. Unset: on in development only; elsewhere the
     store is seeded by the explicit `support seed` command."""
     max_message_bytes: int = Field(default=8192, alias="SUPPORT_MAX_MESSAGE_BYTES")
+    max_request_bytes: int | None = Field(default=None, ge=4096, le=64 * 1024 * 1024, alias="SUPPORT_MAX_REQUEST_BYTES")
+    """The largest request body any route takes, checked before the body is read and before the caller is
+    identified (413). Unset: 64 KiB, or more if the message limit needs it (`request_limit`)."""
     feed_poll_s: float = Field(default=0.5, gt=0, le=30, alias="SUPPORT_FEED_POLL_SECONDS")
     """How often each process reads new conversation events for its connected feed clients (one query for all)."""
     approval_sweep_s: float = Field(default=30.0, gt=0, alias="SUPPORT_APPROVAL_SWEEP_S")
@@ -139,6 +142,14 @@ class Settings(BaseSettings):
         if self.anthropic_api_key:
             return f"anthropic:{self.anthropic_default_model}"
         return "offline"
+
+    @property
+    def request_limit(self) -> int:
+        """`max_request_bytes`, or enough for the largest message written all in JSON escapes (`\\u0001`: six bytes
+        for one) with room for the rest of the body."""
+        if self.max_request_bytes is not None:
+            return self.max_request_bytes
+        return max(65_536, 6 * self.max_message_bytes + 4096)
 
     @property
     def spend_reservation_micro_usd(self) -> int:

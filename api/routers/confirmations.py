@@ -24,7 +24,7 @@ class ConfirmationIn(RequestBody):
 
 @router.post(
     "/{conversation_id}/confirmations/{confirmation_id}",
-    responses=error_responses(401, 403, 404, 409, 422, 503),
+    responses=error_responses(401, 403, 404, 409, 413, 422, 503),
 )
 async def answer_confirmation(
     request: Request,

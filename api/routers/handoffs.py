@@ -69,7 +69,7 @@ async def reply_to_handoff(request: Request, handoff_id: str, body: MessageIn, s
     return StaffReplyOut(message=message_view(message), handoff=handoff_view(await services.handoffs.get(handoff_id)))
 
 
-@router.post("/{handoff_id}/close", responses=error_responses(404, 409, 422))
+@router.post("/{handoff_id}/close", responses=error_responses(404, 409, 413, 422))
 async def close_handoff(request: Request, handoff_id: str, body: CloseIn, staff: StaffPrincipal) -> HandoffOut:
     """Close as the owner (or any open hand-off as a supervisor)."""
     return handoff_view(await services_of(request).handoffs.close(handoff_id, staff, body.outcome))
