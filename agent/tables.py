@@ -285,3 +285,20 @@ class DeskLinkUse(SQLModel, table=True):
     jti: str = Field(primary_key=True, max_length=64)
     staff_id: str = Field(max_length=200)
     used_at: datetime = Field(sa_column=utc_column())
+
+
+class DeskSessionRecord(SQLModel, table=True):
+    """A signed-in desk session. The cookie proves who opened it (it is signed); this row says it is still open,
+    so signing out ends it on every replica at once, and it can never outlive its `expires_at`."""
+
+    __tablename__ = "desk_sessions"
+
+    id: str = Field(primary_key=True, max_length=64)
+    """SHA-256 of the session id the cookie carries: the table alone cannot be turned into cookies."""
+    staff_id: str = Field(max_length=200)
+    role: str = Field(max_length=20)
+    created_at: datetime = Field(sa_column=utc_column())
+    expires_at: datetime = Field(sa_column=utc_column(index=True))
+    """The shorter of the desk's own limit and the expiry of the staff token it was opened with."""
+    ended_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    """When its owner signed out; an ended session is refused everywhere."""

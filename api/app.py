@@ -20,6 +20,7 @@ from api.errors import install_error_handlers
 from api.logs import AccessLog
 from api.metrics import pending_gauge
 from api.observability import configure_from_env
+from api.page_security import PageSecurity
 from api.routers import approvals, confirmations, conversations, events, handoffs, health
 from api.services import build_services
 from api.settings import Settings
@@ -89,6 +90,7 @@ def create_app(
     # logged and carries the CORS headers a browser needs to read it.
     app.add_middleware(BodyLimit, max_bytes=resolved.request_limit)
     app.add_middleware(AccessLog)  # inside the OpenTelemetry middleware, so its lines carry the request's trace
+    app.add_middleware(PageSecurity)  # on every answer, the 413 and the access-logged ones included
     if origins := [o.strip().rstrip("/") for o in resolved.cors_origins.split(",") if o.strip()]:
         # Bearer tokens, not cookies: credentials stay off, so no page can ride on a desk session.
         app.add_middleware(

@@ -24,6 +24,7 @@ from starlette.datastructures import URL
 from api.errors import ApiError
 from api.identity import mint_token
 from api.inputs import valid_subject
+from api.page_security import page_nonce, page_policy
 from api.services import Services, services_of
 from api.widget.assets import version
 from tools.store.tables import Customer, Order
@@ -92,14 +93,18 @@ async def demo_page(
             if chosen
             else []
         )
+    nonce = page_nonce()
     context: dict[str, Any] = {
+        "csp_nonce": nonce,
         "customers": customers,
         "chosen": chosen,
         "unknown": customer if customer and chosen is None else None,
         "orders": orders,
         "version": version(),
     }
-    return templates.TemplateResponse(request, "demo.html", context, status_code=404 if context["unknown"] else 200)
+    page = templates.TemplateResponse(request, "demo.html", context, status_code=404 if context["unknown"] else 200)
+    page.headers["Content-Security-Policy"] = page_policy(nonce)
+    return page
 
 
 @router.post("/token", dependencies=[Depends(from_own_page)])

@@ -1,0 +1,41 @@
+"""Desk sessions kept server-side (`desk_sessions`), so a sign-out ends a session on every replica.
+
+Revision ID: 0009_i23
+Revises: 0008
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+import tools.store.tables
+
+revision: str = "0009_i23"
+down_revision: str | None = "0008"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "desk_sessions",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("staff_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("role", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("created_at", tools.store.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", tools.store.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", tools.store.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("desk_sessions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_desk_sessions_expires_at"), ["expires_at"], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("desk_sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_desk_sessions_expires_at"))
+    op.drop_table("desk_sessions")
