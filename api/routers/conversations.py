@@ -18,9 +18,8 @@ from agent.loop import EventSink
 from agent.run_store import ConversationRef
 from agent.tables import Approval, Conversation, ConversationEvent, Handoff
 from api.auth import AnyPrincipal, CustomerPrincipal
-from api.errors import ApiError
 from api.idempotency import IdempotencyKeys, request_hash
-from api.inputs import ConversationId, StorableText
+from api.inputs import ConversationId, StorableText, message_text
 from api.schemas import ConversationDetailOut, ConversationOut, HandoffRefOut, SendMessageOut, error_responses
 from api.schemas.base import RequestBody
 from api.schemas.streams import event_stream_response
@@ -61,15 +60,6 @@ async def list_conversations(
     return [conversation_summary(c) for c in found]
 
 
-def checked_content(body: MessageIn, limit: int) -> str:
-    size = len(body.content.encode("utf-8", "surrogatepass"))
-    if size > limit:
-        raise ApiError(413, "message_too_large", f"a message can be at most {limit} bytes; this one is {size}")
-    if not body.content.strip():
-        raise ApiError(422, "empty_message", "the message is empty")
-    return body.content
-
-
 @router.post(
     "/{conversation_id}/messages",
     response_model=None,
@@ -101,7 +91,7 @@ async def send_message(
     Server-Sent Events while it happens. Either way the message is stored before the model is called, and the
     run completes and is stored even if the client goes away."""
     services = services_of(request)
-    content = checked_content(body, services.settings.max_message_bytes)
+    content = message_text(body.content, services.settings.max_message_bytes)
     # The whole message, from its claim to its answer, is one turn of the worker's pacing (`agent/pacing.py`):
     # in a burst, the messages that came first are answered first.
     async with services.loop.pacer.turn():

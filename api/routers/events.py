@@ -11,9 +11,8 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from agent.tables import ConversationEvent
 from api.auth import AnyPrincipal
-from api.errors import ApiError
 from api.feed_hub import BATCH, FeedHub
-from api.inputs import ConversationId
+from api.inputs import EVENT_ID_MAX, ConversationId, event_id
 from api.schemas import error_responses
 from api.schemas.streams import event_stream_response
 from api.services import services_of
@@ -42,7 +41,13 @@ async def conversation_feed(
     request: Request,
     principal: AnyPrincipal,
     conversation_id: ConversationId,
-    after: Annotated[int | None, Query(ge=0, description="Resume after this event id (if no Last-Event-ID)")] = None,
+    after: Annotated[
+        str | None,
+        Query(
+            description="Resume after this event id (if no Last-Event-ID).",
+            json_schema_extra={"pattern": "^[0-9]+$", "maxLength": len(str(EVENT_ID_MAX))},
+        ),
+    ] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> EventSourceResponse:
     """Everything that happens in the conversation, whoever caused it: stored events after `Last-Event-ID` (or
@@ -54,14 +59,12 @@ async def conversation_feed(
     return EventSourceResponse(feed(services.feed, conversation.id, start), ping=PING_S, send_timeout=SEND_TIMEOUT_S)
 
 
-def resume_point(last_event_id: str | None, after: int | None) -> int:
-    """The header wins over the query (a browser's EventSource sets it on reconnects, after the page's `?after`)."""
-    if last_event_id is None or not last_event_id.strip():
-        return after or 0
-    text = last_event_id.strip()
-    if not text.isdigit() or len(text) > 18:
-        raise ApiError(422, "invalid_last_event_id", "Last-Event-ID must be an event id this feed sent (an integer)")
-    return int(text)
+def resume_point(last_event_id: str | None, after: str | None) -> int:
+    """The header wins over the query (a browser's EventSource sets it on reconnects, after the page's `?after`).
+    Both are read the one way (`api.inputs.event_id`): ASCII digits within the id column's range, else 422."""
+    if last_event_id is not None and last_event_id.strip():
+        return event_id(last_event_id.strip(), "Last-Event-ID")
+    return event_id(after, "after") if after is not None else 0
 
 
 async def feed(hub: FeedHub, conversation_id: str, after: int) -> AsyncIterator[dict[str, str] | ServerSentEvent]:
