@@ -108,6 +108,7 @@ class AgentLoop:
         self.pacer = pacer or TurnPacer(None)
         """How many turns compute at once in this process (`agent/pacing.py`); unpaced unless given one."""
         self.telemetry.turns_waiting = lambda: self.pacer.waiting
+        self.telemetry.known_tools = frozenset(spec.name for spec in registry)
 
     async def answer(
         self,

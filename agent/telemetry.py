@@ -36,6 +36,11 @@ from agent import masking
 from agent.models.base import ModelRequest, ModelResponse
 from agent.tables import Approval, Run
 from policies.decision import Decision
+from tools import registry as store_tools
+
+UNKNOWN_TOOL = "unknown"
+"""The metric label and span name of a tool the model made up: its name is on the span's attributes only, so a
+model inventing names cannot grow the metrics' label values (or the set of span names) without bound."""
 
 AGENT_NAME = "support"
 SCOPE = "support-agent"
@@ -119,6 +124,9 @@ class Telemetry:
             description="Approvals waiting for a decision, as stored",
         )
         self.cost = meter.create_counter("support.run.cost", unit="USD", description="Model cost of runs")
+        self.known_tools: frozenset[str] = frozenset(spec.name for spec in store_tools)
+        """Tool names that may label a metric or name a span (the loop sets its registry's); others are
+        `UNKNOWN_TOOL`."""
         self.turns_waiting: Callable[[], int] = lambda: 0
         """How many of this process's turns (and new conversations) wait for a place to compute (`agent.pacing`;
         the loop sets it). Above zero for long, the workers have more work than cores: a sign to add replicas."""
@@ -273,9 +281,15 @@ class Telemetry:
         if self.capture_content:
             attributes["gen_ai.tool.call.arguments"] = json.dumps(mask(arguments), default=str)
         with self.tracer.start_as_current_span(
-            f"execute_tool {name}", kind=SpanKind.INTERNAL, attributes=attributes, record_exception=True
+            f"execute_tool {self.tool_label(name)}",
+            kind=SpanKind.INTERNAL,
+            attributes=attributes,
+            record_exception=True,
         ) as span:
             yield span
+
+    def tool_label(self, name: str) -> str:
+        return name if name in self.known_tools else UNKNOWN_TOOL
 
     def tool_decided(
         self, span: Span, name: str, decision: Decision | None, ok: bool, error_code: str | None, result: Any
@@ -292,7 +306,7 @@ class Telemetry:
             span.set_attribute("error.type", error_code)  # the tool ran and failed (e.g. order not pending)
         if self.capture_content and result is not None:
             span.set_attribute("gen_ai.tool.call.result", json.dumps(mask(result), default=str))
-        self.tool_calls.add(1, {"gen_ai.tool.name": name, "policy.outcome": outcome})
+        self.tool_calls.add(1, {"gen_ai.tool.name": self.tool_label(name), "policy.outcome": outcome})
 
     def confirmation_decided(self, confirmation: Approval, outcome: str, by: str, role: str) -> None:
         """A customer's confirmation decided (`confirmed | declined | withdrawn | expired`), as a span in the
@@ -345,7 +359,7 @@ class Telemetry:
             span.set_attribute("error.type", error_code)
         if self.capture_content and result is not None:
             span.set_attribute("gen_ai.tool.call.result", json.dumps(mask(result), default=str))
-        self.tool_calls.add(1, {"gen_ai.tool.name": held.tool, "policy.outcome": held.decision})
+        self.tool_calls.add(1, {"gen_ai.tool.name": self.tool_label(held.tool), "policy.outcome": held.decision})
 
     def passages_used(self, span: Span, passages: list[dict[str, Any]] | None) -> None:
         """The help-centre passages a search handed the model: what a reply's policy answer rests on."""
