@@ -22,7 +22,7 @@ from agent.approvals import ApprovalStore
 from agent.budget import RunBudget, RunLimits
 from agent.context import clip_result, fit_history
 from agent.dispatch import CallOutcome, ToolGate
-from agent.errors import ModelError
+from agent.errors import ModelError, ModelProtocolError
 from agent.feed import tool_label
 from agent.models.base import (
     Message,
@@ -41,7 +41,7 @@ from agent.run_store import ConversationSoFar, RunStore, RunTotals
 from agent.state import TurnState
 from agent.tables import Approval, Run
 from agent.telemetry import PausedRun, Telemetry, current_trace_context, trace_id_of
-from agent.tool_calls import CallBounds, take_in
+from agent.tool_calls import CallBounds, take_in, unreadable_calls
 from tools.call import ToolCall
 from tools.context import Principal, utcnow
 from tools.knowledge.tool import kb_version_of, passages_used
@@ -319,9 +319,14 @@ class AgentLoop:
             # The model's wait holds no place; taking one back afterwards is not the model's time.
             async with self.pacer.away():
                 async with asyncio.timeout(max(budget.remaining_s(), 0.001)):
-                    response = await self.model.complete(request, on_text=on_text)
+                    try:
+                        response = await self.model.complete(request, on_text=on_text)
+                    except RecursionError as error:  # an answer nested past what can be decoded at all
+                        raise ModelProtocolError(f"the model's answer could not be read: {error}") from None
                 latency_ms = (time.perf_counter() - started) * 1000
-            self.telemetry.model_answered(span, self.model.provider, self.model.name, response, latency_ms / 1000)
+            fault = unreadable_calls(response)
+            if fault is None:
+                self.telemetry.model_answered(span, self.model.provider, self.model.name, response, latency_ms / 1000)
         cost = self.prices.cost_micro_usd(response.model or self.model.name, response.usage)
         budget.spend(response.usage, cost)
         steps.add(
@@ -336,6 +341,8 @@ class AgentLoop:
             cache_write_tokens=response.usage.cache_creation_input_tokens,
             cost_micro_usd=cost,
         )
+        if fault is not None:  # after its cost is counted: the answer was paid for
+            raise fault
         return response
 
     async def _run_tool(
