@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agent import feed
-from agent.admission import Admission
+from agent.admission import CONVERSATION_IF_ALLOWED, TAKE_ONE, Admission
 from agent.batched import Bound, Write, built_once, insert_row, insert_rows, merged, run_before, run_together
 from agent.batched import run as run_bound
 from agent.errors import ConversationBusy, ConversationOwned
@@ -106,10 +106,28 @@ class RunStore:
     # ---- conversations ------------------------------------------------------------------------------------
 
     async def create_conversation(self, customer_id: str) -> Conversation:
+        """A new conversation of the customer's, taken from their allowance of new conversations (if there is
+        one) in the same statement on PostgreSQL; `RateLimited` when it is used up, and nothing is stored."""
         conversation = Conversation(id=new_id("conv"), customer_id=customer_id, created_at=utcnow())
         row = {"id": conversation.id, "customer_id": customer_id, "created_at": conversation.created_at}
-        stored = insert_row(_CONVERSATIONS, row, "conversation")
-        await self.database.execute_alone(stored.statement, stored.values)
+        allowance = self.admission.conversations
+        if allowance is None:
+            stored = insert_row(_CONVERSATIONS, row, "conversation")
+            await self.database.execute_alone(stored.statement, stored.values)
+            return conversation
+        params = allowance.params(customer_id, conversation.created_at)
+        if self.database.dialect == "postgresql":
+            created = await self.database.execute_alone(CONVERSATION_IF_ALLOWED, {**params, **row})
+            if created:
+                return conversation
+            async with self.database.session(readonly=True) as session:
+                raise await allowance.refusal(session, customer_id, conversation.created_at)
+        async with self.database.session() as session:
+            if (await session.exec(TAKE_ONE, params=params)).first() is None:  # type: ignore[call-overload]
+                raise await allowance.refusal(session, customer_id, conversation.created_at)
+            stored = insert_row(_CONVERSATIONS, row, "conversation")
+            await run_bound(session, stored)
+            await session.commit()
         return conversation
 
     async def conversation_for(self, conversation_id: str, principal: Principal) -> Conversation:
@@ -586,6 +604,7 @@ _CLAIM = _claiming()
 
 
 _CONVERSATIONS: Table = Conversation.__table__  # type: ignore[attr-defined]
+
 _RUNS: Table = Run.__table__  # type: ignore[attr-defined]
 _MESSAGES: Table = ChatMessage.__table__  # type: ignore[attr-defined]
 _STARTS: dict[Hashable, Any] = {}

@@ -159,7 +159,11 @@ async def build_services(
     runs = RunStore(
         database,
         stale_after=timedelta(seconds=settings.run_timeout_s * 2 + 30),
-        admission=Admission(per_minute=settings.chat_per_minute, spend=spend),
+        admission=Admission(
+            per_minute=settings.chat_per_minute,
+            spend=spend,
+            conversations_per_hour=settings.conversations_per_hour or None,
+        ),
         spend=spend,
         lease=lease,
     )
@@ -230,7 +234,9 @@ async def build_services(
         sweeper=ExpirySweeper(desk, interval_s=settings.approval_sweep_s),
         verifier=TokenVerifier(settings),
         confirmations=ConfirmationDesk(desk),
-        feed=FeedHub(database, interval_s=settings.feed_poll_s),
+        feed=FeedHub(
+            database, interval_s=settings.feed_poll_s, streams_per_customer=settings.feed_streams_per_customer or None
+        ),
         knowledge=knowledge,
     )
     services.sweeper.start()

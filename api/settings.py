@@ -44,6 +44,12 @@ class Settings(BaseSettings):
 
     chat_per_minute: int = Field(default=20, gt=0, alias="SUPPORT_CHAT_PER_MINUTE")
     """Messages a customer may send per minute (all replicas together); more get 429 with Retry-After."""
+    conversations_per_hour: int = Field(default=30, ge=0, alias="SUPPORT_CONVERSATIONS_PER_HOUR")
+    """New conversations a customer may start per hour (all replicas together; a burst of up to this many at
+    once); more get 429 with Retry-After. 0: no limit."""
+    feed_streams_per_customer: int = Field(default=10, ge=0, alias="SUPPORT_FEED_STREAMS_PER_CUSTOMER")
+    """Conversation feeds (`/events` streams) one customer may hold open at once on each server process (each
+    holds a connection and a queue there); more get 429 until one closes. 0: no limit. Staff are not limited."""
     customer_daily_cost_usd: float = Field(default=2.0, gt=0, alias="SUPPORT_CUSTOMER_DAILY_COST_USD")
     store_daily_cost_usd: float = Field(default=500.0, gt=0, alias="SUPPORT_STORE_DAILY_COST_USD")
     spend_reservation_usd: float | None = Field(default=None, gt=0, alias="SUPPORT_SPEND_RESERVATION_USD")

@@ -31,7 +31,9 @@ TARGET = 0.80
 async def converse(api: FakeMessagesAPI) -> None:
     with tempfile.TemporaryDirectory() as directory:
         url = f"sqlite:///{Path(directory) / 'cache.sqlite3'}"
-        async with running_service(url, SUPPORT_CHAT_PER_MINUTE=10**9, **anthropic_settings(api.base_url)) as service:
+        async with running_service(
+            url, SUPPORT_CHAT_PER_MINUTE=10**9, SUPPORT_CONVERSATIONS_PER_HOUR=0, **anthropic_settings(api.base_url)
+        ) as service:
             conversation = await service.new_conversation(CUSTOMER)
             for order in ORDERS:
                 answer = await service.say(CUSTOMER, conversation, f"What is the status of order {order}?")

@@ -39,9 +39,10 @@ class MessageIn(RequestBody):
     """The message, up to 8 KB of UTF-8 by default; not empty."""
 
 
-@router.post("", status_code=201, responses=error_responses(401, 403, 503))
+@router.post("", status_code=201, responses=error_responses(401, 403, 429, 503))
 async def create_conversation(request: Request, principal: CustomerPrincipal) -> ConversationOut:
-    """Start a conversation for the signed-in customer."""
+    """Start a conversation for the signed-in customer; at most `SUPPORT_CONVERSATIONS_PER_HOUR` an hour (429
+    with Retry-After past it)."""
     services = services_of(request)
     # Paced with the turns (`agent/pacing.py`): a burst of new conversations waits its turn instead of opening a
     # database connection each.

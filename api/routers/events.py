@@ -3,11 +3,12 @@ Server-Sent Events, each with its stored id, resumable with `Last-Event-ID` on a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
 
 from agent.tables import ConversationEvent
 from api.auth import AnyPrincipal
@@ -34,7 +35,7 @@ SEND_TIMEOUT_S = 30
             "The conversation's events as Server-Sent Events, each with its feed id (`id:`), kind (`event:`) and "
             "JSON `data:` (docs/feed.md lists the kinds and their data)."
         ),
-        **error_responses(401, 403, 404, 422, 503),
+        **error_responses(401, 403, 404, 422, 429, 503),
     },
 )
 async def conversation_feed(
@@ -56,7 +57,13 @@ async def conversation_feed(
     services = services_of(request)
     conversation = await services.runs.conversation_for(conversation_id, principal)
     start = resume_point(last_event_id, after)
-    return EventSourceResponse(feed(services.feed, conversation.id, start), ping=PING_S, send_timeout=SEND_TIMEOUT_S)
+    release = services.feed.open_stream(principal)
+    return EventSourceResponse(
+        feed(services.feed, conversation.id, start, release),
+        ping=PING_S,
+        send_timeout=SEND_TIMEOUT_S,
+        background=BackgroundTask(release),
+    )
 
 
 def resume_point(last_event_id: str | None, after: str | None) -> int:
@@ -67,19 +74,24 @@ def resume_point(last_event_id: str | None, after: str | None) -> int:
     return event_id(after, "after") if after is not None else 0
 
 
-async def feed(hub: FeedHub, conversation_id: str, after: int) -> AsyncIterator[dict[str, str] | ServerSentEvent]:
-    yield ServerSentEvent(retry=RETRY_MS)
-    last = after
-    while True:  # catch up in bounded batches before waiting for new events
-        batch = await hub.replay(conversation_id, last)
-        for stored in batch:
-            last = _id(stored)
-            yield feed_sse(stored)
-        if len(batch) < BATCH:
-            break
-    async with hub.subscribe(conversation_id, last) as subscriber:
-        while (new := await subscriber.queue.get()) is not None:
-            yield feed_sse(new)
+async def feed(
+    hub: FeedHub, conversation_id: str, after: int, release: Callable[[], None]
+) -> AsyncIterator[dict[str, str] | ServerSentEvent]:
+    try:
+        yield ServerSentEvent(retry=RETRY_MS)
+        last = after
+        while True:  # catch up in bounded batches before waiting for new events
+            batch = await hub.replay(conversation_id, last)
+            for stored in batch:
+                last = _id(stored)
+                yield feed_sse(stored)
+            if len(batch) < BATCH:
+                break
+        async with hub.subscribe(conversation_id, last) as subscriber:
+            while (new := await subscriber.queue.get()) is not None:
+                yield feed_sse(new)
+    finally:
+        release()
 
 
 def _id(stored: ConversationEvent) -> int:

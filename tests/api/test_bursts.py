@@ -72,6 +72,7 @@ def two_servers(database_url: str, tmp_path: Path, api: fake.FakeMessagesAPI, **
         "ANTHROPIC_API_KEY": "test-key",
         "ANTHROPIC_BASE_URL": api.base_url,
         "SUPPORT_SPEND_RESERVATION_USD": "0.01",
+        "SUPPORT_CONVERSATIONS_PER_HOUR": "0",  # each turn here is a new conversation: the limits under test are others
         **env,
     }
     return [ServerProcess(database_url, tmp_path / f"server-{n}.log", **settings) for n in (1, 2)]
