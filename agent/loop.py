@@ -46,6 +46,7 @@ from tools.call import ToolCall
 from tools.context import Principal, utcnow
 from tools.knowledge.tool import kb_version_of, passages_used
 from tools.registry import ToolRegistry
+from tools.store.sanitize import visible
 
 log = logging.getLogger(__name__)
 
@@ -304,7 +305,8 @@ class AgentLoop:
         )
 
         async def delta(text: str) -> None:
-            await events("message.delta", {"run_id": run.id, "conversation_id": run.conversation_id, "text": text})
+            shown = {"run_id": run.id, "conversation_id": run.conversation_id, "text": visible(text)}
+            await events("message.delta", shown)
 
         async def discard(reason: str) -> None:
             await events(

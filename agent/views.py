@@ -1,6 +1,7 @@
 """How stored records look to clients: the message, run and confirmation-card objects. API responses carry them
 (`api.schemas` re-exports them for the routes' declared response models) and so do the conversation feed's events
-(`agent.feed`): one typed definition, so a widget reads the same shape wherever a record reaches it."""
+(`agent.feed`): one typed definition, so a widget reads the same shape wherever a record reaches it. Every text a
+person reads from them is `visible` (no bidi overrides or invisible characters), whoever wrote it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from agent.pricing import micro_to_usd
 from agent.tables import Approval, ChatMessage, Run
 from tools.store.money import to_dollars
+from tools.store.sanitize import visible, visible_json
 
 
 class Shape(BaseModel):
@@ -119,7 +121,7 @@ def message_view(message: ChatMessage) -> MessageOut:
     return MessageOut(
         id=message.id,
         role=message.role,
-        content=message.content,
+        content=visible(message.content),
         created_at=message.created_at,
         author_id=message.author_id,
         run_id=message.run_id,
@@ -133,7 +135,7 @@ def pending_action_view(approval: Approval | None) -> PendingActionOut | None:
         approval_id=approval.id,
         status=approval.status,
         tool=approval.tool,
-        arguments=approval.arguments,
+        arguments=visible_json(approval.arguments),
         amount=to_dollars(approval.amount_cents),
         approver_role=approval.approver_role,
         expires_at=approval.expires_at,
@@ -146,8 +148,8 @@ def confirmation_card(confirmation: Approval) -> PendingConfirmationOut:
     return PendingConfirmationOut(
         id=confirmation.id,
         tool=confirmation.tool,
-        arguments=confirmation.arguments,
-        summary=confirmation.summary or "",
+        arguments=visible_json(confirmation.arguments),
+        summary=visible(confirmation.summary or ""),
         expires_at=confirmation.expires_at,
     )
 
@@ -163,7 +165,7 @@ def run_view(run: Run, approval: Approval | None = None) -> RunOut:
     return RunOut(
         id=run.id,
         status=run.status,  # a stored string; pydantic checks it is one of the known statuses
-        reply=run.reply,
+        reply=visible(run.reply) if run.reply is not None else None,
         pending_action=pending_action_view(approval),
         pending_confirmation=pending_confirmation_view(approval),
         trace_id=run.trace_id,

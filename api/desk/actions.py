@@ -19,7 +19,7 @@ from agent.tables import Approval
 from api.desk.errors import desk_id
 from api.desk.render import render
 from api.desk.signin import Desk, DeskForm
-from api.desk.wording import describe
+from api.desk.wording import describe, quoted
 from api.errors import ApiError
 from api.inputs import form_amount, message_text, note_text
 from api.services import services_of
@@ -41,6 +41,8 @@ async def approval_page(
     services = services_of(request)
     approval = await services.desk.read(approval_id)
     resumed = await services.runs.get_run(approval.resumed_run_id) if approval.resumed_run_id else None
+    words = quoted(services.engine.registry, approval.tool, approval.arguments)
+    said = {name for name, _ in words}
     return render(
         request,
         "approval.html",
@@ -49,6 +51,8 @@ async def approval_page(
             "approval": approval,
             "amount": to_dollars(approval.amount_cents),
             "plain": describe(approval.tool, approval.arguments, to_dollars(approval.amount_cents)),
+            "facts": {name: value for name, value in approval.arguments.items() if name not in said},
+            "quoted": words,
             "context": asdict(await approval_context(services.database, services.policy, approval)),
             "messages": await services.runs.messages(approval.conversation_id),
             "resumed": resumed,
