@@ -313,26 +313,6 @@ class ApprovalStore:
                 withdrawn.append(held_id)
         return withdrawn
 
-    async def claim_resume(self, approval: Approval, run: Run, *, replacing: str | None = None) -> bool:
-        """Create the run that continues the paused one, unless another process already did: one transaction.
-        With `replacing`, the run takes over from that earlier resumed run, whose process died."""
-        current = col(Approval.resumed_run_id)
-        async with self.database.session() as session:
-            claimed = await session.exec(
-                update(Approval)
-                .where(
-                    col(Approval.id) == approval.id, current.is_(None) if replacing is None else current == replacing
-                )
-                .values(resumed_run_id=run.id)
-            )
-            if claimed.rowcount != 1:
-                await session.rollback()
-                return False
-            session.add(run)
-            await feed.record(session, [feed.run_started(run)])
-            await session.commit()
-        return True
-
     async def held_in(self, run_id: str) -> Approval | None:
         """The call `run_id` paused on (an approval or a confirmation), if it paused."""
         async with self.database.session(readonly=True) as session:

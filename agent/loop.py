@@ -174,11 +174,8 @@ class AgentLoop:
         budget = RunBudget(self.limits)
         steps = StepLog(run.id)
         try:
-            spent = spent_budget
-            if spent is None and run.resumed_from is not None:
-                spent = await self.runs.reserve_spend(run)
-            if spent:
-                ending = _Ending("budget_exhausted", replies.DAILY_BUDGET_SPENT, budget=spent)
+            if spent_budget:
+                ending = _Ending("budget_exhausted", replies.DAILY_BUDGET_SPENT, budget=spent_budget)
             else:
                 ending = await self._loop(run, principal, state, budget, steps, events)
         except ModelError as error:

@@ -200,6 +200,9 @@ async def build_services(
         pacer=TurnPacer(settings.turns_at_once or None),
     )
     loop.telemetry.personal_data = partial(customer_terms, database)
+    # A decision's run waits for its conversation while another run answers there; that run ends within its
+    # wall-clock budget (or its process is gone, and the claim is taken over).
+    claim_wait = timedelta(seconds=settings.run_timeout_s + 5)
     desk = ApprovalDesk(
         database=database,
         approvals=approvals,
@@ -209,8 +212,11 @@ async def build_services(
         policy=policy,
         registry=registry,
         loop=loop,
+        claim_wait=claim_wait,
     )
-    recovery = RunRecovery(database=database, runs=runs, loop=loop, desk=desk, lease=lease)
+    recovery = RunRecovery(
+        database=database, runs=runs, loop=loop, desk=desk, lease=lease, wait_s=claim_wait.total_seconds()
+    )
     # Decisions a stopped process left half-done, and approvals that expired while nobody was running. Its runs
     # are recovered once the service is up (`start_housekeeping`), as answering them may take model calls.
     await desk.recover(grace=timedelta(0))
