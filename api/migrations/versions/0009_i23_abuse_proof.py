@@ -1,4 +1,5 @@
-"""Desk sessions kept server-side (`desk_sessions`), so a sign-out ends a session on every replica.
+"""Desk sessions kept server-side (`desk_sessions`), so a sign-out ends a session on every replica; and the sum
+a money tier compared, on each policy decision (`policy_decisions.tier_sum_cents`).
 
 Revision ID: 0009_i23
 Revises: 0008
@@ -33,9 +34,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("desk_sessions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_desk_sessions_expires_at"), ["expires_at"], unique=False)
+    with op.batch_alter_table("policy_decisions", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("tier_sum_cents", sa.BigInteger(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("policy_decisions", schema=None) as batch_op:
+        batch_op.drop_column("tier_sum_cents")
     with op.batch_alter_table("desk_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_desk_sessions_expires_at"))
     op.drop_table("desk_sessions")
