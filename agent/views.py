@@ -69,8 +69,9 @@ class PendingConfirmationOut(Shape):
     tool: str
     arguments: dict[str, Any]
     summary: str
-    """What will happen, built from the store's data, e.g. "Cancel order #W2611340: 2 items, $536.65 back to
-    gift card ending 1725971". Show this to the customer, not the model's words."""
+    """What will happen, built from the store's data and naming things as the customer knows them, e.g. "cancel
+    order #W6247578: 1 item, $53.27 back to Mastercard ending 2478". Show this to the customer, not the model's
+    words."""
     expires_at: datetime
     """After this the confirmation can no longer be answered, and nothing is changed."""
 

@@ -278,8 +278,12 @@ class ShortReplies(Evaluator[Conversation, Transcript, CaseInfo]):
         return _verdict(all(n <= self.max_words for n in lengths), f"reply lengths in words: {lengths}")
 
 
-INTERNAL_ID = re.compile(r"\b(?:gift_card|credit_card|paypal)_\d{5,}\b|(?<![\w#$.])\d{10}(?![\w.])")
-"""Payment-method ids (`gift_card_1725971`) and 10-digit item ids: the store's keys, never for customers' eyes."""
+INTERNAL_ID = re.compile(
+    r"\b(?:gift_card|credit_card|paypal)_\d{5,}\b|(?<![\w#$.])\d{10}(?![\w.])|(?<![\w#$.,])\d{7}(?!\w|[.,]\d)"
+)
+"""Payment-method ids (`gift_card_1725971`), their 7 digits alone ("ending 1725971" reads like a card number
+that is not the customer's) and 10-digit item ids: the store's keys, never for customers' eyes. Order numbers
+(`#W1234567`) and amounts are not matched."""
 
 
 @dataclass(repr=False)

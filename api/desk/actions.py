@@ -44,7 +44,7 @@ async def approval_page(
             "session": session,
             "approval": approval,
             "amount": to_dollars(approval.amount_cents),
-            "plain": describe(approval.tool, approval.arguments, to_dollars(approval.amount_cents)),
+            "plain": describe(approval.tool, approval.arguments, to_dollars(approval.amount_cents), approval.summary),
             "context": asdict(await approval_context(services.database, services.policy, approval)),
             "messages": await services.runs.messages(approval.conversation_id),
             "resumed": resumed,

@@ -1,4 +1,8 @@
-"""A held action in plain words, for the approver: what will happen to which order, and for how much."""
+"""A held action in plain words, for the approver: what will happen to which order, and for how much.
+
+The words are the held call's summary, which the tool built from the store's data and named as the customer
+knows things (`tools.summaries`): the approver reads what the customer confirmed. An approval stored without one
+(made before summaries existed) is described from its arguments."""
 
 from __future__ import annotations
 
@@ -10,7 +14,10 @@ def _items(arguments: dict[str, Any], key: str) -> str:
     return ", ".join(str(i) for i in items) if isinstance(items, list) else str(items)
 
 
-def describe(tool: str, arguments: dict[str, Any], amount: float) -> str:
+def describe(tool: str, arguments: dict[str, Any], amount: float, summary: str | None = None) -> str:
+    if summary:
+        reason = arguments.get("reason")
+        return f"{summary[:1].upper()}{summary[1:]}" + (f" (reason: {reason})." if reason else ".")
     order = arguments.get("order_id", "")
     money = f"${amount:,.2f}"
     match tool:

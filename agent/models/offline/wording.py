@@ -5,16 +5,17 @@ still open from one that is finished.
 
 Replies name things as the customer knows them: "Visa ending 3194", "the Water Bottle (1000ml, glass,
 blue)", never the store's internal ids (`credit_card_4190576`, 10-digit item ids), which mean nothing to a
-customer and which the customer should never have to type.
+customer and which the customer should never have to type. The names come from `tools.naming`, the one place
+that names the store's records for every text a customer reads.
 """
 
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from typing import Any
 
 from agent.models.offline.social import Social
+from tools import naming
 
 STATUS_PHRASES = {
     "pending": "is pending: it has not shipped yet, so it can still be changed or cancelled",
@@ -62,21 +63,14 @@ def also_asked(request_text: str) -> str:
     return f'{ALSO_ASKED} "{quoted}". Shall I go on with that?'
 
 
-def usd(amount: Any) -> str:
-    return f"${Decimal(str(amount)):,.2f}"
+usd = naming.usd
+option_values = naming.option_values
+item_name = naming.item
+"""An item as the customer would say it: "Water Bottle (1000ml, glass, blue)"."""
 
 
 def options(option_map: dict[str, Any]) -> str:
     return ", ".join(f"{name} {value}" for name, value in option_map.items())
-
-
-def option_values(option_map: dict[str, Any]) -> str:
-    return ", ".join(str(value) for value in option_map.values())
-
-
-def item_name(item: dict[str, Any]) -> str:
-    """An item as the customer would say it: "Water Bottle (1000ml, glass, blue)"."""
-    return f"{item['name']} ({option_values(item.get('options', {}))})"
 
 
 def item_line(item: dict[str, Any]) -> str:
@@ -110,35 +104,17 @@ def describe_order(order: dict[str, Any], profile: dict[str, Any] | None = None)
     return " ".join(lines)
 
 
-def describe_address(address: dict[str, str]) -> str:
-    parts = [address.get(key, "") for key in ("address1", "address2", "city", "state", "zip", "country")]
-    return ", ".join(p for p in parts if p)
-
-
-_KIND_NAMES = {"gift_card": "gift card", "credit_card": "credit card", "paypal": "PayPal"}
+describe_address = naming.address
 
 
 def describe_method(method: dict[str, Any], *, balance: bool = True) -> str:
-    """ "Visa ending 3194", "gift card ending 1725971 (balance $17.00)", "PayPal"."""
-    source = str(method.get("source", ""))
-    if "last_four" in method:
-        return f"{str(method.get('brand') or 'card').title()} ending {method['last_four']}"
-    if source == "gift_card":
-        number = str(method.get("id", "")).rpartition("_")[2]
-        shown = f" (balance {usd(method['balance'])})" if balance and "balance" in method else ""
-        return f"gift card ending {number}{shown}"
-    return _KIND_NAMES.get(source, source.replace("_", " "))
+    """ "Visa ending 3194", "gift card (balance $17.00)", "PayPal" (`tools.naming`)."""
+    return naming.payment_method(method, balance=balance)
 
 
 def method_name(method_id: str, profile: dict[str, Any] | None) -> str:
     """A payment method by the name the customer knows; from its kind alone when the profile is not at hand."""
-    method = (profile or {}).get("payment_methods", {}).get(method_id)
-    if isinstance(method, dict):
-        return describe_method(method, balance=False)
-    kind = method_id.rpartition("_")[0]
-    if kind == "gift_card":
-        return f"gift card ending {method_id.rpartition('_')[2]}"
-    return f"your {_KIND_NAMES.get(kind, 'payment method')}"
+    return naming.payment_method_by_id(method_id, (profile or {}).get("payment_methods"), balance=False)
 
 
 def describe_account(profile: dict[str, Any]) -> str:
