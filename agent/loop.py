@@ -42,6 +42,7 @@ from agent.state import TurnState
 from agent.tables import Approval, Run
 from agent.telemetry import PausedRun, Telemetry, current_trace_context, trace_id_of
 from agent.tool_calls import CallBounds, take_in
+from agent.views import HeldRun
 from tools.call import ToolCall
 from tools.context import Principal, utcnow
 from tools.knowledge.tool import kb_version_of, passages_used
@@ -54,12 +55,6 @@ EventSink = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 async def _discard(_: str, __: dict[str, Any]) -> None:
     return None
-
-
-@dataclass(frozen=True, slots=True)
-class TurnResult:
-    run: Run
-    approval: Approval | None = None
 
 
 @dataclass(slots=True)
@@ -119,7 +114,7 @@ class AgentLoop:
         spent_budget: str | None = None,
         so_far: ConversationSoFar | None = None,
         history: list[Message] | None = None,
-    ) -> TurnResult:
+    ) -> HeldRun:
         """Answer the message that starts `run`: a customer message stored with it (`RunStore.start_turn`), or
         the service's notice of an approval decision when the run resumes a paused one (`paused`).
         `spent_budget` names a daily budget found used up when the message was admitted; `so_far`, what the
@@ -136,7 +131,7 @@ class AgentLoop:
         spent_budget: str | None,
         so_far: ConversationSoFar | None,
         history: list[Message] | None,
-    ) -> TurnResult:
+    ) -> HeldRun:
         if history is None:
             history = await self.runs.history(run.conversation_id, before_run=run.id, so_far=so_far)
         history = fit_history(history, self.context_tokens)
@@ -167,7 +162,7 @@ class AgentLoop:
         events: EventSink,
         trace_id: str | None = None,
         spent_budget: str | None = None,
-    ) -> TurnResult:
+    ) -> HeldRun:
         principal = Principal.customer(run.customer_id)
         budget = RunBudget(self.limits)
         steps = StepLog(run.id)
@@ -210,7 +205,7 @@ class AgentLoop:
             kb_version=steps.kb_version,
             held=ending.approval,
         )
-        return TurnResult(run=finished, approval=ending.approval)
+        return HeldRun(finished, ending.approval)
 
     async def _loop(
         self,

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -160,13 +162,34 @@ def pending_confirmation_view(held: Approval | None) -> PendingConfirmationOut |
     return confirmation_card(held)
 
 
-def run_view(run: Run, approval: Approval | None = None) -> RunOut:
+@dataclass(frozen=True, slots=True)
+class HeldRun:
+    """A run with the call it paused on: the only thing a run's client view is built from, so no answer, read or
+    feed event can show a run without the card or approval it waits on. The loop makes one when a run ends (it
+    knows what it held), `ApprovalStore.held_run` and `held_runs` when a run is read back."""
+
+    run: Run
+    held: Approval | None
+    """The call the run paused on, as stored when it was read; None if the run did not pause."""
+
+
+def held_runs(runs: Iterable[Run], held_calls: Iterable[Approval]) -> list[HeldRun]:
+    """Runs paired with the calls they paused on, from a conversation's runs and held calls read together."""
+    by_run = {held.run_id: held for held in held_calls}
+    return [HeldRun(run, by_run.get(run.id)) for run in runs]
+
+
+def run_view(answered: HeldRun) -> RunOut:
+    """The run as a client sees it, with the call it waits on while that call is open: the one builder of
+    `RunOut` for every route and feed event."""
+    run, held = answered.run, answered.held
+    assert held is None or held.run_id == run.id, f"held call {held.id} is not run {run.id}'s"
     return RunOut(
         id=run.id,
         status=run.status,  # a stored string; pydantic checks it is one of the known statuses
         reply=run.reply,
-        pending_action=pending_action_view(approval),
-        pending_confirmation=pending_confirmation_view(approval),
+        pending_action=pending_action_view(held),
+        pending_confirmation=pending_confirmation_view(held),
         trace_id=run.trace_id,
         model=ModelOut(provider=run.model_provider, name=run.model_name),
         usage=UsageOut(

@@ -123,7 +123,9 @@ async def test_a_call_over_the_automatic_limit_pauses_for_approval(sqlite_url: s
         assert answer.status_code == 200
         run = await confirm(service, JAMES, conversation, answer.json()["run"])
         assert run["status"] == "awaiting_approval"
-        assert "team" in run["reply"] and "refund $60.00 on #W2611340" in run["reply"]
+        assert (
+            "team" in run["reply"] and "refund $60.00 on order #W2611340 to gift card (balance $17.00)" in run["reply"]
+        )
         pending = run["pending_action"]
         assert (pending["tool"], pending["amount"], pending["approver_role"], pending["status"]) == (
             "issue_refund",
