@@ -19,6 +19,7 @@ from agent.approval_desk import ApprovalDesk
 from agent.approvals import ApprovalStore
 from agent.confirmations import ConfirmationDesk
 from agent.dispatch import ToolGate
+from agent.handoff_desk import HandoffDesk
 from agent.handoffs import HandoffStore
 from agent.loop import AgentLoop
 from agent.masking import customer_terms
@@ -71,6 +72,8 @@ class Services:
     confirmations: ConfirmationDesk
     feed: FeedHub
     knowledge: HelpCentre = field(default_factory=HelpCentre)
+    handoff_desk: HandoffDesk = field(init=False)
+    """Closing hand-offs; `bot` gives the conversation back to the assistant (`agent.handoff_desk`)."""
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _housekeeping: asyncio.Task[None] | None = None
     _closing: bool = False
@@ -233,6 +236,7 @@ async def build_services(
         feed=FeedHub(database, interval_s=settings.feed_poll_s),
         knowledge=knowledge,
     )
+    services.handoff_desk = HandoffDesk(handoffs=services.handoffs, runs=runs, loop=loop, spawn=services.spawn)
     services.sweeper.start()
     return services
 

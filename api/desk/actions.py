@@ -170,7 +170,7 @@ async def act_on_handoff(request: Request, handoff_id: str, action: str, session
             outcome = form.get("outcome", "")
             if outcome not in ("bot", "resolved"):
                 return await handoff_page(request, handoff_id, session, error="Choose how to close it.", status=422)
-            await handoffs.close(handoff_id, session.principal, outcome)  # type: ignore[arg-type]
+            await services_of(request).handoff_desk.close(handoff_id, session.principal, outcome)  # type: ignore[arg-type]
         else:
             return await handoff_page(request, handoff_id, session, error=f"Unknown action {action}.", status=404)
     except HandoffError as error:
