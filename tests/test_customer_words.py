@@ -36,6 +36,7 @@ from tools.context import Principal, ToolContext
 from tools.store.database import Database
 
 TOKEN = re.compile(r"[A-Za-z0-9_]+")
+YES_NO = ("yes", "no", "none")
 REASON = "no longer needed"
 
 
@@ -173,7 +174,9 @@ def check_facts(walk: Walk, tool: str, arguments: dict[str, Any], order: dict[st
                 walk.expect(where, summary, f"you pay {usd(difference)} more, charged to {method}")
             elif difference < 0:
                 walk.expect(where, summary, f"{usd(-difference)} back to {method}")
-            walk.expect(where, summary, item["name"], ", ".join(str(v) for v in new["options"].values()))
+            changed = {k: v for k, v in new["options"].items() if item["options"].get(k) != v}
+            said = [v if not v.isdigit() else f"{k} {v}" for k, v in changed.items() if v not in YES_NO]
+            walk.expect(where, summary, item["name"], *said)
         case "issue_refund":
             original = methods[history[0]["payment_method_id"]]
             walk.expect(where, summary, f"refund {usd(arguments['amount'])} on order", f"to {known_as(original)}")

@@ -64,8 +64,22 @@ def payment_method_by_id(
     return "your PayPal account" if kind == "PayPal" else f"your {kind}"
 
 
+def option_value(name: str, value: Any) -> str:
+    """One option as it reads on its own: most values say it ("blue", "1000ml"), but "yes", "no", "none" and a
+    bare number need the option's name ("waterproof", "no backlight", "size 12")."""
+    text = str(value)
+    if text == "yes":
+        return name
+    if text in ("no", "none"):
+        return f"not {name}" if name.endswith("proof") else f"no {name}"
+    if text.replace(".", "", 1).isdigit():
+        return f"{name} {text}"
+    return text
+
+
 def option_values(options: Mapping[str, Any]) -> str:
-    return ", ".join(str(value) for value in options.values())
+    """ "1000ml, glass, blue"; "size 12, synthetic, waterproof"."""
+    return ", ".join(option_value(str(name), value) for name, value in options.items())
 
 
 def item(record: Mapping[str, Any]) -> str:

@@ -52,12 +52,17 @@ def pay_with(order_id: str, amount_cents: int, new: PaymentMethod, old: PaymentM
 
 def swap(order: Order, pairs: Sequence[tuple[int, Variant]], difference_cents: int, method: PaymentMethod) -> str:
     """An item change of a pending order, or an exchange of a delivered one: which items become which options."""
-    changes = "; ".join(
-        f"the {naming.item(order.items[position])} for one in {naming.option_values(variant.options)}"
-        for position, variant in pairs
-    )
+    changes = "; ".join(_swapped(order.items[position], variant) for position, variant in pairs)
     verb = "exchange" if order.status == "delivered" else "change"
     return f"{verb} {changes} in {naming.order(order.order_id)}: {_settled(difference_cents, method)}"
+
+
+def _swapped(item: Mapping[str, Any], variant: Variant) -> str:
+    """One item and what it becomes, naming only the options that change: "the Smart Thermostat (Google
+    Assistant, stainless steel) for one in black"."""
+    before = item.get("options") or {}
+    changed = {name: value for name, value in variant.options.items() if before.get(name) != value}
+    return f"the {naming.item(item)} for one in {naming.option_values(changed or variant.options)}"
 
 
 def return_items(order: Order, item_ids: Sequence[str], refund_cents: int, method: PaymentMethod) -> str:
