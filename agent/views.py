@@ -101,9 +101,12 @@ class RunOut(Shape):
     reply: str | None
     """What the customer reads. None while the run is still `running`."""
     pending_action: PendingActionOut | None
-    """Set while the run waits for a person of the support team (`awaiting_approval`)."""
+    """The approval the run paused on (`awaiting_approval`), with its status: `pending` while a person of the
+    support team has not decided it yet. Every answer, read and feed event that carries the run carries it."""
     pending_confirmation: PendingConfirmationOut | None
-    """Set while the run waits for the customer to confirm or decline (`awaiting_confirmation`)."""
+    """The card the run waits on (`awaiting_confirmation`), while the customer can still answer it. A run's
+    `status` stays how it ended: once the card is answered, withdrawn by a new message or expired, this is null
+    and the conversation's `held_calls` say how it ended."""
     trace_id: str | None
     """The run's OpenTelemetry trace, for a reviewer."""
     model: ModelOut

@@ -119,3 +119,17 @@ async def test_a_chain_of_two_writes_shows_each_open_call_in_every_answer_and_re
         done = await answer(service, OWNER, conversation, resumed)
         assert done["status"] == "completed" and done["pending_confirmation"] is None
         await assert_every_view_agrees(service, conversation)
+
+
+async def test_a_card_withdrawn_by_a_new_message_leaves_no_card_and_says_how_it_ended(sqlite_url: str) -> None:
+    async with running_service(sqlite_url) as service:  # the offline model
+        conversation = await service.new_conversation(OWNER)
+        asked = (await service.say(OWNER, conversation, f"Please cancel {LARGE}, I no longer need it")).json()["run"]
+        assert asked["pending_confirmation"] is not None
+        await service.say(OWNER, conversation, f"Actually, where is {LARGE}?")
+        read = (await service.http.get(f"/v1/conversations/{conversation}", headers=bearer(OWNER))).json()
+        first = next(r for r in read["runs"] if r["id"] == asked["id"])
+        assert first["status"] == "awaiting_confirmation" and first["pending_confirmation"] is None
+        [held] = read["held_calls"]
+        assert (held["id"], held["decision"]) == (asked["pending_confirmation"]["id"], "withdrawn")
+        await assert_every_view_agrees(service, conversation)
