@@ -211,6 +211,8 @@ class FakeMessagesAPI:
         self.cache = PromptCache(minimums) if prompt_cache else None
         """With `prompt_cache`, replies report input, cache read and cache write tokens as the request's cache
         breakpoints earn them (see `tests.fakes.prompt_cache`), instead of the scripted usage."""
+        self.sent: list[Reply] = []
+        """Every reply the fake answered with, as sent (sealed thinking and all), in order."""
         self.usages: list[TokenUsage] = []
         """With `prompt_cache`: the usage reported for each answered request, in order."""
         self._lock = threading.Lock()
@@ -454,6 +456,8 @@ class FakeMessagesAPI:
         answer = self._next_answer(request)
         if isinstance(answer, Reply):
             answer = self._cached(self._sealed(answer, request.body, checked), request)
+            with self._lock:
+                self.sent.append(answer)
         await self._hold(answer.delay_s, reader)
         if isinstance(answer, Disconnect):
             writer.transport.abort()
