@@ -75,6 +75,8 @@ async def test_a_tool_loop_sends_the_thinking_back_unchanged_and_no_blank_text(
     assert [b["type"] for b in looked_up["content"]] == [*(["thinking"] if model == THINKS else []), "tool_use"]
     assert looked_up["content"][: len(thought_first)] == thought_first  # exactly as the API returned it
     assert stored is not None and stored.transcript[1]["content"][: len(thought_first)] == thought_first
+    # thinking counts towards max_tokens: a thinking model gets room for it on top of the answer's 1024
+    assert {r.body["max_tokens"] for r in api.requests} == {1024 + 8192 if model == THINKS else 1024}
     assert "\n\n" not in str(stored.transcript)
     api.assert_done()  # every request was one the API accepts
 
