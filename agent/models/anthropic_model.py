@@ -23,11 +23,18 @@ from typing import Any
 
 import anthropic
 import httpx2
-from anthropic import AsyncAnthropic, DefaultAioHttpClient, OpenTelemetryOptions
+from anthropic import (
+    APIRequest,
+    APIResponse,
+    AsyncAnthropic,
+    AsyncAPIResponse,
+    AsyncCallNext,
+    CallNext,
+    DefaultAioHttpClient,
+    Middleware,
+    OpenTelemetryOptions,
+)
 from anthropic._base_client import get_platform
-from anthropic._middleware import AsyncCallNext, CallNext, Middleware
-from anthropic._request import APIRequest
-from anthropic._response import APIResponse, AsyncAPIResponse
 from anthropic.lib._parse._response import ResponseFormatT
 from anthropic.lib.streaming._types import ParsedMessageStopEvent
 from anthropic.types.parsed_message import ParsedMessage

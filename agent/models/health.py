@@ -17,10 +17,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from agent.errors import ModelRejected
 from agent.telemetry import Telemetry
+from tools.context import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +78,12 @@ class ModelHealth:
         now = self.clock()
         problem = self._problems.get((reason, model))
         if problem is None:
-            problem = Problem(reason, model, detail[:300], 0, now, datetime.now(UTC))
+            problem = Problem(reason, model, detail[:300], 0, now, utcnow())
             self._problems[(reason, model)] = problem
         problem.count += 1
         problem.detail = detail[:300]
         problem.last_seen = now
-        problem.last_at = datetime.now(UTC)
+        problem.last_at = utcnow()
 
     def problems(self) -> list[Problem]:
         """What degrades the answers now, most recent first."""
@@ -91,13 +92,9 @@ class ModelHealth:
             del self._problems[key]
         current = sorted(self._problems.values(), key=lambda p: p.last_seen, reverse=True)
         for link in self.open_circuits():
-            current.append(Problem("circuit_open", link, "calls skipped until the cool-down passes", 1, now, _utcnow()))
+            current.append(Problem("circuit_open", link, "calls skipped until the cool-down passes", 1, now, utcnow()))
         return current
 
     @property
     def status(self) -> str:
         return "degraded" if self.problems() else "ok"
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)

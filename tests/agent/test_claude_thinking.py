@@ -154,3 +154,21 @@ async def test_a_confirmed_write_is_answered_by_the_model_with_the_thinking_kept
     history = api.requests[1].body["messages"]
     assert history[1]["content"][: len(thinking_of(api.sent[0]))] == thinking_of(api.sent[0])
     api.assert_done()
+
+
+async def test_a_tool_loop_begun_without_thinking_is_finished_without_it(sqlite_url: str, api: FakeMessagesAPI) -> None:
+    """Sonnet 5 is overloaded, Haiku 4.5 (no thinking) calls a tool, and the next call goes back to Sonnet 5: its
+    thinking is turned off for that one request, since the answer it continues has no thinking block to open with."""
+    from tests.fakes.anthropic_api import overloaded
+
+    api.add(overloaded(), call("get_order_details", {"order_id": "#W2611340"}), say("It is processed."))
+    settings = {**on(api, THINKS), "SUPPORT_MODEL_FALLBACKS": "anthropic:claude-haiku-4-5"}
+    async with running_service(sqlite_url, **settings) as service:
+        conversation = await service.new_conversation(JAMES)
+        run = await turn(service, conversation, "Where is my order #W2611340?", streaming=False)
+    assert (run["reply"], run["model"]["name"], run["fallback_reason"]) == ("It is processed.", THINKS, None)
+    first, by_haiku, finished = (r.body for r in api.requests)
+    assert (first["model"], by_haiku["model"], finished["model"]) == (THINKS, "claude-haiku-4-5", THINKS)
+    assert "thinking" not in first and finished["thinking"] == {"type": "disabled"}
+    assert finished["max_tokens"] == 1024  # no room kept for thinking it will not do
+    api.assert_done()

@@ -60,7 +60,6 @@ from tests.fakes.claude_models import MODELS
 from tests.fakes.messages_rules import MAX_REQUEST_BYTES, Checked, Refusal, Refused, check
 from tests.fakes.messages_wire import (
     Answer,
-    Block,
     Disconnect,
     HttpError,
     OddBody,
@@ -81,7 +80,9 @@ from tests.fakes.messages_wire import (
     sse,
     stream_events,
 )
+from tests.fakes.model_answers import as_the_model_answers
 from tests.fakes.prompt_cache import PromptCache
+from tests.fakes.raw_http import read_request, send, send_error, status_line_and_headers
 from tests.fakes.scripts import (
     call,
     calls,
@@ -143,24 +144,6 @@ __all__ = [
 
 Script = Answer | Callable[[dict[str, Any]], Answer]
 """What `FakeMessagesAPI.add` takes: an answer, or a function of the request body that returns one."""
-
-REASONS: dict[int, str] = {
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    408: "Request Timeout",
-    409: "Conflict",
-    413: "Payload Too Large",
-    422: "Unprocessable Entity",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-    529: "Overloaded",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,27 +360,14 @@ class FakeMessagesAPI:
                 writer.close()
 
     async def _read_request(self, reader: asyncio.StreamReader) -> tuple[ReceivedRequest, Checked | None] | None:
-        line = await reader.readline()
-        if not line.strip():
+        received = await read_request(reader)
+        if received is None:
             return None
-        method, target, _version = line.decode("latin-1").split(" ", 2)
-        headers: dict[str, str] = {}
-        while (header := await reader.readline()) not in (b"\r\n", b"\n", b""):
-            name, _, value = header.decode("latin-1").partition(":")
-            headers[name.strip().lower()] = value.strip()
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            raw = b""
-            while size := int((await reader.readline()).split(b";")[0], 16):
-                raw += await reader.readexactly(size)
-                await reader.readexactly(2)
-            await reader.readline()
-        else:
-            raw = await reader.readexactly(int(headers.get("content-length", "0")))
+        method, path, headers, raw = received
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
-        path = target.split("?")[0]
         checked, refusal = None, None
         if (method, path) == ("POST", "/v1/messages"):
             try:
@@ -447,15 +417,15 @@ class FakeMessagesAPI:
         """Answer one request; False when the connection must not be reused."""
         if (request.method, request.path) != ("POST", "/v1/messages"):
             error = HttpError(404, f"{request.method} {request.path} is not part of this fake", should_retry=False)
-            await self._send_error(writer, error)
+            await send_error(writer, error)
             return True
         if request.refusal is not None or checked is None:
             refused = request.refusal or Refusal(400, "unreadable request")
-            await self._send_error(writer, HttpError(refused.status, refused.message, refused.error_type))
+            await send_error(writer, HttpError(refused.status, refused.message, refused.error_type))
             return True
         answer = self._next_answer(request)
         if isinstance(answer, Reply):
-            answer = self._cached(self._sealed(answer, request.body, checked), request)
+            answer = self._cached(as_the_model_answers(answer, request.body, checked, self.seal), request)
             with self._lock:
                 self.sent.append(answer)
         await self._hold(answer.delay_s, reader)
@@ -463,46 +433,16 @@ class FakeMessagesAPI:
             writer.transport.abort()
             return False
         if isinstance(answer, HttpError):
-            await self._send_error(writer, answer)
+            await send_error(writer, answer)
             return True
         if isinstance(answer, OddBody):
-            await self._send(writer, 200, {"content-type": "application/json"}, answer.body)
+            await send(writer, 200, {"content-type": "application/json"}, answer.body)
             return True
         model = str(request.body.get("model", "claude-fake")) if isinstance(request.body, dict) else "claude-fake"
         if request.streamed:
             return await self._send_stream(writer, reader, answer, model)
-        await self._send(writer, 200, {"content-type": "application/json"}, message_body(answer, model))
+        await send(writer, 200, {"content-type": "application/json"}, message_body(answer, model))
         return True
-
-    def _sealed(self, reply: Reply, body: dict[str, Any], checked: Checked) -> Reply:
-        """The reply as the model in the request gives it: a thinking block first when the request has thinking on
-        (none when it is off), its text blanked where the model's display default is `omitted`, and every thinking
-        block signed for the prefix it was produced after (`tests.fakes.thinking_seal`)."""
-        model = checked.model
-        content: list[Block] = list(reply.content)
-        thinks = (Thinking, RedactedThinking)
-        if not checked.thinking:
-            content = [b for b in content if not isinstance(b, thinks)]
-        elif reply.thinking is not False and not (content and isinstance(content[0], thinks)):
-            content.insert(0, Thinking())
-        hasher = self.seal.hasher(body.get("system"), body.get("tools") or [])
-        for turn in checked.turns:
-            hasher.turn(turn.role)
-            for block in turn.blocks:
-                hasher.add(block)
-        if checked.turns[-1].role != "assistant":
-            hasher.turn("assistant")
-        sealed: list[Block] = []
-        for block in content:
-            if isinstance(block, Thinking):
-                text = "" if model.omits_thinking_text else block.thinking
-                prefix = hasher.digest() if model.preserved_thinking else None
-                block = replace(block, thinking=text, signature=self.seal.sign(model.id, text, prefix))
-            elif isinstance(block, RedactedThinking):
-                block = replace(block, data=self.seal.redacted(model.id))
-            sealed.append(block)
-            hasher.add(block.to_json())
-        return replace(reply, content=tuple(sealed))
 
     def _cached(self, answer: Reply, request: ReceivedRequest) -> Reply:
         if self.cache is None or not isinstance(request.body, dict):
@@ -537,27 +477,6 @@ class FakeMessagesAPI:
             # Either the client closed the connection (or sent bytes it should not have), or the fake is stopping.
             raise _HungUp
 
-    @staticmethod
-    def _head(status: int, headers: Mapping[str, str]) -> bytes:
-        lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}"]
-        lines += [f"{name}: {value}" for name, value in headers.items()]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-    async def _send(self, writer: asyncio.StreamWriter, status: int, headers: Mapping[str, str], body: bytes) -> None:
-        base = {"request-id": new_id("req_fake"), "content-length": str(len(body))}
-        writer.write(self._head(status, {**base, **headers}) + body)
-        await writer.drain()
-
-    async def _send_error(self, writer: asyncio.StreamWriter, error: HttpError) -> None:
-        headers = {"content-type": "application/json", **error.headers}
-        if error.retry_after is not None:
-            headers["retry-after"] = str(error.retry_after)
-        if error.retry_after_ms is not None:
-            headers["retry-after-ms"] = str(error.retry_after_ms)
-        if error.should_retry is not None:
-            headers["x-should-retry"] = "true" if error.should_retry else "false"
-        await self._send(writer, error.status, headers, json.dumps(error.body()).encode())
-
     async def _send_stream(
         self, writer: asyncio.StreamWriter, reader: asyncio.StreamReader, reply: Reply, model: str
     ) -> bool:
@@ -567,7 +486,7 @@ class FakeMessagesAPI:
             "cache-control": "no-cache",
             "transfer-encoding": "chunked",
         }
-        writer.write(self._head(200, head))
+        writer.write(status_line_and_headers(200, head))
         events = stream_events(reply, model)
         cut = reply.cut
         for number, (name, data) in enumerate(events):

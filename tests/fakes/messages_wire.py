@@ -118,7 +118,7 @@ class ToolUse:
 
 
 def server_tool_use(query: str = "returns policy", *, name: str = "web_search", block_id: str | None = None) -> ToolUse:
-    """A call of a server tool (build with agents-and-tools/tool-use/server-tools): the API runs it itself, and no
+    """A call of a server tool (agents-and-tools/tool-use/server-tools): the API runs it itself, and no
     `tool_result` is owed for it. Its id uses the `srvtoolu_` prefix."""
     return ToolUse(name, {"query": query}, id=block_id or new_id("srvtoolu_fake"), kind="server_tool_use")
 
