@@ -160,12 +160,13 @@ async def test_an_answer_cut_inside_a_tool_call_keeps_its_words_and_runs_nothing
         await still_answered_by_claude(service, api, conversation)
 
 
+@MODELS
 @WAYS
 async def test_a_full_context_window_keeps_the_partial_answer_as_a_cut_one(
-    sqlite_url: str, api: FakeMessagesAPI, streaming: bool
+    sqlite_url: str, api: FakeMessagesAPI, model: str, streaming: bool
 ) -> None:
     api.add(window_full("Your last three orders were #W2611340, #W3632959 and"))
-    async with running_service(sqlite_url, **on(api, THINKS)) as service:
+    async with running_service(sqlite_url, **on(api, model)) as service:
         conversation = await service.new_conversation(JAMES)
         run = await ask(service, conversation, "List my orders", streaming=streaming)
         assert run["status"] == "completed"
@@ -197,16 +198,18 @@ async def test_a_second_empty_answer_fails_the_run_politely(sqlite_url: str, api
         await still_answered_by_claude(service, api, conversation)
 
 
+@MODELS
+@WAYS
 async def test_a_retry_after_longer_than_the_run_can_wait_goes_to_the_next_model_at_once(
-    sqlite_url: str, api: FakeMessagesAPI
+    sqlite_url: str, api: FakeMessagesAPI, model: str, streaming: bool
 ) -> None:
     # The offline model looks the order up, then answers: two calls, each offered to Claude first.
     api.add(rate_limited(retry_after=90), rate_limited(retry_after=90))
-    settings = on(api, PLAIN, SUPPORT_MODEL_MAX_RETRIES=2, SUPPORT_RUN_TIMEOUT_S=60)
+    settings = on(api, model, SUPPORT_MODEL_MAX_RETRIES=2, SUPPORT_RUN_TIMEOUT_S=60)
     async with running_service(sqlite_url, **settings) as service:
         conversation = await service.new_conversation(JAMES)
         started = time.monotonic()
-        run = await ask(service, conversation, "Where is my order #W2611340?")
+        run = await ask(service, conversation, "Where is my order #W2611340?", streaming=streaming)
         took = time.monotonic() - started
         assert run["status"] == "completed" and run["reply"].startswith(LIMITED_MODE)
         assert run["model"]["provider"] == "offline"
@@ -225,7 +228,10 @@ async def test_a_short_retry_after_is_waited_for_by_the_sdk(sqlite_url: str, api
 
 
 @MODELS
-async def test_a_prompt_too_long_shortens_the_history_and_asks_once_more(sqlite_url: str, model: str) -> None:
+@WAYS
+async def test_a_prompt_too_long_shortens_the_history_and_asks_once_more(
+    sqlite_url: str, model: str, streaming: bool
+) -> None:
     with FakeMessagesAPI(expect_refusals=True) as api:
         async with running_service(sqlite_url, **on(api, model), SUPPORT_CHAT_PER_MINUTE=100) as service:
             conversation = await service.new_conversation(JAMES)
@@ -236,7 +242,7 @@ async def test_a_prompt_too_long_shortens_the_history_and_asks_once_more(sqlite_
             sizes = [len(r.raw_body) // 4 for r in api.requests]
             api.context_windows[model] = sizes[-1]
             api.add(say("Thanks for your patience."))
-            run = await ask(service, conversation, "so, what now? " + "words " * 200)
+            run = await ask(service, conversation, "so, what now? " + "words " * 200, streaming=streaming)
             assert (run["reply"], run["model"]["provider"]) == ("Thanks for your patience.", "anthropic")
             refused, retried = api.requests[-2:]
             assert refused.refusal is not None and refused.refusal.message.startswith("prompt is too long")
@@ -278,3 +284,20 @@ async def test_blank_text_from_any_model_is_kept_out_of_the_history(sqlite_url: 
         conversation = await service.new_conversation(JAMES)
         assert (await ask(service, conversation, "my orders?"))["reply"] == "You have three orders."
         await still_answered_by_claude(service, api, conversation)
+
+
+async def test_a_request_over_the_size_limit_is_shortened_like_a_prompt_too_long(sqlite_url: str) -> None:
+    """api/errors: 413 `request_too_large` (32 MB on the Messages API; a few kilobytes here): the same remedy."""
+    with FakeMessagesAPI(expect_refusals=True) as api:
+        async with running_service(sqlite_url, **on(api, PLAIN), SUPPORT_CHAT_PER_MINUTE=100) as service:
+            conversation = await service.new_conversation(JAMES)
+            for number in range(4):
+                api.add(say(f"Noted, part {number}."))
+                await ask(service, conversation, f"part {number}: " + "words " * 400)
+            api.max_request_bytes = len(api.requests[-1].raw_body)
+            api.add(say("Thanks for your patience."))
+            run = await ask(service, conversation, "and so? " + "words " * 200)
+        [refusal_] = api.refusals
+    assert (refusal_.status, refusal_.error_type) == (413, "request_too_large")
+    assert (run["reply"], run["model"]["provider"]) == ("Thanks for your patience.", "anthropic")
+    assert len(api.requests[-1].raw_body) <= api.max_request_bytes
