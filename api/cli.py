@@ -21,10 +21,13 @@ from api.settings import Settings
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    from agent.errors import ConfigurationError as ModelSettingsError
+    from agent.models.selection import check_chain
     from api.capacity import plan_workers
     from api.identity import check_identity_settings
     from api.logs import configure_logging, logging_config
     from api.prices import load_prices
+    from api.services import claude_options
     from api.worker_pool import BALANCES_CONNECTIONS, WorkerPool, serve_worker
 
     settings = Settings()
@@ -34,11 +37,12 @@ def serve(args: argparse.Namespace) -> None:
         # touched: a second `support serve` must not migrate or seed anything on its way to failing.
         check_identity_settings(settings)
         load_prices(settings)
+        check_chain(settings.model_spec, settings.model_fallbacks, claude_options(settings))
         workers = plan_workers(
             args.workers, sqlite=settings.database_url.startswith("sqlite"), connections=settings.connection_budget()
         )
         ensure_port_free(args.host, args.port)
-    except ConfigurationError as error:
+    except (ConfigurationError, ModelSettingsError) as error:
         sys.exit(f"support serve: {error}")
     options: dict[str, Any] = {
         "app": "api.serving:create_served_app",

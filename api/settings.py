@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     model_timeout_s: float = Field(default=30.0, gt=0, alias="SUPPORT_MODEL_TIMEOUT_S")
     model_max_retries: int = Field(default=2, ge=0, le=10, alias="SUPPORT_MODEL_MAX_RETRIES")
     max_output_tokens: int = Field(default=1024, gt=0, alias="SUPPORT_MAX_OUTPUT_TOKENS")
+    """Tokens the visible answer may take. A Claude model that thinks gets room for its thinking on top (its
+    budget, or 8192 tokens for adaptive thinking), within what the model can write; checked at start-up."""
+    thinking: str | None = Field(default=None, alias="SUPPORT_THINKING")
+    """How Claude thinks: unset (the model's own default: adaptive on the models that think by default, none on
+    the others), `off`, `adaptive`, or a thinking budget in tokens (1024 or more, on models that take one). A
+    setting the model refuses stops the start-up."""
 
     context_tokens: int = Field(default=100_000, gt=0, alias="SUPPORT_CONTEXT_TOKENS")
     """History shown to the model per request, in estimated tokens; older turns are dropped first."""
