@@ -22,12 +22,13 @@ from typing import Any
 
 from agent.context import OMITTED_PREFIX
 from agent.models.base import Message, TextBlock, ToolUseBlock
+from agent.models.offline.patterns import pattern
 from agent.models.offline.reading import Intent, Reading, Request, Slots, read, read_requests
 from agent.models.offline.wording import ALSO_ASKED
 from agent.replies import NOTICE_PREFIX
 
-_ORDER_IDS = re.compile(r"#W\d{7}\b")
-_QUOTED_REQUEST = re.compile(re.escape(ALSO_ASKED) + r' "(.+?)"', re.DOTALL)
+_ORDER_IDS = pattern(r"#W\d{7}\b")
+_QUOTED_REQUEST = pattern(re.escape(ALSO_ASKED) + r' "([^"]*+)"')
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,12 +7,12 @@ are listed (only those) for the customer to choose from. Nothing here changes th
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from agent.models.offline import wording
 from agent.models.offline.conversation import Conversation
 from agent.models.offline.matching import matching_items
+from agent.models.offline.patterns import pattern, without_controls
 from agent.models.offline.plans import Plan, say, use
 from agent.models.offline.reading import Intent, language_of
 
@@ -27,7 +27,7 @@ NEEDED_STATUS: dict[Intent, tuple[str, ...]] = {
     Intent.SWAP: ("pending", "delivered"),
 }
 MAX_OPTIONS_LISTED = 8
-_ASKS_CONTENTS = re.compile(r"\bwhat('s| is| was) in\b|\bwhat did i (order|buy)\b|\bwhich items\b")
+_ASKS_CONTENTS = pattern(r"\bwhat('s| is| was) in\b|\bwhat did i (order|buy)\b|\bwhich items\b")
 
 
 def need_order(c: Conversation, doing: str) -> Plan | dict[str, Any]:
@@ -127,6 +127,6 @@ def handle_catalogue(c: Conversation) -> Plan:
 def handle_question(c: Conversation) -> Plan:
     """Answer from the help centre's best passage, with its link; never start an action for a question."""
     if c.facts.help_centre is None:
-        question = re.sub(r"[\x00-\x08\x0b-\x1f]", " ", c.slots.words)[-500:].strip()
+        question = without_controls(c.slots.words)[-500:].strip()
         return use(("search_help_centre", {"query": question or "help"}))
     return say(wording.help_centre_answer(c.facts.help_centre, language_of(c.slots.words)))

@@ -8,7 +8,6 @@ never assumes an action went through.
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from typing import Any
 
@@ -25,6 +24,7 @@ from agent.models.offline.lookups import (
 )
 from agent.models.offline.matching import matching_items, matching_methods, matching_variants
 from agent.models.offline.outcomes import DOING
+from agent.models.offline.patterns import without_controls
 from agent.models.offline.plans import Plan, say, use
 from agent.models.offline.reading import Intent, Request, Slots
 
@@ -122,7 +122,7 @@ def quoted(requests: list[Request]) -> str:
 
 
 def hand_off(c: Conversation, why: str) -> Plan:
-    said = re.sub(r"[\x00-\x08\x0b-\x1f]", " ", c.slots.words or c.latest.slots.words)[-1200:].strip()
+    said = without_controls(c.slots.words or c.latest.slots.words)[-1200:].strip()
     summary = f"{why} They wrote: {said or '(no details given)'}"
     return use(("transfer_to_human_agents", {"summary": summary}))
 
@@ -309,7 +309,7 @@ def handle_refund(c: Conversation) -> Plan:
     amount = c.slots.amount
     if amount is None:
         return say(f"How much would you like refunded on order {order['order_id']}, in dollars?")
-    reason = re.sub(r"[\x00-\x08\x0b-\x1f]", " ", c.slots.words)[-300:].strip() or "goodwill"
+    reason = without_controls(c.slots.words)[-300:].strip() or "goodwill"
     arguments = {"order_id": order["order_id"], "amount": float(amount), "reason": f"Customer request: {reason}"}
     return use(("issue_refund", arguments))
 

@@ -14,6 +14,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from agent.models.offline.patterns import pattern
 from agent.models.offline.social import Social
 
 STATUS_PHRASES = {
@@ -52,8 +53,8 @@ ALSO_ASKED = "You also asked:"
 """Starts the question that quotes a request left for later; `conversation.py` reads the quote back."""
 
 
-_JOINING_WORDS = re.compile(
-    r"^(?:(?:and|also|then|plus|but)\b[\s,]*)+|[\s,]+(?:and|also|then|plus|but)$", re.IGNORECASE
+_JOINING_WORDS = pattern(
+    r"^(?:(?:and|also|then|plus|but)\b[\s,]*+)++|(?<![\s,])[\s,]++(?:and|also|then|plus|but)$", re.IGNORECASE
 )
 
 
