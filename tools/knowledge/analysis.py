@@ -26,7 +26,11 @@ _STOP_WORDS = (
     "stuff thing things something anything possible still even already know think really usually here now "
     "guys ok okay yes hey able let lets need about out go goes going say says put all "
     "el la los las de del que en y un una mi mis tu por para con es se lo al me hay como cómo puedo "
-    "der die das den dem des und ich mein meine meinen ist es zu nicht ein eine auch auf für mit wie was wo kann"
+    "cuál cual su sus qué quien cuando cuándo donde dónde este esta esto ese esa hace tengo tiene tienen puede "
+    "pueden sobre hasta desde muy más pero si ya cuánto cuanto cuánta cuanta "
+    "der die das den dem des und ich mein meine meinen ist es zu nicht ein eine auch auf für mit wie was wo kann "
+    "bei euch ihr ihnen sie wir uns unser mir mich dir dich hat habe haben wird werden können soll noch schon "
+    "nur wenn dann oder aber über vor aus um"
 )
 STOP = frozenset(_STOP_WORDS.split(" "))
 # Customers' words for what the articles name otherwise. Kept short: each one is a word a customer would use
@@ -57,6 +61,13 @@ SYNONYMS = {
     "weeks": "week time",
     "months": "month time",
     "long": "long time",
+    # The question words of Spanish and German questions, read as the English the articles use.
+    "tarda": "time",
+    "tardan": "time",
+    "dauert": "time",
+    "lange": "long time",
+    "política": "policy",
+    "funktioniert": "work",
 }
 _STEMMER = snowballstemmer.stemmer("english")
 

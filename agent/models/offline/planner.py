@@ -17,6 +17,7 @@ from agent.models.offline.lookups import (
     handle_account,
     handle_catalogue,
     handle_options,
+    handle_problem,
     handle_question,
     handle_status,
     need_order,
@@ -42,11 +43,18 @@ def plan(c: Conversation) -> Plan:
     latest = c.latest
     if latest.angry:
         return hand_off(c, "The customer is upset, so the assistant passed them to a person straight away.")
+    if offered_person(c) and latest.yes and not says_more(latest.slots):
+        return hand_off(c, "The customer accepted the assistant's offer of a person.")
     if closes(c) or (c.intent is None and not c.slots.order_ids):
         return small_talk(c)  # "thanks" in the middle of a request ends it, rather than being read as an answer
     if latest.no and c.asked and not says_more(latest.slots):
         return say(wording.LEFT_ALONE)
     return not_twice(c, answer(c))
+
+
+def offered_person(c: Conversation) -> bool:
+    """Whether the assistant's last question offered a person ("Would you like me to pass you to...")."""
+    return bool(c.asked) and c.asked[-1].endswith(wording.PERSON_OFFERS)
 
 
 def closes(c: Conversation) -> bool:
@@ -64,7 +72,7 @@ def small_talk(c: Conversation) -> Plan:
     read gets a person, rather than the same apology again."""
     if c.latest.social is not None:
         return say(wording.SOCIAL_REPLIES[c.latest.social])
-    if c.latest.no and c.asked:
+    if c.latest.no:
         return say(wording.LEFT_ALONE)
     if c.previous_reply == wording.NOT_UNDERSTOOD:
         return hand_off(c, "The offline assistant did not understand the customer twice in a row.")
@@ -316,6 +324,7 @@ def handle_refund(c: Conversation) -> Plan:
 
 HANDLERS = {
     Intent.QUESTION: handle_question,
+    Intent.PROBLEM: handle_problem,
     Intent.OPTIONS: handle_options,
     Intent.CATALOGUE: handle_catalogue,
     Intent.STATUS: handle_status,

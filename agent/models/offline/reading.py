@@ -21,6 +21,7 @@ from itertools import pairwise
 from agent.models.offline.addresses import read_address
 from agent.models.offline.patterns import Matcher, in_order, pattern
 from agent.models.offline.social import Social, is_angry, read_social
+from agent.models.offline.typos import corrected
 
 
 class Intent(StrEnum):
@@ -40,14 +41,24 @@ class Intent(StrEnum):
     """Which other options (colours, sizes) an item of an order comes in."""
     CATALOGUE = "catalogue"
     """What the store sells."""
+    PROBLEM = "problem"
+    """A delivered order reported missing, damaged or wrong: the help centre's article, and a person offered."""
 
 
 # Checked in this order: the first match wins, so "cancel and refund" is a cancellation, and "return for a
-# refund" a return.
+# refund" a return. A request for a person comes first: "thanks. can I speak to a person about a delivery?" is
+# not a question about deliveries.
 _INTENT_PATTERNS: tuple[tuple[Intent, tuple[Matcher, ...]], ...] = (
     (
         Intent.HUMAN,
-        (pattern(r"\b(human|real person|a person|representative|someone real|supervisor|manager|live agent)\b"),),
+        (
+            pattern(
+                r"\b(human|real person|(a|another) person|representative|someone real|supervisor|manager|"
+                r"live (agent|person|chat)|customer (service|support|care)|operator|"
+                r"(an|real|support|human|service) agent|somebody real)\b"
+            ),
+            pattern(r"\b(speak|talk|chat|get through) (to|with) (someone|somebody|anyone|a team member|your team)\b"),
+        ),
     ),
     (Intent.CANCEL, (pattern(r"\bcancel|\bstorn|\bannul"),)),
     (Intent.RETURN, (pattern(r"\b(return|send (it|them|this|these) back)\b"),)),
@@ -83,17 +94,40 @@ _INTENT_PATTERNS: tuple[tuple[Intent, tuple[Matcher, ...]], ...] = (
         ),
     ),
     (Intent.REFUND, (pattern(r"\b(refund|compensat\w*|money back|goodwill)\b"),)),
+    # Something went wrong with a delivered (or shipped) order: the help centre's article and a person. After
+    # a refund: "arrived damaged, please refund $20" asks for one.
+    (
+        Intent.PROBLEM,
+        (
+            pattern(
+                r"\b(never|didn'?t|did not|haven'?t|have not|hasn'?t|has not|not yet|still not|still haven'?t) "
+                r"(got|get|gotten|received?|arrived?|came|come|shown up|showed up)\b"
+                r"|\b(not|never) (arrived|received|delivered)\b|\b(missing|stolen|lost|damaged|broken|cracked|"
+                r"smashed|dented|defective|shattered|torn|leaking|wrong item|wrong size|wrong colou?r)\b"
+                r"|\bnot what i ordered\b|\bisn'?t in the (box|package|parcel)\b"
+            ),
+        ),
+    ),
     (Intent.ACCOUNT, (pattern(r"\b(my orders|which orders|what orders|my account|my profile|balance)\b"),)),
     (
         Intent.STATUS,
         (pattern(r"\b(where|status|track\w*|shipped|arriv\w*|deliver\w*|what did i order|what('s| is| was) in)\b"),),
     ),
 )
+# "the one that was delivered", "the shipped one": which order, not a question about its status.
+_DESCRIBES_ORDER = pattern(
+    r"\bthe (one|order) (that|which) (was|is|has been|got) (delivered|shipped|processed|pending)\b"
+    r"|\bthe (delivered|shipped|processed|pending) (one|order)\b"
+)
+_NOT_A_PERSON = pattern(
+    r"\b(don'?t|do not|no need to|not|never) (want|need|have) to (speak|talk|chat)\b|\bnot (a|another) person\b"
+)
+
 # A question: asked as one (or naming a policy). A policy question is also about a policy topic, about no
 # particular order, and not a request ("can you cancel..."): "What's your return policy?" must not start a return.
 _ASKS = pattern(
     r"^\s*+(what|what's|whats|how|when|do you|does|is there|are there|is it|can i|could i|may i|am i|why|which|"
-    r"if i)\b"
+    r"if i|who|where can|where do|will i|will you|should i|do i|did you|are you|have you)\b"
     r"|\?\s*+$|^\s*+¿|\b(policy|policies)\b"
     r"|^\s*+(wie|was|kann ich|gibt es|liefert|cuánto|cuanto|cómo|como|puedo|hacen)\b"
 )
@@ -101,8 +135,8 @@ _REQUESTS = pattern(r"^\s*+(can|could|would|will) you\b|\b(i want|i'd like|i wou
 _POLICY_TOPIC = pattern(
     r"\b(return|refund|money back|ship|shipping|deliver|delivery|international|countr\w*|canada|mexico|abroad|"
     r"cancel\w*|exchange|swap|pay|payment|paypal|gift ?cards?|warrant\w*|guarantee|damaged|broken|defective|missing|"
-    r"stolen|lost|privacy|personal data|password|account|policy|policies|reembolso|devoluci\w+|env[ií]o\w*|"
-    r"garant\w+|r[üu]ckgabe|umtausch\w*|erstattung|r[üu]ckerstattung|versand|zahlung\w*|storn\w+)"
+    r"stolen|lost|privacy|personal data|data|password|account|policy|policies|reembolso|devoluci\w+|env[ií]o\w*|"
+    r"garant\w+|r[üu]ckgabe|umtausch\w*|erstattung|r[üu]ckerstattung|versand|zahlung\w*|storn\w+|phone|email)"
 )
 _ORDER_ID = pattern(r"#?\s?\b[Ww](\d{7})\b")
 _ITEM_ID = pattern(r"\b(\d{10})\b")
@@ -115,7 +149,12 @@ _METHOD_KINDS = (
 )
 _ORIGINAL_METHOD = pattern(r"\b(original|same) (payment|method|card)\b")
 _YES = pattern(r"^\s*+(yes|yeah|yep|yup|sure|ok|okay|confirm(ed)?|go ahead|please do|do it|correct)\b")
-_NO = pattern(r"^\s*+(no|nope|don'?t|do not|stop|never mind|nevermind)\b")
+# "no", or "actually never mind" / "forget it" anywhere: the customer drops what was open.
+_NO = pattern(
+    r"^\W*+(?:(?:actually|oh|ok|okay|wait|hmm+|um+|sorry|well)\W++){0,3}"
+    r"(no|nope|don'?t|do not|stop|never ?mind|cancel that|scratch that|forget (it|that|about it))\b"
+    r"|\b(never ?mind|forget (about )?(it|that|this)|scratch that)\b"
+)
 _DEFAULT_ADDRESS = pattern(r"\b(default|profile|account|my address|home address)\b")
 _EVERYTHING = pattern(r"\b(all|everything|every item|whole order|entire order)\b")
 _REFERS_BACK = pattern(r"\b(it|that|this|them|those|these|that one|this one|the (same )?order|same one)\b")
@@ -143,7 +182,7 @@ _BOUNDARY = pattern(
 MAX_PIECES = 40
 """Pieces of one message read as possible separate requests; the rest belongs to the last one. A message of
 hundreds of sentences is not hundreds of requests, and reading each on its own would cost hundreds of readings."""
-_READ_ONLY = frozenset({"status", "account", "question", "options", "catalogue"})
+_READ_ONLY = frozenset({"status", "account", "question", "options", "catalogue", "problem"})
 _NOT_THE_METHOD = pattern(
     r"\b(instead of|rather than|from|not)\s++(my |the |a |your )?(gift ?card|pay ?pal|credit card|card)\b"
 )
@@ -224,12 +263,17 @@ def read(text: str) -> Reading:
     lowered = text.lower()
     requests = read_requests(text)
     first = requests[0] if requests else read_request(text)
-    whole = first if len(requests) == 1 and first.text == text.strip() else None
     social = read_social(lowered) if not first.slots.order_ids else None
     if social is Social.WHO_ARE_YOU:
         requests = ()  # "are you a real person?" asks about the assistant; it is not a request for one
     elif first.intent is not None:
         social = None
+    person = next((r for r in requests if r.intent is Intent.HUMAN), None)
+    if person is not None and first.intent is not Intent.HUMAN:
+        # A request for a person anywhere in the message is the one acted on: the person reads the rest.
+        requests = (replace(person, slots=first.slots if len(requests) > 1 else read_slots(text)),)
+        first = requests[0]
+    whole = first if len(requests) == 1 and first.text == text.strip() else None
     return Reading(
         intent=first.intent if requests else None,
         slots=first.slots if len(requests) > 1 or whole else read_slots(text),
@@ -242,11 +286,17 @@ def read(text: str) -> Reading:
 
 
 def read_request(text: str) -> Request:
-    lowered = text.lower()
+    lowered = corrected(text.lower())
     slots = read_slots(text)
     intent = read_intent(lowered)
-    if intent is not Intent.ACCOUNT and asks_about_policy(lowered, slots):
-        intent = Intent.QUESTION  # "my orders", "my balance" are about the account, not a policy
+    if intent is Intent.STATUS and _DESCRIBES_ORDER.search(lowered):
+        intent = None
+    if intent in (Intent.ACCOUNT, Intent.HUMAN):
+        pass  # "my orders", "my balance" are about the account, and "can I talk to a person?" wants one
+    elif asks_about_policy(lowered, slots) or (
+        intent is None and is_general_question(lowered, slots) and read_social(lowered) is None
+    ):
+        intent = Intent.QUESTION
     return Request(intent, slots, text.strip())
 
 
@@ -270,7 +320,10 @@ def read_requests(text: str) -> tuple[Request, ...]:
     for begin, end in pairwise(bounds[1:]):  # each piece is read once: a long message stays cheap
         piece = read_part(begin, end)
         new_orders = set(piece.slots.order_ids) - orders
-        own_request = (piece.intent is not None and new_orders and not awaits_order) or piece.intent is Intent.QUESTION
+        own_request = (piece.intent is not None and new_orders and not awaits_order) or piece.intent in (
+            Intent.QUESTION,
+            Intent.HUMAN,
+        )
         if own_request and (orders or said_something):
             starts.append(begin)
             orders, awaits_order = set(), False
@@ -317,6 +370,14 @@ def _awaits_order(request: Request) -> bool:
     return not request.read_only and not request.slots.order_ids
 
 
+def is_general_question(lowered: str, slots: Slots) -> bool:
+    """A question about no order, item or amount: "and the last one?" points at an order the assistant showed,
+    and "is #W1234567 here yet?" is about that order."""
+    if slots.order_ids or slots.item_ids or slots.amount is not None or slots.ordinal is not None:
+        return False
+    return bool(_ASKS.search(lowered))
+
+
 def asks_about_policy(lowered: str, slots: Slots) -> bool:
     if slots.order_ids or slots.item_ids or slots.amount is not None or _REQUESTS.search(lowered):
         return False
@@ -326,6 +387,8 @@ def asks_about_policy(lowered: str, slots: Slots) -> bool:
 def read_intent(lowered: str) -> Intent | None:
     for intent, matchers in _INTENT_PATTERNS:
         if any(m.search(lowered) for m in matchers):
+            if intent is Intent.HUMAN and _NOT_A_PERSON.search(lowered):
+                continue
             return intent
     return None
 
