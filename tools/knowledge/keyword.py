@@ -14,7 +14,8 @@ indexed word one edit away ("retrun", "adress"), found with `rapidfuzz`.
 Besides the BM25 score, each hit says how much of the question it covers: the share of the query's weight
 (the inverse document frequency of each of its terms, a word no passage has counting as the rarest) that the
 passage contains. Unlike a BM25 score it is comparable across questions, so a caller can tell "the best of
-what we have" from "an answer" (`RELEVANT_ENOUGH`).
+what we have" from "an answer" (`RELEVANT_ENOUGH`). The names of the store's products weigh nothing there:
+"is there a warranty on the office chair?" is a question about warranties, whatever the chair.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tools.knowledge.analysis import MAX_QUERY_WORDS, terms, words
 from tools.knowledge.tables import KbArticle, KbPassage
+from tools.store.tables import Product
 
 K1 = 1.2
 B = 0.75
@@ -59,8 +61,9 @@ class _Document:
 class KeywordIndex:
     """BM25 over the passages of one knowledge-base version."""
 
-    def __init__(self, passages: list[tuple[str, str, str]]) -> None:
-        """`passages`: (passage id, what it is about: title, heading and keywords, its body) for each passage."""
+    def __init__(self, passages: list[tuple[str, str, str]], products: tuple[str, ...] = ()) -> None:
+        """`passages`: (passage id, what it is about: title, heading and keywords, its body) for each passage;
+        `products`: the store's product names, whose words a question may name without being about them."""
         self.documents = []
         surface: set[str] = set()
         for passage_id, heading, body in passages:
@@ -78,6 +81,7 @@ class KeywordIndex:
         total = len(self.documents)
         self.idf = {term: math.log(1 + (total - n + 0.5) / (n + 0.5)) for term, n in containing.items()}
         self.unknown_idf = math.log(1 + (total + 0.5) / 0.5)
+        self.objects = frozenset(t for name in products for t in terms(name)) - set(self.idf)
         self.postings: dict[str, list[tuple[int, int]]] = {}
         for index, document in enumerate(self.documents):
             for term, count in document.frequencies.items():
@@ -97,7 +101,7 @@ class KeywordIndex:
     def coverage(self, query: str, passage_ids: list[str]) -> dict[str, float]:
         """How much of the query each of these passages covers (see `Hit.coverage`)."""
         query_terms = self.query_terms(query)
-        weight = sum(self.idf.get(t, self.unknown_idf) for t in query_terms)
+        weight = self._weight(query_terms)
         by_id = {d.passage_id: d for d in self.documents}
         out = {}
         for passage_id in passage_ids:
@@ -106,9 +110,12 @@ class KeywordIndex:
             out[passage_id] = have / weight if weight else 0.0
         return out
 
+    def _weight(self, query_terms: list[str]) -> float:
+        return sum(self.idf.get(t, 0.0 if t in self.objects else self.unknown_idf) for t in query_terms)
+
     def search(self, query: str, limit: int) -> list[Hit]:
         query_terms = self.query_terms(query)
-        weight = sum(self.idf.get(t, self.unknown_idf) for t in query_terms)
+        weight = self._weight(query_terms)
         scores: dict[int, float] = {}
         covered: dict[int, float] = {}
         for term in query_terms:
@@ -141,8 +148,10 @@ class KeywordIndexes:
                 .order_by(col(KbPassage.id))
             )
         ).all()
+        products = tuple((await session.exec(select(Product.name))).all())
         index = KeywordIndex(
-            [(p.id, f"{title}\n{p.section if p.section != title else ''}\n{p.keywords}", p.text) for p, title in rows]
+            [(p.id, f"{title}\n{p.section if p.section != title else ''}\n{p.keywords}", p.text) for p, title in rows],
+            products,
         )
         if version is not None:
             self._version, self._index = version, index

@@ -11,7 +11,7 @@ from typing import Any
 
 from agent.models.offline import wording
 from agent.models.offline.conversation import Conversation
-from agent.models.offline.matching import matching_items
+from agent.models.offline.matching import matching_items, words_of
 from agent.models.offline.patterns import pattern, without_controls
 from agent.models.offline.plans import Plan, say, use
 from agent.models.offline.reading import Intent, language_of
@@ -28,6 +28,7 @@ NEEDED_STATUS: dict[Intent, tuple[str, ...]] = {
     Intent.PROBLEM: ("delivered", "processed"),
 }
 MAX_OPTIONS_LISTED = 8
+_ORDER_ID_WORDS = pattern(r"#?\s?\b[Ww]\d{7}\b|\border\b")
 _ASKS_CONTENTS = pattern(r"\bwhat('s| is| was) in\b|\bwhat did i (order|buy)\b|\bwhich items\b")
 
 
@@ -141,6 +142,16 @@ def question_of(c: Conversation) -> str:
     return without_controls(asked)[-500:].strip() or "help"
 
 
+def what_went_wrong(c: Conversation, order: dict[str, Any]) -> str:
+    """The customer's words about the problem, without the order's id and its items' names: "the water bottle
+    from #W4435622 arrived damaged" is searched as "the from arrived damaged", which the article on damaged
+    items answers, while the bottle's name would only dilute the question."""
+    named = {w for item in order.get("items", []) for w in words_of(item["name"])}
+    said = _ORDER_ID_WORDS.sub(" ", question_of(c))
+    kept = [w for w in said.split() if w.strip(".,!?").lower() not in named]
+    return " ".join(kept) or "problem with my order"
+
+
 def handle_problem(c: Conversation) -> Plan:
     """A delivered (or shipped) order reported missing, damaged or wrong: its state, the help centre's article
     for that case, and the offer of a person who can look into it. The assistant cannot open an investigation
@@ -151,7 +162,7 @@ def handle_problem(c: Conversation) -> Plan:
     if order["status"] == "pending":
         return say(wording.describe_order(order, c.facts.profile))
     if c.facts.help_centre is None:
-        return use(("search_help_centre", {"query": question_of(c)}))
+        return use(("search_help_centre", {"query": what_went_wrong(c, order)}))
     answer = wording.help_centre_answer(c.facts.help_centre, language_of(c.slots.words))
     sorry = f"I'm sorry to hear that. Order {order['order_id']} {wording.status_phrase(order['status'])}."
     article = f" {answer}" if answer else ""
