@@ -1,6 +1,6 @@
 """A run says why a fallback model answered it instead of the configured one (`runs.fallback_reason`).
 
-Revision ID: 0009_i22_fallback_reason
+Revision ID: 0009
 Revises: 0008
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = "0009_i22_fallback_reason"
+revision: str = "0009"
 down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
