@@ -119,6 +119,9 @@ class RunOut(Shape):
     """The run this one continues after a decision (an approval or a confirmation)."""
     kb_version: str | None
     """The help centre's version the run's searches read; None when it did not search."""
+    fallback_reason: str | None = None
+    """Set when the answer did not come from the configured model but from a fallback (the `model` named here),
+    and says why: e.g. the configured model refused the request, asked to be retried too late, or was down."""
 
 
 def message_view(message: ChatMessage) -> MessageOut:
@@ -208,4 +211,5 @@ def run_view(answered: HeldRun) -> RunOut:
         finished_at=run.finished_at,
         resumed_from=run.resumed_from,
         kb_version=run.kb_version,
+        fallback_reason=run.fallback_reason,
     )

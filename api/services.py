@@ -24,7 +24,7 @@ from agent.handoffs import HandoffStore
 from agent.loop import AgentLoop
 from agent.masking import customer_terms
 from agent.models.base import Model
-from agent.models.selection import Credentials, build_chain
+from agent.models.selection import ClaudeOptions, Credentials, build_chain
 from agent.pacing import TurnPacer
 from agent.recovery import RunRecovery
 from agent.run_store import RunStore
@@ -182,6 +182,7 @@ async def build_services(
             max_retries=settings.model_max_retries,
         ),
         telemetry=telemetry,
+        claude=claude_options(settings),
     )
     loop = AgentLoop(
         model=chosen,
@@ -239,6 +240,14 @@ async def build_services(
     services.handoff_desk = HandoffDesk(handoffs=services.handoffs, runs=runs, loop=loop, spawn=services.spawn)
     services.sweeper.start()
     return services
+
+
+def claude_options(settings: Settings) -> ClaudeOptions:
+    return ClaudeOptions(
+        thinking=settings.thinking,
+        answer_tokens=settings.max_output_tokens,
+        context_tokens=settings.context_tokens,
+    )
 
 
 def services_of(request: Request) -> Services:

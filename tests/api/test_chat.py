@@ -200,7 +200,7 @@ async def test_a_model_failure_is_a_failed_run_not_a_500(sqlite_url: str) -> Non
         ("max_tokens", "completed", "cut short"),
         ("refusal", "completed", "can't help"),
         ("stop_sequence", "completed", "partial"),
-        ("model_context_window_exceeded", "failed", "trouble"),
+        ("model_context_window_exceeded", "completed", "partial\n\n(My answer was cut short"),
     ],
 )
 async def test_every_stop_reason_is_handled(sqlite_url: str, stop_reason: str, status: str, reply_has: str) -> None:

@@ -14,8 +14,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from agent.models.offline.patterns import pattern
 from agent.models.offline.social import Social
 from tools import naming
+from tools.knowledge.keyword import RELEVANT_ENOUGH
 
 STATUS_PHRASES = {
     "pending": "is pending: it has not shipped yet, so it can still be changed or cancelled",
@@ -53,8 +55,8 @@ ALSO_ASKED = "You also asked:"
 """Starts the question that quotes a request left for later; `conversation.py` reads the quote back."""
 
 
-_JOINING_WORDS = re.compile(
-    r"^(?:(?:and|also|then|plus|but)\b[\s,]*)+|[\s,]+(?:and|also|then|plus|but)$", re.IGNORECASE
+_JOINING_WORDS = pattern(
+    r"^(?:(?:and|also|then|plus|but)\b[\s,]*+)++|(?<![\s,])[\s,]++(?:and|also|then|plus|but)$", re.IGNORECASE
 )
 
 
@@ -144,22 +146,31 @@ def failure(doing: str, content: Any) -> str:
     return f"I couldn't {doing}: {message}."
 
 
+OFFER_PERSON = "Would you like me to pass you to a member of our team?"
+OFFER_PERSON_ABOUT_IT = "Would you like me to pass this to them?"
+PERSON_OFFERS = (OFFER_PERSON, OFFER_PERSON_ABOUT_IT)
+"""The endings of a reply that offers a person; a "yes" to it hands the conversation over (`planner.py`)."""
+
 NOTHING_IN_HELP_CENTRE = (
-    "I couldn't find that in our help centre. I can pass you to a member of our team, or look up one of your "
-    "orders if you tell me its id."
+    f"I'm sorry, I don't know the answer to that, and our help centre doesn't cover it. {OFFER_PERSON}"
 )
 
 
-def help_centre_answer(result: dict[str, Any], language: str = "en", max_chars: int = 700) -> str:
-    """The top passages of the best article, each under its section's heading, cut at a sentence, with its title
-    and link: the reply is only what the article says, and the customer can read the rest. The words around it
+def offer_person_about(order_id: str) -> str:
+    return f"A member of our team can look into order {order_id} with you. {OFFER_PERSON_ABOUT_IT}"
+
+
+def help_centre_answer(result: dict[str, Any], language: str = "en", max_chars: int = 700) -> str | None:
+    """The passages of the best article that answer the question, each under its section's heading, cut at a
+    sentence, with its title and link: the reply is only what the article says, and the customer can read the
+    rest. None when no passage is relevant enough: the best of nothing is not an answer. The words around it
     are in the customer's language (`language`); the articles themselves are written in English, and the reply
     says so."""
-    passages = result.get("passages") or []
+    passages = [p for p in result.get("passages") or [] if _relevant(p)]
     if not passages:
-        return NOTHING_IN_HELP_CENTRE
+        return None
     top = passages[0]
-    # The best passage, then the article's next best ones while they fit: a short passage rarely says it all.
+    # The best passage, then the article's next relevant ones while they fit: a short passage rarely says it all.
     same_article = [p for p in passages if p.get("article_id", top.get("article_id")) == top.get("article_id")]
     text = ""
     for passage in same_article:
@@ -175,6 +186,11 @@ def help_centre_answer(result: dict[str, Any], language: str = "en", max_chars: 
         text = cut[: cut.rfind(". ") + 1] if ". " in cut else cut.rstrip() + "..."
     opening, source = _HELP_CENTRE_FRAMES.get(language, _HELP_CENTRE_FRAMES["en"])
     return f"{opening} {text}\n\n{source}: {top.get('title')} ({top.get('url')})"
+
+
+def _relevant(passage: dict[str, Any]) -> bool:
+    relevance = passage.get("relevance")
+    return not isinstance(relevance, int | float) or relevance >= RELEVANT_ENOUGH
 
 
 _HELP_CENTRE_FRAMES = {
