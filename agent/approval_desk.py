@@ -29,6 +29,7 @@ from agent.run_store import Resumed, RunStore, RunTotals
 from agent.state import TurnState
 from agent.tables import Approval, Run
 from agent.telemetry import HeldCall, PausedRun
+from agent.views import HeldRun
 from policies.config import ROLE_RANK, PolicyConfig
 from policies.engine import PolicyEngine
 from tools.call import ToolCall
@@ -43,10 +44,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Settled:
-    """An approval after a decision, and the run that told the customer (None if it has not happened yet)."""
+    """An approval after a decision, and the run that told the customer with the call that run now waits on, if
+    any (a model may chain a second write); None if the customer has not been told yet."""
 
     approval: Approval
-    run: Run | None
+    run: HeldRun | None
 
 
 class ApprovalDesk:
@@ -211,10 +213,10 @@ class ApprovalDesk:
         if resumed is None:
             latest = await self.approvals.get(approval.id)
             existing = await self.runs.get_run(latest.resumed_run_id) if latest.resumed_run_id else None
-            return Settled(latest, existing)
+            return Settled(latest, await self.approvals.held_run(existing) if existing else None)
         return Settled(await self.approvals.get(approval.id), await self.answer_decision(approval, resumed))
 
-    async def answer_decision(self, approval: Approval, resumed: Resumed) -> Run:
+    async def answer_decision(self, approval: Approval, resumed: Resumed) -> HeldRun:
         """Tell the customer the decision in `resumed.run` (a stored, running run that holds the conversation):
         the model answers, or, for an expired approval, a fixed reply hands the conversation to the team."""
         run = resumed.run
@@ -234,18 +236,17 @@ class ApprovalDesk:
                 model_provider="",
                 model_name="",
             )
-        else:
-            paused = PausedRun(
-                approval_id=approval.id,
-                trace_context=approval.trace_context,
-                decision=human_decision(approval),
-                approver=approval.decided_by,
-                waited_s=((approval.decided_at or utcnow()) - approval.created_at).total_seconds(),
-            )
-            finished = (await self.loop.answer(run, notice, paused=paused, spent_budget=resumed.spent_budget)).run
-        return finished
+            return HeldRun(finished, None)
+        paused = PausedRun(
+            approval_id=approval.id,
+            trace_context=approval.trace_context,
+            decision=human_decision(approval),
+            approver=approval.decided_by,
+            waited_s=((approval.decided_at or utcnow()) - approval.created_at).total_seconds(),
+        )
+        return await self.loop.answer(run, notice, paused=paused, spent_budget=resumed.spent_budget)
 
-    async def _answer_without_model(self, confirmation: Approval, run: Run, notice: str) -> Run:
+    async def _answer_without_model(self, confirmation: Approval, run: Run, notice: str) -> HeldRun:
         """An expired confirmation ends with a fixed reply; an escalated one opens the approval the policy now
         asks for, and the run waits for it, as a run the policy held at once would."""
         status, reply = "completed", CONFIRMATION_EXPIRED
@@ -259,7 +260,7 @@ class ApprovalDesk:
             )
             self.loop.telemetry.approval_opened()
             status, reply = "awaiting_approval", awaiting_approval(decision)
-        return await self.runs.finish_turn(
+        finished = await self.runs.finish_turn(
             run,
             status=status,
             reply=reply,
@@ -273,6 +274,7 @@ class ApprovalDesk:
             trace_id=confirmation.trace_context.get("trace_id"),  # the trace where the call was proposed
             held=opened,
         )
+        return HeldRun(finished, opened)
 
     async def _expire(self, approval_id: str) -> None:
         approval = await self.approvals.get(approval_id)

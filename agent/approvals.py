@@ -24,6 +24,7 @@ from agent.models.base import ToolUseBlock
 from agent.replies import NOTICE_PREFIX
 from agent.state import TurnState
 from agent.tables import Approval, Run
+from agent.views import HeldRun
 from policies.audit import PolicyDecisionRecord
 from policies.decision import Decision, Outcome
 from tools.context import Principal, utcnow
@@ -316,7 +317,11 @@ class ApprovalStore:
     async def held_in(self, run_id: str) -> Approval | None:
         """The call `run_id` paused on (an approval or a confirmation), if it paused."""
         async with self.database.session(readonly=True) as session:
-            return (await session.exec(select(Approval).where(col(Approval.run_id) == run_id))).first()
+            return await held_call_of(session, run_id)
+
+    async def held_run(self, run: Run) -> HeldRun:
+        """A run read back, with the call it paused on as it stands now (`agent.views.run_view` shows it)."""
+        return HeldRun(run, await self.held_in(run.id))
 
     async def resumed_by(self, run_id: str) -> Approval | None:
         """The approval whose decision `run_id` was answering, if it was such a run."""
@@ -341,6 +346,11 @@ class ApprovalStore:
                 )
             )
             return list(rows.all())
+
+
+async def held_call_of(session: AsyncSession, run_id: str) -> Approval | None:
+    """The call a run paused on, if it paused: a run pauses once, on one call."""
+    return (await session.exec(select(Approval).where(col(Approval.run_id) == run_id))).first()
 
 
 async def record_held_decision(session: AsyncSession, held: Approval, decision: HeldDecision) -> None:

@@ -364,6 +364,7 @@ class RunStore:
         decisions: list[dict[str, Any]] | None = None,
         kb_version: str | None = None,
         held: Approval | None = None,
+        fallback_reason: str | None = None,
     ) -> Run:
         """Close the run, store its steps and the audit rows of its reads, add its reply to the conversation,
         release the conversation, and tell the conversation feed, in one transaction. `held` is the call the run
@@ -388,6 +389,7 @@ class RunStore:
             "error": error,
             "trace_id": trace_id,
             "kb_version": kb_version,
+            "fallback_reason": fallback_reason,
         }
         for name, value in values.items():
             setattr(run, name, value)

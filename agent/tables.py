@@ -93,6 +93,9 @@ class Run(SQLModel, table=True):
     """Model spend reserved against the daily budgets when the run was admitted; settled when it ends."""
     kb_version: str | None = Field(default=None, max_length=64)
     """The help centre's version the run's searches read; None when the run did not consult it."""
+    fallback_reason: str | None = Field(default=None, max_length=300)
+    """Why a later model of the fallback chain gave the run's answer (`model_*`) instead of the first: what the
+    models before it did. None when the first model answered."""
 
 
 class Step(SQLModel, table=True):

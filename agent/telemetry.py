@@ -127,6 +127,11 @@ class Telemetry:
         self.known_tools: frozenset[str] = frozenset(spec.name for spec in store_tools)
         """Tool names that may label a metric or name a span (the loop sets its registry's); others are
         `UNKNOWN_TOOL`."""
+        self.rejected = meter.create_counter(
+            "support.model.rejected",
+            unit="{request}",
+            description="Requests the model provider refused (a 4xx other than 429), by reason: defects of ours",
+        )
         self.turns_waiting: Callable[[], int] = lambda: 0
         """How many of this process's turns (and new conversations) wait for a place to compute (`agent.pacing`;
         the loop sets it). Above zero for long, the workers have more work than cores: a sign to add replicas."""
@@ -371,6 +376,9 @@ class Telemetry:
                 "support.kb.scores": [float(p["score"] or 0.0) for p in passages],
             }
         )
+
+    def model_rejected(self, provider: str, model: str, reason: str) -> None:
+        self.rejected.add(1, {"reason": reason, "gen_ai.provider.name": provider, "gen_ai.request.model": model})
 
     def approval_opened(self) -> None:
         self.pending_approvals += 1

@@ -5,6 +5,8 @@ person reads from them is `visible` (no bidi overrides or invisible characters),
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -71,8 +73,9 @@ class PendingConfirmationOut(Shape):
     tool: str
     arguments: dict[str, Any]
     summary: str
-    """What will happen, built from the store's data, e.g. "Cancel order #W2611340: 2 items, $536.65 back to
-    gift card ending 1725971". Show this to the customer, not the model's words."""
+    """What will happen, built from the store's data and naming things as the customer knows them, e.g. "cancel
+    order #W6247578: 1 item, $53.27 back to Mastercard ending 2478". Show this to the customer, not the model's
+    words."""
     expires_at: datetime
     """After this the confirmation can no longer be answered, and nothing is changed."""
 
@@ -100,9 +103,12 @@ class RunOut(Shape):
     reply: str | None
     """What the customer reads. None while the run is still `running`."""
     pending_action: PendingActionOut | None
-    """Set while the run waits for a person of the support team (`awaiting_approval`)."""
+    """The approval the run paused on (`awaiting_approval`), with its status: `pending` while a person of the
+    support team has not decided it yet. Every answer, read and feed event that carries the run carries it."""
     pending_confirmation: PendingConfirmationOut | None
-    """Set while the run waits for the customer to confirm or decline (`awaiting_confirmation`)."""
+    """The card the run waits on (`awaiting_confirmation`), while the customer can still answer it. A run's
+    `status` stays how it ended: once the card is answered, withdrawn by a new message or expired, this is null
+    and the conversation's `held_calls` say how it ended."""
     trace_id: str | None
     """The run's OpenTelemetry trace, for a reviewer."""
     model: ModelOut
@@ -115,6 +121,9 @@ class RunOut(Shape):
     """The run this one continues after a decision (an approval or a confirmation)."""
     kb_version: str | None
     """The help centre's version the run's searches read; None when it did not search."""
+    fallback_reason: str | None = None
+    """Set when the answer did not come from the configured model but from a fallback (the `model` named here),
+    and says why: e.g. the configured model refused the request, asked to be retried too late, or was down."""
 
 
 def message_view(message: ChatMessage) -> MessageOut:
@@ -161,13 +170,34 @@ def pending_confirmation_view(held: Approval | None) -> PendingConfirmationOut |
     return confirmation_card(held)
 
 
-def run_view(run: Run, approval: Approval | None = None) -> RunOut:
+@dataclass(frozen=True, slots=True)
+class HeldRun:
+    """A run with the call it paused on: the only thing a run's client view is built from, so no answer, read or
+    feed event can show a run without the card or approval it waits on. The loop makes one when a run ends (it
+    knows what it held), `ApprovalStore.held_run` and `held_runs` when a run is read back."""
+
+    run: Run
+    held: Approval | None
+    """The call the run paused on, as stored when it was read; None if the run did not pause."""
+
+
+def held_runs(runs: Iterable[Run], held_calls: Iterable[Approval]) -> list[HeldRun]:
+    """Runs paired with the calls they paused on, from a conversation's runs and held calls read together."""
+    by_run = {held.run_id: held for held in held_calls}
+    return [HeldRun(run, by_run.get(run.id)) for run in runs]
+
+
+def run_view(answered: HeldRun) -> RunOut:
+    """The run as a client sees it, with the call it waits on while that call is open: the one builder of
+    `RunOut` for every route and feed event."""
+    run, held = answered.run, answered.held
+    assert held is None or held.run_id == run.id, f"held call {held.id} is not run {run.id}'s"
     return RunOut(
         id=run.id,
         status=run.status,  # a stored string; pydantic checks it is one of the known statuses
         reply=visible(run.reply) if run.reply is not None else None,
-        pending_action=pending_action_view(approval),
-        pending_confirmation=pending_confirmation_view(approval),
+        pending_action=pending_action_view(held),
+        pending_confirmation=pending_confirmation_view(held),
         trace_id=run.trace_id,
         model=ModelOut(provider=run.model_provider, name=run.model_name),
         usage=UsageOut(
@@ -183,4 +213,5 @@ def run_view(run: Run, approval: Approval | None = None) -> RunOut:
         finished_at=run.finished_at,
         resumed_from=run.resumed_from,
         kb_version=run.kb_version,
+        fallback_reason=run.fallback_reason,
     )

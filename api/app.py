@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
@@ -75,7 +76,11 @@ def create_app(
             await services.close()
             observability.shutdown()
 
-    app = FastAPI(
+    # `/docs` (Swagger UI) with its script, style and icon served from the installed fastapi-offline package
+    # under /static-offline-docs: FastAPI's own page loads them from a CDN, and is blank wherever the browser
+    # cannot reach it. No `/redoc`: ReDoc's script fetches its vendor's logo from the vendor's CDN.
+    app = FastAPIOffline(
+        redoc_url=None,
         title=API_TITLE,
         version=API_VERSION,
         summary="Customer-support chat with least-privilege tools, policy checks and human approvals.",
@@ -83,6 +88,8 @@ def create_app(
         openapi_tags=API_TAGS,
         generate_unique_id_function=operation_id,
         lifespan=lifespan,
+        # Swagger UI's validator badge (in layouts that show it) sends the spec's address to a public validator.
+        swagger_ui_parameters={"validatorUrl": None},
     )
     install_error_handlers(app)
     app.state.prometheus = observability.prometheus

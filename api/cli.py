@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import socket
 import sys
@@ -14,16 +15,22 @@ from typing import Any
 from api import kb_cli, staff_cli
 from api.errors import ConfigurationError
 from api.identity import mint_token
+from api.service_url import DEFAULT_HOST, DEFAULT_PORT, listen_host, listen_port
 from api.settings import Settings
+from api.staff_cli import add_url_option, url_of
 
 
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    from agent.errors import ConfigurationError as ModelSettingsError
+    from agent.models.selection import check_chain
+    from api.capacity import plan_workers
     from api.identity import check_identity_settings
     from api.logs import configure_logging, logging_config
     from api.prices import load_prices
-    from api.worker_pool import BALANCES_CONNECTIONS, WorkerPool
+    from api.services import claude_options
+    from api.worker_pool import BALANCES_CONNECTIONS, WorkerPool, serve_worker
 
     settings = Settings()
     configure_logging(settings.log_format)
@@ -32,10 +39,13 @@ def serve(args: argparse.Namespace) -> None:
         # touched: a second `support serve` must not migrate or seed anything on its way to failing.
         check_identity_settings(settings)
         load_prices(settings)
+        check_chain(settings.model_spec, settings.model_fallbacks, claude_options(settings))
+        workers = plan_workers(
+            args.workers, sqlite=settings.database_url.startswith("sqlite"), connections=settings.connection_budget()
+        )
         ensure_port_free(args.host, args.port)
-    except ConfigurationError as error:
+    except (ConfigurationError, ModelSettingsError) as error:
         sys.exit(f"support serve: {error}")
-    workers = args.workers or default_workers(settings.database_url)
     options: dict[str, Any] = {
         "app": "api.serving:create_served_app",
         "factory": True,
@@ -48,7 +58,10 @@ def serve(args: argparse.Namespace) -> None:
         "timeout_graceful_shutdown": DRAIN_S,
         "timeout_keep_alive": KEEP_ALIVE_S,
     }
-    if workers > 1 and BALANCES_CONNECTIONS:
+    if workers == 1:
+        serve_worker(options, share_port=False)  # on a socket of its own making: `::` serves IPv4 too
+        return
+    if BALANCES_CONNECTIONS:
         WorkerPool(options, workers).run()  # a socket per worker: connections spread evenly (`api/worker_pool.py`)
         return
     uvicorn.run(
@@ -72,14 +85,6 @@ WORKER_STARTUP_S = 60
 answer its ping before killing it. Its default (5 s) is shorter than a worker's start on a busy machine (the
 spawned process imports the whole service before it can answer), so with several workers on a loaded host every
 worker was killed while starting, forever."""
-
-
-def default_workers(database_url: str) -> int:
-    """One per core on PostgreSQL; one on SQLite, which takes one writer at a time (the service's write lock
-    is per process, so more workers would only queue on the database file and risk `database is locked`)."""
-    if database_url.startswith("sqlite"):
-        return 1
-    return os.cpu_count() or 1
 
 
 def ensure_port_free(host: str, port: int) -> None:
@@ -145,7 +150,7 @@ def chat(args: argparse.Namespace) -> None:
         settings.jwt_secret.get_secret_value(), args.customer, "customer", timedelta(hours=8)
     )
     try:
-        run_chat(args.url, bearer, args.customer, args.poll_seconds)
+        run_chat(url_of(args), bearer, args.customer, args.poll_seconds)
     except ChatFailed as error:
         sys.exit(f"support chat: {error}")
     except KeyboardInterrupt:
@@ -165,9 +170,19 @@ def openapi(args: argparse.Namespace) -> None:
     print(f"wrote {target}" + ("" if target == COMMITTED_SPEC else f" (the committed spec is {COMMITTED_SPEC})"))
 
 
+EVALS_EXTRA_MISSING = (
+    "support eval: the evaluation is an optional extra; install it with pip install 'support-agent[evals]' "
+    "(for the image: docker build --build-arg EXTRAS=evals .)"
+)
+EXIT_EVAL_CANNOT_START = 2
+"""`support eval`'s code for an evaluation that could not start (`evals.command.EXIT_USAGE`)."""
+
+
 def evaluate(args: argparse.Namespace) -> None:
     """A live evaluation (see `evals.command`); its exit code tells a regression from a run cut short."""
-    from pathlib import Path
+    if importlib.util.find_spec("pydantic_evals") is None:  # the extra's dependencies are not installed
+        print(EVALS_EXTRA_MISSING, file=sys.stderr)
+        sys.exit(EXIT_EVAL_CANNOT_START)
 
     from evals.command import EvalOptions, run_eval
 
@@ -204,14 +219,15 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("serve", help="run the HTTP service (Ctrl-C or SIGTERM stops it, after a drain)")
-    p.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"), help="address to listen on (HOST)")
-    p.add_argument("--port", type=int, default=os.environ.get("PORT", "8000"), help="port to listen on (PORT; 8000)")
+    p.add_argument("--host", default=listen_host(), help=f"address to listen on (HOST; {DEFAULT_HOST})")
+    p.add_argument("--port", type=int, default=listen_port(), help=f"port to listen on (PORT; {DEFAULT_PORT})")
     p.add_argument(
         "--workers",
         type=int,
         default=os.environ.get("SUPPORT_WORKERS", "0"),  # a string: argparse converts it, and reports a bad one
-        help="worker processes (SUPPORT_WORKERS). Default: one per core on PostgreSQL; 1 on SQLite, which "
-        "takes one writer at a time, so more workers would only wait on the database file",
+        help="worker processes (SUPPORT_WORKERS). Default: one per CPU this process may use (affinity mask and "
+        "cgroup quota) on PostgreSQL, as many as fit SUPPORT_DB_MAX_CONNECTIONS; 1 on SQLite, which takes one "
+        "writer at a time, so more workers would only wait on the database file",
     )
     p.set_defaults(func=serve)
 
@@ -229,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
 
     p = commands.add_parser("chat", help="chat with a running server from the terminal")
     p.add_argument("--customer", default="james_li_5688")
-    p.add_argument("--url", default="http://127.0.0.1:8000")
+    add_url_option(p)
     p.add_argument("--token", help="use this token instead of minting one")
     p.add_argument("--poll-seconds", type=float, default=2.0, help="how often to look for replies that come later")
     p.set_defaults(func=chat)

@@ -19,11 +19,12 @@ from agent.approval_desk import ApprovalDesk
 from agent.approvals import ApprovalStore
 from agent.confirmations import ConfirmationDesk
 from agent.dispatch import ToolGate
+from agent.handoff_desk import HandoffDesk
 from agent.handoffs import HandoffStore
 from agent.loop import AgentLoop
 from agent.masking import customer_terms
 from agent.models.base import Model
-from agent.models.selection import Credentials, build_chain
+from agent.models.selection import ClaudeOptions, Credentials, build_chain
 from agent.pacing import TurnPacer
 from agent.recovery import RunRecovery
 from agent.run_store import RunStore
@@ -71,6 +72,8 @@ class Services:
     confirmations: ConfirmationDesk
     feed: FeedHub
     knowledge: HelpCentre = field(default_factory=HelpCentre)
+    handoff_desk: HandoffDesk = field(init=False)
+    """Closing hand-offs; `bot` gives the conversation back to the assistant (`agent.handoff_desk`)."""
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _housekeeping: asyncio.Task[None] | None = None
     _closing: bool = False
@@ -183,6 +186,7 @@ async def build_services(
             max_retries=settings.model_max_retries,
         ),
         telemetry=telemetry,
+        claude=claude_options(settings),
     )
     loop = AgentLoop(
         model=chosen,
@@ -245,8 +249,17 @@ async def build_services(
         ),
         knowledge=knowledge,
     )
+    services.handoff_desk = HandoffDesk(handoffs=services.handoffs, runs=runs, loop=loop, spawn=services.spawn)
     services.sweeper.start()
     return services
+
+
+def claude_options(settings: Settings) -> ClaudeOptions:
+    return ClaudeOptions(
+        thinking=settings.thinking,
+        answer_tokens=settings.max_output_tokens,
+        context_tokens=settings.context_tokens,
+    )
 
 
 def services_of(request: Request) -> Services:

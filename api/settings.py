@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agent.budget import RunLimits
+from api.capacity import ConnectionBudget
 from tools.store.database import PoolLimits
 
 DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"  # noqa: S105 - flagged at start-up when used
@@ -33,6 +34,12 @@ class Settings(BaseSettings):
     model_timeout_s: float = Field(default=30.0, gt=0, alias="SUPPORT_MODEL_TIMEOUT_S")
     model_max_retries: int = Field(default=2, ge=0, le=10, alias="SUPPORT_MODEL_MAX_RETRIES")
     max_output_tokens: int = Field(default=1024, gt=0, alias="SUPPORT_MAX_OUTPUT_TOKENS")
+    """Tokens the visible answer may take. A Claude model that thinks gets room for its thinking on top (its
+    budget, or 8192 tokens for adaptive thinking), within what the model can write; checked at start-up."""
+    thinking: str | None = Field(default=None, alias="SUPPORT_THINKING")
+    """How Claude thinks: unset (the model's own default: adaptive on the models that think by default, none on
+    the others), `off`, `adaptive`, or a thinking budget in tokens (1024 or more, on models that take one). A
+    setting the model refuses stops the start-up."""
 
     context_tokens: int = Field(default=100_000, gt=0, alias="SUPPORT_CONTEXT_TOKENS")
     """History shown to the model per request, in estimated tokens; older turns are dropped first."""
@@ -64,6 +71,10 @@ class Settings(BaseSettings):
     """PostgreSQL connections each process keeps open (SQLite ignores the pool settings)."""
     db_pool_overflow: int = Field(default=20, ge=0, le=1000, alias="SUPPORT_DB_POOL_OVERFLOW")
     """Extra connections a process may open under load, closed again when returned."""
+    db_max_connections: int = Field(default=90, ge=1, alias="SUPPORT_DB_MAX_CONNECTIONS")
+    """The most PostgreSQL connections all of one server's workers may open together (workers x (pool + overflow)):
+    a default worker count is lowered to fit, an explicit one that does not fit refuses to start. 90 leaves
+    PostgreSQL's default max_connections (100) room for its superuser slots, `support migrate` and a psql."""
     db_pool_timeout_s: float = Field(default=30.0, gt=0, alias="SUPPORT_DB_POOL_TIMEOUT_S")
     """How long a request waits for a free connection before it fails."""
     db_pool_recycle_s: float = Field(default=1800.0, gt=0, alias="SUPPORT_DB_POOL_RECYCLE_S")
@@ -135,7 +146,8 @@ class Settings(BaseSettings):
     embeddings endpoint. Unset: keyword search only."""
     embeddings_api_key: SecretStr | None = Field(default=None, alias="SUPPORT_EMBEDDINGS_API_KEY")
     help_centre_dir: Path | None = Field(default=None, alias="SUPPORT_HELP_CENTRE_DIR")
-    """The articles imported at seed time; the store's own help centre (`fixtures/help_centre`) by default."""
+    """The articles imported at seed time; by default the store's own help centre, packaged inside `tools.knowledge`
+    (a checkout's `fixtures/help_centre` overrides it: `tools.data_files`)."""
 
     @property
     def uses_dev_secret(self) -> bool:
@@ -169,6 +181,9 @@ class Settings(BaseSettings):
             recycle_s=self.db_pool_recycle_s,
             pre_ping=self.db_pool_pre_ping,
         )
+
+    def connection_budget(self) -> ConnectionBudget:
+        return ConnectionBudget(per_worker=self.db_pool_size + self.db_pool_overflow, maximum=self.db_max_connections)
 
     def run_limits(self) -> RunLimits:
         return RunLimits(

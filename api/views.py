@@ -9,7 +9,7 @@ from agent.approval_context import ApprovalContext
 from agent.approvals import human_decision
 from agent.feed import feed_decision
 from agent.tables import Approval, ChatMessage, Conversation, Handoff, Run
-from agent.views import message_view, run_view
+from agent.views import held_runs, message_view, run_view
 from api.schemas import (
     ApprovalDecisionOut,
     ApprovalDetailOut,
@@ -57,11 +57,10 @@ def conversation_view(
 ) -> ConversationDetailOut:
     """The whole conversation as a page opened again needs it: what was said, and how every held call ended."""
     held_calls = sorted(held_calls, key=lambda h: (h.created_at, h.id))
-    by_run = {held.run_id: held for held in held_calls}  # a confirmation escalated to an approval: the approval
     return ConversationDetailOut(
         **conversation_summary(conversation).model_dump(),
         messages=[message_view(m) for m in messages],
-        runs=[run_view(r, by_run.get(r.id)) for r in runs],
+        runs=[run_view(answered) for answered in held_runs(runs, held_calls)],
         held_calls=[held_call_view(h) for h in held_calls],
         handoff=HandoffRefOut(id=open_handoff.id, status=open_handoff.status) if open_handoff else None,
     )

@@ -38,20 +38,27 @@ BALANCES_CONNECTIONS = sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT
 WATCH_EVERY_S = 0.5
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A socket bound to the service's address, in the port's SO_REUSEPORT group (the worker listens on it)."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+def listening_socket(host: str, port: int, *, share_port: bool = True) -> socket.socket:
+    """A socket bound to the service's address; with `share_port`, in the port's SO_REUSEPORT group (each worker
+    listens on one). The IPv6 wildcard `::` takes IPv4 connections too (as mapped addresses): left to itself,
+    asyncio makes it IPv6-only, and `HOST=::` in a container would refuse every IPv4 client."""
+    address = host.strip("[]")
+    sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
+    if share_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if address == "::":
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    sock.bind((address, port))
     return sock
 
 
-def serve_worker(options: dict[str, Any]) -> None:
-    """One worker process: uvicorn serving the app on the worker's own socket."""
+def serve_worker(options: dict[str, Any], *, share_port: bool = True) -> None:
+    """One worker process: uvicorn serving the app on the worker's own socket (`share_port=False`: the one
+    process of a single-worker server, whose port no other process may join)."""
     config = uvicorn.Config(**options)
     try:
-        sock = listening_socket(config.host, config.port)
+        sock = listening_socket(config.host, config.port, share_port=share_port)
     except OSError as error:  # taken since `support serve` checked it: retrying would fail the same way
         log.error("Worker [%d] cannot listen on %s:%d: %s", os.getpid(), config.host, config.port, error.strerror)
         sys.exit(STARTUP_FAILURE)

@@ -1,13 +1,16 @@
 """Write the image's hash-checked locks from the project's environment: `./dev python docker/lock.py`.
 
-    docker/requirements.txt        the service's runtime dependencies (no dev tools), at the versions of
-                                   requirements.lock, each with the sha256 of its wheel for the image's platform
-    docker/build-requirements.txt  the build backend (hatchling) and what it needs, likewise
+    docker/requirements.txt         the service's runtime dependencies (no extras, no dev tools), at the versions
+                                    of requirements.lock, each with the sha256 of its wheel for every platform below
+    docker/requirements-<extra>.txt what an optional extra adds on top (`evals`: `support eval`); the image
+                                    installs it only when built with `--build-arg EXTRAS=<extra>`
+    docker/build-requirements.txt   the build backend (hatchling) and what it needs, likewise
 
 Why a second lock: `requirements.lock` is a constraints file for every platform and carries the dev tools; the
-image installs with `pip --require-hashes`, which needs the exact files it will get. The hashes are of the
-wheels for CPython 3.11 on manylinux x86_64 (the base image); an arm64 image would need its own run.
-Run it after changing requirements.lock; tests/test_container.py checks the two stay in step.
+image installs with `pip --require-hashes`, which needs the exact files it will get. Both Linux architectures are
+locked: each requirement lists the hash of its CPython 3.11 manylinux wheel for x86_64 and for aarch64 (one hash
+when the wheel is pure Python), and pip installs whichever matches the machine building the image.
+Run it after changing requirements.lock; tests/test_container.py checks the files stay in step.
 """
 
 from __future__ import annotations
@@ -17,41 +20,51 @@ import importlib.metadata as metadata
 import subprocess
 import sys
 import tempfile
+from collections import defaultdict
 from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 HERE = Path(__file__).resolve().parent
-PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64", "any"]
+PLATFORMS = {
+    "x86_64": ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64", "any"],
+    "aarch64": ["manylinux_2_28_aarch64", "manylinux_2_17_aarch64", "manylinux2014_aarch64", "any"],
+}
+"""glibc up to 2.28: the base image (Debian bookworm, glibc 2.36) runs every wheel chosen."""
+IMAGE_EXTRAS = ("evals",)
+"""The project's optional extras an image can be built with (`docker build --build-arg EXTRAS=evals`)."""
 BUILD_BACKEND = ["hatchling"]
+PROJECT = "support-agent"
+
+Pins = dict[str, str]
 
 
-def runtime_closure(project: str = "support-agent") -> dict[str, str]:
-    """Name -> version of everything `project` needs at run time, with extras followed, read from this venv."""
+def closure(project: str = PROJECT, extras: frozenset[str] = frozenset()) -> Pins:
+    """Name -> version of everything `project` (with `extras`) needs at run time, extras followed, from this venv."""
     seen: dict[str, tuple[str, set[str]]] = {}
 
-    def walk(name: str, extras: frozenset[str]) -> None:
+    def walk(name: str, wanted_extras: frozenset[str]) -> None:
         dist = metadata.distribution(name)
         key = canonicalize_name(dist.metadata["Name"])
         before = seen.get(key)
-        if before is not None and extras <= before[1]:
+        if before is not None and wanted_extras <= before[1]:
             return
-        seen[key] = (dist.version, (before[1] if before else set()) | extras)
+        seen[key] = (dist.version, (before[1] if before else set()) | wanted_extras)
         for line in dist.requires or []:
             requirement = Requirement(line)
-            wanted = [{"extra": e} for e in (extras or {""})]
-            if requirement.marker and not any(requirement.marker.evaluate(env) for env in wanted):
+            environments = [{"extra": e} for e in (wanted_extras or {""})]
+            if requirement.marker and not any(requirement.marker.evaluate(env) for env in environments):
                 continue
             walk(requirement.name, frozenset(requirement.extras))
 
-    walk(project, frozenset())
+    walk(project, extras)
     seen.pop(canonicalize_name(project))
     return {name: version for name, (version, _) in sorted(seen.items())}
 
 
-def download(specs: list[str], target: Path, *, resolve: bool) -> list[Path]:
-    platform_args = [arg for p in PLATFORMS for arg in ("--platform", p)]
+def download(specs: list[str], target: Path, platforms: list[str], *, resolve: bool) -> list[Path]:
+    platform_args = [arg for p in platforms for arg in ("--platform", p)]
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "-d", str(target)]
     command += [*platform_args, "--python-version", "3.11", "--implementation", "cp"]
     command += [] if resolve else ["--no-deps"]
@@ -59,29 +72,48 @@ def download(specs: list[str], target: Path, *, resolve: bool) -> list[Path]:
     return sorted(target.glob("*.whl"))
 
 
-def hashed_lines(wheels: list[Path]) -> list[str]:
+def hashes_for_every_platform(specs: list[str], *, resolve: bool) -> dict[str, tuple[str, set[str]]]:
+    """Name -> (version, sha256 of the wheel each platform gets)."""
+    found: dict[str, tuple[str, set[str]]] = {}
+    digests: defaultdict[str, set[str]] = defaultdict(set)
+    for platforms in PLATFORMS.values():
+        with tempfile.TemporaryDirectory() as folder:
+            for wheel in download(specs, Path(folder), platforms, resolve=resolve):
+                name, version, _, _ = parse_wheel_filename(wheel.name)
+                if name in found and found[name][0] != str(version):
+                    raise SystemExit(f"{name}: {found[name][0]} on one platform, {version} on another")
+                found[name] = (str(version), digests[name])
+                digests[name].add(hashlib.sha256(wheel.read_bytes()).hexdigest())
+    return found
+
+
+def hashed_lines(found: dict[str, tuple[str, set[str]]]) -> list[str]:
     lines = []
-    for wheel in wheels:
-        name, version, _, _ = parse_wheel_filename(wheel.name)
-        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-        lines.append(f"{name}=={version} \\\n    --hash=sha256:{digest}")
+    for name, (version, digests) in sorted(found.items()):
+        hashes = " \\\n".join(f"    --hash=sha256:{digest}" for digest in sorted(digests))
+        lines.append(f"{name}=={version} \\\n{hashes}")
     return lines
 
 
 def write(path: Path, purpose: str, lines: list[str]) -> None:
-    header = f"# {purpose}\n# Generated by docker/lock.py; do not edit by hand.\n"
+    header = f"# {purpose}\n# Generated by docker/lock.py for x86_64 and aarch64; do not edit by hand.\n"
     path.write_text(header + "\n".join(lines) + "\n")
 
 
 def main() -> None:
-    runtime = runtime_closure()
-    with tempfile.TemporaryDirectory() as runtime_dir, tempfile.TemporaryDirectory() as build_dir:
-        wheels = download([f"{n}=={v}" for n, v in runtime.items()], Path(runtime_dir), resolve=False)
-        runtime_purpose = "The service's runtime dependencies for the image, at the versions of requirements.lock."
-        write(HERE / "requirements.txt", runtime_purpose, hashed_lines(wheels))
-        backend = download(BUILD_BACKEND, Path(build_dir), resolve=True)
-        build_purpose = "The build backend for the image (the newest hatchling when the lock was written)."
-        write(HERE / "build-requirements.txt", build_purpose, hashed_lines(backend))
+    runtime = closure()
+    locked = hashes_for_every_platform([f"{n}=={v}" for n, v in runtime.items()], resolve=False)
+    purpose = "The service's runtime dependencies for the image, at the versions of requirements.lock."
+    write(HERE / "requirements.txt", purpose, hashed_lines(locked))
+    for extra in IMAGE_EXTRAS:
+        added = {n: v for n, v in closure(extras=frozenset({extra})).items() if n not in runtime}
+        found = hashes_for_every_platform([f"{n}=={v}" for n, v in added.items()], resolve=False)
+        purpose = f"What the `{extra}` extra adds to docker/requirements.txt (docker build --build-arg EXTRAS={extra})."
+        write(HERE / f"requirements-{extra}.txt", purpose, hashed_lines(found))
+        print(f"{len(added)} packages for the {extra} extra")
+    backend = hashes_for_every_platform(BUILD_BACKEND, resolve=True)
+    purpose = "The build backend for the image (the newest hatchling when the lock was written)."
+    write(HERE / "build-requirements.txt", purpose, hashed_lines(backend))
     print(f"{len(runtime)} runtime and {len(backend)} build packages locked with hashes")
 
 

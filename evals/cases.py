@@ -28,8 +28,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_evals import Case, Dataset
 
-GOLDEN_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "evals"
-"""Where the datasets live: one YAML file per topic, all of them together the golden suite."""
+from tools.data_files import DataFile
+
+GOLDEN = DataFile("evals", "golden", "fixtures/evals")
+GOLDEN_DIR = GOLDEN.path()
+"""Where the datasets live: one YAML file per topic, all of them together the golden suite (and its baseline)."""
 
 StaffAction = Literal["approve", "amend", "reject"]
 

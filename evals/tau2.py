@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from evals import tau2_oracle
+from tools.data_files import DataFile
 from tools.store.loader import DEFAULT_FIXTURE
 
-_PACKAGED_TASKS = Path(__file__).resolve().with_name("data") / "tasks_train.json"  # in a wheel (pyproject.toml)
-_SOURCE_TASKS = Path(__file__).resolve().parents[1] / "fixtures" / "tasks_train.json"  # in a checkout
-DEFAULT_TASKS = _PACKAGED_TASKS if _PACKAGED_TASKS.exists() else _SOURCE_TASKS
+TAU2_TASKS = DataFile("evals", "data/tasks_train.json", "fixtures/tasks_train.json")
+DEFAULT_TASKS = TAU2_TASKS.path()
 
 RENAMED = {"get_user_details": "get_customer_profile", "modify_user_address": "modify_customer_address"}
 """tau2's tool names that this service spells differently."""

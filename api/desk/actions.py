@@ -50,7 +50,7 @@ async def approval_page(
             "session": session,
             "approval": approval,
             "amount": to_dollars(approval.amount_cents),
-            "plain": describe(approval.tool, approval.arguments, to_dollars(approval.amount_cents)),
+            "plain": describe(approval.tool, approval.arguments, to_dollars(approval.amount_cents), approval.summary),
             "facts": {name: value for name, value in approval.arguments.items() if name not in said},
             "quoted": words,
             "context": asdict(await approval_context(services.database, services.policy, approval)),
@@ -193,7 +193,7 @@ async def act_on_handoff(request: Request, handoff_id: str, action: str, session
             outcome = form.get("outcome", "")
             if outcome not in ("bot", "resolved"):
                 return await handoff_page(request, handoff_id, session, error="Choose how to close it.", status=422)
-            await handoffs.close(handoff_id, session.principal, outcome)  # type: ignore[arg-type]
+            await services_of(request).handoff_desk.close(handoff_id, session.principal, outcome)  # type: ignore[arg-type]
         else:
             return await handoff_page(request, handoff_id, session, error=f"Unknown action {action}.", status=404)
     except HandoffError as error:

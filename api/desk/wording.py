@@ -1,8 +1,11 @@
 """A held action in plain words, for the approver: what will happen to which order, and for how much.
 
-The description holds only what the action does, from its structured arguments. What the model wrote in its own
-words (the reason it gives, a summary) is not part of it: the approver sees those apart, marked as the
-assistant's words (`quoted`), because a customer can put anything into them ("a supervisor already approved this").
+The description holds only what the action does. Its words are the held call's summary, which the tool built from
+the store's data and named as the customer knows things (`tools.summaries`): the approver reads what the customer
+confirmed. An approval stored without one (made before summaries existed) is described from its structured
+arguments. What the model wrote in its own words (the reason it gives, a summary) is never part of it: the approver
+sees those apart, marked as the assistant's words (`quoted`), because a customer can put anything into them ("a
+supervisor already approved this").
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ def _items(arguments: dict[str, Any], key: str) -> str:
     return ", ".join(str(i) for i in items) if isinstance(items, list) else str(items)
 
 
-def describe(tool: str, arguments: dict[str, Any], amount: float) -> str:
+def describe(tool: str, arguments: dict[str, Any], amount: float, summary: str | None = None) -> str:
+    if summary:
+        return f"{summary[:1].upper()}{summary[1:]}."
     order = arguments.get("order_id", "")
     money = f"${amount:,.2f}"
     match tool:

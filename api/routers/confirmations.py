@@ -42,5 +42,5 @@ async def answer_confirmation(
     )
     return ConfirmationAnswerOut(
         confirmation=confirmation_view(settled.approval),
-        run=run_view(settled.run, await services.approvals.held_in(settled.run.id)) if settled.run else None,
+        run=run_view(settled.run) if settled.run else None,
     )

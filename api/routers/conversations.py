@@ -161,9 +161,7 @@ async def _send_message(
             so_far=started.so_far,
             history=started.history,
         )
-        response = SendMessageOut(
-            message=message_view(started.message), run=run_view(result.run, result.approval)
-        ).model_dump(mode="json")
+        response = SendMessageOut(message=message_view(started.message), run=run_view(result)).model_dump(mode="json")
         if idempotency_key is not None:
             await keys.complete(principal.id, idempotency_key, response)
         return response

@@ -74,5 +74,6 @@ async def reply_to_handoff(
 
 @router.post("/{handoff_id}/close", responses=error_responses(404, 409, 413, 422))
 async def close_handoff(request: Request, staff: StaffPrincipal, handoff_id: HandoffId, body: CloseIn) -> HandoffOut:
-    """Close as the owner (or any open hand-off as a supervisor)."""
-    return handoff_view(await services_of(request).handoffs.close(handoff_id, staff, body.outcome))
+    """Close as the owner (or any open hand-off as a supervisor). `bot` tells the customer the assistant is back,
+    and the assistant answers what the customer wrote meanwhile that the team did not answer."""
+    return handoff_view(await services_of(request).handoff_desk.close(handoff_id, staff, body.outcome))

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import itertools
 
-import pytest
-
 from tests.fakes.anthropic_api import FakeMessagesAPI, call, say
-from tests.fakes.prompt_cache import MAX_BREAKPOINTS, PromptCache, TooManyBreakpoints
+from tests.fakes.prompt_cache import MAX_BREAKPOINTS, PromptCache
 from tests.support.service import anthropic_settings, running_service
 
 JAMES = "james_li_5688"
@@ -53,20 +51,25 @@ async def test_each_call_reads_the_previous_calls_prompt_from_cache(sqlite_url: 
         assert run["usage"]["cache_write_tokens"] == written
 
 
-def test_the_fake_refuses_more_breakpoints_than_the_api_allows() -> None:
-    marked = {"type": "text", "text": "hi", "cache_control": EPHEMERAL}
-    body = {"system": [marked], "messages": [{"role": "user", "content": [marked, marked, marked, marked]}]}
-    with pytest.raises(TooManyBreakpoints):
-        PromptCache().usage(body)
-
-
 def test_without_history_breakpoints_only_the_marked_prefix_is_read() -> None:
     cache = PromptCache()
-    system = [{"type": "text", "text": "rules " * 200, "cache_control": EPHEMERAL}]
-    first = {"system": system, "messages": [{"role": "user", "content": "hello"}]}
+    system = [{"type": "text", "text": "rules " * 1000, "cache_control": EPHEMERAL}]
+    first = {"model": "claude-sonnet-4-6", "system": system, "messages": [{"role": "user", "content": "hello"}]}
     second = {**first, "messages": [*first["messages"], {"role": "assistant", "content": "hi"}]}
     cache.usage(first)
     usage = cache.usage(second)
     assert usage.cache_read_input_tokens > 0
     assert usage.cache_creation_input_tokens == 0
     assert usage.input_tokens > 0  # the unmarked history is plain input every time
+
+
+def test_a_prefix_under_the_models_minimum_is_not_cached() -> None:
+    """prompt-caching: "shorter prompts cannot be cached, even if marked with cache_control"."""
+    cache = PromptCache({"claude-haiku-4-5": 4096})
+    body = {
+        "model": "claude-haiku-4-5",
+        "system": [{"type": "text", "text": "rules " * 1000, "cache_control": EPHEMERAL}],
+        "messages": [{"role": "user", "content": "hello"}],
+    }
+    assert cache.usage(body).cache_creation_input_tokens == 0
+    assert cache.usage(body).cache_read_input_tokens == 0

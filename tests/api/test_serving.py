@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from uvicorn.config import STARTUP_FAILURE
 
@@ -143,3 +144,25 @@ def test_a_worker_that_cannot_listen_fails_as_a_start_up_failure() -> None:
         with pytest.raises(SystemExit) as exited:
             serve_worker({"app": "api.serving:create_served_app", "factory": True, "host": "127.0.0.1", "port": port})
     assert exited.value.code == STARTUP_FAILURE
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_the_ipv6_wildcard_serves_ipv4_and_ipv6_clients(sqlite_url: str, tmp_path: Path, workers: str) -> None:
+    """HOST=:: (as the image is run for IPv6) answers on 127.0.0.1 too, with one worker (whose socket asyncio would
+    have made IPv6-only) and with several; ServerProcess itself waits on 127.0.0.1."""
+    server = ServerProcess(sqlite_url, tmp_path / "server.log", HOST="::", SUPPORT_WORKERS=workers).start(120)
+    try:
+        assert httpx.get(f"http://127.0.0.1:{server.port}/readyz", timeout=5).status_code == 200
+        if ipv6_loopback():
+            assert httpx.get(f"http://[::1]:{server.port}/readyz", timeout=5).status_code == 200
+    finally:
+        server.stop()

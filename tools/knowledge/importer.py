@@ -19,14 +19,16 @@ from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tools.context import utcnow
+from tools.data_files import DataFile
 from tools.knowledge.articles import Article, read_directory
 from tools.knowledge.chunking import CHUNKING, chunk
 from tools.knowledge.embeddings import Embedder
-from tools.knowledge.keyword import add_to_index, drop_from_index
 from tools.knowledge.tables import KbArticle, KbPassage, KbState
 from tools.store.database import Database
 
-DEFAULT_DIRECTORY = Path(__file__).resolve().parents[2] / "fixtures" / "help_centre"
+HELP_CENTRE = DataFile("tools.knowledge", "help_centre", "fixtures/help_centre")
+"""The store's own help centre: its articles and the labelled questions `support kb eval` measures search with."""
+DEFAULT_DIRECTORY = HELP_CENTRE.path()
 STATE_KEY = "help_centre"
 _IMPORT_LOCK_KEY = 0x4B_B1_4D
 """PostgreSQL advisory lock: two processes importing at once take turns (SQLite serialises writers itself)."""
@@ -88,7 +90,6 @@ async def import_articles(database: Database, directory: Path, *, embedder: Embe
 
 async def _write(session: AsyncSession, articles: list[Article], report: ImportReport) -> int:
     replaced = [*report.changed, *report.removed]
-    await drop_from_index(session, replaced)
     if replaced:
         await session.exec(delete(KbPassage).where(col(KbPassage.article_id).in_(replaced)))
     if report.removed:
@@ -126,7 +127,6 @@ async def _write(session: AsyncSession, articles: list[Article], report: ImportR
     await session.flush()
     if passages:
         await session.exec(insert(KbPassage), params=passages)
-    await add_to_index(session, sorted(fresh))
     return len(passages)
 
 

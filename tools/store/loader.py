@@ -18,13 +18,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel
 
 from tools.context import utcnow
+from tools.data_files import DataFile
 from tools.store.database import Database
 from tools.store.money import to_cents
 from tools.store.tables import Customer, Order, PaymentMethod, Product, Variant, utc_column
 
-_PACKAGED_FIXTURE = Path(__file__).resolve().with_name("seed") / "db.json"  # in a wheel (see pyproject.toml)
-_SOURCE_FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "db.json"  # in a checkout
-DEFAULT_FIXTURE = _PACKAGED_FIXTURE if _PACKAGED_FIXTURE.exists() else _SOURCE_FIXTURE
+STORE_DATA = DataFile("tools.store", "seed/db.json", "fixtures/db.json")
+DEFAULT_FIXTURE = STORE_DATA.path()
 
 
 class SeedMarker(SQLModel, table=True):

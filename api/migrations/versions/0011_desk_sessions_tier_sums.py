@@ -1,8 +1,8 @@
 """Desk sessions kept server-side (`desk_sessions`), so a sign-out ends a session on every replica; and the sum
 a money tier compared, on each policy decision (`policy_decisions.tier_sum_cents`).
 
-Revision ID: 0009_i23
-Revises: 0008
+Revision ID: 0011
+Revises: 0010
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from alembic import op
 
 import tools.store.tables
 
-revision: str = "0009_i23"
-down_revision: str | None = "0008"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
