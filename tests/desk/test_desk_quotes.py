@@ -24,7 +24,7 @@ def test_the_customers_words_are_a_quote_apart_from_the_action(
     alice.goto(f"{live_service.url}/desk/approvals/{approval_id}")
 
     description = alice.locator("#plain")
-    expect(description).to_have_text("Refund $150.00 to the original payment method of order #W2611340.")
+    expect(description).to_have_text("Refund $150.00 on order #W2611340 to gift card (balance $17.00).")
     facts = alice.locator("dl.facts")
     expect(facts).not_to_contain_text("supervisor_bob")
     words = alice.locator("#assistant-words")
