@@ -13,11 +13,20 @@ from agent import context, masking
 from agent.tool_calls import nesting_depth, well_formed
 from api.inputs import event_id, form_amount, known_id_shape, message_text, note_text
 from api.logs import escape_controls
-from tools.knowledge.keyword import query_words
+from tools.knowledge.keyword import KeywordIndex
 from tools.store.money import parse_amount
 from tools.store.sanitize import clean_text, refuse_unstorable, visible
 
 MASKER = masking.Masker(["James Li", "12 Elm Street", "james@example.com", "Austin", "78701"])
+HELP_CENTRE = KeywordIndex(
+    [
+        ("returns#window", "Returns: how long do I have", "Send an item back within the return window for a refund."),
+        ("shipping#times", "Shipping: how long delivery takes", "Orders arrive in three to seven business days."),
+    ],
+    products=("Wireless Earbuds", "Hiking Boots"),
+)
+"""A small help centre: a query's cost (its words, their stems, the spelling correction against the index's
+vocabulary) depends on the query, not on how many articles there are."""
 
 
 def _quietly(parse: Callable[[str], Any]) -> Callable[[str], None]:
@@ -39,7 +48,7 @@ def _tool_call(text: str) -> None:
 
 PARSERS: dict[str, Callable[[str], None]] = {
     "masking (traces)": MASKER,
-    "help-centre query words": query_words,
+    "help-centre search": lambda text: HELP_CENTRE.search(text, 5) and None,
     "order ids in omitted history": lambda text: context._ORDER_ID.findall(text) and None,
     "amount (tools, API)": _quietly(parse_amount),
     "amount (desk form)": _quietly(form_amount),
