@@ -6,7 +6,8 @@ cannot both pass a limit that has room for one: the database applies the upserts
 
 The rate limit is a token bucket per customer (`chat_allowances`): it holds up to `per_minute` messages and
 refills at `per_minute` a minute. A message over the limit is refused before anything is stored; a message past
-a daily budget is stored and answered politely without a model call.
+a daily budget is stored and answered politely without a model call. New conversations have a bucket of their own
+(`conversations_per_hour`), taken by the statement that stores the conversation (`RunStore.create_conversation`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, TextClause, Update, column, func, text
+from sqlalchemy import Row, Select, TextClause, Update, bindparam, column, func, text
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -25,6 +26,7 @@ from agent.batched import built_once
 from agent.errors import RateLimited
 from agent.spend import DailySpend
 from tools.store.locks import customer_scope
+from tools.store.tables import UTCDateTime
 
 _REFILLED = (
     "(chat_allowances.tokens + CASE WHEN :now > chat_allowances.refilled_at"
@@ -55,6 +57,43 @@ _LEFT = text("SELECT REFILLED FROM chat_allowances WHERE scope = :scope".replace
 
 
 @dataclass(frozen=True, slots=True)
+class Allowance:
+    """A token bucket per customer: at most `capacity` at once, refilled at `capacity` per `period_s`. Each kind
+    of allowance keeps its rows under its own scope prefix in `chat_allowances`."""
+
+    capacity: int
+    period_s: float
+    prefix: str = ""
+    what: str = "messages a minute"
+
+    def params(self, customer_id: str, now: datetime) -> dict[str, Any]:
+        return {
+            "scope": self.prefix + customer_scope(customer_id),
+            "now": now.timestamp(),
+            "capacity": float(self.capacity),
+            "per_second": self.capacity / self.period_s,
+        }
+
+    async def refusal(self, session: AsyncSession, customer_id: str, now: datetime) -> RateLimited:
+        """The 429 for a customer whose bucket is empty, saying how long until it holds one again."""
+        params = self.params(customer_id, now)
+        left = (await session.exec(_LEFT, params=params)).scalar_one()  # type: ignore[call-overload]
+        wait_s = max(1, math.ceil((1 - float(left)) / params["per_second"]))
+        return RateLimited(f"at most {self.capacity} {self.what}; please wait {wait_s} s", wait_s)
+
+
+TAKE_ONE = text(_TAKE.replace("GATE", "true"))
+"""Take one token from an `Allowance`'s bucket (its `params` bound); no row back means it is empty."""
+
+CONVERSATION_IF_ALLOWED = text(
+    "WITH taken AS (" + _TAKE.replace("GATE", "true") + ") INSERT INTO conversations (id, customer_id, created_at) "  # noqa: S608 - constant fragments, values bound
+    "SELECT :id, :customer_id, :created_at WHERE EXISTS (SELECT 1 FROM taken) RETURNING id"
+).bindparams(bindparam("created_at", type_=UTCDateTime()))
+"""PostgreSQL: take a token of the customer's new-conversation allowance and store the conversation, in one
+statement (its own transaction); no row back means the allowance is used up and nothing was stored."""
+
+
+@dataclass(frozen=True, slots=True)
 class Admitted:
     reserved_micro_usd: int
     spent_budget: str | None
@@ -72,20 +111,22 @@ class Taken:
 
 
 class Admission:
-    def __init__(self, *, per_minute: int, spend: DailySpend | None) -> None:
+    def __init__(self, *, per_minute: int, spend: DailySpend | None, conversations_per_hour: int | None = None) -> None:
         self.per_minute = per_minute
+        self.chat = Allowance(per_minute, 60.0)
+        self.conversations = (
+            Allowance(conversations_per_hour, 3600.0, "conversations:", "new conversations an hour")
+            if conversations_per_hour
+            else None
+        )
+        """The bucket new conversations are taken from; None: no limit."""
         self.spend = spend
         self._taking = {gate: text(_TAKE.replace("GATE", gate)) for gate in ("true", _AFTER_CLAIM)}
         """The token's parsed SQL per gate, parsed once rather than for every message."""
         self._started: dict[Hashable, Select[Any]] = {}
 
     def _rate_params(self, customer_id: str, now: datetime) -> dict[str, Any]:
-        return {
-            "scope": customer_scope(customer_id),
-            "now": now.timestamp(),
-            "capacity": float(self.per_minute),
-            "per_second": self.per_minute / 60,
-        }
+        return self.chat.params(customer_id, now)
 
     async def take(
         self,
@@ -144,10 +185,7 @@ class Admission:
     async def decide(self, session: AsyncSession, customer_id: str, now: datetime, taken: Taken) -> Admitted:
         """Raise `RateLimited` (the caller rolls back) or say what the spend reservation came to."""
         if not taken.token:
-            params = self._rate_params(customer_id, now)
-            left = (await session.exec(_LEFT, params=params)).scalar_one()  # type: ignore[call-overload]
-            wait_s = max(1, math.ceil((1 - float(left)) / params["per_second"]))
-            raise RateLimited(f"at most {self.per_minute} messages a minute; please wait {wait_s} s", wait_s)
+            raise await self.chat.refusal(session, customer_id, now)
         if self.spend is None:
             return Admitted(0, None)
         spent = await self.spend.admitted(session, customer_id, now.date(), taken.reserved)

@@ -1,6 +1,7 @@
 """What an approver needs to decide a held action, gathered in one read: the order as it stands, the customer's
-refunds in the policy's window against its cap, earlier approvals for the same order, the tier needed, who may
-decide it, and the time left before it expires.
+refunds in the policy's window against its cap, what the money tier counted (received on this order and in all
+through the same tier's tools), earlier approvals for the same order, the tier needed, who may decide it, and the
+time left before it expires.
 
 It is read when the approver looks, not stored with the approval, because the order and the refunds may have
 moved since the call was held, and the approver must decide on the present.
@@ -17,7 +18,7 @@ from sqlmodel import col, select
 
 from agent.tables import Approval
 from policies.config import ROLE_RANK, PolicyConfig
-from policies.rules import refunds_since
+from policies.rules import received_within, refunds_since
 from tools.context import utcnow
 from tools.store.database import Database
 from tools.store.money import to_dollars
@@ -38,6 +39,22 @@ class RefundWindow:
 
 
 @dataclass(frozen=True, slots=True)
+class TierWindow:
+    """What the money tier counts: what the customer received through this tier's tools within its window."""
+
+    tier: str
+    """The policy's tier table the action falls under (`default`, or a tool's own, e.g. `issue_refund`)."""
+    days: int
+    on_order: float
+    """Received on this action's order."""
+    in_total: float
+    """Received on all the customer's orders."""
+    this_action: float
+    after_on_order: float
+    """Received on the order if this action runs: the sum the tier compares with its limits."""
+
+
+@dataclass(frozen=True, slots=True)
 class EarlierApproval:
     id: str
     status: str
@@ -52,6 +69,7 @@ class EarlierApproval:
 class ApprovalContext:
     order: dict[str, Any] | None
     refund_window: RefundWindow
+    tier_window: TierWindow
     earlier_approvals: list[EarlierApproval]
     tier_needed: str
     may_decide: list[str]
@@ -119,6 +137,15 @@ async def approval_context(database: Database, policy: PolicyConfig, approval: A
         if order is not None and order.customer_id != approval.customer_id:
             order = None  # never show an approver another customer's order under this one's name
         refunded = await refunds_since(session, now - timedelta(days=window_days), approval.customer_id)
+        tier_days = policy.tier_window.days
+        received = await received_within(
+            session,
+            policy,
+            approval.tool,
+            approval.customer_id,
+            order_id if isinstance(order_id, str) else None,
+            now - timedelta(days=tier_days),
+        )
         siblings = await session.exec(
             select(Approval)
             .where(
@@ -138,6 +165,14 @@ async def approval_context(database: Database, policy: PolicyConfig, approval: A
             limit=to_dollars(policy.cumulative.customer_refund_limit),
             this_action=to_dollars(this_action),
             after=to_dollars(refunded + this_action),
+        ),
+        tier_window=TierWindow(
+            tier=policy.tier_name(approval.tool),
+            days=tier_days,
+            on_order=to_dollars(received.on_order),
+            in_total=to_dollars(received.in_total),
+            this_action=to_dollars(this_action),
+            after_on_order=to_dollars(received.on_order + this_action),
         ),
         earlier_approvals=[
             EarlierApproval(

@@ -21,14 +21,15 @@ from typing import Any
 
 from agent.approvals import SERVICE_ID, ApprovalStore, decision_notice, escalated_decision, human_decision
 from agent.dispatch import ToolGate, legacy_key
-from agent.errors import AmendmentRejected, ApprovalNotPending, ApproverLimitExceeded
+from agent.errors import AmendmentRejected, ApprovalNotPending, ApproverLimitExceeded, ConversationBusy
 from agent.loop import AgentLoop
 from agent.models.base import ToolUseBlock
 from agent.replies import APPROVAL_EXPIRED, CONFIRMATION_EXPIRED, awaiting_approval
-from agent.run_store import RunStore, RunTotals
+from agent.run_store import Resumed, RunStore, RunTotals
 from agent.state import TurnState
 from agent.tables import Approval, Run
 from agent.telemetry import HeldCall, PausedRun
+from agent.views import HeldRun
 from policies.config import ROLE_RANK, PolicyConfig
 from policies.engine import PolicyEngine
 from tools.call import ToolCall
@@ -43,10 +44,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Settled:
-    """An approval after a decision, and the run that told the customer (None if it has not happened yet)."""
+    """An approval after a decision, and the run that told the customer with the call that run now waits on, if
+    any (a model may chain a second write); None if the customer has not been told yet."""
 
     approval: Approval
-    run: Run | None
+    run: HeldRun | None
 
 
 class ApprovalDesk:
@@ -62,6 +64,7 @@ class ApprovalDesk:
         registry: ToolRegistry,
         loop: AgentLoop,
         recovery_grace: timedelta = timedelta(seconds=60),
+        claim_wait: timedelta = timedelta(0),
     ) -> None:
         self.database = database
         self.approvals = approvals
@@ -74,6 +77,8 @@ class ApprovalDesk:
         self.recovery_grace = recovery_grace
         """How long a decided approval may wait for its execution or resumed run before another process
         assumes its first process died and completes it."""
+        self.claim_wait = claim_wait
+        """How long a decision's run waits for its conversation while another run answers there."""
 
     # ---- decisions ----------------------------------------------------------------------------------------
 
@@ -196,17 +201,25 @@ class ApprovalDesk:
         return await self._resume(await self.approvals.get(confirmation.id))
 
     async def _resume(self, approval: Approval) -> Settled:
-        """Continue the paused conversation with the decision; exactly one process gets to do it."""
+        """Continue the paused conversation with the decision; exactly one process gets to do it. Its run holds
+        the conversation like any other (`agent.claims`): while another run answers there, this one waits for
+        it to end (up to `claim_wait`), and past that the recovery pass tells the decision later."""
         run = self.runs.resumed_run(approval.conversation_id, approval.customer_id, resumed_from=approval.run_id)
-        if not await self.approvals.claim_resume(approval, run):
+        try:
+            resumed = await self.runs.start_resumed(run, held_id=approval.id, wait_s=self.claim_wait.total_seconds())
+        except ConversationBusy:
+            log.warning("held call %s is decided; its conversation stays busy, so it is told later", approval.id)
+            return Settled(await self.approvals.get(approval.id), None)
+        if resumed is None:
             latest = await self.approvals.get(approval.id)
             existing = await self.runs.get_run(latest.resumed_run_id) if latest.resumed_run_id else None
-            return Settled(latest, existing)
-        return Settled(await self.approvals.get(approval.id), await self.answer_decision(approval, run))
+            return Settled(latest, await self.approvals.held_run(existing) if existing else None)
+        return Settled(await self.approvals.get(approval.id), await self.answer_decision(approval, resumed))
 
-    async def answer_decision(self, approval: Approval, run: Run) -> Run:
-        """Tell the customer the decision in `run` (a stored, running run): the model answers, or, for an expired
-        approval, a fixed reply hands the conversation to the team."""
+    async def answer_decision(self, approval: Approval, resumed: Resumed) -> HeldRun:
+        """Tell the customer the decision in `resumed.run` (a stored, running run that holds the conversation):
+        the model answers, or, for an expired approval, a fixed reply hands the conversation to the team."""
+        run = resumed.run
         notice = decision_notice(approval)
         if approval.kind == "confirmation" and approval.status in ("expired", "escalated"):
             return await self._answer_without_model(approval, run, notice)
@@ -223,18 +236,17 @@ class ApprovalDesk:
                 model_provider="",
                 model_name="",
             )
-        else:
-            paused = PausedRun(
-                approval_id=approval.id,
-                trace_context=approval.trace_context,
-                decision=human_decision(approval),
-                approver=approval.decided_by,
-                waited_s=((approval.decided_at or utcnow()) - approval.created_at).total_seconds(),
-            )
-            finished = (await self.loop.answer(run, notice, paused=paused)).run
-        return finished
+            return HeldRun(finished, None)
+        paused = PausedRun(
+            approval_id=approval.id,
+            trace_context=approval.trace_context,
+            decision=human_decision(approval),
+            approver=approval.decided_by,
+            waited_s=((approval.decided_at or utcnow()) - approval.created_at).total_seconds(),
+        )
+        return await self.loop.answer(run, notice, paused=paused, spent_budget=resumed.spent_budget)
 
-    async def _answer_without_model(self, confirmation: Approval, run: Run, notice: str) -> Run:
+    async def _answer_without_model(self, confirmation: Approval, run: Run, notice: str) -> HeldRun:
         """An expired confirmation ends with a fixed reply; an escalated one opens the approval the policy now
         asks for, and the run waits for it, as a run the policy held at once would."""
         status, reply = "completed", CONFIRMATION_EXPIRED
@@ -248,7 +260,7 @@ class ApprovalDesk:
             )
             self.loop.telemetry.approval_opened()
             status, reply = "awaiting_approval", awaiting_approval(decision)
-        return await self.runs.finish_turn(
+        finished = await self.runs.finish_turn(
             run,
             status=status,
             reply=reply,
@@ -262,6 +274,7 @@ class ApprovalDesk:
             trace_id=confirmation.trace_context.get("trace_id"),  # the trace where the call was proposed
             held=opened,
         )
+        return HeldRun(finished, opened)
 
     async def _expire(self, approval_id: str) -> None:
         approval = await self.approvals.get(approval_id)

@@ -24,6 +24,7 @@ from agent.models.base import ToolUseBlock
 from agent.replies import NOTICE_PREFIX
 from agent.state import TurnState
 from agent.tables import Approval, Run
+from agent.views import HeldRun
 from policies.audit import PolicyDecisionRecord
 from policies.decision import Decision, Outcome
 from tools.context import Principal, utcnow
@@ -313,30 +314,14 @@ class ApprovalStore:
                 withdrawn.append(held_id)
         return withdrawn
 
-    async def claim_resume(self, approval: Approval, run: Run, *, replacing: str | None = None) -> bool:
-        """Create the run that continues the paused one, unless another process already did: one transaction.
-        With `replacing`, the run takes over from that earlier resumed run, whose process died."""
-        current = col(Approval.resumed_run_id)
-        async with self.database.session() as session:
-            claimed = await session.exec(
-                update(Approval)
-                .where(
-                    col(Approval.id) == approval.id, current.is_(None) if replacing is None else current == replacing
-                )
-                .values(resumed_run_id=run.id)
-            )
-            if claimed.rowcount != 1:
-                await session.rollback()
-                return False
-            session.add(run)
-            await feed.record(session, [feed.run_started(run)])
-            await session.commit()
-        return True
-
     async def held_in(self, run_id: str) -> Approval | None:
         """The call `run_id` paused on (an approval or a confirmation), if it paused."""
         async with self.database.session(readonly=True) as session:
-            return (await session.exec(select(Approval).where(col(Approval.run_id) == run_id))).first()
+            return await held_call_of(session, run_id)
+
+    async def held_run(self, run: Run) -> HeldRun:
+        """A run read back, with the call it paused on as it stands now (`agent.views.run_view` shows it)."""
+        return HeldRun(run, await self.held_in(run.id))
 
     async def resumed_by(self, run_id: str) -> Approval | None:
         """The approval whose decision `run_id` was answering, if it was such a run."""
@@ -361,6 +346,11 @@ class ApprovalStore:
                 )
             )
             return list(rows.all())
+
+
+async def held_call_of(session: AsyncSession, run_id: str) -> Approval | None:
+    """The call a run paused on, if it paused: a run pauses once, on one call."""
+    return (await session.exec(select(Approval).where(col(Approval.run_id) == run_id))).first()
 
 
 async def record_held_decision(session: AsyncSession, held: Approval, decision: HeldDecision) -> None:

@@ -3,9 +3,13 @@
 AgentError
 ├── ModelError                 a model call failed; the loop ends the run gracefully, never with a 500
 │   ├── ModelUnavailable       the provider failed after its own retries (5xx, 429, 529, connection, cut stream)
+│   │   └── ModelRetryTooLate  it asked to be retried later than the run can wait: the next model answers at once
 │   ├── ModelTimeout           the call passed its hard timeout
-│   └── ModelProtocolError     not the provider's fault: the request could not be sent as it was (the provider
-│                              refused it, or it held what the SDK cannot encode), or the answer could not be read
+│   └── ModelProtocolError     not the provider's fault: the request could not be sent as it was (it held what the
+│       │                      SDK cannot encode), or the answer could not be read
+│       └── ModelRejected      the provider refused the request (a 4xx other than 429): our defect, reported loudly
+│           └── PromptTooLong  the prompt is over the model's context window (or the request over the size limit):
+│                              the loop shortens the history and asks once more
 ├── ConversationBusy           another message of this conversation is being answered right now
 ├── RateLimited                the customer sent more messages this minute than the limit allows (HTTP 429)
 ├── ConversationOwned          a person of the support team owns the conversation: no model run starts
@@ -44,8 +48,34 @@ class ModelTimeout(ModelError):
     pass
 
 
+class ModelRetryTooLate(ModelUnavailable):
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class ModelProtocolError(ModelError):
     provider_fault = False
+
+
+class ModelRejected(ModelProtocolError):
+    """The provider refused a request we built. `reason` sorts it for the metric and the health status;
+    `excerpt` is the part of the request the refusal names, for the ERROR log line."""
+
+    def __init__(self, message: str, *, status: int, reason: str, excerpt: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.excerpt = excerpt
+
+    @property
+    def provider_fault(self) -> bool:  # type: ignore[override]
+        # A bad key, a missing permission or a model that is gone fail every request alike: let the circuit open.
+        return self.status in (401, 403, 404)
+
+
+class PromptTooLong(ModelRejected):
+    pass
 
 
 class ConversationBusy(AgentError):

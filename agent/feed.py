@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agent.batched import row_parameters, rows_values
 from agent.tables import Approval, ChatMessage, Conversation, ConversationEvent, Handoff, Run
-from agent.views import confirmation_card, message_view, run_view
+from agent.views import HeldRun, confirmation_card, message_view, run_view
 from tools.context import utcnow
 from tools.store.money import to_dollars
 
@@ -175,7 +175,7 @@ def run_started(run: Run) -> Event:
 
 def run_ended(run: Run, held: Approval | None) -> Event:
     kind = "run.failed" if run.status == "failed" else "run.completed"
-    return event(kind, run.conversation_id, run_id=run.id, run=run_view(run, held).model_dump(mode="json"))
+    return event(kind, run.conversation_id, run_id=run.id, run=run_view(HeldRun(run, held)).model_dump(mode="json"))
 
 
 def tools_finished(run: Run, steps: Sequence[dict[str, Any]]) -> list[Event]:

@@ -2,6 +2,8 @@
 
     (run ends handed_off) ──▶ queued ──claim──▶ claimed ──close(bot | resolved)──▶ closed
                                  └──────────────close (supervisor)───────────────────▲
+                            close(bot): the assistant tells the customer it is back, and a run answers what
+                            the customer wrote to the team that nobody answered (`agent.handoff_desk`)
 
 A hand-off is opened in the same transaction that ends the run handing over, so no handed-off conversation can
 be missing from the queue. Claiming is one conditional update: of two people claiming at once, one wins. While a
@@ -17,14 +19,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import BindParameter, ColumnElement, exists, update
+from sqlalchemy import BindParameter, ColumnElement, exists, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agent import feed
 from agent.errors import HandoffConflict, NotHandoffOwner
 from agent.models.base import Message, TextBlock
-from agent.replies import NOTICE_PREFIX
+from agent.replies import HANDED_BACK, HANDED_BACK_ANSWERING, NOTICE_PREFIX
 from agent.tables import ChatMessage, Conversation, Handoff, Run
 from tools.context import Principal, utcnow
 from tools.errors import NotFound
@@ -153,14 +155,20 @@ class HandoffStore:
             await session.refresh(message)
         return message
 
-    async def close(self, handoff_id: str, staff: Principal, outcome: Outcome) -> Handoff:
-        """Close: the owner, or a supervisor for any open hand-off. `bot` lets the assistant answer again."""
+    async def close(
+        self, handoff_id: str, staff: Principal, outcome: Outcome, *, answer_in: Run | None = None
+    ) -> HandedBack:
+        """Close: the owner, or a supervisor for any open hand-off. `bot` gives the conversation back to the
+        assistant, which says so to the customer; what the customer wrote to the team that nobody answered is
+        then `answer_in`'s to answer (a running run, not yet stored: it is stored, holding the conversation, in
+        the same transaction, unless another run already holds it)."""
         handoff = await self.get(handoff_id)
         if handoff.status == "closed":
             raise HandoffConflict(await self._why_not(handoff_id, "closed"))
         if staff.role != "supervisor" and handoff.claimed_by != staff.id:
             raise NotHandoffOwner("only the person who claimed this hand-off (or a supervisor) can close it")
         now = utcnow()
+        unanswered: list[ChatMessage] = []
         async with self.database.session() as session:
             changed = await session.exec(
                 update(Handoff)
@@ -170,9 +178,26 @@ class HandoffStore:
             if changed.rowcount != 1:
                 await session.rollback()
                 raise HandoffConflict(await self._why_not(handoff_id, "closed"))
-            await feed.record(session, [feed.handoff_moved(handoff, "handoff.closed", staff.id, outcome=outcome)])
+            events = [feed.handoff_moved(handoff, "handoff.closed", staff.id, outcome=outcome)]
+            if outcome == "bot":
+                unanswered = await unanswered_during(session, handoff)
+                answering = answer_in if unanswered and answer_in is not None else None
+                if answering is not None and not await _take_conversation(session, answering, unanswered, now):
+                    answering, unanswered = None, []  # a new message's run holds it, and will read them all
+                said = ChatMessage(
+                    conversation_id=handoff.conversation_id,
+                    role="assistant",
+                    content=HANDED_BACK_ANSWERING if answering is not None else HANDED_BACK,
+                    created_at=now,
+                )
+                session.add(said)
+                await session.flush()
+                events.append(feed.message_created(said))
+                if answering is not None:
+                    events.append(feed.run_started(answering))
+            await feed.record(session, events)
             await session.commit()
-        return await self.get(handoff_id)
+        return HandedBack(await self.get(handoff_id), "\n\n".join(m.content for m in unanswered) or None)
 
     async def customer_wrote(self, handoff: Handoff, content: str) -> ChatMessage:
         """Store a customer's message for the person who owns the conversation; no run answers it."""
@@ -207,6 +232,55 @@ class HandoffStore:
         if handoff.status == "claimed":
             return f"hand-off {handoff_id} was already claimed by {handoff.claimed_by}"
         return f"hand-off {handoff_id} is {handoff.status}; it cannot be {wanted}"
+
+
+@dataclass(frozen=True, slots=True)
+class HandedBack:
+    handoff: Handoff
+    unanswered: str | None = None
+    """What the customer wrote during the hand-off that nobody answered: the words the run given to `close` as
+    `answer_in` answers (None if there is nothing to answer, or another run already holds the conversation)."""
+
+
+async def unanswered_during(session: AsyncSession, handoff: Handoff) -> list[ChatMessage]:
+    """The customer's messages to the team since its last reply in this hand-off (all of them, if it never
+    replied): only while a person owns a conversation are messages stored outside runs."""
+    last_reply = (
+        await session.exec(
+            select(func.max(ChatMessage.id)).where(
+                col(ChatMessage.conversation_id) == handoff.conversation_id, col(ChatMessage.role) == "agent"
+            )
+        )
+    ).one()
+    rows = await session.exec(
+        select(ChatMessage)
+        .where(
+            col(ChatMessage.conversation_id) == handoff.conversation_id,
+            col(ChatMessage.role) == "customer",
+            col(ChatMessage.run_id).is_(None),
+            col(ChatMessage.created_at) >= handoff.created_at,
+            col(ChatMessage.id) > (last_reply or 0),
+        )
+        .order_by(col(ChatMessage.id))
+    )
+    return list(rows.all())
+
+
+async def _take_conversation(session: AsyncSession, run: Run, messages: Sequence[ChatMessage], now: datetime) -> bool:
+    """Store `run` holding the conversation, as the run that answers `messages` (which become its messages, so
+    they reach its model as its input and not again as the team's exchange); False if another run holds it."""
+    taken = await session.exec(
+        update(Conversation)
+        .where(col(Conversation.id) == run.conversation_id, col(Conversation.active_run_id).is_(None))
+        .values(active_run_id=run.id, active_since=now)
+    )
+    if taken.rowcount != 1:
+        return False
+    session.add(run)
+    await session.exec(
+        update(ChatMessage).where(col(ChatMessage.id).in_([m.id for m in messages])).values(run_id=run.id)
+    )
+    return True
 
 
 def with_staff_exchanges(runs: Sequence[Run], loose: Sequence[ChatMessage], before_run: str) -> list[Message]:

@@ -4,46 +4,58 @@ One run answers one customer message. Each model answer is stored before its too
 goes through the gate (validate, policy, execute / refuse / hold); results go back to the model together, in
 call order. The run ends when the model answers in words, a call is held for approval, the conversation is
 handed off, a budget runs out, or the model fails. Every run transcript ends with an assistant message, so the
-next run can start from it and the history stays valid for the Messages API.
+next run can start from it and the history stays valid for the Messages API: what the model answered is kept as
+it came (its thinking included, which a thinking model must get back unchanged), less text without words.
+
+What the provider refuses is our defect and is said loudly (`agent.models.health`); a prompt too long for the
+model is the one refusal the loop answers itself, by shortening the history and asking once more.
+
+Before the first model call the turn is planned (`agent.turn_plan`): its route (`agent.routes`: a cheaper model
+for lookups, the default one for everything else) and the conversation's prompt version (`agent.prompt_versions`).
+On the simple route, an answer that is not a plain read, and a simple model that fails or is refused, move the
+turn to the default route from where it stood: nothing the simple model proposed runs.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
-from agent import replies
+from agent import model_notices, replies
+from agent.answers import Ending, settle
 from agent.approvals import ApprovalStore
 from agent.budget import RunBudget, RunLimits
-from agent.context import clip_result, fit_history
+from agent.context import clip_result, fit_history, repaired
 from agent.dispatch import CallOutcome, ToolGate
 from agent.errors import ModelError
 from agent.feed import tool_label
+from agent.model_calls import ModelCalls, Stream
 from agent.models.base import (
     Message,
     ModelResponse,
-    RetractableText,
     TextBlock,
     ToolResultBlock,
     ToolUseBlock,
+    without_blank_text,
 )
+from agent.models.health import ModelHealth
 from agent.pacing import TurnPacer
 from agent.pricing import PriceTable
 from agent.prompt_versions import PromptVersions
 from agent.routes import MODEL_ESCALATED, ModelRoutes
 from agent.run_store import ConversationSoFar, RunStore, RunTotals
 from agent.state import TurnState
-from agent.tables import Approval, Run
+from agent.steps import StepLog
+from agent.tables import Run
 from agent.telemetry import PausedRun, Telemetry, current_trace_context, trace_id_of
 from agent.tool_calls import CallBounds, take_in
 from agent.turn_plan import TurnPlan, plan_turn
+from agent.views import HeldRun
 from tools.call import ToolCall
-from tools.context import Principal, utcnow
+from tools.context import Principal
 from tools.knowledge.tool import kb_version_of, passages_used
 from tools.registry import ToolRegistry
 
@@ -54,21 +66,6 @@ EventSink = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 async def _discard(_: str, __: dict[str, Any]) -> None:
     return None
-
-
-@dataclass(frozen=True, slots=True)
-class TurnResult:
-    run: Run
-    approval: Approval | None = None
-
-
-@dataclass(slots=True)
-class _Ending:
-    status: str
-    reply: str
-    budget: str | None = None
-    error: str | None = None
-    approval: Approval | None = None
 
 
 class AgentLoop:
@@ -89,6 +86,7 @@ class AgentLoop:
         telemetry: Telemetry | None = None,
         call_bounds: CallBounds | None = None,
         pacer: TurnPacer | None = None,
+        health: ModelHealth | None = None,
     ) -> None:
         self.routes = routes
         """The models: the default route's, and the simple route's when routing is on (`agent.routes`)."""
@@ -101,14 +99,23 @@ class AgentLoop:
         self.prompts = prompts or PromptVersions.load(registry)
         """The prompt versions on offer, and which conversation gets which (`agent.prompt_versions`)."""
         self.max_tokens = max_tokens
-        self.context_tokens = context_tokens
-        """Budget for the history shown to the model, in estimated tokens (system prompt and tools not counted)."""
         self.max_result_chars = max_result_chars
         self.telemetry = telemetry or Telemetry()
         self.call_bounds = call_bounds or CallBounds()
         self.pacer = pacer or TurnPacer(None)
         """How many turns compute at once in this process (`agent/pacing.py`); unpaced unless given one."""
         self.telemetry.turns_waiting = lambda: self.pacer.waiting
+        self.telemetry.known_tools = frozenset(spec.name for spec in registry)
+        self.health = health or routes.health
+        """Where refusals of our requests and fall-backs are reported, for the models of every route."""
+        self.calls = ModelCalls(
+            max_tokens=max_tokens,
+            telemetry=self.telemetry,
+            prices=prices,
+            pacer=self.pacer,
+            health=self.health,
+            context_tokens=context_tokens,
+        )
 
     async def answer(
         self,
@@ -120,7 +127,7 @@ class AgentLoop:
         spent_budget: str | None = None,
         so_far: ConversationSoFar | None = None,
         history: list[Message] | None = None,
-    ) -> TurnResult:
+    ) -> HeldRun:
         """Answer the message that starts `run`: a customer message stored with it (`RunStore.start_turn`), or
         the service's notice of an approval decision when the run resumes a paused one (`paused`).
         `spent_budget` names a daily budget found used up when the message was admitted; `so_far`, what the
@@ -137,10 +144,10 @@ class AgentLoop:
         spent_budget: str | None,
         so_far: ConversationSoFar | None,
         history: list[Message] | None,
-    ) -> TurnResult:
+    ) -> HeldRun:
         if history is None:
             history = await self.runs.history(run.conversation_id, before_run=run.id, so_far=so_far)
-        history = fit_history(history, self.context_tokens)
+        history = fit_history(repaired(history), self.calls.context_tokens)
         state = TurnState(
             messages=[*history, Message.user_text(content)],
             run_start=len(history),
@@ -178,26 +185,25 @@ class AgentLoop:
         events: EventSink,
         trace_id: str | None = None,
         spent_budget: str | None = None,
-    ) -> TurnResult:
+    ) -> HeldRun:
         principal = Principal.customer(run.customer_id)
         budget = RunBudget(self.limits)
         steps = StepLog(run.id)
         try:
-            spent = spent_budget
-            if spent is None and run.resumed_from is not None:
-                spent = await self.runs.reserve_spend(run)
-            if spent:
-                ending = _Ending("budget_exhausted", replies.DAILY_BUDGET_SPENT, budget=spent)
+            if spent_budget:
+                ending = Ending("budget_exhausted", replies.DAILY_BUDGET_SPENT, budget=spent_budget)
             else:
                 ending = await self._loop(run, principal, state, budget, steps, events, plan)
         except ModelError as error:
             state.flush_results()
-            ending = _Ending("failed", replies.MODEL_FAILED, error=f"{type(error).__name__}: {error}")
+            ending = Ending("failed", replies.MODEL_FAILED, error=f"{type(error).__name__}: {error}")
         except Exception as error:  # a defect or a store failure mid-run: the run still ends, and says so
             log.exception("run %s failed unexpectedly", run.id)
             state.answer_open_calls("not run: the turn was stopped by an error on our side")
-            ending = _Ending("failed", replies.MODEL_FAILED, error=f"{type(error).__name__}: {error}"[:2000])
-        state.messages.append(Message(role="assistant", content=(TextBlock(ending.reply),)))
+            ending = Ending("failed", replies.MODEL_FAILED, error=f"{type(error).__name__}: {error}"[:2000])
+        if ending.refused:
+            state.forget_turn(model_notices.withheld_after_refusal(steps.tools_run))
+        state.messages.append(ending.message or Message(role="assistant", content=(TextBlock(ending.reply),)))
         finished = await self.runs.finish_turn(
             run,
             status=ending.status,
@@ -220,9 +226,10 @@ class AgentLoop:
             decisions=steps.decisions,
             kb_version=steps.kb_version,
             held=ending.approval,
+            fallback_reason=steps.fallback_reason,
             answered_with=plan.answered_with(),
         )
-        return TurnResult(run=finished, approval=ending.approval)
+        return HeldRun(finished, ending.approval)
 
     async def _loop(
         self,
@@ -233,7 +240,7 @@ class AgentLoop:
         steps: StepLog,
         events: EventSink,
         plan: TurnPlan,
-    ) -> _Ending:
+    ) -> Ending:
         while True:
             while state.queued_calls:
                 call = state.queued_calls.pop(0)
@@ -256,14 +263,15 @@ class AgentLoop:
                 if outcome.ends_run:
                     self._close_queue(state, replies.NOT_RUN_AFTER_HANDOFF)
                     state.flush_results()
-                    return _Ending("handed_off", replies.HANDED_OFF)
+                    return Ending("handed_off", replies.HANDED_OFF)
             state.flush_results()
             if exhausted := budget.exhausted():
-                return _Ending("budget_exhausted", replies.BUDGET_EXHAUSTED, budget=exhausted)
+                return Ending("budget_exhausted", replies.BUDGET_EXHAUSTED, budget=exhausted)
+            stream = None if events is _discard else Stream(run, events)
             try:
-                response = await self._call_model(run, state, budget, steps, events, plan)
+                response = await self.calls.answer(plan, run.conversation_id, state, budget, steps, stream)
             except TimeoutError:
-                return _Ending("budget_exhausted", replies.BUDGET_EXHAUSTED, budget="wall_clock")
+                return Ending("budget_exhausted", replies.BUDGET_EXHAUSTED, budget="wall_clock")
             except ModelError as error:
                 if plan.route.fail_over(error):
                     continue  # the default route answers the turn
@@ -271,19 +279,19 @@ class AgentLoop:
             if plan.route.refuse_answer(response):
                 # Nothing runs on the simple model's say-so: its calls and words are dropped, the default route
                 # answers from where the turn stood. Words already streamed to the reader are withdrawn.
-                if events is not _discard and response.text:
-                    withdrawn = {"run_id": run.id, "conversation_id": run.conversation_id, "reason": MODEL_ESCALATED}
-                    await events("message.discard", withdrawn)
+                if stream is not None and response.text:
+                    await stream.sink().retract(MODEL_ESCALATED)
                 continue
             if ending := self._after_response(run, response, state, budget):
                 return ending
 
-    def _after_response(self, run: Run, response: ModelResponse, state: TurnState, budget: RunBudget) -> _Ending | None:
-        """Act on the stop reason. Returns how the run ends, or None to continue with the queued tool calls."""
-        reason = response.stop_reason
-        if reason == "tool_use" and response.tool_uses:
+    def _after_response(self, run: Run, response: ModelResponse, state: TurnState, budget: RunBudget) -> Ending | None:
+        """Act on the stop reason. Returns how the run ends, or None to continue (with the queued tool calls, if
+        the model called tools). Text without words never enters the history: the API refuses it ever after."""
+        content = without_blank_text(response.content)
+        if response.stop_reason == "tool_use" and any(isinstance(b, ToolUseBlock) for b in content):
             intake = take_in(
-                response.tool_uses,
+                [b for b in content if isinstance(b, ToolUseBlock)],
                 run_id=run.id,
                 step=budget.model_calls,
                 seen_ids=state.seen_call_ids,
@@ -291,70 +299,14 @@ class AgentLoop:
                 bounds=self.call_bounds,
             )
             calls = iter(intake.blocks)
-            content = tuple(next(calls) if isinstance(b, ToolUseBlock) else b for b in response.content)
-            state.messages.append(Message(role="assistant", content=content))
+            kept = tuple(next(calls) if isinstance(b, ToolUseBlock) else b for b in content)
+            state.messages.append(Message(role="assistant", content=kept))
             state.queued_calls = list(intake.blocks)
             state.call_keys = intake.keys
             state.refused_calls = intake.refused
             state.calls_run += len(intake.to_run)
             return None
-        if reason == "pause_turn":
-            # The provider paused a long turn: its partial answer goes back as the last message, as is, and the
-            # next call continues it.
-            state.messages.append(response.as_message())
-            return None
-        words = response.text.strip()
-        if reason == "refusal":
-            return _Ending("completed", replies.REFUSED)
-        if reason == "max_tokens":
-            # Tool calls in a cut answer may have cut arguments: they are not run.
-            return _Ending("completed", f"{words}\n\n{replies.CUT_SHORT}" if words else replies.CUT_SHORT)
-        if reason == "model_context_window_exceeded":
-            return _Ending("failed", replies.MODEL_FAILED, error="the conversation no longer fits the model's context")
-        if not words:
-            return _Ending("failed", replies.MODEL_FAILED, error=f"empty answer (stop_reason {reason})")
-        return _Ending("completed", words)
-
-    async def _call_model(
-        self, run: Run, state: TurnState, budget: RunBudget, steps: StepLog, events: EventSink, plan: TurnPlan
-    ) -> ModelResponse:
-        model = plan.route.model
-        request = plan.request(list(state.messages), max_tokens=self.max_tokens, conversation_id=run.conversation_id)
-
-        async def delta(text: str) -> None:
-            await events("message.delta", {"run_id": run.id, "conversation_id": run.conversation_id, "text": text})
-
-        async def discard(reason: str) -> None:
-            await events(
-                "message.discard", {"run_id": run.id, "conversation_id": run.conversation_id, "reason": reason}
-            )
-
-        # A JSON turn has no reader of words as they come: one plain answer costs less CPU than parsing a stream.
-        on_text = None if events is _discard else RetractableText(delta, discard)
-
-        started = time.perf_counter()
-        with self.telemetry.model_span(model.provider, model.name, request) as span:
-            # The model's wait holds no place; taking one back afterwards is not the model's time.
-            async with self.pacer.away():
-                async with asyncio.timeout(max(budget.remaining_s(), 0.001)):
-                    response = await model.complete(request, on_text=on_text)
-                latency_ms = (time.perf_counter() - started) * 1000
-            self.telemetry.model_answered(span, model.provider, model.name, response, latency_ms / 1000, request.labels)
-        cost = self.prices.cost_micro_usd(response.model or model.name, response.usage)
-        budget.spend(response.usage, cost)
-        steps.add(
-            kind="model",
-            latency_ms=latency_ms,
-            provider=response.provider or model.provider,
-            model=response.model or model.name,
-            stop_reason=response.stop_reason,
-            input_tokens=response.usage.input_tokens,
-            output_tokens=response.usage.output_tokens,
-            cache_read_tokens=response.usage.cache_read_input_tokens,
-            cache_write_tokens=response.usage.cache_creation_input_tokens,
-            cost_micro_usd=cost,
-        )
-        return response
+        return settle(response, content, state)
 
     async def _run_tool(
         self,
@@ -414,7 +366,7 @@ class AgentLoop:
 
     async def _pause(
         self, run: Run, call: ToolUseBlock, key: str, outcome: CallOutcome, state: TurnState, events: EventSink
-    ) -> _Ending:
+    ) -> Ending:
         """Hold the call for the customer's confirmation or a human's approval. The transcript records it as
         waiting, so later turns stay coherent."""
         decision = outcome.decision
@@ -429,12 +381,12 @@ class AgentLoop:
             )
             self._close_queue(state, replies.NOT_RUN_AFTER_CONFIRMATION)
             state.flush_results()
-            return _Ending("awaiting_confirmation", replies.confirm_please(approval.summary), approval=approval)
+            return Ending("awaiting_confirmation", replies.confirm_please(approval.summary), approval=approval)
         self.telemetry.approval_opened()
         state.pending_results.append(awaiting_result(call.id, approval.id, decision.customer_message))
         self._close_queue(state, replies.NOT_RUN_AFTER_PAUSE)
         state.flush_results()
-        return _Ending("awaiting_approval", replies.awaiting_approval(decision), approval=approval)
+        return Ending("awaiting_approval", replies.awaiting_approval(decision), approval=approval)
 
     @staticmethod
     def _close_queue(state: TurnState, why: str) -> None:
@@ -453,51 +405,3 @@ def awaiting_result(call_id: str, held_id: str, message: str, *, status: str = "
     key = "confirmation_id" if status == "awaiting_confirmation" else "approval_id"
     body = {"status": status, key: held_id, "message": message}
     return ToolResultBlock(call_id, json.dumps(body))
-
-
-class StepLog:
-    """The run's steps, in order. They are written with the run's closing transaction, in one batch: a run that
-    dies half-way is marked interrupted anyway, and one write per turn is what keeps turn overhead low."""
-
-    def __init__(self, run_id: str) -> None:
-        self.run_id = run_id
-        self.rows: list[dict[str, Any]] = []
-        self.decisions: list[dict[str, Any]] = []
-        """Audit rows of the run's allowed reads, stored with the steps (`agent.dispatch.ToolGate`)."""
-        self.answered_by: tuple[str, str] | None = None
-        """Provider and model of the last model call: with a fallback chain, the link that answered."""
-        self.kb_version: str | None = None
-        """The help centre's version the run's searches read."""
-
-    def audit(self, decision_row: dict[str, Any] | None) -> None:
-        if decision_row is not None:
-            self.decisions.append(decision_row)
-
-    def add(self, **values: Any) -> None:
-        if values.get("kind") == "model":
-            self.answered_by = (str(values["provider"]), str(values["model"]))
-        self.kb_version = values.pop("kb_version", None) or self.kb_version
-        self.rows.append(
-            {**STEP_DEFAULTS, **values, "run_id": self.run_id, "position": len(self.rows), "created_at": utcnow()}
-        )
-
-
-STEP_DEFAULTS: dict[str, Any] = {
-    "provider": None,
-    "model": None,
-    "stop_reason": None,
-    "input_tokens": 0,
-    "output_tokens": 0,
-    "cache_read_tokens": 0,
-    "cache_write_tokens": 0,
-    "cost_micro_usd": 0,
-    "tool": None,
-    "tool_use_id": None,
-    "arguments": None,
-    "decision": None,
-    "rule": None,
-    "result": None,
-    "is_error": False,
-    "latency_ms": 0.0,
-    "passages": None,
-}

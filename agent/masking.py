@@ -22,7 +22,9 @@ from tools.store.database import Database
 from tools.store.tables import Customer, Order
 
 MASKED = "***"
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+"""An email address. The look-behind starts a match only where a run of address characters starts: without it,
+a long run with no `@` was scanned again from each of its characters (8 KB of letters: about 0.2 s of CPU)."""
 _PAYMENT_ID = re.compile(r"\b(gift_card|credit_card|paypal)_\d+\b")
 # A run of 7 to 15 digits, optionally with a leading + and separators: phone numbers. Order ids (#W1234567)
 # have a letter in front; item ids are 10 bare digits and would match, so a phone needs a separator or a +.

@@ -24,6 +24,7 @@ from sqlmodel import col, select
 
 from agent import replies
 from agent.approval_desk import ApprovalDesk
+from agent.errors import ConversationBusy
 from agent.loop import AgentLoop
 from agent.run_store import INTERRUPTED, RunStore, RunTotals
 from agent.tables import ChatMessage, Run, Worker
@@ -40,13 +41,22 @@ MAX_CHAIN = 5
 
 class RunRecovery:
     def __init__(
-        self, *, database: Database, runs: RunStore, loop: AgentLoop, desk: ApprovalDesk, lease: WorkerLease
+        self,
+        *,
+        database: Database,
+        runs: RunStore,
+        loop: AgentLoop,
+        desk: ApprovalDesk,
+        lease: WorkerLease,
+        wait_s: float = 0.0,
     ) -> None:
         self.database = database
         self.runs = runs
         self.loop = loop
         self.desk = desk
         self.lease = lease
+        self.wait_s = wait_s
+        """How long a recovering run waits for its conversation while another run answers in it."""
 
     async def sweep(self) -> int:
         """Recover every run whose process is gone. Returns how many this process recovered."""
@@ -93,15 +103,25 @@ class RunRecovery:
         approval = await self.desk.approvals.resumed_by(dead.id)
         if approval is not None:
             run = self.runs.resumed_run(dead.conversation_id, dead.customer_id, resumed_from=dead.id)
-            if await self.desk.approvals.claim_resume(approval, run, replacing=dead.id):
-                await self.desk.answer_decision(approval, run)
+            try:
+                resumed = await self.runs.start_resumed(run, held_id=approval.id, replacing=dead.id, wait_s=self.wait_s)
+            except ConversationBusy:
+                log.warning("run %s: its conversation stays busy; the decision is told later", dead.id)
+                return True
+            if resumed is not None:
+                await self.desk.answer_decision(approval, resumed)
             return True
         content, depth = await self._original_message(dead)
         done = await self._writes_of(dead.id)
         if content is not None and not done and depth < MAX_CHAIN:
-            follow_up = await self.runs.start_follow_up(dead.conversation_id, dead.customer_id, resumed_from=dead.id)
-            if follow_up is not None:
-                await self.loop.answer(follow_up, content)
+            follow_up = self.runs.resumed_run(dead.conversation_id, dead.customer_id, resumed_from=dead.id)
+            try:
+                started = await self.runs.start_resumed(follow_up, replacing=dead.id, wait_s=self.wait_s)
+            except ConversationBusy:  # the customer moved on: a newer run answers in the conversation
+                log.warning("run %s: its conversation is answering a newer message; not answered again", dead.id)
+                return True
+            if started is not None:
+                await self.loop.answer(started.run, content, spent_budget=started.spent_budget)
             return True
         await self._close_politely(dead, replies.interrupted(done))
         return True

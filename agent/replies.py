@@ -17,6 +17,14 @@ MODEL_FAILED = (
     "I'm sorry, I'm having trouble answering right now. Your message is saved; please try again in a moment, "
     "or say 'human' and a member of our team will pick this up."
 )
+HANDED_BACK = (
+    "A member of our team has handed this conversation back to me, the store's automated assistant. Ask me "
+    "anything here, or say 'human' to reach the team again."
+)
+HANDED_BACK_ANSWERING = (
+    "A member of our team has handed this conversation back to me, the store's automated assistant. I'll answer "
+    "what you wrote meanwhile."
+)
 HANDED_OFF = "I've passed this conversation to a person on our support team. They'll reply here as soon as they can."
 REFUSED = "I'm sorry, I can't help with that here. If you'd like, a member of our support team can take a look."
 CUT_SHORT = "(My answer was cut short. Please ask me to continue if you need the rest.)"

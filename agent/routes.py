@@ -23,8 +23,9 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from agent.errors import ConfigurationError, ModelError, ModelProtocolError, ModelTimeout
+from agent.errors import ConfigurationError, ModelError, ModelProtocolError, ModelRejected, ModelTimeout
 from agent.models.base import Model, ModelResponse
+from agent.models.health import ModelHealth
 from agent.router import DEFAULT, SIMPLE, Reason, RouteChoice
 from agent.telemetry import Telemetry
 
@@ -67,25 +68,36 @@ def parse_routes(setting: str) -> RouteSpecs:
     return RouteSpecs(simple=found.get(SIMPLE), default=found.get(DEFAULT))
 
 
-def build_simple_route(links: Iterable[str], make_model: Callable[[str], Model], telemetry: Telemetry) -> Model:
+def build_simple_route(
+    links: Iterable[str], make_model: Callable[[str], Model], telemetry: Telemetry, health: ModelHealth
+) -> Model:
     """The simple route's chain: its models in order, each behind its own circuit breaker, and no offline link of
-    its own (when they all fail, the turn goes to the default route)."""
+    its own (when they all fail, the turn goes to the default route). It reports refusals, fall-backs and open
+    circuits to the service's one `health`, like the default route's chain."""
     from agent.models.fallback import FallbackChain
 
-    return FallbackChain([make_model(spec) for spec in links], telemetry=telemetry)
+    return FallbackChain([make_model(spec) for spec in links], telemetry=telemetry, health=health)
 
 
 class ModelRoutes:
     """The models of the routes. Without a simple model every turn goes to `default` (routing is off)."""
 
     def __init__(
-        self, *, default: Model, simple: Model | None = None, read_tools: frozenset[str], telemetry: Telemetry
+        self,
+        *,
+        default: Model,
+        simple: Model | None = None,
+        read_tools: frozenset[str],
+        telemetry: Telemetry,
+        health: ModelHealth | None = None,
     ) -> None:
         self.default = default
         self.simple = simple
         self.read_tools = read_tools
         """Tools an answer of the simple model may call and still be acted on: the reads."""
         self.telemetry = telemetry
+        self.health: ModelHealth = health or getattr(default, "health", None) or ModelHealth(telemetry)
+        """Where refusals of our requests, fall-backs and open circuits are reported, for both routes' models."""
 
     @property
     def routing(self) -> bool:
@@ -111,9 +123,12 @@ class ModelRoutes:
 
 
 def failure_kind(error: ModelError) -> str:
-    """A model error as an escalation's kind, by its class (a subclass sorts with its parent): `protocol_error`
-    when the provider refused the request or its answer could not be read, `timed_out`, else `failed` (a chain
-    of several simple models reports `failed` when none could answer; its message says how each failed)."""
+    """A model error as an escalation's kind, by its class (a subclass sorts with its parent): `refused` when the
+    provider refused our request (a defect of ours, also reported by `agent.models.health`), `protocol_error` when
+    its answer could not be read, `timed_out`, else `failed` (a chain of simple models reports `failed` when none
+    could answer; its message says how each failed)."""
+    if isinstance(error, ModelRejected):
+        return "refused"
     if isinstance(error, ModelProtocolError):
         return "protocol_error"
     if isinstance(error, ModelTimeout):
@@ -172,6 +187,8 @@ class RoutedTurn:
         unread = [call.name for call in response.tool_uses if call.name not in self.routes.read_tools]
         if unread:
             return "proposed_write", f"{who} proposed {', '.join(dict.fromkeys(unread))}"
+        if response.stop_reason == "pause_turn":
+            return None  # a paused read: continued on the simple route (`agent.answers`)
         if response.stop_reason == "refusal":
             return "declined", f"{who} declined to answer"
         if response.stop_reason in ("max_tokens", "model_context_window_exceeded"):
@@ -183,7 +200,7 @@ class RoutedTurn:
     def _escalate(self, kind: str, why: str) -> None:
         self.routes.telemetry.route_escalated(kind, why, self.labels())
         self.escalation = f"{kind}: {why}"[:ESCALATION_CHARS]
-        if kind in ("failed", "protocol_error", "timed_out"):
+        if kind in ("failed", "refused", "protocol_error", "timed_out"):
             # The cheaper model is failing: the turn is answered, but at the default route's price.
             log.error("turn moved to the default route: %s", self.escalation)
         else:

@@ -3,23 +3,25 @@ across a model call, and each state change is durable before the next step start
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Hashable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BindParameter, String, Table, Update, bindparam, case, exists, func, literal, null, update
+from sqlalchemy import BindParameter, String, Table, Update, bindparam, case, func, null, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agent import feed
-from agent.admission import Admission
+from agent.admission import CONVERSATION_IF_ALLOWED, TAKE_ONE, Admission
 from agent.batched import Bound, Write, built_once, insert_row, insert_rows, merged, run_before, run_together
 from agent.batched import run as run_bound
-from agent.errors import ConversationBusy, ConversationOwned
-from agent.handoffs import nobody_owns, open_handoff, owner_of, with_staff_exchanges
+from agent.claims import FOR_MESSAGE, INTERRUPTED, SO_FAR, Claims, claim_values
+from agent.errors import ConversationBusy
+from agent.handoffs import open_handoff, with_staff_exchanges
 from agent.ids import new_id
 from agent.models.base import Message
 from agent.spend import DailySpend
@@ -39,7 +41,7 @@ TERMINAL_STATUSES = (
     "budget_exhausted",
     "failed",
 )
-INTERRUPTED = "interrupted: the process answering it stopped"
+__all__ = ["INTERRUPTED", "RunStore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,15 @@ class ConversationSoFar:
 
 
 @dataclass(frozen=True, slots=True)
+class Resumed:
+    """A run stored to answer a decision, or to take over from a dead run, holding its conversation."""
+
+    run: Run
+    spent_budget: str | None
+    """A daily budget that is used up: the run is answered without calling the model."""
+
+
+@dataclass(frozen=True, slots=True)
 class StartedTurn:
     run: Run
     message: ChatMessage
@@ -117,6 +128,7 @@ class RunStore:
         self.database = database
         self.stale_after = stale_after
         """A run of no known process that holds its conversation longer than this was interrupted."""
+        self.claims = Claims(stale_after=stale_after, lease=lease)
         self.admission = admission or Admission(per_minute=1_000_000, spend=spend)
         self.spend = spend
         self.lease = lease
@@ -125,10 +137,28 @@ class RunStore:
     # ---- conversations ------------------------------------------------------------------------------------
 
     async def create_conversation(self, customer_id: str) -> Conversation:
+        """A new conversation of the customer's, taken from their allowance of new conversations (if there is
+        one) in the same statement on PostgreSQL; `RateLimited` when it is used up, and nothing is stored."""
         conversation = Conversation(id=new_id("conv"), customer_id=customer_id, created_at=utcnow())
         row = {"id": conversation.id, "customer_id": customer_id, "created_at": conversation.created_at}
-        stored = insert_row(_CONVERSATIONS, row, "conversation")
-        await self.database.execute_alone(stored.statement, stored.values)
+        allowance = self.admission.conversations
+        if allowance is None:
+            stored = insert_row(_CONVERSATIONS, row, "conversation")
+            await self.database.execute_alone(stored.statement, stored.values)
+            return conversation
+        params = allowance.params(customer_id, conversation.created_at)
+        if self.database.dialect == "postgresql":
+            created = await self.database.execute_alone(CONVERSATION_IF_ALLOWED, {**params, **row})
+            if created:
+                return conversation
+            async with self.database.session(readonly=True) as session:
+                raise await allowance.refusal(session, customer_id, conversation.created_at)
+        async with self.database.session() as session:
+            if (await session.exec(TAKE_ONE, params=params)).first() is None:  # type: ignore[call-overload]
+                raise await allowance.refusal(session, customer_id, conversation.created_at)
+            stored = insert_row(_CONVERSATIONS, row, "conversation")
+            await run_bound(session, stored)
+            await session.commit()
         return conversation
 
     async def conversation_for(self, conversation_id: str, principal: Principal) -> Conversation:
@@ -211,20 +241,15 @@ class RunStore:
             started_at=now,
             worker_id=self.lease.worker_id if self.lease else None,
         )
-        claim_values = {
-            "claim_conversation_id": conversation.id,
-            "claim_customer_id": conversation.customer_id,
-            "claim_run_id": run.id,
-            "claim_at": now,
-        }
+        claiming = claim_values(conversation, run.id, now)
         async with self.database.session() as session:
             try:
                 seen, taken = await self.admission.take(
-                    session, _CLAIM, claim_values, conversation.customer_id, now, run.id
+                    session, FOR_MESSAGE, claiming, conversation.customer_id, now, run.id
                 )
-                so_far = None if seen is None else ConversationSoFar(**{f: bool(seen._mapping[f]) for f in _SO_FAR})
+                so_far = None if seen is None else ConversationSoFar(**{f: bool(seen._mapping[f]) for f in SO_FAR})
                 if taken is None:
-                    await self._take_over_stale(session, conversation, run.id, now)
+                    await self.claims.take_over(session, conversation, run.id, now, for_message=True)
                     taken = await self.admission.take_alone(session, conversation.customer_id, now, run.id)
                 admitted = await self.admission.decide(session, conversation.customer_id, now, taken)
             except BaseException:
@@ -290,88 +315,56 @@ class RunStore:
             worker_id=self.lease.worker_id if self.lease else None,
         )
 
-    async def start_follow_up(self, conversation_id: str, customer_id: str, *, resumed_from: str) -> Run | None:
-        """A run that continues where `resumed_from` stopped (a crash), taking over its conversation claim.
-        None if another process got there first."""
-        run = self.resumed_run(conversation_id, customer_id, resumed_from=resumed_from)
-        now = run.started_at
+    async def start_resumed(
+        self, run: Run, *, held_id: str | None = None, replacing: str | None = None, wait_s: float = 0.0
+    ) -> Resumed | None:
+        """Store `run` (a `resumed_run`), which answers the decision on the held call `held_id` or takes over from
+        `replacing` (a run whose process died), with its conversation's claim taken exactly as a new message's is
+        (`agent.claims`) and its day's spend reserved, in one transaction. None when another process already
+        resumed the held call. While another run holds the conversation, it tries again for up to `wait_s` (that
+        run ends within its wall-clock budget), then raises `ConversationBusy`, leaving the decision for the
+        recovery pass (`ApprovalDesk.recover`)."""
+        deadline = time.monotonic() + wait_s
+        pause = 0.05
+        while True:
+            try:
+                return await self._start_resumed(run, held_id=held_id, replacing=replacing)
+            except ConversationBusy:
+                if time.monotonic() + pause > deadline:
+                    raise
+            await asyncio.sleep(pause)  # another run is answering: it gives the conversation back when it ends
+            pause = min(pause * 2, 1.0)
+
+    async def _start_resumed(self, run: Run, *, held_id: str | None, replacing: str | None) -> Resumed | None:
+        now = utcnow()
+        run.started_at = now
         async with self.database.session() as session:
-            taken = await session.exec(
-                update(Conversation)
-                .where(col(Conversation.id) == conversation_id, col(Conversation.active_run_id) == resumed_from)
-                .values(active_run_id=run.id, active_since=now)
-            )
-            if taken.rowcount != 1:
+            if held_id is not None:
+                # The held call first: its row, then the conversation's, as every writer of both takes them.
+                resumed_by = col(Approval.resumed_run_id)
+                claimed = await session.exec(
+                    update(Approval)
+                    .where(
+                        col(Approval.id) == held_id,
+                        resumed_by.is_(None) if replacing is None else resumed_by == replacing,
+                    )
+                    .values(resumed_run_id=run.id)
+                )
+                if claimed.rowcount != 1:
+                    await session.rollback()
+                    return None
+            try:
+                conversation = ConversationRef(run.conversation_id, run.customer_id)
+                await self.claims.take(session, conversation, run.id, now, replacing=replacing)
+                admitted = await self.admission.reserve(session, run.customer_id, now, run.id)
+            except BaseException:
                 await session.rollback()
-                return None
-            admitted = await self.admission.reserve(session, customer_id, now, run.id)
+                raise
             run.reserved_micro_usd = admitted.reserved_micro_usd
             session.add(run)
             await feed.record(session, [feed.run_started(run)], conversation_locked=True)
             await session.commit()
-        return run
-
-    async def reserve_spend(self, run: Run) -> str | None:
-        """Reserve daily spend for a run that did not start from a customer message (a resumed run). Returns the
-        budget that is used up, or None."""
-        if self.spend is None or run.reserved_micro_usd:
-            return None
-        async with self.database.session() as session:
-            admitted = await self.admission.reserve(session, run.customer_id, run.started_at, run.id)
-            if admitted.reserved_micro_usd:
-                await session.exec(
-                    update(Run).where(col(Run.id) == run.id).values(reserved_micro_usd=admitted.reserved_micro_usd)
-                )
-            await session.commit()
-        run.reserved_micro_usd = admitted.reserved_micro_usd
-        return admitted.spent_budget
-
-    async def _take_over_stale(
-        self, session: AsyncSession, conversation: Conversation | ConversationRef, run_id: str, now: datetime
-    ) -> None:
-        """Claim a conversation whose active run belongs to no live process (or, for a run of no known process,
-        is older than `stale_after`) and mark that run interrupted; otherwise the conversation is busy. A
-        conversation that is not there, or not the customer's, is not found (the first claim checked both)."""
-        conversation_id = conversation.id
-        stored = await session.get(Conversation, conversation_id)
-        if stored is None or stored.customer_id != conversation.customer_id:
-            await session.rollback()
-            raise NotFound("conversation not found")
-        active = (
-            await session.exec(
-                select(Run)
-                .join(Conversation, col(Conversation.active_run_id) == col(Run.id))
-                .where(col(Conversation.id) == conversation_id)
-            )
-        ).first()
-        interrupted = active if active is not None and active.status == "running" else None
-        owner = interrupted.worker_id if interrupted is not None else None
-        owner_gone = owner is not None and self.lease is not None and await self.lease.is_gone(session, owner)
-        if owner_gone and active is not None and active.resumed_from is not None:
-            owner_gone = False  # a resumed run carries an approver's decision: recovery re-answers it, not us
-        if active is not None and active.status != "running":
-            owner_gone = True  # a claim left behind by a run that has ended
-        stale = col(Conversation.active_since) < now - self.stale_after
-        condition = col(Conversation.active_run_id) == active.id if owner_gone and active else stale
-        taken = await session.exec(
-            update(Conversation)
-            .where(col(Conversation.id) == conversation_id, condition, nobody_owns(conversation_id))
-            .values(active_run_id=run_id, active_since=now)
-        )
-        if taken.rowcount != 1:
-            await session.rollback()
-            if await owner_of(session, conversation_id) is not None:
-                raise ConversationOwned("a member of the support team owns this conversation")
-            raise ConversationBusy("another message of this conversation is being answered")
-        await session.exec(
-            update(Run)
-            .where(col(Run.conversation_id) == conversation_id, col(Run.status) == "running")
-            .values(status="failed", error=INTERRUPTED, finished_at=now)
-        )
-        if interrupted is not None:  # its feed readers saw it start: tell them it ended
-            session.expunge(interrupted)  # a copy for the event; the update above already changed the row
-            interrupted.status, interrupted.error, interrupted.finished_at = "failed", INTERRUPTED, now
-            await feed.record(session, [feed.run_ended(interrupted, None)], conversation_locked=True)
+        return Resumed(run, admitted.spent_budget)
 
     async def finish_turn(
         self,
@@ -390,6 +383,7 @@ class RunStore:
         decisions: list[dict[str, Any]] | None = None,
         kb_version: str | None = None,
         held: Approval | None = None,
+        fallback_reason: str | None = None,
         answered_with: AnsweredWith | None = None,
     ) -> Run:
         """Close the run, store its steps and the audit rows of its reads, add its reply to the conversation,
@@ -415,6 +409,7 @@ class RunStore:
             "error": error,
             "trace_id": trace_id,
             "kb_version": kb_version,
+            "fallback_reason": fallback_reason,
         }
         if answered_with is not None:
             values.update(asdict(answered_with))
@@ -565,56 +560,8 @@ def _history(transcripts: list[list[dict[str, Any]]] | None) -> list[Message]:
     return [Message.from_json(message) for transcript in transcripts or [] for message in transcript]
 
 
-_SO_FAR = ("earlier_runs", "loose_messages", "open_confirmations", "open_approvals")
-
-
-def _so_far(conversation_id: str | BindParameter[str]) -> tuple[Any, ...]:
-    """`ConversationSoFar`'s fields as SQL, answered by the statement that claims the conversation."""
-    return (
-        literal(True).label("claimed"),
-        exists().where(col(Run.conversation_id) == conversation_id).label("earlier_runs"),
-        exists()
-        .where(col(ChatMessage.conversation_id) == conversation_id, col(ChatMessage.run_id).is_(None))
-        .label("loose_messages"),
-        exists()
-        .where(
-            col(Approval.conversation_id) == conversation_id,
-            col(Approval.kind) == "confirmation",
-            col(Approval.status) == "pending",
-        )
-        .label("open_confirmations"),
-        exists()
-        .where(
-            col(Approval.conversation_id) == conversation_id,
-            col(Approval.kind) == "approval",
-            col(Approval.status) == "pending",
-        )
-        .label("open_approvals"),
-    )
-
-
-def _claiming() -> Update:
-    """The conditional update that claims a conversation for a new run (`start_turn`) and reports what the
-    conversation holds. Built once, with its values bound when it runs (`claim_*`): building and keying a
-    statement of this size for every message cost about as much CPU as running it."""
-    conversation_id = bindparam("claim_conversation_id", type_=String())
-    return (
-        update(Conversation)
-        .where(
-            col(Conversation.id) == conversation_id,
-            col(Conversation.customer_id) == bindparam("claim_customer_id", type_=String()),
-            col(Conversation.active_run_id).is_(None),
-            nobody_owns(conversation_id),
-        )
-        .values(active_run_id=bindparam("claim_run_id"), active_since=bindparam("claim_at"))
-        .returning(*_so_far(conversation_id))
-    )
-
-
-_CLAIM = _claiming()
-
-
 _CONVERSATIONS: Table = Conversation.__table__  # type: ignore[attr-defined]
+
 _RUNS: Table = Run.__table__  # type: ignore[attr-defined]
 _MESSAGES: Table = ChatMessage.__table__  # type: ignore[attr-defined]
 _STARTS: dict[Hashable, Any] = {}

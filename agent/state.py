@@ -31,6 +31,20 @@ class TurnState:
     exactly one call (the Messages API refuses a history with two tool_use blocks of one id)."""
     calls_run: int = 0
     """Tool calls of this run sent to the gate, for the per-run bound."""
+    pauses: int = 0
+    """Paused turns (`pause_turn`) continued in this run."""
+    nudged: bool = False
+    """Whether the model, having answered tool results with nothing, was asked once to answer."""
+
+    def replace_history(self, history: list[Message]) -> None:
+        """Put a shorter history in front of this run's own messages."""
+        self.messages = [*history, *self.run_messages()]
+        self.run_start = len(history)
+
+    def forget_turn(self, notice: str) -> None:
+        """Replace this run's messages with one service notice: the turn is not to be sent to the model again."""
+        self.messages = [*self.messages[: self.run_start], Message.user_text(notice)]
+        self.pending_results, self.queued_calls = [], []
 
     def run_messages(self) -> list[Message]:
         return self.messages[self.run_start :]

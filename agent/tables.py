@@ -93,6 +93,9 @@ class Run(SQLModel, table=True):
     """Model spend reserved against the daily budgets when the run was admitted; settled when it ends."""
     kb_version: str | None = Field(default=None, max_length=64)
     """The help centre's version the run's searches read; None when the run did not consult it."""
+    fallback_reason: str | None = Field(default=None, max_length=300)
+    """Why a later model of the fallback chain gave the run's answer (`model_*`) instead of the first: what the
+    models before it did. None when the first model answered."""
     route: str | None = Field(default=None, max_length=16)
     """The model route the run started on, `simple` or `default` (`agent.routes`); None for runs from before."""
     route_reason: str | None = Field(default=None, max_length=40)
@@ -296,3 +299,20 @@ class DeskLinkUse(SQLModel, table=True):
     jti: str = Field(primary_key=True, max_length=64)
     staff_id: str = Field(max_length=200)
     used_at: datetime = Field(sa_column=utc_column())
+
+
+class DeskSessionRecord(SQLModel, table=True):
+    """A signed-in desk session. The cookie proves who opened it (it is signed); this row says it is still open,
+    so signing out ends it on every replica at once, and it can never outlive its `expires_at`."""
+
+    __tablename__ = "desk_sessions"
+
+    id: str = Field(primary_key=True, max_length=64)
+    """SHA-256 of the session id the cookie carries: the table alone cannot be turned into cookies."""
+    staff_id: str = Field(max_length=200)
+    role: str = Field(max_length=20)
+    created_at: datetime = Field(sa_column=utc_column())
+    expires_at: datetime = Field(sa_column=utc_column(index=True))
+    """The shorter of the desk's own limit and the expiry of the staff token it was opened with."""
+    ended_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    """When its owner signed out; an ended session is refused everywhere."""

@@ -36,6 +36,11 @@ from agent import masking
 from agent.models.base import ModelRequest, ModelResponse
 from agent.tables import Approval, Run
 from policies.decision import Decision
+from tools import registry as store_tools
+
+UNKNOWN_TOOL = "unknown"
+"""The metric label and span name of a tool the model made up: its name is on the span's attributes only, so a
+model inventing names cannot grow the metrics' label values (or the set of span names) without bound."""
 
 AGENT_NAME = "support"
 SCOPE = "support-agent"
@@ -129,6 +134,14 @@ class Telemetry:
             "support.route.escalations",
             unit="{turn}",
             description="Turns moved from the simple route to the default one, by why (a proposed write, a failure)",
+        )
+        self.known_tools: frozenset[str] = frozenset(spec.name for spec in store_tools)
+        """Tool names that may label a metric or name a span (the loop sets its registry's); others are
+        `UNKNOWN_TOOL`."""
+        self.rejected = meter.create_counter(
+            "support.model.rejected",
+            unit="{request}",
+            description="Requests the model provider refused (a 4xx other than 429), by reason: defects of ours",
         )
         self.turns_waiting: Callable[[], int] = lambda: 0
         """How many of this process's turns (and new conversations) wait for a place to compute (`agent.pacing`;
@@ -317,9 +330,15 @@ class Telemetry:
         if self.capture_content:
             attributes["gen_ai.tool.call.arguments"] = json.dumps(mask(arguments), default=str)
         with self.tracer.start_as_current_span(
-            f"execute_tool {name}", kind=SpanKind.INTERNAL, attributes=attributes, record_exception=True
+            f"execute_tool {self.tool_label(name)}",
+            kind=SpanKind.INTERNAL,
+            attributes=attributes,
+            record_exception=True,
         ) as span:
             yield span
+
+    def tool_label(self, name: str) -> str:
+        return name if name in self.known_tools else UNKNOWN_TOOL
 
     def tool_decided(
         self,
@@ -343,7 +362,9 @@ class Telemetry:
             span.set_attribute("error.type", error_code)  # the tool ran and failed (e.g. order not pending)
         if self.capture_content and result is not None:
             span.set_attribute("gen_ai.tool.call.result", json.dumps(mask(result), default=str))
-        self.tool_calls.add(1, {"gen_ai.tool.name": name, "policy.outcome": outcome, **metric_labels(labels)})
+        self.tool_calls.add(
+            1, {"gen_ai.tool.name": self.tool_label(name), "policy.outcome": outcome, **metric_labels(labels)}
+        )
 
     def confirmation_decided(self, confirmation: Approval, outcome: str, by: str, role: str) -> None:
         """A customer's confirmation decided (`confirmed | declined | withdrawn | expired`), as a span in the
@@ -396,7 +417,7 @@ class Telemetry:
             span.set_attribute("error.type", error_code)
         if self.capture_content and result is not None:
             span.set_attribute("gen_ai.tool.call.result", json.dumps(mask(result), default=str))
-        self.tool_calls.add(1, {"gen_ai.tool.name": held.tool, "policy.outcome": held.decision})
+        self.tool_calls.add(1, {"gen_ai.tool.name": self.tool_label(held.tool), "policy.outcome": held.decision})
 
     def passages_used(self, span: Span, passages: list[dict[str, Any]] | None) -> None:
         """The help-centre passages a search handed the model: what a reply's policy answer rests on."""
@@ -408,6 +429,9 @@ class Telemetry:
                 "support.kb.scores": [float(p["score"] or 0.0) for p in passages],
             }
         )
+
+    def model_rejected(self, provider: str, model: str, reason: str) -> None:
+        self.rejected.add(1, {"reason": reason, "gen_ai.provider.name": provider, "gen_ai.request.model": model})
 
     def approval_opened(self) -> None:
         self.pending_approvals += 1

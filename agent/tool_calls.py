@@ -16,13 +16,40 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.errors import ModelProtocolError
 from agent.ids import new_id
-from agent.models.base import ToolResultBlock, ToolUseBlock
+from agent.models.base import ModelResponse, ToolResultBlock, ToolUseBlock
 
 _WELL_FORMED = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_INPUT_DEPTH = 32
+"""How deeply a tool input may nest. No tool's arguments go past two levels (an object holding a list of ids);
+far past this, the copies, hashes and encodings a call goes through (all recursive) would hit Python's recursion
+limit."""
 MALFORMED_NAME = "malformed_tool_name"
 MALFORMED_INPUT = "_malformed_input"
 """The single key of an input that was not a JSON object; no tool has it, so validation refuses the call."""
+
+
+def nesting_depth(value: Any, limit: int) -> int:
+    """How deeply `value` nests lists and objects, counted without recursion and no further than `limit` + 1."""
+    deepest = 0
+    level: list[Any] = [value]
+    while level and deepest <= limit:
+        containers = [v for v in level if isinstance(v, dict | list | tuple)]
+        if not containers:
+            break
+        deepest += 1
+        level = [inner for c in containers for inner in (c.values() if isinstance(c, dict) else c)]
+    return deepest
+
+
+def unreadable_calls(response: ModelResponse) -> ModelProtocolError | None:
+    """The model's protocol error if a tool input of its answer nests past `MAX_INPUT_DEPTH` (the run then ends as
+    when an answer cannot be read), found before anything walks the input recursively."""
+    for call in response.tool_uses:
+        if nesting_depth(call.input, MAX_INPUT_DEPTH) > MAX_INPUT_DEPTH:
+            return ModelProtocolError(f"a tool input of the model's answer nests deeper than {MAX_INPUT_DEPTH} levels")
+    return None
 
 
 def json_safe(value: Any) -> Any:

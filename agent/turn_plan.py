@@ -34,7 +34,15 @@ class TurnPlan:
             "support.prompt.id": self.prompt.id,
         }
 
-    def request(self, messages: list[Message], *, max_tokens: int, conversation_id: str) -> ModelRequest:
+    def request(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int,
+        conversation_id: str,
+        deadline: float | None = None,
+        shortened: bool = False,
+    ) -> ModelRequest:
         """The next model call's request: the version's system prompt and tools (the same objects every turn, so
         the cached prefix stays byte-identical), the conversation so far."""
         return ModelRequest(
@@ -43,6 +51,8 @@ class TurnPlan:
             messages=messages,
             max_tokens=max_tokens,
             conversation_id=conversation_id,
+            deadline=deadline,
+            shortened=shortened,
             labels=self.labels(),
         )
 

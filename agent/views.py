@@ -1,9 +1,12 @@
 """How stored records look to clients: the message, run and confirmation-card objects. API responses carry them
 (`api.schemas` re-exports them for the routes' declared response models) and so do the conversation feed's events
-(`agent.feed`): one typed definition, so a widget reads the same shape wherever a record reaches it."""
+(`agent.feed`): one typed definition, so a widget reads the same shape wherever a record reaches it. Every text a
+person reads from them is `visible` (no bidi overrides or invisible characters), whoever wrote it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -12,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from agent.pricing import micro_to_usd
 from agent.tables import Approval, ChatMessage, Run
 from tools.store.money import to_dollars
+from tools.store.sanitize import visible, visible_json
 
 
 class Shape(BaseModel):
@@ -69,8 +73,9 @@ class PendingConfirmationOut(Shape):
     tool: str
     arguments: dict[str, Any]
     summary: str
-    """What will happen, built from the store's data, e.g. "Cancel order #W2611340: 2 items, $536.65 back to
-    gift card ending 1725971". Show this to the customer, not the model's words."""
+    """What will happen, built from the store's data and naming things as the customer knows them, e.g. "cancel
+    order #W6247578: 1 item, $53.27 back to Mastercard ending 2478". Show this to the customer, not the model's
+    words."""
     expires_at: datetime
     """After this the confirmation can no longer be answered, and nothing is changed."""
 
@@ -98,9 +103,12 @@ class RunOut(Shape):
     reply: str | None
     """What the customer reads. None while the run is still `running`."""
     pending_action: PendingActionOut | None
-    """Set while the run waits for a person of the support team (`awaiting_approval`)."""
+    """The approval the run paused on (`awaiting_approval`), with its status: `pending` while a person of the
+    support team has not decided it yet. Every answer, read and feed event that carries the run carries it."""
     pending_confirmation: PendingConfirmationOut | None
-    """Set while the run waits for the customer to confirm or decline (`awaiting_confirmation`)."""
+    """The card the run waits on (`awaiting_confirmation`), while the customer can still answer it. A run's
+    `status` stays how it ended: once the card is answered, withdrawn by a new message or expired, this is null
+    and the conversation's `held_calls` say how it ended."""
     trace_id: str | None
     """The run's OpenTelemetry trace, for a reviewer."""
     model: ModelOut
@@ -113,6 +121,9 @@ class RunOut(Shape):
     """The run this one continues after a decision (an approval or a confirmation)."""
     kb_version: str | None
     """The help centre's version the run's searches read; None when it did not search."""
+    fallback_reason: str | None = None
+    """Set when the answer did not come from the configured model but from a fallback (the `model` named here),
+    and says why: e.g. the configured model refused the request, asked to be retried too late, or was down."""
     route: str | None = None
     """The model route the run started on: `simple` (a cheaper model, for lookups and help-centre questions) or
     `default`. None for runs stored before routes were recorded."""
@@ -132,7 +143,7 @@ def message_view(message: ChatMessage) -> MessageOut:
     return MessageOut(
         id=message.id,
         role=message.role,
-        content=message.content,
+        content=visible(message.content),
         created_at=message.created_at,
         author_id=message.author_id,
         run_id=message.run_id,
@@ -146,7 +157,7 @@ def pending_action_view(approval: Approval | None) -> PendingActionOut | None:
         approval_id=approval.id,
         status=approval.status,
         tool=approval.tool,
-        arguments=approval.arguments,
+        arguments=visible_json(approval.arguments),
         amount=to_dollars(approval.amount_cents),
         approver_role=approval.approver_role,
         expires_at=approval.expires_at,
@@ -159,8 +170,8 @@ def confirmation_card(confirmation: Approval) -> PendingConfirmationOut:
     return PendingConfirmationOut(
         id=confirmation.id,
         tool=confirmation.tool,
-        arguments=confirmation.arguments,
-        summary=confirmation.summary or "",
+        arguments=visible_json(confirmation.arguments),
+        summary=visible(confirmation.summary or ""),
         expires_at=confirmation.expires_at,
     )
 
@@ -172,13 +183,34 @@ def pending_confirmation_view(held: Approval | None) -> PendingConfirmationOut |
     return confirmation_card(held)
 
 
-def run_view(run: Run, approval: Approval | None = None) -> RunOut:
+@dataclass(frozen=True, slots=True)
+class HeldRun:
+    """A run with the call it paused on: the only thing a run's client view is built from, so no answer, read or
+    feed event can show a run without the card or approval it waits on. The loop makes one when a run ends (it
+    knows what it held), `ApprovalStore.held_run` and `held_runs` when a run is read back."""
+
+    run: Run
+    held: Approval | None
+    """The call the run paused on, as stored when it was read; None if the run did not pause."""
+
+
+def held_runs(runs: Iterable[Run], held_calls: Iterable[Approval]) -> list[HeldRun]:
+    """Runs paired with the calls they paused on, from a conversation's runs and held calls read together."""
+    by_run = {held.run_id: held for held in held_calls}
+    return [HeldRun(run, by_run.get(run.id)) for run in runs]
+
+
+def run_view(answered: HeldRun) -> RunOut:
+    """The run as a client sees it, with the call it waits on while that call is open: the one builder of
+    `RunOut` for every route and feed event."""
+    run, held = answered.run, answered.held
+    assert held is None or held.run_id == run.id, f"held call {held.id} is not run {run.id}'s"
     return RunOut(
         id=run.id,
         status=run.status,  # a stored string; pydantic checks it is one of the known statuses
-        reply=run.reply,
-        pending_action=pending_action_view(approval),
-        pending_confirmation=pending_confirmation_view(approval),
+        reply=visible(run.reply) if run.reply is not None else None,
+        pending_action=pending_action_view(held),
+        pending_confirmation=pending_confirmation_view(held),
         trace_id=run.trace_id,
         model=ModelOut(provider=run.model_provider, name=run.model_name),
         usage=UsageOut(
@@ -194,6 +226,7 @@ def run_view(run: Run, approval: Approval | None = None) -> RunOut:
         finished_at=run.finished_at,
         resumed_from=run.resumed_from,
         kb_version=run.kb_version,
+        fallback_reason=run.fallback_reason,
         route=run.route,
         route_reason=run.route_reason,
         route_escalation=run.route_escalation,

@@ -15,19 +15,20 @@ from typing import Any
 from api import kb_cli, staff_cli
 from api.errors import ConfigurationError
 from api.identity import mint_token
+from api.service_url import DEFAULT_HOST, DEFAULT_PORT, listen_host, listen_port
 from api.settings import Settings
+from api.staff_cli import add_url_option, url_of
 
 
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from agent.errors import ConfigurationError as SettingRefused
-    from agent.routes import parse_routes
     from api.capacity import plan_workers
     from api.identity import check_identity_settings
     from api.logs import configure_logging, logging_config
+    from api.model_setup import check_route_models, load_prompt_versions
     from api.prices import load_prices
-    from api.services import load_prompt_versions
     from api.worker_pool import BALANCES_CONNECTIONS, WorkerPool, serve_worker
 
     settings = Settings()
@@ -38,7 +39,7 @@ def serve(args: argparse.Namespace) -> None:
         check_identity_settings(settings)
         load_prices(settings)
         load_prompt_versions(settings)
-        parse_routes(settings.model_routes)
+        check_route_models(settings)
         workers = plan_workers(
             args.workers, sqlite=settings.database_url.startswith("sqlite"), connections=settings.connection_budget()
         )
@@ -149,7 +150,7 @@ def chat(args: argparse.Namespace) -> None:
         settings.jwt_secret.get_secret_value(), args.customer, "customer", timedelta(hours=8)
     )
     try:
-        run_chat(args.url, bearer, args.customer, args.poll_seconds)
+        run_chat(url_of(args), bearer, args.customer, args.poll_seconds)
     except ChatFailed as error:
         sys.exit(f"support chat: {error}")
     except KeyboardInterrupt:
@@ -247,8 +248,8 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("serve", help="run the HTTP service (Ctrl-C or SIGTERM stops it, after a drain)")
-    p.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"), help="address to listen on (HOST)")
-    p.add_argument("--port", type=int, default=os.environ.get("PORT", "8000"), help="port to listen on (PORT; 8000)")
+    p.add_argument("--host", default=listen_host(), help=f"address to listen on (HOST; {DEFAULT_HOST})")
+    p.add_argument("--port", type=int, default=listen_port(), help=f"port to listen on (PORT; {DEFAULT_PORT})")
     p.add_argument(
         "--workers",
         type=int,
@@ -273,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
 
     p = commands.add_parser("chat", help="chat with a running server from the terminal")
     p.add_argument("--customer", default="james_li_5688")
-    p.add_argument("--url", default="http://127.0.0.1:8000")
+    add_url_option(p)
     p.add_argument("--token", help="use this token instead of minting one")
     p.add_argument("--poll-seconds", type=float, default=2.0, help="how often to look for replies that come later")
     p.set_defaults(func=chat)

@@ -8,6 +8,9 @@ since they are read from the table; the cost is one query per interval per proce
 connected. A subscriber that stops reading (its queue full) is dropped: its stream ends and the client resumes
 with `Last-Event-ID`, losing nothing.
 
+Each customer may hold at most `streams_per_customer` feeds open in a process at once (`open_stream`): every one
+is a connection, a queue and a subscription here, so without a bound one customer could hold hundreds.
+
 Per-conversation cursors, not one global cursor: ids are drawn when a transaction inserts, not when it commits,
 so across conversations a lower id may become visible after a higher one (within one conversation
 `agent.feed.record` makes them commit in order).
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 
 from sqlalchemy import and_, or_
@@ -25,6 +28,8 @@ from sqlmodel import col, select
 
 from agent.feed import events_after
 from agent.tables import ConversationEvent
+from api.errors import ApiError
+from tools.context import Principal
 from tools.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -56,14 +61,51 @@ class Subscriber:
         self.queue.put_nowait(event)
 
 
+STREAM_RETRY_AFTER_S = 10
+"""What a customer over the stream limit is told to wait: until one of their other feeds has closed."""
+
+
 class FeedHub:
-    def __init__(self, database: Database, *, interval_s: float) -> None:
+    def __init__(self, database: Database, *, interval_s: float, streams_per_customer: int | None = None) -> None:
         self.database = database
         self.interval_s = interval_s
+        self.streams_per_customer = streams_per_customer
+        self.open_streams: dict[str, int] = {}
+        """Feeds each customer holds open in this process now."""
         self._subscribers: dict[str, set[Subscriber]] = {}
         self._poller: asyncio.Task[None] | None = None
         self.polls = 0
         """Database reads the poller made (for tests and the curious: one per interval, not one per client)."""
+
+    def open_stream(self, principal: Principal) -> Callable[[], None]:
+        """Count a feed the principal opens, or refuse it (429) when a customer already holds the limit. Returns
+        the release, which may be called more than once: the stream's end and the response's clean-up both call
+        it, as either may be the one that runs (a client gone before the stream started never starts it)."""
+        if not principal.is_customer or self.streams_per_customer is None:
+            return lambda: None
+        held = self.open_streams.get(principal.id, 0)
+        if held >= self.streams_per_customer:
+            raise ApiError(
+                429,
+                "too_many_streams",
+                f"at most {self.streams_per_customer} conversation feeds open at once; close one first",
+                headers={"Retry-After": str(STREAM_RETRY_AFTER_S)},
+            )
+        self.open_streams[principal.id] = held + 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if released:
+                return
+            released = True
+            left = self.open_streams.get(principal.id, 1) - 1
+            if left > 0:
+                self.open_streams[principal.id] = left
+            else:
+                self.open_streams.pop(principal.id, None)
+
+        return release
 
     async def replay(self, conversation_id: str, after: int) -> list[ConversationEvent]:
         """Stored events after `after`, oldest first, at most `BATCH`: a client catching up reads until short."""

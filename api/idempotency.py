@@ -18,8 +18,10 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from agent.approvals import held_call_of
 from agent.run_store import INTERRUPTED
-from agent.tables import Approval, ChatMessage, IdempotentRequest, Run
+from agent.tables import ChatMessage, IdempotentRequest, Run
+from agent.views import HeldRun
 from agent.workers import WorkerLease
 from api.errors import ApiError
 from api.schemas import SendMessageOut
@@ -113,12 +115,8 @@ class IdempotencyKeys:
                 run = (await session.exec(select(Run).where(col(Run.resumed_from) == run.id))).first()
             if run is None or run.status == "running" or message is None:
                 return None
-            approval = (
-                await session.exec(
-                    select(Approval).where(col(Approval.run_id) == run.id, col(Approval.status) == "pending")
-                )
-            ).first()
-        return SendMessageOut(message=message_view(message), run=run_view(run, approval)).model_dump(mode="json")
+            answered = HeldRun(run, await held_call_of(session, run.id))
+        return SendMessageOut(message=message_view(message), run=run_view(answered)).model_dump(mode="json")
 
     async def complete(self, customer_id: str, key: str, response: dict[str, Any]) -> None:
         async with self.database.session() as session:

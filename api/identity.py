@@ -98,27 +98,32 @@ class TokenVerifier:
         self.jwks = (
             PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=JWKS_CACHE_S) if settings.jwks_url else None
         )
-        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
-        """Verified token -> (its principal, until when it may be answered from memory), least recently used
-        first."""
+        self._verified: OrderedDict[str, tuple[Principal, float, float]] = OrderedDict()
+        """Verified token -> (its principal, until when it may be answered from memory, its expiry), least
+        recently used first."""
 
     async def principal(self, token: str) -> Principal:
-        """Who the token names. A customer's widget sends the same token with every request; a token verified
-        in the last `JWKS_CACHE_S` seconds (as long as a provider key is trusted after it left the key set) is
-        answered from memory until it expires, instead of being decoded and its signature checked again."""
+        """Who the token names (see `identify`)."""
+        return (await self.identify(token))[0]
+
+    async def identify(self, token: str) -> tuple[Principal, float]:
+        """Who the token names, and when the token expires (seconds since the epoch). A customer's widget sends
+        the same token with every request; a token verified in the last `JWKS_CACHE_S` seconds (as long as a
+        provider key is trusted after it left the key set) is answered from memory until it expires, instead of
+        being decoded and its signature checked again."""
         now = time.time()
         known = self._verified.get(token)
         if known is not None:
-            principal, good_until = known
+            principal, good_until, expires_at = known
             if now < good_until:
                 self._verified.move_to_end(token)
-                return principal
+                return principal, expires_at
             del self._verified[token]  # expired, or verified too long ago: checked again (and refused if expired)
         principal, expires_at = await self._verify(token)
-        self._verified[token] = (principal, min(expires_at, now + JWKS_CACHE_S))
+        self._verified[token] = (principal, min(expires_at, now + JWKS_CACHE_S), expires_at)
         if len(self._verified) > TOKENS_KEPT:
             self._verified.popitem(last=False)
-        return principal
+        return principal, expires_at
 
     async def _verify(self, token: str) -> tuple[Principal, float]:
         try:
@@ -127,12 +132,15 @@ class TokenVerifier:
             raise unauthorized("invalid_token", "the token is not valid") from None
         if algorithm in PROVIDER_ALGORITHMS and self.jwks is not None:
             key = await self._provider_key(token)
-            return self._decode(token, key, PROVIDER_ALGORITHMS)
+            # Only the named key's own algorithm: an ES256 header naming an RSA key is a forgery, not a 500.
+            if key.algorithm_name != algorithm:
+                raise unauthorized("invalid_token", "the token's algorithm does not match its signing key")
+            return self._decode(token, key.key, (algorithm,))
         if algorithm in SHARED_SECRET_ALGORITHMS:
             return self._decode(token, self.secret, SHARED_SECRET_ALGORITHMS)
         raise unauthorized("invalid_token", f"tokens signed with {algorithm!s} are not accepted here")
 
-    async def _provider_key(self, token: str) -> Any:
+    async def _provider_key(self, token: str) -> jwt.PyJWK:
         assert self.jwks is not None
         try:
             # PyJWKClient fetches with blocking urllib; a thread keeps the event loop free while it does.
@@ -143,9 +151,9 @@ class TokenVerifier:
             raise unauthorized(
                 "invalid_token", "the token's signing key is not one of the identity provider's"
             ) from None
-        except jwt.InvalidTokenError:
+        except jwt.PyJWTError:
             raise unauthorized("invalid_token", "the token is not valid") from None
-        return signing_key.key
+        return signing_key
 
     def _decode(self, token: str, key: Any, algorithms: tuple[str, ...]) -> tuple[Principal, float]:
         required = ["sub", "role", "exp"] + (["iss"] if self.issuer else []) + (["aud"] if self.audience else [])
@@ -164,7 +172,7 @@ class TokenVerifier:
             raise unauthorized("invalid_token", "the token was not issued by the configured issuer") from None
         except jwt.InvalidAudienceError:
             raise unauthorized("invalid_token", "the token is not meant for this service (audience)") from None
-        except jwt.InvalidTokenError:
+        except jwt.PyJWTError:  # every other way a token fails verification (a key of the wrong kind, say)
             raise unauthorized("invalid_token", "the token is not valid") from None
         expiry = claims.get("exp")
         # PyJWT accepts a numeric string such as "9999999999"; the JWT spec says a NumericDate is a number.

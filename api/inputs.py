@@ -8,6 +8,11 @@ absurd work (a date ten thousand years back, a megabyte id).
 
 What a client gets: a path id of the wrong shape names nothing, so it is 404 like any unknown id (no hint that
 the shape was the problem); a bad query parameter or body field is 422 with the field named.
+
+The checks are functions first (`note_text`, `message_text`, `form_amount`, `event_id`) and pydantic types
+second, so the desk's forms, which post form fields rather than JSON, run exactly the checks the API runs.
+Amounts are the store's one parser's (`tools.store.money.parse_amount`, also behind every tool's `Amount`):
+plain ASCII decimals, nothing Python's `Decimal` would also take (`sNaN`, `１２０`, `1_2_0`).
 """
 
 from __future__ import annotations
@@ -16,12 +21,14 @@ import base64
 import binascii
 import re
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any, TypeGuard
 
 from fastapi import Depends, Path
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, StringConstraints, WithJsonSchema
 
 from api.errors import ApiError
+from tools.store.money import parse_amount
 from tools.store.sanitize import refuse_unstorable
 
 MAX_ID_LENGTH = 64
@@ -61,9 +68,61 @@ def path_id(name: str, what: str) -> Any:
 ConversationId = Annotated[str, path_id("conversation_id", "conversation")]
 ApprovalId = Annotated[str, path_id("approval_id", "approval")]
 
+
+def note_text(value: str) -> str:
+    """A note or reason a member of staff writes (stored with a decision; the customer may be told it): at most
+    `MAX_TEXT_LENGTH` characters, nothing a database cannot store. Raises `ValueError` with what is wrong."""
+    if len(value) > MAX_TEXT_LENGTH:
+        raise ValueError(f"a note can be at most {MAX_TEXT_LENGTH} characters; this one has {len(value)}")
+    return refuse_unstorable(value)
+
+
+def message_text(value: str, limit_bytes: int) -> str:
+    """A message to the other side of a conversation (a customer's, or a team member's reply): storable, not
+    empty, at most `limit_bytes` of UTF-8 (413 past it, as the API has always answered)."""
+    try:
+        refuse_unstorable(value)
+    except ValueError as problem:
+        raise ApiError(422, "invalid_request", f"content: {problem}") from None
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > limit_bytes:
+        raise ApiError(413, "message_too_large", f"a message can be at most {limit_bytes} bytes; this one is {size}")
+    if not value.strip():
+        raise ApiError(422, "empty_message", "the message is empty")
+    return value
+
+
+_THOUSANDS = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?")
+
+
+def form_amount(text: str) -> Decimal:
+    """An amount typed into a form (`120`, `120.00`, `$1,250.00`): a leading `$` and thousands commas are how people
+    write dollars, and are read as such; the rest is the store's parser's, which refuses anything but plain ASCII
+    decimals. Raises `ValueError` (`tools.store.money.AmountError`) with what is wrong."""
+    plain = text.strip().removeprefix("$")
+    if _THOUSANDS.fullmatch(plain):
+        plain = plain.replace(",", "")
+    return parse_amount(plain)
+
+
+EVENT_ID_MAX = 2**31 - 1
+"""The largest id `conversation_events.id` (a 32-bit integer column) can hold."""
+
+
+def event_id(text: str, name: str) -> int:
+    """A feed position a client sends back (`Last-Event-ID`, `?after=`): ASCII digits naming an id the column can
+    hold, else 422. Python's `int()` would also take `²`-like digits of other scripts, signs, spaces and
+    underscores, and a number past the column's range would fail in the database, mid-stream."""
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(EVENT_ID_MAX)) or int(text) > EVENT_ID_MAX:
+        raise ApiError(
+            422, f"invalid_{name.lower().replace('-', '_')}", f"{name} must be an event id this feed sent (digits)"
+        )
+    return int(text)
+
+
 StorableText = Annotated[str, AfterValidator(refuse_unstorable)]
 """Free text from a client: no NUL, no lone surrogate; refused with 422 rather than repaired."""
-Note = Annotated[str, StringConstraints(max_length=MAX_TEXT_LENGTH), AfterValidator(refuse_unstorable)]
+Note = Annotated[str, AfterValidator(note_text), WithJsonSchema({"type": "string", "maxLength": MAX_TEXT_LENGTH})]
 QueryId = Annotated[
     str, StringConstraints(min_length=1, max_length=MAX_SUBJECT_LENGTH), AfterValidator(refuse_unstorable)
 ]
@@ -98,3 +157,4 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 ConfirmationId = Annotated[str, path_id("confirmation_id", "confirmation")]
+HandoffId = Annotated[str, path_id("handoff_id", "hand-off")]

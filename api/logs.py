@@ -22,6 +22,30 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 PROBES = frozenset({"/healthz", "/livez", "/readyz", "/metrics"})
 access_log = logging.getLogger("support.access")
 
+_ESCAPED = {
+    code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    for code in [*range(0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029]
+}
+"""Control characters, and the Unicode line and paragraph separators some viewers break lines at, as escapes."""
+
+
+def escape_controls(text: str) -> str:
+    """`text` on one line: what a client sent (a path with `%0D%0A` in it, a header) cannot start a log line of
+    its own that looks like one the service wrote."""
+    return text.translate(_ESCAPED)
+
+
+class OneLineFormatter(logging.Formatter):
+    """The text format: each record's own line has its control characters escaped. A traceback, which is lines
+    by nature, keeps its line breaks but loses every other control character (a carriage return would otherwise
+    let it overwrite what came before on a terminal)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return escape_controls(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        return "\n".join(escape_controls(line) for line in super().formatException(ei).split("\n"))
+
 
 class TraceContextFilter(logging.Filter):
     """Adds `trace_id` and `span_id` of the current span to a record; records outside any span get neither."""
@@ -49,7 +73,7 @@ def stderr_handler(log_format: str = "json") -> logging.Handler:
             )
         )
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.captureWarnings(True)  # Python's warnings too, so that every line on stderr has the same form
     return handler
 

@@ -10,6 +10,7 @@ from agent.tables import (
     Conversation,
     ConversationEvent,
     DeskLinkUse,
+    DeskSessionRecord,
     Handoff,
     IdempotentRequest,
     Run,
@@ -18,18 +19,12 @@ from agent.tables import (
     Worker,
 )
 from policies.audit import PolicyDecisionRecord
-from tools.knowledge.tables import INDEX_TABLE_PREFIX, KbArticle, KbPassage, KbState
+from tools.knowledge.tables import KbArticle, KbPassage, KbState
 from tools.store.loader import SeedMarker
 from tools.store.locks import LimitLock
 from tools.store.tables import Customer, LedgerEntry, Order, PaymentMethod, Product, Variant
 
 metadata = SQLModel.metadata
-
-
-def include_name(name: str | None, type_: str, _parent_names: object) -> bool:
-    """What schema comparison looks at: everything but the help centre's keyword index, a per-database
-    structure (an FTS5 virtual table with its shadow tables, or a tsvector table) the metadata cannot describe."""
-    return not (type_ == "table" and name is not None and name.startswith(INDEX_TABLE_PREFIX))
 
 
 __all__ = [
@@ -39,6 +34,7 @@ __all__ = [
     "ConversationEvent",
     "Customer",
     "DeskLinkUse",
+    "DeskSessionRecord",
     "Handoff",
     "IdempotentRequest",
     "KbArticle",

@@ -12,23 +12,20 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from fastapi import Request
-from pydantic import SecretStr
 
 from agent.admission import Admission
 from agent.approval_desk import ApprovalDesk
 from agent.approvals import ApprovalStore
 from agent.confirmations import ConfirmationDesk
 from agent.dispatch import ToolGate
-from agent.errors import ConfigurationError
+from agent.handoff_desk import HandoffDesk
 from agent.handoffs import HandoffStore
 from agent.loop import AgentLoop
 from agent.masking import customer_terms
 from agent.models.base import Model
-from agent.models.selection import Credentials, build_chain, build_model
 from agent.pacing import TurnPacer
-from agent.prompt_versions import PromptVersions
 from agent.recovery import RunRecovery
-from agent.routes import ModelRoutes, build_simple_route, parse_routes
+from agent.routes import ModelRoutes
 from agent.run_store import RunStore
 from agent.spend import DailySpend, store_stripes
 from agent.telemetry import Telemetry
@@ -38,8 +35,9 @@ from api import migrate
 from api.expiry_sweep import ExpirySweeper
 from api.feed_hub import FeedHub
 from api.identity import TokenVerifier, check_identity_settings
+from api.model_setup import build_routes, load_prompt_versions
 from api.prices import load_prices
-from api.settings import Settings
+from api.settings import Settings, secret
 from policies.config import PolicyConfig, load_policy
 from policies.engine import PolicyEngine
 from tools import registry
@@ -76,6 +74,8 @@ class Services:
     confirmations: ConfirmationDesk
     feed: FeedHub
     knowledge: HelpCentre = field(default_factory=HelpCentre)
+    handoff_desk: HandoffDesk = field(init=False)
+    """Closing hand-offs; `bot` gives the conversation back to the assistant (`agent.handoff_desk`)."""
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _housekeeping: asyncio.Task[None] | None = None
     _closing: bool = False
@@ -170,7 +170,11 @@ async def build_services(
     runs = RunStore(
         database,
         stale_after=timedelta(seconds=settings.run_timeout_s * 2 + 30),
-        admission=Admission(per_minute=settings.chat_per_minute, spend=spend),
+        admission=Admission(
+            per_minute=settings.chat_per_minute,
+            spend=spend,
+            conversations_per_hour=settings.conversations_per_hour or None,
+        ),
         spend=spend,
         lease=lease,
     )
@@ -196,6 +200,9 @@ async def build_services(
         pacer=TurnPacer(settings.turns_at_once or None),
     )
     loop.telemetry.personal_data = partial(customer_terms, database)
+    # A decision's run waits for its conversation while another run answers there; that run ends within its
+    # wall-clock budget (or its process is gone, and the claim is taken over).
+    claim_wait = timedelta(seconds=settings.run_timeout_s + 5)
     desk = ApprovalDesk(
         database=database,
         approvals=approvals,
@@ -205,8 +212,11 @@ async def build_services(
         policy=policy,
         registry=registry,
         loop=loop,
+        claim_wait=claim_wait,
     )
-    recovery = RunRecovery(database=database, runs=runs, loop=loop, desk=desk, lease=lease)
+    recovery = RunRecovery(
+        database=database, runs=runs, loop=loop, desk=desk, lease=lease, wait_s=claim_wait.total_seconds()
+    )
     # Decisions a stopped process left half-done, and approvals that expired while nobody was running. Its runs
     # are recovered once the service is up (`start_housekeeping`), as answering them may take model calls.
     await desk.recover(grace=timedelta(0))
@@ -231,63 +241,20 @@ async def build_services(
         sweeper=ExpirySweeper(desk, interval_s=settings.approval_sweep_s),
         verifier=TokenVerifier(settings),
         confirmations=ConfirmationDesk(desk),
-        feed=FeedHub(database, interval_s=settings.feed_poll_s),
+        feed=FeedHub(
+            database, interval_s=settings.feed_poll_s, streams_per_customer=settings.feed_streams_per_customer or None
+        ),
         knowledge=knowledge,
     )
+    services.handoff_desk = HandoffDesk(handoffs=services.handoffs, runs=runs, loop=loop, spawn=services.spawn)
     services.sweeper.start()
     return services
-
-
-def credentials(settings: Settings) -> Credentials:
-    return Credentials(
-        anthropic_api_key=secret(settings.anthropic_api_key),
-        anthropic_base_url=settings.anthropic_base_url,
-        openai_api_key=secret(settings.openai_api_key),
-        timeout_s=settings.model_timeout_s,
-        max_retries=settings.model_max_retries,
-    )
-
-
-def build_routes(
-    settings: Settings, telemetry: Telemetry, *, model: Model | None = None, simple_model: Model | None = None
-) -> ModelRoutes:
-    """The models of SUPPORT_MODEL_ROUTES: the default route's chain (ending in the offline model), and the simple
-    route's, when one is named. A model given here replaces its route's configured one."""
-    specs = parse_routes(settings.model_routes)
-    if specs.default is not None and (settings.model is not None or settings.model_fallbacks.strip()):
-        raise ConfigurationError(
-            "the default model is named twice: set SUPPORT_MODEL (and SUPPORT_MODEL_FALLBACKS) or the default= "
-            "route of SUPPORT_MODEL_ROUTES, not both"
-        )
-    known = credentials(settings)
-    if model is None:
-        primary, *fallbacks = specs.default or (settings.model_spec, *settings.model_fallbacks.split(","))
-        model = build_chain(primary, ",".join(fallbacks), known, telemetry=telemetry)
-    if simple_model is None and specs.simple is not None:
-        make = partial(build_model, credentials=known, tracer_provider=telemetry.tracer_provider)
-        simple_model = build_simple_route(specs.simple, make, telemetry)
-    reads = frozenset(spec.name for spec in registry if not spec.writes)
-    routes = ModelRoutes(default=model, simple=simple_model, read_tools=reads, telemetry=telemetry)
-    log.info("%s", routes.describe())
-    return routes
-
-
-def load_prompt_versions(settings: Settings) -> PromptVersions:
-    prompts = PromptVersions.load(
-        registry, directory=settings.prompts_dir, live=settings.prompt_version, canary=settings.prompt_canary
-    )
-    log.info("%s", prompts.describe())
-    return prompts
 
 
 def services_of(request: Request) -> Services:
     """The process's services, as the app's lifespan built them."""
     services: Services = request.app.state.services
     return services
-
-
-def secret(value: SecretStr | None) -> str | None:
-    return value.get_secret_value() if value else None
 
 
 async def prepare_database(database: Database, *, seed: bool, help_centre: Path | None = None) -> None:

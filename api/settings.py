@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     model_timeout_s: float = Field(default=30.0, gt=0, alias="SUPPORT_MODEL_TIMEOUT_S")
     model_max_retries: int = Field(default=2, ge=0, le=10, alias="SUPPORT_MODEL_MAX_RETRIES")
     max_output_tokens: int = Field(default=1024, gt=0, alias="SUPPORT_MAX_OUTPUT_TOKENS")
+    """Tokens the visible answer may take. A Claude model that thinks gets room for its thinking on top (its
+    budget, or 8192 tokens for adaptive thinking), within what the model can write; checked at start-up."""
+    thinking: str | None = Field(default=None, alias="SUPPORT_THINKING")
+    """How Claude thinks: unset (the model's own default: adaptive on the models that think by default, none on
+    the others), `off`, `adaptive`, or a thinking budget in tokens (1024 or more, on models that take one). A
+    setting the model refuses stops the start-up."""
     model_routes: str = Field(default="", alias="SUPPORT_MODEL_ROUTES")
     """A cheaper model for turns that only read, e.g. `simple=anthropic:claude-haiku-4-5,default=anthropic:claude-
     sonnet-4-6`; `+` joins a route's fallbacks. Without `default=` the default route is SUPPORT_MODEL with
@@ -56,6 +62,12 @@ class Settings(BaseSettings):
 
     chat_per_minute: int = Field(default=20, gt=0, alias="SUPPORT_CHAT_PER_MINUTE")
     """Messages a customer may send per minute (all replicas together); more get 429 with Retry-After."""
+    conversations_per_hour: int = Field(default=30, ge=0, alias="SUPPORT_CONVERSATIONS_PER_HOUR")
+    """New conversations a customer may start per hour (all replicas together; a burst of up to this many at
+    once); more get 429 with Retry-After. 0: no limit."""
+    feed_streams_per_customer: int = Field(default=10, ge=0, alias="SUPPORT_FEED_STREAMS_PER_CUSTOMER")
+    """Conversation feeds (`/events` streams) one customer may hold open at once on each server process (each
+    holds a connection and a queue there); more get 429 until one closes. 0: no limit. Staff are not limited."""
     customer_daily_cost_usd: float = Field(default=2.0, gt=0, alias="SUPPORT_CUSTOMER_DAILY_COST_USD")
     store_daily_cost_usd: float = Field(default=500.0, gt=0, alias="SUPPORT_STORE_DAILY_COST_USD")
     spend_reservation_usd: float | None = Field(default=None, gt=0, alias="SUPPORT_SPEND_RESERVATION_USD")
@@ -90,6 +102,9 @@ class Settings(BaseSettings):
     """Load the fixture store into an empty database at start-up. Unset: on in development only; elsewhere the
     store is seeded by the explicit `support seed` command."""
     max_message_bytes: int = Field(default=8192, alias="SUPPORT_MAX_MESSAGE_BYTES")
+    max_request_bytes: int | None = Field(default=None, ge=4096, le=64 * 1024 * 1024, alias="SUPPORT_MAX_REQUEST_BYTES")
+    """The largest request body any route takes, checked before the body is read and before the caller is
+    identified (413). Unset: 64 KiB, or more if the message limit needs it (`request_limit`)."""
     feed_poll_s: float = Field(default=0.5, gt=0, le=30, alias="SUPPORT_FEED_POLL_SECONDS")
     """How often each process reads new conversation events for its connected feed clients (one query for all)."""
     approval_sweep_s: float = Field(default=30.0, gt=0, alias="SUPPORT_APPROVAL_SWEEP_S")
@@ -158,6 +173,14 @@ class Settings(BaseSettings):
         return "offline"
 
     @property
+    def request_limit(self) -> int:
+        """`max_request_bytes`, or enough for the largest message written all in JSON escapes (`\\u0001`: six bytes
+        for one) with room for the rest of the body."""
+        if self.max_request_bytes is not None:
+            return self.max_request_bytes
+        return max(65_536, 6 * self.max_message_bytes + 4096)
+
+    @property
     def spend_reservation_micro_usd(self) -> int:
         return round((self.spend_reservation_usd or self.max_run_cost_usd) * 1_000_000)
 
@@ -180,3 +203,8 @@ class Settings(BaseSettings):
             max_tokens=self.max_run_tokens,
             max_cost_micro_usd=round(self.max_run_cost_usd * 1_000_000),
         )
+
+
+def secret(value: SecretStr | None) -> str | None:
+    """A secret setting's value, for the client that needs it; None when unset."""
+    return value.get_secret_value() if value else None

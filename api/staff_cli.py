@@ -16,16 +16,31 @@ import httpx
 
 from api.auth import mint_token
 from api.desk.session import mint_link_token
+from api.service_url import BadServiceAddress, service_url
 from api.settings import Settings
 
-DEFAULT_URL = "http://127.0.0.1:8000"
+
+def add_url_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--url", help="the service (default: SUPPORT_URL, else http://HOST:PORT as `support serve` listens)"
+    )
+
+
+def url_of(args: argparse.Namespace) -> str:
+    """`--url`, else where `support serve` would listen in this environment (`api.service_url`)."""
+    if args.url:
+        return str(args.url).rstrip("/")
+    try:
+        return service_url()
+    except BadServiceAddress as error:
+        sys.exit(f"support {args.command}: {error}")
 
 
 def client(args: argparse.Namespace) -> httpx.Client:
     token = args.token or os.environ.get("SUPPORT_TOKEN")
     if not token:  # development: mint one with the service's secret
         token = mint_token(Settings().jwt_secret.get_secret_value(), args.staff, args.role, timedelta(minutes=10))
-    return httpx.Client(base_url=args.url, headers={"Authorization": f"Bearer {token}"}, timeout=120)
+    return httpx.Client(base_url=url_of(args), headers={"Authorization": f"Bearer {token}"}, timeout=120)
 
 
 def call(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -33,7 +48,7 @@ def call(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] 
         try:
             response = http.request(method, path, json=body)
         except httpx.TransportError as error:
-            sys.exit(f"cannot reach the service at {args.url}: {error}")
+            sys.exit(f"cannot reach the service at {http.base_url}: {error}")
     if response.status_code >= 400:
         try:
             problem = response.json()["error"]
@@ -104,11 +119,11 @@ def handoffs_close(args: argparse.Namespace) -> None:
 def desk_link(args: argparse.Namespace) -> None:
     """A one-time sign-in link for development: 15 minutes, one use."""
     token = mint_link_token(Settings().jwt_secret.get_secret_value(), args.staff_id, args.role)
-    print(f"{args.url.rstrip('/')}/desk/sign-in/link?token={token}")
+    print(f"{url_of(args)}/desk/sign-in/link?token={token}")
 
 
 def _staff_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", default=os.environ.get("SUPPORT_URL", DEFAULT_URL))
+    add_url_option(parser)
     parser.add_argument("--token", help="a staff JWT (or SUPPORT_TOKEN); without one, a dev token is minted")
     parser.add_argument("--as", dest="staff", default="operator", help="staff id for a minted dev token")
     parser.add_argument("--role", default="agent", choices=["agent", "supervisor"])
@@ -119,7 +134,7 @@ def register(commands: Any) -> None:
     p = commands.add_parser("desk-link", help="print a one-time desk sign-in link (development)")
     p.add_argument("staff_id")
     p.add_argument("--role", default="agent", choices=["agent", "supervisor"])
-    p.add_argument("--url", default=os.environ.get("SUPPORT_URL", DEFAULT_URL))
+    add_url_option(p)
     p.set_defaults(func=desk_link)
 
     approvals = commands.add_parser("approvals", help="list, show and decide held actions").add_subparsers(

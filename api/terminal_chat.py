@@ -57,17 +57,23 @@ class TerminalChat:
                 json={"content": text},
                 headers={"Idempotency-Key": str(uuid.uuid4())},
             )
-        self.confirmation = None
         if answer.status_code != 200:
             self._print(f"[{answer.status_code}] {error_message(answer)}")
             return
         self.show_new()
         run = answer.json()["run"]
-        if run and run["status"] == "awaiting_confirmation":
-            self.confirmation = run["pending_confirmation"]["id"]
-            self._print("         [awaiting_confirmation: type /confirm or /decline]")
-        elif run and run["status"] != "completed":
+        if run and run["status"] not in ("completed", "awaiting_confirmation"):
             self._print(f"         [{run['status']}]")
+
+    def note_open_card(self, runs: list[dict[str, Any]]) -> None:
+        """Remember the card the conversation waits on, whichever answer brought it (a reply to a message, or a
+        run that resumed after a team member's decision and proposed another change), and say how to answer it."""
+        card = next((r["pending_confirmation"] for r in reversed(runs) if r.get("pending_confirmation")), None)
+        with self._lock:
+            fresh = card is not None and card["id"] != self.confirmation
+            self.confirmation = card["id"] if card else None
+        if fresh:
+            self._print("         [awaiting_confirmation: type /confirm or /decline]")
 
     def show_new(self, *, interrupting: bool = False) -> None:
         """Print the conversation's messages that have not been shown, except the customer's own."""
@@ -78,12 +84,12 @@ class TerminalChat:
         with self._lock:
             fresh = messages[self.shown :]
             self.shown = len(messages)
-        replies = [m for m in fresh if m["role"] != "user"]
-        if not replies:
-            return
-        lines = [f"{'support' if m['role'] == 'assistant' else m['role']}> {m['content']}" for m in replies]
-        # a reply that arrives while the user is at the prompt goes above a fresh prompt
-        self._print(("\n" if interrupting else "") + "\n".join(lines) + (f"\n{PROMPT}" if interrupting else ""))
+        replies = [m for m in fresh if m["role"] != "customer"]
+        if replies:
+            lines = [f"{'support' if m['role'] == 'assistant' else m['role']}> {m['content']}" for m in replies]
+            # a reply that arrives while the user is at the prompt goes above a fresh prompt
+            self._print(("\n" if interrupting else "") + "\n".join(lines) + (f"\n{PROMPT}" if interrupting else ""))
+        self.note_open_card(read.json()["runs"])
 
     def watch(self, poll_s: float) -> threading.Thread:
         def loop() -> None:

@@ -1,6 +1,7 @@
 """How stored records look in API responses: one builder per shape of `api.schemas`, shared by every router,
 so a record is turned into its response in exactly one place. The message and run builders live in
-`agent.views`, because the conversation feed's events carry those objects too; they are re-exported here."""
+`agent.views`, because the conversation feed's events carry those objects too; they are re-exported here. Text
+that people read (what the model, a customer or a team member wrote) is `visible`, as there."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from agent.approval_context import ApprovalContext
 from agent.approvals import human_decision
 from agent.feed import feed_decision
 from agent.tables import Approval, ChatMessage, Conversation, Handoff, Run
-from agent.views import message_view, run_view
+from agent.views import held_runs, message_view, run_view
 from api.schemas import (
     ApprovalDecisionOut,
     ApprovalDetailOut,
@@ -23,6 +24,7 @@ from api.schemas import (
 )
 from api.settings import Settings
 from tools.store.money import to_dollars
+from tools.store.sanitize import visible, visible_json
 
 __all__ = ["message_view", "run_view"]
 
@@ -37,8 +39,8 @@ def confirmation_view(held: Approval) -> ConfirmationOut:
         status=held.status,
         decision=None if held.status == "pending" else human_decision(held),
         tool=held.tool,
-        arguments=held.arguments,
-        summary=held.summary or "",
+        arguments=visible_json(held.arguments),
+        summary=visible(held.summary or ""),
         expires_at=held.expires_at,
         decided_at=held.decided_at,
         result=held.result,
@@ -55,11 +57,10 @@ def conversation_view(
 ) -> ConversationDetailOut:
     """The whole conversation as a page opened again needs it: what was said, and how every held call ended."""
     held_calls = sorted(held_calls, key=lambda h: (h.created_at, h.id))
-    by_run = {held.run_id: held for held in held_calls}  # a confirmation escalated to an approval: the approval
     return ConversationDetailOut(
         **conversation_summary(conversation).model_dump(),
         messages=[message_view(m) for m in messages],
-        runs=[run_view(r, by_run.get(r.id)) for r in runs],
+        runs=[run_view(answered) for answered in held_runs(runs, held_calls)],
         held_calls=[held_call_view(h) for h in held_calls],
         handoff=HandoffRefOut(id=open_handoff.id, status=open_handoff.status) if open_handoff else None,
     )
@@ -73,10 +74,10 @@ def held_call_view(held: Approval) -> HeldCallOut:
         status=held.status,
         decision=feed_decision(held),
         tool=held.tool,
-        summary=held.summary or "",
+        summary=visible(held.summary or ""),
         amount=to_dollars(held.amount_cents),
         decided_amount=to_dollars(decided) if decided is not None and held.kind == "approval" else None,
-        note=held.note if held.kind == "approval" else None,
+        note=visible(held.note) if held.kind == "approval" and held.note is not None else None,
         run_id=held.run_id,
         created_at=held.created_at,
         expires_at=held.expires_at,
@@ -98,8 +99,8 @@ def approval_decision_view(approval: Approval) -> ApprovalDecisionOut | None:
         by=approval.decided_by,
         role=approval.decided_role,
         at=approval.decided_at,
-        note=approval.note,
-        executed_arguments=approval.executed_arguments,
+        note=visible(approval.note) if approval.note is not None else None,
+        executed_arguments=visible_json(approval.executed_arguments),
         executed_hash=approval.executed_hash,
         executed_amount=to_dollars(executed) if executed is not None else None,
         result=approval.result,
@@ -112,9 +113,9 @@ def approval_view(approval: Approval, settings: Settings) -> ApprovalOut:
         id=approval.id,
         status=approval.status,
         tool=approval.tool,
-        arguments=approval.arguments,
+        arguments=visible_json(approval.arguments),
         arguments_hash=approval.arguments_hash,
-        reason=approval.reason,
+        reason=visible(approval.reason),
         policy_code=approval.rule,
         policy_version=approval.policy_version,
         amount=to_dollars(approval.amount_cents),
@@ -143,4 +144,5 @@ def approval_detail_view(
 
 
 def handoff_view(handoff: Handoff) -> HandoffOut:
-    return HandoffOut.model_validate(handoff, from_attributes=True)
+    shown = HandoffOut.model_validate(handoff, from_attributes=True)
+    return shown.model_copy(update={"summary": visible(shown.summary)})

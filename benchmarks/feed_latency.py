@@ -32,7 +32,7 @@ CUSTOMER = "james_li_5688"
 
 
 async def measure(database_url: str, turns: int, clients: int) -> None:
-    app = create_app(service_settings(database_url, SUPPORT_CHAT_PER_MINUTE=10**9))
+    app = create_app(service_settings(database_url, SUPPORT_CHAT_PER_MINUTE=10**9, SUPPORT_CONVERSATIONS_PER_HOUR=0))
     async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=60) as http:
         conversations = [
             (await http.post("/v1/conversations", headers=bearer(CUSTOMER))).json()["id"] for _ in range(clients)

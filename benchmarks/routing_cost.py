@@ -9,7 +9,7 @@ model id each call names, and so its price and its prompt cache. Three scenarios
   brain counts (system prompt and conversation, 4 characters a token; no prompt cache);
 * the same pair with the fake's prompt-cache accounting (`tests.fakes.prompt_cache`: caches per model, and nothing
   cached under a model's minimum, 4096 tokens on Haiku 4.5, 1024 on Sonnet 4.6; the service's prefix, tools and
-  system prompt, is about 2,900 tokens);
+  system prompt, is about 3,000 tokens);
 * Haiku 4.5 with Claude Opus 4.6 for `default` (minimum 4096 too: neither caches the prefix), with the cache.
 
     python benchmarks/routing_cost.py            # all three

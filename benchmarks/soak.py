@@ -122,7 +122,9 @@ async def soak(conversations: int, fault_rate: float, concurrency: int, seed: in
                 await converse(service, order["user_id"], order["order_id"], tally)
 
         started = time.perf_counter()
-        async with running_service(url, chain, SUPPORT_CHAT_PER_MINUTE=10_000, SUPPORT_RUN_TIMEOUT_S=30) as service:
+        async with running_service(
+            url, chain, SUPPORT_CHAT_PER_MINUTE=10_000, SUPPORT_CONVERSATIONS_PER_HOUR=0, SUPPORT_RUN_TIMEOUT_S=30
+        ) as service:
             await asyncio.gather(*(one(order) for order in orders))
         elapsed = time.perf_counter() - started
     server_errors = sum(n for code, n in tally["http"].items() if code >= 500)

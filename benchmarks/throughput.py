@@ -300,7 +300,8 @@ def main() -> None:
                 "SUPPORT_MODEL": "anthropic:claude-sonnet-4-6",
                 "ANTHROPIC_API_KEY": "benchmark",
                 "ANTHROPIC_BASE_URL": fake_url,
-                "SUPPORT_CHAT_PER_MINUTE": "1000000",  # this measures turns, not the abuse limit
+                "SUPPORT_CHAT_PER_MINUTE": "1000000",  # this measures turns, not the abuse limits
+                "SUPPORT_CONVERSATIONS_PER_HOUR": "0",
             }
             service_url = f"http://127.0.0.1:{service_port}"
             with started(serve, env, Path(logs) / "service.log", f"{service_url}/healthz") as service:

@@ -58,7 +58,11 @@ async def run(turns: int, telemetry: Telemetry | None = None) -> list[float]:
         url = f"sqlite:///{Path(directory) / 'bench.sqlite3'}"
         # The per-customer chat rate limit is lifted: this measures a turn, not the abuse limit.
         async with running_service(
-            url, script(turns + warmup), telemetry=telemetry, SUPPORT_CHAT_PER_MINUTE=10**9
+            url,
+            script(turns + warmup),
+            telemetry=telemetry,
+            SUPPORT_CHAT_PER_MINUTE=10**9,
+            SUPPORT_CONVERSATIONS_PER_HOUR=0,
         ) as service:
             timings: list[float] = []
             for i in range(turns + warmup):
@@ -83,7 +87,9 @@ async def count_statements(url: str) -> tuple[StatementCount, StatementCount, li
         model.add(calls(("get_order_details", {"order_id": "#W2611340"}, None)), say("It is on its way."))
     # No lease renewal or approval sweep during the count: only the turns' own statements.
     quiet = {"SUPPORT_WORKER_LEASE_S": 600, "SUPPORT_APPROVAL_SWEEP_S": 3600}
-    async with running_service(url, model, SUPPORT_CHAT_PER_MINUTE=10**9, **quiet) as service:
+    async with running_service(
+        url, model, SUPPORT_CHAT_PER_MINUTE=10**9, SUPPORT_CONVERSATIONS_PER_HOUR=0, **quiet
+    ) as service:
         engine = service.services.database.engine.sync_engine
         first, later = StatementCount(), StatementCount()
         one_turn: list[str] = []

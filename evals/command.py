@@ -15,9 +15,11 @@ from typing import Any, TextIO
 from agent.errors import ConfigurationError
 from agent.models.anthropic_model import AnthropicModel
 from agent.models.base import Model
+from agent.models.health import ModelHealth
 from agent.models.selection import Credentials, build_model
 from agent.routes import RouteSpecs, build_simple_route, parse_routes
 from agent.telemetry import Telemetry
+from api.model_setup import claude_options
 from api.prices import load_prices
 from api.settings import Settings
 from evals.baseline import TOLERANCE, load_baseline, regressions
@@ -116,11 +118,14 @@ def target_for(options: EvalOptions, settings: Settings) -> Target:
         timeout_s=settings.model_timeout_s,
         max_retries=settings.model_max_retries,
     )
+    claude = claude_options(settings)  # the thinking and token settings, as the service gives every Claude link
     try:
-        instance = None if default == "offline" else build_model(default, credentials)
+        instance = None if default == "offline" else build_model(default, credentials, claude=claude)
         simple_instance: Model | None = None
         if simple:
-            simple_instance = build_simple_route(simple, partial(build_model, credentials=credentials), Telemetry())
+            telemetry = Telemetry()
+            make = partial(build_model, credentials=credentials, claude=claude)
+            simple_instance = build_simple_route(simple, make, telemetry, ModelHealth(telemetry))
     except ConfigurationError as error:
         raise EvalSetupError(str(error)) from error
     return Target(

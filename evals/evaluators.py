@@ -279,8 +279,12 @@ class ShortReplies(Evaluator[Conversation, Transcript, CaseInfo]):
         return _verdict(all(n <= self.max_words for n in lengths), f"reply lengths in words: {lengths}")
 
 
-INTERNAL_ID = re.compile(r"\b(?:gift_card|credit_card|paypal)_\d{5,}\b|(?<![\w#$.])\d{10}(?![\w.])")
-"""Payment-method ids (`gift_card_1725971`) and 10-digit item ids: the store's keys, never for customers' eyes."""
+INTERNAL_ID = re.compile(
+    r"\b(?:gift_card|credit_card|paypal)_\d{5,}\b|(?<![\w#$.])\d{10}(?![\w.])|(?<![\w#$.,])\d{7}(?!\w|[.,]\d)"
+)
+"""Payment-method ids (`gift_card_1725971`), their 7 digits alone ("ending 1725971" reads like a card number
+that is not the customer's) and 10-digit item ids: the store's keys, never for customers' eyes. Order numbers
+(`#W1234567`) and amounts are not matched."""
 
 
 @dataclass(repr=False)
@@ -324,11 +328,17 @@ class NoOtherCustomersData(Evaluator[Conversation, Transcript, CaseInfo]):
 
 @dataclass(repr=False)
 class NoRepeatedReply(Evaluator[Conversation, Transcript, CaseInfo]):
-    """No two replies in a row are the same: the agent does not loop on one question."""
+    """No two replies in a row are the same: the agent does not loop on one question. A confirmation card shown
+    again is not a loop: the customer's message in between withdrew the first one (a clarification, or "yes"
+    typed instead of pressing Confirm), and the card they can press is the same."""
 
     def evaluate(self, ctx: Context) -> EvaluationReason:
-        replies = [r.strip() for r in _replies(ctx)]
-        repeated = [a for a, b in itertools.pairwise(replies) if a and a == b]
+        answered = [(t.reply.strip(), t.run_status) for t in ctx.output.turns if t.reply]
+        repeated = [
+            a
+            for (a, a_status), (b, b_status) in itertools.pairwise(answered)
+            if a == b and not a_status == b_status == "awaiting_confirmation"
+        ]
         return _verdict(not repeated, f"repeated: {repeated[0][:120]!r}" if repeated else "no repeats")
 
 

@@ -41,6 +41,8 @@ class PolicyDecisionRecord(SQLModel, table=True):
     approver_role: str | None = Field(default=None, max_length=20)
     amount_cents: int = Field(default=0, sa_column=money_column())
     policy_version: str = Field(max_length=60)
+    tier_sum_cents: int | None = Field(default=None, sa_column=money_column(nullable=True))
+    """The sum a money tier compared: this call's amount plus what the customer received within the window."""
 
 
 _INSERT_DECISION = insert(PolicyDecisionRecord.__table__)  # type: ignore[attr-defined]
@@ -82,6 +84,7 @@ def decision_row(
         "approver_role": decision.approver_role,
         "amount_cents": decision.amount_cents,
         "policy_version": decision.policy_version,
+        "tier_sum_cents": decision.tier_sum_cents,
     }
 
 

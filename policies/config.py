@@ -29,13 +29,21 @@ def _cents(value: object) -> int:
 
 
 class Tier(_Strict):
-    """Cents limits: run at once up to `auto`, agent approval up to `agent`, supervisor up to `supervisor`."""
+    """Cents limits: run at once up to `auto`, agent approval up to `agent`, supervisor up to `supervisor`.
+
+    `auto` and `agent` apply to what the customer receives on one order through this tier's tools over the
+    policy's `[tier_window]` (this call included), not to one call: a cap split into small calls still reaches a
+    person. `customer_auto` and `customer_agent` do the same for all the customer's orders together (unset: the
+    same as `auto` and `agent`). A sum past the agent tier needs a supervisor; only one call's own amount is
+    denied, above the hard cap (`supervisor`, or `agent` without it)."""
 
     auto: int
     agent: int
     supervisor: int | None = None
+    customer_auto: int | None = None
+    customer_agent: int | None = None
 
-    @field_validator("auto", "agent", "supervisor", mode="before")
+    @field_validator("auto", "agent", "supervisor", "customer_auto", "customer_agent", mode="before")
     @classmethod
     def _to_cents(cls, value: object) -> int | None:
         return None if value is None else _cents(value)
@@ -44,7 +52,17 @@ class Tier(_Strict):
     def _ordered(self) -> Tier:
         if not self.auto <= self.agent <= (self.supervisor if self.supervisor is not None else self.agent):
             raise ValueError("tier limits must rise: auto <= agent <= supervisor")
+        if not self.total_auto <= self.total_agent:
+            raise ValueError("customer tier limits must rise: customer_auto <= customer_agent")
         return self
+
+    @property
+    def total_auto(self) -> int:
+        return self.auto if self.customer_auto is None else self.customer_auto
+
+    @property
+    def total_agent(self) -> int:
+        return self.agent if self.customer_agent is None else self.customer_agent
 
     def limit_for(self, role: str) -> int:
         """The most a member of `role` may approve under this tier (0 for anyone who is not staff)."""
@@ -66,6 +84,12 @@ class Cumulative(_Strict):
     @classmethod
     def _to_cents(cls, value: object) -> int:
         return _cents(value)
+
+
+class TierWindow(_Strict):
+    """How far back the money tiers count what a customer received."""
+
+    days: int = Field(gt=0)
 
 
 class Rate(_Strict):
@@ -90,6 +114,7 @@ class Confirmations(_Strict):
 class PolicyConfig(_Strict):
     version: str = Field(min_length=1)
     tiers: dict[str, Tier]
+    tier_window: TierWindow
     cumulative: Cumulative
     rate: Rate
     approvals: Approvals
@@ -103,6 +128,10 @@ class PolicyConfig(_Strict):
 
     def tier_for(self, tool: str) -> Tier:
         return self.tiers.get(tool, self.tiers["default"])
+
+    def tier_name(self, tool: str) -> str:
+        """The tier table `tool` falls under: its own, or `default`."""
+        return tool if tool in self.tiers and tool != "default" else "default"
 
     def approver_limit(self, role: str, tool: str) -> int:
         return self.tier_for(tool).limit_for(role)

@@ -23,6 +23,8 @@ class Verdict:
     reason: str
     customer_message: str = ""
     approver_role: str | None = None
+    tier_sum_cents: int | None = None
+    """What a money tier compared: the call's amount plus what the customer received within the tier window."""
 
     def outranks(self, other: Verdict) -> bool:
         """Deny beats approval beats allow; between approvals the more senior approver wins."""
@@ -44,6 +46,9 @@ class Decision:
     refund_cents: int = 0
     summary: str = ""
     """What the call would do, in a few words (e.g. "refund $50.00 on #W2611340"); empty for reads."""
+    tier_sum_cents: int | None = None
+    """The sum the money tier compared, for a write that moves money: this call's amount plus what the customer
+    received on the order within the tier window (or in total, when that sum decided). None for other calls."""
 
     @property
     def allowed(self) -> bool:

@@ -74,7 +74,7 @@ class PolicyEngine:
             await record_decision(session, call, principal, decision, now=now, run_id=run_id)
         return decision
 
-    def _stamp(self, verdict: Verdict, change: Change | None = None) -> Decision:
+    def _stamp(self, verdict: Verdict, change: Change | None = None, tier_sum_cents: int | None = None) -> Decision:
         return Decision(
             outcome=verdict.outcome,
             rule=verdict.rule,
@@ -85,6 +85,7 @@ class PolicyEngine:
             amount_cents=change.amount_cents if change else 0,
             refund_cents=change.refund_cents if change else 0,
             summary=change.summary if change else "",
+            tier_sum_cents=tier_sum_cents if tier_sum_cents is not None else verdict.tier_sum_cents,
         )
 
     async def _decide(
@@ -120,11 +121,12 @@ class PolicyEngine:
         verdict = Verdict(Outcome.ALLOW, "write.auto", "within every limit")
         if found := await rate_rule(facts, self.config):
             return self._stamp(found, change)
+        money = await money_tier_rule(facts, self.config)
         for rule in (
-            money_tier_rule(facts, self.config),
+            money,
             await customer_refund_rule(facts, self.config),
             await store_budget_rule(facts, self.config),
         ):
             if rule is not None and rule.outranks(verdict):
                 verdict = rule
-        return self._stamp(verdict, change)
+        return self._stamp(verdict, change, money.tier_sum_cents if money is not None else None)

@@ -60,12 +60,25 @@ def _printable(value: str) -> str:
     return value
 
 
+class Narrative:
+    """Marks an argument the model writes in its own words (a reason, a summary, a search), often from what the
+    customer said: a person is shown it as a quote of the assistant, never as part of what an action does, since
+    nothing checked it ("the supervisor already verified this by phone" is only words)."""
+
+
+def narrative_fields(model: type[BaseModel]) -> list[str]:
+    """The arguments of `model` that are the model's own words (`Narrative`)."""
+    return [name for name, field in model.model_fields.items() if any(isinstance(m, Narrative) for m in field.metadata)]
+
+
 AddressLine = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), AfterValidator(_printable)]
 RequiredLine = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_printable)
 ]
 ItemIdList = Annotated[list[ItemId], Field(min_length=1, max_length=50)]
-FreeText = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_not_blank), AfterValidator(_printable)]
+FreeText = Annotated[
+    str, StringConstraints(max_length=2000), AfterValidator(_not_blank), AfterValidator(_printable), Narrative()
+]
 
 
 class ToolArgs(BaseModel):

@@ -6,12 +6,12 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from tools import summaries
 from tools.arguments import AddressArgs, NoArgs
 from tools.context import ToolContext
 from tools.registry import Change, Effect, registry
 from tools.store.records import load_customer, payment_method_json
 from tools.store.tables import Order, PaymentMethod
-from tools.summaries import address_words
 
 
 async def customer_json(ctx: ToolContext) -> dict[str, Any]:
@@ -61,4 +61,4 @@ async def modify_customer_address(ctx: ToolContext, args: ModifyCustomerAddress)
         await ctx.session.flush()
         return await customer_json(ctx)
 
-    return Change(apply=apply, summary=f"change your default address to {address_words(args.as_address())}")
+    return Change(apply=apply, summary=summaries.default_address(new_address))

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import model_validator
 
+from tools import naming, summaries
 from tools.arguments import ItemIdList, OrderId, PaymentMethodId, ToolArgs
 from tools.context import ToolContext
 from tools.errors import InsufficientBalance, PreconditionFailed
@@ -26,7 +27,6 @@ from tools.store.records import (
     original_payment_method_id,
 )
 from tools.store.tables import Order, PaymentMethod, Variant
-from tools.summaries import payment_words, plural
 
 
 def require_items_in_order(order: Order, item_ids: list[str]) -> None:
@@ -34,9 +34,14 @@ def require_items_in_order(order: Order, item_ids: list[str]) -> None:
     held = Counter(item["item_id"] for item in order.items)
     for item_id, wanted in Counter(item_ids).items():
         if wanted > held[item_id]:
+            # The customer reads this: an item that is in the order is named; one that is not has no name here.
+            named = next((naming.item(i) for i in order.items if i["item_id"] == item_id), None)
             raise PreconditionFailed(
-                f"order {order.order_id} does not hold item {item_id}" + (f" {wanted} times" if held[item_id] else ""),
+                f"{naming.order(order.order_id)} holds only {held[item_id]} of the {named}"
+                if named
+                else f"{naming.order(order.order_id)} does not hold one of the items asked for",
                 code="item_not_in_order",
+                details={"item_id": item_id},
             )
 
 
@@ -56,18 +61,25 @@ async def plan_swap(ctx: ToolContext, order: Order, item_ids: list[str], new_ite
     pairs: list[tuple[int, Variant]] = []
     difference = 0
     for old_id, new_id in zip(item_ids, new_item_ids, strict=True):
-        if old_id == new_id:
-            raise PreconditionFailed(f"item {old_id} would be swapped for itself", code="same_item")
         position = next(p for p, i in enumerate(order.items) if i["item_id"] == old_id and p not in taken)
         taken.add(position)
         item = order.items[position]
+        if old_id == new_id:
+            raise PreconditionFailed(
+                f"the {naming.item(item)} would be swapped for the very same one; choose other options",
+                code="same_item",
+                details={"item_id": old_id},
+            )
         variant = variants.get(new_id)
         if variant is None or variant.product_id != item["product_id"]:
             raise PreconditionFailed(
-                f"item {new_id} is not a variant of the {item['name']} in this order", code="different_product"
+                f"the {naming.item(item)} can only be swapped for other options of the same product",
+                code="different_product",
+                details={"new_item_id": new_id},
             )
         if not variant.available:
-            raise PreconditionFailed(f"item {new_id} is not available", code="variant_unavailable")
+            wanted = naming.item({"name": item["name"], "options": variant.options})
+            raise PreconditionFailed(f"the {wanted} is not available", code="variant_unavailable")
         pairs.append((position, variant))
         difference += variant.price_cents - item["price_cents"]
     return ItemSwap(pairs=pairs, difference_cents=difference)
@@ -77,7 +89,9 @@ async def settlement_method(ctx: ToolContext, payment_method_id: str, owed_cents
     """The method that pays or receives a price difference; a gift card must cover what is owed."""
     method = await load_payment_method(ctx.session, ctx.customer_id, payment_method_id)
     if is_gift_card(method) and owed_cents > 0 and (method.balance_cents or 0) < owed_cents:
-        raise InsufficientBalance(f"gift card {method.id} does not cover {format_usd(owed_cents)}")
+        raise InsufficientBalance(
+            f"your {summaries.method_name(method)} does not cover the {format_usd(owed_cents)} price difference"
+        )
     return method
 
 
@@ -128,7 +142,7 @@ async def modify_pending_order_items(ctx: ToolContext, args: ModifyPendingOrderI
         order_id=order.order_id,
         amount_cents=abs(swap.difference_cents),
         refund_cents=max(-swap.difference_cents, 0),
-        summary=f"swap {len(swap.pairs)} item(s) of {order.order_id}, difference {format_usd(swap.difference_cents)}",
+        summary=summaries.swap(order, swap.pairs, swap.difference_cents, method),
     )
 
 
@@ -159,8 +173,7 @@ async def exchange_delivered_order_items(ctx: ToolContext, args: ExchangeDeliver
         order_id=order.order_id,
         amount_cents=abs(swap.difference_cents),
         refund_cents=max(-swap.difference_cents, 0),
-        summary=f"exchange {len(swap.pairs)} item(s) of {order.order_id}, "
-        f"difference {format_usd(swap.difference_cents)}",
+        summary=summaries.swap(order, swap.pairs, swap.difference_cents, method),
     )
 
 
@@ -179,7 +192,8 @@ async def return_delivered_order_items(ctx: ToolContext, args: ReturnDeliveredOr
     method = await load_payment_method(ctx.session, ctx.customer_id, args.payment_method_id)
     if method.id != original_payment_method_id(order) and not is_gift_card(method):
         raise PreconditionFailed(
-            "a refund goes to the order's original payment method or to a gift card", code="refund_method_not_allowed"
+            "a refund goes to the payment method the order was paid with, or to a gift card",
+            code="refund_method_not_allowed",
         )
     require_items_in_order(order, list(args.item_ids))
     prices = item_prices(order)
@@ -197,6 +211,5 @@ async def return_delivered_order_items(ctx: ToolContext, args: ReturnDeliveredOr
         order_id=order.order_id,
         amount_cents=refund,
         refund_cents=refund,
-        summary=f"return {plural(len(args.item_ids), 'item')} of order {order.order_id}: {format_usd(refund)} back to "
-        f"{payment_words(method)}",
+        summary=summaries.return_items(order, list(args.item_ids), refund, method),
     )

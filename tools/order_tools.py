@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from tools import summaries
 from tools.arguments import AddressArgs, OrderId, PaymentMethodId, ToolArgs
 from tools.context import ToolContext
 from tools.errors import InsufficientBalance, PreconditionFailed
@@ -22,7 +23,6 @@ from tools.store.records import (
     order_json,
 )
 from tools.store.tables import Order
-from tools.summaries import address_words, method_words, payment_words, plural
 
 CancelReason = Literal["no longer needed", "ordered by mistake"]
 
@@ -80,6 +80,7 @@ async def cancel_pending_order(ctx: ToolContext, args: CancelPendingOrder) -> Ch
     require_status(order, exactly="pending")
     refunds = net_paid_by_method(order)
     total = sum(refunds.values())
+    methods = [(await load_payment_method(ctx.session, ctx.customer_id, m), cents) for m, cents in refunds.items()]
 
     async def apply() -> dict[str, Any]:
         await claim_order(ctx.session, order)
@@ -97,8 +98,7 @@ async def cancel_pending_order(ctx: ToolContext, args: CancelPendingOrder) -> Ch
         order_id=order.order_id,
         amount_cents=total,
         refund_cents=total,
-        summary=f"cancel order {order.order_id}: {plural(len(order.items), 'item')}, {format_usd(total)} back to "
-        + " and ".join(method_words(m) for m in refunds),
+        summary=summaries.cancel(order, methods),
     )
 
 
@@ -118,8 +118,7 @@ async def modify_pending_order_address(ctx: ToolContext, args: ModifyPendingOrde
         order.address = args.as_address()
         return await saved_json(ctx, order)
 
-    summary = f"ship order {order.order_id} to {address_words(args.as_address())}"
-    return Change(apply=apply, order_id=order.order_id, summary=summary)
+    return Change(apply=apply, order_id=order.order_id, summary=summaries.ship_to(order.order_id, args.as_address()))
 
 
 class ModifyPendingOrderPayment(ToolArgs):
@@ -140,15 +139,17 @@ async def modify_pending_order_payment(ctx: ToolContext, args: ModifyPendingOrde
         )
     old_method_id: str = order.payment_history[0]["payment_method_id"]
     if old_method_id == args.payment_method_id:
-        raise PreconditionFailed("the new payment method is the one already used", code="same_payment_method")
+        raise PreconditionFailed("the order is already paid with that payment method", code="same_payment_method")
     new_method = await load_payment_method(ctx.session, ctx.customer_id, args.payment_method_id)
+    old_method = await load_payment_method(ctx.session, ctx.customer_id, old_method_id)
     amount: int = order.payment_history[0]["amount_cents"]
     if is_gift_card(new_method) and (new_method.balance_cents or 0) < amount:
-        raise InsufficientBalance(f"gift card {new_method.id} does not cover {format_usd(amount)}")
+        raise InsufficientBalance(
+            f"your {summaries.method_name(new_method)} does not cover the {format_usd(amount)} this order costs"
+        )
 
     async def apply() -> dict[str, Any]:
         await claim_order(ctx.session, order)
-        old_method = await load_payment_method(ctx.session, ctx.customer_id, old_method_id)
         add_transaction(order, "payment", amount, new_method.id)
         add_transaction(order, "refund", amount, old_method.id)
         if is_gift_card(new_method):
@@ -161,6 +162,5 @@ async def modify_pending_order_payment(ctx: ToolContext, args: ModifyPendingOrde
         apply=apply,
         order_id=order.order_id,
         amount_cents=amount,
-        summary=f"pay order {order.order_id} with {payment_words(new_method)} instead: "
-        f"{format_usd(amount)} moves to it and the original payment is refunded",
+        summary=summaries.pay_with(order.order_id, amount, new_method, old_method),
     )

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
+from tools import summaries
 from tools.arguments import Amount, FreeText, OrderId, ToolArgs
 from tools.context import ToolContext
 from tools.errors import PreconditionFailed
@@ -63,10 +64,10 @@ async def issue_refund(ctx: ToolContext, args: IssueRefund) -> Change:
     method_id = original_payment_method_id(order)
     if method_id is None:
         raise PreconditionFailed(f"order {order.order_id} has no payment to refund", code="nothing_paid")
+    method = await load_payment_method(ctx.session, ctx.customer_id, method_id)
 
     async def apply() -> dict[str, Any]:
         await claim_order(ctx.session, order)
-        method = await load_payment_method(ctx.session, ctx.customer_id, method_id)
         add_transaction(order, "refund", amount, method.id)
         if is_gift_card(method):
             await move_gift_card_balance(ctx.session, method, amount)
@@ -77,5 +78,5 @@ async def issue_refund(ctx: ToolContext, args: IssueRefund) -> Change:
         order_id=order.order_id,
         amount_cents=amount,
         refund_cents=amount,
-        summary=f"refund {format_usd(amount)} on {order.order_id}",
+        summary=summaries.refund(order.order_id, amount, method),
     )

@@ -1,20 +1,39 @@
 """Claude through the official SDK: async client, the SDK's own retries, timeouts and spans, prompt caching.
 
-The SDK retries 408/409/429/5xx/529 and connection errors itself, honouring `retry-after`; this adapter adds
-no retry of its own (one retry layer per call path). What it adds: the request in Messages-API form with the
-system prompt and tool list marked for caching, and the translation of SDK errors into `agent.errors`.
+The SDK retries 408/409/429/5xx/529 and connection errors itself, honouring `retry-after`; this adapter adds no
+retry of its own (one retry layer per call path). What it adds:
+* the request in Messages-API form: the system prompt and tool list marked for caching, the conversation with two
+  moving breakpoints, and the model's thinking and `max_tokens` from its row of `agent.models.claude_catalog`
+  (checked when the adapter is built, so a setting the API would refuse stops the start-up);
+* the answer read whole: thinking, redacted thinking and server tools' blocks are kept as they came (they go back
+  unchanged), text blocks without words are dropped (the API refuses them in every later request);
+* a deadline for the SDK's retries: a provider asking to be retried later than the run can wait fails the call at
+  once (`ModelRetryTooLate`), so the next model of the chain answers while there is time;
+* the translation of SDK errors into `agent.errors` (`agent.models.anthropic_errors`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import email.utils
+import time
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import anthropic
 import httpx2
-from anthropic import AsyncAnthropic, DefaultAioHttpClient, OpenTelemetryOptions
+from anthropic import (
+    APIRequest,
+    APIResponse,
+    AsyncAnthropic,
+    AsyncAPIResponse,
+    AsyncCallNext,
+    CallNext,
+    DefaultAioHttpClient,
+    Middleware,
+    OpenTelemetryOptions,
+)
 from anthropic._base_client import get_platform
 from anthropic.lib._parse._response import ResponseFormatT
 from anthropic.lib.streaming._types import ParsedMessageStopEvent
@@ -22,8 +41,23 @@ from anthropic.types.parsed_message import ParsedMessage
 from opentelemetry import trace
 from opentelemetry.trace import TracerProvider
 
-from agent.errors import ModelError, ModelProtocolError, ModelTimeout, ModelUnavailable
-from agent.models.base import ModelRequest, ModelResponse, TextBlock, TextSink, ToolUseBlock, Usage
+from agent.errors import ModelProtocolError, ModelRetryTooLate, ModelUnavailable
+from agent.models import claude_catalog
+from agent.models.anthropic_errors import translate
+from agent.models.base import (
+    AnswerBlock,
+    Message,
+    ModelRequest,
+    ModelResponse,
+    ProviderBlock,
+    RedactedThinkingBlock,
+    TextBlock,
+    TextSink,
+    ThinkingBlock,
+    ToolUseBlock,
+    Usage,
+    without_blank_text,
+)
 from tools.store.sanitize import clean_json
 
 STREAM_MODELS: tuple[type, ...] = (
@@ -36,6 +70,7 @@ builds them again (a new pydantic model class: about a millisecond of CPU, a few
 Holding them here keeps the cache warm for the life of the process."""
 
 EPHEMERAL = {"type": "ephemeral"}
+_DEADLINE: ContextVar[float | None] = ContextVar("support_model_deadline", default=None)
 
 
 def with_history_breakpoints(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -71,25 +106,41 @@ def cached_prefix(request: ModelRequest) -> dict[str, Any]:
     return {"system": [{"type": "text", "text": request.system, "cache_control": EPHEMERAL}], "tools": tools}
 
 
-def to_response(message: Mapping[str, Any]) -> ModelResponse:
-    """An answer from its JSON body (the Messages API's `Message` object). Content blocks of other kinds
-    (thinking, server tools) carry nothing the loop acts on and are skipped; a body that is not a message at all is
-    the model's protocol error."""
+def _answer_block(block: Any) -> AnswerBlock:
+    kind = block.get("type") if isinstance(block, Mapping) else None
+    if kind == "text":
+        if not isinstance(text := block.get("text"), str):
+            raise ModelProtocolError(f"a text block of the model's answer has no text: {str(block)[:200]}")
+        return TextBlock(text)
+    if kind == "tool_use":
+        return ToolUseBlock(id=block.get("id"), name=block.get("name"), input=block.get("input"))
+    if kind == "thinking":
+        thinking, signature = block.get("thinking"), block.get("signature")
+        if not isinstance(thinking, str) or not isinstance(signature, str):
+            raise ModelProtocolError(f"a thinking block of the model's answer is malformed: {str(block)[:200]}")
+        return ThinkingBlock(thinking, signature)
+    if kind == "redacted_thinking":
+        if not isinstance(data := block.get("data"), str):
+            raise ModelProtocolError(f"a redacted thinking block has no data: {str(block)[:200]}")
+        return RedactedThinkingBlock(data)
+    if not isinstance(kind, str) or not kind:
+        raise ModelProtocolError(f"a block of the model's answer has no type: {str(block)[:200]}")
+    return ProviderBlock(dict(block))
+
+
+def to_response(message: Mapping[str, Any], *, prefill: bool = False) -> ModelResponse:
+    """An answer from its JSON body (the Messages API's `Message` object); a body that is not a message at all is
+    the model's protocol error. `prefill`: whether the model takes an assistant message last."""
     blocks, usage = message.get("content"), message.get("usage") or {}
     if not isinstance(blocks, list) or not isinstance(usage, Mapping):
         raise ModelProtocolError(f"the model's answer is not a message: {str(message)[:200]}")
-    content: list[TextBlock | ToolUseBlock] = []
-    for block in blocks:
-        kind = block.get("type") if isinstance(block, Mapping) else None
-        if kind == "text":
-            if not isinstance(text := block.get("text"), str):
-                raise ModelProtocolError(f"a text block of the model's answer has no text: {str(block)[:200]}")
-            content.append(TextBlock(text))
-        elif kind == "tool_use":
-            content.append(ToolUseBlock(id=block.get("id"), name=block.get("name"), input=block.get("input")))
+    content = without_blank_text(_answer_block(block) for block in blocks)
+    reason = str(message.get("stop_reason") or "end_turn")
+    # A paused turn goes back last as it is only to a model taking prefill, or when it stops inside a server tool.
+    as_is = reason != "pause_turn" or prefill or bool(content and isinstance(content[-1], ProviderBlock))
     return ModelResponse(
-        content=tuple(content),
-        stop_reason=str(message.get("stop_reason") or "end_turn"),
+        content=content,
+        stop_reason=reason,
         usage=Usage(
             input_tokens=usage.get("input_tokens") or 0,
             output_tokens=usage.get("output_tokens") or 0,
@@ -97,27 +148,65 @@ def to_response(message: Mapping[str, Any]) -> ModelResponse:
             cache_creation_input_tokens=usage.get("cache_creation_input_tokens") or 0,
         ),
         model=str(message.get("model")),
+        pause_continues_as_is=as_is,
     )
 
 
-def translate(error: Exception) -> ModelError:
-    """SDK errors as the loop understands them. Anything else is a bug and is not caught.
+class RetryTooLate(Exception):
+    """Raised inside the SDK's retry loop, which lets exceptions of other types through without retrying."""
 
-    The SDK wraps transport failures in `APIConnectionError` only until the response starts; once a stream is
-    being read, a stalled or dropped connection surfaces as the HTTP client's (httpx2) own exception."""
-    if isinstance(error, anthropic.APITimeoutError | httpx2.TimeoutException):
-        return ModelTimeout(f"the model did not answer in time: {error}")
-    if isinstance(error, anthropic.APIConnectionError):
-        return ModelUnavailable(f"could not reach the model: {error}")
-    if isinstance(error, httpx2.TransportError):
-        return ModelUnavailable(f"the answer was cut off: {error}")
-    if isinstance(error, anthropic.APIStatusError):
-        if error.status_code in (400, 413, 422):
-            return ModelProtocolError(f"the model rejected the request ({error.status_code}): {error.message}")
-        return ModelUnavailable(f"the model failed ({error.status_code}): {error.message}")
-    if isinstance(error, json.JSONDecodeError | anthropic.APIResponseValidationError | ValueError):
-        return ModelProtocolError(f"the model's response could not be read: {error}")
-    return ModelUnavailable(f"the model call failed: {error}")
+    def __init__(self, status: int, wait_s: float, left_s: float) -> None:
+        super().__init__(f"the model asked to be retried in {wait_s:.0f} s ({status}); the run has {left_s:.0f} s left")
+        self.wait_s = wait_s
+
+
+def retry_after_s(headers: httpx2.Headers) -> float | None:
+    """The wait a response asks for (`retry-after-ms`, else `retry-after` in seconds or as a date), as the SDK
+    reads it."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return float(value) * scale
+        except ValueError:
+            parsed = email.utils.parsedate_tz(value)
+            if parsed is not None:
+                return float(email.utils.mktime_tz(parsed) - time.time())
+    return None
+
+
+class WithinDeadline(Middleware):
+    """Runs inside the SDK's retry loop, once per attempt: an answer asking for a wait that would end after the
+    run's deadline stops the retries, so the call fails now rather than when the run's time is up."""
+
+    def handle(self, request: APIRequest, call_next: CallNext) -> APIResponse[Any]:
+        return call_next(request)
+
+    async def handle_async(self, request: APIRequest, call_next: AsyncCallNext) -> AsyncAPIResponse[Any]:
+        response = await call_next(request)
+        deadline = _DEADLINE.get()
+        http = response.http_response
+        if deadline is not None and (http.status_code in (408, 409, 429) or http.status_code >= 500):
+            wait = retry_after_s(http.headers)
+            left = deadline - time.monotonic()
+            if wait is not None and wait > left:
+                raise RetryTooLate(http.status_code, wait, left)
+        return response
+
+
+def continues_loop_without_thinking(messages: list[Message]) -> bool:
+    """Whether the request continues a tool loop whose answer began without thinking (another model's, say): with
+    thinking on, the API wants that answer to open with a thinking block it does not have."""
+    if not messages or messages[-1].role != "user" or not messages[-1].tool_results:
+        return False
+    answers = [index for index, m in enumerate(messages) if m.role == "assistant"]
+    if not answers:
+        return False
+    first = answers[-1]
+    while first - 1 in answers:  # consecutive answers are one turn to the API
+        first -= 1
+    return not messages[first].opens_with_thinking
 
 
 class AnthropicModel:
@@ -133,8 +222,11 @@ class AnthropicModel:
         max_retries: int = 2,
         timeout_s: float = 30.0,
         tracer_provider: TracerProvider | None = None,
+        thinking: str | int | None = None,
+        answer_tokens: int = 1024,
     ) -> None:
         self.name = model
+        self.plan = claude_catalog.plan(model, thinking, answer_tokens)
         # The SDK's own span is the run's `chat` span; it becomes a child of the run span because that is current.
         telemetry: OpenTelemetryOptions | None = {"tracer_provider": tracer_provider} if tracer_provider else None
         # A no-op provider (tracing off) records no span, so there is nothing to put the conversation id on.
@@ -150,21 +242,36 @@ class AnthropicModel:
             # The SDK's aiohttp transport: under load its default (httpx over anyio) spent about a sixth of the
             # service's CPU moving bytes, twice a turn (`benchmarks/throughput.py`).
             http_client=DefaultAioHttpClient(),
+            middleware=[WithinDeadline()],
         )
 
-    async def complete(self, request: ModelRequest, *, on_text: TextSink | None = None) -> ModelResponse:
+    def request_params(self, request: ModelRequest) -> dict[str, Any]:
+        """The Messages API request for `request`: what is sent, and what a refusal's excerpt is cut from."""
+        plan = self.plan
+        thinking, room = plan.thinking, plan.room
+        if plan.thinks and continues_loop_without_thinking(request.messages):
+            if not plan.can_stop_thinking:
+                raise ModelProtocolError(f"{self.name} always thinks and cannot finish a tool loop begun without it")
+            thinking, room = {"type": "disabled"}, 0
         params: dict[str, Any] = {
             "model": self.name,
-            "max_tokens": request.max_tokens,
+            "max_tokens": min(request.max_tokens + room, plan.model.max_output),
             # Whatever the history holds (a customer's lone surrogate, a tool result's odd text), the request must
             # be encodable: a request the SDK cannot send is our input's fault, not the provider's.
             "messages": with_history_breakpoints(clean_json([m.to_json() for m in request.messages])),
             **cached_prefix(request),
         }
+        if thinking is not None:
+            params["thinking"] = thinking
+        return params
+
+    async def complete(self, request: ModelRequest, *, on_text: TextSink | None = None) -> ModelResponse:
+        params = self.request_params(request)
         client = await self._client_for(request.conversation_id)
+        deadline = _DEADLINE.set(request.deadline)
         try:
             if on_text is None:
-                # The body as JSON, not as the SDK's `Message`: the loop reads five fields of it, and building the
+                # The body as JSON, not as the SDK's `Message`: the loop reads a few fields of it, and building the
                 # typed model (a walk over its type annotations) cost about a sixth of the SDK's CPU per call.
                 answered = await client.messages.with_raw_response.create(**params)
                 message: Any = await answered.json()
@@ -175,12 +282,16 @@ class AnthropicModel:
                     async for text in stream.text_stream:
                         await on_text(text)
                     message = (await stream.get_final_message()).to_dict()
+        except RetryTooLate as error:
+            raise ModelRetryTooLate(str(error), error.wait_s) from error
         except (anthropic.AnthropicError, httpx2.TransportError, ValueError) as error:
-            raise translate(error) from error
+            raise translate(error, params) from error
+        finally:
+            _DEADLINE.reset(deadline)
         if message.get("stop_reason") is None:
             # A stream whose body ended before `message_delta`: the SDK hands back what had arrived, unfinished.
             raise ModelUnavailable("the answer ended before the model finished it (no stop reason)")
-        return to_response(message)
+        return to_response(message, prefill=self.plan.model.prefill)
 
     async def _client_for(self, conversation_id: str) -> AsyncAnthropic:
         """The link's one client, or, when its spans are recorded, a copy that puts the conversation id on the

@@ -4,7 +4,11 @@ Typical chain, from `SUPPORT_MODEL` and `SUPPORT_MODEL_FALLBACKS`: Claude Sonnet
 OpenAI-compatible endpoint (vLLM, Ollama, OpenAI) -> the offline model. Each link keeps its own retry policy
 (the SDK's for Anthropic, tenacity for the OpenAI-compatible client); the chain never retries a link, it moves
 on. When the offline model answers as a fallback, the reply says the assistant is in a limited mode and offers
-a person.
+a person, the answer carries the reason (`fallback_reason`, kept on the run), and the model health reads degraded.
+
+A provider refusing our request is a defect of ours, reported through `ModelHealth` (ERROR log, metric, health)
+even though a later link answers. A prompt too long is not passed down the chain the first time: the loop
+shortens the history and asks again (`agent.loop`), and only a second refusal falls back.
 """
 
 from __future__ import annotations
@@ -13,9 +17,17 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 
-from agent.errors import ModelError, ModelUnavailable
+from agent.errors import (
+    ModelError,
+    ModelRejected,
+    ModelRetryTooLate,
+    ModelTimeout,
+    ModelUnavailable,
+    PromptTooLong,
+)
 from agent.models.base import Model, ModelRequest, ModelResponse, RetractableText, TextBlock, TextSink
 from agent.models.circuit import CircuitBreaker
+from agent.models.health import ModelHealth
 from agent.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -50,19 +62,25 @@ class FallbackChain:
         *,
         telemetry: Telemetry | None = None,
         breakers: Sequence[CircuitBreaker] | None = None,
+        health: ModelHealth | None = None,
     ) -> None:
         if not links:
             raise ValueError("a fallback chain needs at least one model")
         self.links = list(links)
         self.breakers = list(breakers) if breakers else [CircuitBreaker() for _ in self.links]
         self.telemetry = telemetry or Telemetry()
-        self.name = "+".join(f"{link.provider}:{link.name}" for link in self.links)
+        self.name = "+".join(label(link) for link in self.links)
+        self.health = health or ModelHealth(self.telemetry)
+        self.health.watch_circuits(self.open_links)
+
+    def open_links(self) -> list[str]:
+        return [label(link) for link, b in zip(self.links, self.breakers, strict=True) if b.state == "open"]
 
     async def complete(self, request: ModelRequest, *, on_text: TextSink | None = None) -> ModelResponse:
         failures: list[str] = []
         for position, (link, breaker) in enumerate(zip(self.links, self.breakers, strict=True)):
             if not breaker.allow():
-                failures.append(f"{link.provider}:{link.name} skipped (circuit open)")
+                failures.append(f"{label(link)} skipped: circuit open")
                 continue
             streamed = _Counting(on_text) if on_text is not None and link.provider != "offline" else None
             try:
@@ -73,17 +91,27 @@ class FallbackChain:
                         span.set_attribute("support.model.fallback_position", position)
                         self.telemetry.describe_answer(span, link.name, response)
             except ModelError as error:
+                if isinstance(error, PromptTooLong) and not request.shortened:
+                    breaker.record_neutral()
+                    raise  # the loop shortens the history and asks again
                 if error.provider_fault:
                     breaker.record_failure()
                 else:
                     breaker.record_neutral()
-                failures.append(f"{link.provider}:{link.name}: {error}")
-                log.warning("model %s:%s failed, trying the next one: %s", link.provider, link.name, error)
+                if isinstance(error, ModelRejected):
+                    self.health.rejected(link.provider, link.name, error)
+                else:
+                    log.warning("model %s failed, trying the next one: %s", label(link), error)
+                failures.append(describe(link, error))
                 if streamed is not None and streamed.pieces and isinstance(on_text, RetractableText):
                     await on_text.retract(FELL_BACK)  # the next link answers from the start
                 continue
             breaker.record_success()
             labelled = self._labelled(link, response, fell_back=position > 0)
+            if failures:
+                reason = "; ".join(failures)[:300]
+                labelled = replace(labelled, fallback_reason=reason)
+                self.health.fell_back(label(link), reason)
             if on_text is not None and streamed is None and labelled.text:
                 await on_text(labelled.text)
             return labelled
@@ -106,3 +134,20 @@ class FallbackChain:
             closer = getattr(link, "close", None)
             if closer is not None:
                 await closer()
+
+
+def label(link: Model) -> str:
+    return f"{link.provider}:{link.name}"
+
+
+def describe(link: Model, error: ModelError) -> str:
+    """One failure of a link, in the words of `fallback_reason`."""
+    if isinstance(error, ModelRejected):
+        return f"{label(link)} refused the request: {error.reason} ({error.status})"
+    if isinstance(error, ModelRetryTooLate):
+        return f"{label(link)} asked to be retried in {error.retry_after_s:.0f} s, later than the run could wait"
+    if isinstance(error, ModelTimeout):
+        return f"{label(link)} did not answer in time"
+    if isinstance(error, ModelUnavailable):
+        return f"{label(link)} unavailable: {str(error)[:120]}"
+    return f"{label(link)} answered unreadably: {str(error)[:120]}"

@@ -1,11 +1,12 @@
 """The desk's working pages: an approval to decide, a hand-off to answer. Every form post carries the session's
 CSRF token; a decision that cannot be taken is shown on the page with the API's status (409 someone else
-decided first, 403 over my tier, 422 a wrong amendment), never lost behind a generic error."""
+decided first, 403 over my tier, 422 a wrong amendment), never lost behind a generic error. What a form carries
+(an amount, a note, a reply) is checked by the API's own checks (`api.inputs`), so the desk takes nothing the API
+would refuse."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,12 +16,15 @@ from agent.approval_context import approval_context
 from agent.approvals import human_decision
 from agent.errors import AmendmentRejected, ApprovalError, ApprovalNotPending, HandoffError, NotHandoffOwner
 from agent.tables import Approval
+from api.desk.errors import desk_id
 from api.desk.render import render
 from api.desk.signin import Desk, DeskForm
-from api.desk.wording import describe
+from api.desk.wording import describe, quoted
+from api.errors import ApiError
+from api.inputs import form_amount, message_text, note_text
 from api.services import services_of
 from api.views import trace_link
-from tools.store.money import to_dollars
+from tools.store.money import parse_amount, to_dollars
 
 router = APIRouter(prefix="/desk", include_in_schema=False)
 
@@ -37,6 +41,8 @@ async def approval_page(
     services = services_of(request)
     approval = await services.desk.read(approval_id)
     resumed = await services.runs.get_run(approval.resumed_run_id) if approval.resumed_run_id else None
+    words = quoted(services.engine.registry, approval.tool, approval.arguments)
+    said = {name for name, _ in words}
     return render(
         request,
         "approval.html",
@@ -44,7 +50,9 @@ async def approval_page(
             "session": session,
             "approval": approval,
             "amount": to_dollars(approval.amount_cents),
-            "plain": describe(approval.tool, approval.arguments, to_dollars(approval.amount_cents)),
+            "plain": describe(approval.tool, approval.arguments, to_dollars(approval.amount_cents), approval.summary),
+            "facts": {name: value for name, value in approval.arguments.items() if name not in said},
+            "quoted": words,
             "context": asdict(await approval_context(services.database, services.policy, approval)),
             "messages": await services.runs.messages(approval.conversation_id),
             "resumed": resumed,
@@ -71,7 +79,7 @@ def decided_elsewhere(approval: Approval, error: ApprovalNotPending) -> str:
 
 @router.get("/approvals/{approval_id}", response_class=HTMLResponse)
 async def show_approval(request: Request, approval_id: str, session: Desk) -> HTMLResponse:
-    return await approval_page(request, approval_id, session)
+    return await approval_page(request, desk_id(approval_id, "approval"), session)
 
 
 def amended_arguments(approval: Approval, amount: str) -> dict[str, Any] | None:
@@ -79,21 +87,29 @@ def amended_arguments(approval: Approval, amount: str) -> dict[str, Any] | None:
     if not amount.strip() or "amount" not in approval.arguments:
         return None
     try:
-        value = Decimal(amount.strip().lstrip("$").replace(",", ""))
-    except InvalidOperation:
-        raise AmendmentRejected("amount: write the amount as a number, e.g. 120.00", field="amount") from None
-    if value == Decimal(str(approval.arguments["amount"])):
+        value = form_amount(amount)
+    except ValueError as problem:
+        raise AmendmentRejected(f"amount: {problem}", field="amount") from None
+    if value == parse_amount(approval.arguments["amount"]):
         return None
     return {**approval.arguments, "amount": float(value)}
+
+
+def checked_note(form: dict[str, str]) -> str:
+    try:
+        return note_text(form.get("note", "").strip())
+    except ValueError as problem:
+        raise AmendmentRejected(f"note: {problem}", field="note") from None
 
 
 @router.post("/approvals/{approval_id}/approve", response_model=None)
 async def approve(request: Request, approval_id: str, session: Desk, form: DeskForm) -> Response:
     services = services_of(request)
-    approval = await services.approvals.get(approval_id)
+    approval = await services.approvals.get(desk_id(approval_id, "approval"))
     try:
         amended = amended_arguments(approval, form.get("amount", ""))
-        await services.shielded(services.desk.approve(approval_id, session.principal, form.get("note", ""), amended))
+        note = checked_note(form)
+        await services.shielded(services.desk.approve(approval.id, session.principal, note, amended))
     except ApprovalError as error:
         return await decision_refused(request, approval_id, session, error)
     return RedirectResponse(f"/desk/approvals/{approval_id}", status_code=303)
@@ -102,7 +118,11 @@ async def approve(request: Request, approval_id: str, session: Desk, form: DeskF
 @router.post("/approvals/{approval_id}/reject", response_model=None)
 async def reject(request: Request, approval_id: str, session: Desk, form: DeskForm) -> Response:
     services = services_of(request)
-    note = form.get("note", "").strip()
+    approval_id = desk_id(approval_id, "approval")
+    try:
+        note = checked_note(form)
+    except AmendmentRejected as error:
+        return await decision_refused(request, approval_id, session, error)
     if not note:
         return await approval_page(
             request,
@@ -152,25 +172,28 @@ async def handoff_page(
 
 @router.get("/handoffs/{handoff_id}", response_class=HTMLResponse)
 async def show_handoff(request: Request, handoff_id: str, session: Desk) -> HTMLResponse:
-    return await handoff_page(request, handoff_id, session)
+    return await handoff_page(request, desk_id(handoff_id, "hand-off"), session)
 
 
 @router.post("/handoffs/{handoff_id}/{action}", response_model=None)
 async def act_on_handoff(request: Request, handoff_id: str, action: str, session: Desk, form: DeskForm) -> Response:
-    handoffs = services_of(request).handoffs
+    services = services_of(request)
+    handoffs = services.handoffs
+    handoff_id = desk_id(handoff_id, "hand-off")
     try:
         if action == "claim":
             await handoffs.claim(handoff_id, session.principal)
         elif action == "reply":
-            content = form.get("content", "").strip()
-            if not content:
-                return await handoff_page(request, handoff_id, session, error="The reply is empty.", status=422)
+            try:
+                content = message_text(form.get("content", "").strip(), services.settings.max_message_bytes)
+            except ApiError as error:
+                return await handoff_page(request, handoff_id, session, error=error.message, status=error.status)
             await handoffs.reply(handoff_id, session.principal, content)
         elif action == "close":
             outcome = form.get("outcome", "")
             if outcome not in ("bot", "resolved"):
                 return await handoff_page(request, handoff_id, session, error="Choose how to close it.", status=422)
-            await handoffs.close(handoff_id, session.principal, outcome)  # type: ignore[arg-type]
+            await services_of(request).handoff_desk.close(handoff_id, session.principal, outcome)  # type: ignore[arg-type]
         else:
             return await handoff_page(request, handoff_id, session, error=f"Unknown action {action}.", status=404)
     except HandoffError as error:

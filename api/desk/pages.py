@@ -11,6 +11,7 @@ from sqlmodel import col, select
 from agent.approvals import ApprovalFilter
 from agent.handoffs import HandoffFilter
 from agent.tables import Step
+from api.desk.errors import desk_id
 from api.desk.render import render
 from api.desk.signin import Desk
 from api.services import services_of
@@ -52,7 +53,7 @@ async def review_page(request: Request, conversation_id: str, session: Desk) -> 
     """Every run of a conversation: its model calls (model, tokens, cost), its tool calls with the policy's
     outcome, rule and reason, and a link to its trace when `JAEGER_UI_URL` is set."""
     services = services_of(request)
-    conversation = await services.runs.conversation_for(conversation_id, session.principal)
+    conversation = await services.runs.conversation_for(desk_id(conversation_id, "conversation"), session.principal)
     runs = await services.runs.runs(conversation.id)
     run_ids = [r.id for r in runs]
     async with services.database.session(readonly=True) as db:

@@ -1,4 +1,7 @@
-"""Rendering the desk's pages: one Jinja2 environment, with the few formatting helpers the templates share."""
+"""Rendering the desk's pages: one Jinja2 environment, with the few formatting helpers the templates share.
+
+Every value a template prints goes through `visible` first (the environment's `finalize`): whoever wrote it, a
+bidi override or an invisible character never reaches a team member's screen. Autoescaping does the HTML."""
 
 from __future__ import annotations
 
@@ -9,8 +12,10 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
 from tools.context import utcnow
+from tools.store.sanitize import visible
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -44,7 +49,20 @@ def left(moment: datetime) -> str:
     return "expired" if remaining <= 0 else duration(remaining)
 
 
+def shown(value: Any) -> Any:
+    """What a template prints: text made `visible`; a record or list printed whole (a step's arguments) as its
+    text, made visible too; anything else (numbers, dates, None, and markup the templates built) as it is."""
+    if isinstance(value, Markup):
+        return value
+    if isinstance(value, str):
+        return visible(value)
+    if isinstance(value, dict | list | tuple):
+        return visible(str(value))
+    return value
+
+
 templates.env.filters.update(usd=usd, age=age, left=left, duration=duration)
+templates.env.finalize = shown
 
 
 def render(request: Request, name: str, context: dict[str, Any], *, status_code: int = 200) -> HTMLResponse:

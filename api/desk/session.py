@@ -4,7 +4,12 @@ The cookie holds a short JWT of its own, signed with the service secret but with
 an API bearer token and an API token is not a session. It is HttpOnly (no script reads it), SameSite=Strict
 (no other site's page sends it), Secure unless the service runs on the development secret, and expires.
 Every form carries a CSRF token derived from the session id with an HMAC: a form posted without it, or with
-another session's, is refused with 403. Sessions live in the cookie only; signing out deletes it.
+another session's, is refused with 403.
+
+A signed cookie alone cannot be taken back: a copy of it would work until it expired. So every session is also a
+row (`desk_sessions`, keyed by a hash of the session id), read on every desk request: signing out ends the row,
+and with it the session on every replica and for every copy of the cookie. A session lasts the desk's configured
+time, or less when the staff token it was opened with expires sooner: a sign-in never outlives its proof.
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
-from agent.tables import DeskLinkUse
+from agent.tables import DeskLinkUse, DeskSessionRecord
 from api.desk.errors import DeskPageError, SignInRequired
 from api.errors import ApiError
 from api.identity import TokenVerifier
@@ -46,16 +53,44 @@ def csrf_token(secret: str, session_id: str) -> str:
     return hmac.new(secret.encode(), f"desk-csrf:{session_id}".encode(), hashlib.sha256).hexdigest()
 
 
-def open_session(secret: str, principal: Principal, ttl: timedelta) -> tuple[str, DeskSession]:
-    """The cookie value for a new session of `principal`, and the session it stands for."""
+def stored_id(session_id: str) -> str:
+    return hashlib.sha256(f"desk-session:{session_id}".encode()).hexdigest()
+
+
+def session_end(now: datetime, ttl: timedelta, token_expires_at: float | None) -> datetime:
+    """When a session opened now ends: after the desk's `ttl`, or when the staff token it was opened with
+    expires, whichever comes first."""
+    end = now + ttl
+    if token_expires_at is not None:
+        end = min(end, datetime.fromtimestamp(token_expires_at, UTC))
+    return end
+
+
+async def open_session(
+    database: Database, secret: str, principal: Principal, expires_at: datetime
+) -> tuple[str, DeskSession]:
+    """The cookie value for a new session of `principal`, and the session it stands for, stored until
+    `expires_at`. Sessions long past their end are cleared out on the way."""
     session_id = secrets.token_urlsafe(24)
-    expires = datetime.now(UTC) + ttl
-    claims = {"sub": principal.id, "role": principal.role, "sid": session_id, "aud": SESSION_AUDIENCE, "exp": expires}
-    cookie = jwt.encode(claims, secret, algorithm=ALGORITHM)
-    return cookie, DeskSession(principal, session_id, csrf_token(secret, session_id), expires)
+    now = utcnow()
+    claims = {"sub": principal.id, "role": principal.role, "sid": session_id, "aud": SESSION_AUDIENCE}
+    cookie = jwt.encode({**claims, "exp": expires_at}, secret, algorithm=ALGORITHM)
+    row = DeskSessionRecord(
+        id=stored_id(session_id), staff_id=principal.id, role=principal.role, created_at=now, expires_at=expires_at
+    )
+    async with database.session() as db:
+        await db.exec(delete(DeskSessionRecord).where(col(DeskSessionRecord.expires_at) < now - SESSIONS_KEPT))
+        db.add(row)
+        await db.commit()
+    return cookie, DeskSession(principal, session_id, csrf_token(secret, session_id), expires_at)
 
 
-def read_session(secret: str, cookie: str | None) -> DeskSession:
+SESSIONS_KEPT = timedelta(days=1)
+"""How long an ended or expired session's row is kept after its end (for a look at who was signed in when)."""
+
+
+async def read_session(database: Database, secret: str, cookie: str | None) -> DeskSession:
+    """The session the cookie names, if its signature holds and its row is still open and unexpired."""
     if not cookie:
         raise SignInRequired
     try:
@@ -66,9 +101,26 @@ def read_session(secret: str, cookie: str | None) -> DeskSession:
         raise SignInRequired from None
     if claims.get("role") not in ("agent", "supervisor") or not isinstance(claims.get("sub"), str):
         raise SignInRequired
+    if not isinstance(session_id := claims.get("sid"), str):
+        raise SignInRequired
+    async with database.session(readonly=True) as db:
+        row = await db.get(DeskSessionRecord, stored_id(session_id))
+    if row is None or row.ended_at is not None or row.expires_at <= utcnow():
+        raise SignInRequired
+    if (row.staff_id, row.role) != (claims["sub"], claims["role"]):
+        raise SignInRequired
     principal = Principal(id=claims["sub"], role=claims["role"])
-    expires = datetime.fromtimestamp(claims["exp"], UTC)
-    return DeskSession(principal, claims["sid"], csrf_token(secret, claims["sid"]), expires)
+    return DeskSession(principal, session_id, csrf_token(secret, session_id), row.expires_at)
+
+
+async def end_session(database: Database, session: DeskSession) -> None:
+    """Sign out: the session's row is ended, so no copy of its cookie works anywhere from now on."""
+    async with database.session() as db:
+        row = col(DeskSessionRecord.id) == stored_id(session.session_id)
+        await db.exec(
+            update(DeskSessionRecord).where(row, col(DeskSessionRecord.ended_at).is_(None)).values(ended_at=utcnow())
+        )
+        await db.commit()
 
 
 def check_csrf(session: DeskSession, submitted: str | None) -> None:
@@ -76,16 +128,16 @@ def check_csrf(session: DeskSession, submitted: str | None) -> None:
         raise DeskPageError(403, "This form is missing its security token, or the token belongs to another session.")
 
 
-async def staff_from_token(verifier: TokenVerifier, token: str) -> Principal:
-    """The principal of an API JWT offered at sign-in (as the API would accept it, JWKS included); customers are
-    refused at the desk."""
+async def staff_from_token(verifier: TokenVerifier, token: str) -> tuple[Principal, float]:
+    """The principal of an API JWT offered at sign-in (as the API would accept it, JWKS included) and when the
+    token expires; customers are refused at the desk."""
     try:
-        principal = await verifier.principal(token.strip())
+        principal, expires_at = await verifier.identify(token.strip())
     except ApiError as error:
         raise DeskPageError(401, f"That token cannot sign in: {error.message}.") from None
     if not principal.is_staff:
         raise DeskPageError(403, "The desk is for support staff; a customer's token cannot sign in here.")
-    return principal
+    return principal, expires_at
 
 
 def mint_link_token(secret: str, staff_id: str, role: str, ttl: timedelta = timedelta(minutes=15)) -> str:

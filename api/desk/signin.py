@@ -16,13 +16,15 @@ from api.desk.session import (
     SESSION_COOKIE,
     DeskSession,
     check_csrf,
+    end_session,
     open_session,
     read_session,
     redeem_link,
+    session_end,
     staff_from_token,
 )
 from api.services import services_of
-from tools.context import Principal
+from tools.context import Principal, utcnow
 
 router = APIRouter(prefix="/desk", include_in_schema=False)
 SIGN_IN_CSRF_COOKIE = "desk_sign_in"
@@ -34,7 +36,7 @@ def secret_of(request: Request) -> str:
 
 
 async def desk_session(request: Request) -> DeskSession:
-    return read_session(secret_of(request), request.cookies.get(SESSION_COOKIE))
+    return await read_session(services_of(request).database, secret_of(request), request.cookies.get(SESSION_COOKIE))
 
 
 Desk = Annotated[DeskSession, Depends(desk_session)]
@@ -51,15 +53,22 @@ async def checked_form(request: Request, session: Desk) -> dict[str, str]:
 DeskForm = Annotated[dict[str, str], Depends(checked_form)]
 
 
-def signed_in(request: Request, principal: Principal, to: str = "/desk") -> Response:
-    settings = services_of(request).settings
-    ttl = timedelta(minutes=settings.desk_session_minutes)
-    cookie, _ = open_session(secret_of(request), principal, ttl)
+async def signed_in(
+    request: Request, principal: Principal, token_expires_at: float | None, to: str = "/desk"
+) -> Response:
+    """A new session for `principal` and the redirect that sets its cookie. It lasts the desk's configured time,
+    or until the staff token it was opened with expires, if that is sooner (`token_expires_at`; None for a
+    one-time link, which proves who signs in only at that moment)."""
+    services = services_of(request)
+    settings = services.settings
+    now = utcnow()
+    expires_at = session_end(now, timedelta(minutes=settings.desk_session_minutes), token_expires_at)
+    cookie, _ = await open_session(services.database, secret_of(request), principal, expires_at)
     response = RedirectResponse(to, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         cookie,
-        max_age=int(ttl.total_seconds()),
+        max_age=max(0, int((expires_at - now).total_seconds())),
         path="/desk",
         httponly=True,
         samesite="strict",
@@ -75,7 +84,7 @@ async def sign_in_page(request: Request) -> Response:
     session at once."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
-        return signed_in(request, await staff_from_token(services_of(request).verifier, token))
+        return await signed_in(request, *await staff_from_token(services_of(request).verifier, token))
     form_key = secrets.token_urlsafe(24)
     page: HTMLResponse = render(request, "sign_in.html", {"form_key": form_key})
     page.set_cookie(
@@ -94,18 +103,20 @@ async def sign_in(request: Request, token: Annotated[str, Form()], csrf: Annotat
     expected = request.cookies.get(SIGN_IN_CSRF_COOKIE)
     if not expected or not hmac.compare_digest(csrf, expected):
         return render(request, "sign_in.html", {"error": "The form expired; please try again."}, status_code=403)
-    return signed_in(request, await staff_from_token(services_of(request).verifier, token))
+    return await signed_in(request, *await staff_from_token(services_of(request).verifier, token))
 
 
 @router.get("/sign-in/link", response_model=None)
 async def sign_in_by_link(request: Request, token: str) -> Response:
     """A one-time link from `support desk-link`."""
     principal = await redeem_link(services_of(request).database, secret_of(request), token)
-    return signed_in(request, principal)
+    return await signed_in(request, principal, None)
 
 
 @router.post("/sign-out", response_model=None)
-async def sign_out(_: DeskForm) -> Response:
+async def sign_out(request: Request, session: Desk, _: DeskForm) -> Response:
+    """End the session everywhere (every replica, every copy of its cookie), then drop the cookie here."""
+    await end_session(services_of(request).database, session)
     response = RedirectResponse("/desk/sign-in", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/desk")
     return response

@@ -26,7 +26,6 @@ def run_migrations(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
-        include_name=schema.include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -115,7 +115,7 @@ def settled_view(settled: Settled, services: Services) -> SettledApprovalOut:
     )
 
 
-@router.post("/{approval_id}/approve", responses=error_responses(403, 404, 409, 422))
+@router.post("/{approval_id}/approve", responses=error_responses(403, 404, 409, 413, 422))
 async def approve_approval(
     request: Request, approver: StaffPrincipal, approval_id: ApprovalId, body: ApproveIn
 ) -> SettledApprovalOut:
@@ -126,7 +126,7 @@ async def approve_approval(
     return settled_view(settled, services)
 
 
-@router.post("/{approval_id}/reject", responses=error_responses(404, 409, 422))
+@router.post("/{approval_id}/reject", responses=error_responses(404, 409, 413, 422))
 async def reject_approval(
     request: Request, approver: StaffPrincipal, approval_id: ApprovalId, body: RejectIn
 ) -> SettledApprovalOut:

@@ -24,7 +24,7 @@ class ConfirmationIn(RequestBody):
 
 @router.post(
     "/{conversation_id}/confirmations/{confirmation_id}",
-    responses=error_responses(401, 403, 404, 409, 422, 503),
+    responses=error_responses(401, 403, 404, 409, 413, 422, 503),
 )
 async def answer_confirmation(
     request: Request,
@@ -42,5 +42,5 @@ async def answer_confirmation(
     )
     return ConfirmationAnswerOut(
         confirmation=confirmation_view(settled.approval),
-        run=run_view(settled.run, await services.approvals.held_in(settled.run.id)) if settled.run else None,
+        run=run_view(settled.run) if settled.run else None,
     )

@@ -18,9 +18,8 @@ from agent.loop import EventSink
 from agent.run_store import ConversationRef
 from agent.tables import Approval, Conversation, ConversationEvent, Handoff
 from api.auth import AnyPrincipal, CustomerPrincipal
-from api.errors import ApiError
 from api.idempotency import IdempotencyKeys, request_hash
-from api.inputs import ConversationId, StorableText
+from api.inputs import ConversationId, StorableText, message_text
 from api.schemas import ConversationDetailOut, ConversationOut, HandoffRefOut, SendMessageOut, error_responses
 from api.schemas.base import RequestBody
 from api.schemas.streams import event_stream_response
@@ -40,9 +39,10 @@ class MessageIn(RequestBody):
     """The message, up to 8 KB of UTF-8 by default; not empty."""
 
 
-@router.post("", status_code=201, responses=error_responses(401, 403, 503))
+@router.post("", status_code=201, responses=error_responses(401, 403, 429, 503))
 async def create_conversation(request: Request, principal: CustomerPrincipal) -> ConversationOut:
-    """Start a conversation for the signed-in customer."""
+    """Start a conversation for the signed-in customer; at most `SUPPORT_CONVERSATIONS_PER_HOUR` an hour (429
+    with Retry-After past it)."""
     services = services_of(request)
     # Paced with the turns (`agent/pacing.py`): a burst of new conversations waits its turn instead of opening a
     # database connection each.
@@ -59,15 +59,6 @@ async def list_conversations(
     """The signed-in customer's own conversations, newest first."""
     found = await services_of(request).runs.conversations_of(principal.id, limit=limit)
     return [conversation_summary(c) for c in found]
-
-
-def checked_content(body: MessageIn, limit: int) -> str:
-    size = len(body.content.encode("utf-8", "surrogatepass"))
-    if size > limit:
-        raise ApiError(413, "message_too_large", f"a message can be at most {limit} bytes; this one is {size}")
-    if not body.content.strip():
-        raise ApiError(422, "empty_message", "the message is empty")
-    return body.content
 
 
 @router.post(
@@ -101,7 +92,7 @@ async def send_message(
     Server-Sent Events while it happens. Either way the message is stored before the model is called, and the
     run completes and is stored even if the client goes away."""
     services = services_of(request)
-    content = checked_content(body, services.settings.max_message_bytes)
+    content = message_text(body.content, services.settings.max_message_bytes)
     # The whole message, from its claim to its answer, is one turn of the worker's pacing (`agent/pacing.py`):
     # in a burst, the messages that came first are answered first.
     async with services.loop.pacer.turn():
@@ -170,9 +161,7 @@ async def _send_message(
             so_far=started.so_far,
             history=started.history,
         )
-        response = SendMessageOut(
-            message=message_view(started.message), run=run_view(result.run, result.approval)
-        ).model_dump(mode="json")
+        response = SendMessageOut(message=message_view(started.message), run=run_view(result)).model_dump(mode="json")
         if idempotency_key is not None:
             await keys.complete(principal.id, idempotency_key, response)
         return response

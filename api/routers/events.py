@@ -3,17 +3,17 @@ Server-Sent Events, each with its stored id, resumable with `Last-Event-ID` on a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
 
 from agent.tables import ConversationEvent
 from api.auth import AnyPrincipal
-from api.errors import ApiError
 from api.feed_hub import BATCH, FeedHub
-from api.inputs import ConversationId
+from api.inputs import EVENT_ID_MAX, ConversationId, event_id
 from api.schemas import error_responses
 from api.schemas.streams import event_stream_response
 from api.services import services_of
@@ -35,14 +35,20 @@ SEND_TIMEOUT_S = 30
             "The conversation's events as Server-Sent Events, each with its feed id (`id:`), kind (`event:`) and "
             "JSON `data:` (docs/feed.md lists the kinds and their data)."
         ),
-        **error_responses(401, 403, 404, 422, 503),
+        **error_responses(401, 403, 404, 422, 429, 503),
     },
 )
 async def conversation_feed(
     request: Request,
     principal: AnyPrincipal,
     conversation_id: ConversationId,
-    after: Annotated[int | None, Query(ge=0, description="Resume after this event id (if no Last-Event-ID)")] = None,
+    after: Annotated[
+        str | None,
+        Query(
+            description="Resume after this event id (if no Last-Event-ID).",
+            json_schema_extra={"pattern": "^[0-9]+$", "maxLength": len(str(EVENT_ID_MAX))},
+        ),
+    ] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> EventSourceResponse:
     """Everything that happens in the conversation, whoever caused it: stored events after `Last-Event-ID` (or
@@ -51,32 +57,41 @@ async def conversation_feed(
     services = services_of(request)
     conversation = await services.runs.conversation_for(conversation_id, principal)
     start = resume_point(last_event_id, after)
-    return EventSourceResponse(feed(services.feed, conversation.id, start), ping=PING_S, send_timeout=SEND_TIMEOUT_S)
+    release = services.feed.open_stream(principal)
+    return EventSourceResponse(
+        feed(services.feed, conversation.id, start, release),
+        ping=PING_S,
+        send_timeout=SEND_TIMEOUT_S,
+        background=BackgroundTask(release),
+    )
 
 
-def resume_point(last_event_id: str | None, after: int | None) -> int:
-    """The header wins over the query (a browser's EventSource sets it on reconnects, after the page's `?after`)."""
-    if last_event_id is None or not last_event_id.strip():
-        return after or 0
-    text = last_event_id.strip()
-    if not text.isdigit() or len(text) > 18:
-        raise ApiError(422, "invalid_last_event_id", "Last-Event-ID must be an event id this feed sent (an integer)")
-    return int(text)
+def resume_point(last_event_id: str | None, after: str | None) -> int:
+    """The header wins over the query (a browser's EventSource sets it on reconnects, after the page's `?after`).
+    Both are read the one way (`api.inputs.event_id`): ASCII digits within the id column's range, else 422."""
+    if last_event_id is not None and last_event_id.strip():
+        return event_id(last_event_id.strip(), "Last-Event-ID")
+    return event_id(after, "after") if after is not None else 0
 
 
-async def feed(hub: FeedHub, conversation_id: str, after: int) -> AsyncIterator[dict[str, str] | ServerSentEvent]:
-    yield ServerSentEvent(retry=RETRY_MS)
-    last = after
-    while True:  # catch up in bounded batches before waiting for new events
-        batch = await hub.replay(conversation_id, last)
-        for stored in batch:
-            last = _id(stored)
-            yield feed_sse(stored)
-        if len(batch) < BATCH:
-            break
-    async with hub.subscribe(conversation_id, last) as subscriber:
-        while (new := await subscriber.queue.get()) is not None:
-            yield feed_sse(new)
+async def feed(
+    hub: FeedHub, conversation_id: str, after: int, release: Callable[[], None]
+) -> AsyncIterator[dict[str, str] | ServerSentEvent]:
+    try:
+        yield ServerSentEvent(retry=RETRY_MS)
+        last = after
+        while True:  # catch up in bounded batches before waiting for new events
+            batch = await hub.replay(conversation_id, last)
+            for stored in batch:
+                last = _id(stored)
+                yield feed_sse(stored)
+            if len(batch) < BATCH:
+                break
+        async with hub.subscribe(conversation_id, last) as subscriber:
+            while (new := await subscriber.queue.get()) is not None:
+                yield feed_sse(new)
+    finally:
+        release()
 
 
 def _id(stored: ConversationEvent) -> int:

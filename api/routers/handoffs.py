@@ -14,7 +14,8 @@ from pydantic import Field
 
 from agent.handoffs import HandoffFilter
 from api.auth import StaffPrincipal
-from api.routers.conversations import MessageIn, checked_content
+from api.inputs import HandoffId, message_text
+from api.routers.conversations import MessageIn
 from api.schemas import HandoffDetailOut, HandoffOut, StaffReplyOut, error_responses
 from api.schemas.base import RequestBody
 from api.services import services_of
@@ -46,7 +47,7 @@ async def list_handoffs(
 
 
 @router.get("/{handoff_id}", responses=error_responses(404, 422))
-async def read_handoff(request: Request, handoff_id: str, _: StaffPrincipal) -> HandoffDetailOut:
+async def read_handoff(request: Request, _: StaffPrincipal, handoff_id: HandoffId) -> HandoffDetailOut:
     """One hand-off with its conversation so far."""
     services = services_of(request)
     handoff = await services.handoffs.get(handoff_id)
@@ -55,21 +56,24 @@ async def read_handoff(request: Request, handoff_id: str, _: StaffPrincipal) -> 
 
 
 @router.post("/{handoff_id}/claim", responses=error_responses(404, 409, 422))
-async def claim_handoff(request: Request, handoff_id: str, staff: StaffPrincipal) -> HandoffOut:
+async def claim_handoff(request: Request, staff: StaffPrincipal, handoff_id: HandoffId) -> HandoffOut:
     """Take the conversation. Of two people claiming at once, one gets 200 and the other 409."""
     return handoff_view(await services_of(request).handoffs.claim(handoff_id, staff))
 
 
 @router.post("/{handoff_id}/messages", responses=error_responses(404, 409, 413, 422))
-async def reply_to_handoff(request: Request, handoff_id: str, body: MessageIn, staff: StaffPrincipal) -> StaffReplyOut:
+async def reply_to_handoff(
+    request: Request, staff: StaffPrincipal, handoff_id: HandoffId, body: MessageIn
+) -> StaffReplyOut:
     """Write to the customer as the owner of the hand-off: a message with role `agent` and my staff id."""
     services = services_of(request)
-    content = checked_content(body, services.settings.max_message_bytes)
+    content = message_text(body.content, services.settings.max_message_bytes)
     message = await services.handoffs.reply(handoff_id, staff, content)
     return StaffReplyOut(message=message_view(message), handoff=handoff_view(await services.handoffs.get(handoff_id)))
 
 
-@router.post("/{handoff_id}/close", responses=error_responses(404, 409, 422))
-async def close_handoff(request: Request, handoff_id: str, body: CloseIn, staff: StaffPrincipal) -> HandoffOut:
-    """Close as the owner (or any open hand-off as a supervisor)."""
-    return handoff_view(await services_of(request).handoffs.close(handoff_id, staff, body.outcome))
+@router.post("/{handoff_id}/close", responses=error_responses(404, 409, 413, 422))
+async def close_handoff(request: Request, staff: StaffPrincipal, handoff_id: HandoffId, body: CloseIn) -> HandoffOut:
+    """Close as the owner (or any open hand-off as a supervisor). `bot` tells the customer the assistant is back,
+    and the assistant answers what the customer wrote meanwhile that the team did not answer."""
+    return handoff_view(await services_of(request).handoff_desk.close(handoff_id, staff, body.outcome))

@@ -1,6 +1,10 @@
 """`GET /healthz`: is the service able to answer, and with which model. `/livez` and `/readyz` are the two
 probes an orchestrator asks: is the process alive (restart it if not), and may it take traffic (database
-reachable, schema at this build's revision)."""
+reachable, schema at this build's revision).
+
+Both `/healthz` and `/readyz` say whether the answers come from the configured model (`model_health`): a provider
+refusing our requests, or a fallback answering, reads `degraded` with the reason (`agent.models.health`). Readiness
+stays 200 then, since customers are still answered."""
 
 from __future__ import annotations
 
@@ -10,11 +14,29 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api import migrate
 from api.errors import ApiError
-from api.schemas import HealthOut, HelpCentreOut, LiveOut, ModelOut, ReadyOut, error_responses
+from api.schemas import (
+    HealthOut,
+    HelpCentreOut,
+    LiveOut,
+    ModelHealthOut,
+    ModelOut,
+    ModelProblemOut,
+    ReadyOut,
+    error_responses,
+)
 from api.schemas.health import DatabaseOut
 from api.services import Services, services_of
 
 router = APIRouter(tags=["health"])
+
+
+def model_health(services: Services) -> ModelHealthOut:
+    health = services.loop.health
+    problems = [
+        ModelProblemOut(reason=p.reason, model=p.model, detail=p.detail, count=p.count, last_at=p.last_at)
+        for p in health.problems()
+    ]
+    return ModelHealthOut(status="degraded" if problems else "ok", problems=problems)
 
 
 async def help_centre_health(services: Services) -> HelpCentreOut:
@@ -48,9 +70,11 @@ async def health(request: Request) -> JSONResponse:
     """The model in use, the database, the policy version and the help centre's search."""
     services = services_of(request)
     reachable = await services.database.ping()
+    answers = model_health(services)
     body = HealthOut(
-        status="ok" if reachable else "unavailable",
+        status=("ok" if answers.status == "ok" else "degraded") if reachable else "unavailable",
         model=ModelOut(provider=services.model.provider, name=services.model.name),
+        model_health=answers,
         database=DatabaseOut(dialect=services.database.dialect, reachable=reachable),
         policy_version=services.policy.version,
         help_centre=await help_centre_health(services),
@@ -80,5 +104,8 @@ async def readiness(request: Request) -> ReadyOut:
             503, "schema_not_current", "the database schema is not at this build's revision; run `support migrate`"
         )
     return ReadyOut(
-        status="ready", database=services.database.dialect, schema_revision=sorted(migrate.head_revisions())
+        status="ready",
+        database=services.database.dialect,
+        schema_revision=sorted(migrate.head_revisions()),
+        model_health=model_health(services),
     )

@@ -25,7 +25,7 @@ from api.schemas.conversations import (
     UsageOut,
 )
 from api.schemas.errors import ErrorDetail, ErrorOut, error_responses
-from api.schemas.health import HealthOut, HelpCentreOut, LiveOut, ReadyOut
+from api.schemas.health import HealthOut, HelpCentreOut, LiveOut, ModelHealthOut, ModelProblemOut, ReadyOut
 from api.schemas.staff import (
     ApprovalDecisionOut,
     ApprovalDetailOut,
@@ -55,7 +55,9 @@ __all__ = [
     "HelpCentreOut",
     "LiveOut",
     "MessageOut",
+    "ModelHealthOut",
     "ModelOut",
+    "ModelProblemOut",
     "PendingActionOut",
     "PendingConfirmationOut",
     "PolicyOut",

@@ -12,7 +12,8 @@ ERROR_DESCRIPTIONS = {
     404: "Not found, or not yours: another customer's records answer exactly like missing ones.",
     409: "The state changed first: the conversation is busy, or the approval, confirmation or hand-off was "
     "already decided.",
-    413: "The message is longer than the service accepts.",
+    413: "The message, or the request's body, is larger than the service accepts (a body is refused before it is "
+    "read, whoever sent it).",
     422: "The request is not valid: the message says which field and why.",
     429: "Too many requests: wait the number of seconds in `Retry-After`.",
     503: "A dependency (the database, the identity provider) cannot be reached; try again shortly.",

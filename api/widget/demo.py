@@ -10,6 +10,7 @@ site open in the same browser cannot mint a token through it (cross-site request
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +25,7 @@ from starlette.datastructures import URL
 from api.errors import ApiError
 from api.identity import mint_token
 from api.inputs import valid_subject
+from api.page_security import page_nonce, page_policy
 from api.services import Services, services_of
 from api.widget.assets import version
 from tools.store.tables import Customer, Order
@@ -73,6 +75,22 @@ class DemoToken(BaseModel):
     expires_at: datetime
 
 
+def suggested_request(orders: Sequence[Order]) -> str:
+    """Something to type in the chat that works for this customer, as the assistant knows them: cancel an order
+    that can still be cancelled, else return an item of a delivered one, else ask where an order is."""
+    pending = next((o for o in orders if o.status == "pending"), None)
+    if pending is not None:
+        return f"Please cancel order {pending.order_id}, I no longer need it"
+    for order in orders:
+        names = [item["name"] for item in order.items]
+        unique = next((name for name in names if names.count(name) == 1), None)
+        if order.status == "delivered" and unique is not None:
+            return f"I want to return the {unique} from order {order.order_id}"
+    if orders:
+        return f"Where is my order {orders[0].order_id}?"
+    return "What is your return policy?"
+
+
 @router.get("", response_class=HTMLResponse)
 async def demo_page(
     request: Request, services: DemoServices, customer: Annotated[str | None, Query(max_length=80)] = None
@@ -92,14 +110,19 @@ async def demo_page(
             if chosen
             else []
         )
+    nonce = page_nonce()
     context: dict[str, Any] = {
+        "csp_nonce": nonce,
         "customers": customers,
         "chosen": chosen,
         "unknown": customer if customer and chosen is None else None,
         "orders": orders,
+        "suggestion": suggested_request(orders),
         "version": version(),
     }
-    return templates.TemplateResponse(request, "demo.html", context, status_code=404 if context["unknown"] else 200)
+    page = templates.TemplateResponse(request, "demo.html", context, status_code=404 if context["unknown"] else 200)
+    page.headers["Content-Security-Policy"] = page_policy(nonce)
+    return page
 
 
 @router.post("/token", dependencies=[Depends(from_own_page)])

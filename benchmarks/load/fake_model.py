@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.fakes.anthropic_api import Reply, Text, ToolUse, _chunk, message_body, sse, stream_events
+from tests.fakes.anthropic_api import Reply, Text, ToolUse, chunk, message_body, sse, stream_events
 
 ORDER_ID = re.compile(r"#W\d{7}")
 
@@ -96,7 +96,7 @@ async def serve(port: int, delay_s: float) -> None:
                 model = str(body.get("model", "claude-fake"))
                 if body.get("stream"):
                     head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
-                    events = b"".join(_chunk(sse(name, data)) for name, data in stream_events(reply, model))
+                    events = b"".join(chunk(sse(name, data)) for name, data in stream_events(reply, model))
                     writer.write(head.encode() + events + b"0\r\n\r\n")
                 else:
                     writer.write(response(200, "application/json", message_body(reply, model)))

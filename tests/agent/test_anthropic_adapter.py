@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from sqlmodel import col, select
 
 from agent import replies
-from agent.errors import ModelError, ModelProtocolError, ModelTimeout, ModelUnavailable
+from agent.errors import ModelError, ModelProtocolError, ModelRejected, ModelTimeout, ModelUnavailable
 from agent.models.anthropic_model import STREAM_MODELS, AnthropicModel
 from agent.models.base import Message, ModelRequest, ModelResponse, TextBlock, ToolUseBlock, Usage
 from agent.prompt_versions import PromptVersions
@@ -45,6 +45,7 @@ from tests.fakes.anthropic_api import (
     call,
     calls,
     overloaded,
+    paused,
     say,
 )
 from tests.support.http_server import parse_sse
@@ -232,7 +233,7 @@ async def test_the_sdk_retries_and_the_adapter_adds_no_retry_of_its_own(api: Fak
 FAILURES: list[tuple[str, list[Script], type[ModelError]]] = [
     ("400-bad-request", [HttpError(400, "messages: roles must alternate")], ModelProtocolError),
     ("413-too-large", [HttpError(413, "request too large")], ModelProtocolError),
-    ("401-bad-key", [HttpError(401, "invalid x-api-key")], ModelUnavailable),
+    ("401-bad-key", [HttpError(401, "invalid x-api-key")], ModelRejected),
     ("429-rate-limited", [HttpError(429, retry_after=0.001)] * 2, ModelUnavailable),
     ("500-api-error", [HttpError(500, retry_after=0.001)] * 2, ModelUnavailable),
     ("529-overloaded", [overloaded()] * 2, ModelUnavailable),
@@ -560,21 +561,26 @@ async def test_a_refusal_gets_the_services_own_reply(sqlite_url: str, api: FakeM
 
 
 async def test_a_paused_turn_is_sent_back_to_continue(sqlite_url: str, api: FakeMessagesAPI) -> None:
-    api.add(say("Let me look into that", stop_reason="pause_turn"), say("Your order #W2611340 has been processed."))
+    """handling-stop-reasons, `pause_turn`: the paused answer, server tool's call included, goes back unchanged as
+    the last message (on a model without prefill too: it stops inside a server tool), and the turn goes on."""
+    api.add(paused("Let me look into that."), say("Your order #W2611340 has been processed."))
     async with claude_service(sqlite_url, api) as service:
         run = await ask(service, "Where is my order #W2611340?")
         steps = await stored_steps(service)
     assert (run["status"], run["reply"]) == ("completed", "Your order #W2611340 has been processed.")
     assert [s.stop_reason for s in steps] == ["pause_turn", "end_turn"]
-    asked, paused = api.requests[1].body["messages"][-2:]
-    assert paused == {"role": "assistant", "content": [{"type": "text", "text": "Let me look into that"}]}
-    assert asked["role"] == "user"  # the paused answer is sent back last, with nothing added
+    asked, resumed = api.requests[1].body["messages"][-2:]
+    assert asked["role"] == "user"  # nothing added after the paused answer
+    assert resumed["role"] == "assistant"
+    assert [b["type"] for b in resumed["content"]] == ["text", "server_tool_use"]
+    assert resumed["content"][1]["id"].startswith("srvtoolu_")
+    api.assert_done()
 
 
 MODEL_FAILURES: list[tuple[str, dict[str, Any], list[Script], str]] = [
     ("overloaded-after-retries", {"max_retries": 1}, [overloaded()] * 2, "ModelUnavailable"),
     ("server-error", {}, [HttpError(500, "internal")], "ModelUnavailable"),
-    ("rejected-request", {}, [HttpError(400, "bad request")], "ModelProtocolError"),
+    ("rejected-request", {}, [HttpError(400, "bad request")], "ModelRejected"),
     ("connection-dropped", {}, [Disconnect()], "ModelUnavailable"),
     ("too-slow", {"timeout_s": 0.2}, [say("late", delay_s=60)], "ModelTimeout"),
     ("invalid-tool-json", {}, [broken_tool_input()], "ModelProtocolError"),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 import json
 
-from agent.context import OMITTED_PREFIX, clip_result, fit_history
-from agent.models.base import Message, ModelRequest, TextBlock, ToolResultBlock, ToolUseBlock
+from agent.context import OMITTED_PREFIX, clip_result, estimate_tokens, fit_history, repaired, stable_cut, turns_of
+from agent.models.base import Message, ModelRequest, TextBlock, ThinkingBlock, ToolResultBlock, ToolUseBlock
 from agent.models.offline import OfflineModel
 from agent.models.scripted import ScriptedModel, Step, call, say
 from tests.support.service import running_service
@@ -82,3 +82,57 @@ async def test_the_offline_model_ignores_the_omission_note(sqlite_url: str) -> N
             await service.say(JAMES, conversation, "Where is my order #W2611340?")
         answer = (await service.say(JAMES, conversation, "hello")).json()["run"]["reply"]
     assert "offline mode" in answer  # a greeting, not an answer about the order the note mentions
+
+
+def thoughtful_turn(i: int) -> list[Message]:
+    """A turn of a thinking model: its answers open with thinking blocks."""
+    thinking = ThinkingBlock("", f"sig{i}")
+    return [
+        Message.user_text(f"question {i} about #W{1000000 + i} " + "and more " * 20),
+        Message(role="assistant", content=(thinking, ToolUseBlock(f"t{i}", "get_order_details", {"order_id": "x"}))),
+        Message(role="user", content=(ToolResultBlock(f"t{i}", "{}"),)),
+        Message(role="assistant", content=(ThinkingBlock("", f"sig{i}b"), TextBlock(f"answer {i}"))),
+    ]
+
+
+def test_the_cut_moves_in_steps_and_between_moves_each_request_extends_the_last() -> None:
+    """Once trimming starts the note does not change every turn: it changes only when the cut moves, and between
+    two moves the history shown grows by appending only, so the previous call's cache breakpoint still hits."""
+    turns = [thoughtful_turn(i) for i in range(40)]
+    shown = [fit_history([m for t in turns[:n] for m in t], budget_tokens=2000) for n in range(1, 41)]
+    notes = [m[0].content[0].text if isinstance(m[0].content[0], TextBlock) else "" for m in shown]
+    moves = [n for n in range(1, 40) if notes[n] != notes[n - 1]]
+    assert 2 <= len(moves) <= 12, moves  # in steps, not at every turn after the first cut
+    for n in range(1, 40):
+        if n not in moves:
+            assert shown[n][: len(shown[n - 1])] == shown[n - 1]  # append-only between moves
+
+
+def test_turns_kept_across_a_move_lose_their_thinking_and_later_ones_keep_it() -> None:
+    """prefix-checks: a thinking block is bound to what came before it; when the cut moves under kept turns their
+    thinking is dropped, and the same turns are stripped the same way on every later call."""
+    history = [m for i in range(30) for m in thoughtful_turn(i)]
+    fitted = fit_history(history, budget_tokens=2000)
+    _, moved_at = stable_cut([sum(estimate_tokens(m) for m in t) for t in turns_of(history)], 2000)
+    kept_turns = turns_of(fitted)
+    first_kept = 30 - len(kept_turns)
+    for offset, kept in enumerate(kept_turns):
+        thought = any(isinstance(b, ThinkingBlock) for m in kept for b in m.content)
+        assert thought == (first_kept + offset > moved_at), (first_kept + offset, moved_at)
+    grown = fit_history([*history, *thoughtful_turn(30)], budget_tokens=2000)
+    assert grown[: len(fitted)] == fitted  # the next turn sees the same, stripped the same
+
+
+def test_a_stored_history_with_blank_text_or_empty_messages_is_repaired() -> None:
+    sound = turn(1)
+    assert repaired(sound) is sound
+    poisoned = [
+        Message.user_text("hi"),
+        Message(role="assistant", content=(TextBlock("\n\n"), ToolUseBlock("t1", "get_customer_profile", {}))),
+        Message(role="user", content=(ToolResultBlock("t1", "{}"),)),
+        Message(role="assistant", content=()),
+        Message(role="assistant", content=(TextBlock("Here you are."), TextBlock(" "))),
+    ]
+    fixed = repaired(poisoned)
+    assert [len(m.content) for m in fixed] == [1, 1, 1, 1]
+    assert all(b.text.strip() for m in fixed for b in m.content if isinstance(b, TextBlock))

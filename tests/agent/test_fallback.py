@@ -98,7 +98,9 @@ async def test_a_failed_probe_opens_the_circuit_again() -> None:
 
 async def test_when_every_link_fails_the_chain_says_which_and_why() -> None:
     chain = FallbackChain([scripted("a", down()), scripted("b", down())])
-    with pytest.raises(ModelUnavailable, match=r"a:scripted-1: HTTP 529.*b:scripted-1: HTTP 529"):
+    with pytest.raises(
+        ModelUnavailable, match=r"a:scripted-1 unavailable: HTTP 529.*b:scripted-1 unavailable: HTTP 529"
+    ):
         await chain.complete(REQUEST)
 
 
@@ -111,6 +113,7 @@ async def test_the_offline_model_as_last_resort_offers_a_person(sqlite_url: str)
     assert run["status"] == "completed"
     assert run["reply"].startswith(LIMITED_MODE) and "357962501027" in run["reply"]
     assert run["model"] == {"provider": "offline", "name": "offline-intent-1"}
+    assert run["fallback_reason"] == "primary:scripted-1 unavailable: HTTP 529 overloaded"
 
 
 def chat_completion(content: str | None = None, tool_calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:

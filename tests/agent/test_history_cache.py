@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import itertools
 
-import pytest
-
 from tests.fakes.anthropic_api import FakeMessagesAPI, call, say
-from tests.fakes.prompt_cache import MAX_BREAKPOINTS, PromptCache, TooManyBreakpoints
+from tests.fakes.claude_models import MODELS
+from tests.fakes.prompt_cache import MAX_BREAKPOINTS, PromptCache
 from tests.support.service import anthropic_settings, running_service
 
 JAMES = "james_li_5688"
@@ -53,17 +52,10 @@ async def test_each_call_reads_the_previous_calls_prompt_from_cache(sqlite_url: 
         assert run["usage"]["cache_write_tokens"] == written
 
 
-def test_the_fake_refuses_more_breakpoints_than_the_api_allows() -> None:
-    marked = {"type": "text", "text": "hi", "cache_control": EPHEMERAL}
-    body = {"system": [marked], "messages": [{"role": "user", "content": [marked, marked, marked, marked]}]}
-    with pytest.raises(TooManyBreakpoints):
-        PromptCache().usage(body)
-
-
 def test_without_history_breakpoints_only_the_marked_prefix_is_read() -> None:
     cache = PromptCache()
-    system = [{"type": "text", "text": "rules " * 200, "cache_control": EPHEMERAL}]
-    first = {"system": system, "messages": [{"role": "user", "content": "hello"}]}
+    system = [{"type": "text", "text": "rules " * 1000, "cache_control": EPHEMERAL}]
+    first = {"model": "claude-sonnet-4-6", "system": system, "messages": [{"role": "user", "content": "hello"}]}
     second = {**first, "messages": [*first["messages"], {"role": "assistant", "content": "hi"}]}
     cache.usage(first)
     usage = cache.usage(second)
@@ -72,16 +64,30 @@ def test_without_history_breakpoints_only_the_marked_prefix_is_read() -> None:
     assert usage.input_tokens > 0  # the unmarked history is plain input every time
 
 
-def test_the_fake_keeps_a_cache_per_model_and_caches_nothing_under_a_models_minimum() -> None:
-    """A conversation moving between models does not read the other model's cache; a prefix under the model's
-    minimum (4096 tokens on Claude Haiku 4.5) is neither written nor read."""
-    cache = PromptCache()
+def test_a_prefix_under_the_models_minimum_is_not_cached() -> None:
+    """prompt-caching: "shorter prompts cannot be cached, even if marked with cache_control"."""
+    cache = PromptCache({"claude-haiku-4-5": 4096})
+    body = {
+        "model": "claude-haiku-4-5",
+        "system": [{"type": "text", "text": "rules " * 1000, "cache_control": EPHEMERAL}],
+        "messages": [{"role": "user", "content": "hello"}],
+    }
+    assert cache.usage(body).cache_creation_input_tokens == 0
+    assert cache.usage(body).cache_read_input_tokens == 0
+
+
+def test_the_fakes_cache_is_per_model_with_each_models_own_minimum() -> None:
+    """A conversation moving between models (a route's) does not read the other model's cache, and the fake API
+    applies each model's own minimum (`tests.fakes.claude_models`): the same ~1500-token prefix is cached on
+    Claude Sonnet 4.6 (1024) and on neither Claude Haiku 4.5 nor Opus 4.6 (4096)."""
+    cache = PromptCache({model.id: model.min_cacheable_tokens for model in MODELS.values()})
     system = [{"type": "text", "text": "rules " * 1000, "cache_control": EPHEMERAL}]  # about 1500 tokens
     body = {"system": system, "messages": [{"role": "user", "content": "hello"}]}
     assert cache.usage({**body, "model": "claude-sonnet-4-6"}).cache_creation_input_tokens > 0
     assert cache.usage({**body, "model": "claude-sonnet-4-6"}).cache_read_input_tokens > 0
     other = cache.usage({**body, "model": "claude-opus-4-8"})
     assert other.cache_read_input_tokens == 0 and other.cache_creation_input_tokens > 0
-    for _ in range(2):
-        small = cache.usage({**body, "model": "claude-haiku-4-5"})
-        assert (small.cache_read_input_tokens, small.cache_creation_input_tokens) == (0, 0)
+    for small_cache in ("claude-haiku-4-5", "claude-opus-4-6"):
+        for _ in range(2):
+            small = cache.usage({**body, "model": small_cache})
+            assert (small.cache_read_input_tokens, small.cache_creation_input_tokens) == (0, 0)

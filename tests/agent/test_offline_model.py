@@ -24,12 +24,11 @@ def paid(order: data.Order) -> float:
 
 
 def method_name(user_id: str, method_id: str) -> str:
-    """How the customer knows a payment method: "Visa ending 3194", "gift card ending 1725971", "PayPal"."""
+    """How the customer knows a payment method: "Visa ending 3194", "gift card (balance $17.00)", "PayPal"."""
     method = data.user(user_id)["payment_methods"][method_id]
     if "last_four" in method:
         return f"{method['brand'].title()} ending {method['last_four']}"
-    kind, _, number = method_id.rpartition("_")
-    return "PayPal" if kind == "paypal" else f"gift card ending {number}"
+    return "PayPal" if method["source"] == "paypal" else f"gift card (balance ${method['balance']:.2f})"
 
 
 CONFIRM = "<presses Confirm>"
@@ -230,7 +229,9 @@ async def test_a_pending_order_is_paid_with_the_customers_gift_card(sqlite_url: 
         confirm, done = await chat(
             service, order["user_id"], f"Can I pay {order['order_id']} with my gift card?", CONFIRM
         )
-        assert f"gift card ending {card.rpartition('_')[2]}" in confirm["reply"] and card not in confirm["reply"]
+        balance = data.gift_cards(order["user_id"])[card]
+        assert f"with gift card (balance ${balance:.2f}) instead" in confirm["reply"]
+        assert card.rpartition("_")[2] not in confirm["reply"]
         assert done["status"] == "completed", done
         history = (await stored_order(service, order["order_id"])).payment_history
         assert history[-2]["payment_method_id"] == card and history[-1]["transaction_type"] == "refund"

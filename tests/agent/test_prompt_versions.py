@@ -173,7 +173,12 @@ async def test_a_conversation_keeps_its_version_across_turns_and_a_restart_and_r
     sqlite_url: str, tmp_path: Path
 ) -> None:
     root = with_second_version(tmp_path)
-    settings = {"SUPPORT_PROMPTS_DIR": str(root), "SUPPORT_PROMPT_VERSION": "v1", "SUPPORT_PROMPT_CANARY": "v2:50"}
+    settings = {
+        "SUPPORT_PROMPTS_DIR": str(root),
+        "SUPPORT_PROMPT_VERSION": "v1",
+        "SUPPORT_PROMPT_CANARY": "v2:50",
+        "SUPPORT_CONVERSATIONS_PER_HOUR": "0",  # 40 new conversations from one customer: past the default cap
+    }
     versions = PromptVersions.load(registry, directory=root, live="v1", canary="v2:50")
     model = ScriptedModel()
     async with running_service(sqlite_url, model, **settings) as service:
@@ -241,7 +246,11 @@ async def test_each_versions_prefix_is_byte_identical_on_every_turn_through_the_
     root = with_second_version(tmp_path)
     versions = PromptVersions.load(registry, directory=root, live="v1", canary="v2:50")
     with FakeMessagesAPI() as api:
-        settings = {**anthropic_settings(api.base_url), "SUPPORT_PROMPTS_DIR": str(root)}
+        settings = {
+            **anthropic_settings(api.base_url),
+            "SUPPORT_PROMPTS_DIR": str(root),
+            "SUPPORT_CONVERSATIONS_PER_HOUR": "0",  # 40 new conversations from one customer: past the default cap
+        }
         async with running_service(
             sqlite_url, SUPPORT_PROMPT_VERSION="v1", SUPPORT_PROMPT_CANARY="v2:50", **settings
         ) as service:

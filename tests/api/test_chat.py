@@ -123,7 +123,9 @@ async def test_a_call_over_the_automatic_limit_pauses_for_approval(sqlite_url: s
         assert answer.status_code == 200
         run = await confirm(service, JAMES, conversation, answer.json()["run"])
         assert run["status"] == "awaiting_approval"
-        assert "team" in run["reply"] and "refund $60.00 on #W2611340" in run["reply"]
+        assert (
+            "team" in run["reply"] and "refund $60.00 on order #W2611340 to gift card (balance $17.00)" in run["reply"]
+        )
         pending = run["pending_action"]
         assert (pending["tool"], pending["amount"], pending["approver_role"], pending["status"]) == (
             "issue_refund",
@@ -198,7 +200,7 @@ async def test_a_model_failure_is_a_failed_run_not_a_500(sqlite_url: str) -> Non
         ("max_tokens", "completed", "cut short"),
         ("refusal", "completed", "can't help"),
         ("stop_sequence", "completed", "partial"),
-        ("model_context_window_exceeded", "failed", "trouble"),
+        ("model_context_window_exceeded", "completed", "partial\n\n(My answer was cut short"),
     ],
 )
 async def test_every_stop_reason_is_handled(sqlite_url: str, stop_reason: str, status: str, reply_has: str) -> None:

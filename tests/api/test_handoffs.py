@@ -15,6 +15,7 @@ from sqlmodel import col
 
 from agent.models.base import ModelRequest
 from agent.models.scripted import ScriptedModel, Step, call, say
+from agent.replies import HANDED_BACK, HANDED_BACK_ANSWERING
 from agent.tables import Conversation
 from tests.support.service import ServiceClient, bearer, running_service
 from tools.context import utcnow
@@ -47,10 +48,22 @@ async def test_a_person_claims_replies_and_hands_back_to_the_assistant(database_
     def saw_the_team(request: ModelRequest) -> None:
         said = "\n".join(m.text for m in request.messages)
         assert "agent_alice: Hello, I'm Alice from the team. Your parcel left today." in said
-        assert "customer: Thanks, when will it arrive?" in said
+        # What the customer wrote after Alice's last reply is the hand-back run's own message, said once.
+        assert request.messages[-1].text == "Thanks, when will it arrive?"
+        assert said.count("Thanks, when will it arrive?") == 1
+
+    def saw_it_all(request: ModelRequest) -> None:
+        said = "\n".join(m.text for m in request.messages)
+        assert said.count("Thanks, when will it arrive?") == 1 and "It should arrive on Friday." in said
         assert request.messages[-1].text == "Anything else I should know?"
 
-    model = ScriptedModel([transfer(), Step(response=say("Alice said it left today."), check=saw_the_team)])
+    model = ScriptedModel(
+        [
+            transfer(),
+            Step(response=say("It should arrive on Friday."), check=saw_the_team),
+            Step(response=say("Alice said it left today."), check=saw_it_all),
+        ]
+    )
     async with running_service(database_url, model) as service:
         conversation, handoff = await handed_off(service)
         assert handoff["status"] == "queued"
@@ -94,10 +107,59 @@ async def test_a_person_claims_replies_and_hands_back_to_the_assistant(database_
         assert closed.json()["status"] == "closed" and closed.json()["outcome"] == "bot"
         assert (await service.http.get("/v1/handoffs", headers=ALICE)).json() == []
 
-        # Back with the assistant: the next message starts a run, and the model sees what the team said.
+        # Back with the assistant, which says so, and answers what the customer asked Alice after her reply.
+        await service.services.idle()
+        read = await service.http.get(f"/v1/conversations/{conversation}", headers=bearer(JAMES))
+        said = [(m["role"], m["content"]) for m in read.json()["messages"]]
+        assert said[-3:] == [
+            ("customer", "Thanks, when will it arrive?"),
+            ("assistant", HANDED_BACK_ANSWERING),
+            ("assistant", "It should arrive on Friday."),
+        ]
+        answering = read.json()["runs"][-1]
+        assert answering["status"] == "completed" and answering["reply"] == "It should arrive on Friday."
+        assert read.json()["messages"][-3]["run_id"] == answering["id"]
+
+        # The next message starts a run, and the model sees what the team said.
         after = await service.say(JAMES, conversation, "Anything else I should know?")
         assert after.status_code == 200, after.text
         assert after.json()["run"]["reply"] == "Alice said it left today."
+    model.assert_done()
+
+
+async def test_handed_back_with_nothing_unanswered_the_customer_is_told_and_no_run_starts(sqlite_url: str) -> None:
+    model = ScriptedModel([transfer()])  # a model call after the close would fail the test
+    async with running_service(sqlite_url, model) as service:
+        conversation, handoff = await handed_off(service)
+        base = f"/v1/handoffs/{handoff['id']}"
+        assert (await service.http.post(f"{base}/claim", headers=ALICE)).status_code == 200
+        assert (await service.say(JAMES, conversation, "Is anyone there?")).status_code == 200
+        replied = await service.http.post(f"{base}/messages", json={"content": "Yes, all sorted now."}, headers=ALICE)
+        assert replied.status_code == 200
+        assert (await service.http.post(f"{base}/close", json={"outcome": "bot"}, headers=ALICE)).status_code == 200
+        await service.services.idle()
+        read = (await service.http.get(f"/v1/conversations/{conversation}", headers=bearer(JAMES))).json()
+        assert [(m["role"], m["content"]) for m in read["messages"][-2:]] == [
+            ("agent", "Yes, all sorted now."),
+            ("assistant", HANDED_BACK),
+        ]
+        assert len(read["runs"]) == 1
+    model.assert_done()
+
+
+async def test_resolved_says_nothing_more(sqlite_url: str) -> None:
+    model = ScriptedModel([transfer()])
+    async with running_service(sqlite_url, model) as service:
+        conversation, handoff = await handed_off(service)
+        base = f"/v1/handoffs/{handoff['id']}"
+        assert (await service.http.post(f"{base}/claim", headers=ALICE)).status_code == 200
+        assert (await service.say(JAMES, conversation, "Thanks!")).status_code == 200
+        assert (
+            await service.http.post(f"{base}/close", json={"outcome": "resolved"}, headers=ALICE)
+        ).status_code == 200
+        await service.services.idle()
+        read = (await service.http.get(f"/v1/conversations/{conversation}", headers=bearer(JAMES))).json()
+        assert read["messages"][-1]["content"] == "Thanks!" and len(read["runs"]) == 1
     model.assert_done()
 
 

@@ -132,6 +132,19 @@ async def test_a_key_the_provider_does_not_publish_is_401(sqlite_url: str, provi
             assert status == 401, body
 
 
+async def test_a_token_whose_algorithm_does_not_match_the_named_key_is_401(
+    sqlite_url: str, provider: IdentityProvider
+) -> None:
+    claims = {"sub": CUSTOMER, "role": "customer", "iss": ISSUER, "aud": AUDIENCE, "exp": int(time.time()) + 60}
+    es256_naming_rsa = jwt.encode(claims, provider.ec, algorithm="ES256", headers={"kid": "rsa-1"})
+    rs256_naming_ec = jwt.encode(claims, provider.rsa, algorithm="RS256", headers={"kid": "ec-1"})
+    async with running_service(sqlite_url, **with_provider(provider)) as service:
+        for token in (es256_naming_rsa, rs256_naming_ec):
+            status, body = await create(service, token)
+            assert status == 401, body
+            assert body["error"]["code"] == "invalid_token"
+
+
 async def test_the_public_key_used_as_an_hs256_secret_is_refused(sqlite_url: str, provider: IdentityProvider) -> None:
     """The algorithm-confusion attack: the provider's public key is public, so it must never verify HS256."""
     public_pem = provider.rsa.public_key().public_bytes(

@@ -19,7 +19,7 @@ from tools.store.database import Database
 
 
 def _differences(connection: Connection) -> list[object]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True, "include_name": schema.include_name})
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
     return list(compare_metadata(context, schema.metadata))
 
 

@@ -27,11 +27,12 @@ class ChatProcess:
     """`support chat` with its output read line by line on a thread, so the test can wait for a line with a
     deadline instead of sleeping."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str | None, **env: str) -> None:
+        where = ["--url", url] if url else []  # without one, the chat finds the service from the environment
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "chat", "--customer", CUSTOMER, "--url", url, "--poll-seconds", "0.2"],
+            [sys.executable, "-m", "api.cli", "chat", "--customer", CUSTOMER, *where, "--poll-seconds", "0.2"],
             cwd=ROOT,
-            env={**os.environ, "SUPPORT_JWT_SECRET": TEST_SECRET, "PYTHONUNBUFFERED": "1"},
+            env={**clean_environment(), "SUPPORT_JWT_SECRET": TEST_SECRET, "PYTHONUNBUFFERED": "1", **env},
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -69,6 +70,11 @@ class ChatProcess:
         return self.process.wait(timeout=WAIT_S)
 
 
+def clean_environment() -> dict[str, str]:
+    """This process's environment without the variables that say where a service is."""
+    return {k: v for k, v in os.environ.items() if k not in ("SUPPORT_URL", "HOST", "PORT")}
+
+
 @pytest.fixture
 def server(sqlite_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
     process = ServerProcess(sqlite_url, tmp_path / "server.log")
@@ -76,6 +82,17 @@ def server(sqlite_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
         yield process.start()
     finally:
         process.stop()
+
+
+def test_the_chat_finds_a_service_started_on_another_port_from_port_alone(server: ServerProcess) -> None:
+    """`PORT=N support serve` then `PORT=N support chat`: no URL to repeat."""
+    chat = ChatProcess(None, PORT=str(server.port))
+    try:
+        chat.wait_for("Empty line or Ctrl-D to quit")
+        chat.say("Where is my order #W2611340?")
+        assert "#W2611340" in chat.wait_for("support>")
+    finally:
+        assert chat.quit() == 0
 
 
 def test_without_a_server_the_chat_says_so_in_one_line() -> None:

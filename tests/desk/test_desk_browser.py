@@ -7,6 +7,7 @@ queue row that appears by polling is awaited, never slept for.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import BrowserContext, Page, expect
 
+from agent.replies import HANDED_BACK_ANSWERING
 from api.desk.session import mint_link_token
 from tests.support import fixture_data as data
 from tests.support.confirm import confirm_over_http
@@ -53,6 +55,26 @@ class Customer:
         run = confirm_over_http(self.url, self.user_id, conversation, asked)
         assert run["status"] == "awaiting_approval", run
         return conversation, run["pending_action"]["approval_id"]
+
+    def answer_after(self, conversation: str, message: str) -> dict[str, Any]:
+        """Wait on the conversation's feed for the run that starts after `message` (the assistant's, e.g. its
+        hand-back) to end, and return it: a run the customer did not start."""
+        said, started = False, None
+        with self.http.stream("GET", f"/v1/conversations/{conversation}/events", timeout=60) as feed:
+            event = ""
+            for line in feed.iter_lines():
+                if line.startswith("event:"):
+                    event = line.removeprefix("event:").strip()
+                elif line.startswith("data:"):
+                    data = json.loads(line.removeprefix("data:"))
+                    if event == "message.created":
+                        said = said or data["message"]["content"] == message
+                    elif event == "run.started" and said:
+                        started = data["run_id"]
+                    elif event in ("run.completed", "run.failed") and started and data["run_id"] == started:
+                        run: dict[str, Any] = data["run"]
+                        return run
+        raise AssertionError("the feed ended before the run did")
 
     def messages(self, conversation: str) -> list[dict[str, Any]]:
         read = self.http.get(f"/v1/conversations/{conversation}")
@@ -171,11 +193,19 @@ def test_a_hand_off_is_claimed_answered_and_closed(
 
     alice.click("button[value=bot]")
     expect(alice.locator("#handoff-status")).to_have_text("closed by agent_alice")
+    # Back with the assistant: it says so, and answers what the customer wrote that Alice did not answer.
+    answered = customer.answer_after(conversation, HANDED_BACK_ANSWERING)
     said = customer.messages(conversation)
-    assert [(m["role"], m["author_id"]) for m in said[-2:]] == [("agent", "agent_alice"), ("customer", None)]
+    assert [(m["role"], m["author_id"]) for m in said[-4:]] == [
+        ("agent", "agent_alice"),
+        ("customer", None),
+        ("assistant", None),
+        ("assistant", None),
+    ]
+    assert said[-2]["content"] == HANDED_BACK_ANSWERING and said[-1]["content"] == answered["reply"]
     assert customer.say(conversation, "Where is my order #W2611340?")["run"]["status"] == "completed"
 
     alice.click("text=review its runs")
-    expect(alice.locator("section.run")).to_have_count(2)
+    expect(alice.locator("section.run")).to_have_count(3)
     expect(alice.locator("section.run").last).to_contain_text("get_order_details")
     alice.screenshot(path=shots / "review.png", full_page=True)

@@ -3,14 +3,18 @@ sign-out, and one-time links."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+import jwt
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from agent.tables import DeskSessionRecord
 from api.auth import mint_token
-from api.desk.session import mint_link_token, open_session
+from api.desk.session import mint_link_token
 from api.settings import DEV_JWT_SECRET
 from tests.support.desk import set_cookies, sign_in, sign_in_form
-from tests.support.service import TEST_SECRET, bearer, running_service
-from tools.context import Principal
+from tests.support.service import TEST_SECRET, ServiceClient, bearer, running_service
 
 JAMES = "james_li_5688"
 
@@ -57,7 +61,7 @@ async def test_the_session_cookie_is_http_only_strict_and_secure(sqlite_url: str
         assert session["samesite"] == "strict"
         assert session["secure"] is True  # the service runs on a real secret, not the development one
         assert session["path"] == "/desk"
-        assert int(session["max-age"]) == 480 * 60
+        assert 3 * 3600 - 60 < int(session["max-age"]) <= 3 * 3600  # the staff token's three hours, not the desk's 8
 
 
 async def test_the_development_secret_drops_secure_so_http_localhost_works(sqlite_url: str) -> None:
@@ -89,17 +93,63 @@ async def test_form_posts_without_the_csrf_token_are_refused(sqlite_url: str) ->
         assert (await service.http.post("/desk/sign-in", data={"token": token})).status_code == 403
 
 
-async def test_sessions_expire_and_sign_out_ends_them(sqlite_url: str) -> None:
-    async with running_service(sqlite_url) as service:
-        stale, _ = open_session(TEST_SECRET, Principal("agent_alice", "agent"), timedelta(seconds=-1))
-        expired = await service.http.get("/desk", headers={"Cookie": f"desk_session={stale}"})
+async def test_sessions_expire_and_sign_out_ends_them(database_url: str) -> None:
+    async with running_service(database_url) as service:
+        alice = await sign_in(service.http, "agent_alice", "agent")
+        copied = dict(alice.headers)  # what someone who copied the cookie holds
+        await expire_sessions(service, "agent_alice")
+        expired = await service.http.get("/desk", headers=alice.headers)
         assert expired.status_code == 303 and expired.headers["location"] == "/desk/sign-in"
 
         alice = await sign_in(service.http, "agent_alice", "agent")
+        copied = dict(alice.headers)
         out = await service.http.post("/desk/sign-out", data={"csrf": alice.csrf}, headers=alice.headers)
         assert out.status_code == 303
         cleared = set_cookies(out)["desk_session"]
         assert cleared.value == "" and int(cleared["max-age"]) == 0
+        # The copy no longer works, for a page or for a decision.
+        assert (await service.http.get("/desk", headers=copied)).status_code == 303
+        rejected = await service.http.post(
+            "/desk/approvals/appr_x/reject", data={"note": "no", "csrf": alice.csrf}, headers=copied
+        )
+        assert rejected.status_code == 303 and rejected.headers["location"] == "/desk/sign-in"
+
+
+async def test_a_signed_cookie_without_an_open_session_is_refused(sqlite_url: str) -> None:
+    """A cookie signed with the service secret but naming no stored session (one minted by hand, or one from
+    before sessions were stored) signs nobody in."""
+    async with running_service(sqlite_url) as service:
+        claims = {"sub": "agent_alice", "role": "agent", "sid": "made-up", "aud": "desk"}
+        forged = jwt.encode({**claims, "exp": datetime.now(UTC) + timedelta(hours=1)}, TEST_SECRET, algorithm="HS256")
+        page = await service.http.get("/desk", headers={"Cookie": f"desk_session={forged}"})
+        assert page.status_code == 303 and page.headers["location"] == "/desk/sign-in"
+
+
+async def test_a_session_lasts_no_longer_than_the_staff_token_it_came_from(sqlite_url: str) -> None:
+    async with running_service(sqlite_url) as service:
+        token = mint_token(TEST_SECRET, "agent_alice", "agent", ttl=timedelta(seconds=60))
+        expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+        signed = await service.http.get("/desk/sign-in", headers={"Authorization": f"Bearer {token}"})
+        assert signed.status_code == 303
+        assert 0 < int(set_cookies(signed)["desk_session"]["max-age"]) <= 60
+        async with service.services.database.session(readonly=True) as db:
+            (stored,) = (await db.exec(select(DeskSessionRecord))).all()
+        assert stored.expires_at == datetime.fromtimestamp(expires, UTC)
+        # A long-lived token gets the desk's own limit instead.
+        long = mint_token(TEST_SECRET, "agent_bob", "agent", ttl=timedelta(days=30))
+        signed = await service.http.get("/desk/sign-in", headers={"Authorization": f"Bearer {long}"})
+        assert int(set_cookies(signed)["desk_session"]["max-age"]) == 480 * 60
+
+
+async def expire_sessions(service: ServiceClient, staff_id: str) -> None:
+    """Move the staff member's sessions' end into the past, as time passing would."""
+    async with service.services.database.session() as db:
+        await db.exec(
+            update(DeskSessionRecord)
+            .where(col(DeskSessionRecord.staff_id) == staff_id)
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+        await db.commit()
 
 
 async def test_a_sign_in_link_works_once(sqlite_url: str) -> None:

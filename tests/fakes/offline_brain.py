@@ -9,23 +9,11 @@ hand-written script per case. The answers are the offline model's, so this is ne
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
 from typing import Any
 
-from agent.models.base import Message, ModelRequest, ModelResponse, TextBlock
+from agent.models.base import Message, ModelRequest, TextBlock
 from agent.models.offline import OfflineModel
 from tests.fakes.anthropic_api import Answer, FakeMessagesAPI, ReceivedRequest, Reply, Text, TokenUsage, ToolUse
-
-
-def _finish(coroutine: Coroutine[Any, Any, ModelResponse]) -> ModelResponse:
-    """Run a coroutine that never waits on anything (the offline model without a text sink) to its result, from
-    the fake's synchronous answering code."""
-    try:
-        coroutine.send(None)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-    coroutine.close()
-    raise RuntimeError("the offline model waited on something; the fake cannot answer synchronously")
 
 
 def _system_text(system: Any) -> str:
@@ -42,7 +30,7 @@ def answer_with_offline_model(body: dict[str, Any]) -> Reply:
         messages=[Message.from_json(m) for m in body.get("messages", [])],
         max_tokens=int(body.get("max_tokens", 1024)),
     )
-    response = _finish(OfflineModel().complete(request))
+    response = OfflineModel().respond(request)
     blocks = tuple(
         Text(b.text) if isinstance(b, TextBlock) else ToolUse(b.name, b.input, id=b.id.replace("offline", "fake"))
         for b in response.content

@@ -22,9 +22,17 @@ from tests.fakes.anthropic_api import (
     ToolUse,
     call,
     calls,
+    cut_call,
     overloaded,
+    paused,
+    prompt_too_long,
+    rate_limited,
+    refusal,
     say,
     stream_events,
+    thought,
+    too_large,
+    window_full,
 )
 
 MODEL = "claude-sonnet-4-6"
@@ -285,10 +293,69 @@ def test_lanes_give_two_models_a_script_each() -> None:
         api.add(say("agent answer"))
         api.add(say("customer answer"), lane="customer")
         client = anthropic.Anthropic(api_key="k", base_url=api.base_url, max_retries=0)
-        ask = {"model": "claude-x", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+        ask = {"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
         customer = client.messages.create(
             **ask, system=[{"type": "text", "text": "You are playing a customer of a shop."}]
         )
         agent = client.messages.create(**ask, system="You are the support agent.")
         api.assert_done()
     assert (customer.content[0].text, agent.content[0].text) == ("customer answer", "agent answer")  # type: ignore[union-attr]
+
+
+# --- the answers a thinking model, a server tool and the API's limits produce ----------------------------------
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["create", "stream"])
+async def test_a_thinking_model_answers_with_sealed_thinking_and_redacted_thinking(
+    api: FakeMessagesAPI, streamed: bool
+) -> None:
+    api.add(thought(ToolUse("lookup", {"id": 1}, id="toolu_t"), redacted=True))
+    async with client(api) as sdk:
+        ask = {"model": "claude-sonnet-4-6", "max_tokens": 4096, "messages": HELLO, "thinking": {"type": "adaptive"}}
+        if streamed:
+            async with sdk.messages.stream(**ask) as events:  # type: ignore[arg-type]
+                message = await events.get_final_message()
+        else:
+            message = await sdk.messages.create(**ask)  # type: ignore[arg-type]
+    thinking, redacted, use = message.content
+    assert thinking.type == "thinking" and thinking.thinking and thinking.signature  # summarized on Sonnet 4.6
+    assert redacted.type == "redacted_thinking" and redacted.data
+    assert use.type == "tool_use" and message.stop_reason == "tool_use"
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["create", "stream"])
+async def test_stop_reasons_with_their_blocks_reach_the_sdk(api: FakeMessagesAPI, streamed: bool) -> None:
+    api.add(
+        paused(),
+        refusal("I can't"),
+        cut_call("Refunding", "issue_refund", '{"order_id": "#W1", "amo'),
+        window_full("Your orders are"),
+    )
+    seen = []
+    for _ in range(4):
+        if streamed:
+            message = (await stream(api))[2]
+        else:
+            message = await create(api)
+        seen.append(message)
+    pause, refused, cut, full = seen
+    assert pause.stop_reason == "pause_turn" and [b.type for b in pause.content] == ["text", "server_tool_use"]
+    assert pause.content[1].id.startswith("srvtoolu_")
+    assert refused.stop_reason == "refusal" and refused.stop_details.category == "general_harms"
+    assert cut.stop_reason == "max_tokens" and cut.content[1].input == {"order_id": "#W1"}
+    assert full.stop_reason == "model_context_window_exceeded" and full.content[0].text == "Your orders are"
+
+
+async def test_an_api_error_mid_stream_and_a_long_retry_after_reach_the_sdk(api: FakeMessagesAPI) -> None:
+    api.add(say("one two three", cut=StreamCut(3, "error", error_type="api_error", error_message="Internal error")))
+    with pytest.raises(anthropic.APIStatusError) as raised:
+        await stream(api)
+    assert raised.value.body == {"type": "error", "error": {"type": "api_error", "message": "Internal error"}}
+    api.add(rate_limited(retry_after=90), prompt_too_long(), too_large())
+    with pytest.raises(anthropic.RateLimitError) as limited:
+        await create(api, max_retries=0)
+    assert limited.value.response.headers["retry-after"] == "90"
+    with pytest.raises(anthropic.BadRequestError, match="prompt is too long: 210000 tokens > 200000 maximum"):
+        await create(api)
+    with pytest.raises(anthropic.ContentTooLargeError):
+        await create(api)

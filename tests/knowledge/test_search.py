@@ -1,5 +1,6 @@
-"""`search_help_centre` through the gate (schema, policy, execution): keyword search in the database on both
-backends, hostile queries, and hybrid search fused by reciprocal rank fusion against a fake embeddings server."""
+"""`search_help_centre` through the gate (schema, policy, execution): keyword search on both backends, its
+recall on the labelled questions, each passage's relevance, hostile queries, and hybrid search fused by
+reciprocal rank fusion against a fake embeddings server."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from tests.support.http_server import served
 from tests.support.service import ServiceClient, running_service
 from tools import registry
 from tools.knowledge.embeddings import BATCH, QUERY_ATTEMPTS
-from tools.knowledge.search import RRF_K
+from tools.knowledge.evaluation import evaluate, load_questions
+from tools.knowledge.importer import DEFAULT_DIRECTORY
+from tools.knowledge.search import RELEVANT_ENOUGH, RRF_K, HelpCentre
 from tools.store.database import Database
 
 JAMES = "james_li_5688"
@@ -137,3 +140,46 @@ async def test_a_failing_embeddings_endpoint_leaves_keyword_search(database_url:
     assert run["status"] == "completed"
     assert step.result["search"] == "keyword (embeddings unavailable)"
     assert step.result["passages"][0]["article_id"] == "returns-policy"
+
+
+async def test_labelled_questions_find_their_article_on_both_databases(db: Database) -> None:
+    """Issue 24's bar, on every backend alike (the ranking is in process): the labelled article first for four
+    questions in five, and in the top five for nineteen in twenty."""
+    questions = load_questions(DEFAULT_DIRECTORY / "questions.yaml")
+    assert len(questions) >= 131  # the 91 of before, and 40 more written as customers write
+    scores = await evaluate(db, HelpCentre(), questions, "keyword")
+    assert scores.recall_at_1 >= 0.8, scores
+    assert scores.recall_at_5 >= 0.95, scores
+
+
+@pytest.mark.parametrize(
+    ("query", "article"),
+    [
+        ("how long does shipping usually take?", "shipping-times"),
+        ("can I return something I bought 2 months ago?", "returns-policy"),
+        ("how many days do I have to send something back", "returns-policy"),
+        ("what do you do with my personal data", "privacy"),
+        ("is there a phone number", "contact-a-person"),
+        ("how do I retrun something", "returns-policy"),  # a misspelt word is read as the one it misspells
+    ],
+)
+async def test_the_everyday_questions_of_the_issue_get_the_article_that_answers_them(
+    db: Database, engine: PolicyEngine, query: str, article: str
+) -> None:
+    outcome = await search(db, engine, query)
+    assert outcome.result is not None
+    top = outcome.result.content["passages"][0]
+    assert top["article_id"] == article
+    assert top["relevance"] >= RELEVANT_ENOUGH
+
+
+@pytest.mark.parametrize(
+    "query", ["do you sell bicycles", "who won the game last night", "can you recommend a good laptop"]
+)
+async def test_a_question_the_help_centre_does_not_answer_is_not_relevant_enough(
+    db: Database, engine: PolicyEngine, query: str
+) -> None:
+    outcome = await search(db, engine, query)
+    assert outcome.result is not None
+    passages = outcome.result.content["passages"]
+    assert all(p["relevance"] < RELEVANT_ENOUGH for p in passages)

@@ -44,6 +44,9 @@ def test_the_policy_file_holds_the_agreed_defaults() -> None:
     )
     assert (config.tiers["issue_refund"].auto, config.tiers["issue_refund"].agent) == (2_500, 20_000)
     assert config.tiers["issue_refund"].supervisor is None
+    assert (config.tiers["issue_refund"].total_auto, config.tiers["issue_refund"].total_agent) == (5_000, 40_000)
+    assert (config.tiers["default"].total_auto, config.tiers["default"].total_agent) == (30_000, 300_000)
+    assert config.tier_window.days == 30
     assert config.cumulative.customer_refund_limit == 200_000
     assert config.cumulative.customer_refund_window_days == 30
     assert config.rate.customer_writes_per_hour == 10

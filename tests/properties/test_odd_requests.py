@@ -154,7 +154,9 @@ def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     claude = FakeMessagesAPI().start()
     # A high chat limit: this is about odd input, not about the rate limit (which has its own tests).
     env = {key: str(value) for key, value in anthropic_settings(claude.base_url).items()}
-    server = ServerProcess(url, Path(directory) / "server.log", SUPPORT_CHAT_PER_MINUTE="100000", **env).start()
+    server = ServerProcess(
+        url, Path(directory) / "server.log", SUPPORT_CHAT_PER_MINUTE="100000", SUPPORT_CONVERSATIONS_PER_HOUR="0", **env
+    ).start()
     try:
         yield Service(server, claude)
         assert not claude.failures, claude.failures

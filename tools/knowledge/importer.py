@@ -23,7 +23,6 @@ from tools.data_files import DataFile
 from tools.knowledge.articles import Article, read_directory
 from tools.knowledge.chunking import CHUNKING, chunk
 from tools.knowledge.embeddings import Embedder
-from tools.knowledge.keyword import add_to_index, drop_from_index
 from tools.knowledge.tables import KbArticle, KbPassage, KbState
 from tools.store.database import Database
 
@@ -91,7 +90,6 @@ async def import_articles(database: Database, directory: Path, *, embedder: Embe
 
 async def _write(session: AsyncSession, articles: list[Article], report: ImportReport) -> int:
     replaced = [*report.changed, *report.removed]
-    await drop_from_index(session, replaced)
     if replaced:
         await session.exec(delete(KbPassage).where(col(KbPassage.article_id).in_(replaced)))
     if report.removed:
@@ -129,7 +127,6 @@ async def _write(session: AsyncSession, articles: list[Article], report: ImportR
     await session.flush()
     if passages:
         await session.exec(insert(KbPassage), params=passages)
-    await add_to_index(session, sorted(fresh))
     return len(passages)
 
 

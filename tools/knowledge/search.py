@@ -1,10 +1,11 @@
-"""Searching the help centre: keyword hits from the database, vector hits when an embedding model is
+"""Searching the help centre: keyword hits (BM25, in process), vector hits when an embedding model is
 configured, fused by reciprocal rank fusion.
 
 Reciprocal rank fusion scores a passage by the sum of `1 / (k + rank)` over the lists that found it. It needs
-no calibration between bm25 or `ts_rank_cd` scores and cosine similarities (they are not comparable), and a
-passage both lists rank well beats one that only one list likes. When the embeddings endpoint fails, the
-search answers from keywords alone and says so in its `mode`.
+no calibration between BM25 scores and cosine similarities (they are not comparable), and a passage both lists
+rank well beats one that only one list likes. When the embeddings endpoint fails, the search answers from
+keywords alone and says so in its `mode`. Every passage also carries its `relevance`, the share of the question
+it covers (`keyword.Hit.coverage`), which is comparable across questions where scores are not.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from tools.knowledge.embeddings import Embedder
 from tools.knowledge.errors import EmbeddingsUnavailable
 from tools.knowledge.importer import STATE_KEY
-from tools.knowledge.keyword import Hit, keyword_search
+from tools.knowledge.keyword import RELEVANT_ENOUGH, Hit, KeywordIndexes
 from tools.knowledge.tables import KbArticle, KbPassage, KbState
 from tools.knowledge.vectors import VectorIndex
 
@@ -31,6 +32,7 @@ CANDIDATES = 20
 """How deep each list is read before fusing."""
 SHOWN_CHARS = 1200
 PER_ARTICLE = 2
+__all__ = ["RELEVANT_ENOUGH", "HelpCentre", "Passage", "SearchResult", "fuse"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,7 @@ class Passage:
     score: float
     keyword_rank: int | None
     vector_rank: int | None
+    relevance: float
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +57,7 @@ class Passage:
             "url": self.url,
             "text": self.text[:SHOWN_CHARS],
             "score": round(self.score, 6),
+            "relevance": round(self.relevance, 3),
             "keyword_rank": self.keyword_rank,
             "vector_rank": self.vector_rank,
         }
@@ -91,6 +95,7 @@ class HelpCentre:
     def __init__(self, embedder: Embedder | None = None) -> None:
         self.embedder = embedder
         self.vectors = VectorIndex()
+        self.keywords = KeywordIndexes()
 
     @property
     def mode(self) -> Mode:
@@ -104,7 +109,9 @@ class HelpCentre:
     ) -> SearchResult:
         mode = mode or self.mode
         state = await self.state(session)
-        keyword = await keyword_search(session, query, CANDIDATES) if mode != "vector" else []
+        version = state.version if state else None
+        index = await self.keywords.index(session, version)
+        keyword = index.search(query, CANDIDATES) if mode != "vector" else []
         vector: list[Hit] = []
         shown_mode: str = mode
         if mode != "keyword" and state is not None:
@@ -115,7 +122,8 @@ class HelpCentre:
                 shown_mode = "keyword (embeddings unavailable)"
         ranked = fuse(keyword, vector) if mode == "hybrid" and vector else _scored(keyword or vector)
         fused = _varied(ranked, limit)
-        passages = await _load(session, fused, _ranks(keyword), _ranks(vector))
+        relevance = index.coverage(query, [passage_id for passage_id, _ in fused])
+        passages = await _load(session, fused, _ranks(keyword), _ranks(vector), relevance)
         return SearchResult(
             query=query, mode=shown_mode, kb_version=state.version if state else None, passages=passages
         )
@@ -158,7 +166,11 @@ def _ranks(hits: list[Hit]) -> dict[str, int]:
 
 
 async def _load(
-    session: AsyncSession, ranked: list[tuple[str, float]], keyword: dict[str, int], vector: dict[str, int]
+    session: AsyncSession,
+    ranked: list[tuple[str, float]],
+    keyword: dict[str, int],
+    vector: dict[str, int],
+    relevance: dict[str, float],
 ) -> list[Passage]:
     if not ranked:
         return []
@@ -187,6 +199,7 @@ async def _load(
                 score=score,
                 keyword_rank=keyword.get(pid),
                 vector_rank=vector.get(pid),
+                relevance=relevance.get(pid, 0.0),
             )
         )
     return out

@@ -1,8 +1,7 @@
 """The help centre's tables: articles, their passages, and the knowledge base's current version.
 
-The keyword index is not here: it is a per-database structure the migration creates beside these tables (an
-FTS5 table on SQLite, a `tsvector` table with a GIN index on PostgreSQL; see `keyword`). SQLAlchemy's metadata
-cannot describe either, so `INDEX_TABLE_PREFIX` names them for the schema comparison to leave alone.
+The keyword index is not a table: it is built in memory from `kb_passages` for each knowledge-base version
+(see `keyword`).
 """
 
 from __future__ import annotations
@@ -13,8 +12,6 @@ from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
 from tools.store.tables import json_column, utc_column
-
-INDEX_TABLE_PREFIX = "kb_search_index"
 
 
 class KbArticle(SQLModel, table=True):

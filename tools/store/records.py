@@ -55,14 +55,14 @@ async def load_order(session: AsyncSession, customer_id: str, order_id: str) -> 
 async def load_payment_method(session: AsyncSession, customer_id: str, payment_method_id: str) -> PaymentMethod:
     method = await session.get(PaymentMethod, payment_method_id)
     if method is None or method.customer_id != customer_id:
-        raise NotFound(f"payment method {payment_method_id} not found")
+        raise NotFound("that payment method is not on your account", details={"payment_method_id": payment_method_id})
     return method
 
 
 async def load_product(session: AsyncSession, product_id: str) -> tuple[Product, list[Variant]]:
     product = await session.get(Product, product_id)
     if product is None:
-        raise NotFound(f"product {product_id} not found")
+        raise NotFound("that product is not in our catalogue", details={"product_id": product_id})
     variants = (
         await session.exec(select(Variant).where(Variant.product_id == product_id).order_by(col(Variant.position)))
     ).all()
@@ -101,7 +101,7 @@ async def move_gift_card_balance(session: AsyncSession, method: PaymentMethod, d
         statement = statement.where(column >= -delta_cents)
     result = await session.exec(statement.execution_options(synchronize_session=False))
     if result.rowcount != 1:
-        raise InsufficientBalance(f"gift card {method.id} does not cover {format_usd(-delta_cents)}")
+        raise InsufficientBalance(f"the gift card's balance does not cover {format_usd(-delta_cents)}")
     set_committed_value(method, "balance_cents", (method.balance_cents or 0) + delta_cents)
 
 

@@ -5,7 +5,10 @@ model of the Messages API does. Two ideas make that work:
 
 - a *thread* is the customer's messages since the assistant last gave a final answer. The offline model ends
   every question it asks with "?" and every final answer without one, so "yes" or "#W1234567" after a
-  question continues the request it answers, and a new message after a final answer starts afresh;
+  question continues the request it answers, and a new message after a final answer starts afresh. A
+  confirmation card counts as a question: a message written instead of pressing a button withdraws the card
+  (the service does that), and the request goes on with what the message adds ("the one that was delivered,
+  #W4435622" proposes the action again with it) or ends ("actually never mind");
 - *facts* are the tool results of the current run only, so every answer rests on data read just now.
 
 Beyond the thread it reads two things from earlier turns: the orders the assistant showed last, so "cancel
@@ -22,12 +25,13 @@ from typing import Any
 
 from agent.context import OMITTED_PREFIX
 from agent.models.base import Message, TextBlock, ToolUseBlock
+from agent.models.offline.patterns import pattern
 from agent.models.offline.reading import Intent, Reading, Request, Slots, read, read_requests
 from agent.models.offline.wording import ALSO_ASKED
 from agent.replies import NOTICE_PREFIX
 
-_ORDER_IDS = re.compile(r"#W\d{7}\b")
-_QUOTED_REQUEST = re.compile(re.escape(ALSO_ASKED) + r' "(.+?)"', re.DOTALL)
+_ORDER_IDS = pattern(r"#W\d{7}\b")
+_QUOTED_REQUEST = pattern(re.escape(ALSO_ASKED) + r' "([^"]*+)"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,13 +170,30 @@ def _shown_orders(messages: list[Message]) -> list[str]:
 
 def _asked(messages: list[Message], thread_end: int) -> tuple[str, ...]:
     questions: list[str] = []
-    for message in reversed(messages[:thread_end]):
+    for index in range(thread_end - 1, -1, -1):
+        message = messages[index]
         text = _texts(message).strip()
         if message.role == "assistant" and text:
-            if not text.endswith("?"):
+            if not _still_open(messages, index, text):
                 break
             questions.append(text)
     return tuple(reversed(questions))
+
+
+def _still_open(messages: list[Message], index: int, text: str) -> bool:
+    """Whether the assistant's words at `index` leave the request open: a question, or a confirmation card
+    (its words follow the service's result saying the proposed write waits for the customer)."""
+    return text.endswith("?") or (
+        index > 0 and any(_awaits_customer(r.content) for r in messages[index - 1].tool_results)
+    )
+
+
+def _awaits_customer(content: str) -> bool:
+    try:
+        result = json.loads(content)
+    except ValueError:
+        return False
+    return isinstance(result, dict) and result.get("status") == "awaiting_confirmation"
 
 
 def _previous_reply(messages: list[Message]) -> str:
@@ -225,10 +246,11 @@ def _thread(messages: list[Message], end: int) -> list[Reading]:
     """The customer's messages up to `end` since the assistant's last final answer. A question that quotes a
     request left for later ('You also asked: "..." Shall I go on with that?') starts the thread with it."""
     readings: list[Reading] = []
-    for message in reversed(messages[: end + 1]):
+    for index in range(min(end, len(messages) - 1), -1, -1):
+        message = messages[index]
         text = _texts(message).strip()
         if message.role == "assistant" and text:
-            if not text.endswith("?"):
+            if not _still_open(messages, index, text):
                 break
             if quoted := _QUOTED_REQUEST.search(text):
                 readings.append(_as_reading(read_requests(quoted.group(1))))

@@ -7,12 +7,12 @@ are listed (only those) for the customer to choose from. Nothing here changes th
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from agent.models.offline import wording
 from agent.models.offline.conversation import Conversation
-from agent.models.offline.matching import matching_items
+from agent.models.offline.matching import matching_items, words_of
+from agent.models.offline.patterns import pattern, without_controls
 from agent.models.offline.plans import Plan, say, use
 from agent.models.offline.reading import Intent, language_of
 
@@ -25,9 +25,11 @@ NEEDED_STATUS: dict[Intent, tuple[str, ...]] = {
     Intent.PAYMENT: ("pending",),
     Intent.RETURN: ("delivered",),
     Intent.SWAP: ("pending", "delivered"),
+    Intent.PROBLEM: ("delivered", "processed"),
 }
 MAX_OPTIONS_LISTED = 8
-_ASKS_CONTENTS = re.compile(r"\bwhat('s| is| was) in\b|\bwhat did i (order|buy)\b|\bwhich items\b")
+_ORDER_ID_WORDS = pattern(r"#?\s?\b[Ww]\d{7}\b|\border\b")
+_ASKS_CONTENTS = pattern(r"\bwhat('s| is| was) in\b|\bwhat did i (order|buy)\b|\bwhich items\b")
 
 
 def need_order(c: Conversation, doing: str) -> Plan | dict[str, Any]:
@@ -125,8 +127,43 @@ def handle_catalogue(c: Conversation) -> Plan:
 
 
 def handle_question(c: Conversation) -> Plan:
-    """Answer from the help centre's best passage, with its link; never start an action for a question."""
+    """Answer from the help centre's passages that answer the question, with the link; say so and offer a
+    person when none does. Never start an action for a question."""
     if c.facts.help_centre is None:
-        question = re.sub(r"[\x00-\x08\x0b-\x1f]", " ", c.slots.words)[-500:].strip()
-        return use(("search_help_centre", {"query": question or "help"}))
-    return say(wording.help_centre_answer(c.facts.help_centre, language_of(c.slots.words)))
+        return use(("search_help_centre", {"query": question_of(c)}))
+    answer = wording.help_centre_answer(c.facts.help_centre, language_of(c.slots.words))
+    return say(answer or wording.NOTHING_IN_HELP_CENTRE)
+
+
+def question_of(c: Conversation) -> str:
+    """The words to search with: the newest message when it is the question, else the request's own words."""
+    latest = c.latest
+    asked = latest.slots.words if latest.intent in (Intent.QUESTION, Intent.PROBLEM) else c.slots.words
+    return without_controls(asked)[-500:].strip() or "help"
+
+
+def what_went_wrong(c: Conversation, order: dict[str, Any]) -> str:
+    """The customer's words about the problem, without the order's id and its items' names: "the water bottle
+    from #W4435622 arrived damaged" is searched as "the from arrived damaged", which the article on damaged
+    items answers, while the bottle's name would only dilute the question."""
+    named = {w for item in order.get("items", []) for w in words_of(item["name"])}
+    said = _ORDER_ID_WORDS.sub(" ", question_of(c))
+    kept = [w for w in said.split() if w.strip(".,!?").lower() not in named]
+    return " ".join(kept) or "problem with my order"
+
+
+def handle_problem(c: Conversation) -> Plan:
+    """A delivered (or shipped) order reported missing, damaged or wrong: its state, the help centre's article
+    for that case, and the offer of a person who can look into it. The assistant cannot open an investigation
+    with the carrier or judge a damage claim; a team member can."""
+    order = need_order(c, "look into")
+    if isinstance(order, Plan):
+        return order
+    if order["status"] == "pending":
+        return say(wording.describe_order(order, c.facts.profile))
+    if c.facts.help_centre is None:
+        return use(("search_help_centre", {"query": what_went_wrong(c, order)}))
+    answer = wording.help_centre_answer(c.facts.help_centre, language_of(c.slots.words))
+    sorry = f"I'm sorry to hear that. Order {order['order_id']} {wording.status_phrase(order['status'])}."
+    article = f" {answer}" if answer else ""
+    return say(f"{sorry}{article}\n\n{wording.offer_person_about(order['order_id'])}")

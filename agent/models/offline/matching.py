@@ -8,11 +8,12 @@ Typed ids still work: they match exactly.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
-_WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
+from agent.models.offline.patterns import pattern
+
+_WORD = pattern(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 _IGNORED = frozenset({"the", "a", "an", "and", "of", "for", "my", "one", "with", "in", "to", "from", "card"})
 
 

@@ -8,7 +8,6 @@ never assumes an action went through.
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from typing import Any
 
@@ -18,6 +17,7 @@ from agent.models.offline.lookups import (
     handle_account,
     handle_catalogue,
     handle_options,
+    handle_problem,
     handle_question,
     handle_status,
     need_order,
@@ -25,6 +25,7 @@ from agent.models.offline.lookups import (
 )
 from agent.models.offline.matching import matching_items, matching_methods, matching_variants
 from agent.models.offline.outcomes import DOING
+from agent.models.offline.patterns import without_controls
 from agent.models.offline.plans import Plan, say, use
 from agent.models.offline.reading import Intent, Request, Slots
 
@@ -42,11 +43,18 @@ def plan(c: Conversation) -> Plan:
     latest = c.latest
     if latest.angry:
         return hand_off(c, "The customer is upset, so the assistant passed them to a person straight away.")
+    if offered_person(c) and latest.yes and not says_more(latest.slots):
+        return hand_off(c, "The customer accepted the assistant's offer of a person.")
     if closes(c) or (c.intent is None and not c.slots.order_ids):
         return small_talk(c)  # "thanks" in the middle of a request ends it, rather than being read as an answer
     if latest.no and c.asked and not says_more(latest.slots):
         return say(wording.LEFT_ALONE)
     return not_twice(c, answer(c))
+
+
+def offered_person(c: Conversation) -> bool:
+    """Whether the assistant's last question offered a person ("Would you like me to pass you to...")."""
+    return bool(c.asked) and c.asked[-1].endswith(wording.PERSON_OFFERS)
 
 
 def closes(c: Conversation) -> bool:
@@ -64,7 +72,7 @@ def small_talk(c: Conversation) -> Plan:
     read gets a person, rather than the same apology again."""
     if c.latest.social is not None:
         return say(wording.SOCIAL_REPLIES[c.latest.social])
-    if c.latest.no and c.asked:
+    if c.latest.no:
         return say(wording.LEFT_ALONE)
     if c.previous_reply == wording.NOT_UNDERSTOOD:
         return hand_off(c, "The offline assistant did not understand the customer twice in a row.")
@@ -122,7 +130,7 @@ def quoted(requests: list[Request]) -> str:
 
 
 def hand_off(c: Conversation, why: str) -> Plan:
-    said = re.sub(r"[\x00-\x08\x0b-\x1f]", " ", c.slots.words or c.latest.slots.words)[-1200:].strip()
+    said = without_controls(c.slots.words or c.latest.slots.words)[-1200:].strip()
     summary = f"{why} They wrote: {said or '(no details given)'}"
     return use(("transfer_to_human_agents", {"summary": summary}))
 
@@ -309,13 +317,14 @@ def handle_refund(c: Conversation) -> Plan:
     amount = c.slots.amount
     if amount is None:
         return say(f"How much would you like refunded on order {order['order_id']}, in dollars?")
-    reason = re.sub(r"[\x00-\x08\x0b-\x1f]", " ", c.slots.words)[-300:].strip() or "goodwill"
+    reason = without_controls(c.slots.words)[-300:].strip() or "goodwill"
     arguments = {"order_id": order["order_id"], "amount": float(amount), "reason": f"Customer request: {reason}"}
     return use(("issue_refund", arguments))
 
 
 HANDLERS = {
     Intent.QUESTION: handle_question,
+    Intent.PROBLEM: handle_problem,
     Intent.OPTIONS: handle_options,
     Intent.CATALOGUE: handle_catalogue,
     Intent.STATUS: handle_status,

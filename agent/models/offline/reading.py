@@ -18,7 +18,10 @@ from decimal import Decimal
 from enum import StrEnum
 from itertools import pairwise
 
+from agent.models.offline.addresses import read_address
+from agent.models.offline.patterns import Matcher, in_order, pattern
 from agent.models.offline.social import Social, is_angry, read_social
+from agent.models.offline.typos import corrected
 
 
 class Intent(StrEnum):
@@ -38,70 +41,123 @@ class Intent(StrEnum):
     """Which other options (colours, sizes) an item of an order comes in."""
     CATALOGUE = "catalogue"
     """What the store sells."""
+    PROBLEM = "problem"
+    """A delivered order reported missing, damaged or wrong: the help centre's article, and a person offered."""
 
 
 # Checked in this order: the first match wins, so "cancel and refund" is a cancellation, and "return for a
-# refund" a return.
-_INTENT_PATTERNS: tuple[tuple[Intent, re.Pattern[str]], ...] = (
+# refund" a return. A request for a person comes first: "thanks. can I speak to a person about a delivery?" is
+# not a question about deliveries.
+_INTENT_PATTERNS: tuple[tuple[Intent, tuple[Matcher, ...]], ...] = (
     (
         Intent.HUMAN,
-        re.compile(r"\b(human|real person|a person|representative|someone real|supervisor|manager|live agent)\b"),
+        (
+            pattern(
+                r"\b(human|real person|(a|another) person|representative|someone real|supervisor|manager|"
+                r"live (agent|person|chat)|customer (service|support|care)|operator|"
+                r"(an|real|support|human|service) agent|somebody real)\b"
+            ),
+            pattern(r"\b(speak|talk|chat|get through) (to|with) (someone|somebody|anyone|a team member|your team)\b"),
+        ),
     ),
-    (Intent.CANCEL, re.compile(r"\bcancel|\bstorn|\bannul")),
-    (Intent.RETURN, re.compile(r"\b(return|send (it|them|this|these) back)\b")),
-    (Intent.SWAP, re.compile(r"\b(exchange|swap)\b|\b(change|switch|modify)\b.*\b(item|size|colou?r|option)s?\b")),
-    (Intent.ADDRESS, re.compile(r"\baddress\b|\bship\b.*\bto\b")),
-    (Intent.PAYMENT, re.compile(r"\bpayment\b|\bpay\b.*\b(with|by|using|instead)\b|\bhow\b.*\bpaid\b")),
+    (Intent.CANCEL, (pattern(r"\bcancel|\bstorn|\bannul"),)),
+    (Intent.RETURN, (pattern(r"\b(return|send (it|them|this|these) back)\b"),)),
+    (
+        Intent.SWAP,
+        (
+            pattern(r"\b(exchange|swap)\b"),
+            in_order(r"\b(change|switch|modify)\b", r"\b(item|size|colou?r|option)s?\b"),
+        ),
+    ),
+    (Intent.ADDRESS, (pattern(r"\baddress\b"), in_order(r"\bship\b", r"\bto\b"))),
+    (
+        Intent.PAYMENT,
+        (
+            pattern(r"\bpayment\b"),
+            in_order(r"\bpay\b", r"\b(with|by|using|instead)\b"),
+            in_order(r"\bhow\b", r"\bpaid\b"),
+        ),
+    ),
     # "change the thermostat to the black one": an item change named by what it becomes.
-    (Intent.SWAP, re.compile(r"\b(change|switch|swap)\b.*\b(to|for|into) (a|an|the)\b")),
+    (Intent.SWAP, (in_order(r"\b(change|switch|swap)\b", r"\b(to|for|into) (a|an|the)\b"),)),
     (
         Intent.OPTIONS,
-        re.compile(r"\b(what|which) (other )?(colou?rs?|sizes?|options|versions|variants)\b|\bcome in\b"),
+        (pattern(r"\b(what|which) (other )?(colou?rs?|sizes?|options|versions|variants)\b|\bcome in\b"),),
     ),
     (
         Intent.CATALOGUE,
-        re.compile(
-            r"\bwhat (kinds? of |sorts? of |types? of )?(products|things|items)?\s*(do you|you) sell\b"
-            r"|\bwhat products\b"
+        (
+            pattern(
+                r"\bwhat (kinds? of |sorts? of |types? of )?(products|things|items)?\s*+(do you|you) sell\b"
+                r"|\bwhat products\b"
+            ),
         ),
     ),
-    (Intent.REFUND, re.compile(r"\b(refund|compensat\w*|money back|goodwill)\b")),
-    (Intent.ACCOUNT, re.compile(r"\b(my orders|which orders|what orders|my account|my profile|balance)\b")),
+    (Intent.REFUND, (pattern(r"\b(refund|compensat\w*|money back|goodwill)\b"),)),
+    # Something went wrong with a delivered (or shipped) order: the help centre's article and a person. After
+    # a refund: "arrived damaged, please refund $20" asks for one.
+    (
+        Intent.PROBLEM,
+        (
+            pattern(
+                r"\b(never|didn'?t|did not|haven'?t|have not|hasn'?t|has not|not yet|still not|still haven'?t) "
+                r"(got|get|gotten|received?|arrived?|came|come|shown up|showed up)\b"
+                r"|\b(not|never) (arrived|received|delivered)\b|\b(missing|stolen|lost|damaged|broken|cracked|"
+                r"smashed|dented|defective|shattered|torn|leaking|wrong item|wrong size|wrong colou?r)\b"
+                r"|\bnot what i ordered\b|\bisn'?t in the (box|package|parcel)\b"
+            ),
+        ),
+    ),
+    (Intent.ACCOUNT, (pattern(r"\b(my orders|which orders|what orders|my account|my profile|balance)\b"),)),
     (
         Intent.STATUS,
-        re.compile(r"\b(where|status|track\w*|shipped|arriv\w*|deliver\w*|what did i order|what('s| is| was) in)\b"),
+        (pattern(r"\b(where|status|track\w*|shipped|arriv\w*|deliver\w*|what did i order|what('s| is| was) in)\b"),),
     ),
 )
-
-# A policy question: asked as a question (or naming a policy), about a policy topic, about no particular order,
-# and not a request ("can you cancel..."). "What's your return policy?" must not start a return.
-_ASKS = re.compile(
-    r"^\s*(what|what's|whats|how|when|do you|does|is there|are there|is it|can i|could i|may i|am i|why|which|if i)\b"
-    r"|\?\s*$|^\s*¿|\b(policy|policies)\b|^\s*(wie|was|kann ich|gibt es|liefert|cuánto|cuanto|cómo|como|puedo|hacen)\b"
+# "the one that was delivered", "the shipped one": which order, not a question about its status.
+_DESCRIBES_ORDER = pattern(
+    r"\bthe (one|order) (that|which) (was|is|has been|got) (delivered|shipped|processed|pending)\b"
+    r"|\bthe (delivered|shipped|processed|pending) (one|order)\b"
 )
-_REQUESTS = re.compile(r"^\s*(can|could|would|will) you\b|\b(i want|i'd like|i would like|i need|please)\b")
-_POLICY_TOPIC = re.compile(
+_NOT_A_PERSON = pattern(
+    r"\b(don'?t|do not|no need to|not|never) (want|need|have) to (speak|talk|chat)\b|\bnot (a|another) person\b"
+)
+
+# A question: asked as one (or naming a policy). A policy question is also about a policy topic, about no
+# particular order, and not a request ("can you cancel..."): "What's your return policy?" must not start a return.
+_ASKS = pattern(
+    r"^\s*+(what|what's|whats|how|when|do you|does|is there|are there|is it|can i|could i|may i|am i|why|which|"
+    r"if i|who|where can|where do|will i|will you|should i|do i|did you|are you|have you)\b"
+    r"|\?\s*+$|^\s*+¿|\b(policy|policies)\b"
+    r"|^\s*+(wie|was|kann ich|gibt es|liefert|cuánto|cuanto|cómo|como|puedo|hacen)\b"
+)
+_REQUESTS = pattern(r"^\s*+(can|could|would|will) you\b|\b(i want|i'd like|i would like|i need|please)\b")
+_POLICY_TOPIC = pattern(
     r"\b(return|refund|money back|ship|shipping|deliver|delivery|international|countr\w*|canada|mexico|abroad|"
     r"cancel\w*|exchange|swap|pay|payment|paypal|gift ?cards?|warrant\w*|guarantee|damaged|broken|defective|missing|"
-    r"stolen|lost|privacy|personal data|password|account|policy|policies|reembolso|devoluci\w+|env[ií]o\w*|"
-    r"garant\w+|r[üu]ckgabe|umtausch\w*|erstattung|r[üu]ckerstattung|versand|zahlung\w*|storn\w+)"
+    r"stolen|lost|privacy|personal data|data|password|account|policy|policies|reembolso|devoluci\w+|env[ií]o\w*|"
+    r"garant\w+|r[üu]ckgabe|umtausch\w*|erstattung|r[üu]ckerstattung|versand|zahlung\w*|storn\w+|phone|email)"
 )
-_ORDER_ID = re.compile(r"#?\s?\b[Ww](\d{7})\b")
-_ITEM_ID = re.compile(r"\b(\d{10})\b")
-_AMOUNT = re.compile(r"\$\s?(\d{1,7}(?:\.\d{1,2})?)\b|\b(\d{1,7}(?:\.\d{1,2})?)\s?(?:dollars|usd)\b")
-_METHOD_ID = re.compile(r"\b((?:gift_card|credit_card|paypal)_\d{1,12})\b")
+_ORDER_ID = pattern(r"#?\s?\b[Ww](\d{7})\b")
+_ITEM_ID = pattern(r"\b(\d{10})\b")
+_AMOUNT = pattern(r"\$\s?(\d{1,7}(?:\.\d{1,2})?)\b|\b(\d{1,7}(?:\.\d{1,2})?)\s?(?:dollars|usd)\b")
+_METHOD_ID = pattern(r"\b((?:gift_card|credit_card|paypal)_\d{1,12})\b")
 _METHOD_KINDS = (
-    ("gift_card", re.compile(r"\bgift ?card\b")),
-    ("paypal", re.compile(r"\bpay ?pal\b")),
-    ("credit_card", re.compile(r"\b(credit card|visa|mastercard|amex|card)\b")),
+    ("gift_card", pattern(r"\bgift ?card\b")),
+    ("paypal", pattern(r"\bpay ?pal\b")),
+    ("credit_card", pattern(r"\b(credit card|visa|mastercard|amex|card)\b")),
 )
-_ORIGINAL_METHOD = re.compile(r"\b(original|same) (payment|method|card)\b")
-_YES = re.compile(r"^\s*(yes|yeah|yep|yup|sure|ok|okay|confirm(ed)?|go ahead|please do|do it|correct)\b")
-_NO = re.compile(r"^\s*(no|nope|don'?t|do not|stop|never mind|nevermind)\b")
-_DEFAULT_ADDRESS = re.compile(r"\b(default|profile|account|my address|home address)\b")
-_EVERYTHING = re.compile(r"\b(all|everything|every item|whole order|entire order)\b")
-_ZIP = re.compile(r"^[0-9A-Za-z -]{3,12}$")
-_REFERS_BACK = re.compile(r"\b(it|that|this|them|those|these|that one|this one|the (same )?order|same one)\b")
+_ORIGINAL_METHOD = pattern(r"\b(original|same) (payment|method|card)\b")
+_YES = pattern(r"^\s*+(yes|yeah|yep|yup|sure|ok|okay|confirm(ed)?|go ahead|please do|do it|correct)\b")
+# "no", or "actually never mind" / "forget it" anywhere: the customer drops what was open.
+_NO = pattern(
+    r"^\W*+(?:(?:actually|oh|ok|okay|wait|hmm+|um+|sorry|well)\W++){0,3}"
+    r"(no|nope|don'?t|do not|stop|never ?mind|cancel that|scratch that|forget (it|that|about it))\b"
+    r"|\b(never ?mind|forget (about )?(it|that|this)|scratch that)\b"
+)
+_DEFAULT_ADDRESS = pattern(r"\b(default|profile|account|my address|home address)\b")
+_EVERYTHING = pattern(r"\b(all|everything|every item|whole order|entire order)\b")
+_REFERS_BACK = pattern(r"\b(it|that|this|them|those|these|that one|this one|the (same )?order|same one)\b")
 _ORDINALS = {
     "first": 1,
     "1st": 1,
@@ -117,11 +173,23 @@ _ORDINALS = {
     "latest": -1,
     "most recent": -1,
 }
-_ORDINAL = re.compile(r"\bthe (first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|last|latest|most recent)\b")
-_BOUNDARY = re.compile(r"[.?!;\n]+\s*|,?\s+(?:and also|and then|also|then|plus|and|but)\s+|,\s+", re.IGNORECASE)
-_READ_ONLY = frozenset({"status", "account", "question", "options", "catalogue"})
-_NOT_THE_METHOD = re.compile(
-    r"\b(instead of|rather than|from|not)\s+(my |the |a |your )?(gift ?card|pay ?pal|credit card|card)\b"
+_ORDINAL = pattern(r"\bthe (first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|last|latest|most recent)\b")
+# Where one request may end and the next begin. The joining word's leading whitespace can only start a match
+# where its run starts (the lookbehind), so a long run of spaces is scanned once, not once per position.
+_BOUNDARY = pattern(
+    r"[.?!;\n]++\s*+|(?<![\s,]),?+\s++(?:and also|and then|also|then|plus|and|but)\s++|,\s++", re.IGNORECASE
+)
+MAX_PIECES = 40
+"""Pieces of one message read as possible separate requests; the rest belongs to the last one. A message of
+hundreds of sentences is not hundreds of requests, and reading each on its own would cost hundreds of readings."""
+_READ_ONLY = frozenset({"status", "account", "question", "options", "catalogue", "problem"})
+_NOT_THE_METHOD = pattern(
+    r"\b(instead of|rather than|from|not)\s++(my |the |a |your )?(gift ?card|pay ?pal|credit card|card)\b"
+)
+_MISTAKE = pattern(r"\bmistake|\baccident|\bwrong order\b")
+_NOT_NEEDED = pattern(
+    r"no longer need|don'?t need|do not need|not needed|changed my mind|don'?t want|nicht mehr|"
+    r"brauche (sie|es|ihn) nicht|ya no|no (lo|la) necesito|plus besoin"
 )
 
 
@@ -200,9 +268,15 @@ def read(text: str) -> Reading:
         requests = ()  # "are you a real person?" asks about the assistant; it is not a request for one
     elif first.intent is not None:
         social = None
+    person = next((r for r in requests if r.intent is Intent.HUMAN), None)
+    if person is not None and first.intent is not Intent.HUMAN:
+        # A request for a person anywhere in the message is the one acted on: the person reads the rest.
+        requests = (replace(person, slots=first.slots if len(requests) > 1 else read_slots(text)),)
+        first = requests[0]
+    whole = first if len(requests) == 1 and first.text == text.strip() else None
     return Reading(
         intent=first.intent if requests else None,
-        slots=first.slots if len(requests) > 1 else read_slots(text),
+        slots=first.slots if len(requests) > 1 or whole else read_slots(text),
         yes=bool(_YES.search(lowered)),
         no=bool(_NO.search(lowered)),
         requests=requests,
@@ -212,11 +286,17 @@ def read(text: str) -> Reading:
 
 
 def read_request(text: str) -> Request:
-    lowered = text.lower()
+    lowered = corrected(text.lower())
     slots = read_slots(text)
     intent = read_intent(lowered)
-    if intent is not Intent.ACCOUNT and asks_about_policy(lowered, slots):
-        intent = Intent.QUESTION  # "my orders", "my balance" are about the account, not a policy
+    if intent is Intent.STATUS and _DESCRIBES_ORDER.search(lowered):
+        intent = None
+    if intent in (Intent.ACCOUNT, Intent.HUMAN):
+        pass  # "my orders", "my balance" are about the account, and "can I talk to a person?" wants one
+    elif asks_about_policy(lowered, slots) or (
+        intent is None and is_general_question(lowered, slots) and read_social(lowered) is None
+    ):
+        intent = Intent.QUESTION
     return Request(intent, slots, text.strip())
 
 
@@ -224,15 +304,26 @@ def read_requests(text: str) -> tuple[Request, ...]:
     """The message's requests. A piece starts a new request when it is a policy question, or has an intent and
     names an order the request so far does not, and that request is not an action still looking for its order
     ("I want to cancel, it's #W1" is one request). A request naming several orders becomes one per order."""
-    bounds = [0, *(m.end() for m in _BOUNDARY.finditer(text) if 0 < m.end() < len(text)), len(text)]
+    cuts = [m.end() for m in _BOUNDARY.finditer(text) if 0 < m.end() < len(text)]
+    bounds = [0, *cuts[: MAX_PIECES - 1], len(text)]
+    read_pieces: dict[tuple[int, int], Request] = {}
+
+    def read_part(begin: int, end: int) -> Request:
+        if (begin, end) not in read_pieces:  # a request of one piece is not read twice
+            read_pieces[begin, end] = read_request(text[begin:end])
+        return read_pieces[begin, end]
+
     starts = [0]
-    first = read_request(text[: bounds[1]])
+    first = read_part(0, bounds[1])
     orders, awaits_order = set(first.slots.order_ids), _awaits_order(first)
     said_something = first.intent is not None  # "ok. now cancel #W1" is one request, not "ok" and a cancel
     for begin, end in pairwise(bounds[1:]):  # each piece is read once: a long message stays cheap
-        piece = read_request(text[begin:end])
+        piece = read_part(begin, end)
         new_orders = set(piece.slots.order_ids) - orders
-        own_request = (piece.intent is not None and new_orders and not awaits_order) or piece.intent is Intent.QUESTION
+        own_request = (piece.intent is not None and new_orders and not awaits_order) or piece.intent in (
+            Intent.QUESTION,
+            Intent.HUMAN,
+        )
         if own_request and (orders or said_something):
             starts.append(begin)
             orders, awaits_order = set(), False
@@ -241,7 +332,7 @@ def read_requests(text: str) -> tuple[Request, ...]:
         awaits_order = (awaits_order or _awaits_order(piece)) and not orders
     requests: list[Request] = []
     for begin, end in zip(starts, [*starts[1:], len(text)], strict=True):
-        request = read_request(text[begin:end])
+        request = read_part(begin, end)
         if len(request.slots.order_ids) < 2:
             requests.append(request)
             continue
@@ -253,14 +344,38 @@ def read_requests(text: str) -> tuple[Request, ...]:
 
 def _only_order(text: str, order_id: str) -> str:
     """The request's words about one of its orders: "cancel #W1 and #W2, not needed" -> "cancel #W2, not
-    needed", so a request quoted back for later names only the order still to do."""
-    digits = order_id.removeprefix("#W")
-    others = re.sub(rf"(?:\s*(?:,|\band\b))?\s*#?\s?\b[Ww](?!{digits}\b)\d{{7}}\b", "", text)
-    return " ".join(re.sub(r"\s+(?:and|,)\s+(?=#?\s?[Ww]\d{7})", " ", others).split())
+    needed", so a request quoted back for later names only the order still to do. The other orders' ids go,
+    and so does the comma or "and" before each id."""
+    parts: list[str] = []
+    done = 0
+    for found in _ORDER_ID.finditer(text):
+        parts.append(_without_joiner(text[done : found.start()]))
+        if f"#W{found.group(1)}" == order_id:
+            parts.append(found.group().strip())
+        done = found.end()
+    parts.append(text[done:])
+    return " ".join(" ".join(parts).split()).replace(" ,", ",")
+
+
+def _without_joiner(words: str) -> str:
+    trimmed = words.rstrip()
+    if trimmed.endswith(","):
+        return trimmed[:-1]
+    if trimmed.lower().endswith(" and") or trimmed.lower() == "and":
+        return trimmed[:-3]
+    return trimmed
 
 
 def _awaits_order(request: Request) -> bool:
     return not request.read_only and not request.slots.order_ids
+
+
+def is_general_question(lowered: str, slots: Slots) -> bool:
+    """A question about no order, item or amount: "and the last one?" points at an order the assistant showed,
+    and "is #W1234567 here yet?" is about that order."""
+    if slots.order_ids or slots.item_ids or slots.amount is not None or slots.ordinal is not None:
+        return False
+    return bool(_ASKS.search(lowered))
 
 
 def asks_about_policy(lowered: str, slots: Slots) -> bool:
@@ -270,8 +385,10 @@ def asks_about_policy(lowered: str, slots: Slots) -> bool:
 
 
 def read_intent(lowered: str) -> Intent | None:
-    for intent, pattern in _INTENT_PATTERNS:
-        if pattern.search(lowered):
+    for intent, matchers in _INTENT_PATTERNS:
+        if any(m.search(lowered) for m in matchers):
+            if intent is Intent.HUMAN and _NOT_A_PERSON.search(lowered):
+                continue
             return intent
     return None
 
@@ -299,7 +416,7 @@ def read_slots(text: str) -> Slots:
 def _read_method_kind(lowered: str) -> str | None:
     """The kind of method wanted: in "my credit card instead of the gift card", the credit card."""
     wanted = _NOT_THE_METHOD.sub(" ", lowered)
-    return next((kind for kind, pattern in _METHOD_KINDS if pattern.search(wanted)), None)
+    return next((kind for kind, matcher in _METHOD_KINDS if matcher.search(wanted)), None)
 
 
 def _read_amount(lowered: str) -> Decimal | None:
@@ -310,42 +427,18 @@ def _read_amount(lowered: str) -> Decimal | None:
 
 
 def _read_cancel_reason(lowered: str) -> str | None:
-    if re.search(r"\bmistake|\baccident|\bwrong order\b", lowered):
+    if _MISTAKE.search(lowered):
         return "ordered by mistake"
-    if re.search(
-        r"no longer need|don'?t need|do not need|not needed|changed my mind|don'?t want|nicht mehr|"
-        r"brauche (sie|es|ihn) nicht|ya no|no (lo|la) necesito|plus besoin",
-        lowered,
-    ):
+    if _NOT_NEEDED.search(lowered):
         return "no longer needed"
     return None
 
 
-def read_address(text: str) -> dict[str, str] | None:
-    """An address written as `street, [unit,] city, state, country, zip` after the word "to" (or alone).
-
-    `state` and `zip` may share a part ("TX 78701"). Anything else is not an address: the planner asks again
-    with the format, rather than guessing which part is the city.
-    """
-    tail = re.split(r"\bto\b\s*:?", text, flags=re.IGNORECASE)[-1]
-    tail = re.sub(r"[\s,]+(instead|please|thanks|thank you)[\s.!]*$", "", tail, flags=re.IGNORECASE)
-    parts = [p.strip().rstrip(".") for p in tail.split(",") if p.strip()]
-    if len(parts) in (4, 5) and (split := re.fullmatch(r"(.+?)\s+(\d[\d -]{2,10})", parts[-2])):
-        # "city, TX 78701, USA": the state and zip share a part; the country comes last.
-        parts = [*parts[:-2], split.group(1), parts[-1], split.group(2)]
-    if len(parts) == 5:
-        parts.insert(1, "")
-    if len(parts) != 6 or not _ZIP.fullmatch(parts[5]) or not any(ch.isdigit() for ch in parts[5]):
-        return None
-    keys = ("address1", "address2", "city", "state", "country", "zip")
-    return dict(zip(keys, parts, strict=True))
-
-
-_SPANISH = re.compile(
+_SPANISH = pattern(
     r"¿|¡|\b(cuánto|cuanto|cómo|como|puedo|hacen|qué|que|política|devoluci\w+|reembolso|env[ií]o\w*|pedido|"
     r"garant[ií]a|tiempo|tienen|mi|por favor)\b"
 )
-_GERMAN = re.compile(
+_GERMAN = pattern(
     r"\b(wie|was|kann|ich|gibt|es|liefert|ihr|rückgabe|rueckgabe|umtausch\w*|erstattung|versand|zahlung\w*|"
     r"bestellung|lange|dauert|bitte|und|nicht)\b"
 )

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
+from agent.models.offline.patterns import pattern
+
 
 class Social(StrEnum):
     GREETING = "greeting"
@@ -21,21 +23,21 @@ class Social(StrEnum):
     GOODBYE = "goodbye"
 
 
-_PROFANITY = re.compile(
+_PROFANITY = pattern(
     r"\b(fuck\w*|f\*+k\w*|shit\w*|bullshit|crap|damn\w*|wtf|piss\w*|bloody hell|screw (you|this)|idiot\w*|"
     r"scam\w*|bastard\w*|arse|asshole\w*|sucks)\b"
 )
-_COMPLAINT = re.compile(
+_COMPLAINT = pattern(
     r"\b(ridiculous|unacceptable|outrageous|furious|angry|fed up|sick of|tired of|worst|useless|pathetic|"
     r"disgusting|terrible service|awful|(a|a bad|a sick) joke|incompetent|lawyer|sue you|never (again|buying))\b"
 )
-_WORD = re.compile(r"[A-Za-z]{2,}")
+_WORD = pattern(r"[A-Za-z]{2,}")
 
 # Checked in this order; each must be most of the message, so "hi, where is #W1234567?" is a request.
 _SOCIAL_PATTERNS: tuple[tuple[Social, re.Pattern[str]], ...] = (
     (
         Social.WHO_ARE_YOU,
-        re.compile(
+        pattern(
             r"\b(are|r) (you|u) (a |an |the )?(real |actual )?(bot|robot|human|person|machine|ai|computer|"
             r"program|chatbot|real|people)\b|\b(am i|are we) (talking|speaking|chatting) (to|with) (a |an )?"
             r"(bot|robot|human|person|machine|ai|computer|real)\b|\bwho (are|r) (you|u)\b|\bwhat are you\b"
@@ -43,19 +45,19 @@ _SOCIAL_PATTERNS: tuple[tuple[Social, re.Pattern[str]], ...] = (
     ),
     (
         Social.HOW_ARE_YOU,
-        re.compile(
+        pattern(
             r"\bhow (are|r) (you|u)\b|\bhow('s| is) it going\b|\bhow do you do\b|\bcomment (ça|ca) va\b|"
             r"\b(ça|ca) va\b|\bwie geht'?s\b|\bwie geht es (dir|ihnen)\b|\bqu[ée] tal\b|\bc[óo]mo est[áa]s?\b"
         ),
     ),
-    (Social.GOODBYE, re.compile(r"\b(bye|goodbye|good bye|see you|see ya|that'?s all|that is all|have a nice)\b")),
+    (Social.GOODBYE, pattern(r"\b(bye|goodbye|good bye|see you|see ya|that'?s all|that is all|have a nice)\b")),
     (
         Social.THANKS,
-        re.compile(r"\b(thanks|thank you|thank u|thx|ty|cheers|much appreciated|merci|gracias|danke)\b"),
+        pattern(r"\b(thanks|thank you|thank u|thx|ty|cheers|much appreciated|merci|gracias|danke)\b"),
     ),
     (
         Social.GREETING,
-        re.compile(
+        pattern(
             r"^\s*(hi|hello|hey|hiya|howdy|good (morning|afternoon|evening)|greetings|hola|hallo|bonjour|salut|"
             r"buenos d[íi]as|buenas|guten (tag|morgen|abend)|servus)\b"
         ),
@@ -74,7 +76,7 @@ def is_angry(text: str) -> bool:
 
 
 def read_social(lowered: str) -> Social | None:
-    for kind, pattern in _SOCIAL_PATTERNS:
-        if pattern.search(lowered):
+    for kind, matcher in _SOCIAL_PATTERNS:
+        if matcher.search(lowered):
             return kind
     return None

@@ -5,16 +5,19 @@ still open from one that is finished.
 
 Replies name things as the customer knows them: "Visa ending 3194", "the Water Bottle (1000ml, glass,
 blue)", never the store's internal ids (`credit_card_4190576`, 10-digit item ids), which mean nothing to a
-customer and which the customer should never have to type.
+customer and which the customer should never have to type. The names come from `tools.naming`, the one place
+that names the store's records for every text a customer reads.
 """
 
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from typing import Any
 
+from agent.models.offline.patterns import pattern
 from agent.models.offline.social import Social
+from tools import naming
+from tools.knowledge.keyword import RELEVANT_ENOUGH
 
 STATUS_PHRASES = {
     "pending": "is pending: it has not shipped yet, so it can still be changed or cancelled",
@@ -52,8 +55,8 @@ ALSO_ASKED = "You also asked:"
 """Starts the question that quotes a request left for later; `conversation.py` reads the quote back."""
 
 
-_JOINING_WORDS = re.compile(
-    r"^(?:(?:and|also|then|plus|but)\b[\s,]*)+|[\s,]+(?:and|also|then|plus|but)$", re.IGNORECASE
+_JOINING_WORDS = pattern(
+    r"^(?:(?:and|also|then|plus|but)\b[\s,]*+)++|(?<![\s,])[\s,]++(?:and|also|then|plus|but)$", re.IGNORECASE
 )
 
 
@@ -62,21 +65,14 @@ def also_asked(request_text: str) -> str:
     return f'{ALSO_ASKED} "{quoted}". Shall I go on with that?'
 
 
-def usd(amount: Any) -> str:
-    return f"${Decimal(str(amount)):,.2f}"
+usd = naming.usd
+option_values = naming.option_values
+item_name = naming.item
+"""An item as the customer would say it: "Water Bottle (1000ml, glass, blue)"."""
 
 
 def options(option_map: dict[str, Any]) -> str:
     return ", ".join(f"{name} {value}" for name, value in option_map.items())
-
-
-def option_values(option_map: dict[str, Any]) -> str:
-    return ", ".join(str(value) for value in option_map.values())
-
-
-def item_name(item: dict[str, Any]) -> str:
-    """An item as the customer would say it: "Water Bottle (1000ml, glass, blue)"."""
-    return f"{item['name']} ({option_values(item.get('options', {}))})"
 
 
 def item_line(item: dict[str, Any]) -> str:
@@ -110,35 +106,17 @@ def describe_order(order: dict[str, Any], profile: dict[str, Any] | None = None)
     return " ".join(lines)
 
 
-def describe_address(address: dict[str, str]) -> str:
-    parts = [address.get(key, "") for key in ("address1", "address2", "city", "state", "zip", "country")]
-    return ", ".join(p for p in parts if p)
-
-
-_KIND_NAMES = {"gift_card": "gift card", "credit_card": "credit card", "paypal": "PayPal"}
+describe_address = naming.address
 
 
 def describe_method(method: dict[str, Any], *, balance: bool = True) -> str:
-    """ "Visa ending 3194", "gift card ending 1725971 (balance $17.00)", "PayPal"."""
-    source = str(method.get("source", ""))
-    if "last_four" in method:
-        return f"{str(method.get('brand') or 'card').title()} ending {method['last_four']}"
-    if source == "gift_card":
-        number = str(method.get("id", "")).rpartition("_")[2]
-        shown = f" (balance {usd(method['balance'])})" if balance and "balance" in method else ""
-        return f"gift card ending {number}{shown}"
-    return _KIND_NAMES.get(source, source.replace("_", " "))
+    """ "Visa ending 3194", "gift card (balance $17.00)", "PayPal" (`tools.naming`)."""
+    return naming.payment_method(method, balance=balance)
 
 
 def method_name(method_id: str, profile: dict[str, Any] | None) -> str:
     """A payment method by the name the customer knows; from its kind alone when the profile is not at hand."""
-    method = (profile or {}).get("payment_methods", {}).get(method_id)
-    if isinstance(method, dict):
-        return describe_method(method, balance=False)
-    kind = method_id.rpartition("_")[0]
-    if kind == "gift_card":
-        return f"gift card ending {method_id.rpartition('_')[2]}"
-    return f"your {_KIND_NAMES.get(kind, 'payment method')}"
+    return naming.payment_method_by_id(method_id, (profile or {}).get("payment_methods"), balance=False)
 
 
 def describe_account(profile: dict[str, Any]) -> str:
@@ -168,22 +146,31 @@ def failure(doing: str, content: Any) -> str:
     return f"I couldn't {doing}: {message}."
 
 
+OFFER_PERSON = "Would you like me to pass you to a member of our team?"
+OFFER_PERSON_ABOUT_IT = "Would you like me to pass this to them?"
+PERSON_OFFERS = (OFFER_PERSON, OFFER_PERSON_ABOUT_IT)
+"""The endings of a reply that offers a person; a "yes" to it hands the conversation over (`planner.py`)."""
+
 NOTHING_IN_HELP_CENTRE = (
-    "I couldn't find that in our help centre. I can pass you to a member of our team, or look up one of your "
-    "orders if you tell me its id."
+    f"I'm sorry, I don't know the answer to that, and our help centre doesn't cover it. {OFFER_PERSON}"
 )
 
 
-def help_centre_answer(result: dict[str, Any], language: str = "en", max_chars: int = 700) -> str:
-    """The top passages of the best article, each under its section's heading, cut at a sentence, with its title
-    and link: the reply is only what the article says, and the customer can read the rest. The words around it
+def offer_person_about(order_id: str) -> str:
+    return f"A member of our team can look into order {order_id} with you. {OFFER_PERSON_ABOUT_IT}"
+
+
+def help_centre_answer(result: dict[str, Any], language: str = "en", max_chars: int = 700) -> str | None:
+    """The passages of the best article that answer the question, each under its section's heading, cut at a
+    sentence, with its title and link: the reply is only what the article says, and the customer can read the
+    rest. None when no passage is relevant enough: the best of nothing is not an answer. The words around it
     are in the customer's language (`language`); the articles themselves are written in English, and the reply
     says so."""
-    passages = result.get("passages") or []
+    passages = [p for p in result.get("passages") or [] if _relevant(p)]
     if not passages:
-        return NOTHING_IN_HELP_CENTRE
+        return None
     top = passages[0]
-    # The best passage, then the article's next best ones while they fit: a short passage rarely says it all.
+    # The best passage, then the article's next relevant ones while they fit: a short passage rarely says it all.
     same_article = [p for p in passages if p.get("article_id", top.get("article_id")) == top.get("article_id")]
     text = ""
     for passage in same_article:
@@ -199,6 +186,11 @@ def help_centre_answer(result: dict[str, Any], language: str = "en", max_chars: 
         text = cut[: cut.rfind(". ") + 1] if ". " in cut else cut.rstrip() + "..."
     opening, source = _HELP_CENTRE_FRAMES.get(language, _HELP_CENTRE_FRAMES["en"])
     return f"{opening} {text}\n\n{source}: {top.get('title')} ({top.get('url')})"
+
+
+def _relevant(passage: dict[str, Any]) -> bool:
+    relevance = passage.get("relevance")
+    return not isinstance(relevance, int | float) or relevance >= RELEVANT_ENOUGH
 
 
 _HELP_CENTRE_FRAMES = {

@@ -19,6 +19,11 @@ export class ChatPanel {
     this.runs = new Map(); // run id -> the assistant's bubble for that run
     this.cards = new Map(); // confirmation id -> card
     this.decisions = new Set(); // approval ids whose decision is shown
+    // What the conversation waits on, which the waiting line shows: approvals a team member has not decided
+    // yet, and the hand-off's state ("queued", "claimed" or null). It follows what is open, not the last event:
+    // a message sent while an approval is open does not end the wait.
+    this.openApprovals = new Set();
+    this.handoff = null;
     this.openRunId = null;
     this.sendingBubble = null; // the customer's words on this page, until the service says it stored them
     this.sending = false;
@@ -249,9 +254,19 @@ export class ChatPanel {
     if (run.status === "failed") bubble.classList.add("failed");
     if (this.openRunId === run.id) this.openRunId = null;
     if (run.pending_confirmation) this.showCard(run.pending_confirmation);
-    if (run.status === "awaiting_approval") this.view.setWaiting(WAITING.approval);
-    else if (run.status === "handed_off") this.view.setWaiting(WAITING.handoff);
+    const action = run.pending_action;
+    if (action && action.status === "pending" && !this.decisions.has(action.approval_id)) this.openApprovals.add(action.approval_id);
+    if (run.status === "handed_off" && this.handoff === null) this.handoff = "queued";
+    this.showWaiting();
     this.view.setActivity(null);
+  }
+
+  /** The waiting line, from what is open now: an undecided approval first, then the hand-off's state. */
+  showWaiting() {
+    if (this.openApprovals.size) this.view.setWaiting(WAITING.approval);
+    else if (this.handoff === "claimed") this.view.setWaiting(WAITING.claimed);
+    else if (this.handoff === "queued") this.view.setWaiting(WAITING.handoff);
+    else this.view.setWaiting(null);
   }
 
   /**
@@ -264,10 +279,11 @@ export class ChatPanel {
       if (entry.message) this.showMessage(entry.message);
       else this.showHeldCall(entry.held);
     }
-    const undecidedApproval = conversation.held_calls.some((held) => held.kind === "approval" && held.decision === null);
-    if (undecidedApproval) this.view.setWaiting(WAITING.approval);
-    else if (conversation.handoff) this.view.setWaiting(conversation.handoff.status === "claimed" ? WAITING.claimed : WAITING.handoff);
-    else this.view.setWaiting(null);
+    this.openApprovals = new Set(
+      conversation.held_calls.filter((held) => held.kind === "approval" && held.decision === null).map((held) => held.id),
+    );
+    this.handoff = conversation.handoff ? conversation.handoff.status : null;
+    this.showWaiting();
   }
 
   showHeldCall(held) {
@@ -325,7 +341,6 @@ const HANDLERS = {
   "run.started"(data) {
     this.openRunId = data.run_id;
     this.runBubble(data.run_id);
-    this.view.setWaiting(null);
   },
   "message.delta"(data) {
     const runId = data.run_id ?? this.openRunId;
@@ -347,21 +362,26 @@ const HANDLERS = {
   "confirmation.decided"(data) {
     this.settleCard(data.id, data.decision);
   },
-  "approval.required"() {
-    this.view.setWaiting(WAITING.approval);
+  "approval.required"(data) {
+    if (!this.decisions.has(data.approval_id)) this.openApprovals.add(data.approval_id);
+    this.showWaiting();
   },
   "approval.decided"(data) {
-    this.view.setWaiting(null);
+    this.openApprovals.delete(data.approval_id);
+    this.showWaiting();
     this.showDecision(data.approval_id, data.decision, data.note, data.amount);
   },
   "handoff.queued"() {
-    this.view.setWaiting(WAITING.handoff);
+    this.handoff = "queued";
+    this.showWaiting();
   },
   "handoff.claimed"() {
-    this.view.setWaiting(WAITING.claimed);
+    this.handoff = "claimed";
+    this.showWaiting();
   },
   "handoff.closed"() {
-    this.view.setWaiting(null);
+    this.handoff = null;
+    this.showWaiting();
   },
   "run.completed"(data) {
     if (data.message) this.showMessage(data.message);

@@ -105,21 +105,38 @@ export class PanelView {
     outcome.textContent = words;
     outcome.hidden = false;
     item.classList.add("settled");
+    item.removeAttribute("aria-busy"); // answered: nothing on it is in progress any more
     if (hadFocus) this.input.focus(); // the focused button is gone: keep the keyboard user in the panel
   }
 
+  // The lines under the log (waiting, activity, notice) take height from it as they appear: a log that showed
+  // its newest message keeps showing it, rather than having the line slide over the last reply.
+
   setWaiting(words) {
-    this.waiting.textContent = words ?? "";
-    this.waiting.hidden = !words;
+    this.keepingTheEnd(() => {
+      this.waiting.textContent = words ?? "";
+      this.waiting.hidden = !words;
+    });
   }
 
   setActivity(words) {
-    this.activity.textContent = words ?? "";
+    this.keepingTheEnd(() => {
+      this.activity.textContent = words ?? "";
+    });
   }
 
   setNotice(words) {
-    this.notice.textContent = words ?? "";
-    this.notice.hidden = !words;
+    this.keepingTheEnd(() => {
+      this.notice.textContent = words ?? "";
+      this.notice.hidden = !words;
+    });
+  }
+
+  keepingTheEnd(change) {
+    const log = this.log;
+    const atEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 8;
+    change();
+    if (atEnd) this.scroll();
   }
 
   setSendable(sendable) {

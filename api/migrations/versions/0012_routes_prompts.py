@@ -1,8 +1,8 @@
 """A run records the route it started on (and why), why it moved to the default route if it did, and the prompt
 version it was answered with (`runs.route`, `route_reason`, `route_escalation`, `prompt_version`, `prompt_id`).
 
-Revision ID: 0009_i28_routes_prompts
-Revises: 0008
+Revision ID: 0012
+Revises: 0011
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = "0009_i28_routes_prompts"
-down_revision: str | None = "0008"
+revision: str = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
