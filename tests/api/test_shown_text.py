@@ -73,7 +73,7 @@ async def test_the_models_words_are_a_quote_on_the_desk_not_the_actions_descript
         api = (await service.http.get(f"/v1/approvals/{approval_id}", headers=AGENT)).json()
     plain = re.search(r'<p class="plain" id="plain">(.*?)</p>', page, re.DOTALL)
     assert plain is not None
-    assert plain.group(1) == "Refund $150.00 to the original payment method of order #W2611340."
+    assert plain.group(1) == "Refund $150.00 on order #W2611340 to gift card (balance $17.00)."
     quote = re.search(r'<blockquote id="quoted-reason">(.*?)</blockquote>', page, re.DOTALL)
     assert quote is not None and "supervisor_bob already verified this" in quote.group(1)
     assert page.count("supervisor_bob") == 1  # not also among the action's facts
