@@ -44,6 +44,6 @@ WORKDIR /app
 VOLUME ["/app/var"]
 USER 10001:10001
 EXPOSE 8000
-HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 CMD ["python", "-m", "api.healthcheck"]
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 CMD ["python", "-m", "api.ops.healthcheck"]
 # HOST and PORT say where to listen: HOST=:: listens on IPv6 and IPv4 alike
 CMD ["support", "serve"]

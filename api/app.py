@@ -13,14 +13,14 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
 from agent.models.base import Model
-from agent.telemetry import Telemetry
+from agent.telemetry.recorder import Telemetry
 from api import desk, widget
-from api import metrics as metrics_route
 from api.body_limit import BodyLimit
 from api.errors import install_error_handlers
-from api.logs import AccessLog
-from api.metrics import pending_gauge
-from api.observability import configure_from_env
+from api.ops import metrics as metrics_route
+from api.ops.logs import AccessLog
+from api.ops.metrics import pending_gauge
+from api.ops.observability import configure_from_env
 from api.page_security import PageSecurity
 from api.routers import approvals, confirmations, conversations, events, handoffs, health
 from api.services import build_services
@@ -62,7 +62,7 @@ def create_app(
     telemetry: Telemetry | None = None,
 ) -> FastAPI:
     """Build the app. `model` replaces the configured one (tests pass a scripted model), and `simple_model` the
-    simple route's (`agent.routes`); `telemetry` replaces the one configured from the `OTEL_*` variables (tests
+    simple route's (`agent.routing.routes`); `telemetry` replaces the one configured from the `OTEL_*` variables (tests
     pass in-memory providers)."""
     resolved = settings or Settings()
     observability = configure_from_env(prometheus=resolved.metrics_enabled)

@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
 from api.identity import TokenVerifier, mint_token, unauthorized
-from tools.context import Principal
+from basics.principal import Principal
 
 __all__ = ["AnyPrincipal", "CustomerPrincipal", "StaffPrincipal", "current_principal", "mint_token"]
 

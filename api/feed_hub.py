@@ -13,7 +13,7 @@ is a connection, a queue and a subscription here, so without a bound one custome
 
 Per-conversation cursors, not one global cursor: ids are drawn when a transaction inserts, not when it commits,
 so across conversations a lower id may become visible after a higher one (within one conversation
-`agent.feed.record` makes them commit in order).
+`agent.conversations.feed.record` makes them commit in order).
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from contextlib import asynccontextmanager, suppress
 from sqlalchemy import and_, or_
 from sqlmodel import col, select
 
-from agent.feed import events_after
-from agent.tables import ConversationEvent
+from agent.conversations.feed import events_after
+from agent.conversations.tables import ConversationEvent
 from api.errors import ApiError
-from tools.context import Principal
-from tools.store.database import Database
+from basics.database import Database
+from basics.principal import Principal
 
 log = logging.getLogger(__name__)
 

@@ -18,16 +18,16 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from agent.approvals import held_call_of
-from agent.run_store import INTERRUPTED
-from agent.tables import ChatMessage, IdempotentRequest, Run
-from agent.views import HeldRun
-from agent.workers import WorkerLease
+from agent.conversations.records import HeldRun
+from agent.conversations.store import INTERRUPTED
+from agent.conversations.tables import ChatMessage, IdempotentRequest, Run
+from agent.held.approvals import held_call_of
+from agent.processes.leases import WorkerLease
 from api.errors import ApiError
+from api.responses import message_view, run_view
 from api.schemas import SendMessageOut
-from api.views import message_view, run_view
-from tools.context import utcnow
-from tools.store.database import Database
+from basics.clock import utcnow
+from basics.database import Database
 
 MAX_KEY_LENGTH = 200
 UNSTARTED_CLAIM_TIMEOUT = timedelta(seconds=30)

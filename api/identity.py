@@ -24,7 +24,7 @@ from jwt import PyJWKClient
 from api.errors import ApiError, ConfigurationError
 from api.inputs import MAX_SUBJECT_LENGTH, valid_subject
 from api.settings import DEV_JWT_SECRET, Settings
-from tools.context import Principal, Role
+from basics.principal import Principal, Role
 
 SHARED_SECRET_ALGORITHMS = ("HS256",)
 PROVIDER_ALGORITHMS = ("RS256", "ES256")

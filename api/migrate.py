@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
-from tools.store.database import Database
+from basics.database import Database
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 

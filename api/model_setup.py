@@ -2,7 +2,8 @@
 
 The default route's models are SUPPORT_MODEL with SUPPORT_MODEL_FALLBACKS, or the `default=` route of
 SUPPORT_MODEL_ROUTES (naming it in both is refused); its chain ends in the offline model. The simple route's are
-the `simple=` route, a chain of its own whose fallback is the default route (`agent.routes`). Every Claude model of
+the `simple=` route, a chain of its own whose fallback is the default route (`agent.routing.routes`). Every Claude
+model of
 either route is checked against the model table with the thinking and token settings (`check_models`), so a
 misspelt id or an impossible limit on the cheaper model stops `support serve` before the database is touched,
 exactly as it does on the default one.
@@ -17,9 +18,9 @@ from agent.errors import ConfigurationError
 from agent.models.base import Model
 from agent.models.health import ModelHealth
 from agent.models.selection import ClaudeOptions, Credentials, build_chain, build_model, check_models
-from agent.prompt_versions import PromptVersions
-from agent.routes import ModelRoutes, build_simple_route, parse_routes
-from agent.telemetry import Telemetry
+from agent.routing.prompt_versions import PromptVersions
+from agent.routing.routes import ModelRoutes, build_simple_route, parse_routes
+from agent.telemetry.recorder import Telemetry
 from api.settings import Settings, secret
 from tools import registry
 

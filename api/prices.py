@@ -1,4 +1,4 @@
-"""The price table the operator chose: the built-in `agent/prices.toml`, or `SUPPORT_PRICES_FILE`, plus the
+"""The price table the operator chose: the built-in `agent/limits/prices.toml`, or `SUPPORT_PRICES_FILE`, plus the
 models declared free (`SUPPORT_FREE_MODELS`). A table that cannot be read stops the start-up with one clear line
 rather than pricing every call at a guess."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import tomllib
 from decimal import InvalidOperation
 
-from agent.pricing import PRICE_FILE, PriceTable
+from agent.limits.pricing import PRICE_FILE, PriceTable
 from api.errors import ConfigurationError
 from api.settings import Settings
 

@@ -13,31 +13,32 @@ from typing import Any, TypeVar
 
 from fastapi import Request
 
-from agent.admission import Admission
-from agent.approval_desk import ApprovalDesk
-from agent.approvals import ApprovalStore
-from agent.confirmations import ConfirmationDesk
-from agent.dispatch import ToolGate
-from agent.handoff_desk import HandoffDesk
-from agent.handoffs import HandoffStore
-from agent.loop import AgentLoop
-from agent.masking import customer_terms
+from agent.conversations.admission import Admission
+from agent.conversations.store import RunStore
+from agent.held.approvals import ApprovalStore
+from agent.held.confirmations import ConfirmationDesk
+from agent.held.decisions import ApprovalDesk
+from agent.held.handoff_closing import HandoffDesk
+from agent.held.handoffs import HandoffStore
+from agent.limits.pacing import TurnPacer
+from agent.limits.spend import DailySpend, store_stripes
 from agent.models.base import Model
-from agent.pacing import TurnPacer
-from agent.recovery import RunRecovery
-from agent.routes import ModelRoutes
-from agent.run_store import RunStore
-from agent.spend import DailySpend, store_stripes
-from agent.telemetry import Telemetry
-from agent.tool_calls import CallBounds
-from agent.workers import WorkerLease
+from agent.processes.leases import WorkerLease
+from agent.processes.recovery import RunRecovery
+from agent.routing.routes import ModelRoutes
+from agent.telemetry.masking import customer_terms
+from agent.telemetry.recorder import Telemetry
+from agent.turn.loop import AgentLoop
+from agent.turn.tool_calls import CallBounds
+from agent.turn.tool_gate import ToolGate
 from api import migrate
-from api.expiry_sweep import ExpirySweeper
 from api.feed_hub import FeedHub
 from api.identity import TokenVerifier, check_identity_settings
 from api.model_setup import build_routes, load_prompt_versions
+from api.ops.sweeps import ExpirySweeper
 from api.prices import load_prices
 from api.settings import Settings, secret
+from basics.database import Database
 from policies.config import PolicyConfig, load_policy
 from policies.engine import PolicyEngine
 from tools import registry
@@ -45,7 +46,6 @@ from tools.knowledge.embeddings import Embedder, parse_spec
 from tools.knowledge.errors import KnowledgeError
 from tools.knowledge.importer import DEFAULT_DIRECTORY, embed_missing, import_articles
 from tools.knowledge.search import HelpCentre
-from tools.store.database import Database
 from tools.store.loader import seed_store
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class Services:
     feed: FeedHub
     knowledge: HelpCentre = field(default_factory=HelpCentre)
     handoff_desk: HandoffDesk = field(init=False)
-    """Closing hand-offs; `bot` gives the conversation back to the assistant (`agent.handoff_desk`)."""
+    """Closing hand-offs; `bot` gives the conversation back to the assistant (`agent.held.handoff_closing`)."""
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _housekeeping: asyncio.Task[None] | None = None
     _closing: bool = False

@@ -9,9 +9,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from agent.budget import RunLimits
-from api.capacity import ConnectionBudget
-from tools.store.database import PoolLimits
+from agent.limits.budget import RunLimits
+from api.ops.capacity import ConnectionBudget
+from basics.database import PoolLimits
 
 DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"  # noqa: S105 - flagged at start-up when used
 
@@ -43,9 +43,10 @@ class Settings(BaseSettings):
     model_routes: str = Field(default="", alias="SUPPORT_MODEL_ROUTES")
     """A cheaper model for turns that only read, e.g. `simple=anthropic:claude-haiku-4-5,default=anthropic:claude-
     sonnet-4-6`; `+` joins a route's fallbacks. Without `default=` the default route is SUPPORT_MODEL with
-    SUPPORT_MODEL_FALLBACKS. Empty (the default): every turn goes to the default model (`agent.routes`)."""
+    SUPPORT_MODEL_FALLBACKS. Empty (the default): every turn goes to the default model (`agent.routing.routes`)."""
     prompt_version: str | None = Field(default=None, alias="SUPPORT_PROMPT_VERSION")
-    """The live prompt version: a folder name (e.g. `v1`) or its id. Unset: the newest (`agent.prompt_versions`)."""
+    """The live prompt version: a folder name (e.g. `v1`) or its id. Unset: the newest
+    (`agent.routing.prompt_versions`)."""
     prompt_canary: str | None = Field(default=None, alias="SUPPORT_PROMPT_CANARY")
     """Another prompt version for a share of conversations, chosen by a hash of the conversation id, e.g. `v2:10`
     (10%). Unset: none. Removing it rolls those conversations back to the live version on their next turn."""
@@ -95,7 +96,7 @@ class Settings(BaseSettings):
 
     turns_at_once: int = Field(default=4, ge=0, le=10_000, alias="SUPPORT_TURNS_AT_ONCE")
     """How many turns (and new conversations) each process computes at once; the others wait in arrival order, and
-    a turn waiting on the model holds no place (`agent/pacing.py`). 0: no limit."""
+    a turn waiting on the model holds no place (`agent/limits/pacing.py`). 0: no limit."""
 
     policy_file: Path | None = Field(default=None, alias="SUPPORT_POLICY_FILE")
     seed_store: bool | None = Field(default=None, alias="SUPPORT_SEED")
@@ -132,7 +133,7 @@ class Settings(BaseSettings):
     metrics_enabled: bool = Field(default=False, alias="SUPPORT_METRICS")
     """Serve the OpenTelemetry metrics for Prometheus at `/metrics`."""
     prices_file: Path | None = Field(default=None, alias="SUPPORT_PRICES_FILE")
-    """A price table (TOML, the shape of `agent/prices.toml`) to use instead of the built-in one."""
+    """A price table (TOML, the shape of `agent/limits/prices.toml`) to use instead of the built-in one."""
     free_models: str = Field(default="", alias="SUPPORT_FREE_MODELS")
     """Comma-separated model-name prefixes that cost nothing (a self-hosted fallback, e.g. `llama3.1`)."""
 

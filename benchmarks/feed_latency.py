@@ -25,8 +25,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from api.app import create_app
-from tests.support.http_server import served, sse_events
-from tests.support.service import bearer, service_settings
+from testkit.http_server import served, sse_events
+from testkit.service import bearer, service_settings
 
 CUSTOMER = "james_li_5688"
 

@@ -2,7 +2,7 @@
 27-turn one whose history is trimmed.
 
 The service (in-process, SQLite) talks to Claude through the official SDK, pointed at the strict fake Messages API
-with prompt-cache accounting on (`tests.fakes.prompt_cache`: cache reads and writes follow the breakpoints each
+with prompt-cache accounting on (`testkit.fakes.prompt_cache`: cache reads and writes follow the breakpoints each
 request carries, per model). Each turn of the first conversation looks an order up and answers, so it grows by a
 tool call, its result and a reply per turn: 12 calls, on Claude Sonnet 4.6 and on Claude Sonnet 5 (which thinks by
 default, so its answers carry thinking blocks). The second has a small history budget, so old turns are dropped:
@@ -26,8 +26,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.fakes.anthropic_api import FakeMessagesAPI, ReceivedRequest, TokenUsage, call, say
-from tests.support.service import anthropic_settings, running_service
+from testkit.fakes.anthropic_api import FakeMessagesAPI, ReceivedRequest, TokenUsage, call, say
+from testkit.service import anthropic_settings, running_service
 
 CUSTOMER = "james_li_5688"
 ORDERS = ("#W2611340", "#W3632959", "#W4435622", "#W3638028", "#W2611340", "#W3632959")

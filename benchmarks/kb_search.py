@@ -22,12 +22,12 @@ from pathlib import Path
 import psycopg
 from sqlalchemy.engine import make_url
 
-import api.schema  # noqa: F401 - every table on the metadata
+import api.all_tables  # noqa: F401 - every table on the metadata
 from api.services import prepare_database
+from basics.database import Database
 from tools.knowledge.evaluation import load_questions
 from tools.knowledge.importer import DEFAULT_DIRECTORY
 from tools.knowledge.search import HelpCentre
-from tools.store.database import Database
 
 WARM_UP = 100
 

@@ -14,9 +14,9 @@ import argparse
 import time
 
 from agent.models.base import Message, ModelRequest
-from agent.models.offline import patterns
 from agent.models.offline.model import decide
-from tests.agent.test_offline_patterns import GENERIC, MAX_BYTES, cost_ms, keyword_inputs
+from agent.models.offline.reading import patterns
+from testkit.pathological_text import GENERIC, MAX_BYTES, cost_ms, keyword_inputs
 
 
 def main() -> None:

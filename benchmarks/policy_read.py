@@ -15,15 +15,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import api.schema  # noqa: F401 - every table on the metadata
+import api.all_tables  # noqa: F401 - every table on the metadata
 from api.services import prepare_database
+from basics.database import Database
+from basics.principal import Principal
 from policies.config import load_policy
 from policies.engine import PolicyEngine
 from tools import registry
 from tools.call import ToolCall
-from tools.context import Principal, ToolContext
+from tools.context import ToolContext
 from tools.executor import execute
-from tools.store.database import Database
 
 
 async def run(iterations: int) -> None:

@@ -1,13 +1,13 @@
 """What model routing costs on the golden cases: every case with routing off, then on, through the fake Messages API.
 
-The figures are prices (`agent/prices.toml`) times the token counts the fake reports: they measure the routing,
+The figures are prices (`agent/limits/prices.toml`) times the token counts the fake reports: they measure the routing,
 not any model's answers. What answers is the offline model's rules behind the fake Messages API
-(`tests.fakes.offline_brain`), so both sides give the same answers and pass the same cases; what differs is which
+(`testkit.fakes.offline_brain`), so both sides give the same answers and pass the same cases; what differs is which
 model id each call names, and so its price and its prompt cache. Three scenarios:
 
 * the issue's pair, Claude Haiku 4.5 for `simple` and Claude Sonnet 4.6 for `default`, with the tokens the fake's
   brain counts (system prompt and conversation, 4 characters a token; no prompt cache);
-* the same pair with the fake's prompt-cache accounting (`tests.fakes.prompt_cache`: caches per model, and nothing
+* the same pair with the fake's prompt-cache accounting (`testkit.fakes.prompt_cache`: caches per model, and nothing
   cached under a model's minimum, 4096 tokens on Haiku 4.5, 1024 on Sonnet 4.6; the service's prefix, tools and
   system prompt, is about 3,000 tokens);
 * Haiku 4.5 with Claude Opus 4.6 for `default` (minimum 4096 too: neither caches the prefix), with the cache.
@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from api.settings import Settings
 from evals.command import EvalOptions, run_eval
-from tests.fakes.offline_brain import OfflineBrainAPI
+from testkit.fakes.offline_brain import OfflineBrainAPI
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agent.models.anthropic_model import AnthropicModel
 from agent.models.fallback import FallbackChain
 from agent.models.offline import OfflineModel
-from tests.fakes import anthropic_api as fake
-from tests.support import fixture_data
-from tests.support.service import ServiceClient, bearer, running_service
+from testkit import fixture_data
+from testkit.fakes import anthropic_api as fake
+from testkit.service import ServiceClient, bearer, running_service
 
 SDK_TIMEOUT_S = 1.0
 TURNS_PER_CONVERSATION = 2

@@ -3,7 +3,7 @@
     python benchmarks/text_parsing.py [--sizes 8192,65536]
 
 Every parser outside the offline model (the traces' masking, the help-centre query, the input checks of the API
-and the desk, the log escaping, the model's tool-call intake; `tests/support/text_parsers.py` lists them) on
+and the desk, the log escaping, the model's tool-call intake; `testkit/text_parsers.py` lists them) on
 each pathological input (long runs of whitespace, punctuation, digits, letters, repeated fragments). Prints the
 slowest input per parser at each size, best of three runs. Target: linear, under 50 ms at 8 KB (the largest
 message); the ratio column (time at the largest size over time at the smallest, divided by the size ratio) stays
@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from tests.support.text_parsers import PARSERS, pathological
+from testkit.text_parsers import PARSERS, pathological
 
 
 def best_of_three(parse: object, text: str) -> float:

@@ -43,9 +43,9 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from api.auth import mint_token
-from api.cli import KEEP_ALIVE_S
-from tests.support.databases import empty_postgres
-from tests.support.server import free_port, sockets_on_port
+from cli.main import KEEP_ALIVE_S
+from testkit.databases import empty_postgres
+from testkit.server import free_port, sockets_on_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "throughput-benchmark-secret-0123456789abcdef"  # noqa: S105 - the benchmark's own throwaway service
@@ -291,7 +291,7 @@ def main() -> None:
         logs.mkdir(parents=True, exist_ok=True)
         fake_cmd = [python, "benchmarks/load/fake_model.py", "--port", str(fake_port), "--delay", str(args.delay)]
         with started(fake_cmd, {}, Path(logs) / "fake.log", f"{fake_url}/stats"):
-            serve = [python, "-m", "api.cli", "serve", "--port", str(service_port)]
+            serve = [python, "-m", "cli.main", "serve", "--port", str(service_port)]
             if args.workers:
                 serve += ["--workers", str(args.workers)]
             env = {
@@ -310,7 +310,7 @@ def main() -> None:
             if not args.peer:
                 return
             peer = [python, "-m", "uvicorn", "benchmarks.load.peer_app:app", "--port", str(peer_port)]
-            # served as `support serve` serves: the same keep-alive (`api.cli.KEEP_ALIVE_S`)
+            # served as `support serve` serves: the same keep-alive (`cli.main.KEEP_ALIVE_S`)
             peer += ["--workers", str(workers), "--no-access-log", "--log-level", "warning"]
             peer += ["--timeout-keep-alive", str(KEEP_ALIVE_S)]
             peer_url = f"http://127.0.0.1:{peer_port}"

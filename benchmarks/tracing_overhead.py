@@ -30,7 +30,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from agent.telemetry import Telemetry
+from agent.telemetry.recorder import Telemetry
 from benchmarks.turn_overhead import WARMUP, run
 
 

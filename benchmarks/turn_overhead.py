@@ -24,10 +24,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.models.scripted import ScriptedModel, calls, say
-from agent.telemetry import Telemetry
-from tests.support.databases import empty_postgres
-from tests.support.service import running_service
-from tests.support.statements import StatementCount, counting
+from agent.telemetry.recorder import Telemetry
+from testkit.databases import empty_postgres
+from testkit.service import running_service
+from testkit.statements import StatementCount, counting
 
 CUSTOMER = "james_li_5688"
 WARMUP = 20

@@ -1,4 +1,4 @@
-"""What `support eval` does, apart from parsing its arguments (`api.cli`): choose the models, play the tasks,
+"""What `support eval` does, apart from parsing its arguments (`cli.main`): choose the models, play the tasks,
 print progress, write the report, compare it with a baseline, and choose the exit code."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from agent.models.anthropic_model import AnthropicModel
 from agent.models.base import Model
 from agent.models.health import ModelHealth
 from agent.models.selection import Credentials, build_model
-from agent.routes import RouteSpecs, build_simple_route, parse_routes
-from agent.telemetry import Telemetry
+from agent.routing.routes import RouteSpecs, build_simple_route, parse_routes
+from agent.telemetry.recorder import Telemetry
 from api.model_setup import claude_options
 from api.prices import load_prices
 from api.settings import Settings

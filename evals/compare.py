@@ -26,7 +26,7 @@ from typing import Any, TextIO
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from agent.errors import ConfigurationError
-from agent.prompt_versions import PromptVersions
+from agent.routing.prompt_versions import PromptVersions
 from api.settings import Settings
 from evals.command import (
     EXIT_CUT_SHORT,

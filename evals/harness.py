@@ -33,9 +33,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlmodel import col, select
 
+from agent.conversations.tables import Approval, Run, Step
 from agent.models.base import Model
-from agent.tables import Approval, Run, Step
-from agent.telemetry import Telemetry
+from agent.telemetry.recorder import Telemetry
+from basics.database import Database
 from evals.cases import Conversation, Turn
 from evals.store_state import customer_state
 from evals.transcript import (
@@ -46,7 +47,6 @@ from evals.transcript import (
     Transcript,
     TurnRecord,
 )
-from tools.store.database import Database
 
 STAFF_IDS = {"agent": "eval_support_agent", "supervisor": "eval_supervisor"}
 """Who decides approvals in an evaluation; the desk shows these ids as the deciders."""
@@ -68,7 +68,8 @@ class Target:
     settings: Mapping[str, Any] = field(default_factory=dict)
     instance: Model | None = None
     simple_instance: Model | None = None
-    """The simple route's model (`agent.routes`): with it, the service routes turns between it and the default."""
+    """The simple route's model (`agent.routing.routes`): with it, the service routes turns between it and the
+    default."""
 
     @property
     def label(self) -> str:

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from agent.limits.pricing import PriceTable, micro_to_usd
 from agent.models.base import Model
-from agent.pricing import PriceTable, micro_to_usd
 from evals.cost_cap import CostCap, CostCapReached
 from evals.harness import CaseSession, HarnessError, StoreTemplate, Target, open_session
 from evals.report import TrialResult

@@ -50,7 +50,7 @@ class TrialResult:
     runs: int = 0
     """The service's runs (one per message, and one per decision that resumed a paused run)."""
     simple_runs: int = 0
-    """Runs that started on the simple route (`agent.routes`)."""
+    """Runs that started on the simple route (`agent.routing.routes`)."""
     escalated_runs: int = 0
     """Of those, the runs that moved to the default route (the simple model proposed a write, or failed)."""
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlmodel import select
 
-from tools.store.database import Database
+from basics.database import Database
 from tools.store.records import order_json, payment_method_json
 from tools.store.tables import Customer, Order, PaymentMethod
 

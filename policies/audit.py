@@ -15,9 +15,9 @@ from sqlalchemy import insert
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from basics.principal import Principal
 from policies.decision import Decision
 from tools.call import ToolCall
-from tools.context import Principal
 from tools.store.sanitize import clean_json, clean_text
 from tools.store.tables import json_column, money_column, utc_column
 
@@ -69,7 +69,7 @@ def decision_row(
     call: ToolCall, principal: Principal, decision: Decision, *, now: datetime, run_id: str | None = None
 ) -> dict[str, Any]:
     """The audit row of one decision: written at once by `record_decision`, or, for an allowed read, with the
-    steps of its run when the run closes (`agent.run_store.RunStore.finish_turn`)."""
+    steps of its run when the run closes (`agent.conversations.store.RunStore.finish_turn`)."""
     return {
         "created_at": now,
         "tool": clean_text(call.name[:200]),
@@ -97,6 +97,6 @@ async def record_decision(
     now: datetime,
     run_id: str | None = None,
 ) -> None:
-    """Write the decision in the session's transaction. The caller commits it (see `agent.dispatch.ToolGate`):
+    """Write the decision in the session's transaction. The caller commits it (see `agent.turn.tool_gate.ToolGate`):
     before a write runs, or with the refusal or hold it explains."""
     await session.exec(_INSERT_DECISION, params=decision_row(call, principal, decision, now=now, run_id=run_id))

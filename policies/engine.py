@@ -13,12 +13,14 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from basics.clock import utcnow
+from basics.principal import Principal
 from policies.audit import record_decision
 from policies.config import PolicyConfig
 from policies.decision import Decision, Outcome, Verdict
 from policies.rules import WriteFacts, customer_refund_rule, money_tier_rule, rate_rule, store_budget_rule
 from tools.call import ToolCall
-from tools.context import Principal, ToolContext, utcnow
+from tools.context import ToolContext
 from tools.errors import InvalidArguments, NotFound, PreconditionFailed, ToolError, UnknownTool
 from tools.registry import Change, ToolRegistry
 from tools.store.locks import STORE_SCOPE, customer_scope, hold

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from evals.golden import compare, load_baseline, run_golden, write_baseline
 from evals.harness import StoreTemplate
-from tests.evals.models import CI_MODELS, ci_target
+from testkit.eval_models import CI_MODELS, ci_target
 
 
 async def main(write: bool) -> int:

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from basics.database import Database
 from policies.config import PolicyConfig, load_policy
 from policies.engine import PolicyEngine
-from tests.support import databases
-from tests.support.confirm import without_confirmations
-from tests.support.server import ServerProcess
+from testkit import databases
+from testkit.confirm import without_confirmations
+from testkit.server import ServerProcess
 from tools import registry
-from tools.store.database import Database
 
 
 @pytest.fixture(scope="session")
@@ -83,5 +83,5 @@ def engine(policy: PolicyConfig) -> PolicyEngine:
 @pytest.fixture
 def no_confirmations(tmp_path: Path) -> str:
     """`SUPPORT_POLICY_FILE` for a test whose scripted model drives writes and whose subject is not the
-    customer's confirmation (see `tests.support.confirm.without_confirmations`)."""
+    customer's confirmation (see `testkit.confirm.without_confirmations`)."""
     return without_confirmations(tmp_path)

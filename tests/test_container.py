@@ -14,7 +14,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from api.cli import DRAIN_S
+from cli.main import DRAIN_S
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -78,7 +78,7 @@ def test_the_image_listens_where_host_and_port_say() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^CMD \[\"support\", \"serve\"\]$", text, re.M), "no --host/--port: HOST and PORT decide"
     assert re.search(r"^ +SUPPORT_ENV=production HOST=0\.0\.0\.0 PORT=8000$", text, re.M)
-    assert 'CMD ["python", "-m", "api.healthcheck"]' in text
+    assert 'CMD ["python", "-m", "api.ops.healthcheck"]' in text
     assert 'VOLUME ["/app/var"]' in text
 
 

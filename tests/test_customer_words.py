@@ -23,19 +23,20 @@ from typing import Any
 
 import pytest
 
-from agent import replies
-from agent.dispatch import denial_result
-from agent.feed import tool_label
+from agent.conversations.feed import tool_label
 from agent.models.offline import outcomes, wording
 from agent.models.offline.conversation import ToolOutcome
+from agent.turn import replies
+from agent.turn.tool_gate import denial_result
+from basics.database import Database
+from basics.principal import Principal
 from policies.config import PolicyConfig, load_policy
 from policies.decision import Decision
 from policies.engine import PolicyEngine
-from tests.support import fixture_data as data
+from testkit import fixture_data as data
 from tools import registry
 from tools.call import ToolCall
-from tools.context import Principal, ToolContext
-from tools.store.database import Database
+from tools.context import ToolContext
 
 TOKEN = re.compile(r"[A-Za-z0-9_]+")
 YES_NO = ("yes", "no", "none")

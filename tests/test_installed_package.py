@@ -27,7 +27,7 @@ import pytest
 import yaml
 from docker.utils.build import exclude_paths
 
-from api.cli import EVALS_EXTRA_MISSING, EXIT_EVAL_CANNOT_START
+from cli.main import EVALS_EXTRA_MISSING, EXIT_EVAL_CANNOT_START
 from evals.command import EXIT_USAGE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,10 +139,10 @@ def test_the_wheel_carries_every_file_of_the_data_folders(installed: Installed) 
         "evals/command.py",
         "evals/templates/report.html",
         "evals/templates/compare.html",
-        "agent/prices.toml",
-        "agent/prompts/released.toml",
-        "agent/prompts/v1/system.md",
-        "agent/prompts/v1/tools.toml",
+        "agent/limits/prices.toml",
+        "agent/routing/prompts/released.toml",
+        "agent/routing/prompts/v1/system.md",
+        "agent/routing/prompts/v1/tools.toml",
         "policies/retail.toml",
         "api/migrations/env.py",
         "api/desk/templates/base.html",
@@ -151,7 +151,7 @@ def test_the_wheel_carries_every_file_of_the_data_folders(installed: Installed) 
 
 
 def test_the_installed_service_finds_its_prompt_versions_with_their_released_ids(installed: Installed) -> None:
-    from agent.prompt_versions import load_all, packaged_directory
+    from agent.routing.prompt_versions import load_all, packaged_directory
     from tools import registry
 
     done = installed.run("support", "prompts")

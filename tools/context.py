@@ -1,39 +1,14 @@
-"""Who is acting, and the store session a tool works in. Tools get this object; they never read globals."""
+"""The store session a tool works in, and the principal it acts for. Tools get this object; they never read globals."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Literal
+from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-Role = Literal["customer", "agent", "supervisor"]
-STAFF_ROLES: tuple[Role, ...] = ("agent", "supervisor")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """The authenticated caller: a customer (`id` is their store `user_id`) or a staff member."""
-
-    id: str
-    role: Role
-
-    @property
-    def is_customer(self) -> bool:
-        return self.role == "customer"
-
-    @property
-    def is_staff(self) -> bool:
-        return self.role in STAFF_ROLES
-
-    @classmethod
-    def customer(cls, user_id: str) -> Principal:
-        return cls(id=user_id, role="customer")
+from basics.clock import utcnow
+from basics.principal import Principal
 
 
 @dataclass(slots=True)

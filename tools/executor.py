@@ -58,7 +58,7 @@ async def execute(
 
 async def _execute_read(spec: ToolSpec, ctx: ToolContext, args: BaseModel) -> ToolResult:
     """A read writes nothing and commits nothing: the caller's session ends its transaction (and the policy
-    decision that allowed it is stored with the run, see `agent.dispatch`)."""
+    decision that allowed it is stored with the run, see `agent.turn.tool_gate`)."""
     try:
         content = await spec.func(ctx, args)
     except ToolError as error:

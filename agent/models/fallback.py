@@ -8,7 +8,7 @@ a person, the answer carries the reason (`fallback_reason`, kept on the run), an
 
 A provider refusing our request is a defect of ours, reported through `ModelHealth` (ERROR log, metric, health)
 even though a later link answers. A prompt too long is not passed down the chain the first time: the loop
-shortens the history and asks again (`agent.loop`), and only a second refusal falls back.
+shortens the history and asks again (`agent.turn.loop`), and only a second refusal falls back.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from agent.errors import (
 from agent.models.base import Model, ModelRequest, ModelResponse, RetractableText, TextBlock, TextSink
 from agent.models.circuit import CircuitBreaker
 from agent.models.health import ModelHealth
-from agent.telemetry import Telemetry
+from agent.telemetry.recorder import Telemetry
 
 log = logging.getLogger(__name__)
 

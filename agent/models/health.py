@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from agent.errors import ModelRejected
-from agent.telemetry import Telemetry
-from tools.context import utcnow
+from agent.telemetry.recorder import Telemetry
+from basics.clock import utcnow
 
 log = logging.getLogger(__name__)
 

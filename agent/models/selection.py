@@ -19,7 +19,7 @@ from agent.errors import ConfigurationError
 from agent.models import claude_catalog
 from agent.models.base import Model
 from agent.models.health import ModelHealth
-from agent.telemetry import Telemetry
+from agent.telemetry.recorder import Telemetry
 
 PROVIDERS = ("offline", "anthropic", "openai")
 

@@ -12,18 +12,18 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from agent.approval_context import approval_context
-from agent.approvals import human_decision
+from agent.conversations.tables import Approval
 from agent.errors import AmendmentRejected, ApprovalError, ApprovalNotPending, HandoffError, NotHandoffOwner
-from agent.tables import Approval
+from agent.held.approval_facts import approval_context
+from agent.held.approvals import human_decision
 from api.desk.errors import desk_id
 from api.desk.render import render
 from api.desk.signin import Desk, DeskForm
 from api.desk.wording import describe, quoted
 from api.errors import ApiError
 from api.inputs import form_amount, message_text, note_text
+from api.responses import trace_link
 from api.services import services_of
-from api.views import trace_link
 from tools.store.money import parse_amount, to_dollars
 
 router = APIRouter(prefix="/desk", include_in_schema=False)

@@ -8,14 +8,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import col, select
 
-from agent.approvals import ApprovalFilter
-from agent.handoffs import HandoffFilter
-from agent.tables import Step
+from agent.conversations.tables import Step
+from agent.held.approvals import ApprovalFilter
+from agent.held.handoffs import HandoffFilter
 from api.desk.errors import desk_id
 from api.desk.render import render
 from api.desk.signin import Desk
+from api.responses import trace_link
 from api.services import services_of
-from api.views import trace_link
 from policies.audit import PolicyDecisionRecord
 from tools.store.money import to_dollars
 

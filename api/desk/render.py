@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
-from tools.context import utcnow
+from basics.clock import utcnow
 from tools.store.sanitize import visible
 
 HERE = Path(__file__).parent

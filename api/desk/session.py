@@ -25,12 +25,13 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from agent.tables import DeskLinkUse, DeskSessionRecord
+from agent.conversations.tables import DeskLinkUse, DeskSessionRecord
 from api.desk.errors import DeskPageError, SignInRequired
 from api.errors import ApiError
 from api.identity import TokenVerifier
-from tools.context import Principal, utcnow
-from tools.store.database import Database
+from basics.clock import utcnow
+from basics.database import Database
+from basics.principal import Principal
 
 SESSION_COOKIE = "desk_session"
 SESSION_AUDIENCE = "desk"

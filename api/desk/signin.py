@@ -24,7 +24,8 @@ from api.desk.session import (
     staff_from_token,
 )
 from api.services import services_of
-from tools.context import Principal, utcnow
+from basics.clock import utcnow
+from basics.principal import Principal
 
 router = APIRouter(prefix="/desk", include_in_schema=False)
 SIGN_IN_CSRF_COOKIE = "desk_sign_in"

@@ -9,7 +9,7 @@ from alembic import context
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection
 
-from api import schema
+from api import all_tables as schema
 
 target_metadata = schema.metadata
 

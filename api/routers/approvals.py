@@ -12,16 +12,16 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field, field_validator
 
-from agent.approval_context import approval_context, decidable_by
-from agent.approval_desk import Settled
-from agent.approvals import ApprovalFilter
+from agent.held.approval_facts import approval_context, decidable_by
+from agent.held.approvals import ApprovalFilter
+from agent.held.decisions import Settled
 from api.auth import StaffPrincipal
 from api.inputs import MAX_AGE_MINUTES, MAX_CURSOR_LENGTH, ApprovalId, Note, QueryId, decode_cursor, encode_cursor
+from api.responses import approval_detail_view, approval_view, run_view
 from api.schemas import ApprovalDetailOut, ApprovalOut, SettledApprovalOut, error_responses
 from api.schemas.base import RequestBody
 from api.services import Services, services_of
-from api.views import approval_detail_view, approval_view, run_view
-from tools.context import utcnow
+from basics.clock import utcnow
 
 router = APIRouter(prefix="/v1/approvals", tags=["approvals"], responses=error_responses(401, 403, 503))
 

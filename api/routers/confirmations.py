@@ -6,13 +6,13 @@ from typing import Literal
 
 from fastapi import APIRouter, Request
 
-from agent.views import run_view
+from agent.conversations.records import run_view
 from api.auth import CustomerPrincipal
 from api.inputs import ConfirmationId, ConversationId
+from api.responses import confirmation_view
 from api.schemas import ConfirmationAnswerOut, error_responses
 from api.schemas.base import RequestBody
 from api.services import services_of
-from api.views import confirmation_view
 
 router = APIRouter(prefix="/v1/conversations", tags=["confirmations"])
 

@@ -11,21 +11,21 @@ from fastapi.responses import JSONResponse
 from sqlmodel import col, select
 from sse_starlette import EventSourceResponse
 
+from agent.conversations.feed import events_after
+from agent.conversations.store import ConversationRef
+from agent.conversations.tables import Approval, Conversation, ConversationEvent, Handoff
 from agent.errors import ConversationBusy, ConversationOwned, RateLimited
-from agent.feed import events_after
-from agent.handoffs import OPEN as OPEN_HANDOFF
-from agent.loop import EventSink
-from agent.run_store import ConversationRef
-from agent.tables import Approval, Conversation, ConversationEvent, Handoff
+from agent.held.handoffs import OPEN as OPEN_HANDOFF
+from agent.turn.loop import EventSink
 from api.auth import AnyPrincipal, CustomerPrincipal
 from api.idempotency import IdempotencyKeys, request_hash
 from api.inputs import ConversationId, StorableText, message_text
+from api.responses import conversation_summary, conversation_view, message_view, run_view
 from api.schemas import ConversationDetailOut, ConversationOut, HandoffRefOut, SendMessageOut, error_responses
 from api.schemas.base import RequestBody
 from api.schemas.streams import event_stream_response
 from api.services import Services, services_of
 from api.sse import feed_sse, sse
-from api.views import conversation_summary, conversation_view, message_view, run_view
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 FEED_BATCH = 500
@@ -44,7 +44,7 @@ async def create_conversation(request: Request, principal: CustomerPrincipal) ->
     """Start a conversation for the signed-in customer; at most `SUPPORT_CONVERSATIONS_PER_HOUR` an hour (429
     with Retry-After past it)."""
     services = services_of(request)
-    # Paced with the turns (`agent/pacing.py`): a burst of new conversations waits its turn instead of opening a
+    # Paced with the turns (`agent/limits/pacing.py`): a burst of new conversations waits its turn instead of opening a
     # database connection each.
     async with services.loop.pacer.turn():
         return conversation_summary(await services.runs.create_conversation(principal.id))
@@ -93,7 +93,7 @@ async def send_message(
     run completes and is stored even if the client goes away."""
     services = services_of(request)
     content = message_text(body.content, services.settings.max_message_bytes)
-    # The whole message, from its claim to its answer, is one turn of the worker's pacing (`agent/pacing.py`):
+    # The whole message, from its claim to its answer, is one turn of the worker's pacing (`agent/limits/pacing.py`):
     # in a burst, the messages that came first are answered first.
     async with services.loop.pacer.turn():
         return await _send_message(request, services, principal, conversation_id, content, idempotency_key)

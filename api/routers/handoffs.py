@@ -12,14 +12,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
-from agent.handoffs import HandoffFilter
+from agent.held.handoffs import HandoffFilter
 from api.auth import StaffPrincipal
 from api.inputs import HandoffId, message_text
+from api.responses import handoff_view, message_view
 from api.routers.conversations import MessageIn
 from api.schemas import HandoffDetailOut, HandoffOut, StaffReplyOut, error_responses
 from api.schemas.base import RequestBody
 from api.services import services_of
-from api.views import handoff_view, message_view
 
 router = APIRouter(prefix="/v1/handoffs", tags=["handoffs"], responses=error_responses(401, 403, 503))
 

@@ -1,5 +1,5 @@
 """The typed shapes of every JSON body the API answers with: the one definition each route declares in
-`/openapi.json` and `api.views` builds from the stored records. Split by area:
+`/openapi.json` and `api.responses` builds from the stored records. Split by area:
 
     base           the common base (attribute docstrings become field descriptions in the spec)
     errors         the error body and each route's declared error statuses

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from agent.views import Shape
+from agent.conversations.records import Shape
 
 Schema = Shape
-"""A response body (the same base as the records' shapes in `agent.views`)."""
+"""A response body (the same base as the records' shapes in `agent.conversations.records`)."""
 
 
 class RequestBody(BaseModel):

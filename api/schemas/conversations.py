@@ -1,5 +1,6 @@
 """What the customer's side of the API answers with: conversations, messages, runs and confirmations. The message
-and run objects (and the confirmation card) are defined in `agent.views`, because the conversation feed's events
+and run objects (and the confirmation card) are defined in `agent.conversations.records`, because the conversation
+feed's events
 carry them too."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from agent.views import (
+from agent.conversations.records import (
     MessageOut,
     ModelOut,
     PendingActionOut,

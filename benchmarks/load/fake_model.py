@@ -2,7 +2,7 @@
 call (`get_order_details` for the order the customer named) and then a short answer.
 
 It runs as its own process so its CPU does not count as the service's, speaks the same wire format as the test
-fake (`tests.fakes.anthropic_api`, whose body builders it reuses, JSON and SSE streams alike), and keeps count
+fake (`testkit.fakes.anthropic_api`, whose body builders it reuses, JSON and SSE streams alike), and keeps count
 of the connections it holds at once and of its own CPU time (`GET /stats`), so a run can show the fake was not
 the bottleneck. Raw asyncio rather than an ASGI server: with hundreds of held connections an ASGI stack would
 cost more CPU than the answers.
@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.fakes.anthropic_api import Reply, Text, ToolUse, chunk, message_body, sse, stream_events
+from testkit.fakes.anthropic_api import Reply, Text, ToolUse, chunk, message_body, sse, stream_events
 
 ORDER_ID = re.compile(r"#W\d{7}")
 

@@ -23,7 +23,7 @@ from pydantic_ai import Agent, Tool
 from pydantic_ai.models.anthropic import AnthropicModel
 from pydantic_ai.providers.anthropic import AnthropicProvider
 
-from agent.prompt_versions import PromptVersions
+from agent.routing.prompt_versions import PromptVersions
 from tools import registry
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"

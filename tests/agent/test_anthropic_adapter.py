@@ -21,15 +21,16 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlmodel import col, select
 
-from agent import replies
+from agent.conversations.tables import Run
+from agent.conversations.tables import Step as StepRow
 from agent.errors import ModelError, ModelProtocolError, ModelRejected, ModelTimeout, ModelUnavailable
 from agent.models.anthropic_model import STREAM_MODELS, AnthropicModel
 from agent.models.base import Message, ModelRequest, ModelResponse, TextBlock, ToolUseBlock, Usage
-from agent.prompt_versions import PromptVersions
-from agent.tables import Run
-from agent.tables import Step as StepRow
-from agent.telemetry import Telemetry
-from tests.fakes.anthropic_api import (
+from agent.routing.prompt_versions import PromptVersions
+from agent.telemetry.recorder import Telemetry
+from agent.turn import replies
+from basics.principal import Principal
+from testkit.fakes.anthropic_api import (
     Answer,
     Disconnect,
     FakeMessagesAPI,
@@ -48,10 +49,9 @@ from tests.fakes.anthropic_api import (
     paused,
     say,
 )
-from tests.support.http_server import parse_sse
-from tests.support.service import ServiceClient, anthropic_settings, running_service
+from testkit.http_server import parse_sse
+from testkit.service import ServiceClient, anthropic_settings, running_service
 from tools import registry
-from tools.context import Principal
 
 MODEL = "claude-sonnet-4-6"
 JAMES = "james_li_5688"

@@ -1,4 +1,4 @@
-"""A turn's statements are built once for their shape (`agent.batched`): the same shape gives back the same
+"""A turn's statements are built once for their shape (`basics.batched`): the same shape gives back the same
 statement object, which is what lets SQLAlchemy find its compiled form without walking it again, and the shapes
 kept stay bounded however unusual the turns."""
 
@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
-from agent.batched import MOST_SHAPES, built_once, insert_rows
-from agent.tables import Step
+from agent.conversations.tables import Step
+from basics.batched import MOST_SHAPES, built_once, insert_rows
 
 STEPS = Step.__table__  # type: ignore[attr-defined]
 

@@ -12,9 +12,9 @@ import pytest
 from agent.errors import ConfigurationError
 from agent.models.claude_catalog import ADAPTIVE_ROOM, CATALOG, parse_thinking, plan
 from agent.models.selection import ClaudeOptions, check_chain
-from api import cli
-from tests.fakes.claude_models import MODELS
-from tests.support.service import running_service
+from cli import main as cli
+from testkit.fakes.claude_models import MODELS
+from testkit.service import running_service
 
 
 def test_the_table_agrees_with_the_fake_apis_facts() -> None:

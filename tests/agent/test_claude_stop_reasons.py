@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from agent import model_notices, replies
+from agent.conversations.tables import Run
 from agent.models.fallback import LIMITED_MODE
-from agent.tables import Run
-from tests.fakes.anthropic_api import (
+from agent.turn import model_notices, replies
+from testkit.fakes.anthropic_api import (
     FakeMessagesAPI,
     Reply,
     Text,
@@ -31,7 +31,7 @@ from tests.fakes.anthropic_api import (
     say,
     window_full,
 )
-from tests.support.service import ServiceClient, anthropic_settings, running_service
+from testkit.service import ServiceClient, anthropic_settings, running_service
 
 JAMES = "james_li_5688"
 THINKS = "claude-sonnet-5"
@@ -56,7 +56,7 @@ async def ask(service: ServiceClient, conversation: str, text: str, *, streaming
     answer = await service.say(JAMES, conversation, text, **headers)
     assert answer.status_code == 200, answer.text
     if streaming:
-        from tests.support.http_server import parse_sse
+        from testkit.http_server import parse_sse
 
         run: dict[str, Any] = parse_sse(answer.text.splitlines())[-1][1]["run"]
         return run

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from agent.tables import Run
-from tests.fakes.anthropic_api import FakeMessagesAPI, Reply, Text, ToolUse, call, say, thought
-from tests.support.service import ServiceClient, anthropic_settings, bearer, running_service
+from agent.conversations.tables import Run
+from testkit.fakes.anthropic_api import FakeMessagesAPI, Reply, Text, ToolUse, call, say, thought
+from testkit.service import ServiceClient, anthropic_settings, bearer, running_service
 
 JAMES = "james_li_5688"
 THINKS = "claude-sonnet-5"
@@ -42,7 +42,7 @@ async def turn(service: ServiceClient, conversation: str, text: str, *, streamin
     if not streaming:
         run: dict[str, Any] = answer.json()["run"]
         return run
-    from tests.support.http_server import parse_sse
+    from testkit.http_server import parse_sse
 
     events = parse_sse(answer.text.splitlines())
     ended: dict[str, Any] = events[-1][1]["run"]
@@ -159,7 +159,7 @@ async def test_a_confirmed_write_is_answered_by_the_model_with_the_thinking_kept
 async def test_a_tool_loop_begun_without_thinking_is_finished_without_it(sqlite_url: str, api: FakeMessagesAPI) -> None:
     """Sonnet 5 is overloaded, Haiku 4.5 (no thinking) calls a tool, and the next call goes back to Sonnet 5: its
     thinking is turned off for that one request, since the answer it continues has no thinking block to open with."""
-    from tests.fakes.anthropic_api import overloaded
+    from testkit.fakes.anthropic_api import overloaded
 
     api.add(overloaded(), call("get_order_details", {"order_id": "#W2611340"}), say("It is processed."))
     settings = {**on(api, THINKS), "SUPPORT_MODEL_FALLBACKS": "anthropic:claude-haiku-4-5"}

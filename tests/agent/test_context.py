@@ -5,11 +5,11 @@ from __future__ import annotations
 import itertools
 import json
 
-from agent.context import OMITTED_PREFIX, clip_result, estimate_tokens, fit_history, repaired, stable_cut, turns_of
 from agent.models.base import Message, ModelRequest, TextBlock, ThinkingBlock, ToolResultBlock, ToolUseBlock
 from agent.models.offline import OfflineModel
 from agent.models.scripted import ScriptedModel, Step, call, say
-from tests.support.service import running_service
+from agent.turn.window import OMITTED_PREFIX, clip_result, estimate_tokens, fit_history, repaired, stable_cut, turns_of
+from testkit.service import running_service
 
 JAMES = "james_li_5688"
 

@@ -11,9 +11,9 @@ import pytest
 
 from agent.models.base import ModelRequest, ModelResponse, TextSink
 from agent.models.scripted import ScriptedModel, call, say
-from agent.replies import MODEL_FAILED
-from agent.tool_calls import MAX_INPUT_DEPTH, nesting_depth
-from tests.support.service import running_service
+from agent.turn.replies import MODEL_FAILED
+from agent.turn.tool_calls import MAX_INPUT_DEPTH, nesting_depth
+from testkit.service import running_service
 
 JAMES = "james_li_5688"
 

@@ -19,8 +19,8 @@ from agent.models.fallback import LIMITED_MODE, FallbackChain
 from agent.models.offline import OfflineModel
 from agent.models.openai_compatible import OpenAICompatibleModel
 from agent.models.scripted import ScriptedModel, Step, say
-from agent.telemetry import Telemetry
-from tests.support.service import running_service
+from agent.telemetry.recorder import Telemetry
+from testkit.service import running_service
 
 JAMES = "james_li_5688"
 REQUEST = ModelRequest(system="be brief", tools=[], messages=[Message.user_text("hello")])

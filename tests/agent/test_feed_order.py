@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
-from agent import feed
-from agent.run_store import RunStore, RunTotals
-from agent.tables import ChatMessage, Conversation, Run
-from tools.store.database import Database
+from agent.conversations import feed
+from agent.conversations.store import RunStore, RunTotals
+from agent.conversations.tables import ChatMessage, Conversation, Run
+from basics.database import Database
 
 
 async def someone_waits_for_a_lock(database: Database) -> bool:

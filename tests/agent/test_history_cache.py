@@ -1,7 +1,7 @@
 """The conversation's history is served from the prompt cache: each call reuses the previous call's prefix.
 
 Through the chat API, with Claude reached through the official SDK at the fake Messages API, whose cache
-accounting follows the breakpoints each request carries (`tests.fakes.prompt_cache`). The runs record the cache
+accounting follows the breakpoints each request carries (`testkit.fakes.prompt_cache`). The runs record the cache
 read and write tokens the API reported.
 """
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import itertools
 
-from tests.fakes.anthropic_api import FakeMessagesAPI, call, say
-from tests.fakes.claude_models import MODELS
-from tests.fakes.prompt_cache import MAX_BREAKPOINTS, PromptCache
-from tests.support.service import anthropic_settings, running_service
+from testkit.fakes.anthropic_api import FakeMessagesAPI, call, say
+from testkit.fakes.claude_models import MODELS
+from testkit.fakes.prompt_cache import MAX_BREAKPOINTS, PromptCache
+from testkit.service import anthropic_settings, running_service
 
 JAMES = "james_li_5688"
 ORDERS = ("#W2611340", "#W3632959", "#W4435622")
@@ -78,7 +78,7 @@ def test_a_prefix_under_the_models_minimum_is_not_cached() -> None:
 
 def test_the_fakes_cache_is_per_model_with_each_models_own_minimum() -> None:
     """A conversation moving between models (a route's) does not read the other model's cache, and the fake API
-    applies each model's own minimum (`tests.fakes.claude_models`): the same ~1500-token prefix is cached on
+    applies each model's own minimum (`testkit.fakes.claude_models`): the same ~1500-token prefix is cached on
     Claude Sonnet 4.6 (1024) and on neither Claude Haiku 4.5 nor Opus 4.6 (4096)."""
     cache = PromptCache({model.id: model.min_cacheable_tokens for model in MODELS.values()})
     system = [{"type": "text", "text": "rules " * 1000, "cache_control": EPHEMERAL}]  # about 1500 tokens

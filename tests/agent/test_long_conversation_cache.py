@@ -3,7 +3,7 @@ previous one wrote from the prompt cache.
 
 Through the chat API, the real SDK and the strict fake Messages API with its prompt cache, which counts cache
 reads and writes from the breakpoints each request carries, per model, with the model's minimum cacheable length
-(`tests.fakes.prompt_cache`). The runs record what the API reported.
+(`testkit.fakes.prompt_cache`). The runs record what the API reported.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from tests.fakes.anthropic_api import FakeMessagesAPI, TokenUsage, call, say
-from tests.support.service import ServiceClient, anthropic_settings, bearer, running_service
+from testkit.fakes.anthropic_api import FakeMessagesAPI, TokenUsage, call, say
+from testkit.service import ServiceClient, anthropic_settings, bearer, running_service
 
 JAMES = "james_li_5688"
 THINKS = "claude-sonnet-5"

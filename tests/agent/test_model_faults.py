@@ -18,11 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import col, select
 
+from agent.conversations.tables import Approval, Step
 from agent.models.base import ToolResultBlock, ToolUseBlock
 from agent.models.scripted import ScriptedModel, calls, say
-from agent.tables import Approval, Step
-from tests.fakes import anthropic_api as fake
-from tests.support.service import ServiceClient, bearer, running_service
+from testkit.fakes import anthropic_api as fake
+from testkit.service import ServiceClient, bearer, running_service
 from tools.store.tables import LedgerEntry
 
 JAMES = "james_li_5688"

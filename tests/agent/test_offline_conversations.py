@@ -11,12 +11,12 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from agent.models.offline.reading import read
-from agent.tables import Step
+from agent.conversations.tables import Step
+from agent.models.offline.reading.text import read
+from testkit import fixture_data as data
+from testkit.confirm import answer
+from testkit.service import ServiceClient, bearer, running_service
 from tests.agent.test_offline_model import CONFIRM, JAMES, chat, stored_order
-from tests.support import fixture_data as data
-from tests.support.confirm import answer
-from tests.support.service import ServiceClient, bearer, running_service
 
 IVAN = "ivan_santos_6635"  # two pending orders and a delivered one with a garden hose and earbuds
 IVAN_PENDING, IVAN_OTHER_PENDING, IVAN_DELIVERED = "#W8770097", "#W5183325", "#W6893533"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.agent.test_offline_patterns import MAX_BYTES, sized
-from tests.support.server import ServerProcess
-from tests.support.service import bearer
+from testkit.pathological_text import MAX_BYTES, sized
+from testkit.server import ServerProcess
+from testkit.service import bearer
 
 CUSTOMERS = ("james_li_5688", "omar_kim_3528", "isabella_lopez_6490")
 MESSAGES = (

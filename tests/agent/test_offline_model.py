@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlmodel import select
 
-from agent.tables import Run
-from tests.support import fixture_data as data
-from tests.support.confirm import answer
-from tests.support.service import ServiceClient, running_service
+from agent.conversations.tables import Run
+from testkit import fixture_data as data
+from testkit.confirm import answer
+from testkit.service import ServiceClient, running_service
 from tools.store.tables import Order
 
 JAMES = "james_li_5688"

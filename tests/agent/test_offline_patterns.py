@@ -11,69 +11,16 @@ from __future__ import annotations
 
 import ast
 import re
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import agent.models.offline as offline
-from agent.models.offline import patterns
-from api.settings import Settings
+from agent.models.offline.reading import patterns
+from testkit.pathological_text import GENERIC, LIMIT_MS, MAX_BYTES, cost_ms, keyword_inputs
 
-MAX_BYTES = int(Settings.model_fields["max_message_bytes"].default)
-LIMIT_MS = 50.0
 PACKAGE = Path(offline.__file__).parent
 _RE_CALLS = {"compile", "search", "match", "fullmatch", "sub", "subn", "split", "findall", "finditer"}
-
-
-def sized(unit: str) -> str:
-    return (unit * (MAX_BYTES // len(unit) + 1))[:MAX_BYTES]
-
-
-GENERIC = {
-    "spaces": sized(" "),
-    "tabs": sized("\t"),
-    "line breaks": sized("\n"),
-    "commas": sized(","),
-    "commas and spaces": sized(", "),
-    "address with a long run of commas": ("ship to 1 Main St" + sized(", "))[:MAX_BYTES],
-    "digits": sized("1"),
-    "digits and spaces": sized("1234567 "),
-    "dots": sized("."),
-    "question marks": sized("?"),
-    "punctuation": sized(" \t,.;:!?-'#$"),
-    "order-id prefixes": sized("#W"),
-    "dollars": sized("$1 "),
-    "spaces then a letter": sized(" ")[:-1] + "x",
-    "words": sized("lorem ipsum "),
-}
-
-
-def keyword_inputs(compiled: re.Pattern[str]) -> Iterator[tuple[str, str]]:
-    """Each word the pattern looks for, repeated, and followed by long runs of what usually comes after it."""
-    for word in sorted(set(re.findall(r"[a-zà-ÿ']{2,}", compiled.pattern.lower()))):
-        yield f"{word} repeated", sized(f"{word} ")
-        yield f"{word} then spaces", (word + sized(" "))[:MAX_BYTES]
-        yield f"{word} then commas", sized(f"{word}" + ", " * 20)
-        yield f"{word} then digits", (word + " " + sized("7"))[:MAX_BYTES]
-
-
-def cost_ms(compiled: re.Pattern[str], text: str) -> float:
-    """The time of the pattern's most expensive uses on `text`: every match (as sub, split and findall scan),
-    and a match anchored at the start. The best of two runs, so a pause of the machine is not blamed on it."""
-    best = float("inf")
-    for _ in range(2):
-        started = time.perf_counter()
-        for _ in compiled.finditer(text):
-            pass
-        compiled.match(text)
-        compiled.fullmatch(text)
-        best = min(best, (time.perf_counter() - started) * 1000)
-        if best < LIMIT_MS:
-            break
-    return best
-
 
 REGISTERED = patterns.registered()
 
@@ -97,7 +44,7 @@ def test_every_pattern_is_linear_on_pathological_input_at_the_size_limit(compile
 def test_no_module_of_the_offline_model_applies_a_pattern_it_did_not_register() -> None:
     """`re.search(r"...", text)` in a module would bypass the timing above: only `patterns.py` calls `re`."""
     offenders = []
-    for path in sorted(PACKAGE.glob("*.py")):
+    for path in sorted(PACKAGE.rglob("*.py")):
         if path.name == "patterns.py":
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -109,7 +56,7 @@ def test_no_module_of_the_offline_model_applies_a_pattern_it_did_not_register() 
                 and node.func.attr in _RE_CALLS
             ):
                 offenders.append(f"{path.name}:{node.lineno} re.{node.func.attr}")
-    assert not offenders, f"compile these through agent.models.offline.patterns.pattern(): {offenders}"
+    assert not offenders, f"compile these through agent.models.offline.reading.patterns.pattern(): {offenders}"
 
 
 def test_a_word_pair_is_found_as_the_pattern_with_anything_between_would() -> None:

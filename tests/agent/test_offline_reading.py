@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.models.offline.addresses import read_address
-from agent.models.offline.reading import Intent, read
+from agent.models.offline.reading.addresses import read_address
+from agent.models.offline.reading.text import Intent, read
 
 
 @pytest.mark.parametrize(

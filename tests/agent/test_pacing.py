@@ -10,8 +10,8 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 
-from agent.pacing import TurnPacer
-from agent.telemetry import Telemetry
+from agent.limits.pacing import TurnPacer
+from agent.telemetry.recorder import Telemetry
 
 
 async def settle() -> None:

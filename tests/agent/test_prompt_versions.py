@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 
 from agent.errors import ConfigurationError
-from agent.ids import new_id
 from agent.models.base import ModelRequest
 from agent.models.scripted import ScriptedModel, Step, call, say
-from agent.prompt_versions import PromptVersions, load_all, packaged_directory, released_ids
-from api.cli import main
-from tests.fakes.anthropic_api import FakeMessagesAPI, ReceivedRequest
-from tests.fakes.anthropic_api import say as fake_say
-from tests.support.service import anthropic_settings, running_service
-from tests.support.telemetry import recording
+from agent.routing.prompt_versions import PromptVersions, load_all, packaged_directory, released_ids
+from basics.ids import new_id
+from cli.main import main
+from testkit.fakes.anthropic_api import FakeMessagesAPI, ReceivedRequest
+from testkit.fakes.anthropic_api import say as fake_say
+from testkit.service import anthropic_settings, running_service
+from testkit.telemetry import recording
 from tools import registry
 
 JAMES = "james_li_5688"
@@ -114,7 +114,7 @@ def test_settings_naming_a_version_that_is_not_there_are_refused(
 
 
 def new_conversation_ids(count: int) -> list[str]:
-    """Conversation ids as the service makes them (`agent.ids.new_id`), from a seeded generator: the split of
+    """Conversation ids as the service makes them (`basics.ids.new_id`), from a seeded generator: the split of
     random ids varies by more than the ±2% asked of it one time in thirty, and a test must not."""
     draw = random.Random(28)
     ids = [f"conv_{uuid.UUID(int=draw.getrandbits(128), version=4).hex}" for _ in range(count)]
@@ -143,8 +143,9 @@ def test_another_process_puts_each_conversation_on_the_same_version(tmp_path: Pa
     conversations = new_conversation_ids(200)
     here = PromptVersions.load(registry, directory=root, live="v1", canary="v2:50")
     script = (
-        "import sys; from pathlib import Path; from agent.prompt_versions import PromptVersions; from tools import "
-        "registry; v = PromptVersions.load(registry, directory=Path(sys.argv[1]), live='v1', canary='v2:50'); "
+        "import sys; from pathlib import Path; from agent.routing.prompt_versions import PromptVersions; "
+        "from tools import registry; "
+        "v = PromptVersions.load(registry, directory=Path(sys.argv[1]), live='v1', canary='v2:50'); "
         "print(''.join(v.for_conversation(c).name[-1] for c in sys.argv[2:]))"
     )
     there = subprocess.run(

@@ -11,18 +11,18 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
+from agent.conversations.tables import Approval
+from agent.conversations.tables import Step as StepRow
 from agent.errors import ConfigurationError, ModelProtocolError, ModelUnavailable
 from agent.models.base import ModelRequest, ModelResponse, ToolUseBlock
 from agent.models.fallback import FallbackChain
 from agent.models.scripted import ScriptedModel, Step, call, calls, say
-from agent.router import DEFAULT, MAX_ROUTED_CHARS, SIMPLE, Reason, TurnFacts, choose_route
-from agent.routes import RouteSpecs, parse_routes
-from agent.tables import Approval
-from agent.tables import Step as StepRow
-from tests.support.confirm import without_confirmations
-from tests.support.http_server import parse_sse
-from tests.support.service import ServiceClient, bearer, running_service
-from tests.support.telemetry import recording
+from agent.routing.router import DEFAULT, MAX_ROUTED_CHARS, SIMPLE, Reason, TurnFacts, choose_route
+from agent.routing.routes import RouteSpecs, parse_routes
+from testkit.confirm import without_confirmations
+from testkit.http_server import parse_sse
+from testkit.service import ServiceClient, bearer, running_service
+from testkit.telemetry import recording
 from tools.store.tables import Order
 
 CUSTOMER = "yusuf_rossi_9620"

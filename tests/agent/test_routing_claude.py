@@ -17,12 +17,12 @@ from agent.models.circuit import CircuitBreaker
 from agent.models.fallback import FallbackChain
 from agent.models.health import ModelHealth
 from agent.models.scripted import ScriptedModel
-from api import cli
 from api.model_setup import check_route_models
 from api.settings import Settings
-from tests.fakes.anthropic_api import FakeMessagesAPI, ToolUse, call, calls, http_error, prompt_too_long, say
-from tests.support.service import ServiceClient, anthropic_settings, running_service
-from tests.support.telemetry import recording
+from cli import main as cli
+from testkit.fakes.anthropic_api import FakeMessagesAPI, ToolUse, call, calls, http_error, prompt_too_long, say
+from testkit.service import ServiceClient, anthropic_settings, running_service
+from testkit.telemetry import recording
 
 JAMES = "james_li_5688"
 SIMPLE = "claude-haiku-4-5"

@@ -1,4 +1,4 @@
-"""The store's daily spend counter, split into stripes on PostgreSQL (`agent.spend`).
+"""The store's daily spend counter, split into stripes on PostgreSQL (`agent.limits.spend`).
 
 Every turn reserves on the store's counter and settles on it when it closes, holding the row's lock until its
 commit. These tests show that two customers' turns no longer wait for each other there, that the budget still
@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
-from agent.batched import run
-from agent.spend import DailySpend, is_store_scope, store_stripes, stripe_scope
-from agent.tables import SpendDay
-from tools.store.database import Database
+from agent.conversations.tables import SpendDay
+from agent.limits.spend import DailySpend, is_store_scope, store_stripes, stripe_scope
+from basics.batched import run
+from basics.database import Database
 
 DAY = date(2026, 11, 24)
 RESERVATION = 100_000

@@ -11,10 +11,10 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from agent.models.base import Usage
 from agent.models.scripted import ScriptedModel, call, calls, say
-from agent.telemetry import mask
-from tests.support import fixture_data as data
-from tests.support.service import bearer, running_service
-from tests.support.telemetry import Recorded, recording
+from agent.telemetry.recorder import mask
+from testkit import fixture_data as data
+from testkit.service import bearer, running_service
+from testkit.telemetry import Recorded, recording
 
 JAMES = "james_li_5688"
 AGENT = bearer("agent_alice", role="agent")

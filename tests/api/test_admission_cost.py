@@ -13,10 +13,10 @@ from datetime import timedelta
 
 from sqlalchemy import insert
 
-from agent.tables import Conversation, Run
-from tests.support.service import ServiceClient, running_service
-from tests.support.statements import StatementCount, counting, rows_scanned
-from tools.context import utcnow
+from agent.conversations.tables import Conversation, Run
+from basics.clock import utcnow
+from testkit.service import ServiceClient, running_service
+from testkit.statements import StatementCount, counting, rows_scanned
 
 JAMES = "james_li_5688"
 QUIET = {"SUPPORT_WORKER_LEASE_S": 600, "SUPPORT_APPROVAL_SWEEP_S": 3600}

@@ -14,8 +14,8 @@ from sqlmodel import select
 from agent.models.base import ModelRequest
 from agent.models.scripted import ScriptedModel, Step, calls, say
 from policies.config import DEFAULT_POLICY_FILE, load_policy
-from tests.support.confirm import answer
-from tests.support.service import ServiceClient, bearer, running_service
+from testkit.confirm import answer
+from testkit.service import ServiceClient, bearer, running_service
 from tools.store.tables import LedgerEntry
 
 JAMES = "james_li_5688"

@@ -3,8 +3,8 @@ rejection, amendments refused with the wrong field named, and expiry by the back
 
 from __future__ import annotations
 
+from testkit.service import running_service
 from tests.api.test_approvals import AGENT, JAMES, SUPERVISOR, held_cancel, held_refund, past_deadline
-from tests.support.service import running_service
 
 
 async def test_the_approval_read_carries_the_context_to_decide(sqlite_url: str) -> None:

@@ -14,12 +14,12 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from agent.approvals import arguments_hash
-from agent.tables import Approval, Run
-from tests.support import fixture_data as data
-from tests.support.confirm import answer
-from tests.support.service import ServiceClient, bearer, running_service
-from tools.context import utcnow
+from agent.conversations.tables import Approval, Run
+from agent.held.approvals import arguments_hash
+from basics.clock import utcnow
+from testkit import fixture_data as data
+from testkit.confirm import answer
+from testkit.service import ServiceClient, bearer, running_service
 from tools.store.tables import LedgerEntry, Order
 
 JAMES = "james_li_5688"

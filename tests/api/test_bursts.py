@@ -20,10 +20,10 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.fakes import anthropic_api as fake
-from tests.support import fixture_data as data
-from tests.support.server import ServerProcess
-from tests.support.service import bearer
+from testkit import fixture_data as data
+from testkit.fakes import anthropic_api as fake
+from testkit.server import ServerProcess
+from testkit.service import bearer
 
 pytestmark = pytest.mark.slow
 

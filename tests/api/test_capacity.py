@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from api.capacity import ConnectionBudget, CpuBudget, cgroup_cpu_quota, cpu_budget, plan_workers
 from api.errors import ConfigurationError
+from api.ops.capacity import ConnectionBudget, CpuBudget, cgroup_cpu_quota, cpu_budget, plan_workers
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE_CPUS = len(os.sched_getaffinity(0))
@@ -46,7 +46,7 @@ def usable_in_a_subprocess(cpus: set[int] | None, cgroup_root: Path) -> int:
         "import os, sys\n"
         "from pathlib import Path\n"
         "if sys.argv[2]: os.sched_setaffinity(0, {int(c) for c in sys.argv[2].split(',')})\n"
-        "from api.capacity import cpu_budget\n"
+        "from api.ops.capacity import cpu_budget\n"
         "print(cpu_budget(Path(sys.argv[1])).usable)\n"
     )
     mask = ",".join(map(str, sorted(cpus))) if cpus else ""
@@ -116,7 +116,7 @@ def test_a_worker_count_asked_for_that_passes_the_connection_ceiling_refuses_to_
 
 
 def test_the_default_on_a_large_node_is_lowered_to_what_the_database_takes(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="api.capacity"):
+    with caplog.at_level(logging.WARNING, logger="api.ops.capacity"):
         workers = plan_workers(
             0, sqlite=False, connections=ConnectionBudget(per_worker=30, maximum=90), cpus=CpuBudget(64, None)
         )

@@ -8,13 +8,13 @@ import json
 import pytest
 from sqlmodel import col, select
 
+from agent.conversations.tables import Approval, Run
+from agent.conversations.tables import Step as StepRow
 from agent.errors import ModelUnavailable
 from agent.models.base import ModelRequest, Usage
 from agent.models.scripted import ScriptedModel, Step, call, calls, say
-from agent.tables import Approval, Run
-from agent.tables import Step as StepRow
-from tests.support.confirm import answer as confirm
-from tests.support.service import running_service
+from testkit.confirm import answer as confirm
+from testkit.service import running_service
 
 JAMES = "james_li_5688"
 

@@ -12,10 +12,10 @@ import json
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from agent.tables import Approval
-from tests.fakes import anthropic_api as fake
-from tests.support.confirm import proposed
-from tests.support.service import anthropic_settings, running_service
+from agent.conversations.tables import Approval
+from testkit.confirm import proposed
+from testkit.fakes import anthropic_api as fake
+from testkit.service import anthropic_settings, running_service
 from tools.store.tables import LedgerEntry, Order
 
 ORDER = "#W6247578"  # pending, $53.27: the policy would let its cancellation run at once, once confirmed

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from testkit.server import ServerProcess
+from testkit.service import bearer
 from tests.api.test_bursts import scalar
-from tests.support.server import ServerProcess
-from tests.support.service import bearer
 
 pytestmark = pytest.mark.slow
 

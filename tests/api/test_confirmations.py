@@ -16,14 +16,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from agent.conversations.tables import Approval
 from agent.models.scripted import ScriptedModel, call, say
-from agent.replies import CONFIRMATION_EXPIRED
-from agent.tables import Approval
-from agent.telemetry import Telemetry
+from agent.telemetry.recorder import Telemetry
+from agent.turn.replies import CONFIRMATION_EXPIRED
+from basics.clock import utcnow
 from policies.audit import PolicyDecisionRecord
-from tests.support.confirm import answer, proposed
-from tests.support.service import ServiceClient, bearer, running_service
-from tools.context import utcnow
+from testkit.confirm import answer, proposed
+from testkit.service import ServiceClient, bearer, running_service
 from tools.store.tables import LedgerEntry, Order
 
 SMALL = "#W6247578"  # pending, $53.27 paid: the policy allows its cancellation without a person

@@ -11,12 +11,12 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import col
 
-from agent.feed import events_after
+from agent.conversations.feed import events_after
+from agent.conversations.tables import Approval
 from agent.models.scripted import ScriptedModel, call, say
-from agent.tables import Approval
-from tests.support.confirm import answer, proposed
-from tests.support.service import ServiceClient, bearer, running_service
-from tools.context import utcnow
+from basics.clock import utcnow
+from testkit.confirm import answer, proposed
+from testkit.service import ServiceClient, bearer, running_service
 
 SMALL = "#W6247578"  # pending, $53.27 paid: its cancellation runs on the customer's confirm alone
 SMALL_OWNER = "yusuf_rossi_9620"

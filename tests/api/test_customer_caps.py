@@ -10,11 +10,11 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import httpx
 from sqlmodel import col, func, select
 
-from agent.tables import Conversation
+from agent.conversations.tables import Conversation
 from api.app import create_app
 from api.services import Services
-from tests.support.http_server import served
-from tests.support.service import bearer, running_service, service_settings
+from testkit.http_server import served
+from testkit.service import bearer, running_service, service_settings
 
 JAMES = "james_li_5688"
 RAJ = "raj_sanchez_2970"

@@ -3,7 +3,7 @@ closed unless the operator names the widget's origins."""
 
 from __future__ import annotations
 
-from tests.support.service import bearer, running_service
+from testkit.service import bearer, running_service
 
 JAMES = "james_li_5688"
 OTHER = "yusuf_rossi_9620"

@@ -13,14 +13,14 @@ import httpx
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from agent.conversations.tables import Approval, ConversationEvent
 from agent.models.scripted import ScriptedModel, call
-from agent.tables import Approval, ConversationEvent
 from api.app import create_app
 from api.feed_hub import FeedHub
-from tests.support import fixture_data as data
-from tests.support.http_server import FeedEvent, served, sse_events
-from tests.support.service import bearer, service_settings
-from tools.context import utcnow
+from basics.clock import utcnow
+from testkit import fixture_data as data
+from testkit.http_server import FeedEvent, served, sse_events
+from testkit.service import bearer, service_settings
 
 JAMES = "james_li_5688"
 ALICE = bearer("agent_alice", role="agent")
@@ -265,9 +265,9 @@ def drain(queue: asyncio.Queue[Any]) -> list[int | None]:
 
 
 async def test_a_fallback_after_streamed_text_tells_the_client_to_discard_it(sqlite_url: str) -> None:
-    from tests.fakes import anthropic_api as fake
-    from tests.support.http_server import parse_sse
-    from tests.support.service import anthropic_settings
+    from testkit.fakes import anthropic_api as fake
+    from testkit.http_server import parse_sse
+    from testkit.service import anthropic_settings
 
     with fake.FakeMessagesAPI() as api:
         api.add(

@@ -9,8 +9,8 @@ import pytest
 
 from api.app import create_app
 from api.inputs import EVENT_ID_MAX
-from tests.support.http_server import served
-from tests.support.service import bearer, service_settings
+from testkit.http_server import served
+from testkit.service import bearer, service_settings
 
 JAMES = "james_li_5688"
 ODD = ["²", "١٢", "１２", "+12", "1 2", "1_2", "-1", "12.0", "0x10", str(EVENT_ID_MAX + 1), "9" * 40, ""]

@@ -13,11 +13,11 @@ import httpx
 import psycopg
 import pytest
 
+from testkit.databases import drop_postgres, postgres_copy, postgres_url
+from testkit.http_server import FeedEvent, sse_events
+from testkit.server import ServerProcess
+from testkit.service import bearer
 from tests.api.test_feed import CANCEL, OWNER, named, until
-from tests.support.databases import drop_postgres, postgres_copy, postgres_url
-from tests.support.http_server import FeedEvent, sse_events
-from tests.support.server import ServerProcess
-from tests.support.service import bearer
 
 pytestmark = pytest.mark.slow
 

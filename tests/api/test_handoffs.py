@@ -13,12 +13,12 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import col
 
+from agent.conversations.tables import Conversation
 from agent.models.base import ModelRequest
 from agent.models.scripted import ScriptedModel, Step, call, say
-from agent.replies import HANDED_BACK, HANDED_BACK_ANSWERING
-from agent.tables import Conversation
-from tests.support.service import ServiceClient, bearer, running_service
-from tools.context import utcnow
+from agent.turn.replies import HANDED_BACK, HANDED_BACK_ANSWERING
+from basics.clock import utcnow
+from testkit.service import ServiceClient, bearer, running_service
 
 JAMES = "james_li_5688"
 ALICE = bearer("agent_alice", role="agent")

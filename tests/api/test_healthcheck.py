@@ -1,4 +1,4 @@
-"""The image's HEALTHCHECK (`python -m api.healthcheck`): it finds the server where HOST and PORT put it, IPv4 or
+"""The image's HEALTHCHECK (`python -m api.ops.healthcheck`): it finds the server where HOST and PORT put it, IPv4 or
 IPv6, and reports a server that answers but is not ready as unhealthy."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from api.healthcheck import addresses, ready, url
+from api.ops.healthcheck import addresses, ready, url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,12 +92,12 @@ def test_an_unready_or_absent_server_fails(unready_server: int) -> None:
 
 
 def test_the_module_exits_by_the_result_and_imports_nothing_of_the_service(ipv4_server: int) -> None:
-    code = "import runpy, sys; runpy.run_module('api.healthcheck', run_name='__main__')"
+    code = "import runpy, sys; runpy.run_module('api.ops.healthcheck', run_name='__main__')"
     env = {**os.environ, "HOST": "::", "PORT": str(ipv4_server)}
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, check=False)
     assert done.returncode == 0, done.stderr
     heavy = (
-        "import sys, api.healthcheck\n"
+        "import sys, api.ops.healthcheck\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in {'fastapi', 'sqlalchemy', 'pydantic', 'tools'}))"
     )
     imported = subprocess.run([sys.executable, "-c", heavy], cwd=ROOT, capture_output=True, text=True, check=True)

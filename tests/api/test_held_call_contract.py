@@ -1,5 +1,6 @@
 """The contract: wherever a run reaches a client (a route's answer, a conversation read, a feed event), it carries
-the call it waits on, built in one place (`agent.views.run_view` of a `HeldRun`). A run awaiting the customer
+the call it waits on, built in one place (`agent.conversations.records.run_view` of a `HeldRun`). A run
+awaiting the customer
 always shows its card while the card can be answered; a run awaiting a team member always shows the approval.
 
 The runs here chain writes, as a model does for a request that needs two (8 of the 40 retail tasks that write do):
@@ -13,10 +14,10 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from agent.conversations.tables import Approval, ConversationEvent
 from agent.models.scripted import ScriptedModel, call, say
-from agent.tables import Approval, ConversationEvent
-from tests.support.confirm import answer
-from tests.support.service import ServiceClient, bearer, running_service
+from testkit.confirm import answer
+from testkit.service import ServiceClient, bearer, running_service
 
 LARGE = "#W2974929"  # pending, $182.03 paid: its cancellation needs a support agent
 OWNER = "fatima_anderson_2157"

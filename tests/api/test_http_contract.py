@@ -9,7 +9,7 @@ import jwt
 import pytest
 
 from agent.models.scripted import ScriptedModel, Step, say
-from tests.support.service import bearer, running_service
+from testkit.service import bearer, running_service
 
 JAMES = "james_li_5688"
 OTHER = "noah_brown_6181"

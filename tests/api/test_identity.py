@@ -21,7 +21,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from api import identity
 from api.errors import ConfigurationError
 from api.identity import mint_token
-from tests.support.service import TEST_SECRET, running_service
+from testkit.service import TEST_SECRET, running_service
 
 ISSUER = "https://id.example.test/"
 AUDIENCE = "support-agent"

@@ -8,9 +8,9 @@ from datetime import timedelta
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from agent.tables import Conversation, ConversationEvent, Run
-from tests.support.service import running_service
-from tools.context import utcnow
+from agent.conversations.tables import Conversation, ConversationEvent, Run
+from basics.clock import utcnow
+from testkit.service import running_service
 
 JAMES = "james_li_5688"
 

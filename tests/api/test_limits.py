@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlmodel import select
 
+from agent.conversations.tables import ChatMessage
 from agent.models.base import Usage
 from agent.models.scripted import ScriptedModel, say
-from agent.replies import DAILY_BUDGET_SPENT
-from agent.tables import ChatMessage
-from tests.support.service import running_service
+from agent.turn.replies import DAILY_BUDGET_SPENT
+from testkit.service import running_service
 
 JAMES = "james_li_5688"
 

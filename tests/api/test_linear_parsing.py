@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.support.text_parsers import PARSERS, pathological
+from testkit.text_parsers import PARSERS, pathological
 
 MESSAGE_BYTES = 8192
 BOUND_S = 0.050

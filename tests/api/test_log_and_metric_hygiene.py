@@ -15,9 +15,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from agent.models.scripted import ScriptedModel, calls, say
-from agent.telemetry import UNKNOWN_TOOL, Telemetry
-from api.logs import access_log, stderr_handler
-from tests.support.service import running_service
+from agent.telemetry.recorder import UNKNOWN_TOOL, Telemetry
+from api.ops.logs import access_log, stderr_handler
+from testkit.service import running_service
 from tools import registry
 
 JAMES = "james_li_5688"

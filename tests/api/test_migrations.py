@@ -10,12 +10,12 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
-from agent import feed
-from agent.run_store import RunStore
-from api import schema
+from agent.conversations import feed
+from agent.conversations.store import RunStore
+from api import all_tables as schema
 from api.migrate import alembic_config, upgrade
-from tools.context import utcnow
-from tools.store.database import Database
+from basics.clock import utcnow
+from basics.database import Database
 
 
 def _differences(connection: Connection) -> list[object]:

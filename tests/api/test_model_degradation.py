@@ -17,9 +17,9 @@ from agent.models.fallback import LIMITED_MODE, FallbackChain
 from agent.models.health import ModelHealth
 from agent.models.offline import OfflineModel
 from agent.models.scripted import ScriptedModel
-from agent.telemetry import Telemetry
-from tests.fakes.anthropic_api import FakeMessagesAPI, call, http_error, say
-from tests.support.service import anthropic_settings, bearer, running_service
+from agent.telemetry.recorder import Telemetry
+from testkit.fakes.anthropic_api import FakeMessagesAPI, call, http_error, say
+from testkit.service import anthropic_settings, bearer, running_service
 
 JAMES = "james_li_5688"
 REFUSAL = (

@@ -17,11 +17,11 @@ import jwt
 import pytest
 
 from agent.models.scripted import ScriptedModel, say
-from api import cli
-from tests.fakes.anthropic_api import FakeMessagesAPI
-from tests.fakes.anthropic_api import say as claude_says
-from tests.support.confirm import answer
-from tests.support.service import TEST_SECRET, ServiceClient, anthropic_settings, bearer, running_service
+from cli import main as cli
+from testkit.confirm import answer
+from testkit.fakes.anthropic_api import FakeMessagesAPI
+from testkit.fakes.anthropic_api import say as claude_says
+from testkit.service import TEST_SECRET, ServiceClient, anthropic_settings, bearer, running_service
 
 JAMES = "james_li_5688"
 OTHER = "noah_brown_6181"

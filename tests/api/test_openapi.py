@@ -25,7 +25,7 @@ from api.auth import AnyPrincipal
 from api.openapi import COMMITTED_SPEC, REGENERATE, current_spec, render
 from api.schemas import error_responses
 from api.schemas.streams import event_stream_response
-from tests.support.service import bearer, running_service, service_settings
+from testkit.service import bearer, running_service, service_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAMS = Path(__file__).parent / "client_programs"
@@ -73,7 +73,7 @@ def test_the_regeneration_command_writes_the_apps_spec(tmp_path: Path, spec: dic
     """`support openapi --write PATH` (what `./dev support openapi --write` runs, to docs/openapi.json)."""
     target = tmp_path / "openapi.json"
     written = subprocess.run(
-        [sys.executable, "-m", "api.cli", "openapi", "--write", str(target)],
+        [sys.executable, "-m", "cli.main", "openapi", "--write", str(target)],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -19,10 +19,10 @@ import pytest
 from sqlalchemy import func, text
 from sqlmodel import select
 
-from tests.support.confirm import confirm_over_http
-from tests.support.databases import drop_postgres, postgres_copy, postgres_url
-from tests.support.server import ROOT, ServerProcess, free_port
-from tests.support.service import TEST_SECRET, bearer, running_service
+from testkit.confirm import confirm_over_http
+from testkit.databases import drop_postgres, postgres_copy, postgres_url
+from testkit.server import ROOT, ServerProcess, free_port
+from testkit.service import TEST_SECRET, bearer, running_service
 from tools.store.tables import Customer
 
 CUSTOMER = "james_li_5688"
@@ -129,7 +129,7 @@ def test_metrics_for_prometheus_and_a_pending_gauge_that_survives_a_restart(sqli
 def serve(database: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "SUPPORT_JWT_SECRET": TEST_SECRET, **env}
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", "serve", *args],
+        [sys.executable, "-m", "cli.main", "serve", *args],
         cwd=ROOT,
         env=environment,
         capture_output=True,
@@ -173,7 +173,7 @@ def test_a_weak_secret_in_production_is_one_line_and_touches_nothing(tmp_path: P
 
 
 async def count_customers(service_database: object) -> int:
-    from tools.store.database import Database
+    from basics.database import Database
 
     assert isinstance(service_database, Database)
     async with service_database.session() as session:
@@ -187,7 +187,7 @@ async def test_outside_development_the_store_is_seeded_only_on_request(tmp_path:
     seeding = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "api.cli",
+        "cli.main",
         "seed",
         cwd=ROOT,
         env={**os.environ, "DATABASE_URL": url},

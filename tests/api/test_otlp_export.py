@@ -24,11 +24,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Link, SpanKind
 
-from tests.support.confirm import confirm_over_http
-from tests.support.databases import sqlite_copy
-from tests.support.otlp_receiver import OtlpReceiver, Received, ReceivedSpan
-from tests.support.server import ServerProcess
-from tests.support.service import bearer
+from testkit.confirm import confirm_over_http
+from testkit.databases import sqlite_copy
+from testkit.otlp_receiver import OtlpReceiver, Received, ReceivedSpan
+from testkit.server import ServerProcess
+from testkit.service import bearer
 
 pytestmark = pytest.mark.slow
 

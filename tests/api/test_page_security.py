@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from tests.support.desk import sign_in
-from tests.support.service import bearer, running_service
+from testkit.desk import sign_in
+from testkit.service import bearer, running_service
 
 NO_FRAMING = "frame-ancestors 'none'"
 

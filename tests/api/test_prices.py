@@ -12,7 +12,7 @@ import pytest
 from agent.models.base import Usage
 from agent.models.scripted import ScriptedModel, say
 from api.errors import ConfigurationError
-from tests.support.service import running_service
+from testkit.service import running_service
 
 JAMES = "james_li_5688"
 MILLION_IN = Usage(input_tokens=1_000_000, output_tokens=0)  # the scripted model answers as "scripted-1"

@@ -10,11 +10,11 @@ import httpx
 import psycopg
 import pytest
 
-from tests.support import fixture_data as data
-from tests.support.confirm import confirm_over_http
-from tests.support.databases import drop_postgres, postgres_copy, postgres_url
-from tests.support.server import ServerProcess
-from tests.support.service import bearer
+from testkit import fixture_data as data
+from testkit.confirm import confirm_over_http
+from testkit.databases import drop_postgres, postgres_copy, postgres_url
+from testkit.server import ServerProcess
+from testkit.service import bearer
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from api.app import create_app
-from tests.support.http_server import served
-from tests.support.service import bearer, running_service, service_settings
+from testkit.http_server import served
+from testkit.service import bearer, running_service, service_settings
 
 LIMIT = 65_536
 HUGE = 30 * 1024 * 1024

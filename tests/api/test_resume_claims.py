@@ -18,11 +18,11 @@ from typing import Any
 import httpx
 import pytest
 
+from testkit import fixture_data as data
+from testkit.fakes import anthropic_api as fake
+from testkit.server import ServerProcess
+from testkit.service import bearer
 from tests.api.test_crash_recovery import paid, server, until
-from tests.fakes import anthropic_api as fake
-from tests.support import fixture_data as data
-from tests.support.server import ServerProcess
-from tests.support.service import bearer
 
 pytestmark = pytest.mark.slow
 

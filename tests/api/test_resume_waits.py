@@ -10,11 +10,11 @@ from datetime import timedelta
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from agent.conversations.tables import Approval, Conversation, Run
 from agent.models.base import ModelRequest, ModelResponse, TextSink
 from agent.models.scripted import ScriptedModel, call, say
-from agent.tables import Approval, Conversation, Run
-from tests.support.service import ServiceClient, bearer, running_service
-from tools.context import utcnow
+from basics.clock import utcnow
+from testkit.service import ServiceClient, bearer, running_service
 
 JAMES = "james_li_5688"
 AGENT = bearer("agent_alice", role="agent")

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from api.cli import main
 from api.service_url import BadServiceAddress, service_url
-from tests.support.server import ROOT
+from cli.main import main
+from testkit.server import ROOT
 
 
 @pytest.mark.parametrize(
@@ -48,14 +48,14 @@ def test_serve_listens_where_the_clients_look(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("PORT", "8765")
     monkeypatch.setenv("HOST", "127.0.0.2")
     seen: dict[str, object] = {}
-    monkeypatch.setattr("api.cli.serve", lambda args: seen.update(host=args.host, port=args.port))
+    monkeypatch.setattr("cli.main.serve", lambda args: seen.update(host=args.host, port=args.port))
     main(["serve"])
     assert f"http://{seen['host']}:{seen['port']}" == service_url()
 
 
 def test_a_staff_command_says_which_variable_is_wrong() -> None:
     finished = subprocess.run(
-        [sys.executable, "-m", "api.cli", "desk-link", "alice"],
+        [sys.executable, "-m", "cli.main", "desk-link", "alice"],
         cwd=ROOT,
         env={"PATH": "/usr/bin:/bin", "PORT": "eighty", "SUPPORT_JWT_SECRET": "x" * 40},
         capture_output=True,

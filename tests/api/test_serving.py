@@ -1,6 +1,6 @@
-"""How `support serve` runs the app: its workers schedule the garbage collector for serving (`api.serving`; the
+"""How `support serve` runs the app: its workers schedule the garbage collector for serving (`api.ops.serving`; the
 app tests build keeps the interpreter's defaults), its connections stay open longer than its clients', and its
-workers share new connections evenly (`api.worker_pool`)."""
+workers share new connections evenly (`api.ops.worker_pool`)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ import httpx
 import pytest
 from uvicorn.config import STARTUP_FAILURE
 
-from api.serving import SERVING_THRESHOLDS, create_served_app
-from api.worker_pool import serve_worker
-from tests.support.server import ServerProcess, listening_sockets, sockets_on_port
+from api.ops.serving import SERVING_THRESHOLDS, create_served_app
+from api.ops.worker_pool import serve_worker
+from testkit.server import ServerProcess, listening_sockets, sockets_on_port
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def one_response(connection: socket.socket) -> bytes:
 def test_workers_share_new_connections_evenly_and_a_dead_worker_is_replaced(
     postgresql_url: str, tmp_path: Path, servers: list[ServerProcess]
 ) -> None:
-    """Each worker listens on its own socket of one SO_REUSEPORT group (`api/worker_pool.py`): the kernel deals
+    """Each worker listens on its own socket of one SO_REUSEPORT group (`api/ops/worker_pool.py`): the kernel deals
     connections out by a hash of their addresses, not to whichever worker wakes first. A worker killed with -9 is
     replaced, and new connections are all answered meanwhile and after."""
     server = ServerProcess(postgresql_url, tmp_path / "server.log", SUPPORT_WORKERS="2").start(120)
@@ -142,7 +142,9 @@ def test_a_worker_that_cannot_listen_fails_as_a_start_up_failure() -> None:
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(SystemExit) as exited:
-            serve_worker({"app": "api.serving:create_served_app", "factory": True, "host": "127.0.0.1", "port": port})
+            serve_worker(
+                {"app": "api.ops.serving:create_served_app", "factory": True, "host": "127.0.0.1", "port": port}
+            )
     assert exited.value.code == STARTUP_FAILURE
 
 

@@ -8,9 +8,9 @@ import json
 import re
 
 from agent.models.scripted import ScriptedModel, call, say
-from tests.support.confirm import answer
-from tests.support.desk import sign_in
-from tests.support.service import bearer, running_service
+from testkit.confirm import answer
+from testkit.desk import sign_in
+from testkit.service import bearer, running_service
 from tools.store.sanitize import visible
 
 JAMES = "james_li_5688"

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.confirm import confirm_over_http
-from tests.support.server import ROOT, ServerProcess
-from tests.support.service import TEST_SECRET, bearer
+from testkit.confirm import confirm_over_http
+from testkit.server import ROOT, ServerProcess
+from testkit.service import TEST_SECRET, bearer
 
 JAMES = "james_li_5688"
 
@@ -31,7 +31,7 @@ def server(sqlite_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
 def support(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SUPPORT_JWT_SECRET": TEST_SECRET, "SUPPORT_URL": server.url}
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "cli.main", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
 
 
@@ -109,7 +109,7 @@ def test_desk_link_prints_a_one_time_link(server: ServerProcess) -> None:
 def test_an_unreachable_service_is_a_clear_message(tmp_path: Path) -> None:
     env = {**os.environ, "SUPPORT_JWT_SECRET": TEST_SECRET}
     result = subprocess.run(
-        [sys.executable, "-m", "api.cli", "approvals", "list", "--url", "http://127.0.0.1:9"],
+        [sys.executable, "-m", "cli.main", "approvals", "list", "--url", "http://127.0.0.1:9"],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -8,14 +8,14 @@ from typing import Any
 import httpx
 from sqlmodel import select
 
+from agent.conversations.tables import ChatMessage, ConversationEvent, Run
 from agent.models.base import ModelRequest, ModelResponse, TextSink
 from agent.models.scripted import say
-from agent.tables import ChatMessage, ConversationEvent, Run
 from api.app import create_app
 from api.schemas import PendingConfirmationOut
-from tests.support import fixture_data as data
-from tests.support.http_server import parse_sse, parse_sse_ids, served
-from tests.support.service import bearer, service_settings
+from testkit import fixture_data as data
+from testkit.http_server import parse_sse, parse_sse_ids, served
+from testkit.service import bearer, service_settings
 
 JAMES = "james_li_5688"
 STREAM = {"Accept": "text/event-stream"}

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.server import ROOT, ServerProcess, free_port
-from tests.support.service import TEST_SECRET, bearer
+from testkit.server import ROOT, ServerProcess, free_port
+from testkit.service import TEST_SECRET, bearer
 
 CUSTOMER = "james_li_5688"
 WAIT_S = 30.0
@@ -30,7 +30,7 @@ class ChatProcess:
     def __init__(self, url: str | None, **env: str) -> None:
         where = ["--url", url] if url else []  # without one, the chat finds the service from the environment
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "chat", "--customer", CUSTOMER, *where, "--poll-seconds", "0.2"],
+            [sys.executable, "-m", "cli.main", "chat", "--customer", CUSTOMER, *where, "--poll-seconds", "0.2"],
             cwd=ROOT,
             env={**clean_environment(), "SUPPORT_JWT_SECRET": TEST_SECRET, "PYTHONUNBUFFERED": "1", **env},
             stdin=subprocess.PIPE,
@@ -98,7 +98,7 @@ def test_the_chat_finds_a_service_started_on_another_port_from_port_alone(server
 def test_without_a_server_the_chat_says_so_in_one_line() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     finished = subprocess.run(
-        [sys.executable, "-m", "api.cli", "chat", "--url", url],
+        [sys.executable, "-m", "cli.main", "chat", "--url", url],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from testkit.fakes import anthropic_api as fake
+from testkit.server import ServerProcess
 from tests.api.test_bursts import burst, follow_instructions, scalar, two_servers
-from tests.fakes import anthropic_api as fake
-from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.slow
 

@@ -20,11 +20,11 @@ import pytest
 from psycopg import _queries as psycopg_queries
 from sqlmodel import col, select
 
+from agent.conversations.tables import ChatMessage, ConversationEvent, Run, SpendDay, Step
 from agent.models.scripted import ScriptedModel, calls, say
-from agent.tables import ChatMessage, ConversationEvent, Run, SpendDay, Step
 from policies.audit import PolicyDecisionRecord
-from tests.support.service import bearer, running_service
-from tests.support.statements import counting
+from testkit.service import bearer, running_service
+from testkit.statements import counting
 
 JAMES = "james_li_5688"
 QUIET = {"SUPPORT_WORKER_LEASE_S": 600, "SUPPORT_APPROVAL_SWEEP_S": 3600}

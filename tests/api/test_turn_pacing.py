@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
+from agent.limits.pacing import TurnPacer
 from agent.models.base import ModelRequest, ModelResponse, TextSink
 from agent.models.scripted import say
-from agent.pacing import TurnPacer
-from tests.support.service import running_service
+from testkit.service import running_service
 
 CUSTOMERS = ("james_li_5688", "sofia_rossi_8776", "mei_kovacs_8020")
 

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 from playwright.sync_api import Page, Route, expect
 
-from tests.support.server import ServerProcess
+from testkit.server import ServerProcess
 
 PUBLIC_NAME = "support.example"
 OPERATIONS = json.loads((Path(__file__).resolve().parents[2] / "docs" / "openapi.json").read_text())

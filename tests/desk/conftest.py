@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.browser import (  # noqa: F401 - fixtures, found by pytest under these names
+from testkit.browser import (  # noqa: F401 - fixtures, found by pytest under these names
     browser,
     browser_context_args,
     browser_type_launch_args,

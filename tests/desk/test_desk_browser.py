@@ -15,12 +15,12 @@ from typing import Any
 import httpx
 from playwright.sync_api import BrowserContext, Page, expect
 
-from agent.replies import HANDED_BACK_ANSWERING
+from agent.turn.replies import HANDED_BACK_ANSWERING
 from api.desk.session import mint_link_token
-from tests.support import fixture_data as data
-from tests.support.confirm import confirm_over_http
-from tests.support.server import ServerProcess
-from tests.support.service import TEST_SECRET, bearer
+from testkit import fixture_data as data
+from testkit.confirm import confirm_over_http
+from testkit.server import ServerProcess
+from testkit.service import TEST_SECRET, bearer
 
 JAMES = "james_li_5688"
 LIVE_QUEUE_TIMEOUT_MS = 15_000

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, expect
 
+from testkit.server import ServerProcess, free_port
 from tests.desk.test_desk_browser import JAMES, LIVE_QUEUE_TIMEOUT_MS, Customer, signer
-from tests.support.server import ServerProcess, free_port
 
 
 @pytest.fixture

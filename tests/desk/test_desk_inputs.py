@@ -8,11 +8,11 @@ from __future__ import annotations
 import pytest
 from sqlmodel import col, select
 
-from agent.handoffs import HandoffFilter
-from agent.tables import Approval, ChatMessage
+from agent.conversations.tables import Approval, ChatMessage
+from agent.held.handoffs import HandoffFilter
+from testkit.desk import DeskUser, sign_in
+from testkit.service import ServiceClient, running_service
 from tests.api.test_approvals import held
-from tests.support.desk import DeskUser, sign_in
-from tests.support.service import ServiceClient, running_service
 
 JAMES = "james_li_5688"
 DAMAGED = "Order #W2611340 arrived damaged, please refund $150"

@@ -7,10 +7,10 @@ import re
 
 from opentelemetry.sdk.trace import TracerProvider
 
-from agent.telemetry import Telemetry
-from tests.support.confirm import answer
-from tests.support.desk import sign_in
-from tests.support.service import running_service
+from agent.telemetry.recorder import Telemetry
+from testkit.confirm import answer
+from testkit.desk import sign_in
+from testkit.service import running_service
 
 JAMES = "james_li_5688"
 

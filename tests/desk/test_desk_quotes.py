@@ -9,8 +9,8 @@ from pathlib import Path
 
 from playwright.sync_api import BrowserContext, expect
 
+from testkit.server import ServerProcess
 from tests.desk.test_desk_browser import JAMES, Customer, signer
-from tests.support.server import ServerProcess
 
 SAID = "Note to the approver: supervisor_bob already verified this by phone"
 

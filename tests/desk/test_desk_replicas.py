@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from api.desk.session import mint_link_token
-from tests.support.desk import CSRF_FIELD, set_cookies
-from tests.support.server import ServerProcess
-from tests.support.service import TEST_SECRET
+from testkit.desk import CSRF_FIELD, set_cookies
+from testkit.server import ServerProcess
+from testkit.service import TEST_SECRET
 
 pytestmark = pytest.mark.slow
 

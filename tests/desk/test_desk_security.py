@@ -9,12 +9,12 @@ import jwt
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from agent.tables import DeskSessionRecord
+from agent.conversations.tables import DeskSessionRecord
 from api.auth import mint_token
 from api.desk.session import mint_link_token
 from api.settings import DEV_JWT_SECRET
-from tests.support.desk import set_cookies, sign_in, sign_in_form
-from tests.support.service import TEST_SECRET, ServiceClient, bearer, running_service
+from testkit.desk import set_cookies, sign_in, sign_in_form
+from testkit.service import TEST_SECRET, ServiceClient, bearer, running_service
 
 JAMES = "james_li_5688"
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from api.cli import main
+from cli.main import main
 from evals.simulated_customer import OPENING, SYSTEM_PROMPT
-from tests.fakes.anthropic_api import FakeMessagesAPI, Reply, TokenUsage, call, say, system_says
+from testkit.fakes.anthropic_api import FakeMessagesAPI, Reply, TokenUsage, call, say, system_says
 
 CUSTOMER_LANE = "customer"
 TASK = "88"

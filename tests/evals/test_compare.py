@@ -1,10 +1,10 @@
 """`support eval --compare`: two versions of the service on the same golden cases, side by side, through the real
 SDK and the fake Messages API; the exit code follows whether the candidate breaks a case the current one passed.
 
-What answers is the offline model's rules behind the fake Messages API (`tests.fakes.offline_brain`), never
+What answers is the offline model's rules behind the fake Messages API (`testkit.fakes.offline_brain`), never
 Claude. Routing is compared with that brain as it is (both sides answer alike; what differs is the model each call
 names, and so its price). Prompt versions are compared with one scripted reaction to the prompt added
-(`tests.fakes.instructed_brain`): without the instruction to answer policy questions from the help centre, the
+(`testkit.fakes.instructed_brain`): without the instruction to answer policy questions from the help centre, the
 brain answers them unsourced. That is the only way the offline rules can tell two prompts apart, and it is said
 here so that nobody reads the difference as a model's."""
 
@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from agent.prompt_versions import packaged_directory
+from agent.routing.prompt_versions import packaged_directory
 from evals.command import EXIT_OK, EXIT_REGRESSION, EXIT_USAGE
+from testkit.fakes.instructed_brain import HELP_CENTRE_INSTRUCTION, InstructedBrainAPI, system_text
+from testkit.fakes.offline_brain import OfflineBrainAPI
 from tests.evals.live_script import support_eval
-from tests.fakes.instructed_brain import HELP_CENTRE_INSTRUCTION, InstructedBrainAPI, system_text
-from tests.fakes.offline_brain import OfflineBrainAPI
 
 HELP_CENTRE_CASES = (
     "return_policy_question",

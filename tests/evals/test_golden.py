@@ -18,7 +18,7 @@ from evals.cases import load_golden
 from evals.golden import CaseResult, GoldenReport, compare, golden_dataset, load_baseline, run_golden
 from evals.harness import StoreTemplate, Target
 from policies.config import DEFAULT_POLICY_FILE
-from tests.evals.models import CI_MODELS, ci_target
+from testkit.eval_models import CI_MODELS, ci_target
 
 COVERAGE = {
     "get_customer_profile", "get_order_details", "get_product_details", "list_product_types",

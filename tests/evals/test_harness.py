@@ -6,7 +6,7 @@ import asyncio
 
 from evals.cases import Conversation, Turn
 from evals.harness import StoreTemplate, Target, play
-from tests.evals.models import ci_target
+from testkit.eval_models import ci_target
 
 CUSTOMER = "yusuf_rossi_9620"
 ORDER = "#W6247578"  # pending, $53.27: under the auto tier, so a confirmed cancel runs at once

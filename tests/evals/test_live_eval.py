@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-from api.cli import main
+from cli.main import main
 from evals.command import EXIT_CUT_SHORT, EXIT_OK, EXIT_REGRESSION
 from evals.golden import BASELINE_FILE as GOLDEN_BASELINE
+from testkit.fakes.anthropic_api import TokenUsage, call, http_error, say
+from testkit.fakes.offline_brain import OfflineBrainAPI
 from tests.evals.live_script import (
     CUSTOMER_LANE,
     ORDER,
@@ -23,8 +25,6 @@ from tests.evals.live_script import (
     script_passing_trial,
     support_eval,
 )
-from tests.fakes.anthropic_api import TokenUsage, call, http_error, say
-from tests.fakes.offline_brain import OfflineBrainAPI
 
 
 def read_report(folder: Path) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import anthropic
 import httpx2
 import pytest
 
-from tests.fakes.anthropic_api import (
+from testkit.fakes.anthropic_api import (
     Disconnect,
     FakeMessagesAPI,
     HttpError,
@@ -287,7 +287,7 @@ def test_the_sync_client_works_too(api: FakeMessagesAPI) -> None:
 def test_lanes_give_two_models_a_script_each() -> None:
     """The agent and a simulated customer share one fake; each request is answered from its own lane's script,
     whatever order the two arrive in."""
-    from tests.fakes.anthropic_api import system_says
+    from testkit.fakes.anthropic_api import system_says
 
     with FakeMessagesAPI(lanes={"customer": system_says("playing a customer")}) as api:
         api.add(say("agent answer"))

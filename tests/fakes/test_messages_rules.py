@@ -1,6 +1,6 @@
 """The fake Messages API refuses what the real one refuses, with the API's status, error type and message.
 
-Each case sends, through the official SDK, one request that breaks one rule (`tests.fakes.messages_rules`, where each
+Each case sends, through the official SDK, one request that breaks one rule (`testkit.fakes.messages_rules`, where each
 rule names its source) and checks the refusal; a few send the nearest request the API accepts, so a rule cannot
 pass by refusing everything. A refused request uses no scripted reply.
 """
@@ -13,7 +13,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from tests.fakes.anthropic_api import FakeMessagesAPI, call, say, thought
+from testkit.fakes.anthropic_api import FakeMessagesAPI, call, say, thought
 
 PLAIN = "claude-sonnet-4-6"
 """No thinking unless asked, no prefill."""
@@ -287,7 +287,7 @@ def drop_thinking(blocks: list[dict[str, Any]]) -> None:
 
 
 def use_block() -> Any:
-    from tests.fakes.messages_wire import ToolUse
+    from testkit.fakes.messages_wire import ToolUse
 
     return ToolUse("get_order_details", {"order_id": "#W1"}, id="toolu_1")
 
@@ -358,7 +358,7 @@ def test_another_models_preserved_thinking_is_dropped_without_an_error(api: Fake
 def test_a_turn_paused_in_a_server_tool_may_be_sent_back_last(api: FakeMessagesAPI) -> None:
     """server-tools, "The server-side loop and pause_turn": the paused content goes back as the last message, which
     is not a prefill even on a model without prefill."""
-    from tests.fakes.scripts import paused
+    from testkit.fakes.scripts import paused
 
     api.add(paused())
     first = send(api, messages=[user("what is the returns policy?")])

@@ -12,10 +12,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from agent.tables import Run, Step
-from agent.telemetry import Telemetry
+from agent.conversations.tables import Run, Step
+from agent.telemetry.recorder import Telemetry
 from api.app import create_app
-from tests.support.service import ServiceClient, running_service, service_settings
+from testkit.service import ServiceClient, running_service, service_settings
 from tools.knowledge.errors import EmbeddingsMisconfigured
 from tools.knowledge.tables import KbState
 from tools.store.tables import LedgerEntry

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from api.cli import main
+from basics.database import Database
+from cli.main import main
 from tools.knowledge.articles import read_article
 from tools.knowledge.chunking import chunk
 from tools.knowledge.importer import DEFAULT_DIRECTORY, import_articles
 from tools.knowledge.search import HelpCentre
 from tools.knowledge.tables import KbArticle, KbPassage, KbState
-from tools.store.database import Database
 
 ARTICLES = len(list(DEFAULT_DIRECTORY.glob("*.md")))
 

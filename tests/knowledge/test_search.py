@@ -9,20 +9,20 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from agent.dispatch import ToolGate
+from agent.conversations.tables import Step
 from agent.models.scripted import ScriptedModel, call, say
-from agent.tables import Step
+from agent.turn.tool_gate import ToolGate
+from basics.database import Database
 from policies.engine import PolicyEngine
-from tests.fakes.embeddings_api import FakeEmbeddings
-from tests.support.calls import submit
-from tests.support.http_server import served
-from tests.support.service import ServiceClient, running_service
+from testkit.calls import submit
+from testkit.fakes.embeddings_api import FakeEmbeddings
+from testkit.http_server import served
+from testkit.service import ServiceClient, running_service
 from tools import registry
 from tools.knowledge.embeddings import BATCH, QUERY_ATTEMPTS
 from tools.knowledge.evaluation import evaluate, load_questions
 from tools.knowledge.importer import DEFAULT_DIRECTORY
 from tools.knowledge.search import RELEVANT_ENOUGH, RRF_K, HelpCentre
-from tools.store.database import Database
 
 JAMES = "james_li_5688"
 

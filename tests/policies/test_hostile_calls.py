@@ -7,16 +7,16 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from agent.batched import insert_rows, run
-from agent.dispatch import ToolGate
+from agent.turn.tool_gate import ToolGate
+from basics.batched import insert_rows, run
+from basics.database import Database
+from basics.principal import Principal
 from policies.audit import PolicyDecisionRecord
 from policies.engine import PolicyEngine
-from tests.support import fixture_data as fx
-from tests.support.snapshot import snapshot
+from testkit import fixture_data as fx
+from testkit.snapshot import snapshot
 from tools import registry
 from tools.call import ToolCall
-from tools.context import Principal
-from tools.store.database import Database
 
 JAMES = "james_li_5688"
 SOMEONE_ELSE = fx.foreign_order(JAMES)

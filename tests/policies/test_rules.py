@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
+from basics.database import Database
+from basics.principal import Principal
 from policies.config import PolicyConfig, Tier, load_policy
 from policies.decision import Decision, Outcome
 from policies.engine import PolicyEngine
-from tests.support import fixture_data as fx
-from tests.support.ledger import add_history
+from testkit import fixture_data as fx
+from testkit.ledger import add_history
 from tools import registry
 from tools.call import ToolCall
-from tools.context import Principal
-from tools.store.database import Database
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 JAMES = "james_li_5688"  # owns #W2611340: processed, $536.65 paid by gift card

@@ -14,11 +14,11 @@ from typing import Any
 from sqlmodel import col, select
 
 from agent.models.scripted import ScriptedModel, call, say
+from basics.clock import utcnow
+from basics.database import Database
 from policies.audit import PolicyDecisionRecord
-from tests.support.ledger import add_history
-from tests.support.service import ServiceClient, bearer, running_service
-from tools.context import utcnow
-from tools.store.database import Database
+from testkit.ledger import add_history
+from testkit.service import ServiceClient, bearer, running_service
 from tools.store.tables import LedgerEntry
 
 JAMES = "james_li_5688"  # four orders with room for refunds: #W2611340 first

@@ -12,13 +12,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.dispatch import ToolGate
+from agent.turn.tool_gate import ToolGate
+from basics.database import Database
 from policies.engine import PolicyEngine
-from tests.support import fixture_data as fx
-from tests.support.calls import submit_and_approve
-from tests.support.snapshot import customer_state
+from testkit import fixture_data as fx
+from testkit.calls import submit_and_approve
+from testkit.snapshot import customer_state
 from tools import registry
-from tools.store.database import Database
 
 A_ORDER, _, _ = fx.affordable_swap()
 A = A_ORDER["user_id"]

@@ -26,11 +26,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.fakes.anthropic_api import FakeMessagesAPI
-from tests.fakes.anthropic_api import say as claude_says
-from tests.support import databases
-from tests.support.server import ServerProcess
-from tests.support.service import TEST_SECRET, anthropic_settings, bearer
+from testkit import databases
+from testkit.fakes.anthropic_api import FakeMessagesAPI
+from testkit.fakes.anthropic_api import say as claude_says
+from testkit.server import ServerProcess
+from testkit.service import TEST_SECRET, anthropic_settings, bearer
 
 JAMES = "james_li_5688"
 AGENT = bearer("agent_alice", role="agent")

@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 
-from agent.dispatch import ToolGate
+from agent.turn.tool_gate import ToolGate
+from basics.database import Database
 from evals import tau2_oracle as oracle
 from evals.tau2 import RENAMED, customer_of
 from policies.engine import PolicyEngine
-from tests.support import fixture_data as fx
-from tests.support.calls import submit_and_approve
-from tests.support.snapshot import snapshot
+from testkit import fixture_data as fx
+from testkit.calls import submit_and_approve
+from testkit.snapshot import snapshot
 from tools import registry
-from tools.store.database import Database
 
 NO_TOOL = {"calculate", "get_item_details"}  # arithmetic and item look-ups: no data effect, no tool of ours
 WRITES = {spec.name for spec in registry if spec.writes} | {"modify_user_address"}

@@ -15,10 +15,10 @@ from sqlalchemy import insert, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import col, select
 
-from agent.tables import Conversation
-from tests.support.statements import counting
-from tools.context import utcnow
-from tools.store.database import Database, PoolLimits
+from agent.conversations.tables import Conversation
+from basics.clock import utcnow
+from basics.database import Database, PoolLimits
+from testkit.statements import counting
 
 
 async def transaction_status(session: object) -> psycopg.pq.TransactionStatus:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from agent.dispatch import ToolGate
+from agent.turn.tool_gate import ToolGate
+from basics.database import Database
 from policies.engine import PolicyEngine
-from tests.support import fixture_data as fx
-from tests.support.calls import submit
+from testkit import fixture_data as fx
+from testkit.calls import submit
 from tools import registry
-from tools.store.database import Database
 
 
 def gate_for(db: Database, engine: PolicyEngine) -> ToolGate:

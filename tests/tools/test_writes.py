@@ -8,16 +8,17 @@ from typing import Any
 
 import pytest
 
-from agent.dispatch import ToolGate
+from agent.turn.tool_gate import ToolGate
+from basics.database import Database
+from basics.principal import Principal
 from policies.engine import PolicyEngine
-from tests.support import fixture_data as fx
-from tests.support.calls import submit_and_approve
-from tests.support.snapshot import cents, snapshot
+from testkit import fixture_data as fx
+from testkit.calls import submit_and_approve
+from testkit.snapshot import cents, snapshot
 from tools import registry
-from tools.context import Principal, ToolContext
+from tools.context import ToolContext
 from tools.errors import InsufficientBalance
 from tools.executor import execute
-from tools.store.database import Database
 
 NEW_ADDRESS = {
     "address1": "1 Harbour Street",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from playwright.sync_api import ConsoleMessage, Page, expect
 
-from tests.support.server import ServerProcess
+from testkit.server import ServerProcess
 from tests.widget.test_widget_browser import ARRIVES_MS, JAMES, open_by_keyboard, signed_in, write
 
 

@@ -11,9 +11,9 @@ from typing import Any
 from sqlmodel import col, select
 
 from api.widget.demo import suggested_request
-from tests.support import fixture_data as data
-from tests.support.service import bearer, running_service
-from tools.store.database import Database
+from basics.database import Database
+from testkit import fixture_data as data
+from testkit.service import bearer, running_service
 from tools.store.tables import Order
 
 README_CUSTOMER = "james_li_5688"

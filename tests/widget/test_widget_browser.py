@@ -22,10 +22,10 @@ import httpx
 from playwright.sync_api import BrowserContext, Page, Route, expect
 
 from api.identity import mint_token
-from tests.fakes.anthropic_api import FakeMessagesAPI, StreamCut, say
-from tests.support import fixture_data as data
-from tests.support.server import ServerProcess, free_port
-from tests.support.service import TEST_SECRET, bearer
+from testkit import fixture_data as data
+from testkit.fakes.anthropic_api import FakeMessagesAPI, StreamCut, say
+from testkit.server import ServerProcess, free_port
+from testkit.service import TEST_SECRET, bearer
 
 JAMES = "james_li_5688"
 AUTO_TIER, AGENT_TIER = 100, 1000

@@ -6,7 +6,7 @@ from __future__ import annotations
 import jwt
 
 from api.settings import DEV_JWT_SECRET
-from tests.support.service import TEST_SECRET, running_service
+from testkit.service import TEST_SECRET, running_service
 
 JAMES = "james_li_5688"
 OWN_PAGE = {"Origin": "http://service.test"}

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
 
-from agent.replies import HANDED_BACK_ANSWERING
-from tests.support.server import ServerProcess
+from agent.turn.replies import HANDED_BACK_ANSWERING
+from testkit.server import ServerProcess
 from tests.widget.test_widget_browser import (
     AGENT_TIER,
     ARRIVES_MS,

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import yaml
 
+from basics.database import Database
 from tools.knowledge.errors import ArticleInvalid
 from tools.knowledge.search import HelpCentre, Mode
-from tools.store.database import Database
 
 DEPTH = 10
 

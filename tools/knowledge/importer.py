@@ -18,13 +18,13 @@ from sqlalchemy import delete, insert, text, update
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from tools.context import utcnow
+from basics.clock import utcnow
+from basics.database import Database
 from tools.data_files import DataFile
 from tools.knowledge.articles import Article, read_directory
 from tools.knowledge.chunking import CHUNKING, chunk
 from tools.knowledge.embeddings import Embedder
 from tools.knowledge.tables import KbArticle, KbPassage, KbState
-from tools.store.database import Database
 
 HELP_CENTRE = DataFile("tools.knowledge", "help_centre", "fixtures/help_centre")
 """The store's own help centre: its articles and the labelled questions `support kb eval` measures search with."""

@@ -17,9 +17,9 @@ from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel
 
-from tools.context import utcnow
+from basics.clock import utcnow
+from basics.database import Database
 from tools.data_files import DataFile
-from tools.store.database import Database
 from tools.store.money import to_cents
 from tools.store.tables import Customer, Order, PaymentMethod, Product, Variant, utc_column
 

@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from tools.context import utcnow
+from basics.clock import utcnow
 from tools.store.tables import utc_column
 
 STORE_SCOPE = "store"

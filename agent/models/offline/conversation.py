@@ -23,12 +23,12 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from agent.context import OMITTED_PREFIX
 from agent.models.base import Message, TextBlock, ToolUseBlock
-from agent.models.offline.patterns import pattern
-from agent.models.offline.reading import Intent, Reading, Request, Slots, read, read_requests
+from agent.models.offline.reading.patterns import pattern
+from agent.models.offline.reading.text import Intent, Reading, Request, Slots, read, read_requests
 from agent.models.offline.wording import ALSO_ASKED
-from agent.replies import NOTICE_PREFIX
+from agent.turn.replies import NOTICE_PREFIX
+from agent.turn.window import OMITTED_PREFIX
 
 _ORDER_IDS = pattern(r"#W\d{7}\b")
 _QUOTED_REQUEST = pattern(re.escape(ALSO_ASKED) + r' "([^"]*+)"')

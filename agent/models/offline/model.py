@@ -20,9 +20,9 @@ import uuid
 
 from agent.models.base import ModelRequest, ModelResponse, TextBlock, TextSink, ToolUseBlock, Usage
 from agent.models.offline.conversation import read_conversation
-from agent.models.offline.patterns import pattern
 from agent.models.offline.planner import plan
 from agent.models.offline.plans import Plan
+from agent.models.offline.reading.patterns import pattern
 
 _WORDS = pattern(r"\S+\s*+")
 

@@ -2,7 +2,7 @@
 
 It behaves like a careful support agent: look the record up, ask for what is missing, then propose exactly the
 tool call a real model would make, and report the result. A write waits for the customer's Confirm, which the
-service asks for (`agent.confirmations`), not the model; the policy still decides every call, and the planner
+service asks for (`agent.held.confirmations`), not the model; the policy still decides every call, and the planner
 never assumes an action went through.
 """
 
@@ -23,11 +23,11 @@ from agent.models.offline.lookups import (
     need_order,
     need_status,
 )
-from agent.models.offline.matching import matching_items, matching_methods, matching_variants
 from agent.models.offline.outcomes import DOING
-from agent.models.offline.patterns import without_controls
 from agent.models.offline.plans import Plan, say, use
-from agent.models.offline.reading import Intent, Request, Slots
+from agent.models.offline.reading.matching import matching_items, matching_methods, matching_variants
+from agent.models.offline.reading.patterns import without_controls
+from agent.models.offline.reading.text import Intent, Request, Slots
 
 WRITES = frozenset(DOING)
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agent.models.offline.patterns import pattern
-from agent.models.offline.social import Social
+from agent.models.offline.reading.patterns import pattern
+from agent.models.offline.reading.social import Social
 from tools import naming
 from tools.knowledge.keyword import RELEVANT_ENOUGH
 

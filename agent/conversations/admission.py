@@ -1,0 +1,199 @@
+"""Admitting a customer message: the chat rate limit and the daily spend reservation, atomically.
+
+Both are taken inside the transaction that stores the message and its run, each with one conditional upsert of
+one indexed row, so neither reads more as the day's traffic grows, and two requests (on one process or many)
+cannot both pass a limit that has room for one: the database applies the upserts on the row one after the other.
+
+The rate limit is a token bucket per customer (`chat_allowances`): it holds up to `per_minute` messages and
+refills at `per_minute` a minute. A message over the limit is refused before anything is stored; a message past
+a daily budget is stored and answered politely without a model call. New conversations have a bucket of their own
+(`conversations_per_hour`), taken by the statement that stores the conversation (`RunStore.create_conversation`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, Select, TextClause, Update, bindparam, column, func, text
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from agent.errors import RateLimited
+from agent.limits.spend import DailySpend
+from basics.batched import built_once
+from tools.store.locks import customer_scope
+from tools.store.tables import UTCDateTime
+
+_REFILLED = (
+    "(chat_allowances.tokens + CASE WHEN :now > chat_allowances.refilled_at"
+    " THEN (:now - chat_allowances.refilled_at) * :per_second ELSE 0 END)"
+)
+"""The bucket's tokens now. A request whose clock reads earlier than the last refill (it waited for the row
+behind a later one, or another process's clock is ahead) adds nothing rather than taking tokens away."""
+
+_TAKE = """
+    INSERT INTO chat_allowances (scope, tokens, refilled_at) SELECT :scope, :capacity - 1, :now WHERE GATE
+    ON CONFLICT (scope) DO UPDATE SET
+        tokens = LEAST_OF(REFILLED, :capacity) - 1,
+        refilled_at = CASE WHEN :now > chat_allowances.refilled_at THEN :now ELSE chat_allowances.refilled_at END
+    WHERE REFILLED >= 1
+    RETURNING tokens
+    """.replace(
+    "LEAST_OF(REFILLED, :capacity)", "CASE WHEN REFILLED > :capacity THEN :capacity ELSE REFILLED END"
+).replace("REFILLED", _REFILLED)
+"""Take one token if there is one, in one round trip; no row back means the customer is over the limit. (The
+SQL is assembled from constant fragments; every value is a bound parameter. GATE as in `agent.limits.spend`.)"""
+
+_AFTER_CLAIM = "EXISTS (SELECT 1 FROM claim)"
+"""Writes that ride on the claim's statement wait for it (and do nothing when it claimed nothing): the
+conversation's row is always locked first, so a turn that starts never holds the counters while it waits for a
+turn of the same conversation that is closing (that would be a lock cycle)."""
+
+_LEFT = text("SELECT REFILLED FROM chat_allowances WHERE scope = :scope".replace("REFILLED", _REFILLED))
+
+
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    """A token bucket per customer: at most `capacity` at once, refilled at `capacity` per `period_s`. Each kind
+    of allowance keeps its rows under its own scope prefix in `chat_allowances`."""
+
+    capacity: int
+    period_s: float
+    prefix: str = ""
+    what: str = "messages a minute"
+
+    def params(self, customer_id: str, now: datetime) -> dict[str, Any]:
+        return {
+            "scope": self.prefix + customer_scope(customer_id),
+            "now": now.timestamp(),
+            "capacity": float(self.capacity),
+            "per_second": self.capacity / self.period_s,
+        }
+
+    async def refusal(self, session: AsyncSession, customer_id: str, now: datetime) -> RateLimited:
+        """The 429 for a customer whose bucket is empty, saying how long until it holds one again."""
+        params = self.params(customer_id, now)
+        left = (await session.exec(_LEFT, params=params)).scalar_one()  # type: ignore[call-overload]
+        wait_s = max(1, math.ceil((1 - float(left)) / params["per_second"]))
+        return RateLimited(f"at most {self.capacity} {self.what}; please wait {wait_s} s", wait_s)
+
+
+TAKE_ONE = text(_TAKE.replace("GATE", "true"))
+"""Take one token from an `Allowance`'s bucket (its `params` bound); no row back means it is empty."""
+
+CONVERSATION_IF_ALLOWED = text(
+    "WITH taken AS (" + _TAKE.replace("GATE", "true") + ") INSERT INTO conversations (id, customer_id, created_at) "  # noqa: S608 - constant fragments, values bound
+    "SELECT :id, :customer_id, :created_at WHERE EXISTS (SELECT 1 FROM taken) RETURNING id"
+).bindparams(bindparam("created_at", type_=UTCDateTime()))
+"""PostgreSQL: take a token of the customer's new-conversation allowance and store the conversation, in one
+statement (its own transaction); no row back means the allowance is used up and nothing was stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    reserved_micro_usd: int
+    spent_budget: str | None
+    """The daily budget that is used up (the run is answered without the model), or None."""
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """What the admission's writes came back with, before it is decided (`Admission.decide`)."""
+
+    token: bool
+    """The rate limit had a token for this message."""
+    reserved: set[str]
+    """The spend counters (scopes) that took the run's reservation."""
+
+
+class Admission:
+    def __init__(self, *, per_minute: int, spend: DailySpend | None, conversations_per_hour: int | None = None) -> None:
+        self.per_minute = per_minute
+        self.chat = Allowance(per_minute, 60.0)
+        self.conversations = (
+            Allowance(conversations_per_hour, 3600.0, "conversations:", "new conversations an hour")
+            if conversations_per_hour
+            else None
+        )
+        """The bucket new conversations are taken from; None: no limit."""
+        self.spend = spend
+        self._taking = {gate: text(_TAKE.replace("GATE", gate)) for gate in ("true", _AFTER_CLAIM)}
+        """The token's parsed SQL per gate, parsed once rather than for every message."""
+        self._started: dict[Hashable, Select[Any]] = {}
+
+    def _rate_params(self, customer_id: str, now: datetime) -> dict[str, Any]:
+        return self.chat.params(customer_id, now)
+
+    async def take(
+        self,
+        session: AsyncSession,
+        claim: Update,
+        claim_values: dict[str, Any],
+        customer_id: str,
+        now: datetime,
+        run_id: str,
+    ) -> tuple[Row[Any] | None, Taken | None]:
+        """Run `claim` (the conditional update that claims the conversation, with RETURNING; its values bound from
+        `claim_values`) and, if it claimed, take a rate token and reserve the day's spend, in `session`'s
+        transaction: on PostgreSQL in one statement. Returns the claim's row and what was taken, or (None, None)
+        when the claim took nothing (the caller may take the conversation over, then calls `take_alone`);
+        `decide` tells what was taken means."""
+        if session.bind is None or session.bind.dialect.name != "postgresql":
+            claimed = (await session.exec(claim, params=claim_values)).first()
+            alone = await self.take_alone(session, customer_id, now, run_id) if claimed is not None else None
+            return claimed, alone
+        values = {**claim_values, **self._rate_params(customer_id, now)}
+        if self.spend is not None:
+            values.update(self.spend.reservation_values(customer_id, now.date(), run_id))
+        row = (await session.exec(self._starting(claim), params=values)).one()  # type: ignore[call-overload]
+        if row.claimed is None:
+            return None, None
+        scopes = set(row.reserved.split(",")) if self.spend is not None and row.reserved else set()
+        return row, Taken(bool(row.token), scopes)
+
+    def _starting(self, claim: Update) -> Select[Any]:
+        """PostgreSQL: the claim, the rate token and the spend reservation as one statement, built once per claim
+        statement and run with its values bound: building it for every message cost about as much CPU as running it."""
+        return built_once(self._started, claim, lambda: self._start_statement(claim))
+
+    def _start_statement(self, claim: Update) -> Select[Any]:
+        claim_cte = claim.cte("claim")
+        taken = self._taking[_AFTER_CLAIM].columns(column("tokens")).cte("taken")
+        fields = [select(c).scalar_subquery().label(c.name) for c in claim_cte.c]
+        outcome = [select(func.count()).select_from(taken).scalar_subquery().label("token")]
+        if self.spend is not None:
+            reserved = self.spend.reserving(_AFTER_CLAIM).columns(column("scope")).cte("reserved")
+            outcome.append(select(func.string_agg(reserved.c.scope, ",")).scalar_subquery().label("reserved"))
+        # The claim first: PostgreSQL lets a CTE name only those before it.
+        return select(*outcome, *fields).add_cte(claim_cte)
+
+    async def take_alone(self, session: AsyncSession, customer_id: str, now: datetime, run_id: str) -> Taken:
+        """The rate token and the spend reservation, as statements of their own."""
+        token = (await session.exec(self._rate(customer_id, now, "true"))).first() is not None  # type: ignore[call-overload]
+        if self.spend is None:
+            return Taken(token, set())
+        spend = self.spend.reservation(customer_id, now.date(), run_id)
+        return Taken(token, {r[0] for r in (await session.exec(spend)).all()})  # type: ignore[call-overload]
+
+    def _rate(self, customer_id: str, now: datetime, gate: str) -> TextClause:
+        return self._taking[gate].bindparams(**self._rate_params(customer_id, now))
+
+    async def decide(self, session: AsyncSession, customer_id: str, now: datetime, taken: Taken) -> Admitted:
+        """Raise `RateLimited` (the caller rolls back) or say what the spend reservation came to."""
+        if not taken.token:
+            raise await self.chat.refusal(session, customer_id, now)
+        if self.spend is None:
+            return Admitted(0, None)
+        spent = await self.spend.admitted(session, customer_id, now.date(), taken.reserved)
+        return Admitted(0 if spent else self.spend.reservation_micro_usd, spent)
+
+    async def reserve(self, session: AsyncSession, customer_id: str, now: datetime, run_id: str) -> Admitted:
+        """The spend reservation alone: for runs that do not start from a customer message (resumed runs)."""
+        if self.spend is None:
+            return Admitted(0, None)
+        spent = await self.spend.reserve(session, customer_id, now.date(), run_id)
+        return Admitted(0 if spent else self.spend.reservation_micro_usd, spent)

@@ -1,0 +1,1 @@
+"""How the offline model reads a customer's text: patterns, typos, addresses, social phrases and matching."""

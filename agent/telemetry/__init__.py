@@ -1,0 +1,1 @@
+"""Tracing and metrics of agent runs, and the masking of personal data on spans."""

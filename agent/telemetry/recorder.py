@@ -1,0 +1,483 @@
+"""Tracing and metrics of agent runs, after the OpenTelemetry GenAI semantic conventions. All of it is here.
+
+One trace per run:
+
+    invoke_agent support            INTERNAL  the run: conversation, model, usage totals, cost, status
+    ├── chat {model}                CLIENT    one per model call; for Anthropic the SDK's own span
+    │   └── anthropic.messages.create         (with the HTTP details and retries) is its child
+    └── execute_tool {tool}         INTERNAL  one per tool call, with the policy decision on it
+
+A call the policy denies or holds is a normal span with `policy.outcome` = deny / needs_approval, not an error.
+A run that pauses for approval stores its W3C trace context with the approval; the run that resumes after the
+decision links back to it, and a short `approval {decision}` span is added to the paused trace, linking forward,
+so a reviewer can go from either trace to the other.
+
+Message content is recorded only when `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`, and then masked
+(`agent.telemetry.masking`): personal fields, emails, phone numbers, payment ids, and the customer's own name, email and
+addresses wherever they appear in text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import Meter, MeterProvider, Observation
+from opentelemetry.propagators.textmap import DefaultGetter
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from agent.conversations.tables import Approval, Run
+from agent.models.base import ModelRequest, ModelResponse
+from agent.telemetry import masking
+from policies.decision import Decision
+from tools import registry as store_tools
+
+UNKNOWN_TOOL = "unknown"
+"""The metric label and span name of a tool the model made up: its name is on the span's attributes only, so a
+model inventing names cannot grow the metrics' label values (or the set of span names) without bound."""
+
+AGENT_NAME = "support"
+SCOPE = "support-agent"
+CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+PROVIDERS_WITH_OWN_SPANS = frozenset({"fallback"})
+"""Providers that make their `chat` spans themselves, so the loop must not add another: the fallback chain (one
+span per link it calls). The Anthropic SDK's own span (`anthropic.messages.create`) is not named as the GenAI
+conventions say, nor does it count input tokens; it stays, as a child of our `chat {model}` span."""
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+
+def mask(value: Any) -> Any:
+    """`value` masked for a trace, with the personal data of the current run's customer if it is known."""
+    return masking.current.get()(value)
+
+
+def capture_content_from_env() -> bool:
+    return os.environ.get(CAPTURE_CONTENT_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+@dataclass(frozen=True, slots=True)
+class PausedRun:
+    """What the resumed run knows about the run an approval paused."""
+
+    approval_id: str
+    trace_context: dict[str, str]
+    decision: str
+    approver: str | None
+    waited_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class HeldCall:
+    """A held call a human decided on, as its `execute_tool` span names it."""
+
+    kind: str  # "approval" or "confirmation"
+    id: str
+    decision: str
+    conversation_id: str
+    trace_context: dict[str, str]
+    tool: str
+    call_id: str
+    arguments: dict[str, Any]
+
+
+class Telemetry:
+    """The service's tracer and instruments. Built with explicit providers (tests pass in-memory ones); the
+    defaults are the global providers, which `api.ops.observability` configures from the `OTEL_*` variables."""
+
+    def __init__(
+        self,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        *,
+        capture_content: bool | None = None,
+    ) -> None:
+        self.tracer_provider = tracer_provider or trace.get_tracer_provider()
+        self.tracer: Tracer = self.tracer_provider.get_tracer(SCOPE)
+        meter: Meter = (meter_provider or metrics.get_meter_provider()).get_meter(SCOPE)
+        self.capture_content = capture_content_from_env() if capture_content is None else capture_content
+        self.personal_data: Callable[[str], Awaitable[list[str]]] | None = None
+        """Looks up a customer's personal strings (names, email, addresses) to mask in recorded content."""
+        self.token_usage = meter.create_histogram(
+            "gen_ai.client.token.usage", unit="{token}", description="Tokens used per model call"
+        )
+        self.operation_duration = meter.create_histogram(
+            "gen_ai.client.operation.duration", unit="s", description="Duration of model calls"
+        )
+        self.tool_calls = meter.create_counter(
+            "support.tool.calls", unit="{call}", description="Tool calls by tool and policy outcome"
+        )
+        self.pending_approvals = 0
+        """The last count read from the database (`api.ops.metrics` refreshes it), kept current in between by this
+        process's own openings and decisions. An up-down counter would start at 0 after every restart and count
+        only this replica's approvals; a gauge of the stored count is right after a restart and across replicas."""
+        meter.create_observable_gauge(
+            "support.approvals.pending",
+            callbacks=[lambda _: [Observation(self.pending_approvals)]],
+            unit="{approval}",
+            description="Approvals waiting for a decision, as stored",
+        )
+        self.cost = meter.create_counter("support.run.cost", unit="USD", description="Model cost of runs")
+        self.runs = meter.create_counter(
+            "support.runs",
+            unit="{run}",
+            description="Finished runs by status, the route they started on, the prompt version and the model that "
+            "answered: a canary's or a route's share of failures, side by side with the live one's",
+        )
+        self.escalations = meter.create_counter(
+            "support.route.escalations",
+            unit="{turn}",
+            description="Turns moved from the simple route to the default one, by why (a proposed write, a failure)",
+        )
+        self.known_tools: frozenset[str] = frozenset(spec.name for spec in store_tools)
+        """Tool names that may label a metric or name a span (the loop sets its registry's); others are
+        `UNKNOWN_TOOL`."""
+        self.rejected = meter.create_counter(
+            "support.model.rejected",
+            unit="{request}",
+            description="Requests the model provider refused (a 4xx other than 429), by reason: defects of ours",
+        )
+        self.turns_waiting: Callable[[], int] = lambda: 0
+        """How many of this process's turns (and new conversations) wait for a place to compute (`agent.limits.pacing`;
+        the loop sets it). Above zero for long, the workers have more work than cores: a sign to add replicas."""
+        meter.create_observable_gauge(
+            "support.turns.waiting",
+            callbacks=[lambda _: [Observation(self.turns_waiting())]],
+            unit="{turn}",
+            description="Turns and new conversations waiting for a place to compute, in this process "
+            "(SUPPORT_TURNS_AT_ONCE)",
+        )
+
+    async def know_customer(self, customer_id: str) -> None:
+        """Mask this customer's own personal data in the content the current task records (content capture only:
+        without it nothing is looked up)."""
+        if self.capture_content and self.personal_data is not None:
+            masking.current.set(masking.Masker(await self.personal_data(customer_id)))
+
+    # ---- spans --------------------------------------------------------------------------------------------
+
+    @contextmanager
+    def run_span(
+        self,
+        *,
+        run_id: str,
+        conversation_id: str,
+        provider: str,
+        model: str,
+        paused: PausedRun | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> Iterator[Span]:
+        """`labels`: the run's route and prompt version (`agent.routing.routes`, `agent.routing.prompt_versions`)."""
+        links = []
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "invoke_agent",
+            "gen_ai.provider.name": provider,
+            "gen_ai.agent.name": AGENT_NAME,
+            "gen_ai.conversation.id": conversation_id,
+            "gen_ai.request.model": model,
+            "support.run.id": run_id,
+            **(labels or {}),
+        }
+        if paused is not None:
+            context = trace.get_current_span(extract_context(paused.trace_context)).get_span_context()
+            if context.is_valid:
+                links.append(Link(context, {"support.link": "paused_run"}))
+            attributes.update(
+                {
+                    "support.approval.id": paused.approval_id,
+                    "support.approval.decision": paused.decision,
+                    "support.approval.approver": paused.approver or "",
+                    "support.approval.wait_s": paused.waited_s,
+                }
+            )
+        with self.tracer.start_as_current_span(
+            f"invoke_agent {AGENT_NAME}",
+            kind=SpanKind.INTERNAL,
+            attributes=attributes,
+            links=links,
+            record_exception=True,
+        ) as span:
+            try:
+                yield span
+            finally:
+                if paused is not None:  # also when the resumed run fails: that is when a reviewer follows it
+                    self._mark_paused_trace(paused, span)
+
+    def finish_run(self, span: Span, run: Run) -> None:
+        """Totals and outcome of the finished run; the cost metric is labelled with the provider that answered."""
+        span.set_attributes(
+            {
+                # the conventions count cached input in the input tokens; the cache attributes give its share
+                "gen_ai.usage.input_tokens": run.input_tokens + run.cache_read_tokens + run.cache_write_tokens,
+                "gen_ai.usage.output_tokens": run.output_tokens,
+                "gen_ai.usage.cache_read.input_tokens": run.cache_read_tokens,
+                "gen_ai.usage.cache_creation.input_tokens": run.cache_write_tokens,
+                "support.run.status": run.status,
+                "support.run.cost_usd": run.cost_micro_usd / 1_000_000,
+            }
+        )
+        if run.route_escalation:
+            span.set_attribute("support.route.escalation", run.route_escalation)
+        if run.status == "failed":
+            span.set_status(Status(StatusCode.ERROR, run.error or "the run failed"))
+            span.set_attribute("error.type", (run.error or "failed").split(":", 1)[0])
+        labels = run_labels(run)
+        self.runs.add(1, {**labels, "support.run.status": run.status})
+        if run.cost_micro_usd:
+            self.cost.add(run.cost_micro_usd / 1_000_000, labels)
+
+    def route_escalated(self, kind: str, why: str, labels: Mapping[str, str]) -> None:
+        """A turn left the simple route: counted, and marked on the span current then (the run's)."""
+        self.escalations.add(1, {**labels, "support.route.escalation": kind})
+        trace.get_current_span().add_event("route.escalated", {"support.route.escalation": why})
+
+    def _mark_paused_trace(self, paused: PausedRun, resumed: Span) -> None:
+        """A span in the paused run's trace that points at the resumed run."""
+        parent = extract_context(paused.trace_context)
+        if not trace.get_current_span(parent).get_span_context().is_valid:
+            return
+        marker = self.tracer.start_span(
+            f"approval {paused.decision}",
+            context=parent,
+            kind=SpanKind.INTERNAL,
+            links=[Link(resumed.get_span_context(), {"support.link": "resumed_run"})],
+            attributes={
+                "support.approval.id": paused.approval_id,
+                "support.approval.decision": paused.decision,
+                "support.approval.approver": paused.approver or "",
+                "support.approval.wait_s": paused.waited_s,
+                "support.resumed_trace_id": trace_id_of(resumed) or "",
+            },
+        )
+        marker.end()
+
+    @contextmanager
+    def model_span(self, provider: str, model: str, request: ModelRequest) -> Iterator[Span | None]:
+        """The `chat` span, unless the provider's SDK makes its own; then the SDK's span is the one, and it
+        becomes a child of the run span because the run span is current."""
+        if provider in PROVIDERS_WITH_OWN_SPANS:
+            yield None
+            return
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": provider,
+            "gen_ai.request.model": model,
+            "gen_ai.request.max_tokens": request.max_tokens,
+            "gen_ai.conversation.id": request.conversation_id,
+            **request.labels,
+        }
+        if self.capture_content:
+            attributes["gen_ai.input.messages"] = json.dumps(mask([m.to_json() for m in request.messages[-6:]]))
+        with self.tracer.start_as_current_span(
+            f"chat {model}", kind=SpanKind.CLIENT, attributes=attributes, record_exception=True
+        ) as span:
+            yield span
+
+    def model_answered(
+        self,
+        span: Span | None,
+        provider: str,
+        model: str,
+        response: ModelResponse,
+        seconds: float,
+        labels: Mapping[str, str] | None = None,
+    ) -> None:
+        common = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": provider,
+            "gen_ai.request.model": model,
+            **metric_labels(labels),
+        }
+        self.operation_duration.record(seconds, common)
+        self.token_usage.record(all_input_tokens(response), {**common, "gen_ai.token.type": "input"})
+        self.token_usage.record(response.usage.output_tokens, {**common, "gen_ai.token.type": "output"})
+        if span is not None:
+            self.describe_answer(span, model, response)
+
+    def describe_answer(self, span: Span, model: str, response: ModelResponse) -> None:
+        """The answer's attributes on a `chat` span (no metrics: the caller records those once per call)."""
+        span.set_attributes(
+            {
+                "gen_ai.response.model": response.model or model,
+                "gen_ai.response.finish_reasons": [response.stop_reason],
+                "gen_ai.usage.input_tokens": all_input_tokens(response),
+                "gen_ai.usage.output_tokens": response.usage.output_tokens,
+                "gen_ai.usage.cache_read.input_tokens": response.usage.cache_read_input_tokens,
+                "gen_ai.usage.cache_creation.input_tokens": response.usage.cache_creation_input_tokens,
+            }
+        )
+        if self.capture_content:
+            span.set_attribute("gen_ai.output.messages", json.dumps(mask([response.as_message().to_json()])))
+
+    @contextmanager
+    def tool_span(
+        self, name: str, call_id: str, arguments: Any, conversation_id: str, labels: Mapping[str, str] | None = None
+    ) -> Iterator[Span]:
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": name,
+            "gen_ai.tool.call.id": call_id,
+            "gen_ai.tool.type": "function",
+            "gen_ai.conversation.id": conversation_id,
+            **(labels or {}),
+        }
+        if self.capture_content:
+            attributes["gen_ai.tool.call.arguments"] = json.dumps(mask(arguments), default=str)
+        with self.tracer.start_as_current_span(
+            f"execute_tool {self.tool_label(name)}",
+            kind=SpanKind.INTERNAL,
+            attributes=attributes,
+            record_exception=True,
+        ) as span:
+            yield span
+
+    def tool_label(self, name: str) -> str:
+        return name if name in self.known_tools else UNKNOWN_TOOL
+
+    def tool_decided(
+        self,
+        span: Span,
+        name: str,
+        decision: Decision | None,
+        ok: bool,
+        error_code: str | None,
+        result: Any,
+        labels: Mapping[str, str] | None = None,
+    ) -> None:
+        outcome = decision.outcome.value if decision else "invalid"
+        span.set_attribute("policy.outcome", outcome)
+        if decision is not None:
+            span.set_attributes({"policy.rule": decision.rule, "policy.version": decision.policy_version})
+            span.add_event(
+                "policy.decision",
+                {"policy.outcome": outcome, "policy.rule": decision.rule, "policy.reason": decision.reason},
+            )
+        if not ok and error_code and outcome == "allow":
+            span.set_attribute("error.type", error_code)  # the tool ran and failed (e.g. order not pending)
+        if self.capture_content and result is not None:
+            span.set_attribute("gen_ai.tool.call.result", json.dumps(mask(result), default=str))
+        self.tool_calls.add(
+            1, {"gen_ai.tool.name": self.tool_label(name), "policy.outcome": outcome, **metric_labels(labels)}
+        )
+
+    def confirmation_decided(self, confirmation: Approval, outcome: str, by: str, role: str) -> None:
+        """A customer's confirmation decided (`confirmed | declined | withdrawn | expired`), as a span in the
+        trace where the call was proposed, so a reviewer sees why the write ran or never did. Its event carries
+        who decided; the audit log has the same decision as a row."""
+        paused = extract_context(confirmation.trace_context)
+        with self.tracer.start_as_current_span(
+            f"confirmation {outcome}",
+            context=paused if trace.get_current_span(paused).get_span_context().is_valid else None,
+            kind=SpanKind.INTERNAL,
+            attributes={
+                "gen_ai.conversation.id": confirmation.conversation_id,
+                "gen_ai.tool.name": confirmation.tool,
+                "support.confirmation.id": confirmation.id,
+            },
+        ) as span:
+            span.add_event(
+                "confirmation.decided",
+                {"support.confirmation.decision": outcome, "support.decided_by": by, "support.decided_role": role},
+            )
+
+    @contextmanager
+    def held_call_span(self, held: HeldCall) -> Iterator[Span]:
+        """The `execute_tool` span of a call that ran after a human decided on it (an approval, or a customer's
+        confirmation). It is in the trace current at the decision (the resumed one) and links to the paused
+        run, where the same call's first span shows the policy holding it."""
+        paused = trace.get_current_span(extract_context(held.trace_context)).get_span_context()
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": held.tool,
+            "gen_ai.tool.call.id": held.call_id,
+            "gen_ai.tool.type": "function",
+            "gen_ai.conversation.id": held.conversation_id,
+            "policy.outcome": held.decision,
+            f"support.{held.kind}.id": held.id,
+        }
+        if self.capture_content:
+            attributes["gen_ai.tool.call.arguments"] = json.dumps(mask(held.arguments), default=str)
+        with self.tracer.start_as_current_span(
+            f"execute_tool {held.tool}",
+            kind=SpanKind.INTERNAL,
+            attributes=attributes,
+            links=[Link(paused, {"support.link": "paused_run"})] if paused.is_valid else [],
+            record_exception=True,
+        ) as span:
+            yield span
+
+    def held_call_ran(self, span: Span, held: HeldCall, ok: bool, error_code: str | None, result: Any) -> None:
+        if not ok and error_code:
+            span.set_attribute("error.type", error_code)
+        if self.capture_content and result is not None:
+            span.set_attribute("gen_ai.tool.call.result", json.dumps(mask(result), default=str))
+        self.tool_calls.add(1, {"gen_ai.tool.name": self.tool_label(held.tool), "policy.outcome": held.decision})
+
+    def passages_used(self, span: Span, passages: list[dict[str, Any]] | None) -> None:
+        """The help-centre passages a search handed the model: what a reply's policy answer rests on."""
+        if passages is None:
+            return
+        span.set_attributes(
+            {
+                "support.kb.passage_ids": [str(p["id"]) for p in passages],
+                "support.kb.scores": [float(p["score"] or 0.0) for p in passages],
+            }
+        )
+
+    def model_rejected(self, provider: str, model: str, reason: str) -> None:
+        self.rejected.add(1, {"reason": reason, "gen_ai.provider.name": provider, "gen_ai.request.model": model})
+
+    def approval_opened(self) -> None:
+        self.pending_approvals += 1
+
+    def approval_closed(self) -> None:
+        self.pending_approvals = max(0, self.pending_approvals - 1)
+
+
+METRIC_LABELS = ("support.route", "support.prompt.version")
+"""Of a turn's labels, those metrics carry: few values each. The prompt's id and the route's reason go on spans."""
+
+
+def metric_labels(labels: Mapping[str, str] | None) -> dict[str, str]:
+    return {key: labels[key] for key in METRIC_LABELS if labels and key in labels}
+
+
+def run_labels(run: Run) -> dict[str, str]:
+    """A finished run's metric attributes: the model that answered, the route it started on, its prompt version."""
+    return {
+        "gen_ai.provider.name": run.model_provider,
+        "gen_ai.response.model": run.model_name,
+        "support.route": run.route or "",
+        "support.prompt.version": run.prompt_version or "",
+    }
+
+
+def all_input_tokens(response: ModelResponse) -> int:
+    """Input tokens as the GenAI conventions count them: cache reads and writes included (Anthropic reports the
+    three separately)."""
+    usage = response.usage
+    return usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens
+
+
+def current_trace_context() -> dict[str, str]:
+    """The W3C trace context of the current span, to store with an approval, plus its trace id for links."""
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier)
+    if trace_id := trace_id_of(trace.get_current_span()):
+        carrier["trace_id"] = trace_id
+    return carrier
+
+
+def extract_context(carrier: dict[str, str]) -> Any:
+    return _PROPAGATOR.extract(carrier, getter=DefaultGetter())
+
+
+def trace_id_of(span: Span) -> str | None:
+    context = span.get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None

@@ -1,0 +1,56 @@
+"""Every table of the service, imported in one place so the metadata (and the migrations) see all of them."""
+
+from __future__ import annotations
+
+from sqlmodel import SQLModel
+
+from agent.conversations.tables import (
+    Approval,
+    ChatMessage,
+    Conversation,
+    ConversationEvent,
+    DeskLinkUse,
+    DeskSessionRecord,
+    Handoff,
+    IdempotentRequest,
+    Run,
+    SpendDay,
+    Step,
+    Worker,
+)
+from policies.audit import PolicyDecisionRecord
+from tools.knowledge.tables import KbArticle, KbPassage, KbState
+from tools.store.loader import SeedMarker
+from tools.store.locks import LimitLock
+from tools.store.tables import Customer, LedgerEntry, Order, PaymentMethod, Product, Variant
+
+metadata = SQLModel.metadata
+
+
+__all__ = [
+    "Approval",
+    "ChatMessage",
+    "Conversation",
+    "ConversationEvent",
+    "Customer",
+    "DeskLinkUse",
+    "DeskSessionRecord",
+    "Handoff",
+    "IdempotentRequest",
+    "KbArticle",
+    "KbPassage",
+    "KbState",
+    "LedgerEntry",
+    "LimitLock",
+    "Order",
+    "PaymentMethod",
+    "PolicyDecisionRecord",
+    "Product",
+    "Run",
+    "SeedMarker",
+    "SpendDay",
+    "Step",
+    "Variant",
+    "Worker",
+    "metadata",
+]

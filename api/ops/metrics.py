@@ -1,0 +1,88 @@
+"""`GET /metrics`: the service's OpenTelemetry metrics in the Prometheus text format (SUPPORT_METRICS=true),
+and the job that keeps the pending-approvals gauge equal to what the database holds.
+
+The gauge is read from the database rather than counted in memory, so it is right after a restart and the same
+on every replica. It is re-read before every scrape, and every `PENDING_REFRESH_S` for the OTLP export.
+
+With several workers, each keeps its own counters and histograms, and a scrape sees the worker that answered;
+the pending-approvals gauge, read from the database, is the same whichever answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from sqlalchemy import func
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import col, select
+
+from agent.conversations.tables import Approval
+from api.errors import ApiError
+from api.schemas import ErrorOut
+from api.services import Services, services_of
+from basics.database import Database
+
+PENDING_REFRESH_S = 30.0
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["health"])
+
+
+async def count_pending(database: Database) -> int:
+    # A read-only session: on SQLite a writing one would queue behind the process's writers every 30 s.
+    async with database.session(readonly=True) as session:
+        result = await session.exec(
+            select(func.count())
+            .select_from(Approval)
+            .where(col(Approval.status) == "pending", col(Approval.kind) == "approval")
+        )
+        return int(result.one())
+
+
+async def refresh_pending(services: Services) -> None:
+    try:
+        services.loop.telemetry.pending_approvals = await count_pending(services.database)
+    except SQLAlchemyError as error:  # the gauge keeps its last value; /readyz reports the outage
+        log.warning("could not count pending approvals: %s", error)
+
+
+@contextlib.asynccontextmanager
+async def pending_gauge(services: Services) -> AsyncIterator[None]:
+    """Keep the gauge fresh for as long as the service runs."""
+
+    async def every_while() -> None:
+        while True:
+            await asyncio.sleep(PENDING_REFRESH_S)
+            await refresh_pending(services)
+
+    await refresh_pending(services)
+    task = asyncio.get_running_loop().create_task(every_while())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+            "description": "Prometheus text format",
+        },
+        404: {"model": ErrorOut, "description": "metrics are off (SUPPORT_METRICS)"},
+    },
+)
+async def prometheus_metrics(request: Request) -> Response:
+    registry: CollectorRegistry | None = request.app.state.prometheus
+    if registry is None:
+        raise ApiError(404, "metrics_off", "metrics are not served here; set SUPPORT_METRICS=true")
+    await refresh_pending(services_of(request))
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
