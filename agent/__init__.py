@@ -1,0 +1,191 @@
+"""The agent: what `api`, `evals` and `cli` may use of it, and nothing else.
+
+The rooms, one concept each (see each subpackage's docstring):
+
+    turn/           one turn: the loop, its plan, the model's answers, tool calls and the tool gate (no SQL)
+    held/           held calls (confirmation | approval) with their status enums and transitions, decisions on
+                    them, and hand-offs to the support team
+    conversations/  storage: conversations, runs, steps and messages, the feed, admission and claims; the
+                    PostgreSQL one-statement paths in a dialect class of their own
+    limits/         run budgets, daily spend, pacing and model prices
+    processes/      which service processes are alive (leases) and finishing the runs of dead ones (recovery)
+    telemetry/      spans and metrics of runs, and the masking of personal data on them
+    routing/        which model and prompt version a turn runs on
+    models/         the model adapters (Anthropic, OpenAI-compatible, offline, scripted) and their fallbacks
+
+Code outside the agent imports from this module only (`from agent import RunStore`), never from a room: a test
+pins `__all__` to exactly the names those packages use, so a room can be rearranged without touching them.
+`AnthropicModel` is loaded on first use: the SDK takes about as long to import as the whole service, and a
+service on another model never needs it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from agent.conversations.admission import Admission
+from agent.conversations.feed import events_after, feed_decision
+from agent.conversations.records import (
+    HeldRun,
+    MessageOut,
+    ModelOut,
+    PendingActionOut,
+    PendingConfirmationOut,
+    RunOut,
+    RunStatus,
+    Shape,
+    UsageOut,
+    held_runs,
+    message_view,
+    run_view,
+)
+from agent.conversations.store import INTERRUPTED, ConversationRef, RunStore
+from agent.conversations.tables import (
+    Approval,
+    ChatMessage,
+    Conversation,
+    ConversationEvent,
+    DeskLinkUse,
+    DeskSessionRecord,
+    Handoff,
+    IdempotentRequest,
+    Run,
+    SpendDay,
+    Step,
+    Worker,
+)
+from agent.errors import (
+    AmendmentRejected,
+    ApprovalError,
+    ApprovalNotPending,
+    ApproverLimitExceeded,
+    ConfigurationError,
+    ConversationBusy,
+    ConversationOwned,
+    HandoffError,
+    NotHandoffOwner,
+    RateLimited,
+)
+from agent.held.approval_facts import ApprovalContext, approval_context, decidable_by
+from agent.held.approvals import ApprovalFilter, ApprovalStore, held_call_of, human_decision
+from agent.held.confirmations import ConfirmationDesk
+from agent.held.decisions import ApprovalDesk, Settled
+from agent.held.handoff_closing import HandoffDesk
+from agent.held.handoffs import OPEN, HandoffFilter, HandoffStore
+from agent.limits.budget import RunLimits
+from agent.limits.pacing import TurnPacer
+from agent.limits.pricing import PRICE_FILE, PriceTable, micro_to_usd
+from agent.limits.spend import DailySpend, store_stripes
+from agent.models.base import Message, Model, ModelRequest, TextBlock, Usage
+from agent.models.health import ModelHealth
+from agent.models.selection import ClaudeOptions, Credentials, build_chain, build_model, check_models
+from agent.processes.leases import WorkerLease
+from agent.processes.recovery import RunRecovery
+from agent.routing.prompt_versions import PromptVersions, released_ids
+from agent.routing.routes import ModelRoutes, RouteSpecs, build_simple_route, parse_routes
+from agent.telemetry.masking import customer_terms
+from agent.telemetry.recorder import Telemetry
+from agent.turn.loop import AgentLoop, EventSink
+from agent.turn.tool_calls import CallBounds
+from agent.turn.tool_gate import ToolGate
+
+if TYPE_CHECKING:
+    from agent.models.anthropic_model import AnthropicModel
+
+__all__ = [
+    "INTERRUPTED",
+    "OPEN",
+    "PRICE_FILE",
+    "Admission",
+    "AgentLoop",
+    "AmendmentRejected",
+    "AnthropicModel",
+    "Approval",
+    "ApprovalContext",
+    "ApprovalDesk",
+    "ApprovalError",
+    "ApprovalFilter",
+    "ApprovalNotPending",
+    "ApprovalStore",
+    "ApproverLimitExceeded",
+    "CallBounds",
+    "ChatMessage",
+    "ClaudeOptions",
+    "ConfigurationError",
+    "ConfirmationDesk",
+    "Conversation",
+    "ConversationBusy",
+    "ConversationEvent",
+    "ConversationOwned",
+    "ConversationRef",
+    "Credentials",
+    "DailySpend",
+    "DeskLinkUse",
+    "DeskSessionRecord",
+    "EventSink",
+    "Handoff",
+    "HandoffDesk",
+    "HandoffError",
+    "HandoffFilter",
+    "HandoffStore",
+    "HeldRun",
+    "IdempotentRequest",
+    "Message",
+    "MessageOut",
+    "Model",
+    "ModelHealth",
+    "ModelOut",
+    "ModelRequest",
+    "ModelRoutes",
+    "NotHandoffOwner",
+    "PendingActionOut",
+    "PendingConfirmationOut",
+    "PriceTable",
+    "PromptVersions",
+    "RateLimited",
+    "RouteSpecs",
+    "Run",
+    "RunLimits",
+    "RunOut",
+    "RunRecovery",
+    "RunStatus",
+    "RunStore",
+    "Settled",
+    "Shape",
+    "SpendDay",
+    "Step",
+    "Telemetry",
+    "TextBlock",
+    "ToolGate",
+    "TurnPacer",
+    "Usage",
+    "UsageOut",
+    "Worker",
+    "WorkerLease",
+    "approval_context",
+    "build_chain",
+    "build_model",
+    "build_simple_route",
+    "check_models",
+    "customer_terms",
+    "decidable_by",
+    "events_after",
+    "feed_decision",
+    "held_call_of",
+    "held_runs",
+    "human_decision",
+    "message_view",
+    "micro_to_usd",
+    "parse_routes",
+    "released_ids",
+    "run_view",
+    "store_stripes",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "AnthropicModel":
+        from agent.models.anthropic_model import AnthropicModel
+
+        return AnthropicModel
+    raise AttributeError(f"module 'agent' has no attribute {name!r}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
-from agent.conversations.tables import (
+from agent import (
     Approval,
     ChatMessage,
     Conversation,

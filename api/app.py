@@ -12,8 +12,7 @@ from fastapi_offline import FastAPIOffline
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
-from agent.models.base import Model
-from agent.telemetry.recorder import Telemetry
+from agent import Model, Telemetry
 from api import desk, widget
 from api.body_limit import BodyLimit
 from api.errors import install_error_handlers

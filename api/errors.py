@@ -21,7 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from agent.errors import (
+from agent import (
     AmendmentRejected,
     ApprovalError,
     ApproverLimitExceeded,

@@ -26,8 +26,7 @@ from contextlib import asynccontextmanager, suppress
 from sqlalchemy import and_, or_
 from sqlmodel import col, select
 
-from agent.conversations.feed import events_after
-from agent.conversations.tables import ConversationEvent
+from agent import ConversationEvent, events_after
 from api.errors import ApiError
 from basics.database import Database
 from basics.principal import Principal

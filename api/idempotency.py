@@ -18,11 +18,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from agent.conversations.records import HeldRun
-from agent.conversations.store import INTERRUPTED
-from agent.conversations.tables import ChatMessage, IdempotentRequest, Run
-from agent.held.approvals import held_call_of
-from agent.processes.leases import WorkerLease
+from agent import INTERRUPTED, ChatMessage, HeldRun, IdempotentRequest, Run, WorkerLease, held_call_of
 from api.errors import ApiError
 from api.responses import message_view, run_view
 from api.schemas import SendMessageOut

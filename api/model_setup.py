@@ -14,13 +14,21 @@ from __future__ import annotations
 import logging
 from functools import partial
 
-from agent.errors import ConfigurationError
-from agent.models.base import Model
-from agent.models.health import ModelHealth
-from agent.models.selection import ClaudeOptions, Credentials, build_chain, build_model, check_models
-from agent.routing.prompt_versions import PromptVersions
-from agent.routing.routes import ModelRoutes, build_simple_route, parse_routes
-from agent.telemetry.recorder import Telemetry
+from agent import (
+    ClaudeOptions,
+    ConfigurationError,
+    Credentials,
+    Model,
+    ModelHealth,
+    ModelRoutes,
+    PromptVersions,
+    Telemetry,
+    build_chain,
+    build_model,
+    build_simple_route,
+    check_models,
+    parse_routes,
+)
 from api.settings import Settings, secret
 from tools import registry
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import tomllib
 from decimal import InvalidOperation
 
-from agent.limits.pricing import PRICE_FILE, PriceTable
+from agent import PRICE_FILE, PriceTable
 from api.errors import ConfigurationError
 from api.settings import Settings
 

@@ -6,11 +6,19 @@ that people read (what the model, a customer or a team member wrote) is `visible
 
 from __future__ import annotations
 
-from agent.conversations.feed import feed_decision
-from agent.conversations.records import held_runs, message_view, run_view
-from agent.conversations.tables import Approval, ChatMessage, Conversation, Handoff, Run
-from agent.held.approval_facts import ApprovalContext
-from agent.held.approvals import human_decision
+from agent import (
+    Approval,
+    ApprovalContext,
+    ChatMessage,
+    Conversation,
+    Handoff,
+    Run,
+    feed_decision,
+    held_runs,
+    human_decision,
+    message_view,
+    run_view,
+)
 from api.schemas import (
     ApprovalDecisionOut,
     ApprovalDetailOut,

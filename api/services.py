@@ -13,24 +13,27 @@ from typing import Any, TypeVar
 
 from fastapi import Request
 
-from agent.conversations.admission import Admission
-from agent.conversations.store import RunStore
-from agent.held.approvals import ApprovalStore
-from agent.held.confirmations import ConfirmationDesk
-from agent.held.decisions import ApprovalDesk
-from agent.held.handoff_closing import HandoffDesk
-from agent.held.handoffs import HandoffStore
-from agent.limits.pacing import TurnPacer
-from agent.limits.spend import DailySpend, store_stripes
-from agent.models.base import Model
-from agent.processes.leases import WorkerLease
-from agent.processes.recovery import RunRecovery
-from agent.routing.routes import ModelRoutes
-from agent.telemetry.masking import customer_terms
-from agent.telemetry.recorder import Telemetry
-from agent.turn.loop import AgentLoop
-from agent.turn.tool_calls import CallBounds
-from agent.turn.tool_gate import ToolGate
+from agent import (
+    Admission,
+    AgentLoop,
+    ApprovalDesk,
+    ApprovalStore,
+    CallBounds,
+    ConfirmationDesk,
+    DailySpend,
+    HandoffDesk,
+    HandoffStore,
+    Model,
+    ModelRoutes,
+    RunRecovery,
+    RunStore,
+    Telemetry,
+    ToolGate,
+    TurnPacer,
+    WorkerLease,
+    customer_terms,
+    store_stripes,
+)
 from api import migrate
 from api.feed_hub import FeedHub
 from api.identity import TokenVerifier, check_identity_settings
@@ -164,7 +167,7 @@ async def build_services(
         reservation_micro_usd=settings.spend_reservation_micro_usd,
         # SQLite writes one transaction at a time: stripes would split the budget and gain nothing.
         stripes=store_stripes(store_micro_usd, settings.spend_reservation_micro_usd)
-        if database.dialect == "postgresql"
+        if database.traits.concurrent_writers
         else 1,
     )
     runs = RunStore(

@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from agent.limits.budget import RunLimits
+from agent import RunLimits
 from api.ops.capacity import ConnectionBudget
 from basics.database import PoolLimits
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agent.conversations.tables import ConversationEvent
+from agent import ConversationEvent
 
 
 def sse(event: str, data: dict[str, Any]) -> dict[str, str]:

@@ -41,6 +41,8 @@ from sqlalchemy import (
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from basics.dialects import dialect_of
+
 Write = Insert | Update | Delete | TextualSelect
 """A write to batch; a `TextualSelect` is a textual statement (`text(...).columns()`), such as an upsert."""
 
@@ -115,7 +117,7 @@ async def run_together(session: AsyncSession, writes: Sequence[Bound]) -> None:
     """Run `writes` in `session`'s transaction: as one statement on PostgreSQL, in order elsewhere."""
     if not writes:
         return
-    if len(writes) == 1 or _dialect(session) != "postgresql":
+    if len(writes) == 1 or not dialect_of(session.bind).one_statement_writes:
         for write in writes:
             await run(session, write)
         return
@@ -131,7 +133,7 @@ async def run_together(session: AsyncSession, writes: Sequence[Bound]) -> None:
 async def run_before(session: AsyncSession, writes: Sequence[Bound], last: Bound) -> CursorResult[Any]:
     """Run `writes`, then `last`, whose result (its RETURNING rows) comes back: on PostgreSQL the writes ride on
     `last` as CTEs, one statement in all."""
-    if writes and _dialect(session) == "postgresql":
+    if writes and dialect_of(session.bind).one_statement_writes:
         statements = tuple(write.statement for write in writes)
         final = last.statement
         assert isinstance(final, Insert | Update | Delete)
@@ -156,8 +158,3 @@ def merged(writes: Sequence[Bound]) -> Values:
     for write in writes:
         values.update(write.values)
     return values
-
-
-def _dialect(session: AsyncSession) -> str:
-    bind: Any = session.bind
-    return str(bind.dialect.name) if bind is not None else ""

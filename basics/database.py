@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.sql import Executable
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from basics.dialects import Dialect, dialect_of
 from basics.sqlite_inline import inline_creator
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -148,7 +149,13 @@ class Database:
 
     @property
     def dialect(self) -> str:
+        """The backend's name, as health reports it."""
         return self.engine.dialect.name
+
+    @property
+    def traits(self) -> Dialect:
+        """What the backend can do that changes how we write to it (`basics.dialects`)."""
+        return dialect_of(self.engine)
 
     def _ensure_sqlite_dir(self) -> str:
         database = make_url(self.url).database

@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from api.settings import Settings
-from evals.command import EvalOptions, run_eval
+from cli.eval.command import EvalOptions, run_eval
 from testkit.fakes.offline_brain import OfflineBrainAPI
 
 

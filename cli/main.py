@@ -24,7 +24,7 @@ from cli.staff import add_url_option, url_of
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    from agent.errors import ConfigurationError as SettingRefused
+    from agent import ConfigurationError as SettingRefused
     from api.identity import check_identity_settings
     from api.model_setup import check_route_models, load_prompt_versions
     from api.ops.capacity import plan_workers
@@ -173,8 +173,8 @@ def openapi(args: argparse.Namespace) -> None:
 
 def prompts(_: argparse.Namespace) -> None:
     """The prompt versions on offer: each one's id, and which is live, newest, on canary, and released."""
-    from agent.errors import ConfigurationError as SettingRefused
-    from agent.routing.prompt_versions import PromptVersions, released_ids
+    from agent import ConfigurationError as SettingRefused
+    from agent import PromptVersions, released_ids
     from tools import registry
 
     settings = Settings()
@@ -204,16 +204,17 @@ EVALS_EXTRA_MISSING = (
     "(for the image: docker build --build-arg EXTRAS=evals .)"
 )
 EXIT_EVAL_CANNOT_START = 2
-"""`support eval`'s code for an evaluation that could not start (`evals.command.EXIT_USAGE`)."""
+"""`support eval`'s code for an evaluation that could not start (`cli.eval.command.EXIT_USAGE`)."""
 
 
 def evaluate(args: argparse.Namespace) -> None:
-    """A live evaluation (see `evals.command`); its exit code tells a regression from a run cut short."""
+    """A live evaluation (see `cli.eval.command`); its exit code tells a regression from a run cut short."""
     if importlib.util.find_spec("pydantic_evals") is None:  # the extra's dependencies are not installed
         print(EVALS_EXTRA_MISSING, file=sys.stderr)
         sys.exit(EXIT_EVAL_CANNOT_START)
 
-    from evals.command import EvalOptions, run_eval
+    from cli.eval.command import EvalOptions, run_eval
+    from cli.eval.compare import run_compare
 
     options = EvalOptions(
         model=args.model,
@@ -227,6 +228,8 @@ def evaluate(args: argparse.Namespace) -> None:
         task_ids=tuple(args.task or ()),
         compare=args.compare,
     )
+    if options.compare is not None:
+        sys.exit(run_compare(options, Settings(), sys.stderr))
     sys.exit(run_eval(options))
 
 

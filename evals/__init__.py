@@ -1,13 +1,13 @@
-"""Evaluating the agent: golden conversations played against the real service, and what must hold after each.
+"""Evaluating the agent: the golden conversations' format, the checks made after each, and the reports.
 
     cases.py       the case format: a customer's turns (messages, confirmation answers, staff decisions) and
                    the expectations, as a pydantic-evals `Dataset` serialised in `fixtures/evals/*.yaml`
-    harness.py     plays one case against the real HTTP app on a fresh copy of the store; returns a `Transcript`
+    datasets.py    reading those YAML files with this project's evaluators known to the loader
     transcript.py  what a played case leaves behind: replies, run statuses, tool calls, spans, held calls,
                    usage and the final store state
     evaluators.py  the checks a case names (tool calls, policy outcomes, store state, reply wording, status)
-    golden.py      the golden suite as CI runs it: every case on one model, compared with a committed baseline
+    report.py      the live evaluation's report: pass^k per task, cost, the HTML page
 
-This package sits above the service: it drives `api` from the outside, as the customer's widget and the
-support desk do, so it is the one part of `agent` that imports `api` (and only here, never the other way).
+This package sits beside `api`, never importing it: playing a case against the real service (the harness, the
+golden suite as CI runs it, live runs and `support eval`) is `cli.eval`'s, which imports both.
 """

@@ -93,24 +93,3 @@ GoldenDataset = Dataset[Conversation, Any, CaseInfo]
 def dataset_files(directory: Path = GOLDEN_DIR) -> list[Path]:
     """The golden datasets, in a stable order."""
     return sorted(p for p in directory.glob("*.yaml") if not p.name.endswith("_schema.yaml"))
-
-
-def load_dataset(path: Path) -> GoldenDataset:
-    """One YAML dataset, with this project's evaluators known to the loader."""
-    from evals.evaluators import EVALUATOR_TYPES
-
-    return GoldenDataset.from_file(path, custom_evaluator_types=EVALUATOR_TYPES)
-
-
-def load_golden(directory: Path = GOLDEN_DIR) -> GoldenDataset:
-    """Every golden case in one dataset (case names are unique across files; a clash is an error)."""
-    cases: list[GoldenCase] = []
-    seen: dict[str, Path] = {}
-    for path in dataset_files(directory):
-        for case in load_dataset(path).cases:
-            name = case.name or ""
-            if name in seen:
-                raise ValueError(f"case {name!r} is in both {seen[name].name} and {path.name}")
-            seen[name] = path
-            cases.append(case)
-    return GoldenDataset(name="golden", cases=cases)

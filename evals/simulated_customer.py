@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.models.base import Message, Model, ModelRequest, TextBlock, Usage
+from agent import Message, Model, ModelRequest, TextBlock, Usage
 
 STOP = "###STOP###"
 TRANSFER = "###TRANSFER###"

@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evals.golden import compare, load_baseline, run_golden, write_baseline
-from evals.harness import StoreTemplate
+from cli.eval.golden import compare, load_baseline, run_golden, write_baseline
+from cli.eval.harness import StoreTemplate
 from testkit.eval_models import CI_MODELS, ci_target
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from evals.harness import Target
+from cli.eval.harness import Target
 from testkit.fakes.offline_brain import OfflineBrainAPI
 
 CI_MODELS = ("offline", "offline-via-messages-api")

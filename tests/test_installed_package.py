@@ -27,8 +27,8 @@ import pytest
 import yaml
 from docker.utils.build import exclude_paths
 
+from cli.eval.command import EXIT_USAGE
 from cli.main import EVALS_EXTRA_MISSING, EXIT_EVAL_CANNOT_START
-from evals.command import EXIT_USAGE
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -136,7 +136,7 @@ def test_the_wheel_carries_every_file_of_the_data_folders(installed: Installed) 
     for needed in (
         "tools/store/seed/db.json",
         "evals/data/tasks_train.json",
-        "evals/command.py",
+        "cli/eval/command.py",
         "evals/templates/report.html",
         "evals/templates/compare.html",
         "agent/limits/prices.toml",

@@ -25,6 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from agent.errors import RateLimited
 from agent.limits.spend import DailySpend
 from basics.batched import built_once
+from basics.dialects import dialect_of
 from tools.store.locks import customer_scope
 from tools.store.tables import UTCDateTime
 
@@ -142,7 +143,7 @@ class Admission:
         transaction: on PostgreSQL in one statement. Returns the claim's row and what was taken, or (None, None)
         when the claim took nothing (the caller may take the conversation over, then calls `take_alone`);
         `decide` tells what was taken means."""
-        if session.bind is None or session.bind.dialect.name != "postgresql":
+        if not dialect_of(session.bind).one_statement_writes:
             claimed = (await session.exec(claim, params=claim_values)).first()
             alone = await self.take_alone(session, customer_id, now, run_id) if claimed is not None else None
             return claimed, alone

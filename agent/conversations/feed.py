@@ -24,6 +24,7 @@ from agent.conversations.records import HeldRun, confirmation_card, message_view
 from agent.conversations.tables import Approval, ChatMessage, Conversation, ConversationEvent, Handoff, Run
 from basics.batched import row_parameters, rows_values
 from basics.clock import utcnow
+from basics.dialects import dialect_of
 from tools.store.money import to_dollars
 
 Event = dict[str, Any]
@@ -87,8 +88,7 @@ async def record(session: AsyncSession, events: Sequence[Event], *, conversation
     cost no extra statement."""
     if not events:
         return
-    bind = session.bind
-    if not conversation_locked and bind is not None and bind.dialect.name == "postgresql":
+    if not conversation_locked and dialect_of(session.bind).concurrent_writers:
         for conversation_id in sorted({str(e["conversation_id"]) for e in events}):
             row = select(Conversation.id).where(col(Conversation.id) == conversation_id)
             await session.exec(row.with_for_update(key_share=True))  # FOR NO KEY UPDATE, as an UPDATE takes

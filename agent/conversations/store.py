@@ -5,27 +5,38 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Hashable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import timedelta
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BindParameter, String, Table, Update, bindparam, case, func, null, update
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from agent.conversations import feed
-from agent.conversations.admission import CONVERSATION_IF_ALLOWED, TAKE_ONE, Admission
+from agent.conversations.admission import Admission
 from agent.conversations.claims import FOR_MESSAGE, INTERRUPTED, SO_FAR, Claims, claim_values
+from agent.conversations.generic_writes import GenericWrites
+from agent.conversations.postgres_writes import PostgresWrites
 from agent.conversations.tables import Approval, ChatMessage, Conversation, IdempotentRequest, Run, Step
+from agent.conversations.turns import (
+    CONVERSATIONS,
+    RELEASE,
+    RUNS,
+    AnsweredWith,
+    ConversationRef,
+    ConversationSoFar,
+    KnownAtStart,
+    Resumed,
+    RunTotals,
+    StartedTurn,
+    closing_run,
+)
 from agent.errors import ConversationBusy
-from agent.held.handoffs import open_handoff, with_staff_exchanges
+from agent.held.handoffs import with_staff_exchanges
 from agent.limits.spend import DailySpend
 from agent.models.base import Message
 from agent.processes.leases import WorkerLease
-from basics.batched import Bound, Write, built_once, insert_row, insert_rows, merged, run_before, run_together
-from basics.batched import run as run_bound
+from basics.batched import Bound, insert_row, insert_rows
 from basics.clock import utcnow
 from basics.database import Database
 from basics.ids import new_id
@@ -42,78 +53,17 @@ TERMINAL_STATUSES = (
     "budget_exhausted",
     "failed",
 )
-__all__ = ["INTERRUPTED", "RunStore"]
-
-
-@dataclass(frozen=True, slots=True)
-class RunTotals:
-    model_calls: int
-    input_tokens: int
-    output_tokens: int
-    cache_read_tokens: int
-    cache_write_tokens: int
-    cost_micro_usd: int
-
-
-@dataclass(frozen=True, slots=True)
-class AnsweredWith:
-    """How a run was answered: the route it started on and why, why it moved to the default route (if it did),
-    and the prompt version (`agent.routing.routes`, `agent.routing.prompt_versions`)."""
-
-    route: str
-    route_reason: str
-    route_escalation: str | None
-    prompt_version: str
-    prompt_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class ConversationRef:
-    """A conversation a customer names, not yet checked: `start_turn` checks it belongs to them as it claims it."""
-
-    id: str
-    customer_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class ConversationSoFar:
-    """What the claim that started a turn saw of its conversation (in the same statement), so the turn skips the
-    reads that would find nothing: a first message has no history, and most conversations never had a person in
-    them nor a confirmation left open."""
-
-    earlier_runs: bool
-    loose_messages: bool
-    """Messages written outside runs (a hand-off's exchanges): see `agent.held.handoffs.with_staff_exchanges`."""
-    open_confirmations: bool
-    open_approvals: bool = False
-    """An action of the conversation waits for a person of the support team: the turn is about it, likely."""
-
-    @property
-    def open_held_call(self) -> bool:
-        """A confirmation card or an approval of the conversation is still open (`agent.routing.router`)."""
-        return self.open_confirmations or self.open_approvals
-
-
-@dataclass(frozen=True, slots=True)
-class Resumed:
-    """A run stored to answer a decision, or to take over from a dead run, holding its conversation."""
-
-    run: Run
-    spent_budget: str | None
-    """A daily budget that is used up: the run is answered without calling the model."""
-
-
-@dataclass(frozen=True, slots=True)
-class StartedTurn:
-    run: Run
-    message: ChatMessage
-    """The customer's message as stored."""
-    spent_budget: str | None = None
-    """A daily budget that is used up: the run is answered without calling the model."""
-    so_far: ConversationSoFar | None = None
-    """None when the claim took over a stale one: then nothing is known and everything is read."""
-    history: list[Message] | None = None
-    """The conversation so far as the model sees it, when the statements that started the turn read it."""
+__all__ = [
+    "INTERRUPTED",
+    "AnsweredWith",
+    "ConversationRef",
+    "ConversationSoFar",
+    "KnownAtStart",
+    "Resumed",
+    "RunStore",
+    "RunTotals",
+    "StartedTurn",
+]
 
 
 class RunStore:
@@ -127,6 +77,8 @@ class RunStore:
         lease: WorkerLease | None = None,
     ) -> None:
         self.database = database
+        self.writes = PostgresWrites(database) if database.traits.one_statement_writes else GenericWrites(database)
+        """The backend's write paths: PostgreSQL's one statement per start and close, or a statement per write."""
         self.stale_after = stale_after
         """A run of no known process that holds its conversation longer than this was interrupted."""
         self.claims = Claims(stale_after=stale_after, lease=lease)
@@ -144,22 +96,10 @@ class RunStore:
         row = {"id": conversation.id, "customer_id": customer_id, "created_at": conversation.created_at}
         allowance = self.admission.conversations
         if allowance is None:
-            stored = insert_row(_CONVERSATIONS, row, "conversation")
+            stored = insert_row(CONVERSATIONS, row, "conversation")
             await self.database.execute_alone(stored.statement, stored.values)
             return conversation
-        params = allowance.params(customer_id, conversation.created_at)
-        if self.database.dialect == "postgresql":
-            created = await self.database.execute_alone(CONVERSATION_IF_ALLOWED, {**params, **row})
-            if created:
-                return conversation
-            async with self.database.session(readonly=True) as session:
-                raise await allowance.refusal(session, customer_id, conversation.created_at)
-        async with self.database.session() as session:
-            if (await session.exec(TAKE_ONE, params=params)).first() is None:  # type: ignore[call-overload]
-                raise await allowance.refusal(session, customer_id, conversation.created_at)
-            stored = insert_row(_CONVERSATIONS, row, "conversation")
-            await run_bound(session, stored)
-            await session.commit()
+        await self.writes.create_conversation(allowance, allowance.params(customer_id, conversation.created_at), row)
         return conversation
 
     async def conversation_for(self, conversation_id: str, principal: Principal) -> Conversation:
@@ -264,34 +204,8 @@ class RunStore:
                 content=clean_text(content),
                 created_at=now,
             )
-            store_run = insert_row(_RUNS, {column.name: getattr(run, column.name) for column in _RUNS.columns}, "run")
-            store_message = _storing(message, "message")
-            if self.database.dialect == "postgresql":
-                # One statement: the run, the message, and the feed's events, which read the message's id from its
-                # insert (the claim above already holds the conversation's row, which orders the feed). The
-                # history rides on it too when it is the runs' transcripts alone; it reads the conversation as it
-                # was before the statement: the earlier runs.
-                with_history = so_far is not None and not so_far.loose_messages
-                events = [feed.message_created_pending(message), feed.run_started(run)]
-                shape = (
-                    store_run.statement,
-                    store_message.statement,
-                    len(events),
-                    feed.pending_at(events),
-                    with_history,
-                )
-                statement = built_once(_STARTS, shape, lambda: _start_statement(*shape))
-                values = merged([store_run, store_message]) | feed.event_values(events, "event")
-                returned = tuple(
-                    (await session.exec(statement, params={**values, "history_conversation_id": conversation.id})).one()
-                )
-                message.id = returned[0]
-                history = _history(returned[1]) if with_history else None
-            else:
-                await run_bound(session, store_run)
-                message.id = (await run_bound(session, store_message)).scalar_one()
-                history = None
-                await feed.record(session, [feed.message_created(message), feed.run_started(run)])
+            store_run = insert_row(RUNS, {column.name: getattr(run, column.name) for column in RUNS.columns}, "run")
+            history = await self.writes.start(session, run, store_run, message, so_far)
             if idempotency_key is not None:
                 await session.exec(
                     update(IdempotentRequest)
@@ -418,7 +332,7 @@ class RunStore:
         for name, value in values.items():
             setattr(run, name, value)
         writes: list[Bound] = [
-            Bound(_closing_run(tuple(values)), {"close_run_id": run.id, **{f"close_{k}": v for k, v in values.items()}})
+            Bound(closing_run(tuple(values)), {"close_run_id": run.id, **{f"close_{k}": v for k, v in values.items()}})
         ]
         events: list[feed.Event] = []
         if steps:
@@ -429,7 +343,7 @@ class RunStore:
             events.extend(feed.tools_finished(run, steps))
         if decisions:
             writes.append(insert_rows(PolicyDecisionRecord.__table__, decisions, "decision"))  # type: ignore[attr-defined]
-        release = Bound(_RELEASE, {"release_conversation_id": run.conversation_id, "release_run_id": run.id})
+        release = Bound(RELEASE, {"release_conversation_id": run.conversation_id, "release_run_id": run.id})
         writes.append(release)
         if self.spend is not None:
             settled = self.spend.settlement(
@@ -449,31 +363,7 @@ class RunStore:
                 content=values["reply"],
                 created_at=now,
             )
-        if self.database.dialect == "postgresql" and status != "handed_off":
-            statement, statement_values = _close_in_one_statement(
-                writes, writes.index(release), message, events, run, held
-            )
-            # One statement is its own transaction: no BEGIN or COMMIT of ours around it.
-            (row,) = await self.database.execute_alone(statement, statement_values)
-            if message is not None:
-                message.id = row.reply_id
-            return run
-        async with self.database.session() as session:
-            if message is not None:
-                # The reply goes last, so its id (which its `message.created` event carries) comes back.
-                stored = await run_before(session, writes, _storing(message, "reply"))
-                message.id = stored.scalar_one()
-                events.append(feed.message_created(message))
-            else:
-                await run_together(session, writes)
-            if status == "handed_off":
-                handoff = await open_handoff(session, run, steps, now)
-                if handoff is not None:
-                    events.append(feed.handoff_moved(handoff, "handoff.queued", None, reason=handoff.reason))
-            events.append(feed.run_ended(run, held))
-            # The release above holds the conversation's row, whether or not this run still held its claim.
-            await feed.record(session, events, conversation_locked=True)
-            await session.commit()
+        await self.writes.close(run, writes, release, message, events, held, steps)
         return run
 
     async def get_run(self, run_id: str) -> Run:
@@ -482,111 +372,3 @@ class RunStore:
         if run is None:
             raise NotFound(f"run {run_id} not found")
         return run
-
-
-def _storing(message: ChatMessage, prefix: str) -> Bound:
-    """The insert of a new message, returning its id."""
-    return insert_row(_MESSAGES, message.model_dump(exclude={"id"}), prefix, returning="id")
-
-
-def _close_in_one_statement(
-    writes: list[Bound],
-    release_at: int,
-    message: ChatMessage | None,
-    events: list[feed.Event],
-    run: Run,
-    held: Approval | None,
-) -> tuple[Any, dict[str, Any]]:
-    """PostgreSQL: a run's close (`writes`, the reply `message`, and the feed's `events` then the run's end) as
-    one statement and its values. The events ride on the release (`writes[release_at]`), which holds the
-    conversation's row whether or not the run still held its claim: their ids are drawn only after it holds the
-    row, as `feed.record` requires."""
-    stored = _storing(message, "reply") if message is not None else None
-    closing = [
-        *events,
-        *([feed.message_created_pending(message)] if message is not None else []),
-        feed.run_ended(run, held),
-    ]
-    shape = (
-        tuple(write.statement for write in writes),
-        release_at,
-        None if stored is None else stored.statement,
-        len(closing),
-        feed.pending_at(closing),
-    )
-    statement = built_once(_CLOSES, shape, lambda: _close_statement(*shape))
-    values = merged([*writes, *([stored] if stored is not None else [])]) | feed.event_values(closing, "event")
-    return statement, values
-
-
-def _close_statement(
-    writes: tuple[Write, ...], release_at: int, reply: Write | None, events: int, pending: int | None
-) -> Any:
-    """The statement `_close_in_one_statement` runs, for one shape: it returns the reply's id (null without a
-    reply)."""
-    ctes = [write.cte(f"write_{i}") for i, write in enumerate(writes)]
-    released = ctes[release_at]
-    stored = reply.cte("reply") if reply is not None else None
-    stored_events = feed.insert_after(
-        events, "event", pending=pending, message_id=None if stored is None else stored.c.id, gate=released
-    )
-    reply_id = select(stored.c.id).scalar_subquery() if stored is not None else null()
-    return select(reply_id.label("reply_id")).add_cte(
-        *ctes, *([stored] if stored is not None else []), stored_events.cte("events")
-    )
-
-
-def _start_statement(run: Write, message: Write, events: int, pending: int | None, with_history: bool) -> Any:
-    """The statement that stores a turn's run, its message and their events, and reads the history (`start_turn`),
-    for one shape. Two columns either way, so the result is a row (one column would come back bare)."""
-    stored_message = message.cte("message")
-    history = _transcripts(bindparam("history_conversation_id", type_=String())) if with_history else null()
-    return (
-        select(stored_message.c.id, history)
-        .add_cte(run.cte("run"), stored_message)
-        .add_cte(feed.insert_after(events, "event", pending=pending, message_id=stored_message.c.id).cte("events"))
-    )
-
-
-def _transcripts(conversation_id: str | BindParameter[str]) -> Any:
-    """SQL (PostgreSQL): the transcripts of the conversation's runs, oldest first, as one JSON array."""
-    return (
-        select(func.json_agg(aggregate_order_by(col(Run.transcript), col(Run.started_at))))
-        .where(col(Run.conversation_id) == conversation_id)
-        .scalar_subquery()
-    )
-
-
-def _history(transcripts: list[list[dict[str, Any]]] | None) -> list[Message]:
-    """`with_staff_exchanges` for a conversation without messages outside runs: the transcripts, in order."""
-    return [Message.from_json(message) for transcript in transcripts or [] for message in transcript]
-
-
-_CONVERSATIONS: Table = Conversation.__table__  # type: ignore[attr-defined]
-
-_RUNS: Table = Run.__table__  # type: ignore[attr-defined]
-_MESSAGES: Table = ChatMessage.__table__  # type: ignore[attr-defined]
-_STARTS: dict[Hashable, Any] = {}
-_CLOSES: dict[Hashable, Any] = {}
-
-
-@lru_cache(maxsize=8)
-def _closing_run(names: tuple[str, ...]) -> Update:
-    """The update that closes a run, setting the columns `names` from the parameters `close_{name}`."""
-    values = {name: bindparam(f"close_{name}", type_=_RUNS.c[name].type) for name in names}
-    return update(Run).where(col(Run.id) == bindparam("close_run_id", type_=String())).values(**values)
-
-
-_STILL_HELD = col(Conversation.active_run_id) == bindparam("release_run_id", type_=String())
-_RELEASE = (
-    update(Conversation)
-    .where(col(Conversation.id) == bindparam("release_conversation_id", type_=String()))
-    .values(
-        active_run_id=case((_STILL_HELD, None), else_=col(Conversation.active_run_id)),
-        active_since=case((_STILL_HELD, None), else_=col(Conversation.active_since)),
-    )
-    .returning(col(Conversation.id))
-)
-"""A run gives its conversation back if it still holds it. Either way the update takes the conversation's row
-and returns its id, so the close's feed events, gated on it, always come after the row lock that orders the feed
-(a run whose claim was taken over gives nothing back, but the feed still hears how it ended)."""

@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from agent.conversations.records import HeldRun
-from agent.conversations.store import Resumed, RunStore, RunTotals
+from agent.conversations.store import KnownAtStart, Resumed, RunStore, RunTotals
 from agent.conversations.tables import Approval, Run
 from agent.errors import AmendmentRejected, ApprovalNotPending, ApproverLimitExceeded, ConversationBusy
 from agent.held.approvals import SERVICE_ID, ApprovalStore, decision_notice, escalated_decision, human_decision
@@ -246,7 +246,7 @@ class ApprovalDesk:
             approver=approval.decided_by,
             waited_s=((approval.decided_at or utcnow()) - approval.created_at).total_seconds(),
         )
-        return await self.loop.answer(run, notice, paused=paused, spent_budget=resumed.spent_budget)
+        return await self.loop.answer(run, notice, paused=paused, known=KnownAtStart(resumed.spent_budget))
 
     async def _answer_without_model(self, confirmation: Approval, run: Run, notice: str) -> HeldRun:
         """An expired confirmation ends with a fixed reply; an escalated one opens the approval the policy now

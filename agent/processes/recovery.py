@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from agent.conversations.store import INTERRUPTED, RunStore, RunTotals
+from agent.conversations.store import INTERRUPTED, KnownAtStart, RunStore, RunTotals
 from agent.conversations.tables import ChatMessage, Run, Worker
 from agent.errors import ConversationBusy
 from agent.held.decisions import ApprovalDesk
@@ -121,7 +121,7 @@ class RunRecovery:
                 log.warning("run %s: its conversation is answering a newer message; not answered again", dead.id)
                 return True
             if started is not None:
-                await self.loop.answer(started.run, content, spent_budget=started.spent_budget)
+                await self.loop.answer(started.run, content, known=KnownAtStart(started.spent_budget))
             return True
         await self._close_politely(dead, replies.interrupted(done))
         return True

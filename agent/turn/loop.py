@@ -28,7 +28,7 @@ from typing import Any
 from agent.conversations.feed import tool_label
 from agent.conversations.records import HeldRun
 from agent.conversations.steps import StepLog
-from agent.conversations.store import ConversationSoFar, RunStore, RunTotals
+from agent.conversations.store import KnownAtStart, RunStore, RunTotals
 from agent.conversations.tables import Run
 from agent.errors import ModelError
 from agent.held.approvals import ApprovalStore
@@ -125,16 +125,14 @@ class AgentLoop:
         *,
         events: EventSink | None = None,
         paused: PausedRun | None = None,
-        spent_budget: str | None = None,
-        so_far: ConversationSoFar | None = None,
-        history: list[Message] | None = None,
+        known: KnownAtStart | None = None,
     ) -> HeldRun:
         """Answer the message that starts `run`: a customer message stored with it (`RunStore.start_turn`), or
-        the service's notice of an approval decision when the run resumes a paused one (`paused`).
-        `spent_budget` names a daily budget found used up when the message was admitted; `so_far`, what the
-        claim saw of the conversation, and `history`, the conversation so far when `RunStore.start_turn` read it."""
+        the service's notice of an approval decision when the run resumes a paused one (`paused`). `known` is
+        what the statements that started the run found (`StartedTurn.known`): a daily budget used up, what the
+        claim saw of the conversation, and the history if the backend's start read it."""
         async with self.pacer.turn():
-            return await self._answer(run, content, events, paused, spent_budget, so_far, history)
+            return await self._answer(run, content, events, paused, known or KnownAtStart())
 
     async def _answer(
         self,
@@ -142,12 +140,11 @@ class AgentLoop:
         content: str,
         events: EventSink | None,
         paused: PausedRun | None,
-        spent_budget: str | None,
-        so_far: ConversationSoFar | None,
-        history: list[Message] | None,
+        known: KnownAtStart,
     ) -> HeldRun:
+        history = known.history
         if history is None:
-            history = await self.runs.history(run.conversation_id, before_run=run.id, so_far=so_far)
+            history = await self.runs.history(run.conversation_id, before_run=run.id, so_far=known.so_far)
         history = fit_history(repaired(history), self.calls.context_tokens)
         state = TurnState(
             messages=[*history, Message.user_text(content)],
@@ -160,7 +157,7 @@ class AgentLoop:
             self.prompts,
             conversation_id=run.conversation_id,
             message=content,
-            so_far=so_far,
+            so_far=known.so_far,
             resumed=paused is not None,
         )
         with self.telemetry.run_span(
@@ -172,7 +169,7 @@ class AgentLoop:
             labels=plan.run_labels(),
         ) as span:
             result = await self.drive(
-                run, state, plan, events=events or _discard, trace_id=trace_id_of(span), spent_budget=spent_budget
+                run, state, plan, events=events or _discard, trace_id=trace_id_of(span), spent_budget=known.spent_budget
             )
             self.telemetry.finish_run(span, result.run)
         return result

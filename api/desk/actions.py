@@ -12,10 +12,16 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from agent.conversations.tables import Approval
-from agent.errors import AmendmentRejected, ApprovalError, ApprovalNotPending, HandoffError, NotHandoffOwner
-from agent.held.approval_facts import approval_context
-from agent.held.approvals import human_decision
+from agent import (
+    AmendmentRejected,
+    Approval,
+    ApprovalError,
+    ApprovalNotPending,
+    HandoffError,
+    NotHandoffOwner,
+    approval_context,
+    human_decision,
+)
 from api.desk.errors import desk_id
 from api.desk.render import render
 from api.desk.signin import Desk, DeskForm

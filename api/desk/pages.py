@@ -8,9 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import col, select
 
-from agent.conversations.tables import Step
-from agent.held.approvals import ApprovalFilter
-from agent.held.handoffs import HandoffFilter
+from agent import ApprovalFilter, HandoffFilter, Step
 from api.desk.errors import desk_id
 from api.desk.render import render
 from api.desk.signin import Desk

@@ -25,7 +25,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from agent.conversations.tables import DeskLinkUse, DeskSessionRecord
+from agent import DeskLinkUse, DeskSessionRecord
 from api.desk.errors import DeskPageError, SignInRequired
 from api.errors import ApiError
 from api.identity import TokenVerifier

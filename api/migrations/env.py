@@ -10,6 +10,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection
 
 from api import all_tables as schema
+from basics.dialects import dialect_of
 
 target_metadata = schema.metadata
 
@@ -19,12 +20,13 @@ _MIGRATION_LOCK_KEY = 0x5_0A_7E
 
 
 def run_migrations(connection: Connection) -> None:
-    if connection.dialect.name == "postgresql":
+    dialect = dialect_of(connection)
+    if dialect.concurrent_writers:
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=dialect.alters_by_copy,
         compare_type=True,
     )
     with context.begin_transaction():

@@ -21,7 +21,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
-from agent.conversations.tables import Approval
+from agent import Approval
 from api.errors import ApiError
 from api.schemas import ErrorOut
 from api.services import Services, services_of

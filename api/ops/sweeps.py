@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 
-from agent.held.decisions import ApprovalDesk
+from agent import ApprovalDesk
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field, field_validator
 
-from agent.held.approval_facts import approval_context, decidable_by
-from agent.held.approvals import ApprovalFilter
-from agent.held.decisions import Settled
+from agent import ApprovalFilter, Settled, approval_context, decidable_by
 from api.auth import StaffPrincipal
 from api.inputs import MAX_AGE_MINUTES, MAX_CURSOR_LENGTH, ApprovalId, Note, QueryId, decode_cursor, encode_cursor
 from api.responses import approval_detail_view, approval_view, run_view

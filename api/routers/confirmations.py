@@ -6,7 +6,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Request
 
-from agent.conversations.records import run_view
+from agent import run_view
 from api.auth import CustomerPrincipal
 from api.inputs import ConfirmationId, ConversationId
 from api.responses import confirmation_view

@@ -11,12 +11,19 @@ from fastapi.responses import JSONResponse
 from sqlmodel import col, select
 from sse_starlette import EventSourceResponse
 
-from agent.conversations.feed import events_after
-from agent.conversations.store import ConversationRef
-from agent.conversations.tables import Approval, Conversation, ConversationEvent, Handoff
-from agent.errors import ConversationBusy, ConversationOwned, RateLimited
-from agent.held.handoffs import OPEN as OPEN_HANDOFF
-from agent.turn.loop import EventSink
+from agent import OPEN as OPEN_HANDOFF
+from agent import (
+    Approval,
+    Conversation,
+    ConversationBusy,
+    ConversationEvent,
+    ConversationOwned,
+    ConversationRef,
+    EventSink,
+    Handoff,
+    RateLimited,
+    events_after,
+)
 from api.auth import AnyPrincipal, CustomerPrincipal
 from api.idempotency import IdempotencyKeys, request_hash
 from api.inputs import ConversationId, StorableText, message_text
@@ -157,9 +164,7 @@ async def _send_message(
             run,
             content,
             events=events,
-            spent_budget=started.spent_budget,
-            so_far=started.so_far,
-            history=started.history,
+            known=started.known,
         )
         response = SendMessageOut(message=message_view(started.message), run=run_view(result)).model_dump(mode="json")
         if idempotency_key is not None:

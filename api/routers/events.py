@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
-from agent.conversations.tables import ConversationEvent
+from agent import ConversationEvent
 from api.auth import AnyPrincipal
 from api.feed_hub import BATCH, FeedHub
 from api.inputs import EVENT_ID_MAX, ConversationId, event_id

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
-from agent.held.handoffs import HandoffFilter
+from agent import HandoffFilter
 from api.auth import StaffPrincipal
 from api.inputs import HandoffId, message_text
 from api.responses import handoff_view, message_view

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from agent.conversations.records import Shape
+from agent import Shape
 
 Schema = Shape
 """A response body (the same base as the records' shapes in `agent.conversations.records`)."""

@@ -8,15 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from agent.conversations.records import (
-    MessageOut,
-    ModelOut,
-    PendingActionOut,
-    PendingConfirmationOut,
-    RunOut,
-    RunStatus,
-    UsageOut,
-)
+from agent import MessageOut, ModelOut, PendingActionOut, PendingConfirmationOut, RunOut, RunStatus, UsageOut
 from api.schemas.base import Schema
 
 __all__ = [

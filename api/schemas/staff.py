@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from agent.held.approval_facts import ApprovalContext
+from agent import ApprovalContext
 from api.schemas.base import Schema
 from api.schemas.conversations import MessageOut, RunOut
 

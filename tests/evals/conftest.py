@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from evals.harness import StoreTemplate
+from cli.eval.harness import StoreTemplate
 from tests.desk.conftest import (  # noqa: F401 - fixtures are found by name
     browser,
     browser_context_args,

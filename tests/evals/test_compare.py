@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from agent.routing.prompt_versions import packaged_directory
-from evals.command import EXIT_OK, EXIT_REGRESSION, EXIT_USAGE
+from cli.eval.command import EXIT_OK, EXIT_REGRESSION, EXIT_USAGE
 from testkit.fakes.instructed_brain import HELP_CENTRE_INSTRUCTION, InstructedBrainAPI, system_text
 from testkit.fakes.offline_brain import OfflineBrainAPI
 from tests.evals.live_script import support_eval

@@ -14,9 +14,9 @@ import pytest
 
 from agent.models.base import ModelRequest, ModelResponse, TextBlock, TextSink
 from agent.models.offline import OfflineModel
-from evals.cases import load_golden
-from evals.golden import CaseResult, GoldenReport, compare, golden_dataset, load_baseline, run_golden
-from evals.harness import StoreTemplate, Target
+from cli.eval.golden import CaseResult, GoldenReport, compare, golden_dataset, load_baseline, run_golden
+from cli.eval.harness import StoreTemplate, Target
+from evals.datasets import load_golden
 from policies.config import DEFAULT_POLICY_FILE
 from testkit.eval_models import CI_MODELS, ci_target
 

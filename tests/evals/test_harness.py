@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from cli.eval.harness import StoreTemplate, Target, play
 from evals.cases import Conversation, Turn
-from evals.harness import StoreTemplate, Target, play
 from testkit.eval_models import ci_target
 
 CUSTOMER = "yusuf_rossi_9620"

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from cli.eval.command import EXIT_CUT_SHORT, EXIT_OK, EXIT_REGRESSION
+from cli.eval.golden import BASELINE_FILE as GOLDEN_BASELINE
 from cli.main import main
-from evals.command import EXIT_CUT_SHORT, EXIT_OK, EXIT_REGRESSION
-from evals.golden import BASELINE_FILE as GOLDEN_BASELINE
 from testkit.fakes.anthropic_api import TokenUsage, call, http_error, say
 from testkit.fakes.offline_brain import OfflineBrainAPI
 from tests.evals.live_script import (

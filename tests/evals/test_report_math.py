@@ -66,8 +66,8 @@ def test_every_train_task_has_a_customer() -> None:
 
 
 def test_a_golden_case_result_becomes_a_trial() -> None:
-    from evals.golden import CaseResult
-    from evals.golden_trials import trial_of
+    from cli.eval.golden import CaseResult
+    from cli.eval.golden_trials import trial_of
     from evals.transcript import HeldCallRecord, ToolCallRecord, Transcript
 
     held = {"tool": "cancel_pending_order", "arguments": {}, "approver_role": "agent", "amount": 1.0, "rule": "r"}

@@ -19,6 +19,7 @@ from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from basics.clock import utcnow
+from basics.dialects import dialect_of
 from tools.store.tables import utc_column
 
 STORE_SCOPE = "store"
@@ -39,8 +40,7 @@ class LimitLock(SQLModel, table=True):
 
 async def hold(session: AsyncSession, *scopes: str) -> None:
     """Lock each scope until `session`'s transaction ends. Call it before counting what the limit counts."""
-    bind = session.get_bind()
-    if bind.dialect.name == "sqlite":
+    if not dialect_of(session.get_bind()).concurrent_writers:
         return
     now = utcnow()
     for scope in sorted(set(scopes)):

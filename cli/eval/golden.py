@@ -16,9 +16,10 @@ from typing import Any
 
 from pydantic_evals.reporting import EvaluationReport
 
-from evals.cases import GOLDEN_DIR, CaseInfo, Conversation, GoldenDataset, load_golden
+from cli.eval.harness import StoreTemplate, Target, play
+from evals.cases import GOLDEN_DIR, CaseInfo, Conversation, GoldenDataset
+from evals.datasets import load_golden
 from evals.evaluators import DEFAULT_EVALUATORS
-from evals.harness import StoreTemplate, Target, play
 from evals.transcript import Transcript
 
 BASELINE_FILE = GOLDEN_DIR / "baseline.json"

@@ -12,23 +12,28 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
-from agent.errors import ConfigurationError
-from agent.models.anthropic_model import AnthropicModel
-from agent.models.base import Model
-from agent.models.health import ModelHealth
-from agent.models.selection import Credentials, build_model
-from agent.routing.routes import RouteSpecs, build_simple_route, parse_routes
-from agent.telemetry.recorder import Telemetry
+from agent import (
+    AnthropicModel,
+    ConfigurationError,
+    Credentials,
+    Model,
+    ModelHealth,
+    RouteSpecs,
+    Telemetry,
+    build_model,
+    build_simple_route,
+    parse_routes,
+)
 from api.model_setup import claude_options
 from api.prices import load_prices
 from api.settings import Settings
+from cli.eval.golden import golden_dataset
+from cli.eval.golden_trials import play_golden
+from cli.eval.harness import StoreTemplate, Target
+from cli.eval.live import LiveRun
 from evals.baseline import TOLERANCE, load_baseline, regressions
 from evals.cases import GoldenDataset
 from evals.cost_cap import CostCap
-from evals.golden import golden_dataset
-from evals.golden_trials import play_golden
-from evals.harness import StoreTemplate, Target
-from evals.live import LiveRun
 from evals.report import ANTHROPIC_API, TrialResult, build_report, write_report
 from evals.tau2 import DEFAULT_TASKS, load_tasks
 
@@ -64,7 +69,7 @@ class EvalOptions:
     service_settings: Mapping[str, str] = field(default_factory=dict)
     """Settings the service under test gets besides its model, e.g. `SUPPORT_PROMPT_VERSION`."""
     compare: str | None = None
-    """Two variants to evaluate side by side, e.g. `prompt=v1,prompt=v2` (`evals.compare`)."""
+    """Two variants to evaluate side by side, e.g. `prompt=v1,prompt=v2` (`cli.eval.compare`)."""
 
 
 def anthropic_model_id(spec: str) -> str | None:
@@ -179,7 +184,7 @@ async def evaluate(
     options: EvalOptions, settings: Settings, stream: TextIO, cap: CostCap | None = None
 ) -> dict[str, Any]:
     """Everything that can be refused (the model, the key, the task ids) is checked before the store is built.
-    `cap`: a cost cap shared with other evaluations (`evals.compare`); by default one of this evaluation's own."""
+    `cap`: a cost cap shared with other evaluations (`cli.eval.compare`); by default one of this evaluation's own."""
     check_target(options, settings)
     cap = cap or CostCap(options.max_cost_usd)
     new_target = partial(target_for, options, settings)
@@ -237,13 +242,10 @@ def chosen(options: EvalOptions, known: set[str]) -> set[str]:
 
 def run_eval(options: EvalOptions, settings: Settings | None = None, stream: TextIO | None = None) -> int:
     """Run the evaluation and return the exit code; the report is written even when the run was cut short.
+    (Two variants side by side, `--compare`, are `cli.eval.compare.run_compare`'s.)
     Progress and the verdict go to `stream` (standard error), so standard output stays free for a pipe."""
     settings = settings or Settings()
     stream = stream or sys.stderr
-    if options.compare is not None:
-        from evals.compare import run_compare
-
-        return run_compare(options, settings, stream)
     try:
         baseline = load_baseline(options.baseline, options.tasks) if options.baseline else None
         report = asyncio.run(evaluate(options, settings, stream))

@@ -2,7 +2,7 @@
 within a cost cap, and judge each on the store it leaves.
 
 One trial is one conversation: a fresh copy of the store, the service in-process with the model under test (the
-eval harness, `evals.harness`), and a `SimulatedCustomer` playing the task's instructions. The customer's
+eval harness, `cli.eval.harness`), and a `SimulatedCustomer` playing the task's instructions. The customer's
 messages go through the HTTP API; when the service asks the customer to confirm a write, the simulated customer
 decides from its instructions and its answer goes to the confirmation endpoint. When the service holds an action
 for a person, the evaluation's automatic approver decides (see `approve_within_policy`).
@@ -16,10 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agent.limits.pricing import PriceTable, micro_to_usd
-from agent.models.base import Model
+from agent import Model, PriceTable, micro_to_usd
+from cli.eval.harness import CaseSession, HarnessError, StoreTemplate, Target, open_session
 from evals.cost_cap import CostCap, CostCapReached
-from evals.harness import CaseSession, HarnessError, StoreTemplate, Target, open_session
 from evals.report import TrialResult
 from evals.simulated_customer import OPENING, CustomerLine, SimulatedCustomer
 from evals.tau2 import Tau2Task, differences, seed_store

@@ -25,10 +25,9 @@ from typing import Any, TextIO
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from agent.errors import ConfigurationError
-from agent.routing.prompt_versions import PromptVersions
+from agent import ConfigurationError, PromptVersions
 from api.settings import Settings
-from evals.command import (
+from cli.eval.command import (
     EXIT_CUT_SHORT,
     EXIT_INTERRUPTED,
     EXIT_OK,

@@ -1,6 +1,6 @@
 """`support eval --tasks golden`: the golden cases as trials of a live evaluation, under its cost cap.
 
-The golden suite's own runner (`evals.golden.run_golden`) plays and judges the cases; here each case is
+The golden suite's own runner (`cli.eval.golden.run_golden`) plays and judges the cases; here each case is
 handed to it alone, so the cap can be checked before every case and the verdicts land in the same report as the
 tau2 tasks (a case passes when every check on it holds; its "final state" holds when no store check failed).
 The customer's turns are scripted in the case, so no simulated customer (and no key) is needed for them.
@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from cli.eval.golden import CaseResult, golden_dataset, run_golden
+from cli.eval.harness import StoreTemplate, Target
+from cli.eval.live import conversation_of
 from evals.cases import GoldenCase, GoldenDataset
 from evals.cost_cap import CostCap
-from evals.golden import CaseResult, golden_dataset, run_golden
-from evals.harness import StoreTemplate, Target
-from evals.live import conversation_of
 from evals.report import TrialResult
 
 Progress = Callable[[TrialResult], None]

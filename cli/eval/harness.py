@@ -33,9 +33,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlmodel import col, select
 
-from agent.conversations.tables import Approval, Run, Step
-from agent.models.base import Model
-from agent.telemetry.recorder import Telemetry
+from agent import Approval, Model, Run, Step, Telemetry
 from basics.database import Database
 from evals.cases import Conversation, Turn
 from evals.store_state import customer_state
