@@ -25,7 +25,7 @@ from agent.conversations.tables import Approval, Run
 from agent.errors import AmendmentRejected, ApprovalNotPending, ApproverLimitExceeded, ConversationBusy
 from agent.held.approvals import SERVICE_ID, ApprovalStore, decision_notice, escalated_decision, human_decision
 from agent.models.base import ToolUseBlock
-from agent.telemetry.recorder import HeldCall, PausedRun
+from agent.telemetry.links import HeldCall, PausedRun
 from agent.turn.loop import AgentLoop
 from agent.turn.replies import APPROVAL_EXPIRED, CONFIRMATION_EXPIRED, awaiting_approval
 from agent.turn.state import TurnState

@@ -78,3 +78,8 @@ async def customer_terms(database: Database, customer_id: str) -> list[str]:
         for address in shipped.all():
             terms += address_terms(address)
         return terms
+
+
+def mask(value: Any) -> Any:
+    """`value` masked for a trace, with the personal data of the current run's customer if it is known."""
+    return current.get()(value)

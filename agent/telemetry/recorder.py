@@ -23,18 +23,25 @@ import json
 import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import Meter, MeterProvider, Observation
-from opentelemetry.propagators.textmap import DefaultGetter
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from agent.conversations.tables import Approval, Run
+from agent.conversations.tables import Run
 from agent.models.base import ModelRequest, ModelResponse
 from agent.telemetry import masking
+from agent.telemetry.held_spans import HeldCallSpans
+from agent.telemetry.links import (
+    PausedRun,
+    all_input_tokens,
+    extract_context,
+    metric_labels,
+    run_labels,
+    trace_id_of,
+)
+from agent.telemetry.masking import mask
 from policies.decision import Decision
 from tools import registry as store_tools
 
@@ -50,44 +57,12 @@ PROVIDERS_WITH_OWN_SPANS = frozenset({"fallback"})
 span per link it calls). The Anthropic SDK's own span (`anthropic.messages.create`) is not named as the GenAI
 conventions say, nor does it count input tokens; it stays, as a child of our `chat {model}` span."""
 
-_PROPAGATOR = TraceContextTextMapPropagator()
-
-
-def mask(value: Any) -> Any:
-    """`value` masked for a trace, with the personal data of the current run's customer if it is known."""
-    return masking.current.get()(value)
-
 
 def capture_content_from_env() -> bool:
     return os.environ.get(CAPTURE_CONTENT_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
-@dataclass(frozen=True, slots=True)
-class PausedRun:
-    """What the resumed run knows about the run an approval paused."""
-
-    approval_id: str
-    trace_context: dict[str, str]
-    decision: str
-    approver: str | None
-    waited_s: float
-
-
-@dataclass(frozen=True, slots=True)
-class HeldCall:
-    """A held call a human decided on, as its `execute_tool` span names it."""
-
-    kind: str  # "approval" or "confirmation"
-    id: str
-    decision: str
-    conversation_id: str
-    trace_context: dict[str, str]
-    tool: str
-    call_id: str
-    arguments: dict[str, Any]
-
-
-class Telemetry:
+class Telemetry(HeldCallSpans):
     """The service's tracer and instruments. Built with explicit providers (tests pass in-memory ones); the
     defaults are the global providers, which `api.ops.observability` configures from the `OTEL_*` variables."""
 
@@ -366,59 +341,6 @@ class Telemetry:
             1, {"gen_ai.tool.name": self.tool_label(name), "policy.outcome": outcome, **metric_labels(labels)}
         )
 
-    def confirmation_decided(self, confirmation: Approval, outcome: str, by: str, role: str) -> None:
-        """A customer's confirmation decided (`confirmed | declined | withdrawn | expired`), as a span in the
-        trace where the call was proposed, so a reviewer sees why the write ran or never did. Its event carries
-        who decided; the audit log has the same decision as a row."""
-        paused = extract_context(confirmation.trace_context)
-        with self.tracer.start_as_current_span(
-            f"confirmation {outcome}",
-            context=paused if trace.get_current_span(paused).get_span_context().is_valid else None,
-            kind=SpanKind.INTERNAL,
-            attributes={
-                "gen_ai.conversation.id": confirmation.conversation_id,
-                "gen_ai.tool.name": confirmation.tool,
-                "support.confirmation.id": confirmation.id,
-            },
-        ) as span:
-            span.add_event(
-                "confirmation.decided",
-                {"support.confirmation.decision": outcome, "support.decided_by": by, "support.decided_role": role},
-            )
-
-    @contextmanager
-    def held_call_span(self, held: HeldCall) -> Iterator[Span]:
-        """The `execute_tool` span of a call that ran after a human decided on it (an approval, or a customer's
-        confirmation). It is in the trace current at the decision (the resumed one) and links to the paused
-        run, where the same call's first span shows the policy holding it."""
-        paused = trace.get_current_span(extract_context(held.trace_context)).get_span_context()
-        attributes: dict[str, Any] = {
-            "gen_ai.operation.name": "execute_tool",
-            "gen_ai.tool.name": held.tool,
-            "gen_ai.tool.call.id": held.call_id,
-            "gen_ai.tool.type": "function",
-            "gen_ai.conversation.id": held.conversation_id,
-            "policy.outcome": held.decision,
-            f"support.{held.kind}.id": held.id,
-        }
-        if self.capture_content:
-            attributes["gen_ai.tool.call.arguments"] = json.dumps(mask(held.arguments), default=str)
-        with self.tracer.start_as_current_span(
-            f"execute_tool {held.tool}",
-            kind=SpanKind.INTERNAL,
-            attributes=attributes,
-            links=[Link(paused, {"support.link": "paused_run"})] if paused.is_valid else [],
-            record_exception=True,
-        ) as span:
-            yield span
-
-    def held_call_ran(self, span: Span, held: HeldCall, ok: bool, error_code: str | None, result: Any) -> None:
-        if not ok and error_code:
-            span.set_attribute("error.type", error_code)
-        if self.capture_content and result is not None:
-            span.set_attribute("gen_ai.tool.call.result", json.dumps(mask(result), default=str))
-        self.tool_calls.add(1, {"gen_ai.tool.name": self.tool_label(held.tool), "policy.outcome": held.decision})
-
     def passages_used(self, span: Span, passages: list[dict[str, Any]] | None) -> None:
         """The help-centre passages a search handed the model: what a reply's policy answer rests on."""
         if passages is None:
@@ -438,46 +360,3 @@ class Telemetry:
 
     def approval_closed(self) -> None:
         self.pending_approvals = max(0, self.pending_approvals - 1)
-
-
-METRIC_LABELS = ("support.route", "support.prompt.version")
-"""Of a turn's labels, those metrics carry: few values each. The prompt's id and the route's reason go on spans."""
-
-
-def metric_labels(labels: Mapping[str, str] | None) -> dict[str, str]:
-    return {key: labels[key] for key in METRIC_LABELS if labels and key in labels}
-
-
-def run_labels(run: Run) -> dict[str, str]:
-    """A finished run's metric attributes: the model that answered, the route it started on, its prompt version."""
-    return {
-        "gen_ai.provider.name": run.model_provider,
-        "gen_ai.response.model": run.model_name,
-        "support.route": run.route or "",
-        "support.prompt.version": run.prompt_version or "",
-    }
-
-
-def all_input_tokens(response: ModelResponse) -> int:
-    """Input tokens as the GenAI conventions count them: cache reads and writes included (Anthropic reports the
-    three separately)."""
-    usage = response.usage
-    return usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens
-
-
-def current_trace_context() -> dict[str, str]:
-    """The W3C trace context of the current span, to store with an approval, plus its trace id for links."""
-    carrier: dict[str, str] = {}
-    _PROPAGATOR.inject(carrier)
-    if trace_id := trace_id_of(trace.get_current_span()):
-        carrier["trace_id"] = trace_id
-    return carrier
-
-
-def extract_context(carrier: dict[str, str]) -> Any:
-    return _PROPAGATOR.extract(carrier, getter=DefaultGetter())
-
-
-def trace_id_of(span: Span) -> str | None:
-    context = span.get_span_context()
-    return format(context.trace_id, "032x") if context.is_valid else None

@@ -46,12 +46,13 @@ from agent.models.base import (
 from agent.models.health import ModelHealth
 from agent.routing.prompt_versions import PromptVersions
 from agent.routing.routes import MODEL_ESCALATED, ModelRoutes
-from agent.telemetry.recorder import PausedRun, Telemetry, current_trace_context, trace_id_of
+from agent.telemetry.links import PausedRun, current_trace_context, trace_id_of
+from agent.telemetry.recorder import Telemetry
 from agent.turn import model_notices, replies
 from agent.turn.answers import Ending, settle
 from agent.turn.model_calls import ModelCalls, Stream
 from agent.turn.plan import TurnPlan, plan_turn
-from agent.turn.state import TurnState
+from agent.turn.state import TurnState, awaiting_result
 from agent.turn.tool_calls import CallBounds, take_in
 from agent.turn.tool_gate import CallOutcome, ToolGate
 from agent.turn.window import clip_result, fit_history, repaired
@@ -259,7 +260,7 @@ class AgentLoop:
                 shown = clip_result(json.dumps(result.content, ensure_ascii=False), self.max_result_chars)
                 state.pending_results.append(ToolResultBlock(call.id, shown, is_error=not result.ok))
                 if outcome.ends_run:
-                    self._close_queue(state, replies.NOT_RUN_AFTER_HANDOFF)
+                    state.close_queue(replies.NOT_RUN_AFTER_HANDOFF)
                     state.flush_results()
                     return Ending("handed_off", replies.HANDED_OFF)
             state.flush_results()
@@ -377,29 +378,11 @@ class AgentLoop:
             state.pending_results.append(
                 awaiting_result(call.id, approval.id, replies.ASKED_TO_CONFIRM, status="awaiting_confirmation")
             )
-            self._close_queue(state, replies.NOT_RUN_AFTER_CONFIRMATION)
+            state.close_queue(replies.NOT_RUN_AFTER_CONFIRMATION)
             state.flush_results()
             return Ending("awaiting_confirmation", replies.confirm_please(approval.summary), approval=approval)
         self.telemetry.approval_opened()
         state.pending_results.append(awaiting_result(call.id, approval.id, decision.customer_message))
-        self._close_queue(state, replies.NOT_RUN_AFTER_PAUSE)
+        state.close_queue(replies.NOT_RUN_AFTER_PAUSE)
         state.flush_results()
         return Ending("awaiting_approval", replies.awaiting_approval(decision), approval=approval)
-
-    @staticmethod
-    def _close_queue(state: TurnState, why: str) -> None:
-        """Answer every call still queued, so no tool call in the transcript is left without a result."""
-        state.refused_calls = {}
-        state.call_keys = {}
-        for call in state.queued_calls:
-            state.pending_results.append(
-                ToolResultBlock(call.id, json.dumps({"error": {"code": "not_run", "message": why}}), is_error=True)
-            )
-        state.queued_calls = []
-
-
-def awaiting_result(call_id: str, held_id: str, message: str, *, status: str = "awaiting_approval") -> ToolResultBlock:
-    """The tool result of a call that waits for a decision (not an error: nothing went wrong)."""
-    key = "confirmation_id" if status == "awaiting_confirmation" else "approval_id"
-    body = {"status": status, key: held_id, "message": message}
-    return ToolResultBlock(call_id, json.dumps(body))

@@ -85,3 +85,20 @@ class TurnState:
             pending_results=[r for r in results if isinstance(r, ToolResultBlock)],
             queued_calls=[c for c in calls if isinstance(c, ToolUseBlock)],
         )
+
+    def close_queue(self, why: str) -> None:
+        """Answer every call still queued, so no tool call in the transcript is left without a result."""
+        self.refused_calls = {}
+        self.call_keys = {}
+        for call in self.queued_calls:
+            self.pending_results.append(
+                ToolResultBlock(call.id, json.dumps({"error": {"code": "not_run", "message": why}}), is_error=True)
+            )
+        self.queued_calls = []
+
+
+def awaiting_result(call_id: str, held_id: str, message: str, *, status: str = "awaiting_approval") -> ToolResultBlock:
+    """The tool result of a call that waits for a decision (not an error: nothing went wrong)."""
+    key = "confirmation_id" if status == "awaiting_confirmation" else "approval_id"
+    body = {"status": status, key: held_id, "message": message}
+    return ToolResultBlock(call_id, json.dumps(body))

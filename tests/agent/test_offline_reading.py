@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from agent.models.offline.reading.addresses import read_address
-from agent.models.offline.reading.text import Intent, read
+from agent.models.offline.reading.intents import Intent
+from agent.models.offline.reading.text import read
 
 
 @pytest.mark.parametrize(

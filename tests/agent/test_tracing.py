@@ -11,7 +11,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from agent.models.base import Usage
 from agent.models.scripted import ScriptedModel, call, calls, say
-from agent.telemetry.recorder import mask
+from agent.telemetry.masking import mask
 from testkit import fixture_data as data
 from testkit.service import bearer, running_service
 from testkit.telemetry import Recorded, recording

@@ -24,8 +24,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agent.models.base import Message, TextBlock, ToolUseBlock
+from agent.models.offline.reading.intents import Intent
 from agent.models.offline.reading.patterns import pattern
-from agent.models.offline.reading.text import Intent, Reading, Request, Slots, read, read_requests
+from agent.models.offline.reading.text import Reading, Request, Slots, read, read_requests
 from agent.models.offline.wording import ALSO_ASKED
 from agent.turn.replies import NOTICE_PREFIX
 from agent.turn.window import OMITTED_PREFIX

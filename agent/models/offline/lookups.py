@@ -12,9 +12,10 @@ from typing import Any
 from agent.models.offline import wording
 from agent.models.offline.conversation import Conversation
 from agent.models.offline.plans import Plan, say, use
+from agent.models.offline.reading.intents import Intent
 from agent.models.offline.reading.matching import matching_items, words_of
 from agent.models.offline.reading.patterns import pattern, without_controls
-from agent.models.offline.reading.text import Intent, language_of
+from agent.models.offline.reading.text import language_of
 
 MAX_ORDERS_READ = 10
 """Orders read to find the one meant; a customer with more is asked for the id."""

@@ -25,9 +25,10 @@ from agent.models.offline.lookups import (
 )
 from agent.models.offline.outcomes import DOING
 from agent.models.offline.plans import Plan, say, use
+from agent.models.offline.reading.intents import Intent
 from agent.models.offline.reading.matching import matching_items, matching_methods, matching_variants
 from agent.models.offline.reading.patterns import without_controls
-from agent.models.offline.reading.text import Intent, Request, Slots
+from agent.models.offline.reading.text import Request, Slots
 
 WRITES = frozenset(DOING)
 
