@@ -32,7 +32,6 @@ from agent.conversations.records import (
     PendingActionOut,
     PendingConfirmationOut,
     RunOut,
-    RunStatus,
     Shape,
     UsageOut,
     held_runs,
@@ -71,7 +70,19 @@ from agent.held.approvals import ApprovalFilter, ApprovalStore, held_call_of, hu
 from agent.held.confirmations import ConfirmationDesk
 from agent.held.decisions import ApprovalDesk, Settled
 from agent.held.handoff_closing import HandoffDesk
-from agent.held.handoffs import OPEN, HandoffFilter, HandoffStore
+from agent.held.handoffs import HandoffFilter, HandoffStore
+from agent.held.status import (
+    ANY_OPEN,
+    OPEN_HANDOFF,
+    Answer,
+    ApprovalFilterName,
+    ApprovalStatus,
+    HandoffFilterName,
+    HandoffStatus,
+    HeldKind,
+    HeldKindName,
+    RunStatus,
+)
 from agent.limits.budget import RunLimits
 from agent.limits.pacing import TurnPacer
 from agent.limits.pricing import PRICE_FILE, PriceTable, micro_to_usd
@@ -93,19 +104,23 @@ if TYPE_CHECKING:
     from agent.models.anthropic_model import AnthropicModel
 
 __all__ = [
+    "ANY_OPEN",
     "INTERRUPTED",
-    "OPEN",
+    "OPEN_HANDOFF",
     "PRICE_FILE",
     "Admission",
     "AgentLoop",
     "AmendmentRejected",
+    "Answer",
     "AnthropicModel",
     "Approval",
     "ApprovalContext",
     "ApprovalDesk",
     "ApprovalError",
     "ApprovalFilter",
+    "ApprovalFilterName",
     "ApprovalNotPending",
+    "ApprovalStatus",
     "ApprovalStore",
     "ApproverLimitExceeded",
     "CallBounds",
@@ -127,7 +142,11 @@ __all__ = [
     "HandoffDesk",
     "HandoffError",
     "HandoffFilter",
+    "HandoffFilterName",
+    "HandoffStatus",
     "HandoffStore",
+    "HeldKind",
+    "HeldKindName",
     "HeldRun",
     "IdempotentRequest",
     "Message",

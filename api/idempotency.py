@@ -18,7 +18,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from agent import INTERRUPTED, ChatMessage, HeldRun, IdempotentRequest, Run, WorkerLease, held_call_of
+from agent import INTERRUPTED, ChatMessage, HeldRun, IdempotentRequest, Run, RunStatus, WorkerLease, held_call_of
 from api.errors import ApiError
 from api.responses import message_view, run_view
 from api.schemas import SendMessageOut
@@ -107,9 +107,9 @@ class IdempotencyKeys:
                     select(ChatMessage).where(col(ChatMessage.run_id) == run_id, col(ChatMessage.role) == "customer")
                 )
             ).first()
-            while run is not None and run.status == "failed" and run.error == INTERRUPTED and run.reply is None:
+            while run is not None and run.status == RunStatus.FAILED and run.error == INTERRUPTED and run.reply is None:
                 run = (await session.exec(select(Run).where(col(Run.resumed_from) == run.id))).first()
-            if run is None or run.status == "running" or message is None:
+            if run is None or run.status == RunStatus.RUNNING or message is None:
                 return None
             answered = HeldRun(run, await held_call_of(session, run.id))
         return SendMessageOut(message=message_view(message), run=run_view(answered)).model_dump(mode="json")

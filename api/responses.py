@@ -9,9 +9,11 @@ from __future__ import annotations
 from agent import (
     Approval,
     ApprovalContext,
+    ApprovalStatus,
     ChatMessage,
     Conversation,
     Handoff,
+    HeldKind,
     Run,
     feed_decision,
     held_runs,
@@ -46,7 +48,7 @@ def confirmation_view(held: Approval) -> ConfirmationOut:
     return ConfirmationOut(
         id=held.id,
         status=held.status,
-        decision=None if held.status == "pending" else human_decision(held),
+        decision=None if held.status == ApprovalStatus.PENDING else human_decision(held),
         tool=held.tool,
         arguments=visible_json(held.arguments),
         summary=visible(held.summary or ""),
@@ -79,14 +81,14 @@ def held_call_view(held: Approval) -> HeldCallOut:
     decided = held.executed_amount_cents
     return HeldCallOut(
         id=held.id,
-        kind="confirmation" if held.kind == "confirmation" else "approval",
+        kind=HeldKind.CONFIRMATION if held.kind == HeldKind.CONFIRMATION else HeldKind.APPROVAL,
         status=held.status,
         decision=feed_decision(held),
         tool=held.tool,
         summary=visible(held.summary or ""),
         amount=to_dollars(held.amount_cents),
-        decided_amount=to_dollars(decided) if decided is not None and held.kind == "approval" else None,
-        note=visible(held.note) if held.kind == "approval" and held.note is not None else None,
+        decided_amount=to_dollars(decided) if decided is not None and held.kind == HeldKind.APPROVAL else None,
+        note=visible(held.note) if held.kind == HeldKind.APPROVAL and held.note is not None else None,
         run_id=held.run_id,
         created_at=held.created_at,
         expires_at=held.expires_at,

@@ -16,6 +16,8 @@ from typing import Any, TextIO
 
 import httpx
 
+from agent import RunStatus
+
 PROMPT = "you> "
 
 
@@ -62,7 +64,7 @@ class TerminalChat:
             return
         self.show_new()
         run = answer.json()["run"]
-        if run and run["status"] not in ("completed", "awaiting_confirmation"):
+        if run and run["status"] not in (RunStatus.COMPLETED, RunStatus.AWAITING_CONFIRMATION):
             self._print(f"         [{run['status']}]")
 
     def note_open_card(self, runs: list[dict[str, Any]]) -> None:

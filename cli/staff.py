@@ -9,11 +9,12 @@ import json
 import os
 import sys
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import quote
 
 import httpx
 
+from agent import ANY_OPEN, ApprovalStatus, HandoffFilterName
 from api.auth import mint_token
 from api.desk.session import mint_link_token
 from api.service_url import BadServiceAddress, service_url
@@ -141,7 +142,7 @@ def register(commands: Any) -> None:
         dest="action", required=True
     )
     p = approvals.add_parser("list", help="the queue, oldest first")
-    p.add_argument("--status", default="pending")
+    p.add_argument("--status", default=ApprovalStatus.PENDING.value)
     p.add_argument("--mine", action="store_true", help="only what my role may decide")
     p.set_defaults(func=approvals_list)
     p = approvals.add_parser("show", help="one approval with its context, as JSON")
@@ -161,7 +162,7 @@ def register(commands: Any) -> None:
         dest="action", required=True
     )
     p = handoffs.add_parser("list", help="open hand-offs, oldest first")
-    p.add_argument("--status", default="open", choices=["open", "queued", "claimed", "closed"])
+    p.add_argument("--status", default=ANY_OPEN, choices=get_args(HandoffFilterName))
     p.set_defaults(func=handoffs_list)
     p = handoffs.add_parser("claim", help="take a hand-off")
     p.add_argument("id")

@@ -28,6 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_evals import Case, Dataset
 
+from agent import Answer
 from tools.data_files import DataFile
 
 GOLDEN = DataFile("evals", "golden", "fixtures/evals")
@@ -44,7 +45,7 @@ class Turn(BaseModel):
 
     say: str | None = None
     """The customer writes this message."""
-    confirm: Literal["confirm", "decline"] | None = None
+    confirm: Answer | None = None
     """The customer answers the confirmation the last run waits for."""
     staff: StaffAction | None = None
     """A support agent (or supervisor) decides the approval the last run waits for."""

@@ -23,6 +23,7 @@ from typing import Any, cast
 from pydantic_evals.evaluators import EvaluationReason, Evaluator, EvaluatorContext
 from pydantic_evals.otel.span_tree import SpanNode, SpanQuery, SpanTree
 
+from agent import HeldKind
 from evals.cases import CaseInfo, Conversation
 from evals.reply_checks import (
     NoInternalIds,
@@ -168,7 +169,7 @@ class HeldCall(Evaluator[Conversation, Transcript, CaseInfo]):
     tier), ending in `status` (`approved`, `executed`, `rejected`, `withdrawn`, ...) when given."""
 
     tool: str
-    kind: str = "approval"
+    kind: str = HeldKind.APPROVAL
     approver: str | None = None
     status: str | None = None
 

@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from pydantic_evals.evaluators import EvaluationReason, Evaluator, EvaluatorContext
 
+from agent import RunStatus
 from evals.cases import CaseInfo, Conversation
 from evals.transcript import Transcript
 from tools.store.loader import DEFAULT_FIXTURE
@@ -127,6 +128,6 @@ class NoRepeatedReply(Evaluator[Conversation, Transcript, CaseInfo]):
         repeated = [
             a
             for (a, a_status), (b, b_status) in itertools.pairwise(answered)
-            if a == b and not a_status == b_status == "awaiting_confirmation"
+            if a == b and not a_status == b_status == RunStatus.AWAITING_CONFIRMATION
         ]
         return verdict(not repeated, f"repeated: {repeated[0][:120]!r}" if repeated else "no repeats")

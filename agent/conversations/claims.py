@@ -27,6 +27,7 @@ from agent.conversations import feed
 from agent.conversations.tables import Approval, ChatMessage, Conversation, Run
 from agent.errors import ConversationBusy, ConversationOwned
 from agent.held.handoffs import nobody_owns, owner_of
+from agent.held.status import ApprovalStatus, HeldKind, RunStatus
 from agent.processes.leases import WorkerLease
 from tools.errors import NotFound
 
@@ -55,15 +56,15 @@ def _so_far(conversation_id: str | BindParameter[str]) -> tuple[Any, ...]:
         exists()
         .where(
             col(Approval.conversation_id) == conversation_id,
-            col(Approval.kind) == "confirmation",
-            col(Approval.status) == "pending",
+            col(Approval.kind) == HeldKind.CONFIRMATION,
+            col(Approval.status) == ApprovalStatus.PENDING,
         )
         .label("open_confirmations"),
         exists()
         .where(
             col(Approval.conversation_id) == conversation_id,
-            col(Approval.kind) == "approval",
-            col(Approval.status) == "pending",
+            col(Approval.kind) == HeldKind.APPROVAL,
+            col(Approval.status) == ApprovalStatus.PENDING,
         )
         .label("open_approvals"),
     )
@@ -150,12 +151,12 @@ class Claims:
                 .where(col(Conversation.id) == conversation_id)
             )
         ).first()
-        interrupted = active if active is not None and active.status == "running" else None
+        interrupted = active if active is not None and active.status == RunStatus.RUNNING else None
         owner = interrupted.worker_id if interrupted is not None else None
         owner_gone = owner is not None and self.lease is not None and await self.lease.is_gone(session, owner)
         if owner_gone and active is not None and active.resumed_from is not None:
             owner_gone = False  # a resumed run carries a decision or a message: recovery answers it again, not us
-        if active is not None and active.status != "running":
+        if active is not None and active.status != RunStatus.RUNNING:
             owner_gone = True  # a claim left behind by a run that has ended
         stale = col(Conversation.active_since) < now - self.stale_after
         condition = col(Conversation.active_run_id) == active.id if owner_gone and active else stale
@@ -171,10 +172,10 @@ class Claims:
             raise ConversationBusy("another message of this conversation is being answered")
         await session.exec(
             update(Run)
-            .where(col(Run.conversation_id) == conversation_id, col(Run.status) == "running")
-            .values(status="failed", error=INTERRUPTED, finished_at=now)
+            .where(col(Run.conversation_id) == conversation_id, col(Run.status) == RunStatus.RUNNING)
+            .values(status=RunStatus.FAILED, error=INTERRUPTED, finished_at=now)
         )
         if interrupted is not None:  # its feed readers saw it start: tell them it ended
             session.expunge(interrupted)  # a copy for the event; the update above already changed the row
-            interrupted.status, interrupted.error, interrupted.finished_at = "failed", INTERRUPTED, now
+            interrupted.status, interrupted.error, interrupted.finished_at = RunStatus.FAILED, INTERRUPTED, now
             await feed.record(session, [feed.run_ended(interrupted, None)], conversation_locked=True)

@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agent.conversations.records import HeldRun, confirmation_card, message_view, run_view
 from agent.conversations.tables import Approval, ChatMessage, Conversation, ConversationEvent, Handoff, Run
+from agent.held.status import ApprovalStatus, HeldKind, RunStatus, feed_answer
 from basics.batched import row_parameters, rows_values
 from basics.clock import utcnow
 from basics.dialects import dialect_of
@@ -175,7 +176,7 @@ def run_started(run: Run) -> Event:
 
 
 def run_ended(run: Run, held: Approval | None) -> Event:
-    kind = "run.failed" if run.status == "failed" else "run.completed"
+    kind = "run.failed" if run.status == RunStatus.FAILED else "run.completed"
     return event(kind, run.conversation_id, run_id=run.id, run=run_view(HeldRun(run, held)).model_dump(mode="json"))
 
 
@@ -199,7 +200,7 @@ def tools_finished(run: Run, steps: Sequence[dict[str, Any]]) -> list[Event]:
 
 def held_call_opened(held: Approval) -> Event:
     """A call held for the customer's confirmation, or for a support agent's approval."""
-    if held.kind == "confirmation":
+    if held.kind == HeldKind.CONFIRMATION:
         return event(
             "confirmation.required",
             held.conversation_id,
@@ -218,13 +219,10 @@ def held_call_opened(held: Approval) -> Event:
     )
 
 
-CONFIRMATION_DECISIONS = {"approved": "confirm", "rejected": "decline", "withdrawn": "withdrawn", "expired": "expired"}
-
-
 def held_call_decided(held: Approval) -> Event:
     """The decision that took a held call out of `pending` (read back after the conditional update)."""
     decision = feed_decision(held)
-    if held.kind == "confirmation":
+    if held.kind == HeldKind.CONFIRMATION:
         return event("confirmation.decided", held.conversation_id, run_id=held.run_id, id=held.id, decision=decision)
     approved = held.executed_amount_cents
     return event(
@@ -242,13 +240,13 @@ def feed_decision(held: Approval) -> str | None:
     """A held call's decision in the feed's words (None while pending): the same words whether the widget hears
     it on the feed or reads it back after a reload. A confirmed call that then ran, failed or went to a person
     was still confirmed; an approval whose executed arguments differ from the proposed ones was amended."""
-    if held.status == "pending":
+    if held.status == ApprovalStatus.PENDING:
         return None
-    if held.kind == "confirmation":
-        return CONFIRMATION_DECISIONS.get(held.status, "confirm")
-    if held.status in ("rejected", "expired"):
+    if held.kind == HeldKind.CONFIRMATION:
+        return feed_answer(held.status)
+    if held.status in (ApprovalStatus.REJECTED, ApprovalStatus.EXPIRED):
         return held.status
-    return "approved" if held.executed_hash in (None, held.arguments_hash) else "amended"
+    return ApprovalStatus.APPROVED if held.executed_hash in (None, held.arguments_hash) else "amended"
 
 
 def handoff_moved(handoff: Handoff, kind: str, actor: str | None, **data: Any) -> Event:

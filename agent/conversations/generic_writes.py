@@ -14,6 +14,7 @@ from agent.conversations.admission import TAKE_ONE, Allowance
 from agent.conversations.tables import Approval, ChatMessage, Run
 from agent.conversations.turns import CONVERSATIONS, ConversationSoFar, storing
 from agent.held.handoffs import open_handoff
+from agent.held.status import RunStatus
 from agent.models.base import Message
 from basics.batched import Bound, insert_row, run_before, run_together
 from basics.batched import run as run_bound
@@ -68,7 +69,7 @@ class GenericWrites:
                 events.append(feed.message_created(message))
             else:
                 await run_together(session, writes)
-            if run.status == "handed_off":
+            if run.status == RunStatus.HANDED_OFF:
                 handoff = await open_handoff(session, run, steps, _now(run))
                 if handoff is not None:
                     events.append(feed.handoff_moved(handoff, "handoff.queued", None, reason=handoff.reason))

@@ -17,6 +17,7 @@ from agent.conversations.admission import CONVERSATION_IF_ALLOWED, Allowance
 from agent.conversations.generic_writes import GenericWrites
 from agent.conversations.tables import Approval, ChatMessage, Run
 from agent.conversations.turns import ConversationSoFar, storing
+from agent.held.status import RunStatus
 from agent.models.base import Message
 from basics.batched import Bound, Write, built_once, merged
 
@@ -66,7 +67,7 @@ class PostgresWrites(GenericWrites):
         held: Approval | None,
         steps: list[dict[str, Any]] | None,
     ) -> None:
-        if run.status == "handed_off":
+        if run.status == RunStatus.HANDED_OFF:
             await super().close(run, writes, release, message, events, held, steps)
             return
         statement, statement_values = _close_in_one_statement(writes, writes.index(release), message, events, run, held)

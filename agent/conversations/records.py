@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from agent.conversations.tables import Approval, ChatMessage, Run
+from agent.held.status import ApprovalStatus, HeldKind, RunStatusName
 from agent.limits.pricing import micro_to_usd
 from tools.store.money import to_dollars
 from tools.store.sanitize import visible, visible_json
@@ -24,17 +25,6 @@ class Shape(BaseModel):
     a front-end team reads and the code say the same thing in one place."""
 
     model_config = ConfigDict(use_attribute_docstrings=True)
-
-
-RunStatus = Literal[
-    "running",
-    "completed",
-    "awaiting_confirmation",
-    "awaiting_approval",
-    "handed_off",
-    "budget_exhausted",
-    "failed",
-]
 
 
 class MessageOut(Shape):
@@ -100,7 +90,7 @@ class RunOut(Shape):
     """The service's answer to one customer message: the reply, or why there is none yet."""
 
     id: str
-    status: RunStatus
+    status: RunStatusName
     reply: str | None
     """What the customer reads. None while the run is still `running`."""
     pending_action: PendingActionOut | None
@@ -152,7 +142,7 @@ def message_view(message: ChatMessage) -> MessageOut:
 
 
 def pending_action_view(approval: Approval | None) -> PendingActionOut | None:
-    if approval is None or approval.kind != "approval":
+    if approval is None or approval.kind != HeldKind.APPROVAL:
         return None
     return PendingActionOut(
         approval_id=approval.id,
@@ -179,7 +169,7 @@ def confirmation_card(confirmation: Approval) -> PendingConfirmationOut:
 
 def pending_confirmation_view(held: Approval | None) -> PendingConfirmationOut | None:
     """The confirmation a run waits for, while the customer can still answer it."""
-    if held is None or held.kind != "confirmation" or held.status != "pending":
+    if held is None or held.kind != HeldKind.CONFIRMATION or held.status != ApprovalStatus.PENDING:
         return None
     return confirmation_card(held)
 

@@ -33,6 +33,7 @@ from agent.conversations.turns import (
 )
 from agent.errors import ConversationBusy
 from agent.held.handoffs import with_staff_exchanges
+from agent.held.status import ENDED, RunStatus
 from agent.limits.spend import DailySpend
 from agent.models.base import Message
 from agent.processes.leases import WorkerLease
@@ -45,14 +46,6 @@ from policies.audit import PolicyDecisionRecord
 from tools.errors import NotFound
 from tools.store.sanitize import clean_json, clean_text
 
-TERMINAL_STATUSES = (
-    "completed",
-    "awaiting_confirmation",
-    "awaiting_approval",
-    "handed_off",
-    "budget_exhausted",
-    "failed",
-)
 __all__ = [
     "INTERRUPTED",
     "AnsweredWith",
@@ -178,7 +171,7 @@ class RunStore:
             id=run_id or new_id("run"),
             conversation_id=conversation.id,
             customer_id=conversation.customer_id,
-            status="running",
+            status=RunStatus.RUNNING,
             started_at=now,
             worker_id=self.lease.worker_id if self.lease else None,
         )
@@ -224,7 +217,7 @@ class RunStore:
             id=new_id("run"),
             conversation_id=conversation_id,
             customer_id=customer_id,
-            status="running",
+            status=RunStatus.RUNNING,
             started_at=utcnow(),
             resumed_from=resumed_from,
             worker_id=self.lease.worker_id if self.lease else None,
@@ -306,7 +299,7 @@ class RunStore:
         release the conversation, and tell the conversation feed, in one transaction. `held` is the call the run
         paused on, if it paused (the feed's `run.completed` carries it as the run's pending action). `run` is
         updated in place and returned; nothing is read back."""
-        assert status in TERMINAL_STATUSES, status
+        assert status in ENDED, status
         now = utcnow()
         values: dict[str, Any] = {
             "status": status,

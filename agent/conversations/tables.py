@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from agent.held.status import HeldKind
 from tools.store.tables import json_column, money_column, utc_column
 
 
@@ -167,7 +168,9 @@ class Approval(SQLModel, table=True):
     __table_args__ = (Index("ix_approvals_status_created", "status", "created_at"),)
 
     id: str = Field(primary_key=True, max_length=40)
-    kind: str = Field(default="approval", max_length=20, sa_column_kwargs={"server_default": "approval"})
+    kind: str = Field(
+        default=HeldKind.APPROVAL, max_length=20, sa_column_kwargs={"server_default": HeldKind.APPROVAL.value}
+    )
     """Who decides the held call: `approval` (a support agent or supervisor) or `confirmation` (the customer,
     before any write runs). One concept, one table, one set of transitions: see `agent.held.confirmations`."""
     status: str = Field(max_length=20)

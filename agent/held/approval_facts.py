@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, and_, or_
 from sqlmodel import col, select
 
 from agent.conversations.tables import Approval
+from agent.held.status import ApprovalStatus, HeldKind
 from basics.clock import utcnow
 from basics.database import Database
 from policies.config import ROLE_RANK, PolicyConfig
@@ -151,12 +152,12 @@ async def approval_context(database: Database, policy: PolicyConfig, approval: A
             .where(
                 col(Approval.customer_id) == approval.customer_id,
                 col(Approval.id) != approval.id,
-                col(Approval.kind) == "approval",  # the customer's own confirmations are not decisions of staff
+                col(Approval.kind) == HeldKind.APPROVAL,  # the customer's own confirmations are not decisions of staff
             )
             .order_by(col(Approval.created_at))
         )
         earlier = [a for a in siblings.all() if order_id and a.arguments.get("order_id") == order_id]
-    this_action = approval.amount_cents if approval.status == "pending" else 0
+    this_action = approval.amount_cents if approval.status == ApprovalStatus.PENDING else 0
     return ApprovalContext(
         order=order_view(order) if order else None,
         refund_window=RefundWindow(

@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from agent.conversations import feed
 from agent.conversations.records import HeldRun
 from agent.conversations.tables import Approval, Run
+from agent.held.status import UNDECIDED, ApprovalStatus, HeldKind, audit_outcome, decision_words
 from agent.models.base import ToolUseBlock
 from agent.turn.replies import NOTICE_PREFIX
 from agent.turn.state import TurnState
@@ -63,9 +64,7 @@ def arguments_hash(arguments: Any) -> str:
 def human_decision(approval: Approval) -> str:
     """What was decided, whatever became of the action afterwards: `approved | rejected | expired` for an
     approval, `confirmed | declined | expired` for a customer's confirmation."""
-    if approval.kind == "confirmation":
-        return {"rejected": "declined", "withdrawn": "declined", "expired": "expired"}.get(approval.status, "confirmed")
-    return approval.status if approval.status in ("rejected", "expired") else "approved"
+    return decision_words(approval.kind, approval.status)
 
 
 def decision_notice(approval: Approval) -> str:
@@ -77,13 +76,13 @@ def decision_notice(approval: Approval) -> str:
         "tool": approval.tool,
         "tool_use_id": approval.tool_use_id,
         "arguments": approval.executed_arguments or approval.arguments,
-        "ok": approval.status == "executed",
+        "ok": approval.status == ApprovalStatus.EXECUTED,
         "result": approval.result,
         "note": approval.note or "",
     }
     who = (
         "The customer has answered the confirmation of the action"
-        if approval.kind == "confirmation"
+        if approval.kind == HeldKind.CONFIRMATION
         else "A support team member has decided on the action that was waiting for approval"
     )
     return f"{NOTICE_PREFIX} {who}. Tell the customer the outcome. {json.dumps(body, ensure_ascii=False)}"
@@ -94,7 +93,7 @@ WITHDRAWN = "the customer sent a new message instead of answering"
 
 def escalated_decision(confirmation: Approval) -> Decision | None:
     """The policy's decision that sent a confirmed call to a human, as `ApprovalStore.escalate` stored it."""
-    found = (confirmation.result or {}).get("escalated") if confirmation.status == "escalated" else None
+    found = (confirmation.result or {}).get("escalated") if confirmation.status == ApprovalStatus.ESCALATED else None
     if not isinstance(found, dict):
         return None
     return Decision(**{**found, "outcome": Outcome(found["outcome"])})
@@ -102,7 +101,7 @@ def escalated_decision(confirmation: Approval) -> Decision | None:
 
 @dataclass(frozen=True, slots=True)
 class ApprovalFilter:
-    kind: str = "approval"
+    kind: str = HeldKind.APPROVAL
     """Staff queues list approvals only; a customer's confirmation is theirs alone."""
     status: str | None = None
     customer_id: str | None = None
@@ -128,17 +127,17 @@ class ApprovalStore:
         state: TurnState,
         trace_context: dict[str, str],
         idempotency_key: str | None = None,
-        kind: str = "approval",
+        kind: str = HeldKind.APPROVAL,
     ) -> Approval:
         """Hold `call` for a decision: a staff member's (`approval`) or the customer's (`confirmation`)."""
         arguments = clean_json(call.input if isinstance(call.input, dict) else {})
         now = utcnow()
-        confirming = kind == "confirmation"
+        confirming = kind == HeldKind.CONFIRMATION
         approval = Approval(
             id=new_id("conf" if confirming else "appr"),
             kind=kind,
             summary=decision.summary or None,
-            status="pending",
+            status=ApprovalStatus.PENDING,
             tool=call.name,
             tool_use_id=call.id,
             idempotency_key=idempotency_key,
@@ -202,8 +201,8 @@ class ApprovalStore:
             rows = await session.exec(
                 select(Approval).where(
                     col(Approval.conversation_id) == conversation_id,
-                    col(Approval.kind) == "approval",
-                    col(Approval.status) == "pending",
+                    col(Approval.kind) == HeldKind.APPROVAL,
+                    col(Approval.status) == ApprovalStatus.PENDING,
                     col(Approval.tool) == tool,
                     col(Approval.arguments_hash) == digest,
                 )
@@ -243,23 +242,25 @@ class ApprovalStore:
             approval_id,
             approver,
             note,
-            status="approved",
+            status=ApprovalStatus.APPROVED,
             executed_arguments=arguments,
             executed_hash=arguments_hash(arguments),
             executed_amount_cents=amount_cents,
         )
 
     async def reject(self, approval_id: str, approver: Principal, note: str) -> bool:
-        return await self._decide(approval_id, approver, note, status="rejected")
+        return await self._decide(approval_id, approver, note, status=ApprovalStatus.REJECTED)
 
-    async def _decide(self, approval_id: str, approver: Principal, note: str, *, status: str, **values: Any) -> bool:
+    async def _decide(
+        self, approval_id: str, approver: Principal, note: str, *, status: ApprovalStatus, **values: Any
+    ) -> bool:
         """A human decision: only on a pending approval that has not expired. The customer's on their own
         confirmation reads `confirmed | declined` in the audit log; staff's on an approval `approved | rejected`."""
         now = utcnow()
-        outcome = {"approved": "confirmed", "rejected": "declined"}[status] if approver.is_customer else status
+        outcome = audit_outcome(status, approver.is_customer)
         return await self._transition(
             approval_id,
-            ["pending"],
+            UNDECIDED,
             col(Approval.expires_at) > now,
             audit=HeldDecision(outcome, approver.id, approver.role, note),
             status=status,
@@ -274,23 +275,28 @@ class ApprovalStore:
         now = utcnow()
         return await self._transition(
             approval_id,
-            ["pending"],
+            UNDECIDED,
             col(Approval.expires_at) <= now,
-            audit=HeldDecision("expired", SERVICE_ID, SERVICE_ID, "not answered before it expired"),
-            status="expired",
+            audit=HeldDecision(ApprovalStatus.EXPIRED, SERVICE_ID, SERVICE_ID, "not answered before it expired"),
+            status=ApprovalStatus.EXPIRED,
             decided_at=now,
         )
 
     async def record_execution(self, approval_id: str, *, ok: bool, result: dict[str, Any]) -> bool:
         return await self._transition(
-            approval_id, ["approved"], status="executed" if ok else "failed", result=clean_json(result)
+            approval_id,
+            (ApprovalStatus.APPROVED,),
+            status=ApprovalStatus.EXECUTED if ok else ApprovalStatus.FAILED,
+            result=clean_json(result),
         )
 
     async def escalate(self, confirmation_id: str, decision: Decision) -> bool:
         """A confirmed call the policy now holds for a human: it ran nothing; the run that answers the
         confirmation opens the approval (`escalated_decision` reads the decision back)."""
         body = {"escalated": dataclasses.asdict(decision)}
-        return await self._transition(confirmation_id, ["approved"], status="escalated", result=clean_json(body))
+        return await self._transition(
+            confirmation_id, (ApprovalStatus.APPROVED,), status=ApprovalStatus.ESCALATED, result=clean_json(body)
+        )
 
     async def withdraw_open(self, conversation_id: str, customer: str) -> list[str]:
         """Decline the conversation's open confirmations because the customer wrote something else instead."""
@@ -300,17 +306,22 @@ class ApprovalStore:
                     await session.exec(
                         select(Approval.id).where(
                             col(Approval.conversation_id) == conversation_id,
-                            col(Approval.kind) == "confirmation",
-                            col(Approval.status) == "pending",
+                            col(Approval.kind) == HeldKind.CONFIRMATION,
+                            col(Approval.status) == ApprovalStatus.PENDING,
                         )
                     )
                 ).all()
             )
         withdrawn = []
         for held_id in open_ids:
-            withdrawal = HeldDecision("withdrawn", customer, "customer", WITHDRAWN)
+            withdrawal = HeldDecision(ApprovalStatus.WITHDRAWN, customer, "customer", WITHDRAWN)
             if await self._transition(
-                held_id, ["pending"], audit=withdrawal, status="withdrawn", decided_at=utcnow(), note=WITHDRAWN
+                held_id,
+                UNDECIDED,
+                audit=withdrawal,
+                status=ApprovalStatus.WITHDRAWN,
+                decided_at=utcnow(),
+                note=WITHDRAWN,
             ):
                 withdrawn.append(held_id)
         return withdrawn
@@ -333,7 +344,9 @@ class ApprovalStore:
     async def due_for_expiry(self) -> list[str]:
         async with self.database.session(readonly=True) as session:
             rows = await session.exec(
-                select(Approval.id).where(col(Approval.status) == "pending", col(Approval.expires_at) <= utcnow())
+                select(Approval.id).where(
+                    col(Approval.status) == ApprovalStatus.PENDING, col(Approval.expires_at) <= utcnow()
+                )
             )
             return list(rows.all())
 
@@ -342,7 +355,16 @@ class ApprovalStore:
         async with self.database.session(readonly=True) as session:
             rows = await session.exec(
                 select(Approval.id).where(
-                    col(Approval.status).in_(["approved", "executed", "failed", "rejected", "expired", "escalated"]),
+                    col(Approval.status).in_(
+                        [
+                            ApprovalStatus.APPROVED,
+                            ApprovalStatus.EXECUTED,
+                            ApprovalStatus.FAILED,
+                            ApprovalStatus.REJECTED,
+                            ApprovalStatus.EXPIRED,
+                            ApprovalStatus.ESCALATED,
+                        ]
+                    ),
                     col(Approval.resumed_run_id).is_(None),
                     col(Approval.decided_at) <= decided_before,
                 )

@@ -17,15 +17,13 @@ way out of `pending` other than expiry and a new message is `answer` below.
 
 from __future__ import annotations
 
-from typing import Literal
-
 from agent.errors import ConfirmationNotPending
 from agent.held.decisions import ApprovalDesk, Settled
+from agent.held.status import Answer, ApprovalStatus, HeldKind, spoken_answer, stored_answer
 from basics.clock import utcnow
 from basics.principal import Principal
 from tools.errors import NotFound
 
-Answer = Literal["confirm", "decline"]
 CONFIRMED_NOTE = "confirmed by the customer"
 DECLINED_NOTE = "declined by the customer"
 
@@ -38,23 +36,22 @@ class ConfirmationDesk:
     async def answer(self, conversation_id: str, customer: Principal, confirmation_id: str, answer: Answer) -> Settled:
         """The customer's answer. Another customer's confirmation, or one of another conversation, is not found
         (404, as if it did not exist); one already answered or expired is a conflict (409)."""
-        held = await self.approvals.get(confirmation_id, kind="confirmation")
+        held = await self.approvals.get(confirmation_id, kind=HeldKind.CONFIRMATION)
         if held.conversation_id != conversation_id or held.customer_id != customer.id or not customer.is_customer:
             raise NotFound("confirmation not found")
-        if held.status == "pending" and held.expires_at <= utcnow():
+        if held.status == ApprovalStatus.PENDING and held.expires_at <= utcnow():
             await self.desk.expire_due()
             held = await self.approvals.get(held.id)
-        if held.status != "pending":
+        if held.status != ApprovalStatus.PENDING:
             raise ConfirmationNotPending(answered(held.id, held.status))
-        if answer == "confirm":
+        if stored_answer(answer) == ApprovalStatus.APPROVED:
             won = await self.approvals.approve(held.id, customer, CONFIRMED_NOTE, held.arguments, held.amount_cents)
         else:
             won = await self.approvals.reject(held.id, customer, DECLINED_NOTE)
         if not won:
             latest = await self.approvals.get(held.id)
             raise ConfirmationNotPending(answered(held.id, latest.status))
-        outcome = "confirmed" if answer == "confirm" else "declined"
-        self.desk.loop.telemetry.confirmation_decided(held, outcome, customer.id, customer.role)
+        self.desk.loop.telemetry.confirmation_decided(held, spoken_answer(answer), customer.id, customer.role)
         return await self.desk.settle(held.id)
 
     async def withdraw_open(self, conversation_id: str, customer: Principal) -> list[str]:
@@ -62,7 +59,7 @@ class ConfirmationDesk:
         withdrawn = await self.approvals.withdraw_open(conversation_id, customer.id)
         for held_id in withdrawn:
             held = await self.approvals.get(held_id)
-            self.desk.loop.telemetry.confirmation_decided(held, "withdrawn", customer.id, customer.role)
+            self.desk.loop.telemetry.confirmation_decided(held, ApprovalStatus.WITHDRAWN, customer.id, customer.role)
         return withdrawn
 
 

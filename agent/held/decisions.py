@@ -24,6 +24,7 @@ from agent.conversations.store import KnownAtStart, Resumed, RunStore, RunTotals
 from agent.conversations.tables import Approval, Run
 from agent.errors import AmendmentRejected, ApprovalNotPending, ApproverLimitExceeded, ConversationBusy
 from agent.held.approvals import SERVICE_ID, ApprovalStore, decision_notice, escalated_decision, human_decision
+from agent.held.status import CONFIRMED, ApprovalStatus, HeldKind, RunStatus
 from agent.models.base import ToolUseBlock
 from agent.telemetry.links import HeldCall, PausedRun
 from agent.turn.loop import AgentLoop
@@ -101,15 +102,15 @@ class ApprovalDesk:
         self.loop.telemetry.approval_closed()
         return await self._resume(await self.approvals.get(approval.id))
 
-    async def _pending(self, approval_id: str, kind: str = "approval") -> Approval:
+    async def _pending(self, approval_id: str, kind: str = HeldKind.APPROVAL) -> Approval:
         approval = await self.approvals.get(approval_id, kind=kind)
-        if approval.status != "pending" or await self._expire_if_due(approval):
+        if approval.status != ApprovalStatus.PENDING or await self._expire_if_due(approval):
             raise ApprovalNotPending(await self._why_not_pending(approval.id))
         return approval
 
     async def _why_not_pending(self, approval_id: str) -> str:
         approval = await self.approvals.get(approval_id)
-        if approval.status == "expired":
+        if approval.status == ApprovalStatus.EXPIRED:
             return f"approval {approval.id} expired at {approval.expires_at.isoformat()}; it can no longer be decided"
         return f"approval {approval.id} is already {approval.status}"
 
@@ -156,12 +157,12 @@ class ApprovalDesk:
 
     async def _execute_and_resume(self, approval_id: str) -> Settled:
         approval = await self.approvals.get(approval_id)
-        if approval.status == "approved" and approval.kind == "confirmation":
+        if approval.status == ApprovalStatus.APPROVED and approval.kind == HeldKind.CONFIRMATION:
             return await self._run_confirmed(approval)
-        if approval.status == "approved":
+        if approval.status == ApprovalStatus.APPROVED:
             telemetry = self.loop.telemetry
             await telemetry.know_customer(approval.customer_id)
-            held = held_call(approval, "approved", approval.executed_arguments or {})
+            held = held_call(approval, ApprovalStatus.APPROVED, approval.executed_arguments or {})
             with telemetry.held_call_span(held) as span:
                 result = await self.gate.run_approved(
                     ToolCall(approval.tool, approval.executed_arguments, approval.tool_use_id),
@@ -180,7 +181,7 @@ class ApprovalDesk:
         now holds the call for a human, nothing runs and the run that answers opens the approval."""
         telemetry = self.loop.telemetry
         await telemetry.know_customer(confirmation.customer_id)
-        held = held_call(confirmation, "confirmed", confirmation.arguments)
+        held = held_call(confirmation, CONFIRMED, confirmation.arguments)
         with telemetry.held_call_span(held) as span:
             outcome = await self.gate.submit(
                 ToolCall(confirmation.tool, confirmation.arguments, confirmation.tool_use_id),
@@ -223,12 +224,15 @@ class ApprovalDesk:
         the model answers, or, for an expired approval, a fixed reply hands the conversation to the team."""
         run = resumed.run
         notice = decision_notice(approval)
-        if approval.kind == "confirmation" and approval.status in ("expired", "escalated"):
+        if approval.kind == HeldKind.CONFIRMATION and approval.status in (
+            ApprovalStatus.EXPIRED,
+            ApprovalStatus.ESCALATED,
+        ):
             return await self._answer_without_model(approval, run, notice)
-        if approval.status == "expired":
+        if approval.status == ApprovalStatus.EXPIRED:
             finished = await self.runs.finish_turn(
                 run,
-                status="handed_off",
+                status=RunStatus.HANDED_OFF,
                 reply=APPROVAL_EXPIRED,
                 transcript=[
                     {"role": "user", "content": [{"type": "text", "text": notice}]},
@@ -251,7 +255,7 @@ class ApprovalDesk:
     async def _answer_without_model(self, confirmation: Approval, run: Run, notice: str) -> HeldRun:
         """An expired confirmation ends with a fixed reply; an escalated one opens the approval the policy now
         asks for, and the run waits for it, as a run the policy held at once would."""
-        status, reply = "completed", CONFIRMATION_EXPIRED
+        status, reply = RunStatus.COMPLETED, CONFIRMATION_EXPIRED
         decision = escalated_decision(confirmation)
         opened = None
         if decision is not None:
@@ -261,7 +265,7 @@ class ApprovalDesk:
                 run, call, decision, state, confirmation.trace_context, idempotency_key=confirmation.idempotency_key
             )
             self.loop.telemetry.approval_opened()
-            status, reply = "awaiting_approval", awaiting_approval(decision)
+            status, reply = RunStatus.AWAITING_APPROVAL, awaiting_approval(decision)
         finished = await self.runs.finish_turn(
             run,
             status=status,
@@ -281,15 +285,15 @@ class ApprovalDesk:
     async def _expire(self, approval_id: str) -> None:
         approval = await self.approvals.get(approval_id)
         if await self.approvals.expire(approval_id):
-            if approval.kind == "approval":
+            if approval.kind == HeldKind.APPROVAL:
                 self.loop.telemetry.approval_closed()
             else:
-                self.loop.telemetry.confirmation_decided(approval, "expired", SERVICE_ID, SERVICE_ID)
+                self.loop.telemetry.confirmation_decided(approval, ApprovalStatus.EXPIRED, SERVICE_ID, SERVICE_ID)
             await self._resume(await self.approvals.get(approval_id))
 
     async def _expire_if_due(self, approval: Approval) -> bool:
         """Expire a pending approval past its deadline; True if it is past it (expired by us or by another)."""
-        if approval.status != "pending" or approval.expires_at > utcnow():
+        if approval.status != ApprovalStatus.PENDING or approval.expires_at > utcnow():
             return False
         await self._expire(approval.id)
         return True
@@ -314,13 +318,13 @@ class ApprovalDesk:
 
     def _abandoned(self, approval: Approval) -> bool:
         return (
-            approval.status != "pending"
+            approval.status != ApprovalStatus.PENDING
             and approval.resumed_run_id is None
             and approval.decided_at is not None
             and approval.decided_at <= utcnow() - self.recovery_grace
         )
 
-    async def read(self, approval_id: str, kind: str = "approval") -> Approval:
+    async def read(self, approval_id: str, kind: str = HeldKind.APPROVAL) -> Approval:
         """The held call as it stands, after completing it if its process stopped half-way."""
         approval = await self.approvals.get(approval_id, kind=kind)
         if not await self._expire_if_due(approval) and self._abandoned(approval):

@@ -26,6 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from agent.conversations import feed
 from agent.conversations.tables import ChatMessage, Conversation, Handoff, Run
 from agent.errors import HandoffConflict, NotHandoffOwner
+from agent.held.status import ANY_OPEN, OPEN_HANDOFF, HandoffFilterName, HandoffStatus
 from agent.models.base import Message, TextBlock
 from agent.turn.replies import HANDED_BACK, HANDED_BACK_ANSWERING, NOTICE_PREFIX
 from basics.clock import utcnow
@@ -34,9 +35,7 @@ from basics.principal import Principal
 from tools.errors import NotFound
 from tools.store.sanitize import clean_text
 
-HandoffStatus = Literal["queued", "claimed", "closed"]
 Outcome = Literal["bot", "resolved"]
-OPEN: tuple[str, ...] = ("queued", "claimed")
 TRANSFER_TOOL = "transfer_to_human_agents"
 EXPIRED_SUMMARY = (
     "An action held for approval expired before anyone decided it; the customer was told a person will follow up."
@@ -51,7 +50,9 @@ async def open_handoff(
     records the feed's `handoff.queued`). A conversation already waiting for (or owned by) a person keeps its one
     open hand-off."""
     existing = await session.exec(
-        select(Handoff.id).where(col(Handoff.conversation_id) == run.conversation_id, col(Handoff.status).in_(OPEN))
+        select(Handoff.id).where(
+            col(Handoff.conversation_id) == run.conversation_id, col(Handoff.status).in_(OPEN_HANDOFF)
+        )
     )
     if existing.first() is not None:
         return None
@@ -62,7 +63,7 @@ async def open_handoff(
         id=f"hoff_{run.id.removeprefix('run_')}",
         conversation_id=run.conversation_id,
         customer_id=run.customer_id,
-        status="queued",
+        status=HandoffStatus.QUEUED,
         reason="transfer_requested" if transfer else "approval_expired",
         summary=clean_text(summary or ("" if transfer else EXPIRED_SUMMARY)),
         run_id=run.id,
@@ -74,20 +75,24 @@ async def open_handoff(
 
 def nobody_owns(conversation_id: str | BindParameter[str]) -> ColumnElement[bool]:
     """SQL: no person owns this conversation now. Part of the conditional update that starts a run."""
-    return ~exists().where(col(Handoff.conversation_id) == conversation_id, col(Handoff.status) == "claimed")
+    return ~exists().where(
+        col(Handoff.conversation_id) == conversation_id, col(Handoff.status) == HandoffStatus.CLAIMED
+    )
 
 
 async def owner_of(session: AsyncSession, conversation_id: str) -> Handoff | None:
     """The claimed hand-off of this conversation, if a person owns it now."""
     rows = await session.exec(
-        select(Handoff).where(col(Handoff.conversation_id) == conversation_id, col(Handoff.status) == "claimed")
+        select(Handoff).where(
+            col(Handoff.conversation_id) == conversation_id, col(Handoff.status) == HandoffStatus.CLAIMED
+        )
     )
     return rows.first()
 
 
 @dataclass(frozen=True, slots=True)
 class HandoffFilter:
-    status: HandoffStatus | Literal["open"] | None = "open"
+    status: HandoffFilterName | None = ANY_OPEN
     claimed_by: str | None = None
 
 
@@ -98,8 +103,8 @@ class HandoffStore:
     async def find(self, where: HandoffFilter, *, limit: int = 100) -> list[Handoff]:
         """Oldest first: the order the team should answer them in."""
         query = select(Handoff)
-        if where.status == "open":
-            query = query.where(col(Handoff.status).in_(OPEN))
+        if where.status == ANY_OPEN:
+            query = query.where(col(Handoff.status).in_(OPEN_HANDOFF))
         elif where.status:
             query = query.where(col(Handoff.status) == where.status)
         if where.claimed_by:
@@ -124,8 +129,8 @@ class HandoffStore:
         async with self.database.session() as session:
             changed = await session.exec(
                 update(Handoff)
-                .where(col(Handoff.id) == handoff_id, col(Handoff.status) == "queued")
-                .values(status="claimed", claimed_by=staff.id, claimed_at=now)
+                .where(col(Handoff.id) == handoff_id, col(Handoff.status) == HandoffStatus.QUEUED)
+                .values(status=HandoffStatus.CLAIMED, claimed_by=staff.id, claimed_at=now)
             )
             if changed.rowcount != 1:
                 await session.rollback()
@@ -164,7 +169,7 @@ class HandoffStore:
         then `answer_in`'s to answer (a running run, not yet stored: it is stored, holding the conversation, in
         the same transaction, unless another run already holds it)."""
         handoff = await self.get(handoff_id)
-        if handoff.status == "closed":
+        if handoff.status == HandoffStatus.CLOSED:
             raise HandoffConflict(await self._why_not(handoff_id, "closed"))
         if staff.role != "supervisor" and handoff.claimed_by != staff.id:
             raise NotHandoffOwner("only the person who claimed this hand-off (or a supervisor) can close it")
@@ -174,7 +179,7 @@ class HandoffStore:
             changed = await session.exec(
                 update(Handoff)
                 .where(col(Handoff.id) == handoff_id, col(Handoff.status) == handoff.status)
-                .values(status="closed", closed_by=staff.id, closed_at=now, outcome=outcome)
+                .values(status=HandoffStatus.CLOSED, closed_by=staff.id, closed_at=now, outcome=outcome)
             )
             if changed.rowcount != 1:
                 await session.rollback()
@@ -222,7 +227,7 @@ class HandoffStore:
 
     async def _owned_by(self, handoff_id: str, staff: Principal) -> Handoff:
         handoff = await self.get(handoff_id)
-        if handoff.status != "claimed":
+        if handoff.status != HandoffStatus.CLAIMED:
             raise HandoffConflict(f"hand-off {handoff_id} is {handoff.status}; claim it before replying")
         if handoff.claimed_by != staff.id:
             raise NotHandoffOwner(f"hand-off {handoff_id} is owned by {handoff.claimed_by}")
@@ -230,7 +235,7 @@ class HandoffStore:
 
     async def _why_not(self, handoff_id: str, wanted: str) -> str:
         handoff = await self.get(handoff_id)
-        if handoff.status == "claimed":
+        if handoff.status == HandoffStatus.CLAIMED:
             return f"hand-off {handoff_id} was already claimed by {handoff.claimed_by}"
         return f"hand-off {handoff_id} is {handoff.status}; it cannot be {wanted}"
 

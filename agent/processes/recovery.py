@@ -26,6 +26,7 @@ from agent.conversations.store import INTERRUPTED, KnownAtStart, RunStore, RunTo
 from agent.conversations.tables import ChatMessage, Run, Worker
 from agent.errors import ConversationBusy
 from agent.held.decisions import ApprovalDesk
+from agent.held.status import RunStatus
 from agent.processes.leases import WorkerLease, WorkerSighting
 from agent.turn import replies
 from agent.turn.loop import AgentLoop
@@ -66,7 +67,7 @@ class RunRecovery:
                 await session.exec(
                     select(Run, Worker.hostname, Worker.pid, Worker.heartbeat_at)
                     .join(Worker, col(Worker.id) == col(Run.worker_id), isouter=True)
-                    .where(col(Run.status) == "running")
+                    .where(col(Run.status) == RunStatus.RUNNING)
                 )
             ).all()
         # A run is orphaned when its process is gone, or when it has been running far longer than any run may
@@ -93,8 +94,8 @@ class RunRecovery:
         async with self.database.session() as session:
             won = await session.exec(
                 update(Run)
-                .where(col(Run.id) == dead.id, col(Run.status) == "running")
-                .values(status="failed", error=INTERRUPTED, finished_at=now, reply=None)
+                .where(col(Run.id) == dead.id, col(Run.status) == RunStatus.RUNNING)
+                .values(status=RunStatus.FAILED, error=INTERRUPTED, finished_at=now, reply=None)
             )
             await session.commit()
         if won.rowcount != 1:
@@ -155,7 +156,7 @@ class RunRecovery:
     async def _close_politely(self, dead: Run, reply: str) -> None:
         await self.runs.finish_turn(
             dead,
-            status="failed",
+            status=RunStatus.FAILED,
             reply=reply,
             transcript=[],
             totals=RunTotals(0, 0, 0, 0, 0, 0),

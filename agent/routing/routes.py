@@ -197,10 +197,10 @@ class RoutedTurn:
             return "empty", f"{who} answered without words"
         return None
 
-    def _escalate(self, kind: str, why: str) -> None:
-        self.routes.telemetry.route_escalated(kind, why, self.labels())
-        self.escalation = f"{kind}: {why}"[:ESCALATION_CHARS]
-        if kind in ("failed", "refused", "protocol_error", "timed_out"):
+    def _escalate(self, reason: str, why: str) -> None:
+        self.routes.telemetry.route_escalated(reason, why, self.labels())
+        self.escalation = f"{reason}: {why}"[:ESCALATION_CHARS]
+        if reason in ("failed", "refused", "protocol_error", "timed_out"):
             # The cheaper model is failing: the turn is answered, but at the default route's price.
             log.error("turn moved to the default route: %s", self.escalation)
         else:

@@ -30,6 +30,7 @@ from opentelemetry.metrics import Meter, MeterProvider, Observation
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
 
 from agent.conversations.tables import Run
+from agent.held.status import RunStatus
 from agent.models.base import ModelRequest, ModelResponse
 from agent.telemetry import masking
 from agent.telemetry.held_spans import HeldCallSpans
@@ -199,7 +200,7 @@ class Telemetry(HeldCallSpans):
         )
         if run.route_escalation:
             span.set_attribute("support.route.escalation", run.route_escalation)
-        if run.status == "failed":
+        if run.status == RunStatus.FAILED:
             span.set_status(Status(StatusCode.ERROR, run.error or "the run failed"))
             span.set_attribute("error.type", (run.error or "failed").split(":", 1)[0])
         labels = run_labels(run)

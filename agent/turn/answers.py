@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent.conversations.tables import Approval
+from agent.held.status import RunStatus
 from agent.models.base import AnswerBlock, Message, ModelResponse, TextBlock, ToolUseBlock
 from agent.turn import model_notices, replies
 from agent.turn.state import TurnState
@@ -44,19 +45,19 @@ def settle(response: ModelResponse, content: tuple[AnswerBlock, ...], state: Tur
     if reason == "pause_turn":
         return _paused(response, content, state)
     if reason == "refusal":
-        return Ending("completed", replies.REFUSED, refused=True)
+        return Ending(RunStatus.COMPLETED, replies.REFUSED, refused=True)
     if reason in CUT:
         # The words so far are the customer's; a tool call in a cut answer may have cut arguments and is not run.
-        return Ending("completed", f"{words}\n\n{replies.CUT_SHORT}" if words else replies.CUT_SHORT)
+        return Ending(RunStatus.COMPLETED, f"{words}\n\n{replies.CUT_SHORT}" if words else replies.CUT_SHORT)
     if not words:
         if reason == "end_turn" and _after_results(state) and not state.nudged:
             state.nudged = True
             last = state.messages[-1]
             state.messages[-1] = Message("user", (*last.content, TextBlock(model_notices.ANSWER_THE_RESULTS)))
             return None
-        return Ending("failed", replies.MODEL_FAILED, error=f"empty answer (stop_reason {reason})")
+        return Ending(RunStatus.FAILED, replies.MODEL_FAILED, error=f"empty answer (stop_reason {reason})")
     kept = tuple(block for block in content if not isinstance(block, ToolUseBlock))
-    return Ending("completed", words, message=Message("assistant", kept))
+    return Ending(RunStatus.COMPLETED, words, message=Message("assistant", kept))
 
 
 def _after_results(state: TurnState) -> bool:
@@ -71,7 +72,7 @@ def _paused(response: ModelResponse, content: tuple[AnswerBlock, ...], state: Tu
     kept = tuple(block for block in content if not isinstance(block, ToolUseBlock))
     if state.pauses >= MAX_PAUSES:
         words = words_of(kept)
-        return Ending("completed", f"{words}\n\n{replies.CUT_SHORT}" if words else replies.CUT_SHORT)
+        return Ending(RunStatus.COMPLETED, f"{words}\n\n{replies.CUT_SHORT}" if words else replies.CUT_SHORT)
     state.pauses += 1
     if kept:
         state.messages.append(Message("assistant", kept))

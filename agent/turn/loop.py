@@ -32,6 +32,7 @@ from agent.conversations.store import KnownAtStart, RunStore, RunTotals
 from agent.conversations.tables import Run
 from agent.errors import ModelError
 from agent.held.approvals import ApprovalStore
+from agent.held.status import HeldKind, RunStatus
 from agent.limits.budget import RunBudget, RunLimits
 from agent.limits.pacing import TurnPacer
 from agent.limits.pricing import PriceTable
@@ -190,16 +191,16 @@ class AgentLoop:
         steps = StepLog(run.id)
         try:
             if spent_budget:
-                ending = Ending("budget_exhausted", replies.DAILY_BUDGET_SPENT, budget=spent_budget)
+                ending = Ending(RunStatus.BUDGET_EXHAUSTED, replies.DAILY_BUDGET_SPENT, budget=spent_budget)
             else:
                 ending = await self._loop(run, principal, state, budget, steps, events, plan)
         except ModelError as error:
             state.flush_results()
-            ending = Ending("failed", replies.MODEL_FAILED, error=f"{type(error).__name__}: {error}")
+            ending = Ending(RunStatus.FAILED, replies.MODEL_FAILED, error=f"{type(error).__name__}: {error}")
         except Exception as error:  # a defect or a store failure mid-run: the run still ends, and says so
             log.exception("run %s failed unexpectedly", run.id)
             state.answer_open_calls("not run: the turn was stopped by an error on our side")
-            ending = Ending("failed", replies.MODEL_FAILED, error=f"{type(error).__name__}: {error}"[:2000])
+            ending = Ending(RunStatus.FAILED, replies.MODEL_FAILED, error=f"{type(error).__name__}: {error}"[:2000])
         if ending.refused:
             state.forget_turn(model_notices.withheld_after_refusal(steps.tools_run))
         state.messages.append(ending.message or Message(role="assistant", content=(TextBlock(ending.reply),)))
@@ -262,15 +263,15 @@ class AgentLoop:
                 if outcome.ends_run:
                     state.close_queue(replies.NOT_RUN_AFTER_HANDOFF)
                     state.flush_results()
-                    return Ending("handed_off", replies.HANDED_OFF)
+                    return Ending(RunStatus.HANDED_OFF, replies.HANDED_OFF)
             state.flush_results()
             if exhausted := budget.exhausted():
-                return Ending("budget_exhausted", replies.BUDGET_EXHAUSTED, budget=exhausted)
+                return Ending(RunStatus.BUDGET_EXHAUSTED, replies.BUDGET_EXHAUSTED, budget=exhausted)
             stream = None if events is _discard else Stream(run, events)
             try:
                 response = await self.calls.answer(plan, run.conversation_id, state, budget, steps, stream)
             except TimeoutError:
-                return Ending("budget_exhausted", replies.BUDGET_EXHAUSTED, budget="wall_clock")
+                return Ending(RunStatus.BUDGET_EXHAUSTED, replies.BUDGET_EXHAUSTED, budget="wall_clock")
             except ModelError as error:
                 if plan.route.fail_over(error):
                     continue  # the default route answers the turn
@@ -370,19 +371,19 @@ class AgentLoop:
         waiting, so later turns stay coherent."""
         decision = outcome.decision
         assert decision is not None
-        kind = "confirmation" if outcome.awaiting_confirmation else "approval"
+        kind = HeldKind.CONFIRMATION if outcome.awaiting_confirmation else HeldKind.APPROVAL
         approval = await self.approvals.create(
             run, call, decision, state, trace_context=current_trace_context(), idempotency_key=key, kind=kind
         )
-        if kind == "confirmation":
+        if kind == HeldKind.CONFIRMATION:
             state.pending_results.append(
-                awaiting_result(call.id, approval.id, replies.ASKED_TO_CONFIRM, status="awaiting_confirmation")
+                awaiting_result(call.id, approval.id, replies.ASKED_TO_CONFIRM, status=RunStatus.AWAITING_CONFIRMATION)
             )
             state.close_queue(replies.NOT_RUN_AFTER_CONFIRMATION)
             state.flush_results()
-            return Ending("awaiting_confirmation", replies.confirm_please(approval.summary), approval=approval)
+            return Ending(RunStatus.AWAITING_CONFIRMATION, replies.confirm_please(approval.summary), approval=approval)
         self.telemetry.approval_opened()
         state.pending_results.append(awaiting_result(call.id, approval.id, decision.customer_message))
         state.close_queue(replies.NOT_RUN_AFTER_PAUSE)
         state.flush_results()
-        return Ending("awaiting_approval", replies.awaiting_approval(decision), approval=approval)
+        return Ending(RunStatus.AWAITING_APPROVAL, replies.awaiting_approval(decision), approval=approval)

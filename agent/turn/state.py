@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.held.status import RunStatus
 from agent.models.base import Message, ToolResultBlock, ToolUseBlock, block_from_json
 
 
@@ -97,8 +98,10 @@ class TurnState:
         self.queued_calls = []
 
 
-def awaiting_result(call_id: str, held_id: str, message: str, *, status: str = "awaiting_approval") -> ToolResultBlock:
+def awaiting_result(
+    call_id: str, held_id: str, message: str, *, status: str = RunStatus.AWAITING_APPROVAL
+) -> ToolResultBlock:
     """The tool result of a call that waits for a decision (not an error: nothing went wrong)."""
-    key = "confirmation_id" if status == "awaiting_confirmation" else "approval_id"
+    key = "confirmation_id" if status == RunStatus.AWAITING_CONFIRMATION else "approval_id"
     body = {"status": status, key: held_id, "message": message}
     return ToolResultBlock(call_id, json.dumps(body))

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import col, select
 
-from agent import ApprovalFilter, HandoffFilter, Step
+from agent import ANY_OPEN, ApprovalFilter, ApprovalStatus, HandoffFilter, Step
 from api.desk.errors import desk_id
 from api.desk.render import render
 from api.desk.signin import Desk
@@ -24,8 +24,8 @@ QUEUE_POLL_S = 2
 
 async def queue_context(request: Request, session: Any) -> dict[str, Any]:
     services = services_of(request)
-    approvals = await services.approvals.find(ApprovalFilter(status="pending"), limit=200, after=None)
-    handoffs = await services.handoffs.find(HandoffFilter(status="open"), limit=200)
+    approvals = await services.approvals.find(ApprovalFilter(status=ApprovalStatus.PENDING), limit=200, after=None)
+    handoffs = await services.handoffs.find(HandoffFilter(status=ANY_OPEN), limit=200)
     return {
         "session": session,
         "approvals": approvals,

@@ -21,7 +21,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
-from agent import Approval
+from agent import Approval, ApprovalStatus, HeldKind
 from api.errors import ApiError
 from api.schemas import ErrorOut
 from api.services import Services, services_of
@@ -38,7 +38,7 @@ async def count_pending(database: Database) -> int:
         result = await session.exec(
             select(func.count())
             .select_from(Approval)
-            .where(col(Approval.status) == "pending", col(Approval.kind) == "approval")
+            .where(col(Approval.status) == ApprovalStatus.PENDING, col(Approval.kind) == HeldKind.APPROVAL)
         )
         return int(result.one())
 

@@ -7,12 +7,12 @@ returns the approval and the run that answered the customer after it.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field, field_validator
 
-from agent import ApprovalFilter, Settled, approval_context, decidable_by
+from agent import ApprovalFilter, ApprovalFilterName, Settled, approval_context, decidable_by
 from api.auth import StaffPrincipal
 from api.inputs import MAX_AGE_MINUTES, MAX_CURSOR_LENGTH, ApprovalId, Note, QueryId, decode_cursor, encode_cursor
 from api.responses import approval_detail_view, approval_view, run_view
@@ -22,8 +22,6 @@ from api.services import Services, services_of
 from basics.clock import utcnow
 
 router = APIRouter(prefix="/v1/approvals", tags=["approvals"], responses=error_responses(401, 403, 503))
-
-Status = Literal["pending", "approved", "rejected", "expired", "executed", "failed"]
 
 
 class DecisionIn(RequestBody):
@@ -66,7 +64,7 @@ async def list_approvals(
     request: Request,
     response: Response,
     staff: StaffPrincipal,
-    status: Annotated[Status | None, Query(description="Only approvals in this status.")] = None,
+    status: Annotated[ApprovalFilterName | None, Query(description="Only approvals in this status.")] = None,
     customer_id: Annotated[QueryId | None, Query(description="Only this customer's.")] = None,
     older_than_minutes: Annotated[
         int | None, Query(ge=0, le=MAX_AGE_MINUTES, description="Only those waiting at least this long.")

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter, Request
 
-from agent import run_view
+from agent import Answer, run_view
 from api.auth import CustomerPrincipal
 from api.inputs import ConfirmationId, ConversationId
 from api.responses import confirmation_view
@@ -18,7 +16,7 @@ router = APIRouter(prefix="/v1/conversations", tags=["confirmations"])
 
 
 class ConfirmationIn(RequestBody):
-    decision: Literal["confirm", "decline"]
+    decision: Answer
     """`confirm` runs the action (once); `decline` runs nothing."""
 
 

@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse
 from sqlmodel import col, select
 from sse_starlette import EventSourceResponse
 
-from agent import OPEN as OPEN_HANDOFF
 from agent import (
+    OPEN_HANDOFF,
     Approval,
     Conversation,
     ConversationBusy,
@@ -22,6 +22,7 @@ from agent import (
     EventSink,
     Handoff,
     RateLimited,
+    RunStatus,
     events_after,
 )
 from api.auth import AnyPrincipal, CustomerPrincipal
@@ -241,7 +242,7 @@ async def replayed_events(response: dict[str, Any], conversation_id: str) -> Asy
 
 
 def final_event(response: dict[str, Any]) -> str:
-    return "run.failed" if response["run"]["status"] == "failed" else "run.completed"
+    return "run.failed" if response["run"]["status"] == RunStatus.FAILED else "run.completed"
 
 
 @router.get("/{conversation_id}", responses=error_responses(401, 404, 422, 503))

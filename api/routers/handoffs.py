@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
-from agent import HandoffFilter
+from agent import ANY_OPEN, HandoffFilter, HandoffFilterName
 from api.auth import StaffPrincipal
 from api.inputs import HandoffId, message_text
 from api.responses import handoff_view, message_view
@@ -35,9 +35,9 @@ async def list_handoffs(
     request: Request,
     staff: StaffPrincipal,
     status: Annotated[
-        Literal["open", "queued", "claimed", "closed"],
+        HandoffFilterName,
         Query(description="`open` is queued and claimed together."),
-    ] = "open",
+    ] = ANY_OPEN,
     mine: Annotated[bool, Query(description="Only those I claimed.")] = False,
     limit: Annotated[int, Query(ge=1, le=200, description="At most this many.")] = 100,
 ) -> list[HandoffOut]:

@@ -6,9 +6,9 @@ carry them too."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from agent import MessageOut, ModelOut, PendingActionOut, PendingConfirmationOut, RunOut, RunStatus, UsageOut
+from agent import HeldKindName, MessageOut, ModelOut, PendingActionOut, PendingConfirmationOut, RunOut, UsageOut
 from api.schemas.base import Schema
 
 __all__ = [
@@ -23,7 +23,6 @@ __all__ = [
     "PendingActionOut",
     "PendingConfirmationOut",
     "RunOut",
-    "RunStatus",
     "SendMessageOut",
     "UsageOut",
 ]
@@ -58,7 +57,7 @@ class HeldCallOut(Schema):
     approval. Answered ones stay listed, so a page opened again can show how each ended."""
 
     id: str
-    kind: Literal["confirmation", "approval"]
+    kind: HeldKindName
     status: str
     """As on the confirmation (`pending`, `approved`, `executed`, `failed`, `escalated`, `rejected`, `withdrawn`,
     `expired`); an approval has the same statuses but `escalated` and `withdrawn`."""

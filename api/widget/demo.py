@@ -78,7 +78,7 @@ class DemoToken(BaseModel):
 def suggested_request(orders: Sequence[Order]) -> str:
     """Something to type in the chat that works for this customer, as the assistant knows them: cancel an order
     that can still be cancelled, else return an item of a delivered one, else ask where an order is."""
-    pending = next((o for o in orders if o.status == "pending"), None)
+    pending = next((order for order in orders if order.status == "pending"), None)
     if pending is not None:
         return f"Please cancel order {pending.order_id}, I no longer need it"
     for order in orders:

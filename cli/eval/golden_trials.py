@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from agent import ApprovalStatus, HeldKind
 from cli.eval.golden import CaseResult, golden_dataset, run_golden
 from cli.eval.harness import StoreTemplate, Target
 from cli.eval.live import conversation_of
@@ -19,7 +20,7 @@ from evals.cost_cap import CostCap
 from evals.report import TrialResult
 
 Progress = Callable[[TrialResult], None]
-GRANTED = {"approved", "executed", "failed"}
+GRANTED = {ApprovalStatus.APPROVED, ApprovalStatus.EXECUTED, ApprovalStatus.FAILED}
 """Held-call statuses after a yes (a confirmed or approved call that then ran, or ran and failed)."""
 
 
@@ -38,13 +39,13 @@ def trial_of(result: CaseResult, trial: int) -> TrialResult:
         outcome.status, outcome.error = "error", "; ".join(result.failures.values()) or "the case was not played"
         return outcome
     outcome.denied_calls = sum(call.decision == "deny" for call in transcript.tool_calls)
-    outcome.approvals = sum(held.kind == "approval" for held in transcript.held_calls)
+    outcome.approvals = sum(held.kind == HeldKind.APPROVAL for held in transcript.held_calls)
     outcome.approvals_granted = sum(
-        held.kind == "approval" and held.status in GRANTED for held in transcript.held_calls
+        held.kind == HeldKind.APPROVAL and held.status in GRANTED for held in transcript.held_calls
     )
-    outcome.confirmations = sum(held.kind == "confirmation" for held in transcript.held_calls)
+    outcome.confirmations = sum(held.kind == HeldKind.CONFIRMATION for held in transcript.held_calls)
     outcome.confirmations_accepted = sum(
-        held.kind == "confirmation" and held.status in GRANTED for held in transcript.held_calls
+        held.kind == HeldKind.CONFIRMATION and held.status in GRANTED for held in transcript.held_calls
     )
     outcome.agent_turns = len(transcript.turns)
     outcome.conversation = conversation_of(transcript)

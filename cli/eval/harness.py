@@ -33,7 +33,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlmodel import col, select
 
-from agent import Approval, Model, Run, Step, Telemetry
+from agent import Approval, ApprovalStatus, Model, Run, Step, Telemetry
 from basics.database import Database
 from evals.cases import Conversation, Turn
 from evals.store_state import customer_state
@@ -175,7 +175,7 @@ class CaseSession:
     ) -> TurnRecord:
         """A support agent (or supervisor) approves, amends or rejects this conversation's pending approval."""
         staff = self._bearer(STAFF_IDS[role], role)
-        listed = await self._http.get("/v1/approvals", params={"status": "pending"}, headers=staff)
+        listed = await self._http.get("/v1/approvals", params={"status": ApprovalStatus.PENDING}, headers=staff)
         label = f"{action}: {note}"
         if not listed.is_success:
             return self._record("staff", label, listed)

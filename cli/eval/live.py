@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agent import Model, PriceTable, micro_to_usd
+from agent import HeldKind, Model, PriceTable, RunStatus, micro_to_usd
 from cli.eval.harness import CaseSession, HarnessError, StoreTemplate, Target, open_session
 from evals.cost_cap import CostCap, CostCapReached
 from evals.report import TrialResult
@@ -83,8 +83,8 @@ class LiveRun:
         result.conversation = conversation_of(transcript)
         result.count_routes(transcript.runs)
         result.denied_calls = sum(call.decision == "deny" for call in transcript.tool_calls)
-        result.approvals = sum(held.kind == "approval" for held in transcript.held_calls)
-        result.confirmations = sum(held.kind == "confirmation" for held in transcript.held_calls)
+        result.approvals = sum(held.kind == HeldKind.APPROVAL for held in transcript.held_calls)
+        result.confirmations = sum(held.kind == HeldKind.CONFIRMATION for held in transcript.held_calls)
         result.tokens += transcript.input_tokens + transcript.output_tokens
         if result.status == "finished":
             result.mismatch = differences(task.expected_account(seed_store()), transcript.final_state)
@@ -105,7 +105,7 @@ class LiveRun:
             result.agent_turns += 1
             await self._settle_held_calls(session, customer, result)
             run = session.last_run or {}
-            if run.get("status") == "handed_off":
+            if run.get("status") == RunStatus.HANDED_OFF:
                 return
             self.cap.check()
             line = self._charged(await customer.reply_to(run.get("reply") or ""), result)
@@ -116,13 +116,13 @@ class LiveRun:
         simulated customer decides) and staff approvals (`approve_within_policy`)."""
         for _ in range(MAX_HELD_IN_A_ROW):
             run = session.last_run or {}
-            if run.get("status") == "awaiting_confirmation" and run.get("pending_confirmation"):
+            if run.get("status") == RunStatus.AWAITING_CONFIRMATION and run.get("pending_confirmation"):
                 self.cap.check()
                 wanted, line = await customer.decide(str(run["pending_confirmation"].get("summary", "")))
                 self._charged(line, result)
                 result.confirmations_accepted += wanted
                 self._answered(session, await session.answer_confirmation("confirm" if wanted else "decline"), result)
-            elif run.get("status") == "awaiting_approval" and run.get("pending_action"):
+            elif run.get("status") == RunStatus.AWAITING_APPROVAL and run.get("pending_action"):
                 self.cap.check()
                 role = approve_within_policy(run["pending_action"])
                 self._answered(session, await session.decide_approval("approve", APPROVER_NOTE, role=role), result)
