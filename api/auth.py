@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.deps import AppServices
 from api.errors import ApiError
-from api.identity import TokenVerifier, mint_token, unauthorized
+from api.identity import mint_token, unauthorized
 from basics.principal import Principal
 
 __all__ = ["AnyPrincipal", "CustomerPrincipal", "StaffPrincipal", "current_principal", "mint_token"]
@@ -26,12 +27,11 @@ bearer_scheme = HTTPBearer(
 
 
 async def current_principal(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)], services: AppServices
 ) -> Principal:
     if credentials is None or not credentials.credentials.strip():
         raise unauthorized("missing_token", "send 'Authorization: Bearer <token>'")
-    verifier: TokenVerifier = request.app.state.services.verifier
-    return await verifier.principal(credentials.credentials.strip())
+    return await services.verifier.principal(credentials.credentials.strip())
 
 
 # `async`: a plain `def` dependency would run in a worker thread, a hop per request for a check this small.

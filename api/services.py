@@ -11,8 +11,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from fastapi import Request
-
 from agent import (
     Admission,
     AgentLoop,
@@ -251,12 +249,6 @@ async def build_services(
     )
     services.handoff_desk = HandoffDesk(handoffs=services.handoffs, runs=runs, loop=loop, spawn=services.spawn)
     services.sweeper.start()
-    return services
-
-
-def services_of(request: Request) -> Services:
-    """The process's services, as the app's lifespan built them."""
-    services: Services = request.app.state.services
     return services
 
 

@@ -23,6 +23,7 @@ from agent import (
     approval_context,
     human_decision,
 )
+from api.deps import AppServices
 from api.desk.errors import desk_id
 from api.desk.render import render
 from api.desk.signin import Desk, DeskForm
@@ -30,7 +31,7 @@ from api.desk.wording import describe, quoted
 from api.errors import ApiError
 from api.inputs import form_amount, message_text, note_text
 from api.responses import trace_link
-from api.services import services_of
+from api.services import Services
 from tools.store.money import parse_amount, to_dollars
 
 router = APIRouter(prefix="/desk", include_in_schema=False)
@@ -38,6 +39,7 @@ router = APIRouter(prefix="/desk", include_in_schema=False)
 
 async def approval_page(
     request: Request,
+    services: Services,
     approval_id: str,
     session: Any,
     *,
@@ -45,7 +47,6 @@ async def approval_page(
     field: str | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    services = services_of(request)
     approval = await services.desk.read(approval_id)
     resumed = await services.runs.get_run(approval.resumed_run_id) if approval.resumed_run_id else None
     words = quoted(services.engine.registry, approval.tool, approval.arguments)
@@ -85,8 +86,8 @@ def decided_elsewhere(approval: Approval, error: ApprovalNotPending) -> str:
 
 
 @router.get("/approvals/{approval_id}", response_class=HTMLResponse)
-async def show_approval(request: Request, approval_id: str, session: Desk) -> HTMLResponse:
-    return await approval_page(request, desk_id(approval_id, "approval"), session)
+async def show_approval(request: Request, services: AppServices, approval_id: str, session: Desk) -> HTMLResponse:
+    return await approval_page(request, services, desk_id(approval_id, "approval"), session)
 
 
 def amended_arguments(approval: Approval, amount: str) -> dict[str, Any] | None:
@@ -110,29 +111,28 @@ def checked_note(form: dict[str, str]) -> str:
 
 
 @router.post("/approvals/{approval_id}/approve", response_model=None)
-async def approve(request: Request, approval_id: str, session: Desk, form: DeskForm) -> Response:
-    services = services_of(request)
+async def approve(request: Request, services: AppServices, approval_id: str, session: Desk, form: DeskForm) -> Response:
     approval = await services.approvals.get(desk_id(approval_id, "approval"))
     try:
         amended = amended_arguments(approval, form.get("amount", ""))
         note = checked_note(form)
         await services.shielded(services.desk.approve(approval.id, session.principal, note, amended))
     except ApprovalError as error:
-        return await decision_refused(request, approval_id, session, error)
+        return await decision_refused(request, services, approval_id, session, error)
     return RedirectResponse(f"/desk/approvals/{approval_id}", status_code=303)
 
 
 @router.post("/approvals/{approval_id}/reject", response_model=None)
-async def reject(request: Request, approval_id: str, session: Desk, form: DeskForm) -> Response:
-    services = services_of(request)
+async def reject(request: Request, services: AppServices, approval_id: str, session: Desk, form: DeskForm) -> Response:
     approval_id = desk_id(approval_id, "approval")
     try:
         note = checked_note(form)
     except AmendmentRejected as error:
-        return await decision_refused(request, approval_id, session, error)
+        return await decision_refused(request, services, approval_id, session, error)
     if not note:
         return await approval_page(
             request,
+            services,
             approval_id,
             session,
             error="A rejection needs a note: the customer is told why.",
@@ -142,26 +142,31 @@ async def reject(request: Request, approval_id: str, session: Desk, form: DeskFo
     try:
         await services.shielded(services.desk.reject(approval_id, session.principal, note))
     except ApprovalError as error:
-        return await decision_refused(request, approval_id, session, error)
+        return await decision_refused(request, services, approval_id, session, error)
     return RedirectResponse(f"/desk/approvals/{approval_id}", status_code=303)
 
 
-async def decision_refused(request: Request, approval_id: str, session: Any, error: ApprovalError) -> HTMLResponse:
+async def decision_refused(
+    request: Request, services: Services, approval_id: str, session: Any, error: ApprovalError
+) -> HTMLResponse:
     if isinstance(error, ApprovalNotPending):
-        approval = await services_of(request).approvals.get(approval_id)
-        return await approval_page(request, approval_id, session, error=decided_elsewhere(approval, error), status=409)
+        approval = await services.approvals.get(approval_id)
+        return await approval_page(
+            request, services, approval_id, session, error=decided_elsewhere(approval, error), status=409
+        )
     if isinstance(error, AmendmentRejected):
-        return await approval_page(request, approval_id, session, error=str(error), field=error.field, status=422)
-    return await approval_page(request, approval_id, session, error=f"Over your tier: {error}", status=403)
+        return await approval_page(
+            request, services, approval_id, session, error=str(error), field=error.field, status=422
+        )
+    return await approval_page(request, services, approval_id, session, error=f"Over your tier: {error}", status=403)
 
 
 # ---- hand-offs ----------------------------------------------------------------------------------------------
 
 
 async def handoff_page(
-    request: Request, handoff_id: str, session: Any, *, error: str | None = None, status: int = 200
+    request: Request, services: Services, handoff_id: str, session: Any, *, error: str | None = None, status: int = 200
 ) -> HTMLResponse:
-    services = services_of(request)
     handoff = await services.handoffs.get(handoff_id)
     return render(
         request,
@@ -178,13 +183,14 @@ async def handoff_page(
 
 
 @router.get("/handoffs/{handoff_id}", response_class=HTMLResponse)
-async def show_handoff(request: Request, handoff_id: str, session: Desk) -> HTMLResponse:
-    return await handoff_page(request, desk_id(handoff_id, "hand-off"), session)
+async def show_handoff(request: Request, services: AppServices, handoff_id: str, session: Desk) -> HTMLResponse:
+    return await handoff_page(request, services, desk_id(handoff_id, "hand-off"), session)
 
 
 @router.post("/handoffs/{handoff_id}/{action}", response_model=None)
-async def act_on_handoff(request: Request, handoff_id: str, action: str, session: Desk, form: DeskForm) -> Response:
-    services = services_of(request)
+async def act_on_handoff(
+    request: Request, services: AppServices, handoff_id: str, action: str, session: Desk, form: DeskForm
+) -> Response:
     handoffs = services.handoffs
     handoff_id = desk_id(handoff_id, "hand-off")
     try:
@@ -194,16 +200,22 @@ async def act_on_handoff(request: Request, handoff_id: str, action: str, session
             try:
                 content = message_text(form.get("content", "").strip(), services.settings.max_message_bytes)
             except ApiError as error:
-                return await handoff_page(request, handoff_id, session, error=error.message, status=error.status)
+                return await handoff_page(
+                    request, services, handoff_id, session, error=error.message, status=error.status
+                )
             await handoffs.reply(handoff_id, session.principal, content)
         elif action == "close":
             outcome = form.get("outcome", "")
             if outcome not in ("bot", "resolved"):
-                return await handoff_page(request, handoff_id, session, error="Choose how to close it.", status=422)
-            await services_of(request).handoff_desk.close(handoff_id, session.principal, outcome)  # type: ignore[arg-type]
+                return await handoff_page(
+                    request, services, handoff_id, session, error="Choose how to close it.", status=422
+                )
+            await services.handoff_desk.close(handoff_id, session.principal, outcome)  # type: ignore[arg-type]
         else:
-            return await handoff_page(request, handoff_id, session, error=f"Unknown action {action}.", status=404)
+            return await handoff_page(
+                request, services, handoff_id, session, error=f"Unknown action {action}.", status=404
+            )
     except HandoffError as error:
         status = 403 if isinstance(error, NotHandoffOwner) else 409
-        return await handoff_page(request, handoff_id, session, error=str(error), status=status)
+        return await handoff_page(request, services, handoff_id, session, error=str(error), status=status)
     return RedirectResponse(f"/desk/handoffs/{handoff_id}", status_code=303)

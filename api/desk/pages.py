@@ -9,11 +9,12 @@ from fastapi.responses import HTMLResponse
 from sqlmodel import col, select
 
 from agent import ANY_OPEN, ApprovalFilter, ApprovalStatus, HandoffFilter, Step
+from api.deps import AppServices
 from api.desk.errors import desk_id
 from api.desk.render import render
 from api.desk.signin import Desk
 from api.responses import trace_link
-from api.services import services_of
+from api.services import Services
 from policies.audit import PolicyDecisionRecord
 from tools.store.money import to_dollars
 
@@ -22,8 +23,7 @@ QUEUE_POLL_S = 2
 """How often an open queue page asks for the queue again (htmx polling: new items appear without a reload)."""
 
 
-async def queue_context(request: Request, session: Any) -> dict[str, Any]:
-    services = services_of(request)
+async def queue_context(services: Services, session: Any) -> dict[str, Any]:
     approvals = await services.approvals.find(ApprovalFilter(status=ApprovalStatus.PENDING), limit=200, after=None)
     handoffs = await services.handoffs.find(HandoffFilter(status=ANY_OPEN), limit=200)
     return {
@@ -36,21 +36,20 @@ async def queue_context(request: Request, session: Any) -> dict[str, Any]:
 
 
 @router.get("", response_class=HTMLResponse)
-async def queue_page(request: Request, session: Desk) -> HTMLResponse:
+async def queue_page(request: Request, services: AppServices, session: Desk) -> HTMLResponse:
     """Pending approvals and open hand-offs, oldest first; the list refreshes itself while the page is open."""
-    return render(request, "queue.html", await queue_context(request, session))
+    return render(request, "queue.html", await queue_context(services, session))
 
 
 @router.get("/queue", response_class=HTMLResponse)
-async def queue_fragment(request: Request, session: Desk) -> HTMLResponse:
-    return render(request, "_queue.html", await queue_context(request, session))
+async def queue_fragment(request: Request, services: AppServices, session: Desk) -> HTMLResponse:
+    return render(request, "_queue.html", await queue_context(services, session))
 
 
 @router.get("/conversations/{conversation_id}", response_class=HTMLResponse)
-async def review_page(request: Request, conversation_id: str, session: Desk) -> HTMLResponse:
+async def review_page(request: Request, services: AppServices, conversation_id: str, session: Desk) -> HTMLResponse:
     """Every run of a conversation: its model calls (model, tokens, cost), its tool calls with the policy's
     outcome, rule and reason, and a link to its trace when `JAEGER_UI_URL` is set."""
-    services = services_of(request)
     conversation = await services.runs.conversation_for(desk_id(conversation_id, "conversation"), session.principal)
     runs = await services.runs.runs(conversation.id)
     run_ids = [r.id for r in runs]

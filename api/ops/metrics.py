@@ -22,9 +22,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
 from agent import Approval, ApprovalStatus, HeldKind
+from api.deps import AppServices
 from api.errors import ApiError
 from api.schemas import ErrorOut
-from api.services import Services, services_of
+from api.services import Services
 from basics.database import Database
 
 PENDING_REFRESH_S = 30.0
@@ -80,9 +81,9 @@ async def pending_gauge(services: Services) -> AsyncIterator[None]:
         404: {"model": ErrorOut, "description": "metrics are off (SUPPORT_METRICS)"},
     },
 )
-async def prometheus_metrics(request: Request) -> Response:
+async def prometheus_metrics(request: Request, services: AppServices) -> Response:
     registry: CollectorRegistry | None = request.app.state.prometheus
     if registry is None:
         raise ApiError(404, "metrics_off", "metrics are not served here; set SUPPORT_METRICS=true")
-    await refresh_pending(services_of(request))
+    await refresh_pending(services)
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

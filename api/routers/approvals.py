@@ -9,16 +9,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import Field, field_validator
 
 from agent import ApprovalFilter, ApprovalFilterName, Settled, approval_context, decidable_by
 from api.auth import StaffPrincipal
+from api.deps import AppServices
 from api.inputs import MAX_AGE_MINUTES, MAX_CURSOR_LENGTH, ApprovalId, Note, QueryId, decode_cursor, encode_cursor
 from api.responses import approval_detail_view, approval_view, run_view
 from api.schemas import ApprovalDetailOut, ApprovalOut, SettledApprovalOut, error_responses
 from api.schemas.base import RequestBody
-from api.services import Services, services_of
+from api.services import Services
 from basics.clock import utcnow
 
 router = APIRouter(prefix="/v1/approvals", tags=["approvals"], responses=error_responses(401, 403, 503))
@@ -61,7 +62,7 @@ class ApproveIn(DecisionIn):
     },
 )
 async def list_approvals(
-    request: Request,
+    services: AppServices,
     response: Response,
     staff: StaffPrincipal,
     status: Annotated[ApprovalFilterName | None, Query(description="Only approvals in this status.")] = None,
@@ -79,7 +80,6 @@ async def list_approvals(
 ) -> list[ApprovalOut]:
     """Oldest first. When more remain, the `Next-Cursor` header holds the cursor for the next page.
     `decidable=true` keeps what I may decide: the tier needed and the amount are within my role's limits."""
-    services = services_of(request)
     await services.desk.expire_due()
     where = ApprovalFilter(
         status=status,
@@ -95,9 +95,8 @@ async def list_approvals(
 
 
 @router.get("/{approval_id}", responses=error_responses(404, 422))
-async def read_approval(request: Request, _: StaffPrincipal, approval_id: ApprovalId) -> ApprovalDetailOut:
+async def read_approval(services: AppServices, _: StaffPrincipal, approval_id: ApprovalId) -> ApprovalDetailOut:
     """One approval, with the conversation so far and the policy's reason."""
-    services = services_of(request)
     approval = await services.desk.read(approval_id)
     messages = await services.runs.messages(approval.conversation_id)
     context = await approval_context(services.database, services.policy, approval)
@@ -113,20 +112,18 @@ def settled_view(settled: Settled, services: Services) -> SettledApprovalOut:
 
 @router.post("/{approval_id}/approve", responses=error_responses(403, 404, 409, 413, 422))
 async def approve_approval(
-    request: Request, approver: StaffPrincipal, approval_id: ApprovalId, body: ApproveIn
+    services: AppServices, approver: StaffPrincipal, approval_id: ApprovalId, body: ApproveIn
 ) -> SettledApprovalOut:
     """Run the held action (exactly these arguments, or the amended ones within my limit), then resume the run
     that told the customer. 409 if it is no longer pending; 403 over my limit."""
-    services = services_of(request)
     settled = await services.shielded(services.desk.approve(approval_id, approver, body.note, body.arguments))
     return settled_view(settled, services)
 
 
 @router.post("/{approval_id}/reject", responses=error_responses(404, 409, 413, 422))
 async def reject_approval(
-    request: Request, approver: StaffPrincipal, approval_id: ApprovalId, body: RejectIn
+    services: AppServices, approver: StaffPrincipal, approval_id: ApprovalId, body: RejectIn
 ) -> SettledApprovalOut:
     """Refuse the held action; the customer is told why (the note), and nothing runs."""
-    services = services_of(request)
     settled = await services.shielded(services.desk.reject(approval_id, approver, body.note))
     return settled_view(settled, services)

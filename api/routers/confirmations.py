@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from agent import Answer, run_view
 from api.auth import CustomerPrincipal
+from api.deps import AppServices
 from api.inputs import ConfirmationId, ConversationId
 from api.responses import confirmation_view
 from api.schemas import ConfirmationAnswerOut, error_responses
 from api.schemas.base import RequestBody
-from api.services import services_of
 
 router = APIRouter(prefix="/v1/conversations", tags=["confirmations"])
 
@@ -25,7 +25,7 @@ class ConfirmationIn(RequestBody):
     responses=error_responses(401, 403, 404, 409, 413, 422, 503),
 )
 async def answer_confirmation(
-    request: Request,
+    services: AppServices,
     principal: CustomerPrincipal,
     conversation_id: ConversationId,
     confirmation_id: ConfirmationId,
@@ -34,7 +34,6 @@ async def answer_confirmation(
     """Confirm or decline the action a run is waiting on. Confirm runs it once (the policy decides again first,
     and may hold it for a team member); decline runs nothing. Either way the run resumes and the reply comes back
     here, as `run`. Only the conversation's own customer can answer; anyone else gets 404."""
-    services = services_of(request)
     settled = await services.shielded(
         services.confirmations.answer(conversation_id, principal, confirmation_id, body.decision)
     )

@@ -26,13 +26,14 @@ from agent import (
     events_after,
 )
 from api.auth import AnyPrincipal, CustomerPrincipal
+from api.deps import AppServices
 from api.idempotency import IdempotencyKeys, request_hash
 from api.inputs import ConversationId, StorableText, message_text
 from api.responses import conversation_summary, conversation_view, message_view, run_view
 from api.schemas import ConversationDetailOut, ConversationOut, HandoffRefOut, SendMessageOut, error_responses
 from api.schemas.base import RequestBody
 from api.schemas.streams import event_stream_response
-from api.services import Services, services_of
+from api.services import Services
 from api.sse import feed_sse, sse
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
@@ -48,10 +49,9 @@ class MessageIn(RequestBody):
 
 
 @router.post("", status_code=201, responses=error_responses(401, 403, 429, 503))
-async def create_conversation(request: Request, principal: CustomerPrincipal) -> ConversationOut:
+async def create_conversation(services: AppServices, principal: CustomerPrincipal) -> ConversationOut:
     """Start a conversation for the signed-in customer; at most `SUPPORT_CONVERSATIONS_PER_HOUR` an hour (429
     with Retry-After past it)."""
-    services = services_of(request)
     # Paced with the turns (`agent/limits/pacing.py`): a burst of new conversations waits its turn instead of opening a
     # database connection each.
     async with services.loop.pacer.turn():
@@ -60,12 +60,12 @@ async def create_conversation(request: Request, principal: CustomerPrincipal) ->
 
 @router.get("", responses=error_responses(401, 403, 422, 503))
 async def list_conversations(
-    request: Request,
+    services: AppServices,
     principal: CustomerPrincipal,
     limit: Annotated[int, Query(ge=1, le=100, description="At most this many.")] = 20,
 ) -> list[ConversationOut]:
     """The signed-in customer's own conversations, newest first."""
-    found = await services_of(request).runs.conversations_of(principal.id, limit=limit)
+    found = await services.runs.conversations_of(principal.id, limit=limit)
     return [conversation_summary(c) for c in found]
 
 
@@ -91,6 +91,7 @@ async def list_conversations(
 )
 async def send_message(
     request: Request,
+    services: AppServices,
     principal: CustomerPrincipal,
     conversation_id: ConversationId,
     body: MessageIn,
@@ -99,7 +100,6 @@ async def send_message(
     """Answer a customer message: JSON when the turn is done, or, with `Accept: text/event-stream`, the turn as
     Server-Sent Events while it happens. Either way the message is stored before the model is called, and the
     run completes and is stored even if the client goes away."""
-    services = services_of(request)
     content = message_text(body.content, services.settings.max_message_bytes)
     # The whole message, from its claim to its answer, is one turn of the worker's pacing (`agent/limits/pacing.py`):
     # in a burst, the messages that came first are answered first.
@@ -247,11 +247,10 @@ def final_event(response: dict[str, Any]) -> str:
 
 @router.get("/{conversation_id}", responses=error_responses(401, 404, 422, 503))
 async def read_conversation(
-    request: Request, principal: AnyPrincipal, conversation_id: ConversationId
+    services: AppServices, principal: AnyPrincipal, conversation_id: ConversationId
 ) -> ConversationDetailOut:
     """The conversation with its messages, runs, held calls (answered or not) and open hand-off: for its own
     customer, and for any member of staff. A widget opened again rebuilds its panel from this alone."""
-    services = services_of(request)
     conversation = await services.runs.conversation_for(conversation_id, principal)
     messages = await services.runs.messages(conversation.id)
     runs = await services.runs.runs(conversation.id)

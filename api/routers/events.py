@@ -6,17 +6,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
 from agent import ConversationEvent
 from api.auth import AnyPrincipal
+from api.deps import AppServices
 from api.feed_hub import BATCH, FeedHub
 from api.inputs import EVENT_ID_MAX, ConversationId, event_id
 from api.schemas import error_responses
 from api.schemas.streams import event_stream_response
-from api.services import services_of
 from api.sse import feed_sse
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
@@ -39,7 +39,7 @@ SEND_TIMEOUT_S = 30
     },
 )
 async def conversation_feed(
-    request: Request,
+    services: AppServices,
     principal: AnyPrincipal,
     conversation_id: ConversationId,
     after: Annotated[
@@ -54,7 +54,6 @@ async def conversation_feed(
     """Everything that happens in the conversation, whoever caused it: stored events after `Last-Event-ID` (or
     `?after=`; from the start with neither), then new ones as they are stored, by any server process. For the
     conversation's own customer, or staff; anyone else gets 404."""
-    services = services_of(request)
     conversation = await services.runs.conversation_for(conversation_id, principal)
     start = resume_point(last_event_id, after)
     release = services.feed.open_stream(principal)

@@ -8,11 +8,12 @@ stays 200 then, since customers are still answered."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from api import migrate
+from api.deps import AppServices
 from api.errors import ApiError
 from api.schemas import (
     HealthOut,
@@ -25,7 +26,7 @@ from api.schemas import (
     error_responses,
 )
 from api.schemas.health import DatabaseOut
-from api.services import Services, services_of
+from api.services import Services
 
 router = APIRouter(tags=["health"])
 
@@ -66,9 +67,8 @@ async def help_centre_health(services: Services) -> HelpCentreOut:
     response_model=HealthOut,
     responses={503: {"model": HealthOut, "description": "The database cannot be reached; the body says so."}},
 )
-async def health(request: Request) -> JSONResponse:
+async def health(services: AppServices) -> JSONResponse:
     """The model in use, the database, the policy version and the help centre's search."""
-    services = services_of(request)
     reachable = await services.database.ping()
     answers = model_health(services)
     body = HealthOut(
@@ -90,9 +90,8 @@ async def liveness() -> LiveOut:
 
 
 @router.get("/readyz", responses=error_responses(503))
-async def readiness(request: Request) -> ReadyOut:
+async def readiness(services: AppServices) -> ReadyOut:
     """Ready for traffic: the database is reachable and its schema is at this build's revision."""
-    services = services_of(request)
     if not await services.database.ping():
         raise ApiError(503, "database_unreachable", "the database cannot be reached")
     try:

@@ -22,11 +22,12 @@ from pydantic import BaseModel, ConfigDict
 from sqlmodel import col, select
 from starlette.datastructures import URL
 
+from api.deps import AppServices
 from api.errors import ApiError
 from api.identity import mint_token
 from api.inputs import valid_subject
 from api.page_security import page_nonce, page_policy
-from api.services import Services, services_of
+from api.services import Services
 from api.widget.assets import version
 from tools.store.tables import Customer, Order
 
@@ -37,8 +38,7 @@ MAX_CUSTOMERS_LISTED = 500
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
-async def demo_services(request: Request) -> Services:
-    services = services_of(request)
+async def demo_services(services: AppServices) -> Services:
     if not services.settings.demo_open:
         raise ApiError(404, "not_found", "not found")
     return services
