@@ -18,9 +18,19 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from agent import INTERRUPTED, ChatMessage, HeldRun, IdempotentRequest, Run, RunStatus, WorkerLease, held_call_of
+from agent import (
+    INTERRUPTED,
+    ChatMessage,
+    HeldRun,
+    IdempotentRequest,
+    Run,
+    RunStatus,
+    WorkerLease,
+    held_call_of,
+    message_view,
+    run_view,
+)
 from api.errors import ApiError
-from api.responses import message_view, run_view
 from api.schemas import SendMessageOut
 from basics.clock import utcnow
 from basics.database import Database

@@ -30,7 +30,7 @@ from api.desk.signin import Desk, DeskForm
 from api.desk.wording import describe, quoted
 from api.errors import ApiError
 from api.inputs import form_amount, message_text, note_text
-from api.responses import trace_link
+from api.schemas.staff import trace_link
 from api.services import Services
 from tools.store.money import parse_amount, to_dollars
 

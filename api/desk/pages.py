@@ -13,7 +13,7 @@ from api.deps import AppServices
 from api.desk.errors import desk_id
 from api.desk.render import render
 from api.desk.signin import Desk
-from api.responses import trace_link
+from api.schemas.staff import trace_link
 from api.services import Services
 from policies.audit import PolicyDecisionRecord
 from tools.store.money import to_dollars

@@ -12,11 +12,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import Field, field_validator
 
-from agent import ApprovalFilter, ApprovalFilterName, Settled, approval_context, decidable_by
+from agent import ApprovalFilter, ApprovalFilterName, Settled, approval_context, decidable_by, run_view
 from api.auth import StaffPrincipal
 from api.deps import AppServices
 from api.inputs import MAX_AGE_MINUTES, MAX_CURSOR_LENGTH, ApprovalId, Note, QueryId, decode_cursor, encode_cursor
-from api.responses import approval_detail_view, approval_view, run_view
 from api.schemas import ApprovalDetailOut, ApprovalOut, SettledApprovalOut, error_responses
 from api.schemas.base import RequestBody
 from api.services import Services
@@ -91,7 +90,7 @@ async def list_approvals(
     if len(page) > limit:
         page = page[:limit]
         response.headers["Next-Cursor"] = encode_cursor(page[-1].created_at, page[-1].id)
-    return [approval_view(a, services.settings) for a in page]
+    return [ApprovalOut.from_record(a, services.settings) for a in page]
 
 
 @router.get("/{approval_id}", responses=error_responses(404, 422))
@@ -100,12 +99,12 @@ async def read_approval(services: AppServices, _: StaffPrincipal, approval_id: A
     approval = await services.desk.read(approval_id)
     messages = await services.runs.messages(approval.conversation_id)
     context = await approval_context(services.database, services.policy, approval)
-    return approval_detail_view(approval, services.settings, messages, context)
+    return ApprovalDetailOut.from_records(approval, services.settings, messages, context)
 
 
 def settled_view(settled: Settled, services: Services) -> SettledApprovalOut:
     return SettledApprovalOut(
-        approval=approval_view(settled.approval, services.settings),
+        approval=ApprovalOut.from_record(settled.approval, services.settings),
         run=run_view(settled.run) if settled.run else None,
     )
 

@@ -8,8 +8,7 @@ from agent import Answer, run_view
 from api.auth import CustomerPrincipal
 from api.deps import AppServices
 from api.inputs import ConfirmationId, ConversationId
-from api.responses import confirmation_view
-from api.schemas import ConfirmationAnswerOut, error_responses
+from api.schemas import ConfirmationAnswerOut, ConfirmationOut, error_responses
 from api.schemas.base import RequestBody
 
 router = APIRouter(prefix="/v1/conversations", tags=["confirmations"])
@@ -38,6 +37,6 @@ async def answer_confirmation(
         services.confirmations.answer(conversation_id, principal, confirmation_id, body.decision)
     )
     return ConfirmationAnswerOut(
-        confirmation=confirmation_view(settled.approval),
+        confirmation=ConfirmationOut.from_record(settled.approval),
         run=run_view(settled.run) if settled.run else None,
     )

@@ -24,12 +24,13 @@ from agent import (
     RateLimited,
     RunStatus,
     events_after,
+    message_view,
+    run_view,
 )
 from api.auth import AnyPrincipal, CustomerPrincipal
 from api.deps import AppServices
 from api.idempotency import IdempotencyKeys, request_hash
 from api.inputs import ConversationId, StorableText, message_text
-from api.responses import conversation_summary, conversation_view, message_view, run_view
 from api.schemas import ConversationDetailOut, ConversationOut, HandoffRefOut, SendMessageOut, error_responses
 from api.schemas.base import RequestBody
 from api.schemas.streams import event_stream_response
@@ -55,7 +56,7 @@ async def create_conversation(services: AppServices, principal: CustomerPrincipa
     # Paced with the turns (`agent/limits/pacing.py`): a burst of new conversations waits its turn instead of opening a
     # database connection each.
     async with services.loop.pacer.turn():
-        return conversation_summary(await services.runs.create_conversation(principal.id))
+        return ConversationOut.from_record(await services.runs.create_conversation(principal.id))
 
 
 @router.get("", responses=error_responses(401, 403, 422, 503))
@@ -66,7 +67,7 @@ async def list_conversations(
 ) -> list[ConversationOut]:
     """The signed-in customer's own conversations, newest first."""
     found = await services.runs.conversations_of(principal.id, limit=limit)
-    return [conversation_summary(c) for c in found]
+    return [ConversationOut.from_record(c) for c in found]
 
 
 @router.post(
@@ -263,4 +264,4 @@ async def read_conversation(
                 )
             )
         ).first()
-    return conversation_view(conversation, messages, runs, list(held), open_handoff)
+    return ConversationDetailOut.from_records(conversation, messages, runs, list(held), open_handoff)

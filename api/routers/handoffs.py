@@ -12,11 +12,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import Field
 
-from agent import ANY_OPEN, HandoffFilter, HandoffFilterName
+from agent import ANY_OPEN, HandoffFilter, HandoffFilterName, message_view
 from api.auth import StaffPrincipal
 from api.deps import AppServices
 from api.inputs import HandoffId, message_text
-from api.responses import handoff_view, message_view
 from api.routers.conversations import MessageIn
 from api.schemas import HandoffDetailOut, HandoffOut, StaffReplyOut, error_responses
 from api.schemas.base import RequestBody
@@ -43,7 +42,7 @@ async def list_handoffs(
 ) -> list[HandoffOut]:
     """Oldest first. `open` is queued and claimed; `mine=true` keeps only those I claimed."""
     where = HandoffFilter(status=status, claimed_by=staff.id if mine else None)
-    return [handoff_view(h) for h in await services.handoffs.find(where, limit=limit)]
+    return [HandoffOut.from_record(h) for h in await services.handoffs.find(where, limit=limit)]
 
 
 @router.get("/{handoff_id}", responses=error_responses(404, 422))
@@ -51,13 +50,15 @@ async def read_handoff(services: AppServices, _: StaffPrincipal, handoff_id: Han
     """One hand-off with its conversation so far."""
     handoff = await services.handoffs.get(handoff_id)
     messages = await services.runs.messages(handoff.conversation_id)
-    return HandoffDetailOut(**handoff_view(handoff).model_dump(), conversation=[message_view(m) for m in messages])
+    return HandoffDetailOut(
+        **HandoffOut.from_record(handoff).model_dump(), conversation=[message_view(m) for m in messages]
+    )
 
 
 @router.post("/{handoff_id}/claim", responses=error_responses(404, 409, 422))
 async def claim_handoff(services: AppServices, staff: StaffPrincipal, handoff_id: HandoffId) -> HandoffOut:
     """Take the conversation. Of two people claiming at once, one gets 200 and the other 409."""
-    return handoff_view(await services.handoffs.claim(handoff_id, staff))
+    return HandoffOut.from_record(await services.handoffs.claim(handoff_id, staff))
 
 
 @router.post("/{handoff_id}/messages", responses=error_responses(404, 409, 413, 422))
@@ -67,7 +68,9 @@ async def reply_to_handoff(
     """Write to the customer as the owner of the hand-off: a message with role `agent` and my staff id."""
     content = message_text(body.content, services.settings.max_message_bytes)
     message = await services.handoffs.reply(handoff_id, staff, content)
-    return StaffReplyOut(message=message_view(message), handoff=handoff_view(await services.handoffs.get(handoff_id)))
+    return StaffReplyOut(
+        message=message_view(message), handoff=HandoffOut.from_record(await services.handoffs.get(handoff_id))
+    )
 
 
 @router.post("/{handoff_id}/close", responses=error_responses(404, 409, 413, 422))
@@ -76,4 +79,4 @@ async def close_handoff(
 ) -> HandoffOut:
     """Close as the owner (or any open hand-off as a supervisor). `bot` tells the customer the assistant is back,
     and the assistant answers what the customer wrote meanwhile that the team did not answer."""
-    return handoff_view(await services.handoff_desk.close(handoff_id, staff, body.outcome))
+    return HandoffOut.from_record(await services.handoff_desk.close(handoff_id, staff, body.outcome))

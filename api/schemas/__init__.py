@@ -1,5 +1,6 @@
 """The typed shapes of every JSON body the API answers with: the one definition each route declares in
-`/openapi.json` and `api.responses` builds from the stored records. Split by area:
+`/openapi.json`, each built from the stored records by its own `from_record` (or, from several, `from_records`)
+classmethod. Split by area:
 
     base           the common base (attribute docstrings become field descriptions in the spec)
     errors         the error body and each route's declared error statuses

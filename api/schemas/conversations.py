@@ -8,8 +8,30 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from agent import HeldKindName, MessageOut, ModelOut, PendingActionOut, PendingConfirmationOut, RunOut, UsageOut
+from agent import (
+    Approval,
+    ApprovalStatus,
+    ChatMessage,
+    Conversation,
+    Handoff,
+    HeldKind,
+    HeldKindName,
+    MessageOut,
+    ModelOut,
+    PendingActionOut,
+    PendingConfirmationOut,
+    Run,
+    RunOut,
+    UsageOut,
+    feed_decision,
+    held_runs,
+    human_decision,
+    message_view,
+    run_view,
+)
 from api.schemas.base import Schema
+from tools.store.money import to_dollars
+from tools.store.sanitize import visible, visible_json
 
 __all__ = [
     "ConfirmationAnswerOut",
@@ -33,6 +55,12 @@ class ConversationOut(Schema):
     customer_id: str
     """The store's `user_id` of the customer the conversation belongs to."""
     created_at: datetime
+
+    @classmethod
+    def from_record(cls, conversation: Conversation) -> ConversationOut:
+        return ConversationOut(
+            id=conversation.id, customer_id=conversation.customer_id, created_at=conversation.created_at
+        )
 
 
 class HandoffRefOut(Schema):
@@ -80,6 +108,26 @@ class HeldCallOut(Schema):
     expires_at: datetime
     decided_at: datetime | None
 
+    @classmethod
+    def from_record(cls, held: Approval) -> HeldCallOut:
+        decided = held.executed_amount_cents
+        approval = held.kind == HeldKind.APPROVAL
+        return cls(
+            id=held.id,
+            kind=HeldKind.APPROVAL if approval else HeldKind.CONFIRMATION,
+            status=held.status,
+            decision=feed_decision(held),
+            tool=held.tool,
+            summary=visible(held.summary or ""),
+            amount=to_dollars(held.amount_cents),
+            decided_amount=to_dollars(decided) if decided is not None and approval else None,
+            note=visible(held.note) if approval and held.note is not None else None,
+            run_id=held.run_id,
+            created_at=held.created_at,
+            expires_at=held.expires_at,
+            decided_at=held.decided_at,
+        )
+
 
 class ConversationDetailOut(ConversationOut):
     messages: list[MessageOut]
@@ -90,6 +138,25 @@ class ConversationDetailOut(ConversationOut):
     """Every confirmation and approval of the conversation, answered or not, oldest first."""
     handoff: HandoffRefOut | None
     """The conversation's open hand-off (`queued` or `claimed`), if it waits for or is with a person now."""
+
+    @classmethod
+    def from_records(
+        cls,
+        conversation: Conversation,
+        messages: list[ChatMessage],
+        runs: list[Run],
+        held_calls: list[Approval],
+        open_handoff: Handoff | None,
+    ) -> ConversationDetailOut:
+        """The whole conversation as a page opened again needs it: what was said, and how every held call ended."""
+        held_calls = sorted(held_calls, key=lambda h: (h.created_at, h.id))
+        return cls(
+            **ConversationOut.from_record(conversation).model_dump(),
+            messages=[message_view(m) for m in messages],
+            runs=[run_view(answered) for answered in held_runs(runs, held_calls)],
+            held_calls=[HeldCallOut.from_record(h) for h in held_calls],
+            handoff=HandoffRefOut(id=open_handoff.id, status=open_handoff.status) if open_handoff else None,
+        )
 
 
 class ConfirmationOut(Schema):
@@ -109,6 +176,21 @@ class ConfirmationOut(Schema):
     result: dict[str, Any] | None
     """What the store answered when the action ran."""
     resumed_run_id: str | None
+
+    @classmethod
+    def from_record(cls, held: Approval) -> ConfirmationOut:
+        return cls(
+            id=held.id,
+            status=held.status,
+            decision=None if held.status == ApprovalStatus.PENDING else human_decision(held),
+            tool=held.tool,
+            arguments=visible_json(held.arguments),
+            summary=visible(held.summary or ""),
+            expires_at=held.expires_at,
+            decided_at=held.decided_at,
+            result=held.result,
+            resumed_run_id=held.resumed_run_id,
+        )
 
 
 class ConfirmationAnswerOut(Schema):

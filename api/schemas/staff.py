@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agent import ApprovalContext
+from agent import Approval, ApprovalContext, ChatMessage, Handoff, message_view
 from api.schemas.base import Schema
 from api.schemas.conversations import MessageOut, RunOut
+from tools.store.money import to_dollars
+from tools.store.sanitize import visible, visible_json
+
+if TYPE_CHECKING:  # api.settings imports api.errors, which imports these shapes
+    from api.settings import Settings
+
+
+def trace_link(trace_id: str | None, settings: Settings) -> str | None:
+    """The trace in the Jaeger UI the operator set (`SUPPORT_JAEGER_UI_URL`), if any."""
+    if not trace_id or not settings.jaeger_ui_url:
+        return None
+    return f"{settings.jaeger_ui_url.rstrip('/')}/trace/{trace_id}"
 
 
 class ApprovalDecisionOut(Schema):
@@ -23,6 +35,23 @@ class ApprovalDecisionOut(Schema):
     executed_amount: float | None
     result: dict[str, Any] | None
     """What the store answered when the action ran."""
+
+    @classmethod
+    def from_record(cls, approval: Approval) -> ApprovalDecisionOut | None:
+        """None while undecided."""
+        if not approval.decided_at:
+            return None
+        executed = approval.executed_amount_cents
+        return cls(
+            by=approval.decided_by,
+            role=approval.decided_role,
+            at=approval.decided_at,
+            note=visible(approval.note) if approval.note is not None else None,
+            executed_arguments=visible_json(approval.executed_arguments),
+            executed_hash=approval.executed_hash,
+            executed_amount=to_dollars(executed) if executed is not None else None,
+            result=approval.result,
+        )
 
 
 class ApprovalOut(Schema):
@@ -55,6 +84,31 @@ class ApprovalOut(Schema):
     """None until decided."""
     resumed_run_id: str | None
 
+    @classmethod
+    def from_record(cls, approval: Approval, settings: Settings) -> ApprovalOut:
+        trace_id = approval.trace_context.get("trace_id")
+        return ApprovalOut(
+            id=approval.id,
+            status=approval.status,
+            tool=approval.tool,
+            arguments=visible_json(approval.arguments),
+            arguments_hash=approval.arguments_hash,
+            reason=visible(approval.reason),
+            policy_code=approval.rule,
+            policy_version=approval.policy_version,
+            amount=to_dollars(approval.amount_cents),
+            approver_role=approval.approver_role,
+            conversation_id=approval.conversation_id,
+            customer_id=approval.customer_id,
+            run_id=approval.run_id,
+            trace_id=trace_id,
+            trace_url=trace_link(trace_id, settings),
+            created_at=approval.created_at,
+            expires_at=approval.expires_at,
+            decision=ApprovalDecisionOut.from_record(approval),
+            resumed_run_id=approval.resumed_run_id,
+        )
+
 
 class PolicyOut(Schema):
     rule: str
@@ -68,6 +122,17 @@ class ApprovalDetailOut(ApprovalOut):
     policy: PolicyOut
     context: ApprovalContext
     """What an approver needs to decide: the order, the customer's recent refunds, earlier approvals."""
+
+    @classmethod
+    def from_records(
+        cls, approval: Approval, settings: Settings, messages: list[ChatMessage], context: ApprovalContext
+    ) -> ApprovalDetailOut:
+        return cls(
+            **ApprovalOut.from_record(approval, settings).model_dump(),
+            conversation=[message_view(m) for m in messages],
+            policy=PolicyOut(rule=approval.rule, reason=approval.reason, version=approval.policy_version),
+            context=context,
+        )
 
 
 class SettledApprovalOut(Schema):
@@ -92,6 +157,11 @@ class HandoffOut(Schema):
     closed_at: datetime | None
     outcome: str | None
     """How it was closed: `bot` (back to the assistant) or `resolved`."""
+
+    @classmethod
+    def from_record(cls, handoff: Handoff) -> HandoffOut:
+        shown = HandoffOut.model_validate(handoff, from_attributes=True)
+        return shown.model_copy(update={"summary": visible(shown.summary)})
 
 
 class HandoffDetailOut(HandoffOut):
