@@ -38,7 +38,7 @@ async def customer_json(ctx: ToolContext) -> dict[str, Any]:
     }
 
 
-@registry.tool(effect=Effect.READ)
+@registry.tool(effect=Effect.READ, label="Looking up your account")
 async def get_customer_profile(ctx: ToolContext, args: NoArgs) -> dict[str, Any]:
     """Get the signed-in customer's profile: name, default address, email, payment methods (with gift card
     balances) and the ids of their orders."""
@@ -49,7 +49,7 @@ class ModifyCustomerAddress(AddressArgs):
     pass
 
 
-@registry.tool(effect=Effect.WRITE)
+@registry.tool(effect=Effect.WRITE, label="Updating your address")
 async def modify_customer_address(ctx: ToolContext, args: ModifyCustomerAddress) -> Change:
     """Replace the signed-in customer's default address. Confirm the full new address with the customer first."""
     customer = await load_customer(ctx.session, ctx.customer_id)

@@ -112,7 +112,7 @@ class ModifyPendingOrderItems(ItemSwapArgs):
     pass
 
 
-@registry.tool(effect=Effect.MONEY)
+@registry.tool(effect=Effect.MONEY, label="Changing the order's items")
 async def modify_pending_order_items(ctx: ToolContext, args: ModifyPendingOrderItems) -> Change:
     """Swap items of a pending order for other variants of the same product (e.g. another size or colour).
     Can be done once per order and only while its status is 'pending': collect every item to change first.
@@ -150,7 +150,7 @@ class ExchangeDeliveredOrderItems(ItemSwapArgs):
     pass
 
 
-@registry.tool(effect=Effect.MONEY)
+@registry.tool(effect=Effect.MONEY, label="Arranging the exchange")
 async def exchange_delivered_order_items(ctx: ToolContext, args: ExchangeDeliveredOrderItems) -> Change:
     """Exchange items of a delivered order for other variants of the same product. Can be done once per order:
     collect every item to exchange first. The price difference is settled on the given payment method."""
@@ -183,7 +183,7 @@ class ReturnDeliveredOrderItems(ToolArgs):
     payment_method_id: PaymentMethodId
 
 
-@registry.tool(effect=Effect.MONEY)
+@registry.tool(effect=Effect.MONEY, label="Arranging the return")
 async def return_delivered_order_items(ctx: ToolContext, args: ReturnDeliveredOrderItems) -> Change:
     """Request a return of items of a delivered order. The refund goes to the order's original payment method or
     to one of the customer's gift cards. Can be done once per order: collect every item first."""

@@ -50,7 +50,7 @@ class GetOrderDetails(ToolArgs):
     order_id: OrderId
 
 
-@registry.tool(effect=Effect.READ)
+@registry.tool(effect=Effect.READ, label="Looking up your order")
 async def get_order_details(ctx: ToolContext, args: GetOrderDetails) -> dict[str, Any]:
     """Get one of the customer's orders: status, items with prices and options, shipping address, fulfilments
     (tracking ids) and payment history."""
@@ -71,7 +71,7 @@ def net_paid_by_method(order: Order) -> dict[str, int]:
     return {method: cents for method, cents in net.items() if cents > 0}
 
 
-@registry.tool(effect=Effect.MONEY)
+@registry.tool(effect=Effect.MONEY, label="Cancelling the order")
 async def cancel_pending_order(ctx: ToolContext, args: CancelPendingOrder) -> Change:
     """Cancel a pending order and refund what was paid to the original payment methods (gift cards at once,
     cards and PayPal in 5-7 business days). Only orders with status 'pending' can be cancelled. Confirm the
@@ -106,7 +106,7 @@ class ModifyPendingOrderAddress(AddressArgs):
     order_id: OrderId
 
 
-@registry.tool(effect=Effect.WRITE)
+@registry.tool(effect=Effect.WRITE, label="Changing the order's address")
 async def modify_pending_order_address(ctx: ToolContext, args: ModifyPendingOrderAddress) -> Change:
     """Change the shipping address of a pending order (status containing 'pending'). Confirm the full new
     address with the customer first."""
@@ -126,7 +126,7 @@ class ModifyPendingOrderPayment(ToolArgs):
     payment_method_id: PaymentMethodId
 
 
-@registry.tool(effect=Effect.MONEY)
+@registry.tool(effect=Effect.MONEY, label="Changing the order's payment method")
 async def modify_pending_order_payment(ctx: ToolContext, args: ModifyPendingOrderPayment) -> Change:
     """Pay a pending order with a different payment method of the customer: the new method is charged the order
     amount and the old one refunded. A gift card must have enough balance. Only for orders paid once."""

@@ -46,7 +46,7 @@ class IssueRefund(ToolArgs):
     reason: FreeText = Field(description="Why the refund is given, in a sentence; staff read it when approving.")
 
 
-@registry.tool(effect=Effect.MONEY)
+@registry.tool(effect=Effect.MONEY, label="Arranging the refund")
 async def issue_refund(ctx: ToolContext, args: IssueRefund) -> Change:
     """Give a goodwill refund on one of the customer's orders (e.g. for a late or damaged delivery), to the order's
     original payment method. Never more than the order still has refundable."""

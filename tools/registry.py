@@ -44,6 +44,10 @@ class Change:
 ToolFunc = Callable[[ToolContext, Any], Awaitable[Any]]
 
 
+NEUTRAL_LABEL = "Working on it"
+"""The widget's words for a tool that has no label of its own, or for a name that is no tool."""
+
+
 @dataclass(frozen=True, slots=True)
 class ToolSpec:
     name: str
@@ -53,6 +57,8 @@ class ToolSpec:
     func: ToolFunc
     ends_run: bool = False
     input_schema: dict[str, Any] = field(default_factory=dict)
+    label: str = NEUTRAL_LABEL
+    """What the customer's widget shows while the tool runs: plain words, never the tool's name."""
 
     @property
     def writes(self) -> bool:
@@ -91,7 +97,9 @@ class ToolRegistry:
     def __init__(self) -> None:
         self._tools: dict[str, ToolSpec] = {}
 
-    def tool(self, *, effect: Effect, ends_run: bool = False) -> Callable[[ToolFunc], ToolFunc]:
+    def tool(
+        self, *, effect: Effect, ends_run: bool = False, label: str = NEUTRAL_LABEL
+    ) -> Callable[[ToolFunc], ToolFunc]:
         def register(func: ToolFunc) -> ToolFunc:
             name = func.__name__
             if name in self._tools:
@@ -113,6 +121,7 @@ class ToolRegistry:
                 func=func,
                 ends_run=ends_run,
                 input_schema=_schema_for(args_model),
+                label=label,
             )
             return func
 
@@ -123,6 +132,11 @@ class ToolRegistry:
             return self._tools[name]
         except KeyError:
             raise UnknownTool(f"there is no tool named {name!r}") from None
+
+    def label_of(self, name: str) -> str:
+        """The tool's label for the widget; a name that is no tool here (a model's invention) gets a neutral one."""
+        spec = self._tools.get(name)
+        return spec.label if spec is not None else NEUTRAL_LABEL
 
     def __contains__(self, name: object) -> bool:
         return name in self._tools

@@ -26,6 +26,7 @@ from agent.held.status import ApprovalStatus, HeldKind, RunStatus, feed_answer
 from basics.batched import row_parameters, rows_values
 from basics.clock import utcnow
 from basics.dialects import dialect_of
+from tools.registry import registry
 from tools.store.money import to_dollars
 
 Event = dict[str, Any]
@@ -47,28 +48,12 @@ STORED_KINDS = (
     "run.completed",
     "run.failed",
 )
-TOOL_LABELS = {
-    "get_customer_profile": "Looking up your account",
-    "get_order_details": "Looking up your order",
-    "get_product_details": "Looking up the product",
-    "list_product_types": "Looking through the catalogue",
-    "cancel_pending_order": "Cancelling the order",
-    "modify_pending_order_address": "Changing the order's address",
-    "modify_pending_order_payment": "Changing the order's payment method",
-    "modify_pending_order_items": "Changing the order's items",
-    "return_delivered_order_items": "Arranging the return",
-    "exchange_delivered_order_items": "Arranging the exchange",
-    "modify_customer_address": "Updating your address",
-    "issue_refund": "Arranging the refund",
-    "transfer_to_human_agents": "Passing you to our team",
-    "search_help_centre": "Searching the help centre",
-}
 
 
 def tool_label(tool: str) -> str:
-    """What the widget shows while a tool runs: plain words, never the tool's name (an unknown name, e.g. a
-    model's invention, gets a neutral label)."""
-    return TOOL_LABELS.get(tool, "Working on it")
+    """What the widget shows while a tool runs: the label the tool was registered with (`tools.registry`), never
+    its name (an unknown name, e.g. a model's invention, gets a neutral label)."""
+    return registry.label_of(tool)
 
 
 def event(kind: str, conversation_id: str, *, run_id: str | None = None, **data: Any) -> Event:

@@ -21,7 +21,7 @@ class SearchHelpCentre(ToolArgs):
     query: FreeText = Field(description="The customer's question, in their words or rephrased; any language.")
 
 
-@registry.tool(effect=Effect.READ)
+@registry.tool(effect=Effect.READ, label="Searching the help centre")
 async def search_help_centre(ctx: ToolContext, args: SearchHelpCentre) -> dict[str, Any]:
     """Search the store's help centre (returns, exchanges, cancellations, refunds, shipping, payment, gift cards,
     warranty, damaged or missing items, account and privacy). Returns the best passages with article id, title,
