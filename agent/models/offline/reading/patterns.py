@@ -44,8 +44,8 @@ def registered() -> tuple[re.Pattern[str], ...]:
 
     import agent.models.offline as package
 
-    for module in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{module.name}")
+    for module in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+        importlib.import_module(module.name)
     return tuple(_REGISTERED)
 
 
