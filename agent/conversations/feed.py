@@ -21,6 +21,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agent.conversations.records import HeldRun, confirmation_card, message_view, run_view
+from agent.conversations.steps import StepKind, StepRecord
 from agent.conversations.tables import Approval, ChatMessage, Conversation, ConversationEvent, Handoff, Run
 from agent.held.status import ApprovalStatus, HeldKind, RunStatus, feed_answer
 from basics.batched import row_parameters, rows_values
@@ -165,21 +166,21 @@ def run_ended(run: Run, held: Approval | None) -> Event:
     return event(kind, run.conversation_id, run_id=run.id, run=run_view(HeldRun(run, held)).model_dump(mode="json"))
 
 
-def tools_finished(run: Run, steps: Sequence[dict[str, Any]]) -> list[Event]:
+def tools_finished(run: Run, steps: Sequence[StepRecord]) -> list[Event]:
     """The run's tool calls, stored with its steps: a reloaded widget can show what was looked up or done."""
     return [
         event(
             "tool.finished",
             run.conversation_id,
             run_id=run.id,
-            tool=step["tool"],
-            tool_use_id=step["tool_use_id"],
-            label=tool_label(str(step["tool"])),
-            outcome=step["decision"],
-            ok=step["result"] is not None and not step["is_error"],
+            tool=step.tool,
+            tool_use_id=step.tool_use_id,
+            label=tool_label(str(step.tool)),
+            outcome=step.decision,
+            ok=step.result is not None and not step.is_error,
         )
         for step in steps
-        if step.get("kind") == "tool"
+        if step.kind == StepKind.TOOL
     ]
 
 

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agent.conversations import feed
 from agent.conversations.admission import TAKE_ONE, Allowance
+from agent.conversations.steps import StepRecord
 from agent.conversations.tables import Approval, ChatMessage, Run
 from agent.conversations.turns import CONVERSATIONS, ConversationSoFar, storing
 from agent.held.handoffs import open_handoff
@@ -57,7 +58,7 @@ class GenericWrites:
         message: ChatMessage | None,
         events: list[feed.Event],
         held: Approval | None,
-        steps: list[dict[str, Any]] | None,
+        steps: list[StepRecord] | None,
     ) -> None:
         """Run a turn's closing `writes` (`release` among them), store the reply `message` and tell the feed, in one
         transaction; a hand-off the run asked for is opened in it."""

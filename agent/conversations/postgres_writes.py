@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from agent.conversations import feed
 from agent.conversations.admission import CONVERSATION_IF_ALLOWED, Allowance
 from agent.conversations.generic_writes import GenericWrites
+from agent.conversations.steps import StepRecord
 from agent.conversations.tables import Approval, ChatMessage, Run
 from agent.conversations.turns import ConversationSoFar, storing
 from agent.held.status import RunStatus
@@ -65,7 +66,7 @@ class PostgresWrites(GenericWrites):
         message: ChatMessage | None,
         events: list[feed.Event],
         held: Approval | None,
-        steps: list[dict[str, Any]] | None,
+        steps: list[StepRecord] | None,
     ) -> None:
         if run.status == RunStatus.HANDED_OFF:
             await super().close(run, writes, release, message, events, held, steps)

@@ -2,9 +2,52 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from basics.clock import utcnow
+
+
+class StepKind(StrEnum):
+    MODEL = "model"
+    TOOL = "tool"
+
+
+@dataclass(slots=True)
+class StepRecord:
+    """One step of a run, as its `steps` row stores it (`agent.conversations.tables.Step`): a model call (provider,
+    model, stop reason, tokens, cost) or a tool call (tool, arguments, the gate's decision and rule, the result)."""
+
+    run_id: str
+    position: int
+    kind: StepKind
+    created_at: datetime
+    provider: str | None = None
+    model: str | None = None
+    stop_reason: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_micro_usd: int = 0
+    tool: str | None = None
+    tool_use_id: str | None = None
+    arguments: Any = None
+    decision: str | None = None
+    rule: str | None = None
+    result: Any = None
+    is_error: bool = False
+    latency_ms: float = 0.0
+    passages: Any = None
+
+    def row(self) -> dict[str, Any]:
+        """The values of its `steps` row, by column."""
+        return {name: getattr(self, name) for name in COLUMNS}
+
+
+COLUMNS = tuple(field.name for field in fields(StepRecord))
 
 
 class StepLog:
@@ -13,7 +56,7 @@ class StepLog:
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[StepRecord] = []
         self.decisions: list[dict[str, Any]] = []
         """Audit rows of the run's allowed reads, stored with the steps (`agent.turn.tool_gate.ToolGate`)."""
         self.answered_by: tuple[str, str] | None = None
@@ -26,38 +69,15 @@ class StepLog:
     @property
     def tools_run(self) -> list[str]:
         """The tools this run ran without an error, in order."""
-        return [str(row["tool"]) for row in self.rows if row["kind"] == "tool" and not row["is_error"]]
+        return [str(row.tool) for row in self.rows if row.kind == StepKind.TOOL and not row.is_error]
 
     def audit(self, decision_row: dict[str, Any] | None) -> None:
         if decision_row is not None:
             self.decisions.append(decision_row)
 
-    def add(self, **values: Any) -> None:
-        if values.get("kind") == "model":
+    def add(self, kind: StepKind, **values: Any) -> None:
+        if kind == StepKind.MODEL:
             self.answered_by = (str(values["provider"]), str(values["model"]))
             self.fallback_reason = values.pop("fallback_reason", None)
         self.kb_version = values.pop("kb_version", None) or self.kb_version
-        self.rows.append(
-            {**STEP_DEFAULTS, **values, "run_id": self.run_id, "position": len(self.rows), "created_at": utcnow()}
-        )
-
-
-STEP_DEFAULTS: dict[str, Any] = {
-    "provider": None,
-    "model": None,
-    "stop_reason": None,
-    "input_tokens": 0,
-    "output_tokens": 0,
-    "cache_read_tokens": 0,
-    "cache_write_tokens": 0,
-    "cost_micro_usd": 0,
-    "tool": None,
-    "tool_use_id": None,
-    "arguments": None,
-    "decision": None,
-    "rule": None,
-    "result": None,
-    "is_error": False,
-    "latency_ms": 0.0,
-    "passages": None,
-}
+        self.rows.append(StepRecord(self.run_id, len(self.rows), kind, utcnow(), **values))

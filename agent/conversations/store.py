@@ -17,6 +17,7 @@ from agent.conversations.admission import Admission
 from agent.conversations.claims import FOR_MESSAGE, INTERRUPTED, SO_FAR, Claims, claim_values
 from agent.conversations.generic_writes import GenericWrites
 from agent.conversations.postgres_writes import PostgresWrites
+from agent.conversations.steps import StepRecord
 from agent.conversations.tables import Approval, ChatMessage, Conversation, IdempotentRequest, Run, Step
 from agent.conversations.turns import (
     CONVERSATIONS,
@@ -288,7 +289,7 @@ class RunStore:
         budget_exhausted: str | None = None,
         error: str | None = None,
         trace_id: str | None = None,
-        steps: list[dict[str, Any]] | None = None,
+        steps: list[StepRecord] | None = None,
         decisions: list[dict[str, Any]] | None = None,
         kb_version: str | None = None,
         held: Approval | None = None,
@@ -330,9 +331,9 @@ class RunStore:
         events: list[feed.Event] = []
         if steps:
             for step in steps:
-                step["arguments"] = clean_json(step["arguments"])
-                step["result"] = clean_json(step["result"])
-            writes.append(insert_rows(Step.__table__, steps, "step"))  # type: ignore[attr-defined]
+                step.arguments = clean_json(step.arguments)
+                step.result = clean_json(step.result)
+            writes.append(insert_rows(Step.__table__, [step.row() for step in steps], "step"))  # type: ignore[attr-defined]
             events.extend(feed.tools_finished(run, steps))
         if decisions:
             writes.append(insert_rows(PolicyDecisionRecord.__table__, decisions, "decision"))  # type: ignore[attr-defined]

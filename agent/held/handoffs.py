@@ -17,13 +17,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import BindParameter, ColumnElement, exists, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agent.conversations import feed
+from agent.conversations.steps import StepRecord
 from agent.conversations.tables import ChatMessage, Conversation, Handoff, Run
 from agent.errors import HandoffConflict, NotHandoffOwner
 from agent.held.status import ANY_OPEN, OPEN_HANDOFF, HandoffFilterName, HandoffStatus
@@ -44,7 +45,7 @@ STAFF_EXCHANGE_ACK = "Noted: the support team handled that part of the conversat
 
 
 async def open_handoff(
-    session: AsyncSession, run: Run, steps: Sequence[dict[str, Any]] | None, now: datetime
+    session: AsyncSession, run: Run, steps: Sequence[StepRecord] | None, now: datetime
 ) -> Handoff | None:
     """Queue the conversation of a run that ended `handed_off`, inside the caller's transaction (which also
     records the feed's `handoff.queued`). A conversation already waiting for (or owned by) a person keeps its one
@@ -56,8 +57,8 @@ async def open_handoff(
     )
     if existing.first() is not None:
         return None
-    transfer = next((s for s in steps or () if s.get("tool") == TRANSFER_TOOL), None)
-    arguments = transfer.get("arguments") if transfer else None
+    transfer = next((s for s in steps or () if s.tool == TRANSFER_TOOL), None)
+    arguments = transfer.arguments if transfer else None
     summary = str(arguments.get("summary") or "") if isinstance(arguments, dict) else ""
     handoff = Handoff(
         id=f"hoff_{run.id.removeprefix('run_')}",

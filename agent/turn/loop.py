@@ -27,7 +27,7 @@ from typing import Any
 
 from agent.conversations.feed import tool_label
 from agent.conversations.records import HeldRun
-from agent.conversations.steps import StepLog
+from agent.conversations.steps import StepKind, StepLog
 from agent.conversations.store import KnownAtStart, RunStore, RunTotals
 from agent.conversations.tables import Run
 from agent.errors import ModelError
@@ -341,7 +341,7 @@ class AgentLoop:
                 labels=labels,
             )
         steps.add(
-            kind="tool",
+            kind=StepKind.TOOL,
             latency_ms=latency_ms,
             tool=call.name[:200],
             tool_use_id=call.id[:200],

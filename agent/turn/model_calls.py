@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agent.conversations.steps import StepLog
+from agent.conversations.steps import StepKind, StepLog
 from agent.conversations.tables import Run
 from agent.errors import ModelProtocolError, ModelRejected, PromptTooLong
 from agent.limits.budget import RunBudget
@@ -146,7 +146,7 @@ class ModelCalls:
         cost = self.prices.cost_micro_usd(response.model or model.name, response.usage)
         budget.spend(response.usage, cost)
         steps.add(
-            kind="model",
+            kind=StepKind.MODEL,
             latency_ms=latency_ms,
             provider=response.provider or model.provider,
             model=response.model or model.name,
