@@ -67,9 +67,9 @@ from agent.errors import (
 )
 from agent.held.approval_facts import ApprovalContext, approval_context, decidable_by
 from agent.held.approvals import ApprovalFilter, ApprovalStore, held_call_of, human_decision
-from agent.held.confirmations import ConfirmationDesk
-from agent.held.decisions import ApprovalDesk, Settled
-from agent.held.handoff_closing import HandoffDesk
+from agent.held.confirmations import ConfirmationAnswers
+from agent.held.decisions import ApprovalDecisions, Settled
+from agent.held.handoff_closing import HandoffClosing
 from agent.held.handoffs import HandoffFilter, HandoffStore
 from agent.held.status import (
     ANY_OPEN,
@@ -115,7 +115,7 @@ __all__ = [
     "AnthropicModel",
     "Approval",
     "ApprovalContext",
-    "ApprovalDesk",
+    "ApprovalDecisions",
     "ApprovalError",
     "ApprovalFilter",
     "ApprovalFilterName",
@@ -127,7 +127,7 @@ __all__ = [
     "ChatMessage",
     "ClaudeOptions",
     "ConfigurationError",
-    "ConfirmationDesk",
+    "ConfirmationAnswers",
     "Conversation",
     "ConversationBusy",
     "ConversationEvent",
@@ -139,7 +139,7 @@ __all__ = [
     "DeskSessionRecord",
     "EventSink",
     "Handoff",
-    "HandoffDesk",
+    "HandoffClosing",
     "HandoffError",
     "HandoffFilter",
     "HandoffFilterName",

@@ -14,12 +14,12 @@ from typing import Any, TypeVar
 from agent import (
     Admission,
     AgentLoop,
-    ApprovalDesk,
+    ApprovalDecisions,
     ApprovalStore,
     CallBounds,
-    ConfirmationDesk,
+    ConfirmationAnswers,
     DailySpend,
-    HandoffDesk,
+    HandoffClosing,
     HandoffStore,
     Model,
     ModelRoutes,
@@ -66,16 +66,16 @@ class Services:
     """The default route's model (`routes` has the simple route's too)."""
     routes: ModelRoutes
     loop: AgentLoop
-    desk: ApprovalDesk
+    desk: ApprovalDecisions
     lease: WorkerLease
     recovery: RunRecovery
     handoffs: HandoffStore
     sweeper: ExpirySweeper
     verifier: TokenVerifier
-    confirmations: ConfirmationDesk
+    confirmations: ConfirmationAnswers
     feed: FeedHub
     knowledge: HelpCentre = field(default_factory=HelpCentre)
-    handoff_desk: HandoffDesk = field(init=False)
+    handoff_desk: HandoffClosing = field(init=False)
     """Closing hand-offs; `bot` gives the conversation back to the assistant (`agent.held.handoff_closing`)."""
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _housekeeping: asyncio.Task[None] | None = None
@@ -204,7 +204,7 @@ async def build_services(
     # A decision's run waits for its conversation while another run answers there; that run ends within its
     # wall-clock budget (or its process is gone, and the claim is taken over).
     claim_wait = timedelta(seconds=settings.run_timeout_s + 5)
-    desk = ApprovalDesk(
+    desk = ApprovalDecisions(
         database=database,
         approvals=approvals,
         runs=runs,
@@ -241,13 +241,13 @@ async def build_services(
         handoffs=HandoffStore(database),
         sweeper=ExpirySweeper(desk, interval_s=settings.approval_sweep_s),
         verifier=TokenVerifier(settings),
-        confirmations=ConfirmationDesk(desk),
+        confirmations=ConfirmationAnswers(desk),
         feed=FeedHub(
             database, interval_s=settings.feed_poll_s, streams_per_customer=settings.feed_streams_per_customer or None
         ),
         knowledge=knowledge,
     )
-    services.handoff_desk = HandoffDesk(handoffs=services.handoffs, runs=runs, loop=loop, spawn=services.spawn)
+    services.handoff_desk = HandoffClosing(handoffs=services.handoffs, runs=runs, loop=loop, spawn=services.spawn)
     services.sweeper.start()
     return services
 

@@ -233,7 +233,7 @@ class RunStore:
         already
         resumed the held call. While another run holds the conversation, it tries again for up to `wait_s` (that
         run ends within its wall-clock budget), then raises `ConversationBusy`, leaving the decision for the
-        recovery pass (`ApprovalDesk.recover`)."""
+        recovery pass (`ApprovalDecisions.recover`)."""
         deadline = time.monotonic() + wait_s
         pause = 0.05
         while True:

@@ -18,7 +18,7 @@ way out of `pending` other than expiry and a new message is `answer` below.
 from __future__ import annotations
 
 from agent.errors import ConfirmationNotPending
-from agent.held.decisions import ApprovalDesk, Settled
+from agent.held.decisions import ApprovalDecisions, Settled
 from agent.held.status import Answer, ApprovalStatus, HeldKind, spoken_answer, stored_answer
 from basics.clock import utcnow
 from basics.principal import Principal
@@ -28,8 +28,8 @@ CONFIRMED_NOTE = "confirmed by the customer"
 DECLINED_NOTE = "declined by the customer"
 
 
-class ConfirmationDesk:
-    def __init__(self, desk: ApprovalDesk) -> None:
+class ConfirmationAnswers:
+    def __init__(self, desk: ApprovalDecisions) -> None:
         self.desk = desk
         self.approvals = desk.approvals
 

@@ -53,7 +53,7 @@ class Settled:
     run: HeldRun | None
 
 
-class ApprovalDesk:
+class ApprovalDecisions:
     def __init__(
         self,
         *,

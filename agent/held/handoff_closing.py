@@ -21,7 +21,7 @@ from basics.principal import Principal
 Spawn = Callable[[Coroutine[Any, Any, Any]], object]
 
 
-class HandoffDesk:
+class HandoffClosing:
     def __init__(self, *, handoffs: HandoffStore, runs: RunStore, loop: AgentLoop, spawn: Spawn) -> None:
         self.handoffs = handoffs
         self.runs = runs

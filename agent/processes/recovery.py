@@ -25,7 +25,7 @@ from sqlmodel import col, select
 from agent.conversations.store import INTERRUPTED, KnownAtStart, RunStore, RunTotals
 from agent.conversations.tables import ChatMessage, Run, Worker
 from agent.errors import ConversationBusy
-from agent.held.decisions import ApprovalDesk
+from agent.held.decisions import ApprovalDecisions
 from agent.held.status import RunStatus
 from agent.processes.leases import WorkerLease, WorkerSighting
 from agent.turn import replies
@@ -47,7 +47,7 @@ class RunRecovery:
         database: Database,
         runs: RunStore,
         loop: AgentLoop,
-        desk: ApprovalDesk,
+        desk: ApprovalDecisions,
         lease: WorkerLease,
         wait_s: float = 0.0,
     ) -> None:

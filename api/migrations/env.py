@@ -9,10 +9,10 @@ from alembic import context
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection
 
-from api import all_tables as schema
+from api import all_tables
 from basics.dialects import dialect_of
 
-target_metadata = schema.metadata
+target_metadata = all_tables.metadata
 
 # One process migrates at a time: replicas starting together wait for the first one (PostgreSQL only;
 # SQLite serialises writers by itself).

@@ -11,13 +11,13 @@ import asyncio
 import contextlib
 import logging
 
-from agent import ApprovalDesk
+from agent import ApprovalDecisions
 
 log = logging.getLogger(__name__)
 
 
 class ExpirySweeper:
-    def __init__(self, desk: ApprovalDesk, *, interval_s: float) -> None:
+    def __init__(self, desk: ApprovalDecisions, *, interval_s: float) -> None:
         self.desk = desk
         self.interval_s = interval_s
         self.passes = 0

@@ -1,7 +1,7 @@
 """The contract: wherever a run reaches a client (a route's answer, a conversation read, a feed event), it carries
 the call it waits on, built in one place (`agent.conversations.records.run_view` of a `HeldRun`). A run
-awaiting the customer
-always shows its card while the card can be answered; a run awaiting a team member always shows the approval.
+awaiting the customer always shows its card while the card can be answered; a run awaiting a team member always
+shows the approval.
 
 The runs here chain writes, as a model does for a request that needs two (8 of the 40 retail tasks that write do):
 a cancellation the customer confirms, which the policy holds for a support agent, after whose approval the
