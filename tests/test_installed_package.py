@@ -138,7 +138,7 @@ def test_the_wheel_carries_every_file_of_the_data_folders(installed: Installed) 
         "evals/data/tasks_train.json",
         "cli/eval/command.py",
         "evals/templates/report.html",
-        "evals/templates/compare.html",
+        "cli/eval/templates/compare.html",
         "agent/limits/prices.toml",
         "agent/routing/prompts/released.toml",
         "agent/routing/prompts/v1/system.md",
