@@ -51,7 +51,7 @@ class ConfirmationAnswers:
         if not won:
             latest = await self.approvals.get(held.id)
             raise ConfirmationNotPending(answered(held.id, latest.status))
-        self.desk.loop.telemetry.confirmation_decided(held, spoken_answer(answer), customer.id, customer.role)
+        self.desk.telemetry.confirmation_decided(held, spoken_answer(answer), customer.id, customer.role)
         return await self.desk.settle(held.id)
 
     async def withdraw_open(self, conversation_id: str, customer: Principal) -> list[str]:
@@ -59,7 +59,7 @@ class ConfirmationAnswers:
         withdrawn = await self.approvals.withdraw_open(conversation_id, customer.id)
         for held_id in withdrawn:
             held = await self.approvals.get(held_id)
-            self.desk.loop.telemetry.confirmation_decided(held, ApprovalStatus.WITHDRAWN, customer.id, customer.role)
+            self.desk.telemetry.confirmation_decided(held, ApprovalStatus.WITHDRAWN, customer.id, customer.role)
         return withdrawn
 
 

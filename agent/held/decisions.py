@@ -27,6 +27,7 @@ from agent.held.approvals import SERVICE_ID, ApprovalStore, decision_notice, esc
 from agent.held.status import CONFIRMED, ApprovalStatus, HeldKind, RunStatus
 from agent.models.base import ToolUseBlock
 from agent.telemetry.links import HeldCall, PausedRun
+from agent.telemetry.recorder import Telemetry
 from agent.turn.loop import AgentLoop
 from agent.turn.replies import APPROVAL_EXPIRED, CONFIRMATION_EXPIRED, awaiting_approval
 from agent.turn.state import TurnState
@@ -82,6 +83,11 @@ class ApprovalDecisions:
         self.claim_wait = claim_wait
         """How long a decision's run waits for its conversation while another run answers there."""
 
+    @property
+    def telemetry(self) -> Telemetry:
+        """The loop's: spans and metrics of decisions go where the runs' go."""
+        return self.loop.telemetry
+
     # ---- decisions ----------------------------------------------------------------------------------------
 
     async def approve(
@@ -92,14 +98,14 @@ class ApprovalDecisions:
         amount = await self._check_authority(approval, approver, arguments, amended=amended is not None)
         if not await self.approvals.approve(approval.id, approver, note, arguments, amount):
             raise ApprovalNotPending(await self._why_not_pending(approval.id))
-        self.loop.telemetry.approval_closed()
+        self.telemetry.approval_closed()
         return await self._execute_and_resume(approval.id)
 
     async def reject(self, approval_id: str, approver: Principal, note: str) -> Settled:
         approval = await self._pending(approval_id)
         if not await self.approvals.reject(approval.id, approver, note):
             raise ApprovalNotPending(await self._why_not_pending(approval.id))
-        self.loop.telemetry.approval_closed()
+        self.telemetry.approval_closed()
         return await self._resume(await self.approvals.get(approval.id))
 
     async def _pending(self, approval_id: str, kind: str = HeldKind.APPROVAL) -> Approval:
@@ -160,7 +166,7 @@ class ApprovalDecisions:
         if approval.status == ApprovalStatus.APPROVED and approval.kind == HeldKind.CONFIRMATION:
             return await self._run_confirmed(approval)
         if approval.status == ApprovalStatus.APPROVED:
-            telemetry = self.loop.telemetry
+            telemetry = self.telemetry
             await telemetry.know_customer(approval.customer_id)
             held = held_call(approval, ApprovalStatus.APPROVED, approval.executed_arguments or {})
             with telemetry.held_call_span(held) as span:
@@ -179,7 +185,7 @@ class ApprovalDecisions:
         """Run a call the customer confirmed, as the policy decides it now, under the held call's key: a second
         attempt (a crash, a recovery pass) replays the recorded result instead of writing again. If the policy
         now holds the call for a human, nothing runs and the run that answers opens the approval."""
-        telemetry = self.loop.telemetry
+        telemetry = self.telemetry
         await telemetry.know_customer(confirmation.customer_id)
         held = held_call(confirmation, CONFIRMED, confirmation.arguments)
         with telemetry.held_call_span(held) as span:
@@ -264,7 +270,7 @@ class ApprovalDecisions:
             opened = await self.approvals.create(
                 run, call, decision, state, confirmation.trace_context, idempotency_key=confirmation.idempotency_key
             )
-            self.loop.telemetry.approval_opened()
+            self.telemetry.approval_opened()
             status, reply = RunStatus.AWAITING_APPROVAL, awaiting_approval(decision)
         finished = await self.runs.finish_turn(
             run,
@@ -286,9 +292,9 @@ class ApprovalDecisions:
         approval = await self.approvals.get(approval_id)
         if await self.approvals.expire(approval_id):
             if approval.kind == HeldKind.APPROVAL:
-                self.loop.telemetry.approval_closed()
+                self.telemetry.approval_closed()
             else:
-                self.loop.telemetry.confirmation_decided(approval, ApprovalStatus.EXPIRED, SERVICE_ID, SERVICE_ID)
+                self.telemetry.confirmation_decided(approval, ApprovalStatus.EXPIRED, SERVICE_ID, SERVICE_ID)
             await self._resume(await self.approvals.get(approval_id))
 
     async def _expire_if_due(self, approval: Approval) -> bool:
