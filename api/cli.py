@@ -225,6 +225,7 @@ def evaluate(args: argparse.Namespace) -> None:
         customer_model=args.customer_model,
         task_ids=tuple(args.task or ()),
         compare=args.compare,
+        cases=tuple(Path(path) for path in args.cases or ()),
     )
     sys.exit(run_eval(options))
 
@@ -309,6 +310,13 @@ def main(argv: list[str] | None = None) -> None:
         "golden: the scripted golden conversations (no key needed with --model offline)",
     )
     p.add_argument("--task", action="append", help="play only this task id or golden case name (repeatable)")
+    p.add_argument(
+        "--cases",
+        action="append",
+        metavar="PATH",
+        help="with --tasks golden: play the cases in this YAML file or folder instead of the packaged golden suite, "
+        "e.g. the desk's SUPPORT_GOLDEN_CASES_DIR (repeatable)",
+    )
     p.add_argument("--trials", type=positive_int, default=1, help="plays per task, for pass^k (default 1)")
     p.add_argument("--concurrency", type=positive_int, default=4, help="trials played at once (default 4)")
     p.add_argument("--max-cost-usd", type=positive_usd, help="stop starting trials once this much is spent")

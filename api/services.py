@@ -37,7 +37,7 @@ from api.feed_hub import FeedHub
 from api.identity import TokenVerifier, check_identity_settings
 from api.model_setup import build_routes, load_prompt_versions
 from api.prices import load_prices
-from api.settings import Settings, secret
+from api.settings import Settings, golden_cases_folder, secret
 from policies.config import PolicyConfig, load_policy
 from policies.engine import PolicyEngine
 from tools import registry
@@ -145,6 +145,7 @@ async def build_services(
 ) -> Services:
     """`model` and `simple_model` replace the configured default and simple routes' models (tests, evaluations)."""
     check_identity_settings(settings)
+    golden_cases_folder(settings.golden_cases_dir)
     telemetry = telemetry or Telemetry()
     prompts = load_prompt_versions(settings)
     routes = build_routes(settings, telemetry, model=model, simple_model=simple_model)

@@ -36,8 +36,8 @@ from sqlmodel import col, select
 from agent.models.base import Model
 from agent.tables import Approval, Run, Step
 from agent.telemetry import Telemetry
-from evals.cases import Conversation, Turn
-from evals.store_state import customer_state
+from evals.cases import Conversation, StoreSnapshot, Turn
+from evals.store_state import apply_snapshot, customer_state
 from evals.transcript import (
     HeldCallRecord,
     RunRecord,
@@ -279,9 +279,12 @@ class HarnessError(RuntimeError):
 
 
 @asynccontextmanager
-async def open_session(case: str, customer: str, *, target: Target, store: StoreTemplate) -> AsyncIterator[CaseSession]:
-    """Start the service on a fresh copy of the store with `target`'s model, and open a conversation for
-    `customer`. The service stops (and the copy is deleted) when the block ends."""
+async def open_session(
+    case: str, customer: str, *, target: Target, store: StoreTemplate, store_data: StoreSnapshot | None = None
+) -> AsyncIterator[CaseSession]:
+    """Start the service on a fresh copy of the store with `target`'s model (and the case's `store_data` written
+    into it), and open a conversation for `customer`. The service stops (and the copy is deleted) when the block
+    ends."""
     from api.app import create_app
     from api.settings import Settings
 
@@ -304,6 +307,8 @@ async def open_session(case: str, customer: str, *, target: Target, store: Store
     app = create_app(settings, model=target.instance, simple_model=target.simple_instance, telemetry=telemetry)
     database = Database(url)
     try:
+        if store_data is not None:
+            await apply_snapshot(database, customer, store_data)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
             async with httpx.AsyncClient(transport=transport, base_url="http://eval.case", timeout=120) as http:
@@ -321,7 +326,9 @@ async def play(case: str, conversation: Conversation, *, target: Target, store: 
     """Play every turn of a case and return its transcript. A case the harness cannot play at all still gets a
     transcript, with `error` set, so one broken case never stops a suite."""
     try:
-        async with open_session(case, conversation.customer, target=target, store=store) as session:
+        async with open_session(
+            case, conversation.customer, target=target, store=store, store_data=conversation.store
+        ) as session:
             for turn in conversation.turns:
                 await session.take(turn)
             return await session.transcript()
