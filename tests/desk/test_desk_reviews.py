@@ -66,7 +66,7 @@ async def test_the_queue_lists_flagged_runs_newest_first_and_filters_them(databa
         await flag(service, invented, FlagKind.UNGROUNDED_AMOUNT, "$412.00", ago_s=30)
         await flag(service, invented, FlagKind.FALLBACK, "the first model timed out", ago_s=20)
         async with service.services.database.session() as db:
-            await db.exec(update(Run).where(col(Run.id) == invented["run"]).values(prompt_version="v2"))  # type: ignore[call-overload]
+            await db.exec(update(Run).where(col(Run.id) == invented["run"]).values(prompt_version="v2"))
             await db.commit()
         alice = await sign_in(service.http, "agent_alice", "agent")
 
@@ -159,7 +159,7 @@ async def test_the_review_marks_ungrounded_parts_and_keeps_the_reply_text(sqlite
         run = await answered_run(service)
         reply = 'Your refund of $412.00 <script>alert("x")</script> arrives on 12 May & costs $412.00.'
         async with service.services.database.session() as db:
-            await db.exec(update(Run).where(col(Run.id) == run["run"]).values(reply=reply))  # type: ignore[call-overload]
+            await db.exec(update(Run).where(col(Run.id) == run["run"]).values(reply=reply))
             await db.commit()
         await flag(service, run, FlagKind.UNGROUNDED_AMOUNT, "$412.00")
         await flag(service, run, FlagKind.UNGROUNDED_DATE, "12 May")

@@ -158,7 +158,7 @@ async def test_the_export_is_a_form_of_the_session_and_of_this_conversation(sqli
     folder.mkdir()
     async with running_service(sqlite_url, SUPPORT_GOLDEN_CASES_DIR=str(folder)) as service:
         conversation, run, alice = await reviewed(service)
-        other, other_run, _ = await reviewed(service)
+        _, other_run, _ = await reviewed(service)
         forged = await export(service, alice, conversation, run, csrf="not-the-token", must_say=TRACKING)
         assert forged.status_code == 403
         elsewhere = await export(service, alice, conversation, other_run, must_say=TRACKING)
