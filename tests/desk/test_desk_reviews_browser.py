@@ -26,6 +26,7 @@ from tools.context import utcnow
 from tools.store.database import Database
 
 TRACKING = "357962501027"
+SUPPORT_EVAL = [sys.executable, "-m", "api.cli", "eval", "--model", "offline", "--tasks", "golden"]
 
 
 @pytest.fixture
@@ -68,7 +69,8 @@ def record_thumbs_down(database_url: str, conversation: str, run: dict[str, str]
                         created_at=now,
                     )
                 )
-                db.add(RunFlag(run_id=run["id"], conversation_id=conversation, kind=FlagKind.THUMBS_DOWN, created_at=now))
+                disliked = FlagKind.THUMBS_DOWN
+                db.add(RunFlag(run_id=run["id"], conversation_id=conversation, kind=disliked, created_at=now))
                 await db.commit()
         finally:
             await database.dispose()
@@ -124,8 +126,7 @@ def test_a_thumbs_down_is_reviewed_and_becomes_a_golden_case_eval_plays(
     assert written.name in reviewer.locator("#case-saved").inner_text()
     out = tmp_path / "report"
     played = subprocess.run(
-        [sys.executable, "-m", "api.cli", "eval", "--model", "offline", "--tasks", "golden"]
-        + ["--cases", str(cases_folder), "--out", str(out)],
+        [*SUPPORT_EVAL, "--cases", str(cases_folder), "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
