@@ -3,7 +3,8 @@
 The case holds what replaying the conversation needs and what the reviewer said must and must not happen:
 
 * `inputs.customer` and `inputs.turns`: the customer's messages in order up to the reviewed run, with the
-  customer's answers to confirmations and the staff decisions on approvals where the conversation had them;
+  customer's answers to confirmations and the staff decisions on approvals (with the team's note, and an amended
+  amount) where the conversation had them;
 * `inputs.store`: the orders the conversation's tool calls named, as they were when the conversation first read
   them (or as the store holds them now), and the customer's payment methods, in the store data's field names,
   so the case replays on a store whose data has moved on;
@@ -159,6 +160,11 @@ def _decision_turn(held: Approval) -> dict[str, Any]:
     if held.kind == "confirmation":
         return {"confirm": "decline" if decision == "declined" else "confirm"}
     turn: dict[str, Any] = {"staff": "reject" if decision == "rejected" else "approve"}
+    changed = {k: v for k, v in (held.executed_arguments or {}).items() if held.arguments.get(k) != v}
+    if turn["staff"] == "approve" and changed:
+        turn.update(staff="amend", arguments=changed)
+    if held.note:  # the team's words to the customer: the model reads them in the replay too
+        turn["note"] = held.note
     if held.decided_role == "supervisor":
         turn["role"] = "supervisor"
     return turn

@@ -17,11 +17,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from agent.quality.flags import FlagKind
 from agent.quality.review_queue import ReviewFilter, flags_of, review_queue
-from agent.tables import Run
+from agent.tables import Conversation, Run
 from api.desk.errors import DeskPageError, desk_id
 from api.desk.golden_case import CorrectionError, golden_case, read_correction, write_case
 from api.desk.pages import review_page
 from api.desk.render import render
+from api.desk.session import DeskSession
 from api.desk.signin import Desk, DeskForm
 from api.desk.wording import flag_words
 from api.errors import ApiError
@@ -135,7 +136,9 @@ async def reviews_page(request: Request, session: Desk) -> HTMLResponse:
     return render(request, "reviews.html", context)
 
 
-async def reviewed_run(request: Request, conversation_id: str, run_id: str, session: Any) -> tuple[Any, Run]:
+async def reviewed_run(
+    request: Request, conversation_id: str, run_id: str, session: DeskSession
+) -> tuple[Conversation, Run]:
     """The conversation and its run that the form names; anything else is the desk's 404 page."""
     services = services_of(request)
     conversation = await services.runs.conversation_for(desk_id(conversation_id, "conversation"), session.principal)

@@ -22,8 +22,9 @@ from evals.cases import load_cases
 from evals.golden import golden_dataset, run_golden
 from evals.harness import StoreTemplate, Target
 from tests.support import fixture_data as data
+from tests.support.confirm import answer
 from tests.support.desk import DeskUser, sign_in
-from tests.support.service import ServiceClient, running_service
+from tests.support.service import ServiceClient, bearer, running_service
 
 JAMES = "james_li_5688"
 TRACKING = "357962501027"
@@ -195,3 +196,39 @@ def test_cases_of_a_folder_load_with_their_store_data(tmp_path: Path) -> None:
     (tmp_path / "r.yaml").write_text(yaml.safe_dump(case))
     with pytest.raises(ValueError, match="must have order_id #W0000001 and user_id james_li_5688"):
         load_cases([tmp_path])
+
+
+async def test_a_case_replays_the_confirmation_and_the_amended_approval(
+    sqlite_url: str, tmp_path: Path, store: StoreTemplate
+) -> None:
+    folder = tmp_path / "reviewed"
+    folder.mkdir()
+    async with running_service(sqlite_url, SUPPORT_GOLDEN_CASES_DIR=str(folder)) as service:
+        conversation = await service.new_conversation(JAMES)
+        asked = await service.say(JAMES, conversation, "Order #W2611340 arrived damaged, please refund $150")
+        held = await answer(service, JAMES, conversation, asked.json()["run"])
+        assert held["status"] == "awaiting_approval", held
+        approval = held["pending_action"]["approval_id"]
+        original = (await service.http.get(f"/v1/approvals/{approval}", headers=bearer("agent_bob", "agent"))).json()
+        decided = await service.http.post(
+            f"/v1/approvals/{approval}/approve",
+            json={"note": "one item was fine", "arguments": {**original["arguments"], "amount": 120}},
+            headers=bearer("agent_bob", "agent"),
+        )
+        assert decided.status_code == 200, decided.text
+        alice = await sign_in(service.http, "agent_alice", "agent")
+        kept = await export(
+            service, alice, conversation, decided.json()["run"]["id"], must_call=["issue_refund"], must_say="$120.00"
+        )
+        assert kept.status_code == 303, kept.text
+
+    (written,) = folder.iterdir()
+    case = yaml.safe_load(written.read_text())["cases"][0]
+    assert case["inputs"]["turns"] == [
+        {"say": "Order #W2611340 arrived damaged, please refund $150"},
+        {"confirm": "confirm"},
+        {"staff": "amend", "arguments": {"amount": 120}, "note": "one item was fine"},
+    ]
+    report = await run_golden(Target(model="offline"), store=store, dataset=golden_dataset(cases=[written]))
+    (result,) = report.results.values()
+    assert result.passed, result.failures
