@@ -197,7 +197,7 @@ class _Reader:
                 GROUP BY 1, conversation_id
             )
             SELECT b, COUNT(*) AS conversations, SUM(handed) AS handed, SUM(unresolved) AS unresolved
-            FROM per_conversation GROUP BY b"""
+            FROM per_conversation GROUP BY b"""  # noqa: S608 - constant fragments, values bound
 
     def _run_sql(self) -> str:
         return f"""
@@ -211,12 +211,10 @@ class _Reader:
                    SUM(runs.cost_micro_usd) AS cost
             FROM runs LEFT JOIN feedback ON feedback.run_id = runs.id
             WHERE runs.started_at >= :start AND runs.started_at < :end
-            GROUP BY 1"""
+            GROUP BY 1"""  # noqa: S608 - constant fragments, values bound
 
     def _latency_sql(self) -> str:
-        ranks = ", ".join(
-            f"MAX(CASE WHEN k = ({p} * n + 99) / 100 THEN seconds END) AS p{p}" for p in PERCENTILES
-        )
+        ranks = ", ".join(f"MAX(CASE WHEN k = ({p} * n + 99) / 100 THEN seconds END) AS p{p}" for p in PERCENTILES)
         return f"""
             WITH finished AS (
                 SELECT {self.sql.bucket("started_at")} AS b, {self.sql.latency()} AS seconds
@@ -226,7 +224,7 @@ class _Reader:
                        COUNT(*) OVER (PARTITION BY b) AS n
                 FROM finished
             )
-            SELECT b, {ranks} FROM ranked GROUP BY b"""
+            SELECT b, {ranks} FROM ranked GROUP BY b"""  # noqa: S608 - constant fragments, values bound
 
     async def _approval_waits(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
         """(opened, closed) of each approval open at some moment of the range; closed is when it was decided or
@@ -250,11 +248,12 @@ class _Reader:
 
     async def top_tools(self, start: datetime) -> list[Ranked]:
         rows = await self.rows(
-            f"""SELECT steps.tool AS name, COUNT(*) AS count
+            """SELECT steps.tool AS name, COUNT(*) AS count
                 FROM runs JOIN steps ON steps.run_id = runs.id
                 WHERE runs.started_at >= :start AND runs.started_at < :end AND steps.kind = 'tool'
                       AND steps.tool IS NOT NULL
-                GROUP BY steps.tool ORDER BY count DESC, name LIMIT {TOP}""",
+                GROUP BY steps.tool ORDER BY count DESC, name LIMIT :top""",
+            top=TOP,
             start=start,
             end=self.now + timedelta(microseconds=1),
         )
@@ -262,10 +261,11 @@ class _Reader:
 
     async def top_flags(self, start: datetime) -> list[Ranked]:
         rows = await self.rows(
-            f"""SELECT run_flags.kind AS name, COUNT(DISTINCT run_flags.run_id) AS count
+            """SELECT run_flags.kind AS name, COUNT(DISTINCT run_flags.run_id) AS count
                 FROM runs JOIN run_flags ON run_flags.run_id = runs.id
                 WHERE runs.started_at >= :start AND runs.started_at < :end
-                GROUP BY run_flags.kind ORDER BY count DESC, name LIMIT {TOP}""",
+                GROUP BY run_flags.kind ORDER BY count DESC, name LIMIT :top""",
+            top=TOP,
             start=start,
             end=self.now + timedelta(microseconds=1),
         )
