@@ -31,7 +31,7 @@ def seed(database_url: str) -> None:
     async def write() -> None:
         database = Database(database_url)
         try:
-            await seed_history(database, last_half_past_two())
+            await seed_history(database, last_half_past_two(), running=False)
         finally:
             await database.dispose()
 

@@ -28,8 +28,9 @@ def today_at(now: datetime, hour: int, minute: int = 0) -> datetime:
     return now.astimezone(UTC).replace(hour=hour, minute=minute, second=0, microsecond=0)
 
 
-async def seed_history(database: Database, now: datetime, prefix: str = "fig") -> None:
-    """The history above, `now` being 14:30 of its day (ids start with `prefix`)."""
+async def seed_history(database: Database, now: datetime, prefix: str = "fig", *, running: bool = True) -> None:
+    """The history above, `now` being 14:30 of its day (ids start with `prefix`). `running=False` leaves out D,
+    whose run a live service would take for one its process lost, and end (`agent.recovery`)."""
     assert now.hour == 14 and now.minute == 30, "the history is laid out around 14:30"
     today = today_at(now, 0)
     yesterday = today - timedelta(days=1)
@@ -53,7 +54,7 @@ async def seed_history(database: Database, now: datetime, prefix: str = "fig") -
         run("a1", today_at(now, 14, 5), 2, "completed", 10_000),
         run("a2", today_at(now, 14, 10), 4, "completed", 5_000, fallback_reason="model_overloaded"),
         run("b1", today_at(now, 14, 20), 1, "handed_off", 20_000),
-        run("d1", today_at(now, 14, 25), None, "running"),
+        *([run("d1", today_at(now, 14, 25), None, "running")] if running else []),
         run("f1", yesterday - timedelta(minutes=1), 5, "completed", 99_000, fallback_reason="model_overloaded"),
     ]
     conversations = sorted({r.conversation_id for r in runs})
@@ -109,6 +110,7 @@ async def seed_history(database: Database, now: datetime, prefix: str = "fig") -
             created_at=opened,
             expires_at=opened + timedelta(days=2),
             decided_at=decided,
+            resumed_run_id=None if decided is None else f"{prefix}_a2",  # settled: nothing for a service to resume
         )
 
     approvals = [
