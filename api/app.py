@@ -114,10 +114,11 @@ def create_app(
             expose_headers=["Retry-After", "Idempotent-Replayed"],
             max_age=600,
         )
-    if traced:
+    if traced or resolved.metrics_enabled:  # with metrics alone: the HTTP server's requests, for the 5xx alert
         FastAPIInstrumentor.instrument_app(
             app,
             tracer_provider=telemetry.tracer_provider,
+            meter_provider=observability.meter_provider,
             excluded_urls="healthz,livez,readyz,metrics",
             exclude_spans=["receive", "send"],  # one server span per request is what a reviewer wants
         )
