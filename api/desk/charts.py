@@ -41,6 +41,11 @@ class Chart:
     ceiling: float | None = None
     """The value axis' top, when it is fixed (1 for a rate); otherwise the largest value."""
 
+    @property
+    def legend(self) -> list[Series]:
+        """The series to name under the chart: only where there are several to tell apart."""
+        return list(self.series) if len(self.series) > 1 else []
+
     def svg(self) -> Markup:
         values = [v for s in self.series for v in s.values if v is not None]
         top = self.ceiling if self.ceiling is not None else max(values, default=0.0)

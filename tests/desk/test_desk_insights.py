@@ -64,6 +64,8 @@ def test_the_insights_page_shows_its_plots(
     drawn = bars.first.bounding_box()
     assert drawn is not None and drawn["height"] > 0 and drawn["width"] > 0
     assert "Latest: Conversations" in (conversations.locator("desc").text_content() or "")
+    expect(page.locator("#day-latency figcaption")).to_contain_text("median")
+    expect(page.locator("#day-latency figcaption")).to_contain_text("95th percentile")
     expect(page.locator("table").filter(has_text="Get order details")).to_contain_text("3")
     expect(page.locator("table").filter(has_text="Amount not from the conversation")).to_contain_text("2")
     expect(page.locator("#oldest-approval")).to_contain_text("h")
