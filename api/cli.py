@@ -1,4 +1,5 @@
-"""The `support` command: serve, migrate, seed, token, chat, kb, eval; and the staff commands of `api.staff_cli`."""
+"""The `support` command: serve, migrate, seed, token, chat, kb, eval; the staff commands of `api.staff_cli`, and
+`support insights` (`api.insights_cli`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from api import kb_cli, staff_cli
+from api import insights_cli, kb_cli, staff_cli
 from api.errors import ConfigurationError
 from api.identity import mint_token
 from api.service_url import DEFAULT_HOST, DEFAULT_PORT, listen_host, listen_port
@@ -333,6 +334,7 @@ def main(argv: list[str] | None = None) -> None:
     p.set_defaults(func=evaluate)
 
     staff_cli.register(commands)
+    insights_cli.register(commands)
     kb_cli.add_commands(commands)
 
     args = parser.parse_args(argv)
