@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agent.budget import RunLimits
+from agent.quality.flags import FlagMode
 from api.capacity import ConnectionBudget
 from tools.store.database import PoolLimits
 
@@ -119,6 +120,10 @@ class Settings(BaseSettings):
     demo_enabled: bool = Field(default=False, alias="SUPPORT_DEMO")
     """Serve `/demo`, where anyone can pick a seed customer and chat as them. Also on with the development
     secret; never turn it on where the store's data is real."""
+    grounding_flags: FlagMode = Field(default=FlagMode.RECORD, alias="SUPPORT_GROUNDING_FLAGS")
+    """What a model reply stating something the run never saw does (`agent.quality.grounding`): `record` (the
+    default) sends it and flags the run for review; `hold` withholds it, tells the customer a colleague will check
+    the answer, and hands the conversation to the desk."""
     jaeger_ui_url: str | None = Field(default=None, alias="JAEGER_UI_URL")
     """With it set, approvals carry a ready link to their run's trace."""
 
