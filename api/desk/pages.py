@@ -10,7 +10,7 @@ from sqlmodel import col, select
 
 from agent.approvals import ApprovalFilter
 from agent.handoffs import HandoffFilter
-from agent.tables import Step
+from agent.tables import RunFlag, Step
 from api.desk.errors import desk_id
 from api.desk.render import render
 from api.desk.signin import Desk
@@ -65,6 +65,14 @@ async def review_page(request: Request, conversation_id: str, session: Desk) -> 
         decisions = (
             await db.exec(select(PolicyDecisionRecord).where(col(PolicyDecisionRecord.run_id).in_(run_ids)))
         ).all()
+        flags = (
+            await db.exec(
+                select(RunFlag).where(col(RunFlag.conversation_id) == conversation.id).order_by(col(RunFlag.id))
+            )
+        ).all()
+    flags_of: dict[str, list[RunFlag]] = {}
+    for flag in flags:
+        flags_of.setdefault(flag.run_id, []).append(flag)
     reasons = {(d.run_id, d.call_id): d for d in decisions}
     by_run: dict[str, list[Step]] = {}
     for step in steps:
@@ -81,6 +89,7 @@ async def review_page(request: Request, conversation_id: str, session: Desk) -> 
                     "run": run,
                     "steps": by_run.get(run.id, []),
                     "trace_url": trace_link(run.trace_id, services.settings),
+                    "flags": flags_of.get(run.id, []),
                 }
                 for run in runs
             ],

@@ -61,3 +61,35 @@ def quoted(registry: ToolRegistry, tool: str, arguments: dict[str, Any]) -> list
     except UnknownTool:
         names = sorted(_NARRATIVE_NAMES)
     return [(name, str(arguments[name])) for name in names if arguments.get(name)]
+
+
+HANDOFF_REASONS = {
+    "transfer_requested": "the assistant passed the conversation on",
+    "approval_expired": "an action waiting for approval expired",
+    "reply_held": "the assistant's answer was held for a check: it states facts nothing in the conversation shows",
+}
+"""Why a conversation reached the team, in words (`agent.handoffs`)."""
+
+FLAG_WORDS = {
+    "ungrounded_order": "names an order the run never saw",
+    "ungrounded_amount": "states an amount the run never saw",
+    "ungrounded_tracking": "states a tracking number the run never saw",
+    "ungrounded_date": "states a date the run never saw",
+    "ungrounded_item": "names an item the run never saw",
+    "ungrounded_payment": "names a payment method the run never saw",
+    "ungrounded_policy": "states a store rule no help-centre passage in the run says",
+    "fallback": "answered by a fallback model",
+    "provider_refusal": "the model provider refused to answer",
+    "budget_exhausted": "a budget ran out",
+    "failed": "the run failed",
+    "thumbs_down": "the customer said the answer did not help",
+}
+"""A run's flags (`agent.quality.flags.FlagKind`), in words for the run review."""
+
+
+def handoff_reason(code: str) -> str:
+    return HANDOFF_REASONS.get(code, code.replace("_", " "))
+
+
+def flag_words(kind: str) -> str:
+    return FLAG_WORDS.get(kind, kind.replace("_", " "))

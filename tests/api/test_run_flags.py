@@ -5,6 +5,7 @@ budget, a failure) is flagged too. Each flag is a row, a span event and a count,
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from agent.models.offline import OfflineModel
 from agent.models.scripted import ScriptedModel, Step, call, say
 from agent.replies import REPLY_HELD
 from agent.tables import ChatMessage, ConversationEvent, Handoff, RunFlag
+from tests.support.desk import sign_in
 from tests.support.service import ServiceClient, bearer, running_service, service_settings
 from tests.support.telemetry import recording
 
@@ -115,7 +117,22 @@ async def test_with_hold_the_customer_never_reads_an_ungrounded_reply(
         assert await flags_of(service, run["id"]) == [(kind, stated)]
         queue = (await service.http.get("/v1/handoffs", headers=ALICE)).json()
         assert [h["conversation_id"] for h in queue] == [conversation]
+        # The desk says why in words, shows the held answer for the check, and marks the run's flag.
+        alice = await sign_in(service.http, "agent_alice", "agent")
+        desk_queue = (await service.http.get("/desk/queue", headers=alice.headers)).text
+        handoff_page = (await service.http.get(f"/desk/handoffs/{handoff.id}", headers=alice.headers)).text
+        review = (await service.http.get(f"/desk/conversations/{conversation}", headers=alice.headers)).text
+        assert "the assistant&#39;s answer was held for a check" in handoff_page and "reply_held" not in handoff_page
+        assert html.escape(reply, quote=True) in handoff_page and "held for a check" in desk_queue
+        assert WORDS[kind] in review and html.escape(stated) in review
     model.assert_done()
+
+
+WORDS = {
+    "ungrounded_amount": "states an amount the run never saw",
+    "ungrounded_tracking": "states a tracking number the run never saw",
+    "ungrounded_policy": "states a store rule no help-centre passage in the run says",
+}
 
 
 def test_a_bad_grounding_setting_refuses_to_start() -> None:
