@@ -18,8 +18,9 @@ from agent.models.base import Message, TextBlock, ToolResultBlock, ToolUseBlock
 from agent.quality.flags import FlagKind, FlagMode
 from agent.quality.grounding import Evidence, Ungrounded, check, evidence_of
 
-OFF_LOOP_CHARS = 64_000
-"""Above this much text to index, the check runs in a worker thread: the event loop serves other turns meanwhile."""
+OFF_LOOP_CHARS = 16_000
+"""Above this much text to index (about 5 ms of work: a few order lookups), the check runs in a worker thread, and
+the event loop serves other turns meanwhile."""
 SUMMARY_FACTS = 6
 
 KIND_WORDS = {

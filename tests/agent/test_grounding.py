@@ -4,11 +4,15 @@ and flagged only when nothing the run saw supports it."""
 from __future__ import annotations
 
 import json
+import threading
+from typing import Any
 
 import pytest
 
+from agent.models.base import Message
 from agent.quality.flags import FlagKind
-from agent.quality.grounding import check, evidence_of
+from agent.quality.grounding import Evidence, Ungrounded, check, evidence_of
+from agent.quality.reply_check import ReplyCheck
 from tests.support import fixture_data
 
 PRODUCTS = frozenset({"water bottle", "office chair"})
@@ -74,3 +78,22 @@ def test_a_policy_window_is_grounded_by_a_passage_that_states_it() -> None:
 def test_a_fact_stated_twice_is_one_flag() -> None:
     found = check("$412.00 now, and $412.00 later.", evidence_of([]))
     assert [u.stated for u in found] == ["$412.00"]
+
+
+class RecordingCheck(ReplyCheck):
+    threads: list[int]
+
+    def _check(self, reply: str, texts: list[str], records: list[Any], known: Evidence) -> list[Ungrounded]:
+        self.threads.append(threading.get_ident())
+        return super()._check(reply, texts, records, known)
+
+
+@pytest.mark.parametrize("lookups", [1, 40])
+async def test_a_long_conversation_is_checked_off_the_event_loop_with_the_same_result(lookups: int) -> None:
+    checker = RecordingCheck()
+    checker.threads = []
+    results = [Message.user_text(text) for text in order_and_profile() * lookups]
+    found = await checker.ungrounded("Order #W2611340: $536.65, not $412.00.", results, len(results), (), "v", [])
+    assert [u.stated for u in found] == ["$412.00"]
+    on_loop = checker.threads == [threading.get_ident()]
+    assert on_loop is (lookups == 1)
