@@ -208,22 +208,7 @@ class AgentLoop:
             log.exception("run %s failed unexpectedly", run.id)
             state.answer_open_calls("not run: the turn was stopped by an error on our side")
             ending = Ending("failed", replies.MODEL_FAILED, error=f"{type(error).__name__}: {error}"[:2000])
-        flags: list[Flag] = []
-        note = None
-        if ending.status == "completed" and not ending.refused:
-            ungrounded = await self.reply_check.ungrounded(
-                ending.reply,
-                state.messages,
-                state.run_start,
-                (row["result"] for row in steps.rows if row["kind"] == "tool" and row["result"] is not None),
-                plan.prompt.id,
-                [plan.prompt.system, *(json.dumps(tool, ensure_ascii=False) for tool in plan.prompt.tools)],
-            )
-            flags = [Flag.of(fact.kind, fact.stated) for fact in ungrounded]
-            if ungrounded and self.reply_check.holds:
-                # Withheld: the customer, the feed and the next turn's model only ever see the service's words.
-                note = HandoffNote(REPLY_HELD, held_summary(ending.reply, ungrounded))
-                ending = Ending("handed_off", replies.REPLY_HELD)
+        ending, flags, note = await self._check_reply(ending, state, steps, plan)
         if ending.refused:
             state.forget_turn(model_notices.withheld_after_refusal(steps.tools_run))
         state.messages.append(ending.message or Message(role="assistant", content=(TextBlock(ending.reply),)))
@@ -265,6 +250,32 @@ class AgentLoop:
             handoff_note=note,
         )
         return HeldRun(finished, ending.approval, tuple(flags))
+
+    async def _check_reply(
+        self, ending: Ending, state: TurnState, steps: StepLog, plan: TurnPlan
+    ) -> tuple[Ending, list[Flag], HandoffNote | None]:
+        """The model's reply checked against what the run saw (`agent.quality`): its ungrounded facts as flags,
+        and with `hold` the ending that withholds it. A check that breaks leaves the reply as it is, loudly."""
+        if ending.status != "completed" or ending.refused:
+            return ending, [], None
+        try:
+            ungrounded = await self.reply_check.ungrounded(
+                ending.reply,
+                state.messages,
+                state.run_start,
+                (row["result"] for row in steps.rows if row["kind"] == "tool" and row["result"] is not None),
+                plan.prompt.id,
+                [plan.prompt.system, *(json.dumps(tool, ensure_ascii=False) for tool in plan.prompt.tools)],
+            )
+        except Exception:
+            log.exception("the grounding check of run %s failed; its reply goes unchecked", steps.run_id)
+            return ending, [], None
+        flags = [Flag.of(fact.kind, fact.stated) for fact in ungrounded]
+        if not (ungrounded and self.reply_check.holds):
+            return ending, flags, None
+        # Withheld: the customer, the feed and the next turn's model only ever see the service's words.
+        note = HandoffNote(REPLY_HELD, held_summary(ending.reply, ungrounded))
+        return Ending("handed_off", replies.REPLY_HELD), flags, note
 
     async def _loop(
         self,
