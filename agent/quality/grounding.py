@@ -26,7 +26,6 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from agent.quality.flags import FlagKind
@@ -117,11 +116,12 @@ class Ungrounded:
 
 
 def _cents(whole: str, fraction: str | None) -> int | None:
-    try:
-        amount = Decimal(whole.replace(",", "") + ("." + fraction if fraction else ""))
-    except InvalidOperation:  # pragma: no cover - the patterns only match digits
+    """An amount in cents, or None for a number that is no amount of money (more than two non-zero decimals).
+    Integer arithmetic: evidence holds thousands of numbers, and this runs for each."""
+    digits = (fraction or "").rstrip("0")
+    if len(digits) > 2:
         return None
-    return int((amount * 100).to_integral_value())
+    return int(whole.replace(",", "")) * 100 + int((digits + "00")[:2])
 
 
 def _day(year: str, month: int, day: str) -> str | None:

@@ -63,8 +63,9 @@ PARSERS: dict[str, Callable[[str], None]] = {
     "shown text": visible,
     "log line": escape_controls,
     "model tool call intake": _tool_call,
-    "grounding (a reply and what its run saw)": lambda text: (
-        grounding.check(text, grounding.evidence_of([text]), items=frozenset({"water bottle"})) and None
+    "grounding: what a run saw": lambda text: grounding.evidence_of([text]) and None,
+    "grounding: a reply's facts": lambda text: (
+        grounding.check(text, grounding.Evidence(), items=frozenset({"water bottle"})) and None
     ),
 }
 assert {p for p in vars(grounding).values() if isinstance(p, re.Pattern)} <= set(grounding.PATTERNS.values()), (
