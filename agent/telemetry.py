@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +35,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from agent import masking
 from agent.models.base import ModelRequest, ModelResponse
+from agent.quality.run_flags import Flag
 from agent.tables import Approval, Run
 from policies.decision import Decision
 from tools import registry as store_tools
@@ -156,6 +157,17 @@ class Telemetry:
             description="Finished runs a later model of the fallback chain answered, by the model that did: the "
             "configured model failed them",
         )
+        self.flags = meter.create_counter(
+            "support.run.flags",
+            unit="{flag}",
+            description="Flags on runs for review, by kind (an ungrounded fact in a reply, a fallback's answer, a "
+            "refusal, a budget run out, a failure, a customer's thumbs-down), route and prompt version",
+        )
+        self.feedback = meter.create_counter(
+            "support.feedback",
+            unit="{verdict}",
+            description="Customers' verdicts on answers (helpful true or false), by route and prompt version",
+        )
         self.escalations = meter.create_counter(
             "support.route.escalations",
             unit="{turn}",
@@ -269,6 +281,29 @@ class Telemetry:
             )
         if run.cost_micro_usd:
             self.cost.add(run.cost_micro_usd / 1_000_000, labels)
+
+    def run_flagged(self, span: Span | None, run: Run, flags: Sequence[Flag]) -> None:
+        """Each flag of a run: an event on its span (the value only with content capture, masked: it is text of
+        the reply or the customer's) and a count by kind."""
+        labels = {key: value for key, value in run_labels(run).items() if key in METRIC_LABELS}
+        for flag in flags:
+            if span is not None:
+                attributes = {"support.flag.kind": flag.kind.value}
+                if self.capture_content:
+                    attributes["support.flag.value"] = str(mask(flag.value))
+                span.add_event("support.run.flag", attributes)
+            self.flags.add(1, {**labels, "kind": flag.kind.value})
+
+    def feedback_given(self, helpful: bool, route: str | None, prompt_version: str | None) -> None:
+        """A customer's verdict on an answer (`support_feedback_total` in Prometheus)."""
+        self.feedback.add(
+            1,
+            {
+                "helpful": "true" if helpful else "false",
+                "support.route": route or "",
+                "support.prompt.version": prompt_version or "",
+            },
+        )
 
     def route_escalated(self, kind: str, why: str, labels: Mapping[str, str]) -> None:
         """A turn left the simple route: counted, and marked on the span current then (the run's)."""

@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agent.budget import RunLimits
+from agent.quality.flags import FlagMode
 from api.capacity import ConnectionBudget
 from api.errors import ConfigurationError
 from tools.store.database import PoolLimits
@@ -124,6 +125,10 @@ class Settings(BaseSettings):
     golden_cases_dir: Path | None = Field(default=None, alias="SUPPORT_GOLDEN_CASES_DIR")
     """Where the desk's "Add to the golden cases" saves a reviewed conversation as a case file (a writable folder,
     checked at start-up). Unset: the desk offers the case as a download instead."""
+    grounding_flags: FlagMode = Field(default=FlagMode.RECORD, alias="SUPPORT_GROUNDING_FLAGS")
+    """What a model reply stating something the run never saw does (`agent.quality.grounding`): `record` (the
+    default) sends it and flags the run for review; `hold` withholds it, tells the customer a colleague will check
+    the answer, and hands the conversation to the desk."""
     jaeger_ui_url: str | None = Field(default=None, alias="JAEGER_UI_URL")
     """With it set, approvals carry a ready link to their run's trace."""
 

@@ -34,7 +34,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from sqlmodel import col, select
 
 from agent.models.base import Model
-from agent.tables import Approval, Run, Step
+from agent.tables import Approval, Run, RunFlag, Step
 from agent.telemetry import Telemetry
 from evals.cases import Conversation, StoreSnapshot, Turn
 from evals.store_state import apply_snapshot, customer_state
@@ -239,6 +239,13 @@ class CaseSession:
                     select(Step).where(col(Step.run_id).in_(run_ids), col(Step.kind) == "tool").order_by(col(Step.id))
                 )
             ).all()
+            flags = (
+                await session.exec(
+                    select(RunFlag)
+                    .where(col(RunFlag.conversation_id) == self.conversation_id)
+                    .order_by(col(RunFlag.id))
+                )
+            ).all()
             held = (
                 await session.exec(
                     select(Approval)
@@ -253,7 +260,7 @@ class CaseSession:
             conversation_id=self.conversation_id,
             turns=list(self.turns),
             replies=[m["content"] for m in messages if m["role"] == "assistant"],
-            runs=[_run_record(r) for r in runs],
+            runs=[_run_record(r, [f"{f.kind}: {f.value}" for f in flags if f.run_id == r.id]) for r in runs],
             tool_calls=[
                 ToolCallRecord(
                     run_id=s.run_id,
@@ -354,7 +361,7 @@ def _clear(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-def _run_record(run: Run) -> RunRecord:
+def _run_record(run: Run, flags: list[str]) -> RunRecord:
     latency = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
     return RunRecord(
         id=run.id,
@@ -367,6 +374,7 @@ def _run_record(run: Run) -> RunRecord:
         latency_s=latency,
         route=run.route,
         route_escalation=run.route_escalation,
+        flags=flags,
     )
 
 

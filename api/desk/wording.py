@@ -63,6 +63,13 @@ def quoted(registry: ToolRegistry, tool: str, arguments: dict[str, Any]) -> list
     return [(name, str(arguments[name])) for name in names if arguments.get(name)]
 
 
+HANDOFF_REASONS = {
+    "transfer_requested": "the assistant passed the conversation on",
+    "approval_expired": "an action waiting for approval expired",
+    "reply_held": "the assistant's answer was held for a check: it states facts nothing in the conversation shows",
+}
+"""Why a conversation reached the team, in words (`agent.handoffs`)."""
+
 FLAG_WORDS: dict[str, str] = {
     "ungrounded_order": "Names an order number the conversation never showed",
     "ungrounded_amount": "States an amount no order, message or help article showed",
@@ -78,6 +85,10 @@ FLAG_WORDS: dict[str, str] = {
     "thumbs_down": "The customer said it did not help",
 }
 """Each flag kind (`agent.quality.flags.FlagKind`) as a support agent reads it in the review queue."""
+
+
+def handoff_reason(code: str) -> str:
+    return HANDOFF_REASONS.get(code, code.replace("_", " "))
 
 
 def flag_words(kind: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.ops.exported import ADDED_BY_THE_FEEDBACK_AND_FLAGS_WORK, metrics_in, series_names
+from tests.ops.exported import metrics_in, series_names
 from tests.support.server import ROOT
 
 RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
@@ -97,7 +97,7 @@ def test_each_alert_is_written_for_the_person_on_call(rule: dict[str, Any]) -> N
 def test_the_rules_read_only_what_the_service_exports(exposition: str) -> None:
     exported = series_names(exposition)
     for rule in alerts():
-        unknown = metrics_in(rule["expr"]) - exported - ADDED_BY_THE_FEEDBACK_AND_FLAGS_WORK
+        unknown = metrics_in(rule["expr"]) - exported
         assert not unknown, f"{rule['alert']} reads {unknown}, which the service does not export"
 
 
@@ -105,7 +105,7 @@ def test_a_renamed_metric_is_caught(exposition: str) -> None:
     exported = series_names(exposition)
     renamed = RULES.read_text().replace("support_runs_total", "support_run_total")
     rules = [r for g in yaml.safe_load(renamed)["groups"] for r in g["rules"]]
-    caught = {r["alert"] for r in rules if metrics_in(r["expr"]) - exported - ADDED_BY_THE_FEEDBACK_AND_FLAGS_WORK}
+    caught = {r["alert"] for r in rules if metrics_in(r["expr"]) - exported}
     assert caught == {"SupportFallbackModelAnswering", "SupportUngroundedReplies"}
     assert metrics_in('sum by (support_route) (rate(support_runs_total{support_run_status="failed"}[5m]))') == {
         "support_runs_total"
