@@ -1,9 +1,10 @@
-"""The review queue in a real Chromium: a customer's thumbs-down puts the run in the Reviews page; the reviewer
-filters for it, opens the run review with the flagged part of the reply marked, adds it to the golden cases with
-a correction, and `support eval` plays the case it wrote. Screenshots of both pages go to the test's output folder.
+"""The review queue in a real Chromium: a customer's thumbs-down in the widget puts the run in the Reviews page;
+the reviewer filters for it, opens the run review with the flagged part of the reply marked, adds it to the golden
+cases with a correction, and `support eval` plays the case it wrote. Screenshots of the pages go to the test's
+output folder.
 
-The thumbs-down is recorded as the feedback endpoint records it (a `feedback` row and a `thumbs_down` flag on the
-run), written into the service's database by the test."""
+The offline model grounds every fact it states, so the grounding flag whose mark the reviewer reads (a tracking
+number) is written into the service's database by the test, as the grounding check records one."""
 
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
 from agent.quality.flags import FlagKind
-from agent.tables import Feedback, RunFlag
+from agent.tables import RunFlag
 from tests.desk.test_desk_browser import JAMES, Customer, signer
 from tests.support.server import ROOT, ServerProcess
+from tests.widget.test_widget_browser import ARRIVES_MS, open_by_keyboard, signed_in, write
 from tools.context import utcnow
 from tools.store.database import Database
 
@@ -38,39 +40,25 @@ def cases_folder(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def live_service_env(cases_folder: Path) -> dict[str, str]:
-    return {"SUPPORT_DESK_SECURE_COOKIE": "false", "SUPPORT_GOLDEN_CASES_DIR": str(cases_folder)}
+    return {"SUPPORT_DESK_SECURE_COOKIE": "false", "SUPPORT_DEMO": "1", "SUPPORT_GOLDEN_CASES_DIR": str(cases_folder)}
 
 
-def record_thumbs_down(database_url: str, conversation: str, run: dict[str, str]) -> None:
-    """The customer's "not helpful" on the run, and a grounding flag on the tracking number its reply gives."""
+def record_ungrounded_tracking(database_url: str, conversation: str, run_id: str) -> None:
+    """A grounding flag on the tracking number the run's reply gives, as the grounding check writes one."""
 
     async def write() -> None:
         database = Database(database_url)
         try:
             async with database.session() as db:
-                now = utcnow()
-                db.add(
-                    Feedback(
-                        run_id=run["id"],
-                        conversation_id=conversation,
-                        customer_id=JAMES,
-                        helpful=False,
-                        comment="that is not my parcel",
-                        model_name="offline-intent-1",
-                        created_at=now,
-                    )
-                )
                 db.add(
                     RunFlag(
-                        run_id=run["id"],
+                        run_id=run_id,
                         conversation_id=conversation,
                         kind=FlagKind.UNGROUNDED_TRACKING,
                         value=TRACKING,
-                        created_at=now,
+                        created_at=utcnow(),
                     )
                 )
-                disliked = FlagKind.THUMBS_DOWN
-                db.add(RunFlag(run_id=run["id"], conversation_id=conversation, kind=disliked, created_at=now))
                 await db.commit()
         finally:
             await database.dispose()
@@ -78,6 +66,24 @@ def record_thumbs_down(database_url: str, conversation: str, run: dict[str, str]
     # Playwright's sync API keeps this thread's event loop marked as running: the write gets a thread of its own.
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, write()).result()
+
+
+def thumbs_down_in_the_widget(page: Page, url: str, shots: Path) -> str:
+    """James asks where his order is and answers "No" to "Was this answer helpful?", with a comment. Returns the
+    run he judged."""
+    signed_in(page, url, JAMES)
+    open_by_keyboard(page)
+    write(page, "Where is my order #W2611340?")
+    feedback = page.locator(".feedback")
+    expect(feedback.get_by_text("Was this answer helpful?")).to_be_visible(timeout=ARRIVES_MS)
+    feedback.get_by_role("button", name="No").click()
+    page.get_by_label("Sorry it didn't help. What was missing or wrong? (optional)").fill("that is not my parcel")
+    feedback.get_by_role("button", name="Send", exact=True).click()
+    expect(feedback).to_have_text("Thank you for telling us.", timeout=ARRIVES_MS)
+    page.screenshot(path=shots / "widget-thumbs-down.png")
+    run_id = feedback.get_attribute("data-feedback-run")
+    assert run_id
+    return run_id
 
 
 def test_a_thumbs_down_is_reviewed_and_becomes_a_golden_case_eval_plays(
@@ -88,12 +94,14 @@ def test_a_thumbs_down_is_reviewed_and_becomes_a_golden_case_eval_plays(
     cases_folder: Path,
     tmp_path: Path,
 ) -> None:
+    run_id = thumbs_down_in_the_widget(new_context().new_page(), live_service.url, shots)
     customer = Customer(live_service.url, JAMES)
-    conversation = customer.new_conversation()
-    run = customer.say(conversation, "Where is my order #W2611340?")["run"]
+    (conversation,) = [c["id"] for c in customer.http.get("/v1/conversations").json()]
+    read = customer.http.get(f"/v1/conversations/{conversation}").json()
+    (run,) = [r for r in read["runs"] if r["id"] == run_id]
     assert TRACKING in run["reply"]
     unflagged = customer.say(customer.new_conversation(), "What kinds of products do you sell?")["run"]
-    record_thumbs_down(sqlite_url, conversation, run)
+    record_ungrounded_tracking(sqlite_url, conversation, run_id)
 
     reviewer = signer(live_service, new_context)("agent_alice", "agent")
     reviewer.get_by_role("navigation", name="Desk").get_by_role("link", name="Reviews").click()
