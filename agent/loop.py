@@ -269,6 +269,7 @@ class AgentLoop:
             )
         except Exception:
             log.exception("the grounding check of run %s failed; its reply goes unchecked", steps.run_id)
+            self.telemetry.grounding_unchecked.add(1)
             return ending, [], None
         flags = [Flag.of(fact.kind, fact.stated) for fact in ungrounded]
         if not (ungrounded and self.reply_check.holds):

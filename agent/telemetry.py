@@ -157,6 +157,12 @@ class Telemetry:
             description="Finished runs a later model of the fallback chain answered, by the model that did: the "
             "configured model failed them",
         )
+        self.grounding_unchecked = meter.create_counter(
+            "support.grounding.unchecked",
+            unit="{reply}",
+            description="Replies sent without their grounding check because the check itself broke (its stack trace is "
+            "in the ERROR log): above zero, flags and holds are missing",
+        )
         self.flags = meter.create_counter(
             "support.run.flags",
             unit="{flag}",

@@ -17,6 +17,7 @@ from agent.models.base import ModelResponse, Usage
 from agent.models.fallback import FallbackChain
 from agent.models.offline import OfflineModel
 from agent.models.scripted import ScriptedModel, Step, call, say
+from agent.quality.reply_check import ReplyCheck
 from agent.replies import REPLY_HELD
 from agent.tables import ChatMessage, ConversationEvent, Handoff, RunFlag
 from tests.support.desk import sign_in
@@ -129,9 +130,9 @@ async def test_with_hold_the_customer_never_reads_an_ungrounded_reply(
 
 
 WORDS = {
-    "ungrounded_amount": "states an amount the run never saw",
-    "ungrounded_tracking": "states a tracking number the run never saw",
-    "ungrounded_policy": "states a store rule no help-centre passage in the run says",
+    "ungrounded_amount": "States an amount no order, message or help article showed",
+    "ungrounded_tracking": "Gives a tracking number the order never showed",
+    "ungrounded_policy": "States a store policy without a help-centre article behind it",
 }
 
 
@@ -174,3 +175,22 @@ async def test_a_refusal_a_spent_budget_and_a_failure_are_flagged(sqlite_url: st
 async def test_a_run_without_flags_writes_none(database_url: str) -> None:
     run, stored = await ended(database_url, ScriptedModel([say("Happy to help.", usage=Usage(10, 10))]))
     assert (run["flags"], stored) == ([], [])
+
+
+async def test_a_grounding_check_that_breaks_sends_the_reply_unchecked_and_says_so(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("the check broke")
+
+    reply = "The total of order #W2611340 is $412.00."
+    model = ScriptedModel([call("get_order_details", {"order_id": ORDER}), say(reply)])
+    with recording() as seen:
+        async with running_service(sqlite_url, model, telemetry=seen.telemetry) as service:
+            monkeypatch.setattr(ReplyCheck, "ungrounded", broken)
+            conversation = await service.new_conversation(JAMES)
+            run = (await service.say(JAMES, conversation, f"Tell me about {ORDER}")).json()["run"]
+            assert (run["status"], run["reply"], run["flags"]) == ("completed", reply, [])
+        (point,) = seen.points()["support.grounding.unchecked"]
+        assert point.value == 1
+    assert any(r.levelname == "ERROR" and "grounding check" in r.getMessage() for r in caplog.records)
