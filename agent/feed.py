@@ -20,7 +20,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agent.batched import row_parameters, rows_values
-from agent.tables import Approval, ChatMessage, Conversation, ConversationEvent, Handoff, Run
+from agent.quality.run_flags import Flag
+from agent.tables import Approval, ChatMessage, Conversation, ConversationEvent, Feedback, Handoff, Run
 from agent.views import HeldRun, confirmation_card, message_view, run_view
 from tools.context import utcnow
 from tools.store.money import to_dollars
@@ -43,6 +44,7 @@ STORED_KINDS = (
     "handoff.closed",
     "run.completed",
     "run.failed",
+    "feedback.given",
 )
 TOOL_LABELS = {
     "get_customer_profile": "Looking up your account",
@@ -173,9 +175,10 @@ def run_started(run: Run) -> Event:
     return event("run.started", run.conversation_id, run_id=run.id, resumed_from=run.resumed_from)
 
 
-def run_ended(run: Run, held: Approval | None) -> Event:
+def run_ended(run: Run, held: Approval | None, flags: Sequence[Flag] = ()) -> Event:
     kind = "run.failed" if run.status == "failed" else "run.completed"
-    return event(kind, run.conversation_id, run_id=run.id, run=run_view(HeldRun(run, held)).model_dump(mode="json"))
+    shown = run_view(HeldRun(run, held, tuple(flags))).model_dump(mode="json")
+    return event(kind, run.conversation_id, run_id=run.id, run=shown)
 
 
 def tools_finished(run: Run, steps: Sequence[dict[str, Any]]) -> list[Event]:
@@ -254,6 +257,18 @@ def handoff_moved(handoff: Handoff, kind: str, actor: str | None, **data: Any) -
     """A hand-off event; the queuing belongs to the run that handed over (its per-message stream shows it)."""
     run_id = handoff.run_id if kind == "handoff.queued" else None
     return event(kind, handoff.conversation_id, run_id=run_id, handoff_id=handoff.id, actor=actor, **data)
+
+
+def feedback_given(given: Feedback) -> Event:
+    """The customer's verdict on an answer ("Was this helpful?"): every open page of the conversation can show
+    the question as answered."""
+    return event(
+        "feedback.given",
+        given.conversation_id,
+        run_id=given.run_id,
+        helpful=given.helpful,
+        comment=given.comment,
+    )
 
 
 # ---- reading --------------------------------------------------------------------------------------------------

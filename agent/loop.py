@@ -32,6 +32,7 @@ from agent.context import clip_result, fit_history, repaired
 from agent.dispatch import CallOutcome, ToolGate
 from agent.errors import ModelError
 from agent.feed import tool_label
+from agent.handoffs import REPLY_HELD, HandoffNote
 from agent.model_calls import ModelCalls, Stream
 from agent.models.base import (
     Message,
@@ -45,6 +46,8 @@ from agent.models.health import ModelHealth
 from agent.pacing import TurnPacer
 from agent.pricing import PriceTable
 from agent.prompt_versions import PromptVersions
+from agent.quality.reply_check import ReplyCheck, held_summary
+from agent.quality.run_flags import Flag, ending_flags, refused_in
 from agent.routes import MODEL_ESCALATED, ModelRoutes
 from agent.run_store import ConversationSoFar, RunStore, RunTotals
 from agent.state import TurnState
@@ -87,6 +90,7 @@ class AgentLoop:
         call_bounds: CallBounds | None = None,
         pacer: TurnPacer | None = None,
         health: ModelHealth | None = None,
+        reply_check: ReplyCheck | None = None,
     ) -> None:
         self.routes = routes
         """The models: the default route's, and the simple route's when routing is on (`agent.routes`)."""
@@ -106,6 +110,8 @@ class AgentLoop:
         """How many turns compute at once in this process (`agent/pacing.py`); unpaced unless given one."""
         self.telemetry.turns_waiting = lambda: self.pacer.waiting
         self.telemetry.known_tools = frozenset(spec.name for spec in registry)
+        self.reply_check = reply_check or ReplyCheck()
+        """The grounding check of every model reply, and what a reply that fails it does (`agent.quality`)."""
         self.health = health or routes.health
         """Where refusals of our requests and fall-backs are reported, for the models of every route."""
         self.calls = ModelCalls(
@@ -174,6 +180,7 @@ class AgentLoop:
                 run, state, plan, events=events or _discard, trace_id=trace_id_of(span), spent_budget=spent_budget
             )
             self.telemetry.finish_run(span, result.run)
+            self.telemetry.run_flagged(span, result.run, result.flags)
         return result
 
     async def drive(
@@ -201,9 +208,20 @@ class AgentLoop:
             log.exception("run %s failed unexpectedly", run.id)
             state.answer_open_calls("not run: the turn was stopped by an error on our side")
             ending = Ending("failed", replies.MODEL_FAILED, error=f"{type(error).__name__}: {error}"[:2000])
+        ending, flags, note = await self._check_reply(ending, state, steps, plan)
         if ending.refused:
             state.forget_turn(model_notices.withheld_after_refusal(steps.tools_run))
         state.messages.append(ending.message or Message(role="assistant", content=(TextBlock(ending.reply),)))
+        flags = [
+            *ending_flags(
+                status=ending.status,
+                budget_exhausted=ending.budget,
+                fallback_reason=steps.fallback_reason,
+                error=ending.error,
+                refused=ending.refused or refused_in(steps.rows),
+            ),
+            *flags,
+        ]
         finished = await self.runs.finish_turn(
             run,
             status=ending.status,
@@ -228,8 +246,37 @@ class AgentLoop:
             held=ending.approval,
             fallback_reason=steps.fallback_reason,
             answered_with=plan.answered_with(),
+            flags=flags,
+            handoff_note=note,
         )
-        return HeldRun(finished, ending.approval)
+        return HeldRun(finished, ending.approval, tuple(flags))
+
+    async def _check_reply(
+        self, ending: Ending, state: TurnState, steps: StepLog, plan: TurnPlan
+    ) -> tuple[Ending, list[Flag], HandoffNote | None]:
+        """The model's reply checked against what the run saw (`agent.quality`): its ungrounded facts as flags,
+        and with `hold` the ending that withholds it. A check that breaks leaves the reply as it is, loudly."""
+        if ending.status != "completed" or ending.refused:
+            return ending, [], None
+        try:
+            ungrounded = await self.reply_check.ungrounded(
+                ending.reply,
+                state.messages,
+                state.run_start,
+                (row["result"] for row in steps.rows if row["kind"] == "tool" and row["result"] is not None),
+                plan.prompt.id,
+                [plan.prompt.system, *(json.dumps(tool, ensure_ascii=False) for tool in plan.prompt.tools)],
+            )
+        except Exception:
+            log.exception("the grounding check of run %s failed; its reply goes unchecked", steps.run_id)
+            self.telemetry.grounding_unchecked.add(1)
+            return ending, [], None
+        flags = [Flag.of(fact.kind, fact.stated) for fact in ungrounded]
+        if not (ungrounded and self.reply_check.holds):
+            return ending, flags, None
+        # Withheld: the customer, the feed and the next turn's model only ever see the service's words.
+        note = HandoffNote(REPLY_HELD, held_summary(ending.reply, ungrounded))
+        return Ending("handed_off", replies.REPLY_HELD), flags, note
 
     async def _loop(
         self,
@@ -267,7 +314,8 @@ class AgentLoop:
             state.flush_results()
             if exhausted := budget.exhausted():
                 return Ending("budget_exhausted", replies.BUDGET_EXHAUSTED, budget=exhausted)
-            stream = None if events is _discard else Stream(run, events)
+            # With `hold`, a reply is only shown once its grounding check passed: no words stream before that.
+            stream = None if events is _discard or self.reply_check.holds else Stream(run, events)
             try:
                 response = await self.calls.answer(plan, run.conversation_id, state, budget, steps, stream)
             except TimeoutError:

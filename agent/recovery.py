@@ -26,6 +26,8 @@ from agent import replies
 from agent.approval_desk import ApprovalDesk
 from agent.errors import ConversationBusy
 from agent.loop import AgentLoop
+from agent.quality.flags import FlagKind
+from agent.quality.run_flags import Flag
 from agent.run_store import INTERRUPTED, RunStore, RunTotals
 from agent.tables import ChatMessage, Run, Worker
 from agent.workers import WorkerLease, WorkerSighting
@@ -162,4 +164,5 @@ class RunRecovery:
             model_provider=dead.model_provider,
             model_name=dead.model_name,
             error=INTERRUPTED,
+            flags=[Flag.of(FlagKind.FAILED, INTERRUPTED)],
         )

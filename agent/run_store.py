@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -21,11 +21,12 @@ from agent.batched import Bound, Write, built_once, insert_row, insert_rows, mer
 from agent.batched import run as run_bound
 from agent.claims import FOR_MESSAGE, INTERRUPTED, SO_FAR, Claims, claim_values
 from agent.errors import ConversationBusy
-from agent.handoffs import open_handoff, with_staff_exchanges
+from agent.handoffs import HandoffNote, open_handoff, with_staff_exchanges
 from agent.ids import new_id
 from agent.models.base import Message
+from agent.quality.run_flags import Flag, flag_rows
 from agent.spend import DailySpend
-from agent.tables import Approval, ChatMessage, Conversation, IdempotentRequest, Run, Step
+from agent.tables import Approval, ChatMessage, Conversation, IdempotentRequest, Run, RunFlag, Step
 from agent.workers import WorkerLease
 from policies.audit import PolicyDecisionRecord
 from tools.context import Principal, utcnow
@@ -385,11 +386,14 @@ class RunStore:
         held: Approval | None = None,
         fallback_reason: str | None = None,
         answered_with: AnsweredWith | None = None,
+        flags: Sequence[Flag] = (),
+        handoff_note: HandoffNote | None = None,
     ) -> Run:
-        """Close the run, store its steps and the audit rows of its reads, add its reply to the conversation,
-        release the conversation, and tell the conversation feed, in one transaction. `held` is the call the run
-        paused on, if it paused (the feed's `run.completed` carries it as the run's pending action). `run` is
-        updated in place and returned; nothing is read back."""
+        """Close the run, store its steps, the audit rows of its reads and its flags (`agent.quality`), add its
+        reply to the conversation, release the conversation, and tell the conversation feed, in one transaction.
+        `held` is the call the run paused on, if it paused (the feed's `run.completed` carries it as the run's
+        pending action). `handoff_note` says why a run that ends `handed_off` without calling the transfer tool
+        went to a person. `run` is updated in place and returned; nothing is read back."""
         assert status in TERMINAL_STATUSES, status
         now = utcnow()
         values: dict[str, Any] = {
@@ -427,6 +431,8 @@ class RunStore:
             events.extend(feed.tools_finished(run, steps))
         if decisions:
             writes.append(insert_rows(PolicyDecisionRecord.__table__, decisions, "decision"))  # type: ignore[attr-defined]
+        if flags:  # rare: a run without flags adds nothing to its close
+            writes.append(insert_rows(_FLAGS, flag_rows(run.id, run.conversation_id, flags, now), "flag"))
         release = Bound(_RELEASE, {"release_conversation_id": run.conversation_id, "release_run_id": run.id})
         writes.append(release)
         if self.spend is not None:
@@ -449,7 +455,7 @@ class RunStore:
             )
         if self.database.dialect == "postgresql" and status != "handed_off":
             statement, statement_values = _close_in_one_statement(
-                writes, writes.index(release), message, events, run, held
+                writes, writes.index(release), message, events, run, held, flags
             )
             # One statement is its own transaction: no BEGIN or COMMIT of ours around it.
             (row,) = await self.database.execute_alone(statement, statement_values)
@@ -465,10 +471,10 @@ class RunStore:
             else:
                 await run_together(session, writes)
             if status == "handed_off":
-                handoff = await open_handoff(session, run, steps, now)
+                handoff = await open_handoff(session, run, steps, now, note=handoff_note)
                 if handoff is not None:
                     events.append(feed.handoff_moved(handoff, "handoff.queued", None, reason=handoff.reason))
-            events.append(feed.run_ended(run, held))
+            events.append(feed.run_ended(run, held, flags))
             # The release above holds the conversation's row, whether or not this run still held its claim.
             await feed.record(session, events, conversation_locked=True)
             await session.commit()
@@ -494,6 +500,7 @@ def _close_in_one_statement(
     events: list[feed.Event],
     run: Run,
     held: Approval | None,
+    flags: Sequence[Flag],
 ) -> tuple[Any, dict[str, Any]]:
     """PostgreSQL: a run's close (`writes`, the reply `message`, and the feed's `events` then the run's end) as
     one statement and its values. The events ride on the release (`writes[release_at]`), which holds the
@@ -503,7 +510,7 @@ def _close_in_one_statement(
     closing = [
         *events,
         *([feed.message_created_pending(message)] if message is not None else []),
-        feed.run_ended(run, held),
+        feed.run_ended(run, held, flags),
     ]
     shape = (
         tuple(write.statement for write in writes),
@@ -563,6 +570,7 @@ def _history(transcripts: list[list[dict[str, Any]]] | None) -> list[Message]:
 _CONVERSATIONS: Table = Conversation.__table__  # type: ignore[attr-defined]
 
 _RUNS: Table = Run.__table__  # type: ignore[attr-defined]
+_FLAGS: Table = RunFlag.__table__  # type: ignore[attr-defined]
 _MESSAGES: Table = ChatMessage.__table__  # type: ignore[attr-defined]
 _STARTS: dict[Hashable, Any] = {}
 _CLOSES: dict[Hashable, Any] = {}

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -34,6 +35,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from agent import masking
 from agent.models.base import ModelRequest, ModelResponse
+from agent.quality.run_flags import Flag
 from agent.tables import Approval, Run
 from policies.decision import Decision
 from tools import registry as store_tools
@@ -49,6 +51,10 @@ PROVIDERS_WITH_OWN_SPANS = frozenset({"fallback"})
 """Providers that make their `chat` spans themselves, so the loop must not add another: the fallback chain (one
 span per link it calls). The Anthropic SDK's own span (`anthropic.messages.create`) is not named as the GenAI
 conventions say, nor does it count input tokens; it stays, as a child of our `chat {model}` span."""
+
+TURN_SECONDS_BUCKETS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0)
+"""Bucket bounds of the turn-duration histogram: the SDK's default (0, 5, 10, 25, ... 10000) would put every
+answer under five seconds in one bucket, and the p95 alert reads the quantile from these."""
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 
@@ -123,12 +129,50 @@ class Telemetry:
             unit="{approval}",
             description="Approvals waiting for a decision, as stored",
         )
+        self.oldest_pending_opened: datetime | None = None
+        """When the oldest approval still waiting was opened, as last read from the database (`api.metrics`)."""
+        meter.create_observable_gauge(
+            "support.approvals.oldest_age",
+            callbacks=[lambda _: [Observation(self.oldest_pending_age_s())]],
+            unit="s",
+            description="How long the oldest approval waiting for a decision has waited, as stored (0: none waits)",
+        )
         self.cost = meter.create_counter("support.run.cost", unit="USD", description="Model cost of runs")
         self.runs = meter.create_counter(
             "support.runs",
             unit="{run}",
             description="Finished runs by status, the route they started on, the prompt version and the model that "
             "answered: a canary's or a route's share of failures, side by side with the live one's",
+        )
+        self.turn_duration = meter.create_histogram(
+            "support.turn.duration",
+            unit="s",
+            description="From a customer's message to the run's end (its answer, or its pause for a confirmation or "
+            "an approval), by route and prompt version",
+            explicit_bucket_boundaries_advisory=TURN_SECONDS_BUCKETS,
+        )
+        self.fallbacks = meter.create_counter(
+            "support.runs.fallback",
+            unit="{run}",
+            description="Finished runs a later model of the fallback chain answered, by the model that did: the "
+            "configured model failed them",
+        )
+        self.grounding_unchecked = meter.create_counter(
+            "support.grounding.unchecked",
+            unit="{reply}",
+            description="Replies sent without their grounding check because the check itself broke (its stack trace is "
+            "in the ERROR log): above zero, flags and holds are missing",
+        )
+        self.flags = meter.create_counter(
+            "support.run.flags",
+            unit="{flag}",
+            description="Flags on runs for review, by kind (an ungrounded fact in a reply, a fallback's answer, a "
+            "refusal, a budget run out, a failure, a customer's thumbs-down), route and prompt version",
+        )
+        self.feedback = meter.create_counter(
+            "support.feedback",
+            unit="{verdict}",
+            description="Customers' verdicts on answers (helpful true or false), by route and prompt version",
         )
         self.escalations = meter.create_counter(
             "support.route.escalations",
@@ -153,6 +197,11 @@ class Telemetry:
             description="Turns and new conversations waiting for a place to compute, in this process "
             "(SUPPORT_TURNS_AT_ONCE)",
         )
+
+    def oldest_pending_age_s(self) -> float:
+        """Read when scraped, so the age grows between two reads of the database."""
+        opened = self.oldest_pending_opened
+        return 0.0 if opened is None else max(0.0, (datetime.now(UTC) - opened).total_seconds())
 
     async def know_customer(self, customer_id: str) -> None:
         """Mask this customer's own personal data in the content the current task records (content capture only:
@@ -229,8 +278,38 @@ class Telemetry:
             span.set_attribute("error.type", (run.error or "failed").split(":", 1)[0])
         labels = run_labels(run)
         self.runs.add(1, {**labels, "support.run.status": run.status})
+        if run.fallback_reason:
+            self.fallbacks.add(1, labels)
+        if run.finished_at is not None:
+            self.turn_duration.record(
+                max(0.0, (run.finished_at - run.started_at).total_seconds()),
+                {"support.route": labels["support.route"], "support.prompt.version": labels["support.prompt.version"]},
+            )
         if run.cost_micro_usd:
             self.cost.add(run.cost_micro_usd / 1_000_000, labels)
+
+    def run_flagged(self, span: Span | None, run: Run, flags: Sequence[Flag]) -> None:
+        """Each flag of a run: an event on its span (the value only with content capture, masked: it is text of
+        the reply or the customer's) and a count by kind."""
+        labels = {key: value for key, value in run_labels(run).items() if key in METRIC_LABELS}
+        for flag in flags:
+            if span is not None:
+                attributes = {"support.flag.kind": flag.kind.value}
+                if self.capture_content:
+                    attributes["support.flag.value"] = str(mask(flag.value))
+                span.add_event("support.run.flag", attributes)
+            self.flags.add(1, {**labels, "kind": flag.kind.value})
+
+    def feedback_given(self, helpful: bool, route: str | None, prompt_version: str | None) -> None:
+        """A customer's verdict on an answer (`support_feedback_total` in Prometheus)."""
+        self.feedback.add(
+            1,
+            {
+                "helpful": "true" if helpful else "false",
+                "support.route": route or "",
+                "support.prompt.version": prompt_version or "",
+            },
+        )
 
     def route_escalated(self, kind: str, why: str, labels: Mapping[str, str]) -> None:
         """A turn left the simple route: counted, and marked on the span current then (the run's)."""

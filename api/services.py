@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from fastapi import Request
+from sqlmodel import select
 
 from agent.admission import Admission
 from agent.approval_desk import ApprovalDesk
@@ -24,6 +25,8 @@ from agent.loop import AgentLoop
 from agent.masking import customer_terms
 from agent.models.base import Model
 from agent.pacing import TurnPacer
+from agent.quality.feedback import FeedbackStore
+from agent.quality.reply_check import ReplyCheck
 from agent.recovery import RunRecovery
 from agent.routes import ModelRoutes
 from agent.run_store import RunStore
@@ -37,7 +40,7 @@ from api.feed_hub import FeedHub
 from api.identity import TokenVerifier, check_identity_settings
 from api.model_setup import build_routes, load_prompt_versions
 from api.prices import load_prices
-from api.settings import Settings, secret
+from api.settings import Settings, golden_cases_folder, secret
 from policies.config import PolicyConfig, load_policy
 from policies.engine import PolicyEngine
 from tools import registry
@@ -47,6 +50,7 @@ from tools.knowledge.importer import DEFAULT_DIRECTORY, embed_missing, import_ar
 from tools.knowledge.search import HelpCentre
 from tools.store.database import Database
 from tools.store.loader import seed_store
+from tools.store.tables import Product
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -73,6 +77,8 @@ class Services:
     verifier: TokenVerifier
     confirmations: ConfirmationDesk
     feed: FeedHub
+    feedback: FeedbackStore
+    """Customers' verdicts on answers (`agent.quality.feedback`)."""
     knowledge: HelpCentre = field(default_factory=HelpCentre)
     handoff_desk: HandoffDesk = field(init=False)
     """Closing hand-offs; `bot` gives the conversation back to the assistant (`agent.handoff_desk`)."""
@@ -145,6 +151,7 @@ async def build_services(
 ) -> Services:
     """`model` and `simple_model` replace the configured default and simple routes' models (tests, evaluations)."""
     check_identity_settings(settings)
+    golden_cases_folder(settings.golden_cases_dir)
     telemetry = telemetry or Telemetry()
     prompts = load_prompt_versions(settings)
     routes = build_routes(settings, telemetry, model=model, simple_model=simple_model)
@@ -198,6 +205,7 @@ async def build_services(
         telemetry=telemetry,
         call_bounds=CallBounds(per_answer=settings.max_tool_calls_per_answer, per_run=settings.max_tool_calls_per_run),
         pacer=TurnPacer(settings.turns_at_once or None),
+        reply_check=ReplyCheck(settings.grounding_flags, await product_names(database)),
     )
     loop.telemetry.personal_data = partial(customer_terms, database)
     # A decision's run waits for its conversation while another run answers there; that run ends within its
@@ -244,11 +252,18 @@ async def build_services(
         feed=FeedHub(
             database, interval_s=settings.feed_poll_s, streams_per_customer=settings.feed_streams_per_customer or None
         ),
+        feedback=FeedbackStore(database),
         knowledge=knowledge,
     )
     services.handoff_desk = HandoffDesk(handoffs=services.handoffs, runs=runs, loop=loop, spawn=services.spawn)
     services.sweeper.start()
     return services
+
+
+async def product_names(database: Database) -> frozenset[str]:
+    """The store's product names, lower-cased: what the grounding check takes for an item a reply names."""
+    async with database.session(readonly=True) as session:
+        return frozenset(name.lower() for name in (await session.exec(select(Product.name))).all())
 
 
 def services_of(request: Request) -> Services:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from agent.approval_context import ApprovalContext
 from agent.approvals import human_decision
 from agent.feed import feed_decision
+from agent.quality.run_flags import Flag
 from agent.tables import Approval, ChatMessage, Conversation, Handoff, Run
 from agent.views import held_runs, message_view, run_view
 from api.schemas import (
@@ -54,13 +55,14 @@ def conversation_view(
     runs: list[Run],
     held_calls: list[Approval],
     open_handoff: Handoff | None,
+    flags: list[tuple[str, Flag]] | None = None,
 ) -> ConversationDetailOut:
     """The whole conversation as a page opened again needs it: what was said, and how every held call ended."""
     held_calls = sorted(held_calls, key=lambda h: (h.created_at, h.id))
     return ConversationDetailOut(
         **conversation_summary(conversation).model_dump(),
         messages=[message_view(m) for m in messages],
-        runs=[run_view(answered) for answered in held_runs(runs, held_calls)],
+        runs=[run_view(answered) for answered in held_runs(runs, held_calls, flags or ())],
         held_calls=[held_call_view(h) for h in held_calls],
         handoff=HandoffRefOut(id=open_handoff.id, status=open_handoff.status) if open_handoff else None,
     )

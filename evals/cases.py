@@ -64,6 +64,20 @@ class Turn(BaseModel):
         return self
 
 
+class StoreSnapshot(BaseModel):
+    """Store data a case needs, in the store data's field names (`fixtures/db.json`): written into the case's
+    own copy of the store before it is played, over what the seed data holds for the same keys. A case the
+    desk's review wrote carries the orders its conversation touched, as they were, so it replays the same way
+    after the store's data has moved on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    orders: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Orders by order id, each as `order_id, user_id, address, items, status, fulfillments, payment_history`."""
+    payment_methods: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """The customer's payment methods by id (`source, id`, and `brand, last_four` or `balance`)."""
+
+
 class Conversation(BaseModel):
     """A case's inputs: who is signed in, and what happens, turn by turn."""
 
@@ -71,7 +85,16 @@ class Conversation(BaseModel):
 
     customer: str
     """The customer's `user_id` in the store (`fixtures/db.json`)."""
+    store: StoreSnapshot | None = None
+    """Store data the case needs beyond the seed data (or instead of it)."""
     turns: list[Turn] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _orders_are_the_customers(self) -> Conversation:
+        for order_id, order in (self.store.orders if self.store else {}).items():
+            if order.get("order_id") != order_id or order.get("user_id") != self.customer:
+                raise ValueError(f"store order {order_id} must have order_id {order_id} and user_id {self.customer}")
+        return self
 
 
 class CaseInfo(BaseModel):
@@ -104,9 +127,27 @@ def load_dataset(path: Path) -> GoldenDataset:
 
 def load_golden(directory: Path = GOLDEN_DIR) -> GoldenDataset:
     """Every golden case in one dataset (case names are unique across files; a clash is an error)."""
+    return load_cases([directory])
+
+
+def case_files(paths: list[Path]) -> list[Path]:
+    """The dataset files `paths` name: a YAML file as it is, a folder as its datasets (`dataset_files`)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += dataset_files(path)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ValueError(f"no case file or folder at {path}")
+    return files
+
+
+def load_cases(paths: list[Path]) -> GoldenDataset:
+    """The cases of these files and folders in one dataset (names unique across them; a clash is an error)."""
     cases: list[GoldenCase] = []
     seen: dict[str, Path] = {}
-    for path in dataset_files(directory):
+    for path in case_files(paths):
         for case in load_dataset(path).cases:
             name = case.name or ""
             if name in seen:

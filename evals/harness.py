@@ -34,10 +34,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from sqlmodel import col, select
 
 from agent.models.base import Model
-from agent.tables import Approval, Run, Step
+from agent.tables import Approval, Run, RunFlag, Step
 from agent.telemetry import Telemetry
-from evals.cases import Conversation, Turn
-from evals.store_state import customer_state
+from evals.cases import Conversation, StoreSnapshot, Turn
+from evals.store_state import apply_snapshot, customer_state
 from evals.transcript import (
     HeldCallRecord,
     RunRecord,
@@ -239,6 +239,13 @@ class CaseSession:
                     select(Step).where(col(Step.run_id).in_(run_ids), col(Step.kind) == "tool").order_by(col(Step.id))
                 )
             ).all()
+            flags = (
+                await session.exec(
+                    select(RunFlag)
+                    .where(col(RunFlag.conversation_id) == self.conversation_id)
+                    .order_by(col(RunFlag.id))
+                )
+            ).all()
             held = (
                 await session.exec(
                     select(Approval)
@@ -253,7 +260,7 @@ class CaseSession:
             conversation_id=self.conversation_id,
             turns=list(self.turns),
             replies=[m["content"] for m in messages if m["role"] == "assistant"],
-            runs=[_run_record(r) for r in runs],
+            runs=[_run_record(r, [f"{f.kind}: {f.value}" for f in flags if f.run_id == r.id]) for r in runs],
             tool_calls=[
                 ToolCallRecord(
                     run_id=s.run_id,
@@ -279,9 +286,12 @@ class HarnessError(RuntimeError):
 
 
 @asynccontextmanager
-async def open_session(case: str, customer: str, *, target: Target, store: StoreTemplate) -> AsyncIterator[CaseSession]:
-    """Start the service on a fresh copy of the store with `target`'s model, and open a conversation for
-    `customer`. The service stops (and the copy is deleted) when the block ends."""
+async def open_session(
+    case: str, customer: str, *, target: Target, store: StoreTemplate, store_data: StoreSnapshot | None = None
+) -> AsyncIterator[CaseSession]:
+    """Start the service on a fresh copy of the store with `target`'s model (and the case's `store_data` written
+    into it), and open a conversation for `customer`. The service stops (and the copy is deleted) when the block
+    ends."""
     from api.app import create_app
     from api.settings import Settings
 
@@ -304,6 +314,8 @@ async def open_session(case: str, customer: str, *, target: Target, store: Store
     app = create_app(settings, model=target.instance, simple_model=target.simple_instance, telemetry=telemetry)
     database = Database(url)
     try:
+        if store_data is not None:
+            await apply_snapshot(database, customer, store_data)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
             async with httpx.AsyncClient(transport=transport, base_url="http://eval.case", timeout=120) as http:
@@ -321,7 +333,9 @@ async def play(case: str, conversation: Conversation, *, target: Target, store: 
     """Play every turn of a case and return its transcript. A case the harness cannot play at all still gets a
     transcript, with `error` set, so one broken case never stops a suite."""
     try:
-        async with open_session(case, conversation.customer, target=target, store=store) as session:
+        async with open_session(
+            case, conversation.customer, target=target, store=store, store_data=conversation.store
+        ) as session:
             for turn in conversation.turns:
                 await session.take(turn)
             return await session.transcript()
@@ -347,7 +361,7 @@ def _clear(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-def _run_record(run: Run) -> RunRecord:
+def _run_record(run: Run, flags: list[str]) -> RunRecord:
     latency = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
     return RunRecord(
         id=run.id,
@@ -360,6 +374,7 @@ def _run_record(run: Run) -> RunRecord:
         latency_s=latency,
         route=run.route,
         route_escalation=run.route_escalation,
+        flags=flags,
     )
 
 

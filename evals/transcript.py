@@ -79,6 +79,8 @@ class RunRecord(BaseModel):
     """The model route the run started on (`simple` or `default`), when the service routes."""
     route_escalation: str | None = None
     """Why it moved from `simple` to `default`, when it did."""
+    flags: list[str] = Field(default_factory=list)
+    """The run's flags for review (`agent.quality.flags.FlagKind`), as `kind: value`."""
 
 
 class Transcript(BaseModel):

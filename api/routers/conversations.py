@@ -15,12 +15,22 @@ from agent.errors import ConversationBusy, ConversationOwned, RateLimited
 from agent.feed import events_after
 from agent.handoffs import OPEN as OPEN_HANDOFF
 from agent.loop import EventSink
+from agent.quality.feedback import Verdict
+from agent.quality.flags import FlagKind
+from agent.quality.run_flags import Flag
 from agent.run_store import ConversationRef
-from agent.tables import Approval, Conversation, ConversationEvent, Handoff
+from agent.tables import Approval, Conversation, ConversationEvent, Handoff, RunFlag
 from api.auth import AnyPrincipal, CustomerPrincipal
 from api.idempotency import IdempotencyKeys, request_hash
-from api.inputs import ConversationId, StorableText, message_text
-from api.schemas import ConversationDetailOut, ConversationOut, HandoffRefOut, SendMessageOut, error_responses
+from api.inputs import BodyId, Comment, ConversationId, StorableText, message_text
+from api.schemas import (
+    ConversationDetailOut,
+    ConversationOut,
+    FeedbackOut,
+    HandoffRefOut,
+    SendMessageOut,
+    error_responses,
+)
 from api.schemas.base import RequestBody
 from api.schemas.streams import event_stream_response
 from api.services import Services, services_of
@@ -239,6 +249,32 @@ def final_event(response: dict[str, Any]) -> str:
     return "run.failed" if response["run"]["status"] == "failed" else "run.completed"
 
 
+class FeedbackIn(RequestBody):
+    run_id: BodyId
+    """The run whose answer this is about (`run.id` of the message response, `run_id` of the reply's message)."""
+    helpful: bool
+    """Whether the answer helped."""
+    comment: Comment | None = None
+    """What the customer would like to add, up to 1,000 characters; optional."""
+
+
+@router.post("/{conversation_id}/feedback", status_code=201, responses=error_responses(401, 403, 404, 409, 422, 503))
+async def give_feedback(
+    request: Request, principal: CustomerPrincipal, conversation_id: ConversationId, body: FeedbackIn
+) -> FeedbackOut:
+    """The customer's verdict on one answer of their conversation ("Was this helpful?"): once per answer (409
+    `feedback_exists` after that; 409 `no_reply` for an answer still being written). Another customer's
+    conversation, or a run that is not this conversation's, is 404. A "no" puts the run in the review queue."""
+    services = services_of(request)
+    conversation = await services.runs.conversation_for(conversation_id, principal)
+    given, run = await services.feedback.give(conversation, Verdict(body.run_id, body.helpful, body.comment))
+    telemetry = services.loop.telemetry
+    telemetry.feedback_given(given.helpful, given.route, given.prompt_version)
+    if not given.helpful:
+        telemetry.run_flagged(None, run, [Flag.of(FlagKind.THUMBS_DOWN, given.comment)])
+    return FeedbackOut(run_id=given.run_id, helpful=given.helpful, comment=given.comment, created_at=given.created_at)
+
+
 @router.get("/{conversation_id}", responses=error_responses(401, 404, 422, 503))
 async def read_conversation(
     request: Request, principal: AnyPrincipal, conversation_id: ConversationId
@@ -258,4 +294,10 @@ async def read_conversation(
                 )
             )
         ).first()
-    return conversation_view(conversation, messages, runs, list(held), open_handoff)
+        flags = (
+            await session.exec(
+                select(RunFlag).where(col(RunFlag.conversation_id) == conversation.id).order_by(col(RunFlag.id))
+            )
+        ).all()
+    stored_flags = [(f.run_id, Flag(FlagKind(f.kind), f.value)) for f in flags]
+    return conversation_view(conversation, messages, runs, list(held), open_handoff, stored_flags)

@@ -12,6 +12,7 @@ from agent.views import (
     ModelOut,
     PendingActionOut,
     PendingConfirmationOut,
+    RunFlagOut,
     RunOut,
     RunStatus,
     UsageOut,
@@ -23,12 +24,14 @@ __all__ = [
     "ConfirmationOut",
     "ConversationDetailOut",
     "ConversationOut",
+    "FeedbackOut",
     "HandoffRefOut",
     "HeldCallOut",
     "MessageOut",
     "ModelOut",
     "PendingActionOut",
     "PendingConfirmationOut",
+    "RunFlagOut",
     "RunOut",
     "RunStatus",
     "SendMessageOut",
@@ -123,3 +126,13 @@ class ConfirmationAnswerOut(Schema):
     confirmation: ConfirmationOut
     run: RunOut | None
     """The run that resumed after the answer and told the customer the outcome."""
+
+
+class FeedbackOut(Schema):
+    """A customer's verdict on an answer, as stored."""
+
+    run_id: str
+    helpful: bool
+    comment: str | None
+    """The comment as stored: trimmed, invisible characters taken out; None without one."""
+    created_at: datetime

@@ -6,10 +6,12 @@ Shared by the timing check (tests/api/test_linear_parsing.py) and the benchmark 
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable
 from typing import Any
 
 from agent import context, masking
+from agent.quality import grounding
 from agent.tool_calls import nesting_depth, well_formed
 from api.inputs import event_id, form_amount, known_id_shape, message_text, note_text
 from api.logs import escape_controls
@@ -61,7 +63,14 @@ PARSERS: dict[str, Callable[[str], None]] = {
     "shown text": visible,
     "log line": escape_controls,
     "model tool call intake": _tool_call,
+    "grounding: what a run saw": lambda text: grounding.evidence_of([text]) and None,
+    "grounding: a reply's facts": lambda text: (
+        grounding.check(text, grounding.Evidence(), items=frozenset({"water bottle"})) and None
+    ),
 }
+assert {p for p in vars(grounding).values() if isinstance(p, re.Pattern)} <= set(grounding.PATTERNS.values()), (
+    "every pattern of the grounding check is in its PATTERNS, and so timed here"
+)
 
 
 def pathological(size: int) -> dict[str, str]:
@@ -87,4 +96,11 @@ def pathological(size: int) -> dict[str, str]:
         "dollar amounts": fill("$1,2"),
         "repeated keywords": fill("refund cancel order "),
         "invisible characters": fill("\u202e\u200b"),
+        "capitalised words": fill("Water Bottle "),
+        "capital letters": fill("A"),
+        "open brackets": fill("Bottle (a, "),
+        "tracking words": fill("tracking number "),
+        "time windows": fill("within 5 to 7 business "),
+        "dates": fill("May 3, 2024 3 May "),
+        "cards": fill("Visa Card ending "),
     }
