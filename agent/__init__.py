@@ -31,6 +31,7 @@ from agent.conversations.records import (
     ModelOut,
     PendingActionOut,
     PendingConfirmationOut,
+    RunFlagOut,
     RunOut,
     Shape,
     UsageOut,
@@ -49,6 +50,7 @@ from agent.conversations.tables import (
     Handoff,
     IdempotentRequest,
     Run,
+    RunFlag,
     SpendDay,
     Step,
     Worker,
@@ -61,6 +63,7 @@ from agent.errors import (
     ConfigurationError,
     ConversationBusy,
     ConversationOwned,
+    FeedbackConflict,
     HandoffError,
     NotHandoffOwner,
     RateLimited,
@@ -73,6 +76,7 @@ from agent.held.handoff_closing import HandoffClosing
 from agent.held.handoffs import HandoffFilter, HandoffStore
 from agent.held.status import (
     ANY_OPEN,
+    DECLINED,
     OPEN_HANDOFF,
     Answer,
     ApprovalFilterName,
@@ -92,6 +96,12 @@ from agent.models.health import ModelHealth
 from agent.models.selection import ClaudeOptions, Credentials, build_chain, build_model, check_models
 from agent.processes.leases import WorkerLease
 from agent.processes.recovery import RunRecovery
+from agent.quality import insights
+from agent.quality.feedback import FeedbackStore, Verdict
+from agent.quality.flags import FlagKind, FlagMode
+from agent.quality.reply_check import ReplyCheck
+from agent.quality.review_queue import ReviewFilter, flags_of, review_queue
+from agent.quality.run_flags import Flag
 from agent.routing.prompt_versions import PromptVersions, released_ids
 from agent.routing.routes import ModelRoutes, RouteSpecs, build_simple_route, parse_routes
 from agent.telemetry.masking import customer_terms
@@ -105,6 +115,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ANY_OPEN",
+    "DECLINED",
     "INTERRUPTED",
     "OPEN_HANDOFF",
     "PRICE_FILE",
@@ -138,6 +149,11 @@ __all__ = [
     "DeskLinkUse",
     "DeskSessionRecord",
     "EventSink",
+    "FeedbackConflict",
+    "FeedbackStore",
+    "Flag",
+    "FlagKind",
+    "FlagMode",
     "Handoff",
     "HandoffClosing",
     "HandoffError",
@@ -162,8 +178,12 @@ __all__ = [
     "PriceTable",
     "PromptVersions",
     "RateLimited",
+    "ReplyCheck",
+    "ReviewFilter",
     "RouteSpecs",
     "Run",
+    "RunFlag",
+    "RunFlagOut",
     "RunLimits",
     "RunOut",
     "RunRecovery",
@@ -179,6 +199,7 @@ __all__ = [
     "TurnPacer",
     "Usage",
     "UsageOut",
+    "Verdict",
     "Worker",
     "WorkerLease",
     "approval_context",
@@ -190,13 +211,16 @@ __all__ = [
     "decidable_by",
     "events_after",
     "feed_decision",
+    "flags_of",
     "held_call_of",
     "held_runs",
     "human_decision",
+    "insights",
     "message_view",
     "micro_to_usd",
     "parse_routes",
     "released_ids",
+    "review_queue",
     "run_view",
     "store_stripes",
 ]

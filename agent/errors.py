@@ -21,6 +21,8 @@ AgentError
 ├── HandoffError               a step on a handed-off conversation cannot be taken
 │   ├── HandoffConflict        already claimed by someone else, or closed (HTTP 409)
 │   └── NotHandoffOwner        only the person who claimed it may reply or close (HTTP 403)
+├── FeedbackConflict           the customer already gave their verdict on that answer, or it has no reply yet
+│                              (HTTP 409)
 └── ConfigurationError         a setting names an unknown model or is malformed
 """
 
@@ -127,6 +129,14 @@ class HandoffConflict(HandoffError):
 
 class NotHandoffOwner(HandoffError):
     code = "not_handoff_owner"
+
+
+class FeedbackConflict(AgentError):
+    """A verdict the answer cannot take: `feedback_exists` (one per answer) or `no_reply` (nothing to judge yet)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class ConfigurationError(AgentError):

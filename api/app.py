@@ -21,7 +21,7 @@ from api.ops.logs import AccessLog
 from api.ops.metrics import pending_gauge
 from api.ops.observability import configure_from_env
 from api.page_security import PageSecurity
-from api.routers import approvals, confirmations, conversations, events, handoffs, health
+from api.routers import approvals, confirmations, conversations, events, handoffs, health, insights
 from api.services import build_services
 from api.settings import Settings
 
@@ -43,6 +43,7 @@ API_TAGS = [
     {"name": "confirmations", "description": "The customer's Confirm or Decline of a change before it is made."},
     {"name": "approvals", "description": "Actions the policy holds for a support agent or supervisor."},
     {"name": "handoffs", "description": "Conversations handed to a person of the support team."},
+    {"name": "insights", "description": "How the assistant is doing: the store's figures per day and per hour."},
     {"name": "health", "description": "Probes and metrics for the operator."},
 ]
 
@@ -112,10 +113,11 @@ def create_app(
             expose_headers=["Retry-After", "Idempotent-Replayed"],
             max_age=600,
         )
-    if traced:
+    if traced or resolved.metrics_enabled:  # with metrics alone: the HTTP server's requests, for the 5xx alert
         FastAPIInstrumentor.instrument_app(
             app,
             tracer_provider=telemetry.tracer_provider,
+            meter_provider=observability.meter_provider,
             excluded_urls="healthz,livez,readyz,metrics",
             exclude_spans=["receive", "send"],  # one server span per request is what a reviewer wants
         )
@@ -127,6 +129,7 @@ def create_app(
     app.include_router(approvals.router)
     app.include_router(confirmations.router)
     app.include_router(handoffs.router)
+    app.include_router(insights.router)
     desk.install(app)
     widget.install(app)
     app.include_router(metrics_route.router)

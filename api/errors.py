@@ -7,7 +7,7 @@
 
 Domain errors of the other packages map as: `tools.errors.NotFound` -> 404, `agent.errors.ConversationBusy`
 and `ApprovalNotPending` -> 409, `RateLimited` -> 429, `ApproverLimitExceeded` -> 403, `AmendmentRejected` -> 422
-(with the wrong argument in `field`), `HandoffConflict` -> 409, `NotHandoffOwner` -> 403.
+(with the wrong argument in `field`), `HandoffConflict` -> 409, `NotHandoffOwner` -> 403, `FeedbackConflict` -> 409.
 Framework errors (bad JSON, a missing field) become 422, unknown routes 404; anything unexpected
 is logged and answered 500 in the same shape, without internals.
 """
@@ -26,6 +26,7 @@ from agent import (
     ApprovalError,
     ApproverLimitExceeded,
     ConversationBusy,
+    FeedbackConflict,
     HandoffError,
     NotHandoffOwner,
     RateLimited,
@@ -96,6 +97,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HandoffError)
     async def _handoff(_: Request, error: HandoffError) -> JSONResponse:
         return error_response(403 if isinstance(error, NotHandoffOwner) else 409, error.code, str(error))
+
+    @app.exception_handler(FeedbackConflict)
+    async def _feedback(_: Request, error: FeedbackConflict) -> JSONResponse:
+        return error_response(409, error.code, str(error))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:

@@ -29,7 +29,7 @@ from pydantic import AfterValidator, StringConstraints, WithJsonSchema
 
 from api.errors import ApiError
 from tools.store.money import parse_amount
-from tools.store.sanitize import refuse_unstorable
+from tools.store.sanitize import refuse_unstorable, visible
 
 MAX_ID_LENGTH = 64
 """Longer than any id the service makes (`conv_` + 32 hex digits), short enough to never be work."""
@@ -75,6 +75,20 @@ def note_text(value: str) -> str:
     if len(value) > MAX_TEXT_LENGTH:
         raise ValueError(f"a note can be at most {MAX_TEXT_LENGTH} characters; this one has {len(value)}")
     return refuse_unstorable(value)
+
+
+MAX_COMMENT_LENGTH = 1000
+"""A customer's comment on an answer: a few sentences (the column holds this many characters)."""
+
+
+def comment_text(value: str) -> str:
+    """A customer's comment on an answer ("Was this helpful?"): at most `MAX_COMMENT_LENGTH` characters once the
+    invisible ones (zero-width, bidi controls) are taken out, nothing a database cannot store. Raises `ValueError`
+    with what is wrong."""
+    shown = visible(refuse_unstorable(value))
+    if len(shown) > MAX_COMMENT_LENGTH:
+        raise ValueError(f"a comment can be at most {MAX_COMMENT_LENGTH} characters; this one has {len(shown)}")
+    return shown
 
 
 def message_text(value: str, limit_bytes: int) -> str:
@@ -123,6 +137,11 @@ def event_id(text: str, name: str) -> int:
 StorableText = Annotated[str, AfterValidator(refuse_unstorable)]
 """Free text from a client: no NUL, no lone surrogate; refused with 422 rather than repaired."""
 Note = Annotated[str, AfterValidator(note_text), WithJsonSchema({"type": "string", "maxLength": MAX_TEXT_LENGTH})]
+Comment = Annotated[
+    str, AfterValidator(comment_text), WithJsonSchema({"type": "string", "maxLength": MAX_COMMENT_LENGTH})
+]
+BodyId = Annotated[str, StringConstraints(pattern=_ID_SHAPE.pattern, max_length=MAX_ID_LENGTH)]
+"""An id the service made, given in a request body: the shape of one, else 422 naming the field."""
 QueryId = Annotated[
     str, StringConstraints(min_length=1, max_length=MAX_SUBJECT_LENGTH), AfterValidator(refuse_unstorable)
 ]

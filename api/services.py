@@ -11,6 +11,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sqlmodel import select
+
 from agent import (
     Admission,
     AgentLoop,
@@ -19,10 +21,12 @@ from agent import (
     CallBounds,
     ConfirmationAnswers,
     DailySpend,
+    FeedbackStore,
     HandoffClosing,
     HandoffStore,
     Model,
     ModelRoutes,
+    ReplyCheck,
     RunRecovery,
     RunStore,
     Telemetry,
@@ -38,7 +42,7 @@ from api.identity import TokenVerifier, check_identity_settings
 from api.model_setup import build_routes, load_prompt_versions
 from api.ops.sweeps import ExpirySweeper
 from api.prices import load_prices
-from api.settings import Settings, secret
+from api.settings import Settings, golden_cases_folder, secret
 from basics.database import Database
 from policies.config import PolicyConfig, load_policy
 from policies.engine import PolicyEngine
@@ -48,6 +52,7 @@ from tools.knowledge.errors import KnowledgeError
 from tools.knowledge.importer import DEFAULT_DIRECTORY, embed_missing, import_articles
 from tools.knowledge.search import HelpCentre
 from tools.store.loader import seed_store
+from tools.store.tables import Product
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -74,6 +79,8 @@ class Services:
     verifier: TokenVerifier
     confirmations: ConfirmationAnswers
     feed: FeedHub
+    feedback: FeedbackStore
+    """Customers' verdicts on answers (`agent.quality.feedback`)."""
     knowledge: HelpCentre = field(default_factory=HelpCentre)
     handoff_desk: HandoffClosing = field(init=False)
     """Closing hand-offs; `bot` gives the conversation back to the assistant (`agent.held.handoff_closing`)."""
@@ -146,6 +153,7 @@ async def build_services(
 ) -> Services:
     """`model` and `simple_model` replace the configured default and simple routes' models (tests, evaluations)."""
     check_identity_settings(settings)
+    golden_cases_folder(settings.golden_cases_dir)
     telemetry = telemetry or Telemetry()
     prompts = load_prompt_versions(settings)
     routes = build_routes(settings, telemetry, model=model, simple_model=simple_model)
@@ -199,6 +207,7 @@ async def build_services(
         telemetry=telemetry,
         call_bounds=CallBounds(per_answer=settings.max_tool_calls_per_answer, per_run=settings.max_tool_calls_per_run),
         pacer=TurnPacer(settings.turns_at_once or None),
+        reply_check=ReplyCheck(settings.grounding_flags, await product_names(database)),
     )
     loop.telemetry.personal_data = partial(customer_terms, database)
     # A decision's run waits for its conversation while another run answers there; that run ends within its
@@ -245,11 +254,18 @@ async def build_services(
         feed=FeedHub(
             database, interval_s=settings.feed_poll_s, streams_per_customer=settings.feed_streams_per_customer or None
         ),
+        feedback=FeedbackStore(database),
         knowledge=knowledge,
     )
     services.handoff_desk = HandoffClosing(handoffs=services.handoffs, runs=runs, loop=loop, spawn=services.spawn)
     services.sweeper.start()
     return services
+
+
+async def product_names(database: Database) -> frozenset[str]:
+    """The store's product names, lower-cased: what the grounding check takes for an item a reply names."""
+    async with database.session(readonly=True) as session:
+        return frozenset(name.lower() for name in (await session.exec(select(Product.name))).all())
 
 
 async def prepare_database(database: Database, *, seed: bool, help_centre: Path | None = None) -> None:

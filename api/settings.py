@@ -3,13 +3,15 @@ SQLite in `./var`, the offline model, and a development JWT secret (with a warni
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from agent import RunLimits
+from agent import FlagMode, RunLimits
+from api.errors import ConfigurationError
 from api.ops.capacity import ConnectionBudget
 from basics.database import PoolLimits
 
@@ -120,6 +122,13 @@ class Settings(BaseSettings):
     demo_enabled: bool = Field(default=False, alias="SUPPORT_DEMO")
     """Serve `/demo`, where anyone can pick a seed customer and chat as them. Also on with the development
     secret; never turn it on where the store's data is real."""
+    golden_cases_dir: Path | None = Field(default=None, alias="SUPPORT_GOLDEN_CASES_DIR")
+    """Where the desk's "Add to the golden cases" saves a reviewed conversation as a case file (a writable folder,
+    checked at start-up). Unset: the desk offers the case as a download instead."""
+    grounding_flags: FlagMode = Field(default=FlagMode.RECORD, alias="SUPPORT_GROUNDING_FLAGS")
+    """What a model reply stating something the run never saw does (`agent.quality.grounding`): `record` (the
+    default) sends it and flags the run for review; `hold` withholds it, tells the customer a colleague will check
+    the answer, and hands the conversation to the desk."""
     jaeger_ui_url: str | None = Field(default=None, alias="JAEGER_UI_URL")
     """With it set, approvals carry a ready link to their run's trace."""
 
@@ -209,3 +218,15 @@ class Settings(BaseSettings):
 def secret(value: SecretStr | None) -> str | None:
     """A secret setting's value, for the client that needs it; None when unset."""
     return value.get_secret_value() if value else None
+
+
+def golden_cases_folder(folder: Path | None) -> Path | None:
+    """`SUPPORT_GOLDEN_CASES_DIR`, checked at start-up: a folder this process can write, else the service does
+    not start (a case a reviewer wrote must not fail only when it is saved)."""
+    if folder is None:
+        return None
+    if not folder.is_dir():
+        raise ConfigurationError(f"SUPPORT_GOLDEN_CASES_DIR {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigurationError(f"SUPPORT_GOLDEN_CASES_DIR {folder} is not writable by this process")
+    return folder

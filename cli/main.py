@@ -1,4 +1,5 @@
-"""The `support` command: serve, migrate, seed, token, chat, kb, eval; and the staff commands of `cli.staff`."""
+"""The `support` command: serve, migrate, seed, token, chat, kb, eval; the staff commands of `cli.staff`, and
+`support insights` (`cli.insights`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from api.errors import ConfigurationError
 from api.identity import mint_token
 from api.service_url import DEFAULT_HOST, DEFAULT_PORT, listen_host, listen_port
 from api.settings import Settings
+from cli import insights as insights_cli
 from cli import kb as kb_cli
 from cli import staff as staff_cli
 from cli.staff import add_url_option, url_of
@@ -227,6 +229,7 @@ def evaluate(args: argparse.Namespace) -> None:
         customer_model=args.customer_model,
         task_ids=tuple(args.task or ()),
         compare=args.compare,
+        cases=tuple(Path(path) for path in args.cases or ()),
     )
     if options.compare is not None:
         sys.exit(run_compare(options, Settings(), sys.stderr))
@@ -313,6 +316,13 @@ def main(argv: list[str] | None = None) -> None:
         "golden: the scripted golden conversations (no key needed with --model offline)",
     )
     p.add_argument("--task", action="append", help="play only this task id or golden case name (repeatable)")
+    p.add_argument(
+        "--cases",
+        action="append",
+        metavar="PATH",
+        help="with --tasks golden: play the cases in this YAML file or folder instead of the packaged golden suite, "
+        "e.g. the desk's SUPPORT_GOLDEN_CASES_DIR (repeatable)",
+    )
     p.add_argument("--trials", type=positive_int, default=1, help="plays per task, for pass^k (default 1)")
     p.add_argument("--concurrency", type=positive_int, default=4, help="trials played at once (default 4)")
     p.add_argument("--max-cost-usd", type=positive_usd, help="stop starting trials once this much is spent")
@@ -329,6 +339,7 @@ def main(argv: list[str] | None = None) -> None:
     p.set_defaults(func=evaluate)
 
     staff_cli.register(commands)
+    insights_cli.register(commands)
     kb_cli.add_commands(commands)
 
     args = parser.parse_args(argv)

@@ -65,6 +65,20 @@ class Turn(BaseModel):
         return self
 
 
+class StoreSnapshot(BaseModel):
+    """Store data a case needs, in the store data's field names (`fixtures/db.json`): written into the case's
+    own copy of the store before it is played, over what the seed data holds for the same keys. A case the
+    desk's review wrote carries the orders its conversation touched, as they were, so it replays the same way
+    after the store's data has moved on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    orders: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Orders by order id, each as `order_id, user_id, address, items, status, fulfillments, payment_history`."""
+    payment_methods: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """The customer's payment methods by id (`source, id`, and `brand, last_four` or `balance`)."""
+
+
 class Conversation(BaseModel):
     """A case's inputs: who is signed in, and what happens, turn by turn."""
 
@@ -72,7 +86,16 @@ class Conversation(BaseModel):
 
     customer: str
     """The customer's `user_id` in the store (`fixtures/db.json`)."""
+    store: StoreSnapshot | None = None
+    """Store data the case needs beyond the seed data (or instead of it)."""
     turns: list[Turn] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _orders_are_the_customers(self) -> Conversation:
+        for order_id, order in (self.store.orders if self.store else {}).items():
+            if order.get("order_id") != order_id or order.get("user_id") != self.customer:
+                raise ValueError(f"store order {order_id} must have order_id {order_id} and user_id {self.customer}")
+        return self
 
 
 class CaseInfo(BaseModel):

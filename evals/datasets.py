@@ -19,9 +19,27 @@ def load_dataset(path: Path) -> GoldenDataset:
 
 def load_golden(directory: Path = GOLDEN_DIR) -> GoldenDataset:
     """Every golden case in one dataset (case names are unique across files; a clash is an error)."""
+    return load_cases([directory])
+
+
+def case_files(paths: list[Path]) -> list[Path]:
+    """The dataset files `paths` name: a YAML file as it is, a folder as its datasets (`dataset_files`)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += dataset_files(path)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ValueError(f"no case file or folder at {path}")
+    return files
+
+
+def load_cases(paths: list[Path]) -> GoldenDataset:
+    """The cases of these files and folders in one dataset (names unique across them; a clash is an error)."""
     cases: list[GoldenCase] = []
     seen: dict[str, Path] = {}
-    for path in dataset_files(directory):
+    for path in case_files(paths):
         for case in load_dataset(path).cases:
             name = case.name or ""
             if name in seen:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from opentelemetry.sdk.trace import ReadableSpan
 from pydantic import BaseModel, Field
+
+from agent import Approval, Run
 
 
 class TurnRecord(BaseModel):
@@ -79,6 +82,8 @@ class RunRecord(BaseModel):
     """The model route the run started on (`simple` or `default`), when the service routes."""
     route_escalation: str | None = None
     """Why it moved from `simple` to `default`, when it did."""
+    flags: list[str] = Field(default_factory=list)
+    """The run's flags for review (`agent.quality.flags.FlagKind`), as `kind: value`."""
 
 
 class Transcript(BaseModel):
@@ -123,3 +128,48 @@ class Transcript(BaseModel):
 
     def calls_of(self, tool: str) -> list[ToolCallRecord]:
         return [c for c in self.tool_calls if c.tool == tool]
+
+
+def run_record(run: Run, flags: list[str]) -> RunRecord:
+    """A stored run as the transcript keeps it."""
+    latency = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
+    return RunRecord(
+        id=run.id,
+        status=run.status,
+        model=f"{run.model_provider}:{run.model_name}",
+        model_calls=run.model_calls,
+        input_tokens=run.input_tokens + run.cache_read_tokens + run.cache_write_tokens,
+        output_tokens=run.output_tokens,
+        cost_usd=run.cost_micro_usd / 1_000_000,
+        latency_s=latency,
+        route=run.route,
+        route_escalation=run.route_escalation,
+        flags=flags,
+    )
+
+
+def held_record(approval: Approval) -> HeldCallRecord:
+    return HeldCallRecord(
+        kind=approval.kind,
+        tool=approval.tool,
+        status=approval.status,
+        arguments=approval.arguments,
+        approver_role=approval.approver_role,
+        amount=approval.amount_cents / 100,
+        rule=approval.rule,
+        note=approval.note,
+    )
+
+
+def span_record(span: ReadableSpan) -> SpanRecord:
+    context = span.get_span_context()
+    assert context is not None
+    return SpanRecord(
+        name=span.name,
+        trace_id=f"{context.trace_id:032x}",
+        span_id=f"{context.span_id:016x}",
+        parent_span_id=f"{span.parent.span_id:016x}" if span.parent else None,
+        start_ns=span.start_time or 0,
+        end_ns=span.end_time or 0,
+        attributes=dict(span.attributes or {}),
+    )

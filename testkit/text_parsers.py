@@ -6,9 +6,11 @@ Shared by the timing check (tests/api/test_linear_parsing.py) and the benchmark 
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable
 from typing import Any
 
+from agent.quality import grounding
 from agent.telemetry import masking
 from agent.turn import window as context
 from agent.turn.tool_calls import nesting_depth, well_formed
@@ -62,7 +64,13 @@ PARSERS: dict[str, Callable[[str], None]] = {
     "shown text": visible,
     "log line": escape_controls,
     "model tool call intake": _tool_call,
+    "grounding (a reply and what its run saw)": lambda text: (
+        grounding.check(text, grounding.evidence_of([text]), items=frozenset({"water bottle"})) and None
+    ),
 }
+assert {p for p in vars(grounding).values() if isinstance(p, re.Pattern)} <= set(grounding.PATTERNS.values()), (
+    "every pattern of the grounding check is in its PATTERNS, and so timed here"
+)
 
 
 def pathological(size: int) -> dict[str, str]:
@@ -88,4 +96,11 @@ def pathological(size: int) -> dict[str, str]:
         "dollar amounts": fill("$1,2"),
         "repeated keywords": fill("refund cancel order "),
         "invisible characters": fill("\u202e\u200b"),
+        "capitalised words": fill("Water Bottle "),
+        "capital letters": fill("A"),
+        "open brackets": fill("Bottle (a, "),
+        "tracking words": fill("tracking number "),
+        "time windows": fill("within 5 to 7 business "),
+        "dates": fill("May 3, 2024 3 May "),
+        "cards": fill("Visa Card ending "),
     }

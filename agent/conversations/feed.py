@@ -22,8 +22,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agent.conversations.records import HeldRun, confirmation_card, message_view, run_view
 from agent.conversations.steps import StepKind, StepRecord
-from agent.conversations.tables import Approval, ChatMessage, Conversation, ConversationEvent, Handoff, Run
+from agent.conversations.tables import Approval, ChatMessage, Conversation, ConversationEvent, Feedback, Handoff, Run
 from agent.held.status import ApprovalStatus, HeldKind, RunStatus, feed_answer
+from agent.quality.run_flags import Flag
 from basics.batched import row_parameters, rows_values
 from basics.clock import utcnow
 from basics.dialects import dialect_of
@@ -48,6 +49,7 @@ STORED_KINDS = (
     "handoff.closed",
     "run.completed",
     "run.failed",
+    "feedback.given",
 )
 
 
@@ -161,9 +163,10 @@ def run_started(run: Run) -> Event:
     return event("run.started", run.conversation_id, run_id=run.id, resumed_from=run.resumed_from)
 
 
-def run_ended(run: Run, held: Approval | None) -> Event:
+def run_ended(run: Run, held: Approval | None, flags: Sequence[Flag] = ()) -> Event:
     kind = "run.failed" if run.status == RunStatus.FAILED else "run.completed"
-    return event(kind, run.conversation_id, run_id=run.id, run=run_view(HeldRun(run, held)).model_dump(mode="json"))
+    shown = run_view(HeldRun(run, held, tuple(flags))).model_dump(mode="json")
+    return event(kind, run.conversation_id, run_id=run.id, run=shown)
 
 
 def tools_finished(run: Run, steps: Sequence[StepRecord]) -> list[Event]:
@@ -239,6 +242,18 @@ def handoff_moved(handoff: Handoff, kind: str, actor: str | None, **data: Any) -
     """A hand-off event; the queuing belongs to the run that handed over (its per-message stream shows it)."""
     run_id = handoff.run_id if kind == "handoff.queued" else None
     return event(kind, handoff.conversation_id, run_id=run_id, handoff_id=handoff.id, actor=actor, **data)
+
+
+def feedback_given(given: Feedback) -> Event:
+    """The customer's verdict on an answer ("Was this helpful?"): every open page of the conversation can show
+    the question as answered."""
+    return event(
+        "feedback.given",
+        given.conversation_id,
+        run_id=given.run_id,
+        helpful=given.helpful,
+        comment=given.comment,
+    )
 
 
 # ---- reading --------------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ statement is a function call, so this costs nothing there; PostgreSQL's one-stat
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,9 +15,10 @@ from agent.conversations.admission import TAKE_ONE, Allowance
 from agent.conversations.steps import StepRecord
 from agent.conversations.tables import Approval, ChatMessage, Run
 from agent.conversations.turns import CONVERSATIONS, ConversationSoFar, storing
-from agent.held.handoffs import open_handoff
+from agent.held.handoffs import HandoffNote, open_handoff
 from agent.held.status import RunStatus
 from agent.models.base import Message
+from agent.quality.run_flags import Flag
 from basics.batched import Bound, insert_row, run_before, run_together
 from basics.batched import run as run_bound
 from basics.database import Database
@@ -59,9 +61,12 @@ class GenericWrites:
         events: list[feed.Event],
         held: Approval | None,
         steps: list[StepRecord] | None,
+        flags: Sequence[Flag] = (),
+        handoff_note: HandoffNote | None = None,
     ) -> None:
-        """Run a turn's closing `writes` (`release` among them), store the reply `message` and tell the feed, in one
-        transaction; a hand-off the run asked for is opened in it."""
+        """Run a turn's closing `writes` (`release` among them), store the reply `message` and tell the feed (the
+        run's end carries its `flags`), in one transaction; a hand-off the run asked for (or `handoff_note` says it
+        went to) is opened in it."""
         async with self.database.session() as session:
             if message is not None:
                 # The reply goes last, so its id (which its `message.created` event carries) comes back.
@@ -71,10 +76,10 @@ class GenericWrites:
             else:
                 await run_together(session, writes)
             if run.status == RunStatus.HANDED_OFF:
-                handoff = await open_handoff(session, run, steps, _now(run))
+                handoff = await open_handoff(session, run, steps, _now(run), note=handoff_note)
                 if handoff is not None:
                     events.append(feed.handoff_moved(handoff, "handoff.queued", None, reason=handoff.reason))
-            events.append(feed.run_ended(run, held))
+            events.append(feed.run_ended(run, held, flags))
             # The release above holds the conversation's row, whether or not this run still held its claim.
             await feed.record(session, events, conversation_locked=True)
             await session.commit()

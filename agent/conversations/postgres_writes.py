@@ -4,7 +4,7 @@ writes as common table expressions on one snapshot, all or nothing. The generic 
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 from sqlalchemy import BindParameter, String, bindparam, func, null
@@ -18,8 +18,10 @@ from agent.conversations.generic_writes import GenericWrites
 from agent.conversations.steps import StepRecord
 from agent.conversations.tables import Approval, ChatMessage, Run
 from agent.conversations.turns import ConversationSoFar, storing
+from agent.held.handoffs import HandoffNote
 from agent.held.status import RunStatus
 from agent.models.base import Message
+from agent.quality.run_flags import Flag
 from basics.batched import Bound, Write, built_once, merged
 
 _STARTS: dict[Hashable, Any] = {}
@@ -67,11 +69,15 @@ class PostgresWrites(GenericWrites):
         events: list[feed.Event],
         held: Approval | None,
         steps: list[StepRecord] | None,
+        flags: Sequence[Flag] = (),
+        handoff_note: HandoffNote | None = None,
     ) -> None:
         if run.status == RunStatus.HANDED_OFF:
-            await super().close(run, writes, release, message, events, held, steps)
+            await super().close(run, writes, release, message, events, held, steps, flags, handoff_note)
             return
-        statement, statement_values = _close_in_one_statement(writes, writes.index(release), message, events, run, held)
+        statement, statement_values = _close_in_one_statement(
+            writes, writes.index(release), message, events, run, held, flags
+        )
         # One statement is its own transaction: no BEGIN or COMMIT of ours around it.
         (row,) = await self.database.execute_alone(statement, statement_values)
         if message is not None:
@@ -85,6 +91,7 @@ def _close_in_one_statement(
     events: list[feed.Event],
     run: Run,
     held: Approval | None,
+    flags: Sequence[Flag],
 ) -> tuple[Any, dict[str, Any]]:
     """PostgreSQL: a run's close (`writes`, the reply `message`, and the feed's `events` then the run's end) as
     one statement and its values. The events ride on the release (`writes[release_at]`), which holds the
@@ -94,7 +101,7 @@ def _close_in_one_statement(
     closing = [
         *events,
         *([feed.message_created_pending(message)] if message is not None else []),
-        feed.run_ended(run, held),
+        feed.run_ended(run, held, flags),
     ]
     shape = (
         tuple(write.statement for write in writes),

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict
 from agent.conversations.tables import Approval, ChatMessage, Run
 from agent.held.status import ApprovalStatus, HeldKind, RunStatusName
 from agent.limits.pricing import micro_to_usd
+from agent.quality.flags import FlagKind
+from agent.quality.run_flags import Flag
 from tools.store.money import to_dollars
 from tools.store.sanitize import visible, visible_json
 
@@ -86,6 +88,18 @@ class UsageOut(Shape):
     cost_usd: float
 
 
+class RunFlagOut(Shape):
+    """Something about the run a reviewer should look at (`agent.quality`)."""
+
+    kind: FlagKind
+    """`ungrounded_order`, `ungrounded_amount`, `ungrounded_tracking`, `ungrounded_date`, `ungrounded_item`,
+    `ungrounded_payment`, `ungrounded_policy` (the reply states something nothing in the run shows), `fallback`,
+    `provider_refusal`, `budget_exhausted`, `failed` or `thumbs_down`."""
+    value: str
+    """What was flagged: the fact as the reply stated it, the fallback's reason, the budget, the customer's
+    comment. Empty for an ungrounded fact of a reply that was held back, which nobody outside the team reads."""
+
+
 class RunOut(Shape):
     """The service's answer to one customer message: the reply, or why there is none yet."""
 
@@ -128,6 +142,8 @@ class RunOut(Shape):
     """The prompt version the run was answered with, e.g. `v1`."""
     prompt_id: str | None = None
     """That version's id: a hash of the system prompt and tool definitions the model was shown."""
+    flags: list[RunFlagOut] = []
+    """Why the run is in the review queue, if it is: oldest first."""
 
 
 def message_view(message: ChatMessage) -> MessageOut:
@@ -183,12 +199,29 @@ class HeldRun:
     run: Run
     held: Approval | None
     """The call the run paused on, as stored when it was read; None if the run did not pause."""
+    flags: tuple[Flag, ...] = ()
+    """The run's flags, when they are known where the view is made (the run's end, a conversation's read)."""
 
 
-def held_runs(runs: Iterable[Run], held_calls: Iterable[Approval]) -> list[HeldRun]:
-    """Runs paired with the calls they paused on, from a conversation's runs and held calls read together."""
+def held_runs(
+    runs: Iterable[Run], held_calls: Iterable[Approval], flags: Iterable[tuple[str, Flag]] = ()
+) -> list[HeldRun]:
+    """Runs paired with the calls they paused on and their flags (`(run_id, flag)`), from a conversation's runs,
+    held calls and flags read together."""
     by_run = {held.run_id: held for held in held_calls}
-    return [HeldRun(run, by_run.get(run.id)) for run in runs]
+    flags_of: dict[str, list[Flag]] = {}
+    for run_id, flag in flags:
+        flags_of.setdefault(run_id, []).append(flag)
+    return [HeldRun(run, by_run.get(run.id), tuple(flags_of.get(run.id, ()))) for run in runs]
+
+
+def flag_view(run: Run, flag: Flag) -> RunFlagOut:
+    """A flag as anyone who can read the run sees it. An ungrounded fact is shown only when it is in the reply
+    the customer read: a held reply's facts stay with the team."""
+    shown = flag.value
+    if flag.kind.ungrounded and (not run.reply or flag.value not in run.reply):
+        shown = ""
+    return RunFlagOut(kind=flag.kind, value=visible(shown))
 
 
 def run_view(answered: HeldRun) -> RunOut:
@@ -223,4 +256,5 @@ def run_view(answered: HeldRun) -> RunOut:
         route_escalation=run.route_escalation,
         prompt_version=run.prompt_version,
         prompt_id=run.prompt_id,
+        flags=[flag_view(run, flag) for flag in answered.flags],
     )

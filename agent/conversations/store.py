@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from agent.conversations.steps import StepRecord
 from agent.conversations.tables import Approval, ChatMessage, Conversation, IdempotentRequest, Run, Step
 from agent.conversations.turns import (
     CONVERSATIONS,
+    FLAGS,
     RELEASE,
     RUNS,
     AnsweredWith,
@@ -33,11 +35,12 @@ from agent.conversations.turns import (
     closing_run,
 )
 from agent.errors import ConversationBusy
-from agent.held.handoffs import with_staff_exchanges
+from agent.held.handoffs import HandoffNote, with_staff_exchanges
 from agent.held.status import ENDED, RunStatus
 from agent.limits.spend import DailySpend
 from agent.models.base import Message
 from agent.processes.leases import WorkerLease
+from agent.quality.run_flags import Flag, flag_rows
 from basics.batched import Bound, insert_row, insert_rows
 from basics.clock import utcnow
 from basics.database import Database
@@ -295,11 +298,14 @@ class RunStore:
         held: Approval | None = None,
         fallback_reason: str | None = None,
         answered_with: AnsweredWith | None = None,
+        flags: Sequence[Flag] = (),
+        handoff_note: HandoffNote | None = None,
     ) -> Run:
-        """Close the run, store its steps and the audit rows of its reads, add its reply to the conversation,
-        release the conversation, and tell the conversation feed, in one transaction. `held` is the call the run
-        paused on, if it paused (the feed's `run.completed` carries it as the run's pending action). `run` is
-        updated in place and returned; nothing is read back."""
+        """Close the run, store its steps, the audit rows of its reads and its flags (`agent.quality`), add its
+        reply to the conversation, release the conversation, and tell the conversation feed, in one transaction.
+        `held` is the call the run paused on, if it paused (the feed's `run.completed` carries it as the run's
+        pending action). `handoff_note` says why a run that ends `handed_off` without calling the transfer tool
+        went to a person. `run` is updated in place and returned; nothing is read back."""
         assert status in ENDED, status
         now = utcnow()
         values: dict[str, Any] = {
@@ -337,6 +343,8 @@ class RunStore:
             events.extend(feed.tools_finished(run, steps))
         if decisions:
             writes.append(insert_rows(PolicyDecisionRecord.__table__, decisions, "decision"))  # type: ignore[attr-defined]
+        if flags:  # rare: a run without flags adds nothing to its close
+            writes.append(insert_rows(FLAGS, flag_rows(run.id, run.conversation_id, flags, now), "flag"))
         release = Bound(RELEASE, {"release_conversation_id": run.conversation_id, "release_run_id": run.id})
         writes.append(release)
         if self.spend is not None:
@@ -357,7 +365,7 @@ class RunStore:
                 content=values["reply"],
                 created_at=now,
             )
-        await self.writes.close(run, writes, release, message, events, held, steps)
+        await self.writes.close(run, writes, release, message, events, held, steps, flags, handoff_note)
         return run
 
     async def get_run(self, run_id: str) -> Run:

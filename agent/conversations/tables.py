@@ -296,6 +296,50 @@ class ConversationEvent(SQLModel, table=True):
     created_at: datetime = Field(sa_column=utc_column())
 
 
+class RunFlag(SQLModel, table=True):
+    """One thing about a run that a reviewer should look at (`agent.quality.flags.FlagKind`): an ungrounded fact
+    in its reply, a fallback model's answer, a refusal, a failure, a customer's thumbs-down. The review queue and
+    the store's figures read these rows."""
+
+    __tablename__ = "run_flags"
+    __table_args__ = (
+        Index("ix_run_flags_run", "run_id"),
+        Index("ix_run_flags_kind_created", "kind", "created_at"),
+        Index("ix_run_flags_created", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(foreign_key="runs.id", max_length=40)
+    conversation_id: str = Field(foreign_key="conversations.id", max_length=40)
+    kind: str = Field(max_length=40)
+    """A `FlagKind` value."""
+    value: str = Field(default="", max_length=300)
+    """What was flagged, as the reply or the run stated it: `$412.00`, `#W1234567`, the fallback's reason."""
+    created_at: datetime = Field(sa_column=utc_column())
+
+
+class Feedback(SQLModel, table=True):
+    """A customer's verdict on one answer ("Was this helpful?"): at most one per run, with what produced the
+    answer (model, route, prompt version) so verdicts can be compared across versions."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        UniqueConstraint("run_id", name="uq_feedback_run"),
+        Index("ix_feedback_created", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(foreign_key="runs.id", max_length=40)
+    conversation_id: str = Field(foreign_key="conversations.id", max_length=40, index=True)
+    customer_id: str = Field(max_length=80)
+    helpful: bool
+    comment: str | None = Field(default=None, max_length=1000)
+    model_name: str = Field(default="", max_length=100)
+    route: str | None = Field(default=None, max_length=16)
+    prompt_version: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(sa_column=utc_column())
+
+
 class DeskLinkUse(SQLModel, table=True):
     """A one-time desk sign-in link that has been used: its `jti` may never sign anyone in again."""
 

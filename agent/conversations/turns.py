@@ -9,7 +9,7 @@ from functools import lru_cache
 from sqlalchemy import String, Table, Update, bindparam, case, update
 from sqlmodel import col
 
-from agent.conversations.tables import ChatMessage, Conversation, Run
+from agent.conversations.tables import ChatMessage, Conversation, Run, RunFlag
 from agent.models.base import Message
 from basics.batched import Bound, insert_row
 
@@ -111,6 +111,7 @@ def storing(message: ChatMessage, prefix: str) -> Bound:
 CONVERSATIONS: Table = Conversation.__table__  # type: ignore[attr-defined]
 
 RUNS: Table = Run.__table__  # type: ignore[attr-defined]
+FLAGS: Table = RunFlag.__table__  # type: ignore[attr-defined]
 MESSAGES: Table = ChatMessage.__table__  # type: ignore[attr-defined]
 
 

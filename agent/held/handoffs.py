@@ -44,12 +44,30 @@ EXPIRED_SUMMARY = (
 STAFF_EXCHANGE_ACK = "Noted: the support team handled that part of the conversation."
 
 
+@dataclass(frozen=True, slots=True)
+class HandoffNote:
+    """Why the service itself handed a conversation over (no transfer tool was called): the reason code the desk
+    shows in words (`api.desk.wording.HANDOFF_REASONS`) and the summary the team reads."""
+
+    reason: str
+    summary: str
+
+
+REPLY_HELD = "reply_held"
+"""A reply was withheld for a person to check (`SUPPORT_GROUNDING_FLAGS=hold`, `agent.quality`)."""
+
+
 async def open_handoff(
-    session: AsyncSession, run: Run, steps: Sequence[StepRecord] | None, now: datetime
+    session: AsyncSession,
+    run: Run,
+    steps: Sequence[StepRecord] | None,
+    now: datetime,
+    *,
+    note: HandoffNote | None = None,
 ) -> Handoff | None:
     """Queue the conversation of a run that ended `handed_off`, inside the caller's transaction (which also
     records the feed's `handoff.queued`). A conversation already waiting for (or owned by) a person keeps its one
-    open hand-off."""
+    open hand-off. Without a transfer call, `note` says why (else: an approval expired)."""
     existing = await session.exec(
         select(Handoff.id).where(
             col(Handoff.conversation_id) == run.conversation_id, col(Handoff.status).in_(OPEN_HANDOFF)
@@ -60,13 +78,19 @@ async def open_handoff(
     transfer = next((s for s in steps or () if s.tool == TRANSFER_TOOL), None)
     arguments = transfer.arguments if transfer else None
     summary = str(arguments.get("summary") or "") if isinstance(arguments, dict) else ""
+    if transfer:
+        reason = "transfer_requested"
+    elif note is not None:
+        reason, summary = note.reason, note.summary
+    else:
+        reason, summary = "approval_expired", EXPIRED_SUMMARY
     handoff = Handoff(
         id=f"hoff_{run.id.removeprefix('run_')}",
         conversation_id=run.conversation_id,
         customer_id=run.customer_id,
         status=HandoffStatus.QUEUED,
-        reason="transfer_requested" if transfer else "approval_expired",
-        summary=clean_text(summary or ("" if transfer else EXPIRED_SUMMARY)),
+        reason=reason,
+        summary=clean_text(summary),
         run_id=run.id,
         created_at=now,
     )

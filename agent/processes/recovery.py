@@ -28,6 +28,8 @@ from agent.errors import ConversationBusy
 from agent.held.decisions import ApprovalDecisions
 from agent.held.status import RunStatus
 from agent.processes.leases import WorkerLease, WorkerSighting
+from agent.quality.flags import FlagKind
+from agent.quality.run_flags import Flag
 from agent.turn import replies
 from agent.turn.loop import AgentLoop
 from basics.clock import utcnow
@@ -163,4 +165,5 @@ class RunRecovery:
             model_provider=dead.model_provider,
             model_name=dead.model_name,
             error=INTERRUPTED,
+            flags=[Flag.of(FlagKind.FAILED, INTERRUPTED)],
         )

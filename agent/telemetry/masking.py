@@ -11,6 +11,7 @@ for that run's task, so every span of the run masks them without the loop passin
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
@@ -83,3 +84,11 @@ async def customer_terms(database: Database, customer_id: str) -> list[str]:
 def mask(value: Any) -> Any:
     """`value` masked for a trace, with the personal data of the current run's customer if it is known."""
     return current.get()(value)
+
+
+CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+"""Message content is recorded on spans only when this is true (the GenAI conventions' switch), and masked."""
+
+
+def capture_content_from_env() -> bool:
+    return os.environ.get(CAPTURE_CONTENT_ENV, "").strip().lower() in ("1", "true", "yes")

@@ -20,9 +20,9 @@ addresses wherever they appear in text.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -42,7 +42,8 @@ from agent.telemetry.links import (
     run_labels,
     trace_id_of,
 )
-from agent.telemetry.masking import mask
+from agent.telemetry.masking import capture_content_from_env, mask
+from agent.telemetry.quality_signals import QualitySignals
 from policies.decision import Decision
 from tools import registry as store_tools
 
@@ -52,18 +53,17 @@ model inventing names cannot grow the metrics' label values (or the set of span 
 
 AGENT_NAME = "support"
 SCOPE = "support-agent"
-CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 PROVIDERS_WITH_OWN_SPANS = frozenset({"fallback"})
 """Providers that make their `chat` spans themselves, so the loop must not add another: the fallback chain (one
 span per link it calls). The Anthropic SDK's own span (`anthropic.messages.create`) is not named as the GenAI
 conventions say, nor does it count input tokens; it stays, as a child of our `chat {model}` span."""
 
+TURN_SECONDS_BUCKETS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0)
+"""Bucket bounds of the turn-duration histogram: the SDK's default (0, 5, 10, 25, ... 10000) would put every
+answer under five seconds in one bucket, and the p95 alert reads the quantile from these."""
 
-def capture_content_from_env() -> bool:
-    return os.environ.get(CAPTURE_CONTENT_ENV, "").strip().lower() in ("1", "true", "yes")
 
-
-class Telemetry(HeldCallSpans):
+class Telemetry(HeldCallSpans, QualitySignals):
     """The service's tracer and instruments. Built with explicit providers (tests pass in-memory ones); the
     defaults are the global providers, which `api.ops.observability` configures from the `OTEL_*` variables."""
 
@@ -99,6 +99,14 @@ class Telemetry(HeldCallSpans):
             unit="{approval}",
             description="Approvals waiting for a decision, as stored",
         )
+        self.oldest_pending_opened: datetime | None = None
+        """When the oldest approval still waiting was opened, as last read from the database (`api.ops.metrics`)."""
+        meter.create_observable_gauge(
+            "support.approvals.oldest_age",
+            callbacks=[lambda _: [Observation(self.oldest_pending_age_s())]],
+            unit="s",
+            description="How long the oldest approval waiting for a decision has waited, as stored (0: none waits)",
+        )
         self.cost = meter.create_counter("support.run.cost", unit="USD", description="Model cost of runs")
         self.runs = meter.create_counter(
             "support.runs",
@@ -106,6 +114,20 @@ class Telemetry(HeldCallSpans):
             description="Finished runs by status, the route they started on, the prompt version and the model that "
             "answered: a canary's or a route's share of failures, side by side with the live one's",
         )
+        self.turn_duration = meter.create_histogram(
+            "support.turn.duration",
+            unit="s",
+            description="From a customer's message to the run's end (its answer, or its pause for a confirmation or "
+            "an approval), by route and prompt version",
+            explicit_bucket_boundaries_advisory=TURN_SECONDS_BUCKETS,
+        )
+        self.fallbacks = meter.create_counter(
+            "support.runs.fallback",
+            unit="{run}",
+            description="Finished runs a later model of the fallback chain answered, by the model that did: the "
+            "configured model failed them",
+        )
+        self.count_quality(meter)
         self.escalations = meter.create_counter(
             "support.route.escalations",
             unit="{turn}",
@@ -129,6 +151,11 @@ class Telemetry(HeldCallSpans):
             description="Turns and new conversations waiting for a place to compute, in this process "
             "(SUPPORT_TURNS_AT_ONCE)",
         )
+
+    def oldest_pending_age_s(self) -> float:
+        """Read when scraped, so the age grows between two reads of the database."""
+        opened = self.oldest_pending_opened
+        return 0.0 if opened is None else max(0.0, (datetime.now(UTC) - opened).total_seconds())
 
     async def know_customer(self, customer_id: str) -> None:
         """Mask this customer's own personal data in the content the current task records (content capture only:
@@ -205,6 +232,13 @@ class Telemetry(HeldCallSpans):
             span.set_attribute("error.type", (run.error or "failed").split(":", 1)[0])
         labels = run_labels(run)
         self.runs.add(1, {**labels, "support.run.status": run.status})
+        if run.fallback_reason:
+            self.fallbacks.add(1, labels)
+        if run.finished_at is not None:
+            self.turn_duration.record(
+                max(0.0, (run.finished_at - run.started_at).total_seconds()),
+                {"support.route": labels["support.route"], "support.prompt.version": labels["support.prompt.version"]},
+            )
         if run.cost_micro_usd:
             self.cost.add(run.cost_micro_usd / 1_000_000, labels)
 

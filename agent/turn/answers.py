@@ -9,10 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.conversations.tables import Approval
+from agent.conversations.steps import StepLog
+from agent.conversations.store import RunStore, RunTotals
+from agent.conversations.tables import Approval, Run
+from agent.held.handoffs import HandoffNote
 from agent.held.status import RunStatus
+from agent.limits.budget import RunBudget
 from agent.models.base import AnswerBlock, Message, ModelResponse, TextBlock, ToolUseBlock
+from agent.quality.run_flags import Flag, ending_flags, refused_in
 from agent.turn import model_notices, replies
+from agent.turn.plan import TurnPlan
 from agent.turn.state import TurnState
 
 MAX_PAUSES = 3
@@ -79,3 +85,57 @@ def _paused(response: ModelResponse, content: tuple[AnswerBlock, ...], state: Tu
         if not response.pause_continues_as_is:
             state.messages.append(Message.user_text(model_notices.GO_ON_AFTER_PAUSE))
     return None
+
+
+def flags_of_ending(ending: Ending, steps: StepLog) -> list[Flag]:
+    """The flags a run earns by how it ended (`agent.quality.run_flags`): a fallback's answer, a refusal, a budget
+    run out, a failure."""
+    return ending_flags(
+        status=ending.status,
+        budget_exhausted=ending.budget,
+        fallback_reason=steps.fallback_reason,
+        error=ending.error,
+        refused=ending.refused or refused_in(steps.rows),
+    )
+
+
+async def close_run(
+    runs: RunStore,
+    run: Run,
+    ending: Ending,
+    state: TurnState,
+    budget: RunBudget,
+    steps: StepLog,
+    plan: TurnPlan,
+    trace_id: str | None,
+    flags: list[Flag],
+    note: HandoffNote | None,
+) -> Run:
+    """Store how the run ended: its status and reply, its transcript, totals, steps, decisions and flags."""
+    return await runs.finish_turn(
+        run,
+        status=ending.status,
+        reply=ending.reply,
+        transcript=[m.to_json() for m in state.run_messages()],
+        totals=RunTotals(
+            budget.model_calls,
+            budget.usage.input_tokens,
+            budget.usage.output_tokens,
+            budget.usage.cache_read_input_tokens,
+            budget.usage.cache_creation_input_tokens,
+            budget.cost_micro_usd,
+        ),
+        model_provider=steps.answered_by[0] if steps.answered_by else plan.route.model.provider,
+        model_name=steps.answered_by[1] if steps.answered_by else plan.route.model.name,
+        budget_exhausted=ending.budget,
+        error=ending.error,
+        trace_id=trace_id,
+        steps=steps.rows,
+        decisions=steps.decisions,
+        kb_version=steps.kb_version,
+        held=ending.approval,
+        fallback_reason=steps.fallback_reason,
+        answered_with=plan.answered_with(),
+        flags=flags,
+        handoff_note=note,
+    )

@@ -28,10 +28,11 @@ from typing import Any
 from agent.conversations.feed import tool_label
 from agent.conversations.records import HeldRun
 from agent.conversations.steps import StepKind, StepLog
-from agent.conversations.store import KnownAtStart, RunStore, RunTotals
+from agent.conversations.store import KnownAtStart, RunStore
 from agent.conversations.tables import Run
 from agent.errors import ModelError
 from agent.held.approvals import ApprovalStore
+from agent.held.handoffs import HandoffNote
 from agent.held.status import HeldKind, RunStatus
 from agent.limits.budget import RunBudget, RunLimits
 from agent.limits.pacing import TurnPacer
@@ -45,12 +46,14 @@ from agent.models.base import (
     without_blank_text,
 )
 from agent.models.health import ModelHealth
+from agent.quality.reply_check import ReplyCheck
+from agent.quality.run_flags import Flag
 from agent.routing.prompt_versions import PromptVersions
 from agent.routing.routes import MODEL_ESCALATED, ModelRoutes
 from agent.telemetry.links import PausedRun, current_trace_context, trace_id_of
 from agent.telemetry.recorder import Telemetry
 from agent.turn import model_notices, replies
-from agent.turn.answers import Ending, settle
+from agent.turn.answers import Ending, close_run, flags_of_ending, settle
 from agent.turn.model_calls import ModelCalls, Stream
 from agent.turn.plan import TurnPlan, plan_turn
 from agent.turn.state import TurnState, awaiting_result
@@ -90,6 +93,7 @@ class AgentLoop:
         call_bounds: CallBounds | None = None,
         pacer: TurnPacer | None = None,
         health: ModelHealth | None = None,
+        reply_check: ReplyCheck | None = None,
     ) -> None:
         self.routes = routes
         """The models: the default route's, and the simple route's when routing is on (`agent.routing.routes`)."""
@@ -109,6 +113,8 @@ class AgentLoop:
         """How many turns compute at once in this process (`agent/limits/pacing.py`); unpaced unless given one."""
         self.telemetry.turns_waiting = lambda: self.pacer.waiting
         self.telemetry.known_tools = frozenset(spec.name for spec in registry)
+        self.reply_check = reply_check or ReplyCheck()
+        """The grounding check of every model reply, and what a reply that fails it does (`agent.quality`)."""
         self.health = health or routes.health
         """Where refusals of our requests and fall-backs are reported, for the models of every route."""
         self.calls = ModelCalls(
@@ -174,6 +180,7 @@ class AgentLoop:
                 run, state, plan, events=events or _discard, trace_id=trace_id_of(span), spent_budget=known.spent_budget
             )
             self.telemetry.finish_run(span, result.run)
+            self.telemetry.run_flagged(span, result.run, result.flags)
         return result
 
     async def drive(
@@ -201,35 +208,30 @@ class AgentLoop:
             log.exception("run %s failed unexpectedly", run.id)
             state.answer_open_calls("not run: the turn was stopped by an error on our side")
             ending = Ending(RunStatus.FAILED, replies.MODEL_FAILED, error=f"{type(error).__name__}: {error}"[:2000])
+        ending, flags, note = await self._check_reply(ending, state, steps, plan)
         if ending.refused:
             state.forget_turn(model_notices.withheld_after_refusal(steps.tools_run))
         state.messages.append(ending.message or Message(role="assistant", content=(TextBlock(ending.reply),)))
-        finished = await self.runs.finish_turn(
-            run,
-            status=ending.status,
-            reply=ending.reply,
-            transcript=[m.to_json() for m in state.run_messages()],
-            totals=RunTotals(
-                budget.model_calls,
-                budget.usage.input_tokens,
-                budget.usage.output_tokens,
-                budget.usage.cache_read_input_tokens,
-                budget.usage.cache_creation_input_tokens,
-                budget.cost_micro_usd,
-            ),
-            model_provider=steps.answered_by[0] if steps.answered_by else plan.route.model.provider,
-            model_name=steps.answered_by[1] if steps.answered_by else plan.route.model.name,
-            budget_exhausted=ending.budget,
-            error=ending.error,
-            trace_id=trace_id,
-            steps=steps.rows,
-            decisions=steps.decisions,
-            kb_version=steps.kb_version,
-            held=ending.approval,
-            fallback_reason=steps.fallback_reason,
-            answered_with=plan.answered_with(),
+        flags = [*flags_of_ending(ending, steps), *flags]
+        finished = await close_run(self.runs, run, ending, state, budget, steps, plan, trace_id, flags, note)
+        return HeldRun(finished, ending.approval, tuple(flags))
+
+    async def _check_reply(
+        self, ending: Ending, state: TurnState, steps: StepLog, plan: TurnPlan
+    ) -> tuple[Ending, list[Flag], HandoffNote | None]:
+        """The model's reply checked against what the run saw (`agent.quality`): its ungrounded facts as flags,
+        and with `hold` the ending that withholds it."""
+        if ending.status != RunStatus.COMPLETED or ending.refused:
+            return ending, [], None
+        results = (s.result for s in steps.rows if s.kind == StepKind.TOOL and s.result is not None)
+        judged = await self.reply_check.judge(
+            ending.reply, state.messages, state.run_start, results, plan.prompt, steps.run_id
         )
-        return HeldRun(finished, ending.approval)
+        if judged is None:  # the check broke: the reply goes unchecked, and the count says flags are missing
+            self.telemetry.grounding_unchecked.add(1)
+            return ending, [], None
+        flags, note = judged
+        return (ending if note is None else Ending(RunStatus.HANDED_OFF, replies.REPLY_HELD)), flags, note
 
     async def _loop(
         self,
@@ -267,7 +269,8 @@ class AgentLoop:
             state.flush_results()
             if exhausted := budget.exhausted():
                 return Ending(RunStatus.BUDGET_EXHAUSTED, replies.BUDGET_EXHAUSTED, budget=exhausted)
-            stream = None if events is _discard else Stream(run, events)
+            # With `hold`, a reply is only shown once its grounding check passed: no words stream before that.
+            stream = None if events is _discard or self.reply_check.holds else Stream(run, events)
             try:
                 response = await self.calls.answer(plan, run.conversation_id, state, budget, steps, stream)
             except TimeoutError:

@@ -26,6 +26,10 @@ HANDED_BACK_ANSWERING = (
     "what you wrote meanwhile."
 )
 HANDED_OFF = "I've passed this conversation to a person on our support team. They'll reply here as soon as they can."
+REPLY_HELD = (
+    "I want to be sure my answer is right, so I've asked a colleague from our support team to check it. They'll "
+    "reply to you here as soon as they can."
+)
 REFUSED = "I'm sorry, I can't help with that here. If you'd like, a member of our support team can take a look."
 CUT_SHORT = "(My answer was cut short. Please ask me to continue if you need the rest.)"
 NOT_RUN_AFTER_PAUSE = "not run: it waits until a team member decides on an earlier action in this answer"

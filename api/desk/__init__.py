@@ -1,6 +1,7 @@
 """The support desk: server-rendered pages for staff at `/desk`, on the same app and the same services as the
-API. Sign-in (`signin`), the queue and run review (`pages`), deciding approvals and answering hand-offs
-(`actions`); templates and the vendored htmx in this folder."""
+API. Sign-in (`signin`), the queue and run review (`pages`), the review queue of flagged runs and its golden-case
+export (`reviews`), deciding approvals and answering hand-offs (`actions`), the store's figures (`insights`);
+templates and the vendored htmx in this folder."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from api.desk import actions, pages, signin
+from api.desk import actions, insights, pages, reviews, signin
 from api.desk.errors import DeskPageError, SignInRequired
 from api.desk.render import HERE, render
 
@@ -17,6 +18,8 @@ def install(app: FastAPI) -> None:
     app.include_router(signin.router)
     app.include_router(pages.router)
     app.include_router(actions.router)
+    app.include_router(reviews.router)
+    app.include_router(insights.router)
     app.mount("/desk/static", StaticFiles(directory=HERE / "static"), name="desk-static")
 
     @app.exception_handler(SignInRequired)

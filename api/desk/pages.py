@@ -1,24 +1,30 @@
-"""The desk's read-only pages: the live queue and the run review of a conversation."""
+"""The desk's read-only pages: the live queue and the run review of a conversation (with its flags, and the form
+that adds a run to the golden cases, which `api.desk.reviews` receives)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import col, select
 
-from agent import ANY_OPEN, ApprovalFilter, ApprovalStatus, HandoffFilter, Step
+from agent import ANY_OPEN, ApprovalFilter, ApprovalStatus, HandoffFilter, Step, flags_of
 from api.deps import AppServices
 from api.desk.errors import desk_id
+from api.desk.marks import marked
 from api.desk.render import render
 from api.desk.signin import Desk
+from api.desk.wording import flag_words
 from api.schemas.staff import trace_link
 from api.services import Services
 from policies.audit import PolicyDecisionRecord
 from tools.store.money import to_dollars
 
 router = APIRouter(prefix="/desk", include_in_schema=False)
+UNGROUNDED = "ungrounded_"
+"""The prefix of the flag kinds whose value is a part of the reply (`FlagKind.ungrounded`), marked in it."""
 QUEUE_POLL_S = 2
 """How often an open queue page asks for the queue again (htmx polling: new items appear without a reload)."""
 
@@ -46,11 +52,36 @@ async def queue_fragment(request: Request, services: AppServices, session: Desk)
     return render(request, "_queue.html", await queue_context(services, session))
 
 
+SAVED_CASE = re.compile(r"reviewed_[0-9]{8}_[0-9]{6}_[0-9a-f]{6}")
+"""The name of a case the export just saved (`api.desk.golden_case.case_name`), as the redirect names it."""
+
+
 @router.get("/conversations/{conversation_id}", response_class=HTMLResponse)
-async def review_page(request: Request, services: AppServices, conversation_id: str, session: Desk) -> HTMLResponse:
+async def show_review(request: Request, services: AppServices, conversation_id: str, session: Desk) -> HTMLResponse:
+    saved = request.query_params.get("saved", "")
+    return await review_page(
+        request,
+        services,
+        desk_id(conversation_id, "conversation"),
+        session,
+        saved=saved if SAVED_CASE.fullmatch(saved) else None,
+    )
+
+
+async def review_page(
+    request: Request,
+    services: Services,
+    conversation_id: str,
+    session: Any,
+    *,
+    saved: str | None = None,
+    export_error: tuple[str, str] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
     """Every run of a conversation: its model calls (model, tokens, cost), its tool calls with the policy's
-    outcome, rule and reason, and a link to its trace when `JAEGER_UI_URL` is set."""
-    conversation = await services.runs.conversation_for(desk_id(conversation_id, "conversation"), session.principal)
+    outcome, rule and reason, a link to its trace when `JAEGER_UI_URL` is set, its flags in words with the
+    ungrounded parts of its reply marked, and the form that adds it to the golden cases."""
+    conversation = await services.runs.conversation_for(conversation_id, session.principal)
     runs = await services.runs.runs(conversation.id)
     run_ids = [r.id for r in runs]
     async with services.database.session(readonly=True) as db:
@@ -62,6 +93,7 @@ async def review_page(request: Request, services: AppServices, conversation_id: 
         decisions = (
             await db.exec(select(PolicyDecisionRecord).where(col(PolicyDecisionRecord.run_id).in_(run_ids)))
         ).all()
+    flags = await flags_of(services.database, run_ids)
     reasons = {(d.run_id, d.call_id): d for d in decisions}
     by_run: dict[str, list[Step]] = {}
     for step in steps:
@@ -78,10 +110,21 @@ async def review_page(request: Request, services: AppServices, conversation_id: 
                     "run": run,
                     "steps": by_run.get(run.id, []),
                     "trace_url": trace_link(run.trace_id, services.settings),
+                    "flags": flags.get(run.id, []),
+                    "reply": marked(
+                        run.reply or "",
+                        [f.value for f in flags.get(run.id, []) if f.kind.startswith(UNGROUNDED)],
+                    ),
                 }
                 for run in runs
             ],
             "reasons": reasons,
             "to_dollars": to_dollars,
+            "flag_words": flag_words,
+            "tools": sorted(spec.name for spec in services.engine.registry),
+            "saved": saved,
+            "saves_to_folder": services.settings.golden_cases_dir is not None,
+            "export_error": export_error,
         },
+        status_code=status_code,
     )

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
+from api.desk.wording import flag_words, handoff_reason
 from basics.clock import utcnow
 from tools.store.sanitize import visible
 
@@ -61,7 +62,9 @@ def shown(value: Any) -> Any:
     return value
 
 
-templates.env.filters.update(usd=usd, age=age, left=left, duration=duration)
+templates.env.filters.update(
+    usd=usd, age=age, left=left, duration=duration, handoff_reason=handoff_reason, flag_words=flag_words
+)
 templates.env.finalize = shown
 
 

@@ -61,3 +61,36 @@ def quoted(registry: ToolRegistry, tool: str, arguments: dict[str, Any]) -> list
     except UnknownTool:
         names = sorted(_NARRATIVE_NAMES)
     return [(name, str(arguments[name])) for name in names if arguments.get(name)]
+
+
+HANDOFF_REASONS = {
+    "transfer_requested": "the assistant passed the conversation on",
+    "approval_expired": "an action waiting for approval expired",
+    "reply_held": "the assistant's answer was held for a check: it states facts nothing in the conversation shows",
+}
+"""Why a conversation reached the team, in words (`agent.handoffs`)."""
+
+FLAG_WORDS: dict[str, str] = {
+    "ungrounded_order": "Names an order number the conversation never showed",
+    "ungrounded_amount": "States an amount no order, message or help article showed",
+    "ungrounded_tracking": "Gives a tracking number the order never showed",
+    "ungrounded_date": "States a date the conversation never showed",
+    "ungrounded_item": "Names an item the order never showed",
+    "ungrounded_payment": "Names a payment method the account never showed",
+    "ungrounded_policy": "States a store policy without a help-centre article behind it",
+    "fallback": "Answered by the backup model",
+    "provider_refusal": "The AI provider refused to answer",
+    "budget_exhausted": "Ran out of its time or cost budget",
+    "failed": "The turn failed",
+    "thumbs_down": "The customer said it did not help",
+}
+"""Each flag kind (`agent.quality.flags.FlagKind`) as a support agent reads it in the review queue."""
+
+
+def handoff_reason(code: str) -> str:
+    return HANDOFF_REASONS.get(code, code.replace("_", " "))
+
+
+def flag_words(kind: str) -> str:
+    """A flag in words; a kind this desk does not know yet (a newer replica wrote it) as its name, readable."""
+    return FLAG_WORDS.get(kind, kind.replace("_", " ").capitalize())

@@ -1,11 +1,13 @@
 """`GET /metrics`: the service's OpenTelemetry metrics in the Prometheus text format (SUPPORT_METRICS=true),
-and the job that keeps the pending-approvals gauge equal to what the database holds.
+and the job that keeps the approval gauges (how many wait, and how long the oldest has waited) equal to what the
+database holds.
 
-The gauge is read from the database rather than counted in memory, so it is right after a restart and the same
-on every replica. It is re-read before every scrape, and every `PENDING_REFRESH_S` for the OTLP export.
+The gauges are read from the database rather than counted in memory, so they are right after a restart and the
+same on every replica. They are re-read before every scrape, and every `PENDING_REFRESH_S` for the OTLP export;
+the oldest approval's age is worked out when it is reported, from when that approval was opened.
 
 With several workers, each keeps its own counters and histograms, and a scrape sees the worker that answered;
-the pending-approvals gauge, read from the database, is the same whichever answers.
+the approval gauges, read from the database, are the same whichever answers.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -44,10 +47,24 @@ async def count_pending(database: Database) -> int:
         return int(result.one())
 
 
+async def oldest_pending(database: Database) -> datetime | None:
+    """When the oldest approval still waiting was opened (index `ix_approvals_status_created`)."""
+    async with database.session(readonly=True) as session:
+        result = await session.exec(
+            select(func.min(Approval.created_at)).where(
+                col(Approval.status) == ApprovalStatus.PENDING, col(Approval.kind) == HeldKind.APPROVAL
+            )
+        )
+        opened: datetime | None = result.one()  # MIN keeps the column's type: an aware UTC time
+    return opened
+
+
 async def refresh_pending(services: Services) -> None:
+    telemetry = services.loop.telemetry
     try:
-        services.loop.telemetry.pending_approvals = await count_pending(services.database)
-    except SQLAlchemyError as error:  # the gauge keeps its last value; /readyz reports the outage
+        telemetry.pending_approvals = await count_pending(services.database)
+        telemetry.oldest_pending_opened = await oldest_pending(services.database)
+    except SQLAlchemyError as error:  # the gauges keep their last value; /readyz reports the outage
         log.warning("could not count pending approvals: %s", error)
 
 

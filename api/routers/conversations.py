@@ -20,9 +20,13 @@ from agent import (
     ConversationOwned,
     ConversationRef,
     EventSink,
+    Flag,
+    FlagKind,
     Handoff,
     RateLimited,
+    RunFlag,
     RunStatus,
+    Verdict,
     events_after,
     message_view,
     run_view,
@@ -30,8 +34,15 @@ from agent import (
 from api.auth import AnyPrincipal, CustomerPrincipal
 from api.deps import AppServices
 from api.idempotency import IdempotencyKeys, request_hash
-from api.inputs import ConversationId, StorableText, message_text
-from api.schemas import ConversationDetailOut, ConversationOut, HandoffRefOut, SendMessageOut, error_responses
+from api.inputs import BodyId, Comment, ConversationId, StorableText, message_text
+from api.schemas import (
+    ConversationDetailOut,
+    ConversationOut,
+    FeedbackOut,
+    HandoffRefOut,
+    SendMessageOut,
+    error_responses,
+)
 from api.schemas.base import RequestBody
 from api.schemas.streams import event_stream_response
 from api.services import Services
@@ -246,6 +257,31 @@ def final_event(response: dict[str, Any]) -> str:
     return "run.failed" if response["run"]["status"] == RunStatus.FAILED else "run.completed"
 
 
+class FeedbackIn(RequestBody):
+    run_id: BodyId
+    """The run whose answer this is about (`run.id` of the message response, `run_id` of the reply's message)."""
+    helpful: bool
+    """Whether the answer helped."""
+    comment: Comment | None = None
+    """What the customer would like to add, up to 1,000 characters; optional."""
+
+
+@router.post("/{conversation_id}/feedback", status_code=201, responses=error_responses(401, 403, 404, 409, 422, 503))
+async def give_feedback(
+    services: AppServices, principal: CustomerPrincipal, conversation_id: ConversationId, body: FeedbackIn
+) -> FeedbackOut:
+    """The customer's verdict on one answer of their conversation ("Was this helpful?"): once per answer (409
+    `feedback_exists` after that; 409 `no_reply` for an answer still being written). Another customer's
+    conversation, or a run that is not this conversation's, is 404. A "no" puts the run in the review queue."""
+    conversation = await services.runs.conversation_for(conversation_id, principal)
+    given, run = await services.feedback.give(conversation, Verdict(body.run_id, body.helpful, body.comment))
+    telemetry = services.loop.telemetry
+    telemetry.feedback_given(given.helpful, given.route, given.prompt_version)
+    if not given.helpful:
+        telemetry.run_flagged(None, run, [Flag.of(FlagKind.THUMBS_DOWN, given.comment)])
+    return FeedbackOut(run_id=given.run_id, helpful=given.helpful, comment=given.comment, created_at=given.created_at)
+
+
 @router.get("/{conversation_id}", responses=error_responses(401, 404, 422, 503))
 async def read_conversation(
     services: AppServices, principal: AnyPrincipal, conversation_id: ConversationId
@@ -264,4 +300,10 @@ async def read_conversation(
                 )
             )
         ).first()
-    return ConversationDetailOut.from_records(conversation, messages, runs, list(held), open_handoff)
+        flags = (
+            await session.exec(
+                select(RunFlag).where(col(RunFlag.conversation_id) == conversation.id).order_by(col(RunFlag.id))
+            )
+        ).all()
+    stored_flags = [(f.run_id, Flag(FlagKind(f.kind), f.value)) for f in flags]
+    return ConversationDetailOut.from_records(conversation, messages, runs, list(held), open_handoff, stored_flags)

@@ -13,6 +13,7 @@ from agent import (
     ApprovalStatus,
     ChatMessage,
     Conversation,
+    Flag,
     Handoff,
     HeldKind,
     HeldKindName,
@@ -21,6 +22,7 @@ from agent import (
     PendingActionOut,
     PendingConfirmationOut,
     Run,
+    RunFlagOut,
     RunOut,
     UsageOut,
     feed_decision,
@@ -38,12 +40,14 @@ __all__ = [
     "ConfirmationOut",
     "ConversationDetailOut",
     "ConversationOut",
+    "FeedbackOut",
     "HandoffRefOut",
     "HeldCallOut",
     "MessageOut",
     "ModelOut",
     "PendingActionOut",
     "PendingConfirmationOut",
+    "RunFlagOut",
     "RunOut",
     "SendMessageOut",
     "UsageOut",
@@ -147,13 +151,14 @@ class ConversationDetailOut(ConversationOut):
         runs: list[Run],
         held_calls: list[Approval],
         open_handoff: Handoff | None,
+        flags: list[tuple[str, Flag]] | None = None,
     ) -> ConversationDetailOut:
         """The whole conversation as a page opened again needs it: what was said, and how every held call ended."""
         held_calls = sorted(held_calls, key=lambda h: (h.created_at, h.id))
         return cls(
             **ConversationOut.from_record(conversation).model_dump(),
             messages=[message_view(m) for m in messages],
-            runs=[run_view(answered) for answered in held_runs(runs, held_calls)],
+            runs=[run_view(answered) for answered in held_runs(runs, held_calls, flags or ())],
             held_calls=[HeldCallOut.from_record(h) for h in held_calls],
             handoff=HandoffRefOut(id=open_handoff.id, status=open_handoff.status) if open_handoff else None,
         )
@@ -197,3 +202,13 @@ class ConfirmationAnswerOut(Schema):
     confirmation: ConfirmationOut
     run: RunOut | None
     """The run that resumed after the answer and told the customer the outcome."""
+
+
+class FeedbackOut(Schema):
+    """A customer's verdict on an answer, as stored."""
+
+    run_id: str
+    helpful: bool
+    comment: str | None
+    """The comment as stored: trimmed, invisible characters taken out; None without one."""
+    created_at: datetime

@@ -11,7 +11,7 @@ ERROR_DESCRIPTIONS = {
     403: "The token is valid but its role may not do this (or, for an approver, the amount is over their limit).",
     404: "Not found, or not yours: another customer's records answer exactly like missing ones.",
     409: "The state changed first: the conversation is busy, or the approval, confirmation or hand-off was "
-    "already decided.",
+    "already decided, or the answer already has the customer's verdict.",
     413: "The message, or the request's body, is larger than the service accepts (a body is refused before it is "
     "read, whoever sent it).",
     422: "The request is not valid: the message says which field and why.",

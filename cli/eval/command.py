@@ -70,6 +70,8 @@ class EvalOptions:
     """Settings the service under test gets besides its model, e.g. `SUPPORT_PROMPT_VERSION`."""
     compare: str | None = None
     """Two variants to evaluate side by side, e.g. `prompt=v1,prompt=v2` (`cli.eval.compare`)."""
+    cases: tuple[Path, ...] = ()
+    """Golden case files or folders to play instead of the packaged suite (the desk's reviewed cases)."""
 
 
 def anthropic_model_id(spec: str) -> str | None:
@@ -188,8 +190,10 @@ async def evaluate(
     check_target(options, settings)
     cap = cap or CostCap(options.max_cost_usd)
     new_target = partial(target_for, options, settings)
+    if options.cases and options.tasks != "golden":
+        raise EvalSetupError("--cases names golden cases: use it with --tasks golden")
     if options.tasks == "golden":
-        dataset = golden_dataset()
+        dataset = golden_dataset(cases=list(options.cases) or None)
         picked = chosen(options, {case.name or "" for case in dataset.cases})
         dataset = GoldenDataset(
             name=dataset.name, cases=[c for c in dataset.cases if c.name in picked], evaluators=dataset.evaluators

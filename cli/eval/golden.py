@@ -18,7 +18,7 @@ from pydantic_evals.reporting import EvaluationReport
 
 from cli.eval.harness import StoreTemplate, Target, play
 from evals.cases import GOLDEN_DIR, CaseInfo, Conversation, GoldenDataset
-from evals.datasets import load_golden
+from evals.datasets import load_cases, load_golden
 from evals.evaluators import DEFAULT_EVALUATORS
 from evals.transcript import Transcript
 
@@ -82,9 +82,10 @@ class Comparison:
         return "\n".join(lines)
 
 
-def golden_dataset(directory: Path = GOLDEN_DIR) -> GoldenDataset:
-    """The golden cases, with the checks that hold for every case added to each."""
-    dataset = load_golden(directory)
+def golden_dataset(directory: Path = GOLDEN_DIR, *, cases: list[Path] | None = None) -> GoldenDataset:
+    """The golden cases (or those of the `cases` files and folders instead, e.g. what the desk's review wrote),
+    with the checks that hold for every case added to each."""
+    dataset = load_cases(cases) if cases else load_golden(directory)
     for evaluator in DEFAULT_EVALUATORS:
         dataset.add_evaluator(evaluator)
     return dataset

@@ -28,22 +28,22 @@ from typing import Any
 
 import httpx
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlmodel import col, select
 
-from agent import Approval, ApprovalStatus, Model, Run, Step, Telemetry
+from agent import Approval, ApprovalStatus, Model, Run, RunFlag, Step, Telemetry
 from basics.database import Database
-from evals.cases import Conversation, Turn
-from evals.store_state import customer_state
+from evals.cases import Conversation, StoreSnapshot, Turn
+from evals.store_state import apply_snapshot, customer_state
 from evals.transcript import (
-    HeldCallRecord,
-    RunRecord,
-    SpanRecord,
     ToolCallRecord,
     Transcript,
     TurnRecord,
+    held_record,
+    run_record,
+    span_record,
 )
 
 STAFF_IDS = {"agent": "eval_support_agent", "supervisor": "eval_supervisor"}
@@ -238,6 +238,13 @@ class CaseSession:
                     select(Step).where(col(Step.run_id).in_(run_ids), col(Step.kind) == "tool").order_by(col(Step.id))
                 )
             ).all()
+            flags = (
+                await session.exec(
+                    select(RunFlag)
+                    .where(col(RunFlag.conversation_id) == self.conversation_id)
+                    .order_by(col(RunFlag.id))
+                )
+            ).all()
             held = (
                 await session.exec(
                     select(Approval)
@@ -252,7 +259,7 @@ class CaseSession:
             conversation_id=self.conversation_id,
             turns=list(self.turns),
             replies=[m["content"] for m in messages if m["role"] == "assistant"],
-            runs=[_run_record(r) for r in runs],
+            runs=[run_record(r, [f"{f.kind}: {f.value}" for f in flags if f.run_id == r.id]) for r in runs],
             tool_calls=[
                 ToolCallRecord(
                     run_id=s.run_id,
@@ -265,8 +272,8 @@ class CaseSession:
                 )
                 for s in steps
             ],
-            spans=[_span_record(s) for s in self._spans.get_finished_spans()],
-            held_calls=[_held_record(a) for a in held],
+            spans=[span_record(s) for s in self._spans.get_finished_spans()],
+            held_calls=[held_record(a) for a in held],
             initial_state=self.initial_state,
             final_state=await customer_state(self._database, self.customer),
             latency_s=round(time.monotonic() - self._started, 3),
@@ -278,9 +285,12 @@ class HarnessError(RuntimeError):
 
 
 @asynccontextmanager
-async def open_session(case: str, customer: str, *, target: Target, store: StoreTemplate) -> AsyncIterator[CaseSession]:
-    """Start the service on a fresh copy of the store with `target`'s model, and open a conversation for
-    `customer`. The service stops (and the copy is deleted) when the block ends."""
+async def open_session(
+    case: str, customer: str, *, target: Target, store: StoreTemplate, store_data: StoreSnapshot | None = None
+) -> AsyncIterator[CaseSession]:
+    """Start the service on a fresh copy of the store with `target`'s model (and the case's `store_data` written
+    into it), and open a conversation for `customer`. The service stops (and the copy is deleted) when the block
+    ends."""
     from api.app import create_app
     from api.settings import Settings
 
@@ -303,6 +313,8 @@ async def open_session(case: str, customer: str, *, target: Target, store: Store
     app = create_app(settings, model=target.instance, simple_model=target.simple_instance, telemetry=telemetry)
     database = Database(url)
     try:
+        if store_data is not None:
+            await apply_snapshot(database, customer, store_data)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
             async with httpx.AsyncClient(transport=transport, base_url="http://eval.case", timeout=120) as http:
@@ -320,7 +332,9 @@ async def play(case: str, conversation: Conversation, *, target: Target, store: 
     """Play every turn of a case and return its transcript. A case the harness cannot play at all still gets a
     transcript, with `error` set, so one broken case never stops a suite."""
     try:
-        async with open_session(case, conversation.customer, target=target, store=store) as session:
+        async with open_session(
+            case, conversation.customer, target=target, store=store, store_data=conversation.store
+        ) as session:
             for turn in conversation.turns:
                 await session.take(turn)
             return await session.transcript()
@@ -344,46 +358,3 @@ async def play_all(
 def _clear(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
-
-
-def _run_record(run: Run) -> RunRecord:
-    latency = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
-    return RunRecord(
-        id=run.id,
-        status=run.status,
-        model=f"{run.model_provider}:{run.model_name}",
-        model_calls=run.model_calls,
-        input_tokens=run.input_tokens + run.cache_read_tokens + run.cache_write_tokens,
-        output_tokens=run.output_tokens,
-        cost_usd=run.cost_micro_usd / 1_000_000,
-        latency_s=latency,
-        route=run.route,
-        route_escalation=run.route_escalation,
-    )
-
-
-def _held_record(approval: Approval) -> HeldCallRecord:
-    return HeldCallRecord(
-        kind=approval.kind,
-        tool=approval.tool,
-        status=approval.status,
-        arguments=approval.arguments,
-        approver_role=approval.approver_role,
-        amount=approval.amount_cents / 100,
-        rule=approval.rule,
-        note=approval.note,
-    )
-
-
-def _span_record(span: ReadableSpan) -> SpanRecord:
-    context = span.get_span_context()
-    assert context is not None
-    return SpanRecord(
-        name=span.name,
-        trace_id=f"{context.trace_id:032x}",
-        span_id=f"{context.span_id:016x}",
-        parent_span_id=f"{span.parent.span_id:016x}" if span.parent else None,
-        start_ns=span.start_time or 0,
-        end_ns=span.end_time or 0,
-        attributes=dict(span.attributes or {}),
-    )

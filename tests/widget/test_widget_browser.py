@@ -245,9 +245,10 @@ def test_every_control_is_reachable_by_tab_and_new_messages_are_announced_as_tex
     page.keyboard.press("Escape")
     expect(page.get_by_role("button", name="Chat with support")).to_be_focused()
     page.keyboard.press("Enter")
-    reached = focus_path(page, 12)  # once round the page and the widget, and on
+    reached = focus_path(page, 14)  # once round the page and the widget, and on
     start = reached.index("Close the chat")
-    assert reached[start : start + 5] == ["Close the chat", "Conversation", "support-input", "Send", "(page)"], reached
+    expected = ["Close the chat", "Conversation", "Yes", "No", "support-input", "Send", "(page)"]
+    assert reached[start : start + 7] == expected, reached
     page.get_by_role("button", name="Send").focus()
     outline = page.evaluate(
         """() => getComputedStyle(document.querySelector("support-widget").shadowRoot.activeElement).outlineStyle"""
@@ -535,3 +536,46 @@ def test_a_card_that_ran_out_says_it_expired_after_a_reload(
     page.reload()
     expect(card.locator(".outcome")).to_have_text("This expired. Nothing was changed.", timeout=ARRIVES_MS)
     expect(card.get_by_role("button")).to_have_count(0)
+
+
+def comment_rows(sqlite_url: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as connection:
+        verdicts = connection.execute("select run_id, helpful, comment from feedback").fetchall()
+        flags = connection.execute("select run_id, kind, value from run_flags").fetchall()
+    return [*verdicts, *flags]
+
+
+def test_a_thumbs_down_with_a_comment_by_keyboard_reaches_the_review_queue(
+    live_service: ServerProcess, page: Page, sqlite_url: str, shots: Path
+) -> None:
+    page.set_viewport_size({"width": 360, "height": 740})
+    signed_in(page, live_service.url, JAMES)
+    open_by_keyboard(page)
+    write(page, "Where is order #W2611340?")
+    feedback = page.locator(".feedback")
+    expect(feedback.get_by_text("Was this answer helpful?")).to_be_visible(timeout=ARRIVES_MS)
+    expect(feedback).to_have_count(1)
+    page.screenshot(path=shots / "feedback-question.png")
+
+    feedback.get_by_role("button", name="No").focus()
+    page.keyboard.press("Enter")
+    comment = page.get_by_label("Sorry it didn't help. What was missing or wrong? (optional)")
+    expect(comment).to_be_focused()
+    comment.fill("I wanted to know when it arrives.")
+    page.screenshot(path=shots / "feedback-comment.png")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360, "nothing scrolls sideways"
+    feedback.get_by_role("button", name="Send", exact=True).focus()
+    page.keyboard.press("Enter")
+    expect(feedback).to_have_text("Thank you for telling us.", timeout=ARRIVES_MS)
+    expect(page.get_by_label("Your message")).to_be_focused()  # the keyboard stays in the panel
+    page.screenshot(path=shots / "feedback-thanks.png")
+
+    run_id = feedback.get_attribute("data-feedback-run")
+    assert comment_rows(sqlite_url) == [
+        (run_id, 0, "I wanted to know when it arrives."),
+        (run_id, "thumbs_down", "I wanted to know when it arrives."),
+    ]
+    # Once per answer: the next answer gets its own question, the answered one stays answered.
+    write(page, "Thanks!")
+    expect(feedback).to_have_count(2, timeout=ARRIVES_MS)
+    expect(feedback.first).to_have_text("Thank you for telling us.")

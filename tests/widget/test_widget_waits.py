@@ -112,7 +112,8 @@ def test_a_hand_off_closed_to_the_assistant_says_so_and_answers_what_was_asked_m
     answer = replies.last
     expect(answer).to_contain_text("Order #W2611340 has been processed and shipped", timeout=ARRIVES_MS)
     expect(waiting).to_be_hidden()
-    log = page.locator(".log > li")
+    expect(page.locator(".log > li").last).to_contain_text("Was this answer helpful?")  # under the answer
+    log = page.locator(".log > li:not(.feedback)")
     texts = log.all_inner_texts()
     assert texts[-3:][0].endswith("While I wait: where is my order #W2611340?"), texts
     assert HANDED_BACK_ANSWERING in texts[-2] and "#W2611340" in texts[-1], texts

@@ -66,6 +66,12 @@ export class ApiClient {
     return this.json("POST", path, { body: { decision } });
   }
 
+  /** The customer's verdict on one answer ("Was this helpful?"), with an optional comment. */
+  giveFeedback(conversationId, runId, helpful, comment) {
+    const path = `/v1/conversations/${encodeURIComponent(conversationId)}/feedback`;
+    return this.json("POST", path, { body: { run_id: runId, helpful, ...(comment ? { comment } : {}) } });
+  }
+
   /** The turn as events, while it happens. The Idempotency-Key makes sending the same text again safe. */
   async *sendMessage(conversationId, content, idempotencyKey, signal) {
     const response = await this.request("POST", `/v1/conversations/${encodeURIComponent(conversationId)}/messages`, {

@@ -5,7 +5,9 @@
 
 import { ApiProblem, ConnectionLost } from "./api.js";
 import { FeedFollower } from "./feed.js";
-import { CONFIRMATION_OUTCOME, CONNECTION, WAITING, approvalWords, busyWords, rateLimitWords, toolWords } from "./words.js";
+import {
+  CONFIRMATION_OUTCOME, CONNECTION, FEEDBACK, WAITING, approvalWords, busyWords, rateLimitWords, toolWords,
+} from "./words.js";
 
 export class ChatPanel {
   constructor(view, api, storageKey) {
@@ -19,6 +21,7 @@ export class ChatPanel {
     this.runs = new Map(); // run id -> the assistant's bubble for that run
     this.cards = new Map(); // confirmation id -> card
     this.decisions = new Set(); // approval ids whose decision is shown
+    this.feedback = new Map(); // run id -> its "Was this helpful?" item, once per answer
     // What the conversation waits on, which the waiting line shows: approvals a team member has not decided
     // yet, and the hand-off's state ("queued", "claimed" or null). It follows what is open, not the last event:
     // a message sent while an approval is open does not end the wait.
@@ -252,6 +255,7 @@ export class ChatPanel {
       this.settled(bubble);
     }
     if (run.status === "failed") bubble.classList.add("failed");
+    if (run.status === "completed" && run.reply && bubble.isConnected) this.askFeedback(run.id);
     if (this.openRunId === run.id) this.openRunId = null;
     if (run.pending_confirmation) this.showCard(run.pending_confirmation);
     const action = run.pending_action;
@@ -259,6 +263,27 @@ export class ChatPanel {
     if (run.status === "handed_off" && this.handoff === null) this.handoff = "queued";
     this.showWaiting();
     this.view.setActivity(null);
+  }
+
+  /** "Was this helpful?" under a finished answer, once per answer however often its run is shown. */
+  askFeedback(runId) {
+    if (this.feedback.has(runId)) return;
+    const item = this.view.addFeedback(runId, (helpful, comment) => this.giveFeedback(runId, helpful, comment));
+    this.feedback.set(runId, item);
+  }
+
+  async giveFeedback(runId, helpful, comment) {
+    const item = this.feedback.get(runId);
+    if (!item || item.getAttribute("aria-busy") === "true" || item.classList.contains("settled")) return;
+    this.view.setFeedbackBusy(item, true);
+    try {
+      await this.api.giveFeedback(this.conversationId, runId, helpful, comment);
+      this.view.settleFeedback(item, FEEDBACK.thanks);
+    } catch (error) {
+      this.view.setFeedbackBusy(item, false);
+      if (error instanceof ApiProblem && error.status === 409) this.view.settleFeedback(item, FEEDBACK.thanks);
+      else this.view.setNotice(error instanceof ApiProblem ? error.message : CONNECTION.offline);
+    }
   }
 
   /** The waiting line, from what is open now: an undecided approval first, then the hand-off's state. */
@@ -382,6 +407,10 @@ const HANDLERS = {
   "handoff.closed"() {
     this.handoff = null;
     this.showWaiting();
+  },
+  "feedback.given"(data) {
+    const item = this.feedback.get(data.run_id);
+    if (item && !item.classList.contains("settled")) this.view.settleFeedback(item, FEEDBACK.thanks);
   },
   "run.completed"(data) {
     if (data.message) this.showMessage(data.message);

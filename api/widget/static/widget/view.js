@@ -1,7 +1,7 @@
 // The panel's DOM, inside a shadow root so the host page's styles and ours never meet. Every piece of text a
 // person or the model wrote goes in with textContent: nothing here ever parses HTML from a message.
 
-import { WHO, expiresWords } from "./words.js";
+import { FEEDBACK, WHO, expiresWords } from "./words.js";
 
 function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
@@ -89,6 +89,56 @@ export class PanelView {
     this.log.append(item);
     this.scroll();
     return item;
+  }
+
+  /**
+   * "Was this helpful?" under an answer: Yes / No, then an optional comment with Send (or sending without one),
+   * then a thank-you. `onSend(helpful, comment)` posts it; the item is settled by `settleFeedback`.
+   */
+  addFeedback(runId, onSend) {
+    const question = el("p", { class: "feedback-question", id: `feedback-${runId}`, text: FEEDBACK.question });
+    const yes = el("button", { type: "button", class: "feedback-yes", text: FEEDBACK.yes });
+    const no = el("button", { type: "button", class: "feedback-no", text: FEEDBACK.no });
+    const choices = el("div", { class: "actions", role: "group", "aria-labelledby": `feedback-${runId}` }, yes, no);
+    const item = el("li", { class: "feedback", "data-feedback-run": runId }, question, choices);
+    const choose = (helpful) => {
+      const commentId = `feedback-comment-${runId}`;
+      const comment = el("textarea", { id: commentId, rows: "2", maxlength: "1000", autocomplete: "off" });
+      const send = el("button", { type: "submit", class: "feedback-send", text: FEEDBACK.send });
+      const skip = el("button", { type: "button", class: "feedback-skip", text: FEEDBACK.skip });
+      const form = el("form", { class: "feedback-comment" },
+        el("label", { for: commentId, text: helpful ? FEEDBACK.more.yes : FEEDBACK.more.no }), comment,
+        el("div", { class: "actions" }, send, skip));
+      form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        onSend(helpful, comment.value.trim());
+      });
+      skip.addEventListener("click", () => onSend(helpful, ""));
+      choices.replaceWith(form);
+      question.hidden = true;
+      comment.focus();
+      this.scroll();
+    };
+    yes.addEventListener("click", () => choose(true));
+    no.addEventListener("click", () => choose(false));
+    this.log.append(item);
+    this.scroll();
+    return item;
+  }
+
+  setFeedbackBusy(item, busy) {
+    for (const button of item.querySelectorAll("button")) button.setAttribute("aria-disabled", String(busy));
+    item.setAttribute("aria-busy", String(busy));
+  }
+
+  /** The question answered: its controls give way to `words` (a thank-you), and the keyboard stays in the panel. */
+  settleFeedback(item, words) {
+    const hadFocus = item.contains(this.shadow.activeElement);
+    item.replaceChildren(el("p", { class: "feedback-thanks", text: words }));
+    item.classList.add("settled");
+    item.removeAttribute("aria-busy");
+    if (hadFocus) this.input.focus();
+    this.announce(words);
   }
 
   /** aria-disabled rather than disabled: a disabled button drops the keyboard focus to the page's body. */

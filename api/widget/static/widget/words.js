@@ -74,3 +74,17 @@ export function expiresWords(isoTime) {
   const at = new Date(isoTime);
   return Number.isNaN(at.getTime()) ? "" : `Answer by ${at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}.`;
 }
+
+/** "Was this helpful?" under an answer, and what follows each choice. */
+export const FEEDBACK = {
+  question: "Was this answer helpful?",
+  yes: "Yes",
+  no: "No",
+  more: {
+    yes: "Glad it helped. Anything you'd like to add? (optional)",
+    no: "Sorry it didn't help. What was missing or wrong? (optional)",
+  },
+  send: "Send",
+  skip: "Send without a comment",
+  thanks: "Thank you for telling us.",
+};

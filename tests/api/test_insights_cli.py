@@ -1,0 +1,81 @@
+"""`support insights` against the service running as a process, on a store with the hand-counted history of
+`testkit.store_figures`: the table a person reads, the JSON a script reads, and a range refused early."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from basics.database import Database
+from testkit.server import ROOT, ServerProcess
+from testkit.service import TEST_SECRET
+from testkit.store_figures import seed_history
+
+
+def last_half_past_two() -> datetime:
+    now = datetime.now(UTC)
+    moment = now.replace(hour=14, minute=30, second=0, microsecond=0)
+    return moment if moment <= now else moment - timedelta(days=1)
+
+
+@pytest.fixture
+def server(sqlite_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    async def seed() -> None:
+        database = Database(sqlite_url)
+        try:
+            await seed_history(database, last_half_past_two(), running=False)
+        finally:
+            await database.dispose()
+
+    asyncio.run(seed())
+    process = ServerProcess(sqlite_url, tmp_path / "server.log").start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def support(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SUPPORT_JWT_SECRET": TEST_SECRET, "SUPPORT_URL": server.url}
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_insights_in_the_terminal(server: ServerProcess) -> None:
+    shown = support(server, "insights", "--days", "3", "--hours", "2")
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0].startswith("Insights at ")
+    header = next(line for line in lines if line.startswith("Day (last 3)"))
+    assert header.split()[-2:] == ["Oldest", "approval"] and "Resolved" in header and "p95 time" in header
+    day = f"{last_half_past_two():%a %d %b}"
+    row = next(line for line in lines if line.startswith(day))
+    # the history's "today" without D: A, B, C; A alone resolved, B handed off, 1 of 2 rated helpful, 2 of 4 runs
+    # flagged, 1 of 4 on a fallback model, $0.035 over 3, answered in 1, 2, 4 and 10 s; X waited 12 h at midnight
+    expected = "3 33 % 33 % 50 % 50 % 25 % $0.012 2.0 s 10.0 s 12 h 00 min"
+    assert row.split()[3:] == expected.split(), shown.stdout
+    assert any(line.startswith("Hour (last 2)") for line in lines)
+    assert (
+        "  Get order details" in shown.stdout
+        and "  States an amount no order, message or help article showed" in shown.stdout
+    )
+
+    as_json = support(server, "insights", "--json", "--days", "2")
+    assert as_json.returncode == 0, as_json.stderr
+    body = json.loads(as_json.stdout)
+    assert len(body["days"]) == 2 and len(body["hours"]) == 24
+    assert body["top_tools"][0] == {"name": "get_order_details", "count": 2}  # a1's two; e1 is a day earlier
+
+
+def test_a_range_out_of_bounds_is_refused_before_asking(server: ServerProcess) -> None:
+    refused = support(server, "insights", "--days", "400")
+    assert refused.returncode == 2 and "--days: must be 1 to 90, not 400" in refused.stderr
