@@ -115,3 +115,11 @@ class ServerProcess:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+def support_against(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    """The `support` command, as a staff member runs it against `server` (its URL and the test signing secret)."""
+    env = {**os.environ, "SUPPORT_JWT_SECRET": TEST_SECRET, "SUPPORT_URL": server.url}
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from basics.database import Database
-from testkit.server import ROOT, ServerProcess
-from testkit.service import TEST_SECRET
+from testkit.server import ServerProcess
+from testkit.server import support_against as support
 from testkit.store_figures import seed_history
 
 
@@ -41,13 +38,6 @@ def server(sqlite_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
         yield process
     finally:
         process.stop()
-
-
-def support(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SUPPORT_JWT_SECRET": TEST_SECRET, "SUPPORT_URL": server.url}
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
 
 
 def test_insights_in_the_terminal(server: ServerProcess) -> None:

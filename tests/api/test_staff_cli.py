@@ -14,6 +14,7 @@ import pytest
 
 from testkit.confirm import confirm_over_http
 from testkit.server import ROOT, ServerProcess
+from testkit.server import support_against as support
 from testkit.service import TEST_SECRET, bearer
 
 JAMES = "james_li_5688"
@@ -26,13 +27,6 @@ def server(sqlite_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
         yield process
     finally:
         process.stop()
-
-
-def support(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SUPPORT_JWT_SECRET": TEST_SECRET, "SUPPORT_URL": server.url}
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
 
 
 def customer_says(server: ServerProcess, conversation: str | None, text: str) -> tuple[str, dict[str, object]]:
