@@ -23,8 +23,8 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -150,66 +150,125 @@ def _window_key(low: str, high: str | None, kind: str | None, unit: str) -> str:
     return f"{span} {business}{unit.lower()}"
 
 
-@dataclass(slots=True)
 class Evidence:
-    """What a run saw, indexed by the keys facts are compared on."""
+    """What a run saw, indexed by the keys facts are compared on.
 
-    orders: set[str] = field(default_factory=set)
-    amounts: set[int] = field(default_factory=set)
-    tokens: set[str] = field(default_factory=set)
-    dates: set[str] = field(default_factory=set)
-    windows: set[str] = field(default_factory=set)
-    names: set[str] = field(default_factory=set)
-    """Lower-cased: item and payment-method names as `tools.naming` makes them, and phrases seen in the text."""
-    fees: set[str] = field(default_factory=set)
+    Indexed lazily, one kind of fact at a time: a reply is checked only against the kinds of fact it states, and
+    most replies state few (an order's status names no sum, date or card), so the texts are scanned only for those.
+    Each index is built once per `Evidence` and kept, so the store's instructions (one `Evidence` per prompt
+    version, `merge`d into each run's) are scanned once for each kind over the life of the process."""
 
-    def read(self, text: str) -> None:
-        """Index one text (a message, a tool result as JSON, a passage, an instruction)."""
-        self.orders.update(m[1] for m in _ORDER.finditer(text))
-        for m in _NUMBER.finditer(text):
-            if (cents := _cents(m[1], m[2])) is not None:
-                self.amounts.add(cents)
-        self.tokens.update(m[0].upper() for m in _TOKEN.finditer(text))
-        self.dates.update(day for _, day in dates_in(text))
-        self.windows.update(_window_key(m[1], m[2], m[3], m[4]) for m in _WINDOW.finditer(text))
-        for m in _PAYMENT.finditer(text):
-            self.names.update(f"{words} ending {m[2]}" for words in _tails(m[1]))
-        self.names.update(f"{m[1]} ({m[2]})".lower() for m in _ITEM.finditer(text))
-        self.fees.update(_fee_key(m[1]) for m in _FEE.finditer(text))
+    __slots__ = ("_all_texts", "_indexes", "_parts", "_records", "_texts")
 
-    def read_record(self, value: Any, depth: int = 0) -> None:
-        """Index the names a customer would read for the store records in a tool result (items by product and
-        options, payment methods by brand and last four), as `tools.naming` makes them."""
-        if depth > 12:
-            return
-        if isinstance(value, Mapping):
-            if "source" in value and ("last_four" in value or "balance" in value or value.get("source")):
-                self.names.add(naming.payment_method(value).lower())
-                self.names.add(naming.payment_method(value, balance=False).lower())
-            if isinstance(value.get("name"), str) and isinstance(value.get("options"), Mapping):
-                self.names.add(naming.item(value).lower())
-            if isinstance(value.get("name"), str) and isinstance(value.get("variants"), Mapping):
-                for variant in value["variants"].values():  # a product's variants, named as its items would be
-                    if isinstance(variant, Mapping) and isinstance(variant.get("options"), Mapping):
-                        self.names.add(naming.item({"name": value["name"], "options": variant["options"]}).lower())
-            if isinstance(value.get("options"), Mapping) and "item_id" in value:
-                self.names.add(naming.option_values(value["options"]).lower())
-            for inner in value.values():
-                self.read_record(inner, depth + 1)
-        elif isinstance(value, list):
-            for inner in value:
-                self.read_record(inner, depth + 1)
+    def __init__(self, texts: Iterable[str] = (), records: Iterable[Any] = (), *, parts: Iterable[Evidence] = ()):
+        self._texts = list(texts)
+        """Messages, tool results as JSON, passages, instructions."""
+        self._records = list(records)
+        """Tool results as records."""
+        self._parts = tuple(parts)
+        self._indexes: dict[str, set[Any]] = {}
+        self._all_texts: list[str] | None = None
+
+    def _index(self, kind: str, scan: Callable[[Evidence], set[Any]]) -> set[Any]:
+        index = self._indexes.get(kind)
+        if index is None:
+            index = scan(self)
+            for part in self._parts:
+                index |= part._index(kind, scan)
+            self._indexes[kind] = index
+        return index
+
+    @property
+    def orders(self) -> set[str]:
+        return self._index("orders", lambda e: {m[1] for text in e.scanned() for m in _ORDER.finditer(text)})
+
+    @property
+    def amounts(self) -> set[int]:
+        return self._index("amounts", _amounts_in)
+
+    @property
+    def tokens(self) -> set[str]:
+        return self._index("tokens", lambda e: {m[0].upper() for text in e.scanned() for m in _TOKEN.finditer(text)})
+
+    @property
+    def dates(self) -> set[str]:
+        return self._index("dates", lambda e: {day for text in e.scanned() for _, day in dates_in(text)})
+
+    @property
+    def windows(self) -> set[str]:
+        return self._index("windows", _windows_in)
+
+    @property
+    def names(self) -> set[str]:
+        """Lower-cased: item and payment-method names as `tools.naming` makes them, and phrases seen in the text."""
+        return self._index("names", _names_in)
+
+    @property
+    def fees(self) -> set[str]:
+        return self._index("fees", lambda e: {_fee_key(m[1]) for text in e.scanned() for m in _FEE.finditer(text)})
+
+    def scanned(self) -> list[str]:
+        """Every text this evidence reads: its texts, and its records as JSON (made once, on first need)."""
+        if self._all_texts is None:
+            dumped = [json.dumps(record, ensure_ascii=False, default=str) for record in self._records]
+            self._all_texts = self._texts + dumped
+        return self._all_texts
 
     def merge(self, other: Evidence) -> Evidence:
-        return Evidence(
-            orders=self.orders | other.orders,
-            amounts=self.amounts | other.amounts,
-            tokens=self.tokens | other.tokens,
-            dates=self.dates | other.dates,
-            windows=self.windows | other.windows,
-            names=self.names | other.names,
-            fees=self.fees | other.fees,
-        )
+        """Both as one; neither is scanned until a kind of fact is asked for, and each keeps its own indexes."""
+        return Evidence(parts=(self, other))
+
+
+def _amounts_in(seen: Evidence) -> set[int]:
+    amounts: set[int] = set()
+    for text in seen.scanned():
+        for m in _NUMBER.finditer(text):
+            if (cents := _cents(m[1], m[2])) is not None:
+                amounts.add(cents)
+    return amounts
+
+
+def _windows_in(seen: Evidence) -> set[str]:
+    return {_window_key(m[1], m[2], m[3], m[4]) for text in seen.scanned() for m in _WINDOW.finditer(text)}
+
+
+def _names_in(seen: Evidence) -> set[str]:
+    names: set[str] = set()
+    for text in seen.scanned():
+        for m in _PAYMENT.finditer(text):
+            names.update(f"{words} ending {m[2]}" for words in _tails(m[1]))
+        names.update(f"{m[1]} ({m[2]})".lower() for m in _ITEM.finditer(text))
+    for record in seen._records:
+        _record_names(record, names)
+    for text in seen._texts:
+        if text.lstrip()[:1] in ("{", "["):  # a tool result as text: its records are named too
+            with contextlib.suppress(ValueError, RecursionError):  # clipped or odd: its text was read above
+                _record_names(json.loads(text), names)
+    return names
+
+
+def _record_names(value: Any, names: set[str], depth: int = 0) -> None:
+    """Add the names a customer would read for the store records in a tool result (items by product and options,
+    payment methods by brand and last four), as `tools.naming` makes them."""
+    if depth > 12:
+        return
+    if isinstance(value, Mapping):
+        if "source" in value and ("last_four" in value or "balance" in value or value.get("source")):
+            names.add(naming.payment_method(value).lower())
+            names.add(naming.payment_method(value, balance=False).lower())
+        if isinstance(value.get("name"), str) and isinstance(value.get("options"), Mapping):
+            names.add(naming.item(value).lower())
+        if isinstance(value.get("name"), str) and isinstance(value.get("variants"), Mapping):
+            for variant in value["variants"].values():  # a product's variants, named as its items would be
+                if isinstance(variant, Mapping) and isinstance(variant.get("options"), Mapping):
+                    names.add(naming.item({"name": value["name"], "options": variant["options"]}).lower())
+        if isinstance(value.get("options"), Mapping) and "item_id" in value:
+            names.add(naming.option_values(value["options"]).lower())
+        for inner in value.values():
+            _record_names(inner, names, depth + 1)
+    elif isinstance(value, list):
+        for inner in value:
+            _record_names(inner, names, depth + 1)
 
 
 def _fee_key(phrase: str) -> str:
@@ -217,18 +276,8 @@ def _fee_key(phrase: str) -> str:
 
 
 def evidence_of(texts: Iterable[str], records: Iterable[Any] = ()) -> Evidence:
-    """The evidence of some texts and some JSON records (a tool result as text is parsed as a record too)."""
-    seen = Evidence()
-    for text in texts:
-        seen.read(text)
-        stripped = text.lstrip()
-        if stripped[:1] in ("{", "["):
-            with contextlib.suppress(ValueError, RecursionError):  # clipped or odd: its text was read above
-                seen.read_record(json.loads(text))
-    for record in records:
-        seen.read_record(record)
-        seen.read(json.dumps(record, ensure_ascii=False, default=str))
-    return seen
+    """The evidence of some texts and some JSON records (a tool result as text is read as a record too)."""
+    return Evidence(texts, records)
 
 
 def check(reply: str, seen: Evidence, *, items: frozenset[str] = frozenset()) -> list[Ungrounded]:

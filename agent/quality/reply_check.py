@@ -9,6 +9,7 @@ run's own words are not evidence for themselves. A long conversation is indexed 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 from collections.abc import Iterable, Sequence
@@ -90,7 +91,8 @@ class ReplyCheck:
                 run_start,
                 results,
                 prompt.id,
-                [prompt.system, *(json.dumps(tool, ensure_ascii=False) for tool in prompt.tools)],
+                # read only the first time this prompt version is checked (`ungrounded` keeps its evidence)
+                itertools.chain((prompt.system,), (json.dumps(tool, ensure_ascii=False) for tool in prompt.tools)),
             )
         except Exception:
             log.exception("the grounding check of run %s failed; its reply goes unchecked", run_id)
