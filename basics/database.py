@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Row, event, text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -24,6 +24,7 @@ from sqlalchemy.sql import Executable
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from basics.dialects import Dialect, dialect_of
+from basics.driver_statements import DriverStatements
 from basics.sqlite_inline import inline_creator
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -146,6 +147,16 @@ class Database:
             # that writes alone (`execute_alone`) from BEGIN and COMMIT.
             self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        self._direct = (
+            None
+            if self.is_sqlite
+            else DriverStatements(
+                self.url,
+                self.engine.sync_engine,
+                size=limits.size,
+                timeout_s=limits.timeout_s,
+            )
+        )
 
     @property
     def dialect(self) -> str:
@@ -212,18 +223,22 @@ class Database:
         finally:
             self._write_lock.release()
 
-    async def execute_alone(self, statement: Executable, params: dict[str, Any] | None = None) -> list[Row[Any]]:
+    async def execute_alone(self, statement: Executable, params: dict[str, Any] | None = None) -> list[Any]:
         """Run one writing statement that is atomic by itself (a single insert, or a turn's batched statement
-        whose parts are CTEs) and return its rows. On PostgreSQL it runs in autocommit on a pooled connection,
-        with no ORM session and no transaction of ours around it: a statement is its own transaction, so BEGIN
-        and COMMIT would only add two round trips. On SQLite it is a write session like any other (the process's
-        write lock, `BEGIN IMMEDIATE`), committed before the rows are handed back."""
+        whose parts are CTEs) and return its rows. On PostgreSQL it runs in autocommit on a connection of the
+        direct pool (`basics.driver_statements`), with no ORM session, engine or transaction of ours around it: a
+        statement is its own transaction, so BEGIN and COMMIT would only add two round trips. On SQLite it is a
+        write session like any other (the process's write lock, `BEGIN IMMEDIATE`), committed before the rows are
+        handed back."""
         if self.is_sqlite:
             async with self.session() as session:
                 result = await (await session.connection()).execute(statement, params)
                 rows = list(result.all()) if result.returns_rows else []
                 await session.commit()
             return rows
+        assert self._direct is not None
+        if (compiled := self._direct.compiled(statement)) is not None:
+            return await self._direct.rows(compiled, params)
         async with self._reader.connect() as conn:
             result = await conn.execute(statement, params)
             return list(result.all()) if result.returns_rows else []
@@ -243,4 +258,6 @@ class Database:
         return True
 
     async def dispose(self) -> None:
+        if self._direct is not None:
+            await self._direct.close()
         await self.engine.dispose()
