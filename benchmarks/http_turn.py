@@ -4,8 +4,11 @@ Starts the fake Messages API (`benchmarks/load/fake_model.py`) with no delay, th
 (`support serve` on a fresh PostgreSQL database, or SQLite with `--sqlite`; Claude through the official SDK
 pointed at the fake) and the peer (`benchmarks/load/peer_app.py`, the `bench` extra), each with the same number
 of workers (one by default). Then it sends one turn at a time, never two at once: this measures what a turn
-costs, not how many fit in a second. The two servers take turns in blocks (a round is one block each, the side
-that goes first alternating), after a warm-up, so whatever else the machine does lands on both alike.
+costs, not how many fit in a second. After a warm-up, rounds of `--turns` turns a side: within a round the two
+servers take a turn each in turn (the side going first alternates from round to round), so whatever else the
+machine does lands on both alike. (Blocks of 20 turns a side were tried first: on a 2-core machine shared with
+other work, a burst of that work often covered one side's block and not the other's, and the rounds' ratios
+ranged from 0.8 to 2.2.) A server is idle during the other's turns, so its CPU over the round is its own turns'.
 
 What each side does per turn (the fake answers the customer's message with a `get_order_details` call for the
 order it names, and the tool's result with a one-sentence answer):
@@ -27,7 +30,7 @@ reading the same way; its CPU per turn is printed for each side so a difference 
 it prints the median wall time of a turn for each side and their ratio, and each server's CPU per turn (every
 process of it, from /proc; for the service on PostgreSQL also the database server's processes that serve its
 connections, which a wall time includes and a process tree does not); then the medians over the rounds, the
-ratio of the medians, and the spread of the per-round ratios. The fake counts the model calls, so each side's
+ratio of the medians, and the median and range of the rounds' ratios. The fake counts the model calls, so each side's
 calls per turn are printed too.
 
     python benchmarks/http_turn.py [--rounds 20] [--turns 25] [--warmup 50] [--workers 1] [--sqlite]
@@ -82,11 +85,12 @@ class Server:
 
 @dataclass(frozen=True)
 class Block:
-    """One side's share of a round: `turns` turns one after another."""
+    """One side's share of a round."""
 
     wall_ms: list[float]
     cpu_ms_per_turn: float
-    database_cpu_ms_per_turn: float
+    database_cpu_ms_per_turn: float | None
+    """The database server's CPU for the service on PostgreSQL; None where there is none to read."""
     driver_cpu_ms_per_turn: float
     model_calls_per_turn: float
 
@@ -99,67 +103,111 @@ class TurnFailed(RuntimeError):
     pass
 
 
-class Driver:
-    """Sends turns to one server over one kept-alive connection, as a customer whose token it mints once."""
+class Side:
+    """One server and the driver's client for it: one kept-alive connection, customers whose tokens are minted
+    once, and what its turns of the current round took."""
 
-    def __init__(self, server: Server, fake_url: str, database_cpu_s: Callable[[], float] = lambda: 0.0) -> None:
+    def __init__(self, server: Server, database_cpu_s: Callable[[], float] | None = None) -> None:
         self.server = server
         self.database_cpu_s = database_cpu_s
-        self.fake_url = fake_url
         self.people = customers_with_orders()
         self.headers = {
             person: {"Authorization": f"Bearer {mint_token(SECRET, person, 'customer')}"} for person, _ in self.people
         }
-        self.sent = 0
+        self.asked = 0
         self.http = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit_per_host=1), timeout=aiohttp.ClientTimeout(total=60)
         )
+        self.waiting: list[tuple[str, str, str]] = []
+        """(conversation, customer, message) for each turn of the round still to take."""
+        self.wall_ms: list[float] = []
+        self.driver_cpu_s = 0.0
+        self.model_calls = 0
+        self.cpu_before = self.database_before = 0.0
 
     async def close(self) -> None:
         await self.http.close()
 
-    async def block(self, turns: int) -> Block:
-        """`turns` conversations are made first, outside the measurement; then one message to each, timed."""
-        asked = [self.people[(self.sent + i) % len(self.people)] for i in range(turns)]
-        self.sent += turns
-        conversations = [await self.new_conversation(person) for person, _ in asked]
-        calls_before = await self.model_calls()
-        cpu_before, driver_before = process_tree_cpu_s(self.server.pid), time.process_time()
-        database_before = self.database_cpu_s()
-        wall_ms = []
-        for conversation, (person, order) in zip(conversations, asked, strict=True):
-            started_at = time.perf_counter()
-            await self.turn(conversation, person, f"Where is my order {order}?")
-            wall_ms.append((time.perf_counter() - started_at) * 1000)
-        cpu, driver_cpu = process_tree_cpu_s(self.server.pid) - cpu_before, time.process_time() - driver_before
-        database_cpu = self.database_cpu_s() - database_before
-        calls = await self.model_calls() - calls_before
-        per_turn = 1000 / turns
-        return Block(wall_ms, cpu * per_turn, database_cpu * per_turn, driver_cpu * per_turn, calls / turns)
+    async def prepare(self, turns: int) -> None:
+        """A new conversation for each of the round's turns, made before the round so that no turn carries history
+        (the peer keeps none) and making one is not measured."""
+        self.waiting = []
+        for _ in range(turns):
+            person, order = self.people[self.asked % len(self.people)]
+            self.asked += 1
+            async with self.http.post(f"{self.server.url}/v1/conversations", headers=self.headers[person]) as made:
+                body: dict[str, Any] = await made.json()
+            self.waiting.append((str(body["id"]), person, f"Where is my order {order}?"))
+        self.wall_ms = []
+        self.driver_cpu_s = 0.0
+        self.model_calls = 0
+        self.cpu_before = process_tree_cpu_s(self.server.pid)
+        self.database_before = self.database_cpu_s() if self.database_cpu_s else 0.0
 
-    async def new_conversation(self, person: str) -> str:
-        async with self.http.post(f"{self.server.url}/v1/conversations", headers=self.headers[person]) as created:
-            body: dict[str, Any] = await created.json()
-        return str(body["id"])
-
-    async def turn(self, conversation: str, person: str, content: str) -> None:
+    async def turn(self) -> None:
+        conversation, person, content = self.waiting.pop()
         url = f"{self.server.url}/v1/conversations/{conversation}/messages"
+        driver_before, started_at = time.process_time(), time.perf_counter()
         async with self.http.post(url, json={"content": content}, headers=self.headers[person]) as answer:
             body = await answer.read()
         run = json.loads(body).get("run") or {}
+        self.wall_ms.append((time.perf_counter() - started_at) * 1000)
+        self.driver_cpu_s += time.process_time() - driver_before
         if answer.status != 200 or run.get("status") != "completed":
             raise TurnFailed(f"{self.server.name}: HTTP {answer.status} {body[:300]!r}")
 
-    async def model_calls(self) -> int:
-        async with self.http.get(f"{self.fake_url}/stats") as answer:
-            return int((await answer.json())["answered"])
+    def block(self) -> Block:
+        per_turn = 1000 / len(self.wall_ms)
+        cpu = process_tree_cpu_s(self.server.pid) - self.cpu_before
+        database = None if self.database_cpu_s is None else (self.database_cpu_s() - self.database_before) * per_turn
+        calls = self.model_calls / len(self.wall_ms)
+        return Block(self.wall_ms, cpu * per_turn, database, self.driver_cpu_s * per_turn, calls)
+
+
+class FakeModel:
+    """The fake Messages API's count of the answers it gave: read after every turn, so each side's model calls
+    per turn are known."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.http = aiohttp.ClientSession()
+        self.answered = 0
+
+    async def calls_since_last_read(self) -> int:
+        async with self.http.get(f"{self.url}/stats") as answer:
+            answered = int((await answer.json())["answered"])
+        calls, self.answered = answered - self.answered, answered
+        return calls
+
+    async def close(self) -> None:
+        await self.http.close()
+
+
+async def play_round(sides: list[Side], turns: int, fake: FakeModel) -> dict[str, Block]:
+    """`turns` turns a side, the sides taking one turn each in the order given. Each server is idle while the
+    other works, so its CPU read over the whole round is its own turns' CPU; and whatever else the machine does
+    during the round lands on both sides alike."""
+    for side in sides:
+        await side.prepare(turns)
+    await fake.calls_since_last_read()
+    for _ in range(turns):
+        for side in sides:
+            await side.turn()
+            side.model_calls += await fake.calls_since_last_read()
+    return {side.server.name: side.block() for side in sides}
+
+
+def database_share(per_turn: list[float | None]) -> str:
+    """The median of the database server's CPU per turn, as `(+ database x)`: for the service on PostgreSQL only."""
+    known = [figure for figure in per_turn if figure is not None]
+    return f" (+ database {statistics.median(known):4.2f})" if known else ""
 
 
 def report_round(number: int, first: str, service: Block, peer: Block) -> None:
     print(
         f"round {number:>2} ({first:7} first)  wall/turn: service {service.median_ms:6.2f} ms  peer "
         f"{peer.median_ms:6.2f} ms  ratio {service.median_ms / peer.median_ms:4.2f}   server CPU/turn: service "
-        f"{service.cpu_ms_per_turn:5.2f} ms (+ database {service.database_cpu_ms_per_turn:4.2f})  peer "
+        f"{service.cpu_ms_per_turn:5.2f} ms{database_share([service.database_cpu_ms_per_turn])}  peer "
         f"{peer.cpu_ms_per_turn:5.2f} ms",
         flush=True,
     )
@@ -181,8 +229,8 @@ def summarise(service: list[Block], peer: list[Block], turns: int) -> None:
         every_turn = sorted(ms for block in blocks for ms in block.wall_ms)
         print(
             f"  {name:7}  wall {median(blocks, wall):6.2f} ms/turn (p90 of all turns "
-            f"{every_turn[int(len(every_turn) * 0.9)]:6.2f} ms)  server CPU {median(blocks, cpu):5.2f} ms/turn "
-            f"(+ database {median(blocks, lambda b: b.database_cpu_ms_per_turn):4.2f})  driver CPU "
+            f"{every_turn[int(len(every_turn) * 0.9)]:6.2f} ms)  server CPU {median(blocks, cpu):5.2f} ms/turn"
+            f"{database_share([block.database_cpu_ms_per_turn for block in blocks])}  driver CPU "
             f"{median(blocks, lambda b: b.driver_cpu_ms_per_turn):4.2f} ms/turn  model calls "
             f"{median(blocks, lambda b: b.model_calls_per_turn):.1f}/turn"
         )
@@ -190,7 +238,8 @@ def summarise(service: list[Block], peer: list[Block], turns: int) -> None:
     cpu_ratio = median(service, cpu) / max(median(peer, cpu), 1e-9)
     verdict = "met" if wall_ratio <= TARGET_RATIO else "NOT met"
     print(
-        f"  service/peer: wall x{wall_ratio:.2f} (per-round ratios {ratios[0]:.2f} .. {ratios[-1]:.2f}), "
+        f"  service/peer: wall x{wall_ratio:.2f} (the rounds' ratios: median {statistics.median(ratios):.2f}, "
+        f"{ratios[0]:.2f} .. {ratios[-1]:.2f}), "
         f"server CPU x{cpu_ratio:.2f}; target wall <= x{TARGET_RATIO}: {verdict}"
     )
 
@@ -212,22 +261,22 @@ def postgres_backends_cpu(database_url: str) -> Iterator[Callable[[], float]]:
 
 
 async def compare(
-    service: Server, peer: Server, fake_url: str, args: argparse.Namespace, database_cpu_s: Callable[[], float]
+    service: Server, peer: Server, fake_url: str, args: argparse.Namespace, database_cpu_s: Callable[[], float] | None
 ) -> None:
-    drivers = {service.name: Driver(service, fake_url, database_cpu_s), peer.name: Driver(peer, fake_url)}
+    ours, theirs, fake = Side(service, database_cpu_s), Side(peer), FakeModel(fake_url)
     try:
-        for driver in drivers.values():  # imports, pools, caches, the database's first pages
-            await driver.block(args.warmup)
-        blocks: dict[str, list[Block]] = {service.name: [], peer.name: []}
+        await play_round([ours, theirs], args.warmup, fake)  # imports, pools, caches, the database's first pages
+        service_blocks, peer_blocks = [], []
         for number in range(1, args.rounds + 1):
-            order = [service.name, peer.name] if number % 2 else [peer.name, service.name]
-            for name in order:
-                blocks[name].append(await drivers[name].block(args.turns))
-            report_round(number, order[0], blocks[service.name][-1], blocks[peer.name][-1])
-        summarise(blocks[service.name], blocks[peer.name], args.turns)
+            order = [ours, theirs] if number % 2 else [theirs, ours]
+            blocks = await play_round(order, args.turns, fake)
+            service_blocks.append(blocks[service.name])
+            peer_blocks.append(blocks[peer.name])
+            report_round(number, order[0].server.name, service_blocks[-1], peer_blocks[-1])
+        summarise(service_blocks, peer_blocks, args.turns)
     finally:
-        for driver in drivers.values():
-            await driver.close()
+        for client in (ours, theirs, fake):
+            await client.close()
 
 
 @contextmanager
@@ -269,9 +318,7 @@ def main() -> None:
             peer = peer_command(peer_port, args.workers)
             theirs = running.enter_context(started(peer, peer_env(fake_url), logs / "peer.log", peer_url + PEER_HEALTH))
             servers = Server("service", service_url, ours.pid), Server("peer", peer_url, theirs.pid)
-            database_cpu_s = (
-                (lambda: 0.0) if args.sqlite else running.enter_context(postgres_backends_cpu(database_url))
-            )
+            database_cpu_s = None if args.sqlite else running.enter_context(postgres_backends_cpu(database_url))
             asyncio.run(compare(*servers, fake_url, args, database_cpu_s))
 
 
