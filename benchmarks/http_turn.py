@@ -13,7 +13,7 @@ ranged from 0.8 to 2.2.) A server is idle during the other's turns, so its CPU o
 What each side does per turn (the fake answers the customer's message with a `get_order_details` call for the
 order it names, and the tool's result with a one-sentence answer):
 
-- service: `POST /v1/conversations/{id}/messages`, the first message of a conversation made before the block
+- service: `POST /v1/conversations/{id}/messages`, the first message of a conversation made before the round
   (so no history on either side). The bearer token is checked (remembered after its first use), the
   conversation claimed, a chat-limit token and the spend reserved, the message and run stored; two model calls;
   between them the tool call's arguments validated, the policy decided, the tool run against the database; then
@@ -22,16 +22,16 @@ order it names, and the tool's result with a one-sentence answer):
 - peer: the same request with the same token (which it ignores), `agent.run(content)`: two model calls, the tool
   answered from the seed data in memory; no authentication, limits, policy, persistence or history.
 
-Both send Claude the same request on both calls: the same system prompt, the same 14 tool schemas, `max_tokens`
-1024, and a whole JSON message back rather than a stream (see `peer_app.ANSWER_TOKENS`).
+Both send Claude the same request on both calls: the same system prompt and 14 tool schemas (the service marks
+them for prompt caching), `max_tokens` 1024, and a whole JSON message back, not a stream (`peer_app.ANSWER_TOKENS`).
 
 The driver is one aiohttp session per side with one kept-alive connection each, sending the same request and
 reading the same way; its CPU per turn is printed for each side so a difference in the client shows. Per round
 it prints the median wall time of a turn for each side and their ratio, and each server's CPU per turn (every
 process of it, from /proc; for the service on PostgreSQL also the database server's processes that serve its
 connections, which a wall time includes and a process tree does not); then the medians over the rounds, the
-ratio of the medians, and the median and range of the rounds' ratios. The fake counts the model calls, so each side's
-calls per turn are printed too.
+ratio of the medians, and the median and range of the rounds' ratios. The fake counts the model calls, so each
+side's calls per turn are printed too.
 
     python benchmarks/http_turn.py [--rounds 20] [--turns 25] [--warmup 50] [--workers 1] [--sqlite]
 
