@@ -150,10 +150,10 @@ class Side:
         driver_before, started_at = time.process_time(), time.perf_counter()
         async with self.http.post(url, json={"content": content}, headers=self.headers[person]) as answer:
             body = await answer.read()
-        run = json.loads(body).get("run") or {}
+        run = (json.loads(body).get("run") or {}) if answer.status == 200 else {}
         self.wall_ms.append((time.perf_counter() - started_at) * 1000)
         self.driver_cpu_s += time.process_time() - driver_before
-        if answer.status != 200 or run.get("status") != "completed":
+        if run.get("status") != "completed":
             raise TurnFailed(f"{self.server.name}: HTTP {answer.status} {body[:300]!r}")
 
     def block(self) -> Block:
