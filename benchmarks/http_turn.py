@@ -236,11 +236,14 @@ def summarise(service: list[Block], peer: list[Block], turns: int) -> None:
         )
     wall_ratio = median(service, wall) / median(peer, wall)
     cpu_ratio = median(service, cpu) / max(median(peer, cpu), 1e-9)
+    with_database = median(service, lambda b: b.cpu_ms_per_turn + (b.database_cpu_ms_per_turn or 0.0))
+    database_ratio = f" (with the database's x{with_database / max(median(peer, cpu), 1e-9):.2f})"
     verdict = "met" if wall_ratio <= TARGET_RATIO else "NOT met"
     print(
         f"  service/peer: wall x{wall_ratio:.2f} (the rounds' ratios: median {statistics.median(ratios):.2f}, "
-        f"{ratios[0]:.2f} .. {ratios[-1]:.2f}), "
-        f"server CPU x{cpu_ratio:.2f}; target wall <= x{TARGET_RATIO}: {verdict}"
+        f"{ratios[0]:.2f} .. {ratios[-1]:.2f}), server CPU x{cpu_ratio:.2f}"
+        f"{database_ratio if service[0].database_cpu_ms_per_turn is not None else ''}; "
+        f"target wall <= x{TARGET_RATIO}: {verdict}"
     )
 
 
