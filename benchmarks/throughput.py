@@ -1,8 +1,9 @@
 """Throughput under load: N conversations at once, 3 turns each, against a model that answers in 500 ms.
 
 Starts a fake Messages API (`benchmarks/load/fake_model.py`, its own process), then the service as operators
-run it (`support serve`, default workers, on a fresh PostgreSQL database, Claude through the official SDK
-pointed at the fake), and drives it over HTTP. Each turn is one tool call and an answer: two model calls, so a
+run it (`support serve`, default workers, on a fresh PostgreSQL database, or with `--sqlite` on SQLite in one
+process; Claude through the official SDK pointed at the fake; `benchmarks/load/launch.py`), and drives it over
+HTTP. Each turn is one tool call and an answer: two model calls, so a
 turn can take no less than 2 x the delay, and the ideal rate is N / (2 x delay) turns a second.
 
 For each N it prints turns/s against that ideal, the latency the service adds to a turn (p50, p99), errors,
@@ -10,14 +11,17 @@ the service's CPU time per turn (all its processes, from /proc), the most connec
 the driver's and the fake's own CPU per turn (so a run shows neither set the pace), and how many of the driver's
 connections each worker held. With `--peer` the same load also goes to a bare pydantic-ai agent
 (`benchmarks/load/peer_app.py`; needs the `bench` extra) and the ratio is printed. A level lasts a few seconds,
-and one run of it moves with whatever else the machine does: `--repeat R` runs each level R times and prints the
-medians, which the ratios then compare.
+and one run of it moves with whatever else the machine does: `--repeat R` runs each level R times, every repeat
+printed, the service's and the peer's in turn (so a slow spell lands on both), then each one's medians and how far
+its repeats spread (the ratios compare medians). Each server answers a few conversations before it is measured;
+`--fresh` starts it anew for every repeat instead of once.
 
     python benchmarks/throughput.py [--levels 25,50,100,200] [--turns 3] [--delay 0.5] [--workers N] [--peer]
-                                    [--repeat R]
+                                    [--repeat R] [--sqlite] [--fresh]
 
-Targets on 2 cores (which also run the driver and the fake): at N=200, >= 100 turns/s, p99 added < 1 s,
-0 errors, <= 10 ms of server CPU per turn; and more turns/s and less CPU per turn than the peer.
+Targets on 2 cores (which also run the driver and the fake), medians of at least 3 repeats and every repeat within
+them: at N=200 on PostgreSQL, >= 170 turns/s, p99 added < 0.5 s, 0 errors, <= 5 ms of server CPU per turn (all
+worker processes), and at least 2x the peer's turns/s; on SQLite, >= 120 turns/s and p99 added < 1 s.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +47,15 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from api.auth import mint_token
-from cli.main import KEEP_ALIVE_S
+from benchmarks.load.launch import (
+    PEER_HEALTH,
+    SERVICE_HEALTH,
+    fake_model_command,
+    peer_command,
+    peer_env,
+    service_command,
+    service_env,
+)
 from testkit.databases import empty_postgres
 from testkit.server import free_port, sockets_on_port
 
@@ -250,25 +262,79 @@ def summarise(runs: list[Level]) -> Summary:
     )
 
 
-def run_levels(name: str, base_url: str, pid: int, fake_url: str, args: argparse.Namespace) -> list[Summary]:
+def variance(runs: list[Level]) -> str:
+    """How far the repeats of one level spread: the range of turns/s and of the p99, and their relative spread."""
+    rates = [run.turns_per_s() for run in runs]
+    p99s = [p99_of(run) * 1000 for run in runs]
+    spread = (max(rates) - min(rates)) / statistics.median(rates)
+    return (
+        f"turns/s {min(rates):.1f}-{max(rates):.1f} (spread {spread:.0%} of the median), "
+        f"p99 {min(p99s):.0f}-{max(p99s):.0f} ms"
+    )
+
+
+def print_summary(name: str, runs: list[Level]) -> Summary:
+    summary = summarise(runs)
+    if len(runs) > 1:
+        print(
+            f"{name:8} N={summary.conversations:<4} median of {len(runs)}: {summary.turns_per_s:6.1f} turns/s, p99 "
+            f"added {summary.p99_s * 1000:.0f} ms, CPU/turn {summary.cpu_per_turn_s * 1000:.1f} ms; "
+            f"{summary.errors} errors in all; {variance(runs)}",
+            flush=True,
+        )
+    return summary
+
+
+@dataclass
+class Target:
+    """One server under load: its name, how to start it, and, once started, where it answers."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    health: str
+    port: int
+    log: Path
+    pid: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @contextmanager
+    def running(self, fake_url: str, model_s: float) -> Iterator[Target]:
+        with started(self.command, self.env, self.log, f"{self.url}{self.health}") as process:
+            self.pid = process.pid
+            asyncio.run(drive(self.url, self.pid, fake_url, WARM_UP, 1, model_s))  # imports, pools, caches
+            yield self
+
+
+WARM_UP = 20
+"""Conversations of one turn each that a server answers before it is measured."""
+
+
+def run_levels(targets: list[Target], fake_url: str, args: argparse.Namespace) -> dict[str, list[Summary]]:
+    """Every level, each repeat of it on every target in turn (service, then peer, then the service again...), so a
+    slow spell of the machine lands on both alike. With `--fresh` each repeat starts its server anew."""
     model_s = 2 * args.delay
-    asyncio.run(drive(base_url, pid, fake_url, 10, 1, model_s))  # warm-up: imports, pools, caches
-    levels = []
-    for n in args.levels:
-        runs = []
-        for _ in range(args.repeat):
-            runs.append(asyncio.run(drive(base_url, pid, fake_url, n, args.turns, model_s)))
-            report(name, runs[-1], model_s)
-        summary = summarise(runs)
-        if args.repeat > 1:
-            print(
-                f"{name:8} N={n:<4} median of {args.repeat}: {summary.turns_per_s:6.1f} turns/s, p99 added "
-                f"{summary.p99_s * 1000:.0f} ms, CPU/turn {summary.cpu_per_turn_s * 1000:.1f} ms; "
-                f"{summary.errors} errors in all",
-                flush=True,
-            )
-        levels.append(summary)
-    return levels
+    summaries: dict[str, list[Summary]] = {target.name: [] for target in targets}
+    with ExitStack() as servers:
+        if not args.fresh:
+            for target in targets:
+                servers.enter_context(target.running(fake_url, model_s))
+        for n in args.levels:
+            runs: dict[str, list[Level]] = {target.name: [] for target in targets}
+            for _ in range(args.repeat):
+                for target in targets:
+                    with ExitStack() as fresh:
+                        if args.fresh:
+                            fresh.enter_context(target.running(fake_url, model_s))
+                        level = asyncio.run(drive(target.url, target.pid, fake_url, n, args.turns, model_s))
+                    runs[target.name].append(level)
+                    report(target.name, level, model_s)
+            for target in targets:
+                summaries[target.name].append(print_summary(target.name, runs[target.name]))
+    return summaries
 
 
 def main() -> None:
@@ -278,46 +344,41 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="run each level this many times; compare medians")
     parser.add_argument("--delay", type=float, default=0.5)
     parser.add_argument("--workers", type=int, default=0, help="service workers (default: support serve's own)")
+    parser.add_argument("--sqlite", action="store_true", help="the service on SQLite (one process) instead")
+    parser.add_argument("--fresh", action="store_true", help="start each server anew for every repeat")
     parser.add_argument("--peer", action="store_true", help="also load a bare pydantic-ai agent and compare")
     parser.add_argument("--logs", type=Path, help="keep the service's, the fake's and the peer's logs here")
     args = parser.parse_args()
-    python = sys.executable
-    fake_port, service_port, peer_port = free_port(), free_port(), free_port()
+    fake_port = free_port()
     fake_url = f"http://127.0.0.1:{fake_port}"
-    workers = args.workers or os.cpu_count() or 1
+    workers = args.workers or (1 if args.sqlite else os.cpu_count() or 1)
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} before the run; model delay {args.delay} s")
-    with tempfile.TemporaryDirectory() as scratch, empty_postgres("bench_tp") as database_url:
+    with tempfile.TemporaryDirectory() as scratch, ExitStack() as stack:
+        if args.sqlite:
+            database_url = f"sqlite:///{Path(scratch) / 'throughput.sqlite3'}"
+        else:
+            database_url = stack.enter_context(empty_postgres("bench_tp"))
         logs = args.logs or Path(scratch)
         logs.mkdir(parents=True, exist_ok=True)
-        fake_cmd = [python, "benchmarks/load/fake_model.py", "--port", str(fake_port), "--delay", str(args.delay)]
-        with started(fake_cmd, {}, Path(logs) / "fake.log", f"{fake_url}/stats"):
-            serve = [python, "-m", "cli.main", "serve", "--port", str(service_port)]
-            if args.workers:
-                serve += ["--workers", str(args.workers)]
-            env = {
-                "DATABASE_URL": database_url,
-                "SUPPORT_JWT_SECRET": SECRET,
-                "SUPPORT_MODEL": "anthropic:claude-sonnet-4-6",
-                "ANTHROPIC_API_KEY": "benchmark",
-                "ANTHROPIC_BASE_URL": fake_url,
-                "SUPPORT_CHAT_PER_MINUTE": "1000000",  # this measures turns, not the abuse limits
-                "SUPPORT_CONVERSATIONS_PER_HOUR": "0",
-            }
-            service_url = f"http://127.0.0.1:{service_port}"
-            with started(serve, env, Path(logs) / "service.log", f"{service_url}/healthz") as service:
-                print(f"service: support serve on PostgreSQL, {args.workers or 'default'} workers")
-                ours = run_levels("service", service_url, service.pid, fake_url, args)
-            if not args.peer:
-                return
-            peer = [python, "-m", "uvicorn", "benchmarks.load.peer_app:app", "--port", str(peer_port)]
-            # served as `support serve` serves: the same keep-alive (`cli.main.KEEP_ALIVE_S`)
-            peer += ["--workers", str(workers), "--no-access-log", "--log-level", "warning"]
-            peer += ["--timeout-keep-alive", str(KEEP_ALIVE_S)]
-            peer_url = f"http://127.0.0.1:{peer_port}"
-            with started(peer, {"ANTHROPIC_BASE_URL": fake_url}, Path(logs) / "peer.log", f"{peer_url}/docs") as p:
-                print(f"peer: pydantic-ai in one FastAPI route, {workers} workers, no persistence")
-                theirs = run_levels("peer", peer_url, p.pid, fake_url, args)
-    for mine, other in zip(ours, theirs, strict=True):
+        fake = fake_model_command(fake_port, args.delay)
+        stack.enter_context(started(fake, {}, logs / "fake.log", f"{fake_url}/stats"))
+        service_port, peer_port = free_port(), free_port()
+        service = service_command(service_port, args.workers)
+        env = service_env(database_url, fake_url, SECRET)
+        targets = [Target("service", service, env, SERVICE_HEALTH, service_port, logs / "service.log")]
+        if args.peer:
+            peer = peer_command(peer_port, workers)
+            targets.append(Target("peer", peer, peer_env(fake_url), PEER_HEALTH, peer_port, logs / "peer.log"))
+        print(
+            f"service: support serve on {'SQLite' if args.sqlite else 'PostgreSQL'}, "
+            f"{args.workers or 'default'} workers"
+            + (f"; peer: pydantic-ai in one FastAPI route, {workers} workers, no persistence" if args.peer else "")
+            + ("; a fresh server for every repeat" if args.fresh else "")
+        )
+        summaries = run_levels(targets, fake_url, args)
+    if not args.peer:
+        return
+    for mine, other in zip(summaries["service"], summaries["peer"], strict=True):
         print(
             f"N={mine.conversations:<4} service/peer: turns/s x{mine.turns_per_s / other.turns_per_s:.2f}, "
             f"CPU per turn x{mine.cpu_per_turn_s / max(other.cpu_per_turn_s, 1e-9):.2f}"

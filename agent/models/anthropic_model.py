@@ -19,7 +19,7 @@ import email.utils
 import time
 from collections.abc import Mapping
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, cast
 
 import anthropic
 import httpx2
@@ -33,10 +33,13 @@ from anthropic import (
     DefaultAioHttpClient,
     Middleware,
     OpenTelemetryOptions,
+    RequestOptions,
 )
 from anthropic._base_client import get_platform
+from anthropic._constants import RAW_RESPONSE_HEADER
 from anthropic.lib._parse._response import ResponseFormatT
 from anthropic.lib.streaming._types import ParsedMessageStopEvent
+from anthropic.types import Message as ApiMessage
 from anthropic.types.parsed_message import ParsedMessage
 from opentelemetry import trace
 from opentelemetry.trace import TracerProvider
@@ -58,6 +61,7 @@ from agent.models.base import (
     Usage,
     without_blank_text,
 )
+from agent.models.claude_body import EPHEMERAL, BodyEncoder, cached_prefix, request_span_attributes
 from tools.store.sanitize import clean_json
 
 STREAM_MODELS: tuple[type, ...] = (
@@ -69,7 +73,6 @@ the classes it builds for them in a weak cache, so once a garbage collection has
 builds them again (a new pydantic model class: about a millisecond of CPU, a few times a turn under load).
 Holding them here keeps the cache warm for the life of the process."""
 
-EPHEMERAL = {"type": "ephemeral"}
 _DEADLINE: ContextVar[float | None] = ContextVar("support_model_deadline", default=None)
 
 
@@ -95,15 +98,6 @@ def _mark_last_block(message: dict[str, Any]) -> dict[str, Any]:
     blocks = [dict(block) for block in content]
     blocks[-1] = {**blocks[-1], "cache_control": EPHEMERAL}
     return {**message, "content": blocks}
-
-
-def cached_prefix(request: ModelRequest) -> dict[str, Any]:
-    """System prompt and tools, with a cache breakpoint after each. Built from constants and the stable tool
-    list only, so the prefix is byte-identical every turn and the provider can serve it from cache."""
-    tools = [dict(tool) for tool in request.tools]
-    if tools:
-        tools[-1] = {**tools[-1], "cache_control": EPHEMERAL}
-    return {"system": [{"type": "text", "text": request.system, "cache_control": EPHEMERAL}], "tools": tools}
 
 
 def _answer_block(block: Any) -> AnswerBlock:
@@ -244,9 +238,14 @@ class AnthropicModel:
             http_client=DefaultAioHttpClient(),
             middleware=[WithinDeadline()],
         )
+        self._bodies = BodyEncoder()
 
     def request_params(self, request: ModelRequest) -> dict[str, Any]:
         """The Messages API request for `request`: what is sent, and what a refusal's excerpt is cut from."""
+        return {**self.request_fields(request), **cached_prefix(request.system, request.tools)}
+
+    def request_fields(self, request: ModelRequest) -> dict[str, Any]:
+        """The request without its cached prefix (system prompt and tools): what changes from call to call."""
         plan = self.plan
         thinking, room = plan.thinking, plan.room
         if plan.thinks and continues_loop_without_thinking(request.messages):
@@ -259,25 +258,20 @@ class AnthropicModel:
             # Whatever the history holds (a customer's lone surrogate, a tool result's odd text), the request must
             # be encodable: a request the SDK cannot send is our input's fault, not the provider's.
             "messages": with_history_breakpoints(clean_json([m.to_json() for m in request.messages])),
-            **cached_prefix(request),
         }
         if thinking is not None:
             params["thinking"] = thinking
         return params
 
     async def complete(self, request: ModelRequest, *, on_text: TextSink | None = None) -> ModelResponse:
-        params = self.request_params(request)
+        fields = self.request_fields(request)
         client = await self._client_for(request.conversation_id)
         deadline = _DEADLINE.set(request.deadline)
         try:
             if on_text is None:
-                # The body as JSON, not as the SDK's `Message`: the loop reads a few fields of it, and building the
-                # typed model (a walk over its type annotations) cost about a sixth of the SDK's CPU per call.
-                answered = await client.messages.with_raw_response.create(**params)
-                message: Any = await answered.json()
-                if not isinstance(message, Mapping):
-                    raise ModelProtocolError(f"the model's answer is not a message: {str(message)[:200]}")
+                message = await self._answer(client, fields, request)
             else:
+                params = {**fields, **cached_prefix(request.system, request.tools)}
                 async with client.messages.stream(**params) as stream:
                     async for text in stream.text_stream:
                         await on_text(text)
@@ -285,13 +279,39 @@ class AnthropicModel:
         except RetryTooLate as error:
             raise ModelRetryTooLate(str(error), error.wait_s) from error
         except (anthropic.AnthropicError, httpx2.TransportError, ValueError) as error:
-            raise translate(error, params) from error
+            raise translate(error, self.request_params(request)) from error
         finally:
             _DEADLINE.reset(deadline)
         if message.get("stop_reason") is None:
             # A stream whose body ended before `message_delta`: the SDK hands back what had arrived, unfinished.
             raise ModelUnavailable("the answer ended before the model finished it (no stop reason)")
         return to_response(message, prefill=self.plan.model.prefill)
+
+    async def _answer(self, client: AsyncAnthropic, fields: dict[str, Any], request: ModelRequest) -> Mapping[str, Any]:
+        """One call, not streamed, through the SDK's `post` (its retries, timeouts, middleware and span) with the
+        body this adapter encoded (`agent.models.claude_body`), read back as JSON, not as the SDK's `Message`: the
+        loop reads a few fields of it, and building the typed model (a walk over its type annotations) cost about a
+        sixth of the SDK's CPU per call. The span is named and described as `messages.create` names its own."""
+        options: dict[str, Any] = {
+            "headers": {RAW_RESPONSE_HEADER: "raw"},  # what `with_raw_response` sets: the response comes back as is
+            "span_name": "anthropic.messages.create",
+            "span_route": "/v1/messages",
+        }
+        if self._traced:
+            options["span_attributes"] = request_span_attributes(fields)
+        answered = cast(
+            AsyncAPIResponse[ApiMessage],
+            await client.post(
+                "/v1/messages",
+                cast_to=ApiMessage,
+                content=self._bodies.body(fields, request.system, request.tools),
+                options=cast(RequestOptions, options),  # with the span's fields, which the SDK's own methods pass
+            ),
+        )
+        message: Any = await answered.json()
+        if not isinstance(message, Mapping):
+            raise ModelProtocolError(f"the model's answer is not a message: {str(message)[:200]}")
+        return message
 
     async def _client_for(self, conversation_id: str) -> AsyncAnthropic:
         """The link's one client, or, when its spans are recorded, a copy that puts the conversation id on the
