@@ -657,6 +657,10 @@ async def test_each_claude_call_is_a_chat_span_with_the_sdks_span_inside(
     [agent_run] = [s for s in finished if s.name == "invoke_agent support"]
     assert chat.parent is not None and chat.parent.span_id == agent_run.context.span_id
     assert sdk.parent is not None and sdk.parent.span_id == chat.context.span_id
+    # The SDK's span describes the request and its usage whether the SDK encoded the body (a stream) or not.
+    assert (sdk.attributes or {})["gen_ai.request.model"] == MODEL
+    assert (sdk.attributes or {})["gen_ai.request.max_tokens"] > 0
+    assert (sdk.attributes or {})["gen_ai.usage.cache_read.input_tokens"] == 900
     assert (chat.attributes or {})["gen_ai.usage.input_tokens"] == 1000  # 20 + cache reads 900 + cache writes 80
     assert (chat.attributes or {})["gen_ai.provider.name"] == "anthropic"
 
