@@ -20,7 +20,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 LARGE = 10_000
-"""Rows from which a table is large: reading all of it, or sorting that many rows, is a finding."""
+"""Rows from which a table is large: a plan that reads all of it is a finding."""
+MANY = 1_000
+"""Rows from which a sort is a finding: a sort that grows with a customer's history (a turn sorts a handful)."""
 
 
 @dataclass
@@ -96,8 +98,10 @@ def _walk(node: dict[str, Any], nodes: list[str], findings: list[str], scanned: 
     nodes.append(f"{described} rows={rows}" + (f" filtered={removed}" if removed else ""))
     if kind == "Seq Scan":
         scanned.append(str(where))
-    if kind in ("Sort", "Incremental Sort") and rows >= LARGE:
-        findings.append(f"sorts {rows} rows")
+    if kind in ("Sort", "Incremental Sort"):
+        sorted_rows = sum(int(c.get("Actual Rows", 0)) * int(c.get("Actual Loops", 1)) for c in node.get("Plans", []))
+        if sorted_rows >= MANY:
+            findings.append(f"sorts {sorted_rows} rows")
     if kind.startswith(("Index", "Bitmap")) and rows + removed >= LARGE:
         findings.append(f"reads {rows + removed} rows of {where or index}")
     for child in node.get("Plans", []):
