@@ -25,13 +25,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -225,16 +226,24 @@ async def explain_postgres(url: str) -> dict[str, list[Plan]]:
 async def explain_other_reads(url: str) -> dict[str, list[Plan]]:
     """Plans of the reads around a turn on the customer's path that grow with a customer's or the store's history
     if an index is missing: the widget's list of conversations, a retried request's replay, the held call of a
-    run, the money tiers' sums, the day's refunds, and the housekeeping that looks for unfinished work."""
+    run, the money tiers' sums, the refunds, and the housekeeping that looks for unfinished work."""
     plans: dict[str, list[Plan]] = {}
+    postgres = url.startswith("postgresql")
     async with running_service(url, read_only_turns(2), **LIMITS, **QUIET) as service:
         services = service.services
         conversation = await service.new_conversation(CUSTOMER)
-        answer = await service.say(CUSTOMER, conversation, QUESTION)
-        run_id = answer.json()["run"]["id"]
+        run_id = (await service.say(CUSTOMER, conversation, QUESTION)).json()["run"]["id"]
         now = utcnow()
-        engine = services.database.engine
-        await engine.dispose()
+
+        async def tier_sums() -> object:
+            since = now - timedelta(days=services.policy.tier_window.days)
+            async with services.database.session(readonly=True) as session:
+                return await received_within(session, services.policy, "issue_refund", CUSTOMER, "#W2611340", since)
+
+        async def refunds(customer: str | None, since: datetime) -> object:
+            async with services.database.session(readonly=True) as session:
+                return await refunds_since(session, since, customer)
+
         reads: dict[str, Callable[[], Awaitable[object]]] = {
             "list of conversations": lambda: services.runs.conversations_of(CUSTOMER, limit=20),
             "conversation read": lambda: services.runs.messages(conversation),
@@ -244,22 +253,28 @@ async def explain_other_reads(url: str) -> dict[str, list[Plan]]:
             "unfinished approvals": lambda: services.approvals.unfinished(now),
             "approvals due to expire": services.approvals.due_for_expiry,
             "stopped processes' runs": services.recovery.sweep,
+            "money tier sums": tier_sums,
+            "customer's refunds": lambda: refunds(CUSTOMER, now - timedelta(days=30)),
+            "store's refunds today": lambda: refunds(None, now.replace(hour=0, minute=0, second=0, microsecond=0)),
         }
-        with explaining_postgres(engine.sync_engine) as seen:
+        engine = services.database.engine
+        await engine.dispose()  # PostgreSQL: every connection from here on is opened with the plans switched on
+        plans_seen: AbstractContextManager[list[Plan]] = (
+            explaining_postgres(engine.sync_engine) if postgres else nullcontext([])
+        )
+        with plans_seen as seen:
             for name, read in reads.items():
-                await read()
-                plans[name], seen[:] = list(seen), []
-            async with services.database.session(readonly=True) as session:
-                since = now - timedelta(days=services.policy.tier_window.days)
-                await received_within(session, services.policy, "issue_refund", CUSTOMER, "#W2611340", since)
-                plans["money tier sums"], seen[:] = list(seen), []
-                await refunds_since(session, now - timedelta(days=30), CUSTOMER)
-                plans["customer's refunds"], seen[:] = list(seen), []
-                await refunds_since(session, now.replace(hour=0, minute=0, second=0, microsecond=0))
-                plans["store's refunds today"], seen[:] = list(seen), []
+                with counting(engine.sync_engine) as count:
+                    await read()
+                plans[name], seen[:] = list(seen) if postgres else explain_sqlite(_path(url), count.sent), []
         await engine.dispose()
-    _flag_large_scans(url, plans)
+    if postgres:
+        _flag_large_scans(url, plans)
     return plans
+
+
+def _path(url: str) -> str:
+    return url.removeprefix("sqlite:///")
 
 
 def _flag_large_scans(url: str, plans: dict[str, list[Plan]]) -> None:
@@ -293,7 +308,8 @@ def print_plans(plans: dict[str, list[Plan]]) -> list[str]:
         for plan in seen:
             timing = f"{plan.time_ms:7.3f} ms {plan.buffers:5d} buffers  " if plan.time_ms is not None else ""
             print(f"    {timing}{plan.statement[:110]}")
-            print(f"      {' | '.join(plan.nodes)}")
+            if plan.nodes:
+                print(f"      {' | '.join(plan.nodes)}")
             for finding in plan.findings:
                 print(f"      FINDING: {finding}")
                 findings.append(f"{name}: {finding}")
@@ -314,22 +330,40 @@ def differences(empty: dict[str, Phase], large: dict[str, Phase]) -> list[str]:
 def run_backend(backend: str, args: argparse.Namespace) -> list[str]:
     store = postgres_store if backend == "PostgreSQL" else sqlite_store
     print(f"{backend}: a read-only tool turn, {args.turns} turns of each kind after {WARMUP} warm-up turns")
-    with store(0, keep=False) as url:
-        empty = asyncio.run(measure(url, args.turns))
-    with store(args.runs, keep=args.keep) as url:
-        large = asyncio.run(measure(url, args.turns))
-        print_phases("empty store", empty)
-        print_phases(f"large store ({args.runs:,} runs)", large)
-        problems = differences(empty, large)
+    problems = []
+    cpu: dict[tuple[str, str], list[float]] = {}
+    database_cpu: dict[tuple[str, str], list[float]] = {}
+    with store(0, keep=False) as empty_url, store(args.runs, keep=args.keep) as large_url:
+        stores = {"empty store": empty_url, f"large store ({args.runs:,} runs)": large_url}
+        for rep in range(1, args.repeat + 1):
+            measured = {name: asyncio.run(measure(url, args.turns)) for name, url in stores.items()}
+            print(f" rep {rep}")
+            for name, phases in measured.items():
+                print_phases(name, phases)
+                for phase, figures in phases.items():
+                    cpu.setdefault((name, phase), []).append(figures.cpu_s / figures.turns * 1000)
+                    if figures.database_cpu_s is not None:
+                        database_cpu.setdefault((name, phase), []).append(figures.database_cpu_s / figures.turns * 1000)
+            problems += differences(*measured.values())
+        if args.repeat > 1:
+            print(f" CPU per turn, median of {args.repeat} reps (ms): {'  vs  '.join(stores)}")
+            for phase in PHASES:
+                for what, per_turn in (("process", cpu), ("database", database_cpu)):
+                    if per_turn:
+                        on_empty, on_large = (statistics.median(per_turn[(name, phase)]) for name in stores)
+                        ratio = on_large / on_empty
+                        print(f"    {phase:17} {what:8}  {on_empty:6.2f}  vs  {on_large:6.2f}   ({ratio:4.2f}x)")
         if args.explain:
             print(f"plans on the large store ({backend})")
             if backend == "PostgreSQL":
-                problems += print_plans(asyncio.run(explain_postgres(url)))
-                print(f"plans of other reads on a customer's path, on the large store ({backend})")
-                problems += print_plans(asyncio.run(explain_other_reads(url)))
+                problems += print_plans(asyncio.run(explain_postgres(large_url)))
             else:
-                path = url.removeprefix("sqlite:///")
-                problems += print_plans({name: explain_sqlite(path, large[name].one_turn) for name in PHASES})
+                large = measured[list(stores)[1]]
+                problems += print_plans(
+                    {name: explain_sqlite(_path(large_url), large[name].one_turn) for name in PHASES}
+                )
+            print(f"plans of other reads on a customer's path, on the large store ({backend})")
+            problems += print_plans(asyncio.run(explain_other_reads(large_url)))
     return [f"{backend} {problem}" for problem in problems]
 
 
@@ -337,6 +371,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=1_000_000, help="runs in the large store")
     parser.add_argument("--turns", type=int, default=200, help="turns of each kind measured on each store")
+    parser.add_argument("--repeat", type=int, default=1, help="measure both stores this many times, interleaved")
     parser.add_argument("--keep", action="store_true", help="keep the seeded store, and reuse a kept one")
     parser.add_argument("--explain", action="store_true", help="print the plans of one turn on the large store")
     parser.add_argument("--no-postgres", action="store_true")
