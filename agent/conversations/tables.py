@@ -170,7 +170,11 @@ class Approval(SQLModel, table=True):
     """A tool call held for a human decision, with everything needed to resume its run in any process."""
 
     __tablename__ = "approvals"
-    __table_args__ = (Index("ix_approvals_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_approvals_status_created", "status", "created_at"),
+        # The sweep's pending calls past their expiry: the pending ones only, not every approval ever expired.
+        Index("ix_approvals_status_expires", "status", "expires_at"),
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     kind: str = Field(
@@ -205,7 +209,7 @@ class Approval(SQLModel, table=True):
     state: dict[str, Any] = Field(default_factory=no_entries, sa_column=json_column())
     """The paused run: conversation messages, results gathered so far, calls still queued."""
     created_at: datetime = Field(sa_column=utc_column())
-    expires_at: datetime = Field(sa_column=utc_column(index=True))
+    expires_at: datetime = Field(sa_column=utc_column())
     decided_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     decided_by: str | None = Field(default=None, max_length=200)
     decided_role: str | None = Field(default=None, max_length=20)

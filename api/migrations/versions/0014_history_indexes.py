@@ -1,7 +1,8 @@
 """Indexes that keep reads flat as the history grows: a customer's conversations newest first as an index range
-(`ix_conversations_customer_created`, which replaces the index on `customer_id` alone), and the held call of a
-run and the approval a run resumed (`approvals.run_id`, `approvals.resumed_run_id`), which were read from the
-whole `approvals` table.
+(`ix_conversations_customer_created`, which replaces the index on `customer_id` alone); the held call of a run
+and the approval a run resumed (`approvals.run_id`, `approvals.resumed_run_id`), which were read from the whole
+`approvals` table; and the expiry sweep's pending calls (`ix_approvals_status_expires`, which replaces the index
+on `expires_at` alone: SQLite read every approval that ever expired through it).
 
 Revision ID: 0014
 Revises: 0013
@@ -26,10 +27,14 @@ def upgrade() -> None:
     with op.batch_alter_table("approvals", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_approvals_run_id"), ["run_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_approvals_resumed_run_id"), ["resumed_run_id"], unique=False)
+        batch_op.create_index("ix_approvals_status_expires", ["status", "expires_at"], unique=False)
+        batch_op.drop_index(batch_op.f("ix_approvals_expires_at"))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("approvals", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_approvals_expires_at"), ["expires_at"], unique=False)
+        batch_op.drop_index("ix_approvals_status_expires")
         batch_op.drop_index(batch_op.f("ix_approvals_resumed_run_id"))
         batch_op.drop_index(batch_op.f("ix_approvals_run_id"))
     with op.batch_alter_table("conversations", schema=None) as batch_op:
