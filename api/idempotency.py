@@ -112,13 +112,26 @@ class IdempotencyKeys:
         after a crash, has ended; None while one is still running."""
         async with self.database.session(readonly=True) as session:
             run = await session.get(Run, run_id)
+            if run is None:
+                return None
+            # Both reads name the run's conversation, so each reads one conversation's rows through its index
+            # rather than the whole table: a client retrying while its turn runs asks again and again.
+            in_conversation = run.conversation_id
             message = (
                 await session.exec(
-                    select(ChatMessage).where(col(ChatMessage.run_id) == run_id, col(ChatMessage.role) == "customer")
+                    select(ChatMessage).where(
+                        col(ChatMessage.conversation_id) == in_conversation,
+                        col(ChatMessage.run_id) == run_id,
+                        col(ChatMessage.role) == "customer",
+                    )
                 )
             ).first()
             while run is not None and run.status == RunStatus.FAILED and run.error == INTERRUPTED and run.reply is None:
-                run = (await session.exec(select(Run).where(col(Run.resumed_from) == run.id))).first()
+                run = (
+                    await session.exec(
+                        select(Run).where(col(Run.conversation_id) == in_conversation, col(Run.resumed_from) == run.id)
+                    )
+                ).first()
             if run is None or run.status == RunStatus.RUNNING or message is None:
                 return None
             answered = HeldRun(run, await held_call_of(session, run.id))

@@ -28,6 +28,7 @@ from agent.telemetry.recorder import Telemetry
 from testkit.databases import empty_postgres
 from testkit.service import running_service
 from testkit.statements import StatementCount, counting
+from testkit.turn_cost import QUIET, read_only_turns
 
 CUSTOMER = "james_li_5688"
 WARMUP = 20
@@ -82,13 +83,12 @@ async def count_statements(url: str) -> tuple[StatementCount, StatementCount, li
     """Database work of `COUNTED_TURNS` read-only tool turns (after two uncounted ones), each the first message of
     a conversation of its own, and of the same number of second messages (which also read the history); returns
     both totals and one first turn's statements."""
-    model = ScriptedModel()
-    for _ in range(2 * (COUNTED_TURNS + 2)):
-        model.add(calls(("get_order_details", {"order_id": "#W2611340"}, None)), say("It is on its way."))
-    # No lease renewal or approval sweep during the count: only the turns' own statements.
-    quiet = {"SUPPORT_WORKER_LEASE_S": 600, "SUPPORT_APPROVAL_SWEEP_S": 3600}
     async with running_service(
-        url, model, SUPPORT_CHAT_PER_MINUTE=10**9, SUPPORT_CONVERSATIONS_PER_HOUR=0, **quiet
+        url,
+        read_only_turns(2 * (COUNTED_TURNS + 2)),
+        SUPPORT_CHAT_PER_MINUTE=10**9,
+        SUPPORT_CONVERSATIONS_PER_HOUR=0,
+        **QUIET,
     ) as service:
         engine = service.services.database.engine.sync_engine
         first, later = StatementCount(), StatementCount()

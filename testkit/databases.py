@@ -82,12 +82,23 @@ def drop_postgres(name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def postgres_exists(name: str) -> bool:
+    with _admin() as conn:
+        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+
+
+def create_postgres(name: str) -> str:
+    """A new, empty PostgreSQL database called `name` (the service migrates and seeds it); returns its URL."""
+    with _admin() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return postgres_url(name)
+
+
 @contextmanager
 def empty_postgres(prefix: str = "bench") -> Iterator[str]:
     """A new, empty PostgreSQL database for the block (the service migrates and seeds it), dropped afterwards."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with _admin() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    create_postgres(name)
     try:
         yield postgres_url(name)
     finally:

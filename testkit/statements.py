@@ -30,11 +30,14 @@ class StatementCount:
     texts: list[str] = field(default_factory=list)
     selects: list[tuple[str, Any]] = field(default_factory=list)
     """Each SELECT as sent, with its parameters, for a closer look (`rows_scanned`)."""
+    sent: list[tuple[str, Any]] = field(default_factory=list)
+    """Every statement as sent, with its parameters (`testkit.plans`)."""
 
     def reset(self) -> None:
         self.statements = self.rows = self.commits = self.transactions = 0
         self.texts.clear()
         self.selects.clear()
+        self.sent.clear()
 
 
 @contextmanager
@@ -47,6 +50,7 @@ def counting(engine: Engine) -> Iterator[StatementCount]:
             return  # the engine's `begin` event counts the transaction
         count.statements += 1
         count.texts.append(" ".join(statement.split())[:160])
+        count.sent.append((statement, parameters))
         if statement.lstrip().upper().startswith("SELECT"):
             count.selects.append((statement, parameters))
         if cursor.description is not None:

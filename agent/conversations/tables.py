@@ -27,9 +27,14 @@ def no_entries() -> dict[str, Any]:
 
 class Conversation(SQLModel, table=True):
     __tablename__ = "conversations"
+    __table_args__ = (
+        # A customer's conversations newest first (`RunStore.conversations_of`) read as a range of this index,
+        # not sorted from all of them: a customer with years of conversations costs what a new one does.
+        Index("ix_conversations_customer_created", "customer_id", "created_at", "id"),
+    )
 
     id: str = Field(primary_key=True, max_length=40)
-    customer_id: str = Field(max_length=80, index=True)
+    customer_id: str = Field(max_length=80)
     created_at: datetime = Field(sa_column=utc_column())
     active_run_id: str | None = Field(default=None, max_length=40)
     """Set while a run answers a message; the conditional update that sets it admits one run at a time."""
@@ -165,7 +170,11 @@ class Approval(SQLModel, table=True):
     """A tool call held for a human decision, with everything needed to resume its run in any process."""
 
     __tablename__ = "approvals"
-    __table_args__ = (Index("ix_approvals_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_approvals_status_created", "status", "created_at"),
+        # The sweep's pending calls past their expiry: the pending ones only, not every approval ever expired.
+        Index("ix_approvals_status_expires", "status", "expires_at"),
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     kind: str = Field(
@@ -194,12 +203,13 @@ class Approval(SQLModel, table=True):
     policy_version: str = Field(max_length=60)
     conversation_id: str = Field(foreign_key="conversations.id", max_length=40, index=True)
     customer_id: str = Field(max_length=80, index=True)
-    run_id: str = Field(foreign_key="runs.id", max_length=40)
+    run_id: str = Field(foreign_key="runs.id", max_length=40, index=True)
+    """Indexed: a run read back looks for the call it paused on (`held_call_of`)."""
     trace_context: dict[str, str] = Field(default_factory=no_entries, sa_column=json_column())
     state: dict[str, Any] = Field(default_factory=no_entries, sa_column=json_column())
     """The paused run: conversation messages, results gathered so far, calls still queued."""
     created_at: datetime = Field(sa_column=utc_column())
-    expires_at: datetime = Field(sa_column=utc_column(index=True))
+    expires_at: datetime = Field(sa_column=utc_column())
     decided_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     decided_by: str | None = Field(default=None, max_length=200)
     decided_role: str | None = Field(default=None, max_length=20)
@@ -209,7 +219,9 @@ class Approval(SQLModel, table=True):
     executed_amount_cents: int | None = Field(default=None, sa_column=money_column(nullable=True))
     """The amount the policy computed for the executed arguments; the tool must plan exactly this amount."""
     result: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
-    resumed_run_id: str | None = Field(default=None, max_length=40)
+    resumed_run_id: str | None = Field(default=None, max_length=40, index=True)
+    """Indexed: recovery looks up the approval a run resumed, and the desk's housekeeping the decided ones that
+    were never resumed (null), which are few however many approvals the store has decided."""
 
 
 class SpendDay(SQLModel, table=True):

@@ -70,3 +70,30 @@ async def test_0007_moves_the_desk_events_into_the_conversation_feed_and_back(da
         await database.run_schema_change(_up)
     finally:
         await database.dispose()
+
+
+def _indexes(connection: Connection) -> set[str]:
+    found = inspect(connection)
+    return {str(index["name"]) for table in ("conversations", "approvals") for index in found.get_indexes(table)}
+
+
+async def test_0014_indexes_a_customers_conversations_by_time_and_approvals_by_run_and_back(database_url: str) -> None:
+    added = {
+        "ix_conversations_customer_created",
+        "ix_approvals_run_id",
+        "ix_approvals_resumed_run_id",
+        "ix_approvals_status_expires",
+    }
+    replaced = {"ix_conversations_customer_id", "ix_approvals_expires_at"}
+    database = Database(database_url)
+    try:
+        async with database.engine.connect() as connection:
+            at_head = await connection.run_sync(_indexes)
+        await database.run_schema_change(_to("0013"))
+        async with database.engine.connect() as connection:
+            before = await connection.run_sync(_indexes)
+        await database.run_schema_change(_up)
+    finally:
+        await database.dispose()
+    assert added <= at_head and not replaced & at_head
+    assert not added & before and replaced <= before
