@@ -159,6 +159,11 @@ class Database:
         )
 
     @property
+    def direct(self) -> DriverStatements | None:
+        """PostgreSQL's direct path for a turn's hot statements (`basics.driver_statements`); None on SQLite."""
+        return self._direct
+
+    @property
     def dialect(self) -> str:
         """The backend's name, as health reports it."""
         return self.engine.dialect.name

@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from functools import lru_cache
+from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection
-from psycopg.rows import namedtuple_row
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import Dialect, Engine, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
 from sqlalchemy.sql import Executable
 
 MOST_COMPILED = 2_000
@@ -107,22 +108,44 @@ class DriverStatements:
             self._compiled.popitem(last=False)
         return compiled
 
-    async def rows(self, compiled: Compiled, values: dict[str, Any] | None) -> list[NamedTuple]:
-        """Run one statement in autocommit and return its rows (empty for a statement that returns none)."""
+    async def _connection(self) -> AbstractAsyncContextManager[AsyncConnection[Any]]:
         if not self._opened:
             async with self._opening:
                 if not self._opened:
                     await self._pool.open(wait=False)
                     self._opened = True
+        return self._pool.connection()
+
+    async def rows(self, compiled: Compiled, values: dict[str, Any] | None) -> list[Any]:
+        """Run one statement in autocommit and return its rows (empty for a statement that returns none)."""
+        async with await self._connection() as connection:
+            return await self._run(connection, compiled, values)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[DriverTransaction]:
+        """A transaction on one connection of the pool: committed when the block ends, rolled back if it raises.
+        The engine's `begin` and `commit` listeners hear of it as of their own."""
+        async with await self._connection() as connection:
+            try:
+                async with connection.transaction():
+                    if self.engine.dispatch.begin:
+                        self.engine.dispatch.begin(None)
+                    yield DriverTransaction(self, connection)
+            except psycopg.Error as error:
+                raise DBAPIError.instance("COMMIT", None, error, psycopg.Error) from error
+            if self.engine.dispatch.commit:
+                self.engine.dispatch.commit(None)
+
+    async def _run(
+        self, connection: AsyncConnection[Any], compiled: Compiled, values: dict[str, Any] | None
+    ) -> list[Any]:
         parameters = compiled.parameters(values)
         try:
-            async with self._pool.connection() as connection:
-                cursor = connection.cursor(row_factory=namedtuple_row)
-                async with cursor:
-                    await cursor.execute(compiled.sql, parameters)
-                    if self.engine.dispatch.after_cursor_execute:  # the engine's listeners see it as theirs
-                        self.engine.dispatch.after_cursor_execute(None, cursor, compiled.sql, parameters, None, False)
-                    return await cursor.fetchall() if cursor.description is not None else []
+            async with connection.cursor(row_factory=mapped_row) as cursor:
+                await cursor.execute(compiled.sql, parameters)
+                if self.engine.dispatch.after_cursor_execute:  # the engine's listeners see it as theirs
+                    self.engine.dispatch.after_cursor_execute(None, cursor, compiled.sql, parameters, None, False)
+                return await cursor.fetchall() if cursor.description is not None else []
         except psycopg.Error as error:  # as the engine raises it: IntegrityError for a conflict, and so on
             raise DBAPIError.instance(compiled.sql, parameters, error, psycopg.Error) from error
 
@@ -130,3 +153,68 @@ class DriverStatements:
         if self._opened:
             await self._pool.close()
             self._opened = False
+
+
+class DriverTransaction:
+    """The statements of one transaction on the direct path, with the few calls of a session that the turn's start
+    makes (`exec` with named values, its result's `one`, `first` and `all`). A statement only the engine can run
+    raises `NotDirect`: the caller lets the transaction roll back and does the work in a session instead."""
+
+    def __init__(self, statements: DriverStatements, connection: AsyncConnection[Any]) -> None:
+        self._statements = statements
+        self._connection = connection
+        self.bind = statements.engine
+        """What `basics.dialects.dialect_of` reads, as of a session."""
+
+    async def exec(self, statement: Executable, params: dict[str, Any] | None = None) -> Rows:
+        compiled = self._statements.compiled(statement)
+        if compiled is None:
+            raise NotDirect(f"not on the direct path: {str(statement)[:80]}")
+        return Rows(await self._statements._run(self._connection, compiled, params))
+
+
+class Rows(list[Any]):
+    """A statement's rows, read as a session's result is."""
+
+    def one(self) -> Any:
+        if len(self) != 1:
+            raise NoResultFound("no row") if not self else MultipleResultsFound("more than one row")
+        return self[0]
+
+    def first(self) -> Any:
+        return self[0] if self else None
+
+    def all(self) -> list[Any]:
+        return list(self)
+
+    def scalar_one(self) -> Any:
+        return self.one()[0]
+
+
+class MappedRow(tuple[Any, ...]):
+    """A row with its values by position, by attribute and by name (`row._mapping["column"]`), as SQLAlchemy's."""
+
+    _fields: tuple[str, ...] = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[self._fields.index(name)]
+        except ValueError:
+            raise AttributeError(name) from None
+
+    @property
+    def _mapping(self) -> dict[str, Any]:
+        return dict(zip(self._fields, self, strict=True))
+
+
+@lru_cache(maxsize=256)
+def _row_class(fields: tuple[str, ...]) -> type[MappedRow]:
+    return type("Row", (MappedRow,), {"__slots__": (), "_fields": fields})
+
+
+def mapped_row(cursor: Any) -> Callable[[Sequence[Any]], MappedRow]:
+    """psycopg's row factory for `MappedRow`s."""
+    description = cursor.description
+    if description is None:
+        return tuple  # type: ignore[return-value]  # never called: a statement without columns has no rows
+    return _row_class(tuple(column.name for column in description))

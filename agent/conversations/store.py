@@ -8,10 +8,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agent.conversations import feed
 from agent.conversations.admission import Admission
@@ -44,6 +45,7 @@ from agent.quality.run_flags import Flag, flag_rows
 from basics.batched import Bound, insert_row, insert_rows
 from basics.clock import utcnow
 from basics.database import Database
+from basics.driver_statements import DriverTransaction, NotDirect
 from basics.ids import new_id
 from basics.principal import Principal
 from policies.audit import PolicyDecisionRecord
@@ -61,6 +63,20 @@ __all__ = [
     "RunTotals",
     "StartedTurn",
 ]
+
+_BIND_IDEMPOTENT_RUN = (
+    update(IdempotentRequest)
+    .where(
+        col(IdempotentRequest.customer_id) == bindparam("idempotent_customer"),
+        col(IdempotentRequest.key) == bindparam("idempotent_key"),
+    )
+    .values(run_id=bindparam("idempotent_run"))
+)
+"""A retried request's record, bound to the run its first try started (built once, run with its values)."""
+
+
+class _TakeOverFirst(Exception):
+    """The conversation's claim is held by a run to take over from: `start_turn` does that in a session."""
 
 
 class RunStore:
@@ -180,39 +196,59 @@ class RunStore:
             worker_id=self.lease.worker_id if self.lease else None,
         )
         claiming = claim_values(conversation, run.id, now)
+        if (direct := self.database.direct) is not None:
+            # PostgreSQL, the usual turn: its two statements on the driver directly (`basics.driver_statements`).
+            # A claim to take over from a dead run goes the long way below: the direct attempt rolls back first.
+            try:
+                async with direct.transaction() as transaction:
+                    return await self._start(transaction, conversation, content, run, claiming, idempotency_key)
+            except (NotDirect, _TakeOverFirst):
+                pass
         async with self.database.session() as session:
             try:
-                seen, taken = await self.admission.take(
-                    session, FOR_MESSAGE, claiming, conversation.customer_id, now, run.id
-                )
-                so_far = None if seen is None else ConversationSoFar(**{f: bool(seen._mapping[f]) for f in SO_FAR})
-                if taken is None:
-                    await self.claims.take_over(session, conversation, run.id, now, for_message=True)
-                    taken = await self.admission.take_alone(session, conversation.customer_id, now, run.id)
-                admitted = await self.admission.decide(session, conversation.customer_id, now, taken)
+                started = await self._start(session, conversation, content, run, claiming, idempotency_key)
             except BaseException:
                 await session.rollback()
                 raise
-            run.reserved_micro_usd = admitted.reserved_micro_usd
-            message = ChatMessage(
-                conversation_id=conversation.id,
-                run_id=run.id,
-                role="customer",
-                content=clean_text(content),
-                created_at=now,
-            )
-            store_run = insert_row(RUNS, {column.name: getattr(run, column.name) for column in RUNS.columns}, "run")
-            history = await self.writes.start(session, run, store_run, message, so_far)
-            if idempotency_key is not None:
-                await session.exec(
-                    update(IdempotentRequest)
-                    .where(
-                        col(IdempotentRequest.customer_id) == conversation.customer_id,
-                        col(IdempotentRequest.key) == idempotency_key,
-                    )
-                    .values(run_id=run.id)
-                )
             await session.commit()
+        return started
+
+    async def _start(
+        self,
+        session: AsyncSession | DriverTransaction,
+        conversation: Conversation | ConversationRef,
+        content: str,
+        run: Run,
+        claiming: dict[str, Any],
+        idempotency_key: str | None,
+    ) -> StartedTurn:
+        """`start_turn`'s statements in the transaction of `session`, which the caller commits. On the direct path
+        (a `DriverTransaction`) a claim that must be taken over raises `_TakeOverFirst` instead."""
+        now = run.started_at
+        # A `DriverTransaction` answers the calls of a session that these make on the usual path.
+        statements = cast(AsyncSession, session)
+        customer = conversation.customer_id
+        seen, taken = await self.admission.take(statements, FOR_MESSAGE, claiming, customer, now, run.id)
+        so_far = None if seen is None else ConversationSoFar(**{f: bool(seen._mapping[f]) for f in SO_FAR})
+        if taken is None:
+            if not isinstance(session, AsyncSession):
+                raise _TakeOverFirst
+            await self.claims.take_over(session, conversation, run.id, now, for_message=True)
+            taken = await self.admission.take_alone(session, customer, now, run.id)
+        admitted = await self.admission.decide(statements, customer, now, taken)
+        run.reserved_micro_usd = admitted.reserved_micro_usd
+        message = ChatMessage(
+            conversation_id=conversation.id,
+            run_id=run.id,
+            role="customer",
+            content=clean_text(content),
+            created_at=now,
+        )
+        store_run = insert_row(RUNS, {column.name: getattr(run, column.name) for column in RUNS.columns}, "run")
+        history = await self.writes.start(statements, run, store_run, message, so_far)
+        if idempotency_key is not None:
+            bound = {"idempotent_customer": customer, "idempotent_key": idempotency_key, "idempotent_run": run.id}
+            await statements.exec(_BIND_IDEMPOTENT_RUN, params=bound)
         return StartedTurn(run, message, admitted.spent_budget, so_far, history)
 
     def resumed_run(self, conversation_id: str, customer_id: str, *, resumed_from: str) -> Run:
