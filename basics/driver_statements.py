@@ -1,14 +1,14 @@
 """PostgreSQL: a turn's few hot statements, run on the driver directly instead of through SQLAlchemy's engine.
 
 A turn runs four or five statements, each built once for its shape (`basics.batched`). Through the engine, each
-still paid about 0.4 ms of CPU before and after the database's own work: the pool's checkout and the ROLLBACK it
-sends on every checkin, the AUTOCOMMIT isolation level set on checkout and reset on checkin, the compiled-cache
-lookup and parameter processing, the greenlet switch, and the result's wrapping. A plain statement costs 0.56 ms
-of client CPU that way and 0.15 ms on a psycopg connection of its own (`benchmarks/turn_overhead.py` counts the
-statements; `benchmarks/throughput.py` shows the CPU per turn).
+still paid for much more than the database's own work: the pool's checkout and its reset on checkin, the AUTOCOMMIT
+isolation level set on checkout and reset on checkin, the compiled-cache lookup and parameter processing, the
+greenlet switches, and the result's wrapping. The same statement costs the process about a third as much CPU on a
+psycopg connection of its own (`benchmarks/statement_path.py`: 0.30 against 0.88 ms on a busy machine).
 
-So the statements that are atomic by themselves (`Database.execute_alone`: a run's close, a new conversation)
-run here, on a pool of psycopg connections in autocommit, which need no reset between uses. The SQL is
+So a turn's statements run here, on a pool of psycopg connections in autocommit, which need no reset between
+uses: those atomic by themselves (`Database.execute_alone`: a run's close, a new conversation) alone, and the two of
+a turn's start in one transaction (`RunStore.start_turn`). The SQL is
 SQLAlchemy's own compilation of the same statement for the same dialect, its parameters processed by the same
 bind processors and adapted by the same psycopg adapters, so the database sees exactly what the engine would have
 sent. A statement whose compiled form this path cannot run as it is (one with parameters expanded at execution,
