@@ -14,8 +14,8 @@ blue)"), built from the same tool results the model read.
 
 Precision over recall: a detector only fires on text shaped like its fact ("tracking number 1Z…", "$12.00",
 "within 30 days"), so an honest reply is not flagged for ordinary prose. Every pattern is linear in its input (no
-nested repetition, bounded runs; `testkit/text_parsers.py` times them on 8 KB), and a check costs about a
-millisecond for a usual run.
+nested repetition, bounded runs; `testkit/text_parsers.py` times them on 8 KB). What the run saw is scanned only
+for the kinds of fact the reply states (`Evidence`): a reply stating none costs the scan of the reply alone.
 """
 
 from __future__ import annotations
