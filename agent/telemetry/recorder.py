@@ -76,7 +76,8 @@ class Telemetry(HeldCallSpans, QualitySignals):
     ) -> None:
         self.tracer_provider = tracer_provider or trace.get_tracer_provider()
         self.tracer: Tracer = self.tracer_provider.get_tracer(SCOPE)
-        meter: Meter = (meter_provider or metrics.get_meter_provider()).get_meter(SCOPE)
+        self.meter_provider = meter_provider or metrics.get_meter_provider()
+        meter: Meter = self.meter_provider.get_meter(SCOPE)
         self.capture_content = capture_content_from_env() if capture_content is None else capture_content
         self.personal_data: Callable[[str], Awaitable[list[str]]] | None = None
         """Looks up a customer's personal strings (names, email, addresses) to mask in recorded content."""

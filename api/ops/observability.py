@@ -78,10 +78,10 @@ def configure_from_env(*, prometheus: bool = False) -> Observability:
     if not exporting and not prometheus:
         _configured = Observability()
         return _configured
-    resource = _resource()
+    resource = service_resource()
     readers: list[MetricReader] = []
     if exporting and metrics_wanted():
-        readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
+        readers.append(otlp_metric_reader())
     scraped = CollectorRegistry() if prometheus else None
     if scraped is not None:
         readers.append(PrometheusMetricReader(registry=scraped))
@@ -92,13 +92,27 @@ def configure_from_env(*, prometheus: bool = False) -> Observability:
         protocol = os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
         if protocol != "http/protobuf":
             log.warning("OTEL_EXPORTER_OTLP_PROTOCOL=%s is not supported here; exporting with http/protobuf", protocol)
-        tracer_provider = TracerProvider(resource=resource)
-        tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        tracer_provider = otlp_tracer_provider(resource)
         trace.set_tracer_provider(tracer_provider)
         log.info("exporting traces and metrics over OTLP/HTTP as %s", resource.attributes.get("service.name"))
     _configured = Observability(tracer_provider, meter_provider, scraped)
     return _configured
 
 
-def _resource() -> Resource:
+def service_resource() -> Resource:
     return Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", DEFAULT_SERVICE_NAME)})
+
+
+def otlp_tracer_provider(resource: Resource, endpoint: str | None = None) -> TracerProvider:
+    """Spans batched in a background thread and sent over OTLP/HTTP: to `endpoint` (a base URL such as
+    http://jaeger:4318) if given, else where the `OTEL_*` variables say. Not registered globally: the caller
+    decides (`configure_from_env` does; `benchmarks/tracing_overhead.py` builds one beside an untraced service)."""
+    provider = TracerProvider(resource=resource)
+    exporter = OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces" if endpoint else None)
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    return provider
+
+
+def otlp_metric_reader(endpoint: str | None = None) -> MetricReader:
+    """The metrics, collected periodically (OTEL_METRIC_EXPORT_INTERVAL) and sent over OTLP/HTTP, like the spans."""
+    return PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=f"{endpoint}/v1/metrics" if endpoint else None))
