@@ -26,6 +26,7 @@ import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -74,7 +75,7 @@ def p99(timings: list[float]) -> float:
 
 async def interleaved(telemetry: Telemetry, rounds: int, block: int) -> tuple[Side, Side]:
     """Both services up at once; each round runs a block on each, the order alternating between rounds."""
-    settings = {"SUPPORT_CHAT_PER_MINUTE": 10**9, "SUPPORT_CONVERSATIONS_PER_HOUR": 0}  # a turn, not the limits
+    settings: dict[str, Any] = {"SUPPORT_CHAT_PER_MINUTE": 10**9, "SUPPORT_CONVERSATIONS_PER_HOUR": 0}  # a turn, not the limits
     turns = WARMUP + rounds * block
     with tempfile.TemporaryDirectory() as directory:
         async with AsyncExitStack() as stack:

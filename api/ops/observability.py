@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 from opentelemetry import metrics, trace
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
@@ -28,6 +27,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from prometheus_client import CollectorRegistry
+
+from api.ops.otlp_spans import OtlpSpanExporter
 
 log = logging.getLogger(__name__)
 DEFAULT_SERVICE_NAME = "support-agent"
@@ -104,11 +105,12 @@ def service_resource() -> Resource:
 
 
 def otlp_tracer_provider(resource: Resource, endpoint: str | None = None) -> TracerProvider:
-    """Spans batched in a background thread and sent over OTLP/HTTP: to `endpoint` (a base URL such as
-    http://jaeger:4318) if given, else where the `OTEL_*` variables say. Not registered globally: the caller
-    decides (`configure_from_env` does; `benchmarks/tracing_overhead.py` builds one beside an untraced service)."""
+    """Spans batched in a background thread, encoded cheaply (`api.ops.otlp_spans`) and sent over OTLP/HTTP: to
+    `endpoint` (a base URL such as http://jaeger:4318) if given, else where the `OTEL_*` variables say. Not
+    registered globally: the caller decides (`configure_from_env` does; `benchmarks/tracing_overhead.py` builds
+    one beside an untraced service)."""
     provider = TracerProvider(resource=resource)
-    exporter = OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces" if endpoint else None)
+    exporter = OtlpSpanExporter(endpoint=f"{endpoint}/v1/traces" if endpoint else None)
     provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
 
