@@ -44,6 +44,9 @@ _IS_REMOTE = 0x200
 """`SpanFlags`: whether the parent (or a link's target) is known to be remote, and whether it is."""
 _CACHED_ATTRIBUTES = 4096
 """Encoded key-value pairs kept for reuse; the cache starts again when full (ids make most pairs unique)."""
+_CACHEABLE = frozenset({str, int, float, bool})
+"""Value types whose encoded pairs are cached: hashable, and compared by value (a str subclass such as an enum
+member is encoded afresh each time)."""
 _fixed64 = struct.Struct("<Q").pack
 _fixed32 = struct.Struct("<I").pack
 _double = struct.Struct("<d").pack
@@ -192,7 +195,8 @@ class SpanEncoder:
         cache = self._attributes
         parts = []
         for key, value in attributes.items():
-            cache_key = (tag, key, type(value), value) if isinstance(value, str | int | float | bool) else None
+            # the type is part of the key: True == 1 == 1.0, yet each is encoded differently
+            cache_key = (tag, key, type(value), value) if type(value) in _CACHEABLE else None
             encoded = cache.get(cache_key) if cache_key is not None else None
             if encoded is None:
                 try:
