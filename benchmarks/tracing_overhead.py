@@ -1,20 +1,21 @@
 """What tracing costs per chat turn: the turn of `turn_overhead.py` (HTTP request -> run -> 3 tool calls -> reply,
 scripted model, SQLite, in-process ASGI), on two services built side by side in this process, one untraced and one
-traced, driven alternately in blocks so that both see the same machine (other processes, CPU frequency, a
-database file growing) at the same time.
+traced, driven turn by turn in alternation (off-on, then on-off) so that both see the same machine (other
+processes, CPU frequency, a database file growing) at the same moments.
 
 Off is the service with no OTLP endpoint: no providers registered, no FastAPI or httpx instrumentation.
 On is what the service does with an endpoint set: the FastAPI instrumentation (server span and HTTP metrics), the
 run, chat and execute_tool spans and the metrics, through the service's own OTLP/HTTP exporters
 (`api.ops.observability`: a BatchSpanProcessor and a periodic metric reader with their default settings, the
-meter provider the service builds), sending
-to a collector stand-in in another process (`benchmarks/otlp_sink.py`) that decodes and counts what arrives.
+meter provider the service builds), sending to a collector stand-in in another process (`benchmarks/otlp_sink.py`)
+that decodes and counts what arrives.
 
-    python benchmarks/tracing_overhead.py [--turns 300] [--rounds 10]
+    python benchmarks/tracing_overhead.py [--turns 300] [--rounds 6]
 
-Each round prints both sides' median turn and CPU per turn. The CPU is this process's, every thread included, and
-each traced block ends by flushing its spans, so the export's encoding and posting are counted with the turns that
-made them; a median turn alone would not show them (they happen in a background thread, once per 512 spans).
+Each round prints both sides' median turn and CPU per turn. A turn's CPU is the event loop thread's while it ran
+(the conversation's creation included); the traced side's also carries its share of what the exporters' threads
+spent over the whole run (encoding and posting, once per 512 spans, and the metrics), read from /proc. A median
+turn alone would not show the export: it happens in a background thread.
 
 Target: the traced turn's median at most 1.05x the untraced one's.
 """
@@ -27,8 +28,8 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,40 +47,46 @@ from testkit.service import ServiceClient, running_service
 
 TARGET_RATIO = 1.05
 QUESTION = "Where is my order #W2611340?"
+EXPORTER_THREADS = ("OtelBatchSpanRecordProcessor", "OtelPeriodicExportingMetricReader")
+"""The SDK's names for the threads of the batch span processor and the periodic metric reader."""
 
 
 @dataclass
 class Side:
-    """One of the two services, the turns timed on it and the CPU its blocks took."""
+    """One of the two services, the turns timed on it and the event loop's CPU for each."""
 
     name: str
     service: ServiceClient
-    flush: Callable[[], object] | None = None
-    """Traced: hands what the batch processor holds to the exporter, so that a block pays for its own export."""
+    traced: bool
     timings: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
-    """Per block: this process's CPU time (every thread, the exporter's included) per turn, in ms."""
 
-    async def turns(self, count: int) -> tuple[float, float]:
-        """`count` turns, each in a new conversation; the median turn (the message only, as in `turn_overhead.py`)
-        and the CPU per turn (the conversation's creation included), in ms."""
-        block = []
-        cpu_start = time.process_time()
-        for _ in range(count):
-            conversation = await self.service.new_conversation(CUSTOMER)
-            start = time.perf_counter()
-            answer = await self.service.say(CUSTOMER, conversation, QUESTION)
-            block.append((time.perf_counter() - start) * 1000)
-            run = answer.json()["run"]
-            assert run["status"] == "completed", answer.text
-            traced = self.flush is not None
-            assert bool(run["trace_id"]) == traced, f"tracing {self.name}, yet trace id {run['trace_id']!r}"
-        if self.flush is not None:
-            self.flush()
-        cpu = (time.process_time() - cpu_start) * 1000 / count
-        self.timings += block
-        self.cpu.append(cpu)
-        return statistics.median(block), cpu
+    async def turn(self) -> None:
+        """One turn in a new conversation: its time (the message only, as in `turn_overhead.py`) and this thread's
+        CPU (the conversation's creation included), in ms."""
+        cpu_start = time.thread_time()
+        conversation = await self.service.new_conversation(CUSTOMER)
+        start = time.perf_counter()
+        answer = await self.service.say(CUSTOMER, conversation, QUESTION)
+        self.timings.append((time.perf_counter() - start) * 1000)
+        self.cpu.append((time.thread_time() - cpu_start) * 1000)
+        run = answer.json()["run"]
+        assert run["status"] == "completed", answer.text
+        assert bool(run["trace_id"]) == self.traced, f"tracing {self.name}, yet trace id {run['trace_id']!r}"
+
+
+def exporter_cpu_ms() -> float:
+    """CPU time the exporters' threads have used so far (user and system), from /proc; 0 where there is none."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for thread in threading.enumerate():
+        if thread.name.startswith(EXPORTER_THREADS) and thread.native_id is not None:
+            try:
+                fields = Path(f"/proc/self/task/{thread.native_id}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) * 1000 / tick  # utime and stime, fields 14 and 15
+    return total
 
 
 def p99(timings: list[float]) -> float:
@@ -87,41 +94,47 @@ def p99(timings: list[float]) -> float:
     return ordered[max(int(len(ordered) * 0.99) - 1, 0)]
 
 
-async def interleaved(telemetry: Telemetry, flush: Callable[[], object], rounds: int, block: int) -> tuple[Side, Side]:
-    """Both services up at once; each round runs a block on each, the order alternating between rounds."""
+async def interleaved(telemetry: Telemetry, rounds: int, per_round: int) -> tuple[Side, Side, float]:
+    """Both services up at once, turns alternating between them; also the exporters' threads' CPU when the timed
+    turns started."""
     settings: dict[str, Any] = {"SUPPORT_CHAT_PER_MINUTE": 10**9, "SUPPORT_CONVERSATIONS_PER_HOUR": 0}  # not the limits
-    turns = WARMUP + rounds * block
+    turns = WARMUP + rounds * per_round
     with tempfile.TemporaryDirectory() as directory:
         async with AsyncExitStack() as stack:
             untraced = running_service(f"sqlite:///{Path(directory) / 'off.sqlite3'}", script(turns), **settings)
             traced = running_service(
                 f"sqlite:///{Path(directory) / 'on.sqlite3'}", script(turns), telemetry=telemetry, **settings
             )
-            off = Side("off", await stack.enter_async_context(untraced))
-            on = Side("on", await stack.enter_async_context(traced), flush=flush)
-            for side in (off, on):  # imports, caches, the database's first pages; not kept
-                await side.turns(WARMUP)
+            off = Side("off", await stack.enter_async_context(untraced), traced=False)
+            on = Side("on", await stack.enter_async_context(traced), traced=True)
+            for _ in range(WARMUP):  # imports, caches, the database's first pages; not kept
+                await off.turn()
+                await on.turn()
+            for side in (off, on):
                 side.timings.clear()
                 side.cpu.clear()
+            exporters_before = exporter_cpu_ms()
             print(f"{'round':>7} {'median off':>11} {'on':>9} {'on/off':>7}", end="   ")
-            print(f"{'CPU/turn off':>13} {'on':>9} {'on/off':>7}")
+            print(f"{'CPU/turn off':>13} {'on':>9} {'on/off':>7}   (event loop thread only)")
             for number in range(rounds):
-                order = (off, on) if number % 2 == 0 else (on, off)
-                measured = {side.name: await side.turns(block) for side in order}
-                (off_median, off_cpu), (on_median, on_cpu) = measured["off"], measured["on"]
+                for pair in range(per_round):
+                    for side in (off, on) if pair % 2 == 0 else (on, off):
+                        await side.turn()
+                off_median, on_median = (statistics.median(s.timings[-per_round:]) for s in (off, on))
+                off_cpu, on_cpu = (statistics.mean(s.cpu[-per_round:]) for s in (off, on))
                 print(
                     f"{number + 1:>7} {off_median:8.2f} ms {on_median:6.2f} ms {on_median / off_median:7.3f}   "
                     f"{off_cpu:10.2f} ms {on_cpu:6.2f} ms {on_cpu / off_cpu:7.3f}"
                 )
-    return off, on
+            return off, on, exporters_before
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--turns", type=int, default=300, help="timed turns per service (default 300)")
-    parser.add_argument("--rounds", type=int, default=10, help="blocks per service, alternating (default 10)")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds the turns are printed in (default 6)")
     args = parser.parse_args()
-    block = max(args.turns // args.rounds, 1)
+    per_round = max(args.turns // args.rounds, 1)
     # "Off" must mean off: nothing configured from the environment behind our back, no global providers.
     for name in [n for n in os.environ if n.startswith("OTEL_")]:
         del os.environ[name]
@@ -131,13 +144,15 @@ def main() -> None:
         tracer_provider = otlp_tracer_provider(service_resource(), sink.endpoint)
         meter_provider = service_meter_provider(service_resource(), [otlp_metric_reader(sink.endpoint)])
         print(
-            f"turn overhead with tracing off and on, interleaved (3 tool calls, scripted model, SQLite), "
-            f"{args.rounds} rounds of {block} turns each; spans and metrics to {sink.endpoint}"
+            f"turn overhead with tracing off and on, interleaved turn by turn (3 tool calls, scripted model, SQLite), "
+            f"{args.rounds} rounds of {per_round} turns each; spans and metrics to {sink.endpoint}"
         )
         telemetry = Telemetry(tracer_provider, meter_provider)
-        off, on = asyncio.run(interleaved(telemetry, tracer_provider.force_flush, args.rounds, block))
+        off, on, exporters_before = asyncio.run(interleaved(telemetry, args.rounds, per_round))
+        flush_start = time.thread_time()  # the last spans' export and the metrics' are the timed turns' too
         tracer_provider.force_flush()
         meter_provider.force_flush()
+        exporters_ms = exporter_cpu_ms() - exporters_before + (time.thread_time() - flush_start) * 1000
         counts = sink.counts()
         tracer_provider.shutdown()
         meter_provider.shutdown()
@@ -150,12 +165,13 @@ def main() -> None:
         )
     ratio = statistics.median(on.timings) / statistics.median(off.timings)
     print(f"  on/off median ratio {ratio:.3f}   (target <= {TARGET_RATIO})")
-    cpu_ratio = sum(on.cpu) / sum(off.cpu)
+    off_cpu, on_loop_cpu = statistics.mean(off.cpu), statistics.mean(on.cpu)
+    on_cpu = on_loop_cpu + exporters_ms / len(on.cpu)
     print(
-        f"  CPU per turn (every thread, the export included) off {statistics.mean(off.cpu):.2f} ms, "
-        f"on {statistics.mean(on.cpu):.2f} ms: on/off {cpu_ratio:.3f}"
+        f"  CPU per turn: off {off_cpu:.2f} ms, on {on_cpu:.2f} ms ({on_loop_cpu:.2f} in the event loop, "
+        f"{exporters_ms / len(on.cpu):.2f} in the exporters' threads): on/off {on_cpu / off_cpu:.3f}"
     )
-    sent = WARMUP + args.rounds * block
+    sent = WARMUP + len(on.timings)
     print(
         f"  the sink received {counts.get('spans', 0)} spans in {counts.get('trace_exports', 0)} exports "
         f"({counts.get('spans', 0) / sent:.1f} per turn, its conversation's creation included), "

@@ -159,7 +159,8 @@ class Telemetry(HeldCallSpans, QualitySignals):
     @property
     def tracing(self) -> bool:
         """Whether spans are recorded (`agent.telemetry.recording`); once they are, they stay so."""
-        self._tracing = self._tracing or records_spans(self.tracer_provider)
+        if not self._tracing:
+            self._tracing = records_spans(self.tracer_provider)
         return self._tracing
 
     def oldest_pending_age_s(self) -> float:
