@@ -3,6 +3,7 @@ scripted model, SQLite, in-process ASGI), on two services built side by side in 
 traced, driven turn by turn in alternation (off-on, then on-off) so that both see the same machine (other
 processes, CPU frequency, a database file growing) at the same moments.
 
+Both run with the garbage collector scheduled as `support serve` schedules it (`api.ops.serving`).
 Off is the service with no OTLP endpoint: no providers registered, no FastAPI or httpx instrumentation.
 On is what the service does with an endpoint set: the FastAPI instrumentation (server span and HTTP metrics), the
 run, chat and execute_tool spans and the metrics, through the service's own OTLP/HTTP exporters
@@ -41,6 +42,7 @@ from opentelemetry import trace
 
 from agent.telemetry.recorder import Telemetry
 from api.ops.observability import otlp_metric_reader, otlp_tracer_provider, service_meter_provider, service_resource
+from api.ops.serving import schedule_collector_for_serving
 from benchmarks.otlp_sink import OtlpSink
 from benchmarks.turn_overhead import CUSTOMER, WARMUP, script
 from testkit.service import ServiceClient, running_service
@@ -139,6 +141,10 @@ def main() -> None:
     for name in [n for n in os.environ if n.startswith("OTEL_")]:
         del os.environ[name]
     assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    # As `support serve` runs the app: with CPython's default schedule (a young-generation pass every 700 net
+    # allocations) the collector's passes, not the tracing, would be much of what the traced turn's extra
+    # allocations cost.
+    schedule_collector_for_serving()
 
     with OtlpSink() as sink:
         tracer_provider = otlp_tracer_provider(service_resource(), sink.endpoint)
