@@ -117,7 +117,7 @@ def create_app(
         FastAPIInstrumentor.instrument_app(
             app,
             tracer_provider=telemetry.tracer_provider,
-            meter_provider=observability.meter_provider,
+            meter_provider=telemetry.meter_provider,  # the configured one, unless a caller passed its own
             excluded_urls="healthz,livez,readyz,metrics",
             exclude_spans=["receive", "send"],  # one server span per request is what a reviewer wants
         )

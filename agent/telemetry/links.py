@@ -14,6 +14,7 @@ from opentelemetry.trace import Span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from agent.conversations.tables import Run
+from agent.held.status import RunStatus
 from agent.models.base import ModelResponse
 
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -60,6 +61,24 @@ def run_labels(run: Run) -> dict[str, str]:
         "support.route": run.route or "",
         "support.prompt.version": run.prompt_version or "",
     }
+
+
+def run_attributes(run: Run) -> dict[str, Any]:
+    """A finished run's totals and outcome, as its span carries them."""
+    attributes: dict[str, Any] = {
+        # the conventions count cached input in the input tokens; the cache attributes give its share
+        "gen_ai.usage.input_tokens": run.input_tokens + run.cache_read_tokens + run.cache_write_tokens,
+        "gen_ai.usage.output_tokens": run.output_tokens,
+        "gen_ai.usage.cache_read.input_tokens": run.cache_read_tokens,
+        "gen_ai.usage.cache_creation.input_tokens": run.cache_write_tokens,
+        "support.run.status": run.status,
+        "support.run.cost_usd": run.cost_micro_usd / 1_000_000,
+    }
+    if run.route_escalation:
+        attributes["support.route.escalation"] = run.route_escalation
+    if run.status == RunStatus.FAILED:
+        attributes["error.type"] = (run.error or "failed").split(":", 1)[0]
+    return attributes
 
 
 def all_input_tokens(response: ModelResponse) -> int:

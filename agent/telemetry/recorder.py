@@ -27,7 +27,7 @@ from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import Meter, MeterProvider, Observation
-from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
+from opentelemetry.trace import INVALID_SPAN, Link, Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
 
 from agent.conversations.tables import Run
 from agent.held.status import RunStatus
@@ -39,11 +39,13 @@ from agent.telemetry.links import (
     all_input_tokens,
     extract_context,
     metric_labels,
+    run_attributes,
     run_labels,
     trace_id_of,
 )
 from agent.telemetry.masking import capture_content_from_env, mask
 from agent.telemetry.quality_signals import QualitySignals
+from agent.telemetry.recording import Current, records_spans
 from policies.decision import Decision
 from tools import registry as store_tools
 
@@ -76,7 +78,9 @@ class Telemetry(HeldCallSpans, QualitySignals):
     ) -> None:
         self.tracer_provider = tracer_provider or trace.get_tracer_provider()
         self.tracer: Tracer = self.tracer_provider.get_tracer(SCOPE)
-        meter: Meter = (meter_provider or metrics.get_meter_provider()).get_meter(SCOPE)
+        self._tracing = False
+        self.meter_provider = meter_provider or metrics.get_meter_provider()
+        meter: Meter = self.meter_provider.get_meter(SCOPE)
         self.capture_content = capture_content_from_env() if capture_content is None else capture_content
         self.personal_data: Callable[[str], Awaitable[list[str]]] | None = None
         """Looks up a customer's personal strings (names, email, addresses) to mask in recorded content."""
@@ -152,6 +156,13 @@ class Telemetry(HeldCallSpans, QualitySignals):
             "(SUPPORT_TURNS_AT_ONCE)",
         )
 
+    @property
+    def tracing(self) -> bool:
+        """Whether spans are recorded (`agent.telemetry.recording`); once they are, they stay so."""
+        if not self._tracing:
+            self._tracing = records_spans(self.tracer_provider)
+        return self._tracing
+
     def oldest_pending_age_s(self) -> float:
         """Read when scraped, so the age grows between two reads of the database."""
         opened = self.oldest_pending_opened
@@ -177,6 +188,9 @@ class Telemetry(HeldCallSpans, QualitySignals):
         labels: Mapping[str, str] | None = None,
     ) -> Iterator[Span]:
         """`labels`: the run's route and prompt version (`agent.routing.routes`, `agent.routing.prompt_versions`)."""
+        if not self.tracing:
+            yield INVALID_SPAN
+            return
         links = []
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "invoke_agent",
@@ -199,13 +213,10 @@ class Telemetry(HeldCallSpans, QualitySignals):
                     "support.approval.wait_s": paused.waited_s,
                 }
             )
-        with self.tracer.start_as_current_span(
-            f"invoke_agent {AGENT_NAME}",
-            kind=SpanKind.INTERNAL,
-            attributes=attributes,
-            links=links,
-            record_exception=True,
-        ) as span:
+        span = self.tracer.start_span(
+            f"invoke_agent {AGENT_NAME}", kind=SpanKind.INTERNAL, attributes=attributes, links=links
+        )
+        with Current(span):
             try:
                 yield span
             finally:
@@ -214,22 +225,10 @@ class Telemetry(HeldCallSpans, QualitySignals):
 
     def finish_run(self, span: Span, run: Run) -> None:
         """Totals and outcome of the finished run; the cost metric is labelled with the provider that answered."""
-        span.set_attributes(
-            {
-                # the conventions count cached input in the input tokens; the cache attributes give its share
-                "gen_ai.usage.input_tokens": run.input_tokens + run.cache_read_tokens + run.cache_write_tokens,
-                "gen_ai.usage.output_tokens": run.output_tokens,
-                "gen_ai.usage.cache_read.input_tokens": run.cache_read_tokens,
-                "gen_ai.usage.cache_creation.input_tokens": run.cache_write_tokens,
-                "support.run.status": run.status,
-                "support.run.cost_usd": run.cost_micro_usd / 1_000_000,
-            }
-        )
-        if run.route_escalation:
-            span.set_attribute("support.route.escalation", run.route_escalation)
-        if run.status == RunStatus.FAILED:
-            span.set_status(Status(StatusCode.ERROR, run.error or "the run failed"))
-            span.set_attribute("error.type", (run.error or "failed").split(":", 1)[0])
+        if span.is_recording():
+            if run.status == RunStatus.FAILED:
+                span.set_status(Status(StatusCode.ERROR, run.error or "the run failed"))
+            span.set_attributes(run_attributes(run))
         labels = run_labels(run)
         self.runs.add(1, {**labels, "support.run.status": run.status})
         if run.fallback_reason:
@@ -270,8 +269,8 @@ class Telemetry(HeldCallSpans, QualitySignals):
     @contextmanager
     def model_span(self, provider: str, model: str, request: ModelRequest) -> Iterator[Span | None]:
         """The `chat` span, unless the provider's SDK makes its own; then the SDK's span is the one, and it
-        becomes a child of the run span because the run span is current."""
-        if provider in PROVIDERS_WITH_OWN_SPANS:
+        becomes a child of the run span because the run span is current. None as well when spans are not recorded."""
+        if provider in PROVIDERS_WITH_OWN_SPANS or not self.tracing:
             yield None
             return
         attributes: dict[str, Any] = {
@@ -284,9 +283,7 @@ class Telemetry(HeldCallSpans, QualitySignals):
         }
         if self.capture_content:
             attributes["gen_ai.input.messages"] = json.dumps(mask([m.to_json() for m in request.messages[-6:]]))
-        with self.tracer.start_as_current_span(
-            f"chat {model}", kind=SpanKind.CLIENT, attributes=attributes, record_exception=True
-        ) as span:
+        with Current(self.tracer.start_span(f"chat {model}", kind=SpanKind.CLIENT, attributes=attributes)) as span:
             yield span
 
     def model_answered(
@@ -307,7 +304,7 @@ class Telemetry(HeldCallSpans, QualitySignals):
         self.operation_duration.record(seconds, common)
         self.token_usage.record(all_input_tokens(response), {**common, "gen_ai.token.type": "input"})
         self.token_usage.record(response.usage.output_tokens, {**common, "gen_ai.token.type": "output"})
-        if span is not None:
+        if span is not None and span.is_recording():
             self.describe_answer(span, model, response)
 
     def describe_answer(self, span: Span, model: str, response: ModelResponse) -> None:
@@ -329,6 +326,9 @@ class Telemetry(HeldCallSpans, QualitySignals):
     def tool_span(
         self, name: str, call_id: str, arguments: Any, conversation_id: str, labels: Mapping[str, str] | None = None
     ) -> Iterator[Span]:
+        if not self.tracing:
+            yield INVALID_SPAN
+            return
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "execute_tool",
             "gen_ai.tool.name": name,
@@ -339,12 +339,8 @@ class Telemetry(HeldCallSpans, QualitySignals):
         }
         if self.capture_content:
             attributes["gen_ai.tool.call.arguments"] = json.dumps(mask(arguments), default=str)
-        with self.tracer.start_as_current_span(
-            f"execute_tool {self.tool_label(name)}",
-            kind=SpanKind.INTERNAL,
-            attributes=attributes,
-            record_exception=True,
-        ) as span:
+        span_name = f"execute_tool {self.tool_label(name)}"
+        with Current(self.tracer.start_span(span_name, kind=SpanKind.INTERNAL, attributes=attributes)) as span:
             yield span
 
     def tool_label(self, name: str) -> str:
@@ -361,24 +357,26 @@ class Telemetry(HeldCallSpans, QualitySignals):
         labels: Mapping[str, str] | None = None,
     ) -> None:
         outcome = decision.outcome.value if decision else "invalid"
-        span.set_attribute("policy.outcome", outcome)
-        if decision is not None:
-            span.set_attributes({"policy.rule": decision.rule, "policy.version": decision.policy_version})
-            span.add_event(
-                "policy.decision",
-                {"policy.outcome": outcome, "policy.rule": decision.rule, "policy.reason": decision.reason},
-            )
-        if not ok and error_code and outcome == "allow":
-            span.set_attribute("error.type", error_code)  # the tool ran and failed (e.g. order not pending)
-        if self.capture_content and result is not None:
-            span.set_attribute("gen_ai.tool.call.result", json.dumps(mask(result), default=str))
+        if span.is_recording():
+            attributes: dict[str, Any] = {"policy.outcome": outcome}
+            if decision is not None:
+                attributes["policy.rule"], attributes["policy.version"] = decision.rule, decision.policy_version
+                span.add_event(
+                    "policy.decision",
+                    {"policy.outcome": outcome, "policy.rule": decision.rule, "policy.reason": decision.reason},
+                )
+            if not ok and error_code and outcome == "allow":
+                attributes["error.type"] = error_code  # the tool ran and failed (e.g. order not pending)
+            if self.capture_content and result is not None:
+                attributes["gen_ai.tool.call.result"] = json.dumps(mask(result), default=str)
+            span.set_attributes(attributes)
         self.tool_calls.add(
             1, {"gen_ai.tool.name": self.tool_label(name), "policy.outcome": outcome, **metric_labels(labels)}
         )
 
     def passages_used(self, span: Span, passages: list[dict[str, Any]] | None) -> None:
         """The help-centre passages a search handed the model: what a reply's policy answer rests on."""
-        if passages is None:
+        if passages is None or not span.is_recording():
             return
         span.set_attributes(
             {
