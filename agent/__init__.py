@@ -111,7 +111,7 @@ from agent.turn.tool_calls import CallBounds
 from agent.turn.tool_gate import ToolGate
 
 if TYPE_CHECKING:
-    from agent.models.anthropic_model import AnthropicModel
+    from agent.models.claude.adapter import AnthropicModel
 
 __all__ = [
     "ANY_OPEN",
@@ -228,7 +228,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "AnthropicModel":
-        from agent.models.anthropic_model import AnthropicModel
+        from agent.models.claude.adapter import AnthropicModel
 
         return AnthropicModel
     raise AttributeError(f"module 'agent' has no attribute {name!r}")

@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.models.anthropic_model import AnthropicModel
+from agent.models.claude.adapter import AnthropicModel
 from agent.models.fallback import FallbackChain
 from agent.models.offline import OfflineModel
 from testkit import fixture_data

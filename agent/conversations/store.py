@@ -10,7 +10,7 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,8 +20,9 @@ from agent.conversations.claims import FOR_MESSAGE, INTERRUPTED, SO_FAR, Claims,
 from agent.conversations.generic_writes import GenericWrites
 from agent.conversations.postgres_writes import PostgresWrites
 from agent.conversations.steps import StepRecord
-from agent.conversations.tables import Approval, ChatMessage, Conversation, IdempotentRequest, Run, Step
+from agent.conversations.tables import Approval, ChatMessage, Conversation, Run, Step
 from agent.conversations.turns import (
+    BIND_IDEMPOTENT_RUN,
     CONVERSATIONS,
     FLAGS,
     RELEASE,
@@ -33,6 +34,7 @@ from agent.conversations.turns import (
     Resumed,
     RunTotals,
     StartedTurn,
+    TakeOverFirst,
     closing_run,
 )
 from agent.errors import ConversationBusy
@@ -63,20 +65,6 @@ __all__ = [
     "RunTotals",
     "StartedTurn",
 ]
-
-_BIND_IDEMPOTENT_RUN = (
-    update(IdempotentRequest)
-    .where(
-        col(IdempotentRequest.customer_id) == bindparam("idempotent_customer"),
-        col(IdempotentRequest.key) == bindparam("idempotent_key"),
-    )
-    .values(run_id=bindparam("idempotent_run"))
-)
-"""A retried request's record, bound to the run its first try started (built once, run with its values)."""
-
-
-class _TakeOverFirst(Exception):
-    """The conversation's claim is held by a run to take over from: `start_turn` does that in a session."""
 
 
 class RunStore:
@@ -202,7 +190,7 @@ class RunStore:
             try:
                 async with direct.transaction() as transaction:
                     return await self._start(transaction, conversation, content, run, claiming, idempotency_key)
-            except (NotDirect, _TakeOverFirst):
+            except (NotDirect, TakeOverFirst):
                 pass
         async with self.database.session() as session:
             try:
@@ -223,7 +211,7 @@ class RunStore:
         idempotency_key: str | None,
     ) -> StartedTurn:
         """`start_turn`'s statements in the transaction of `session`, which the caller commits. On the direct path
-        (a `DriverTransaction`) a claim that must be taken over raises `_TakeOverFirst` instead."""
+        (a `DriverTransaction`) a claim that must be taken over raises `TakeOverFirst` instead."""
         now = run.started_at
         # A `DriverTransaction` answers the calls of a session that these make on the usual path.
         statements = cast(AsyncSession, session)
@@ -232,7 +220,7 @@ class RunStore:
         so_far = None if seen is None else ConversationSoFar(**{f: bool(seen._mapping[f]) for f in SO_FAR})
         if taken is None:
             if not isinstance(session, AsyncSession):
-                raise _TakeOverFirst
+                raise TakeOverFirst
             await self.claims.take_over(session, conversation, run.id, now, for_message=True)
             taken = await self.admission.take_alone(session, customer, now, run.id)
         admitted = await self.admission.decide(statements, customer, now, taken)
@@ -248,7 +236,7 @@ class RunStore:
         history = await self.writes.start(statements, run, store_run, message, so_far)
         if idempotency_key is not None:
             bound = {"idempotent_customer": customer, "idempotent_key": idempotency_key, "idempotent_run": run.id}
-            await statements.exec(_BIND_IDEMPOTENT_RUN, params=bound)
+            await statements.exec(BIND_IDEMPOTENT_RUN, params=bound)
         return StartedTurn(run, message, admitted.spent_budget, so_far, history)
 
     def resumed_run(self, conversation_id: str, customer_id: str, *, resumed_from: str) -> Run:

@@ -9,7 +9,7 @@ from functools import lru_cache
 from sqlalchemy import String, Table, Update, bindparam, case, update
 from sqlmodel import col
 
-from agent.conversations.tables import ChatMessage, Conversation, Run, RunFlag
+from agent.conversations.tables import ChatMessage, Conversation, IdempotentRequest, Run, RunFlag
 from agent.models.base import Message
 from basics.batched import Bound, insert_row
 
@@ -135,3 +135,18 @@ RELEASE = (
 """A run gives its conversation back if it still holds it. Either way the update takes the conversation's row
 and returns its id, so the close's feed events, gated on it, always come after the row lock that orders the feed
 (a run whose claim was taken over gives nothing back, but the feed still hears how it ended)."""
+
+
+BIND_IDEMPOTENT_RUN = (
+    update(IdempotentRequest)
+    .where(
+        col(IdempotentRequest.customer_id) == bindparam("idempotent_customer"),
+        col(IdempotentRequest.key) == bindparam("idempotent_key"),
+    )
+    .values(run_id=bindparam("idempotent_run"))
+)
+"""A retried request's record, bound to the run its first try started (built once, run with its values)."""
+
+
+class TakeOverFirst(Exception):
+    """The conversation's claim is held by a run to take over from: `start_turn` does that in a session."""

@@ -4,7 +4,7 @@ offline                                   the deterministic offline model
 anthropic:<model id>                      Claude through the official SDK (needs an API key)
 openai:<model>@<base url>                 any OpenAI-compatible endpoint, e.g. openai:llama3.1@http://ollama:11434/v1
 
-A Claude model id is checked against the service's table of models (`agent.models.claude_catalog`) with the
+A Claude model id is checked against the service's table of models (`agent.models.claude.catalog`) with the
 thinking and token settings, before any client is made: `check_chain` runs at start-up, before the database.
 """
 
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from opentelemetry.trace import TracerProvider
 
 from agent.errors import ConfigurationError
-from agent.models import claude_catalog
 from agent.models.base import Model
+from agent.models.claude import catalog as claude_catalog
 from agent.models.health import ModelHealth
 from agent.telemetry.recorder import Telemetry
 
@@ -87,7 +87,7 @@ def build_model(
             raise ConfigurationError("use anthropic:<model id>, e.g. anthropic:claude-sonnet-4-6")
         if not credentials.anthropic_api_key:
             raise ConfigurationError("an Anthropic model needs ANTHROPIC_API_KEY")
-        from agent.models.anthropic_model import AnthropicModel
+        from agent.models.claude.adapter import AnthropicModel
 
         options = claude or ClaudeOptions()
         check_claude(name, options)

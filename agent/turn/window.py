@@ -5,7 +5,7 @@ dropped in steps, not one per turn: once the history passes its budget, the olde
 budget, and the cut then stays where it is until the history passes the budget again. A one-line note of what the
 dropped turns were about (the order ids they mentioned) takes their place; it changes only when the cut moves. So
 between two moves every request starts with the same bytes as the one before, and the cache breakpoint a call
-writes is read by the next (`agent.models.anthropic_model.with_history_breakpoints`).
+writes is read by the next (`agent.models.claude.adapter.with_history_breakpoints`).
 
 When the cut moves, the turns kept from before the move lose their thinking blocks: a thinking block is bound to
 everything before it (build-with-claude/preserved-thinking/prefix-checks: "Trimming, folding or summarizing older

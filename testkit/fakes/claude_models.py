@@ -1,5 +1,5 @@
 """What the fake Messages API knows about each Claude model: the far side's facts, kept apart from the service's
-own table (`agent.models.claude_catalog`) so that a wrong entry there is caught here rather than copied.
+own table (`agent.models.claude.catalog`) so that a wrong entry there is caught here rather than copied.
 
 Sources (read October 2026):
 * limits: the models overview and each model's page, platform.claude.com/docs/en/about-claude/models/overview and

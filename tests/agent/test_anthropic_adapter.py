@@ -24,8 +24,8 @@ from sqlmodel import col, select
 from agent.conversations.tables import Run
 from agent.conversations.tables import Step as StepRow
 from agent.errors import ModelError, ModelProtocolError, ModelRejected, ModelTimeout, ModelUnavailable
-from agent.models.anthropic_model import STREAM_MODELS, AnthropicModel
 from agent.models.base import Message, ModelRequest, ModelResponse, TextBlock, ToolUseBlock, Usage
+from agent.models.claude.adapter import STREAM_MODELS, AnthropicModel
 from agent.routing.prompt_versions import PromptVersions
 from agent.telemetry.recorder import Telemetry
 from agent.turn import replies

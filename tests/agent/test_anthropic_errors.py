@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx2
 import pytest
 
-from agent.models.anthropic_errors import EXCERPT_CHARS, excerpt, reason_of
-from agent.models.anthropic_model import retry_after_s
+from agent.models.claude.adapter import retry_after_s
+from agent.models.claude.errors import EXCERPT_CHARS, excerpt, reason_of
 
 PARAMS = {
     "model": "claude-sonnet-5",

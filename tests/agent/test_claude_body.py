@@ -7,7 +7,7 @@ import json
 
 from anthropic._utils._json import openapi_dumps
 
-from agent.models.claude_body import BodyEncoder, cached_prefix, request_span_attributes
+from agent.models.claude.body import BodyEncoder, cached_prefix, request_span_attributes
 
 TOOLS = [
     {"name": "get_order_details", "description": "Look up an order", "input_schema": {"type": "object"}},

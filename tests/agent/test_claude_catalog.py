@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from agent.errors import ConfigurationError
-from agent.models.claude_catalog import ADAPTIVE_ROOM, CATALOG, parse_thinking, plan
+from agent.models.claude.catalog import ADAPTIVE_ROOM, CATALOG, parse_thinking, plan
 from agent.models.selection import ClaudeOptions, check_chain
 from cli import main as cli
 from testkit.fakes.claude_models import MODELS

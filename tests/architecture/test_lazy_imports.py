@@ -16,8 +16,8 @@ from tests.architecture.source import LAYERS, Source, imported_modules, sources,
 
 FAST_CLI = "`support` starts fast: a command loads only what it runs, not the server (about a second)"
 LAZY = {
-    ("agent", "agent.models.anthropic_model"): "the Anthropic SDK takes about as long to import as the service",
-    ("agent.models.selection", "agent.models.anthropic_model"): "the Anthropic SDK, only for a Claude model",
+    ("agent", "agent.models.claude.adapter"): "the Anthropic SDK takes about as long to import as the service",
+    ("agent.models.selection", "agent.models.claude.adapter"): "the Anthropic SDK, only for a Claude model",
     ("agent.models.selection", "agent.models.openai_compatible"): "its client, only for such a model",
     ("agent.models.selection", "agent.models.offline"): "the offline model's patterns, only when it is chosen",
     ("agent.models.selection", "agent.models.fallback"): "a chain only when fallbacks are configured",

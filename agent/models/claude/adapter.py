@@ -3,13 +3,13 @@
 The SDK retries 408/409/429/5xx/529 and connection errors itself, honouring `retry-after`; this adapter adds no
 retry of its own (one retry layer per call path). What it adds:
 * the request in Messages-API form: the system prompt and tool list marked for caching, the conversation with two
-  moving breakpoints, and the model's thinking and `max_tokens` from its row of `agent.models.claude_catalog`
+  moving breakpoints, and the model's thinking and `max_tokens` from its row of `agent.models.claude.catalog`
   (checked when the adapter is built, so a setting the API would refuse stops the start-up);
 * the answer read whole: thinking, redacted thinking and server tools' blocks are kept as they came (they go back
   unchanged), text blocks without words are dropped (the API refuses them in every later request);
 * a deadline for the SDK's retries: a provider asking to be retried later than the run can wait fails the call at
   once (`ModelRetryTooLate`), so the next model of the chain answers while there is time;
-* the translation of SDK errors into `agent.errors` (`agent.models.anthropic_errors`).
+* the translation of SDK errors into `agent.errors` (`agent.models.claude.errors`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import email.utils
 import time
 from collections.abc import Mapping
 from contextvars import ContextVar
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import anthropic
 import httpx2
@@ -41,12 +41,9 @@ from anthropic.lib._parse._response import ResponseFormatT
 from anthropic.lib.streaming._types import ParsedMessageStopEvent
 from anthropic.types import Message as ApiMessage
 from anthropic.types.parsed_message import ParsedMessage
-from opentelemetry import trace
 from opentelemetry.trace import TracerProvider
 
 from agent.errors import ModelProtocolError, ModelRetryTooLate, ModelUnavailable
-from agent.models import claude_catalog
-from agent.models.anthropic_errors import translate
 from agent.models.base import (
     AnswerBlock,
     Message,
@@ -61,7 +58,10 @@ from agent.models.base import (
     Usage,
     without_blank_text,
 )
-from agent.models.claude_body import EPHEMERAL, BodyEncoder, cached_prefix, request_span_attributes
+from agent.models.claude import catalog as claude_catalog
+from agent.models.claude.body import EPHEMERAL, BodyEncoder, cached_prefix, request_span_attributes
+from agent.models.claude.errors import translate
+from agent.telemetry.recording import records_spans
 from tools.store.sanitize import clean_json
 
 STREAM_MODELS: tuple[type, ...] = (
@@ -222,11 +222,13 @@ class AnthropicModel:
         self.name = model
         self.plan = claude_catalog.plan(model, thinking, answer_tokens)
         # The SDK's own span is the run's `chat` span; it becomes a child of the run span because that is current.
-        telemetry: OpenTelemetryOptions | None = {"tracer_provider": tracer_provider} if tracer_provider else None
         # A no-op provider (tracing off) records no span, so there is nothing to put the conversation id on.
-        self._traced = tracer_provider is not None and not isinstance(
-            tracer_provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider
-        )
+        self._traced = tracer_provider is not None and records_spans(tracer_provider)
+        telemetry: OpenTelemetryOptions | Literal[False] | None = None  # None: the OTEL_* environment decides
+        if tracer_provider is not None:
+            # Tracing off: no spans at all, rather than spans that record nothing but whose attributes the SDK
+            # still builds from every request.
+            telemetry = {"tracer_provider": tracer_provider} if self._traced else False
         self.client = client or AsyncAnthropic(
             api_key=api_key,
             base_url=base_url,
@@ -289,7 +291,7 @@ class AnthropicModel:
 
     async def _answer(self, client: AsyncAnthropic, fields: dict[str, Any], request: ModelRequest) -> Mapping[str, Any]:
         """One call, not streamed, through the SDK's `post` (its retries, timeouts, middleware and span) with the
-        body this adapter encoded (`agent.models.claude_body`), read back as JSON, not as the SDK's `Message`: the
+        body this adapter encoded (`agent.models.claude.body`), read back as JSON, not as the SDK's `Message`: the
         loop reads a few fields of it, and building the typed model (a walk over its type annotations) cost about a
         sixth of the SDK's CPU per call. The span is named and described as `messages.create` names its own."""
         options: dict[str, Any] = {
