@@ -11,6 +11,7 @@ and metric names are stored, and the answer is 200 with an empty Export*ServiceR
 from __future__ import annotations
 
 import gzip
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ class Received:
     spans: list[ReceivedSpan] = field(default_factory=list)
     metric_names: set[str] = field(default_factory=set)
     metric_resources: list[dict[str, Any]] = field(default_factory=list)
+    metric_points: int = 0
 
     def named(self, name: str) -> list[ReceivedSpan]:
         return [s for s in self.spans if s.name == name]
@@ -163,7 +165,18 @@ class OtlpReceiver:
                 spans=list(self._received.spans),
                 metric_names=set(self._received.metric_names),
                 metric_resources=list(self._received.metric_resources),
+                metric_points=self._received.metric_points,
             )
+
+    def counts(self) -> dict[str, int]:
+        """How much arrived: spans and metric points, and the exports that carried them."""
+        received = self.snapshot()
+        return {
+            "spans": len(received.spans),
+            "trace_exports": received.requests.count("/v1/traces"),
+            "metric_points": received.metric_points,
+            "metric_exports": received.requests.count("/v1/metrics"),
+        }
 
     def wait_for(self, predicate: Callable[[Received], bool], timeout_s: float = 10.0) -> Received:
         """Block until `predicate(received)` holds, re-checking each time a request arrives; the snapshot that
@@ -196,11 +209,16 @@ class OtlpReceiver:
             request = ExportMetricsServiceRequest.FromString(body)
             names: set[str] = set()
             resources: list[dict[str, Any]] = []
+            points = 0
             for resource_metrics in request.resource_metrics:
                 resources.append(key_values(resource_metrics.resource.attributes))
                 for scope_metrics in resource_metrics.scope_metrics:
                     names.update(metric.name for metric in scope_metrics.metrics)
+                    for metric in scope_metrics.metrics:
+                        kind = metric.WhichOneof("data")
+                        points += len(getattr(metric, kind).data_points) if kind else 0
             with self._condition:
+                self._received.metric_points += points
                 self._received.metric_names.update(names)
                 self._received.metric_resources.extend(resources)
                 self._condition.notify_all()
@@ -211,6 +229,15 @@ class OtlpReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as the exporters' session expects of a collector
+
+            def do_GET(self) -> None:
+                """`/counts`: `OtlpReceiver.counts` as JSON, for a receiver in another process."""
+                if self.path.split("?", 1)[0] != "/counts":
+                    self._reply(404, b"not found", "text/plain")
+                    return
+                self._reply(200, json.dumps(receiver.counts()).encode(), "application/json")
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 try:
