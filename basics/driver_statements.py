@@ -84,7 +84,15 @@ class DriverStatements:
             min_size=1,
             max_size=max(size, 1),  # beside the engine's pool: these statements are short, a few connections do
             timeout=timeout_s,
-            kwargs={"autocommit": True, **({"context": adapters} if adapters is not None else {})},
+            # Prepared on first use: a turn runs a few dozen shapes of statement, again and again, so a new server
+            # (or a new connection) reaches the parse-once state at once rather than after five runs of each shape on
+            # each connection (psycopg's default), which kept a freshly started server slower for its first
+            # thousand turns.
+            kwargs={
+                "autocommit": True,
+                "prepare_threshold": 0,
+                **({"context": adapters} if adapters is not None else {}),
+            },
             open=False,
             name="support-direct",
         )

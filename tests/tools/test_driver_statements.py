@@ -80,3 +80,20 @@ async def store_both(database: Database, store: Any, first: str, second: str | N
         if second is None:
             raise RuntimeError("the caller gave up")
         await transaction.exec(store, {"id": second})
+
+
+async def test_a_statement_is_prepared_the_first_time_it_runs(postgresql_url: str) -> None:
+    """A new server's connections parse each of a turn's statements once, not five times each (psycopg's default
+    threshold), which kept a freshly started service slower for its first thousand turns."""
+    database = Database(postgresql_url)
+    statement = text("SELECT CAST(:marker AS varchar) AS marker")
+    # the pattern is spelt in pieces, so this query (prepared too) does not match itself
+    prepared = text("SELECT count(*) AS n FROM pg_prepared_statements WHERE statement LIKE '%AS mark' || 'er%'")
+    try:
+        assert database.direct is not None
+        async with database.direct.transaction() as transaction:  # one connection for both
+            await transaction.exec(statement, {"marker": "first run"})
+            [row] = await transaction.exec(prepared)
+        assert row.n == 1
+    finally:
+        await database.dispose()
