@@ -100,6 +100,11 @@ def _mark_last_block(message: dict[str, Any]) -> dict[str, Any]:
     return {**message, "content": blocks}
 
 
+def with_prefix(fields: dict[str, Any], request: ModelRequest) -> dict[str, Any]:
+    """The whole request as keyword arguments: `fields` (`AnthropicModel.request_fields`) and the cached prefix."""
+    return {**fields, **cached_prefix(request.system, request.tools)}
+
+
 def _answer_block(block: Any) -> AnswerBlock:
     kind = block.get("type") if isinstance(block, Mapping) else None
     if kind == "text":
@@ -244,7 +249,7 @@ class AnthropicModel:
 
     def request_params(self, request: ModelRequest) -> dict[str, Any]:
         """The Messages API request for `request`: what is sent, and what a refusal's excerpt is cut from."""
-        return {**self.request_fields(request), **cached_prefix(request.system, request.tools)}
+        return with_prefix(self.request_fields(request), request)
 
     def request_fields(self, request: ModelRequest) -> dict[str, Any]:
         """The request without its cached prefix (system prompt and tools): what changes from call to call."""
@@ -273,15 +278,14 @@ class AnthropicModel:
             if on_text is None:
                 message = await self._answer(client, fields, request)
             else:
-                params = {**fields, **cached_prefix(request.system, request.tools)}
-                async with client.messages.stream(**params) as stream:
+                async with client.messages.stream(**with_prefix(fields, request)) as stream:
                     async for text in stream.text_stream:
                         await on_text(text)
                     message = (await stream.get_final_message()).to_dict()
         except RetryTooLate as error:
             raise ModelRetryTooLate(str(error), error.wait_s) from error
         except (anthropic.AnthropicError, httpx2.TransportError, ValueError) as error:
-            raise translate(error, self.request_params(request)) from error
+            raise translate(error, with_prefix(fields, request)) from error
         finally:
             _DEADLINE.reset(deadline)
         if message.get("stop_reason") is None:
