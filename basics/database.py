@@ -9,12 +9,13 @@ COMMITTED; writers guard their rows with conditional updates (see `records.claim
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
@@ -24,13 +25,26 @@ from sqlalchemy.sql import Executable
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from basics.dialects import Dialect, dialect_of
-from basics.driver_statements import DriverStatements
+from basics.driver_statements import DriverStatements, DriverTransaction, NotDirect
+from basics.postgres_statements import PostgresStatements
 from basics.sqlite_inline import inline_creator
+from basics.sqlite_statements import SqliteStatements
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 PARSED_ONCE_BYTES = 65_536
 PARSED_ONCE_PARAMS = 1_000
 WRITE_LOCK_TIMEOUT_S = 30.0
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+)
+"""Every SQLite connection's settings: the engine's and the direct path's."""
+
+T = TypeVar("T")
+Statements = AsyncSession | DriverTransaction
+"""Where a writing transaction's statements go: a session, or the direct path's transaction."""
 
 
 def async_url(url: str) -> str:
@@ -64,6 +78,8 @@ class PoolLimits:
 
 
 _RETURNED_AT = "support_returned_at"
+_QUERY_ONLY = "support_query_only"
+"""SQLite: the connection's `PRAGMA query_only`, as last set (kept in the connection's own `info`)."""
 
 
 def ping_idle_connections(engine: AsyncEngine, after_s: float) -> None:
@@ -147,20 +163,19 @@ class Database:
             # that writes alone (`execute_alone`) from BEGIN and COMMIT.
             self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
-        self._direct = (
-            None
-            if self.is_sqlite
-            else DriverStatements(
-                self.url,
-                self.engine.sync_engine,
-                size=limits.size,
-                timeout_s=limits.timeout_s,
+        self._direct: DriverStatements
+        if self.is_sqlite:
+            self._direct = SqliteStatements(
+                self.engine.sync_engine, connect=self._sqlite_connection, write_turn=self._write_turn
             )
-        )
+        else:
+            self._direct = PostgresStatements(
+                self.url, self.engine.sync_engine, size=limits.size, timeout_s=limits.timeout_s
+            )
 
     @property
-    def direct(self) -> DriverStatements | None:
-        """PostgreSQL's direct path for a turn's hot statements (`basics.driver_statements`); None on SQLite."""
+    def direct(self) -> DriverStatements:
+        """The direct path for a turn's hot statements (`basics.driver_statements`)."""
         return self._direct
 
     @property
@@ -186,10 +201,8 @@ class Database:
         @event.listens_for(sync_engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            for pragma in SQLITE_PRAGMAS:
+                cursor.execute(pragma)
             cursor.close()
 
         @event.listens_for(sync_engine, "begin")
@@ -198,10 +211,17 @@ class Database:
             # at once. Everything else (a read-only session, a health check, a migration check) begins DEFERRED
             # and so never holds the write lock while it waits on the event loop, where a writer blocked in
             # SQLite's busy wait (the driver runs inline, on the loop) would keep it from ever letting go.
+            if conn is None:
+                return  # the direct path announces its transactions with no connection: it begins them itself
             mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
             if mode != "AUTOCOMMIT":
                 # A read-only session must not write at all (a write would take the lock outside the process's).
-                conn.exec_driver_sql(f"PRAGMA query_only={'ON' if mode == 'READONLY' else 'OFF'}")
+                # The setting stays with the connection, so it is sent only when it changes: a turn's writes run on
+                # the direct path's own connection, and the engine's mostly read.
+                query_only = "ON" if mode == "READONLY" else "OFF"
+                if conn.info.get(_QUERY_ONLY) != query_only:
+                    conn.exec_driver_sql(f"PRAGMA query_only={query_only}")
+                    conn.info[_QUERY_ONLY] = query_only
                 conn.exec_driver_sql(f"BEGIN {'DEFERRED' if mode == 'READONLY' else mode}")
 
     @asynccontextmanager
@@ -216,6 +236,12 @@ class Database:
             async with self._sessions() as session:
                 yield session
             return
+        async with self._write_turn(), self._sessions(bind=self._sqlite_writer) as session:
+            yield session
+
+    @asynccontextmanager
+    async def _write_turn(self) -> AsyncIterator[None]:
+        """SQLite: this process's write lock, held for one writing transaction (a session or the direct path's)."""
         try:
             await asyncio.wait_for(self._write_lock.acquire(), WRITE_LOCK_TIMEOUT_S)
         except TimeoutError:
@@ -223,27 +249,57 @@ class Database:
                 "timed out waiting for the SQLite write lock (is a session nested in another?)"
             ) from None
         try:
-            async with self._sessions(bind=self._sqlite_writer) as session:
-                yield session
+            yield
         finally:
             self._write_lock.release()
 
+    def _sqlite_connection(self) -> sqlite3.Connection:
+        """A connection for SQLite's direct path, set up as the engine's are (autocommit: we emit BEGIN)."""
+        database = make_url(self.url).database
+        assert database is not None
+        connection = sqlite3.connect(
+            database, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+        for pragma in SQLITE_PRAGMAS:
+            connection.execute(pragma)
+        return connection
+
+    async def write(self, work: Callable[[Statements], Awaitable[T]], *, direct: bool = True) -> T:
+        """Run `work` as one writing transaction, committed when it returns: on the direct path
+        (`basics.driver_statements`), its statements given a `DriverTransaction`, which answers the calls of a
+        session that the hot writes make. When one of its statements can only run through the engine (`NotDirect`,
+        raised before that statement runs), or with `direct=False`, the transaction is rolled back and `work` runs
+        again in a write session: it must do nothing outside the database that it cannot do twice."""
+        if direct:
+            try:
+                async with self._direct.transaction() as transaction:
+                    return await work(transaction)
+            except NotDirect:
+                pass
+        async with self.session() as session:
+            try:
+                done = await work(session)
+            except BaseException:
+                await session.rollback()
+                raise
+            await session.commit()
+        return done
+
     async def execute_alone(self, statement: Executable, params: dict[str, Any] | None = None) -> list[Any]:
         """Run one writing statement that is atomic by itself (a single insert, or a turn's batched statement
-        whose parts are CTEs) and return its rows. On PostgreSQL it runs in autocommit on a connection of the
-        direct pool (`basics.driver_statements`), with no ORM session, engine or transaction of ours around it: a
-        statement is its own transaction, so BEGIN and COMMIT would only add two round trips. On SQLite it is a
-        write session like any other (the process's write lock, `BEGIN IMMEDIATE`), committed before the rows are
-        handed back."""
+        whose parts are CTEs) and return its rows, on the direct path (`basics.driver_statements`): on PostgreSQL
+        in autocommit on a connection of the direct pool, with no BEGIN or COMMIT of ours around it (a statement is
+        its own transaction, so they would only add two round trips); on SQLite as a transaction of its own, in
+        the process's write turn, committed before the rows are handed back. A statement the direct path cannot
+        run goes through the engine in the same way."""
+        if (compiled := self._direct.compiled(statement)) is not None:
+            return await self._direct.rows(compiled, params)
         if self.is_sqlite:
             async with self.session() as session:
                 result = await (await session.connection()).execute(statement, params)
                 rows = list(result.all()) if result.returns_rows else []
                 await session.commit()
             return rows
-        assert self._direct is not None
-        if (compiled := self._direct.compiled(statement)) is not None:
-            return await self._direct.rows(compiled, params)
         async with self._reader.connect() as conn:
             result = await conn.execute(statement, params)
             return list(result.all()) if result.returns_rows else []
@@ -263,6 +319,5 @@ class Database:
         return True
 
     async def dispose(self) -> None:
-        if self._direct is not None:
-            await self._direct.close()
+        await self._direct.close()
         await self.engine.dispose()

@@ -1,55 +1,79 @@
-"""PostgreSQL: a turn's few hot statements, run on the driver directly instead of through SQLAlchemy's engine.
+"""A turn's few hot statements, run on the database driver directly instead of through SQLAlchemy's engine.
 
-A turn runs four or five statements, each built once for its shape (`basics.batched`). Through the engine, each
-still paid for much more than the database's own work: the pool's checkout and its reset on checkin, the AUTOCOMMIT
-isolation level set on checkout and reset on checkin, the compiled-cache lookup and parameter processing, the
-greenlet switches, and the result's wrapping. The same statement costs the process about a third as much CPU on a
-psycopg connection of its own (`benchmarks/statement_path.py`: 0.30 against 0.88 ms on a busy machine).
+A turn runs a handful of writes, each built once for its shape (`basics.batched`). Through the engine and an ORM
+session, each still paid for much more than the database's own work: the pool's checkout and reset, the
+compiled-cache lookup and its cache key, parameter processing, the ORM's execution plumbing (an ORM update even
+looks for the rows it changed among the session's objects), the greenlet switches and the result's wrapping. On
+PostgreSQL a statement through the engine cost about three times the client CPU it costs on a psycopg connection of
+its own (`benchmarks/statement_path.py`); on SQLite, whose own work for a turn's write is a few microseconds, the
+engine's share was nearly all of it: a third of the single process's CPU under load went to the seventeen
+statements of a turn.
 
-So a turn's statements run here, on a pool of psycopg connections in autocommit, which need no reset between
-uses: those atomic by themselves (`Database.execute_alone`: a run's close, a new conversation) alone, and the two of
-a turn's start in one transaction (`RunStore.start_turn`). The SQL is
-SQLAlchemy's own compilation of the same statement for the same dialect, its parameters processed by the same
-bind processors and adapted by the same psycopg adapters, so the database sees exactly what the engine would have
-sent. A statement whose compiled form this path cannot run as it is (one with parameters expanded at execution,
-or with result types SQLAlchemy would convert) is refused here, and `Database` sends it through the engine.
+So a turn's start (`RunStore.start_turn`), its close and a new conversation (`Database.execute_alone`) run here, on
+a connection of the backend's own (`basics.postgres_statements`, `basics.sqlite_statements`). The SQL is
+SQLAlchemy's own compilation of the same statement for the same dialect, its parameters processed by the same bind
+processors and its result columns by the same result processors, so the database sees exactly what the engine
+would have sent, and the caller gets the values the engine would have handed back. The engine's listeners hear of
+every statement, `begin` and `commit` as of their own, so counting a turn's work is the same on both paths.
+
+A statement whose compiled form this path cannot run as it is (parameters expanded at execution, an ORM query
+whose rows the session turns into objects) is refused when it is compiled (`NotDirect`), before anything runs: the
+caller sends it through the engine instead.
 """
 
 from __future__ import annotations
 
-import asyncio
+from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
-import psycopg
-from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
-from sqlalchemy.engine import Dialect, Engine, make_url
-from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
-from sqlalchemy.sql import Executable
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound, StatementError
+from sqlalchemy.sql import Executable, Insert
 
 MOST_COMPILED = 2_000
 """Compiled statements kept (one per statement object; `basics.batched.MOST_SHAPES` of each kind at most)."""
 
+Values = dict[str, Any]
+
 
 @dataclass(frozen=True, slots=True)
 class Compiled:
-    """A statement as SQL for psycopg, and how to turn its named values into the driver's parameters."""
+    """A statement as SQL for the driver, how to turn its named values into the driver's parameters, and how to
+    turn the driver's result values into SQLAlchemy's."""
 
     sql: str
-    construct: Callable[[dict[str, Any]], dict[str, Any]]
+    construct: Callable[[Values], Values]
     processors: dict[str, Callable[[Any], Any]]
+    positions: tuple[str, ...] | None
+    """The parameters' names in order, for a driver that takes them by position (SQLite's `?`); None: by name."""
+    results: tuple[Callable[[Any], Any] | None, ...]
+    """Each result column's processor, by position (empty when none has one)."""
 
-    def parameters(self, values: dict[str, Any] | None) -> dict[str, Any]:
+    def parameters(self, values: Values | None) -> Values | tuple[Any, ...]:
         parameters = self.construct(values or {})
         for name, process in self.processors.items():
             if name in parameters:
                 parameters[name] = process(parameters[name])
-        return parameters
+        if self.positions is None:
+            return parameters
+        return tuple(parameters[name] for name in self.positions)
+
+    def arguments(self, values: Values | Sequence[Values] | None) -> Any:
+        """The driver's parameters: one set, or a list of them for a statement run once per values."""
+        if isinstance(values, list):
+            return [self.parameters(one) for one in values]
+        return self.parameters(cast(Values | None, values))
+
+    def row(self, names: tuple[str, ...], values: Sequence[Any]) -> MappedRow:
+        if self.results:
+            pairs = zip(self.results, values, strict=True)
+            values = [value if process is None else process(value) for process, value in pairs]
+        return _row_class(names)(values)
 
 
 class NotDirect(Exception):
@@ -57,47 +81,51 @@ class NotDirect(Exception):
 
 
 def compile_for_driver(statement: Executable, dialect: Dialect) -> Compiled:
+    if getattr(statement, "is_select", False) and statement._propagate_attrs.get("compile_state_plugin") == "orm":
+        raise NotDirect("an ORM query: its rows become the session's objects")
+    if isinstance(statement, Insert) and not statement._values and statement.select is None:
+        raise NotDirect("an insert whose columns the engine picks from the values given")
     compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
-    if compiled.positional or "POSTCOMPILE" in compiled.string:
+    if "POSTCOMPILE" in compiled.string or compiled.literal_execute_params:
         raise NotDirect("parameters expanded at execution")
-    for column in getattr(statement, "exported_columns", ()):
-        if column.type.result_processor(dialect, None) is not None:
-            raise NotDirect(f"result column {column.key!r} is converted by SQLAlchemy")
+    columns = compiled._result_columns
+    if columns and not compiled._ordered_columns:
+        raise NotDirect("result columns the engine would match by name")
     processors = {
         name: process
         for name, bind in compiled.binds.items()
         if (process := bind.type._cached_bind_processor(dialect)) is not None
     }
-    return Compiled(compiled.string, compiled.construct_params, processors)
+    results = tuple(column.type._cached_result_processor(dialect, None) for column in columns)
+    return Compiled(
+        compiled.string,
+        compiled.construct_params,
+        processors,
+        tuple(compiled.positiontup) if compiled.positional else None,
+        results if any(results) else (),
+    )
 
 
-class DriverStatements:
-    """A pool of autocommit psycopg connections for statements that are their own transaction."""
+@dataclass(slots=True)
+class Executed:
+    """What the engine's `after_cursor_execute` listeners are shown of a statement run here: as a cursor after
+    the statement, with its rows fetched (`_rows`, as SQLAlchemy's async adapters keep them)."""
 
-    def __init__(self, url: str, engine: Engine, *, size: int, timeout_s: float) -> None:
+    description: Any
+    rowcount: int
+    _rows: list[Any]
+
+
+class DriverStatements(ABC):
+    """The direct path of one backend: statements compiled once per statement object, run on the backend's own
+    connections, one at a time (`rows`) or several in a transaction (`transaction`)."""
+
+    error: type[Exception]
+    """The driver's base error class, which SQLAlchemy's `DBAPIError.instance` translates."""
+
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.dialect = dialect = engine.dialect
-        adapters = getattr(dialect, "_psycopg_adapters_map", None)  # the engine's JSON and type adapters
-        conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-        self._pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
-            conninfo,
-            min_size=1,
-            max_size=max(size, 1),  # beside the engine's pool: these statements are short, a few connections do
-            timeout=timeout_s,
-            # Prepared on first use: a turn runs a few dozen shapes of statement, again and again, so a new server
-            # (or a new connection) reaches the parse-once state at once rather than after five runs of each shape on
-            # each connection (psycopg's default), which kept a freshly started server slower for its first
-            # thousand turns.
-            kwargs={
-                "autocommit": True,
-                "prepare_threshold": 0,
-                **({"context": adapters} if adapters is not None else {}),
-            },
-            open=False,
-            name="support-direct",
-        )
-        self._opened = False
-        self._opening = asyncio.Lock()
+        self.dialect = engine.dialect
         self._compiled: OrderedDict[int, tuple[Executable, Compiled | None]] = OrderedDict()
 
     def compiled(self, statement: Executable) -> Compiled | None:
@@ -116,69 +144,62 @@ class DriverStatements:
             self._compiled.popitem(last=False)
         return compiled
 
-    async def _connection(self) -> AbstractAsyncContextManager[AsyncConnection[Any]]:
-        if not self._opened:
-            async with self._opening:
-                if not self._opened:
-                    await self._pool.open(wait=False)
-                    self._opened = True
-        return self._pool.connection()
+    @abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[DriverTransaction]:
+        """A transaction on one connection: committed when the block ends, rolled back if it raises."""
 
-    async def rows(self, compiled: Compiled, values: dict[str, Any] | None) -> list[Any]:
-        """Run one statement in autocommit and return its rows (empty for a statement that returns none)."""
-        async with await self._connection() as connection:
-            return await self._run(connection, compiled, values)
+    async def rows(self, compiled: Compiled, values: Values | None) -> list[Any]:
+        """Run one statement as a transaction of its own and return its rows (empty for one that returns none)."""
+        async with self.transaction() as transaction:
+            return await transaction.run(compiled, values)
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[DriverTransaction]:
-        """A transaction on one connection of the pool: committed when the block ends, rolled back if it raises.
-        The engine's `begin` and `commit` listeners hear of it as of their own."""
-        async with await self._connection() as connection:
-            try:
-                async with connection.transaction():
-                    if self.engine.dispatch.begin:
-                        self.engine.dispatch.begin(None)
-                    yield DriverTransaction(self, connection)
-            except psycopg.Error as error:
-                raise DBAPIError.instance("COMMIT", None, error, psycopg.Error) from error
-            if self.engine.dispatch.commit:
-                self.engine.dispatch.commit(None)
+    @abstractmethod
+    async def execute(self, connection: Any, compiled: Compiled, values: Values | Sequence[Values] | None) -> Executed:
+        """Run the statement on `connection` (once per values for a sequence of them) and fetch its rows."""
 
-    async def _run(
-        self, connection: AsyncConnection[Any], compiled: Compiled, values: dict[str, Any] | None
-    ) -> list[Any]:
-        parameters = compiled.parameters(values)
-        try:
-            async with connection.cursor(row_factory=mapped_row) as cursor:
-                await cursor.execute(compiled.sql, parameters)
-                if self.engine.dispatch.after_cursor_execute:  # the engine's listeners see it as theirs
-                    self.engine.dispatch.after_cursor_execute(None, cursor, compiled.sql, parameters, None, False)
-                return await cursor.fetchall() if cursor.description is not None else []
-        except psycopg.Error as error:  # as the engine raises it: IntegrityError for a conflict, and so on
-            raise DBAPIError.instance(compiled.sql, parameters, error, psycopg.Error) from error
-
+    @abstractmethod
     async def close(self) -> None:
-        if self._opened:
-            await self._pool.close()
-            self._opened = False
+        """Close the path's connections."""
+
+    def _began(self) -> None:
+        if self.engine.dispatch.begin:
+            self.engine.dispatch.begin(None)
+
+    def _committed(self) -> None:
+        if self.engine.dispatch.commit:
+            self.engine.dispatch.commit(None)
+
+    def _heard(self, sql: str, parameters: Any, executed: Executed) -> None:
+        if self.engine.dispatch.after_cursor_execute:  # the engine's listeners see it as theirs
+            many = isinstance(parameters, list)
+            self.engine.dispatch.after_cursor_execute(None, executed, sql, parameters, None, many)
+
+    def _translated(self, error: Exception, sql: str, parameters: Any) -> StatementError:
+        """The driver's error as the engine raises it: `IntegrityError` for a conflict, and so on."""
+        return DBAPIError.instance(sql, parameters, error, self.error)
 
 
 class DriverTransaction:
-    """The statements of one transaction on the direct path, with the few calls of a session that the turn's start
-    makes (`exec` with named values, its result's `one`, `first` and `all`). A statement only the engine can run
-    raises `NotDirect`: the caller lets the transaction roll back and does the work in a session instead."""
+    """The statements of one transaction on the direct path, with the few calls of a session that a turn's start
+    and close make (`exec` with named values, its result's `one`, `first`, `all` and `scalar_one`). A statement
+    only the engine can run raises `NotDirect` before anything of it runs: the caller lets the transaction roll
+    back and does the work in a session instead."""
 
-    def __init__(self, statements: DriverStatements, connection: AsyncConnection[Any]) -> None:
+    def __init__(self, statements: DriverStatements, connection: Any) -> None:
         self._statements = statements
         self._connection = connection
         self.bind = statements.engine
         """What `basics.dialects.dialect_of` reads, as of a session."""
 
-    async def exec(self, statement: Executable, params: dict[str, Any] | None = None) -> Rows:
+    async def exec(self, statement: Executable, params: Values | Sequence[Values] | None = None) -> Rows:
         compiled = self._statements.compiled(statement)
         if compiled is None:
             raise NotDirect(f"not on the direct path: {str(statement)[:80]}")
-        return Rows(await self._statements._run(self._connection, compiled, params))
+        return await self.run(compiled, params)
+
+    async def run(self, compiled: Compiled, values: Values | Sequence[Values] | None) -> Rows:
+        executed = await self._statements.execute(self._connection, compiled, values)
+        return Rows(executed._rows)
 
 
 class Rows(list[Any]):
@@ -220,9 +241,6 @@ def _row_class(fields: tuple[str, ...]) -> type[MappedRow]:
     return type("Row", (MappedRow,), {"__slots__": (), "_fields": fields})
 
 
-def mapped_row(cursor: Any) -> Callable[[Sequence[Any]], MappedRow]:
-    """psycopg's row factory for `MappedRow`s."""
-    description = cursor.description
-    if description is None:
-        return tuple  # type: ignore[return-value]  # never called: a statement without columns has no rows
-    return _row_class(tuple(column.name for column in description))
+def column_names(description: Any) -> tuple[str, ...]:
+    """The result's column names from a DB-API cursor description."""
+    return tuple(column[0] for column in description)

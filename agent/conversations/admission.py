@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, TextClause, Update, bindparam, column, func, text
+from sqlalchemy import Row, Select, Update, bindparam, column, func, text
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -174,14 +174,14 @@ class Admission:
 
     async def take_alone(self, session: AsyncSession, customer_id: str, now: datetime, run_id: str) -> Taken:
         """The rate token and the spend reservation, as statements of their own."""
-        token = (await session.exec(self._rate(customer_id, now, "true"))).first() is not None  # type: ignore[call-overload]
+        # The statements are the ones parsed once, their values bound as they run: a statement made for one use
+        # would be compiled again for every message.
+        rate = self._taking["true"]
+        token = (await session.exec(rate, params=self._rate_params(customer_id, now))).first() is not None  # type: ignore[call-overload]
         if self.spend is None:
             return Taken(token, set())
-        spend = self.spend.reservation(customer_id, now.date(), run_id)
-        return Taken(token, {r[0] for r in (await session.exec(spend)).all()})  # type: ignore[call-overload]
-
-    def _rate(self, customer_id: str, now: datetime, gate: str) -> TextClause:
-        return self._taking[gate].bindparams(**self._rate_params(customer_id, now))
+        values = self.spend.reservation_values(customer_id, now.date(), run_id)
+        return Taken(token, {r[0] for r in (await session.exec(self.spend.reserving("true"), params=values)).all()})  # type: ignore[call-overload]
 
     async def decide(self, session: AsyncSession, customer_id: str, now: datetime, taken: Taken) -> Admitted:
         """Raise `RateLimited` (the caller rolls back) or say what the spend reservation came to."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import CTE, ColumnElement, Insert, exists, func, insert, literal, literal_column, union_all
+from sqlalchemy import CTE, ColumnElement, Insert, bindparam, exists, func, insert, literal, literal_column, union_all
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -34,7 +34,12 @@ from tools.store.money import to_dollars
 Event = dict[str, Any]
 """A row of `conversation_events`, ready for the multi-row insert."""
 
-_INSERT_EVENTS = insert(ConversationEvent.__table__)  # type: ignore[attr-defined]
+EVENT_COLUMNS = ("conversation_id", "kind", "data", "run_id", "created_at")
+_EVENTS = ConversationEvent.__table__  # type: ignore[attr-defined]
+_INSERT_EVENTS = insert(_EVENTS).values({name: bindparam(name, type_=_EVENTS.c[name].type) for name in EVENT_COLUMNS})
+"""One event's insert, run once per event of a transaction (`record`); its columns are named, so the statement is
+the same whichever values an event carries."""
+
 STORED_KINDS = (
     "message.created",
     "run.started",
@@ -82,9 +87,6 @@ async def record(session: AsyncSession, events: Sequence[Event], *, conversation
             row = select(Conversation.id).where(col(Conversation.id) == conversation_id)
             await session.exec(row.with_for_update(key_share=True))  # FOR NO KEY UPDATE, as an UPDATE takes
     await session.exec(_INSERT_EVENTS, params=list(events))
-
-
-EVENT_COLUMNS = ("conversation_id", "kind", "data", "run_id", "created_at")
 
 
 def pending_at(events: Sequence[Event]) -> int | None:

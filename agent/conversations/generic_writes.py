@@ -1,12 +1,13 @@
-"""A turn's writes on any backend: each its own statement, in one transaction per start and per close. On SQLite a
-statement is a function call, so this costs nothing there; PostgreSQL's one-statement forms are
-`postgres_writes`'s, chosen by `RunStore` from the database's dialect."""
+"""A turn's writes on any backend: each its own statement, in one transaction per start and per close, on the
+direct path (`basics.driver_statements`). On SQLite a statement there is a function call of a few microseconds, so
+several cost little; PostgreSQL's one-statement forms are `postgres_writes`'s, chosen by `RunStore` from the
+database's dialect."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,7 +22,7 @@ from agent.models.base import Message
 from agent.quality.run_flags import Flag
 from basics.batched import Bound, insert_row, run_before, run_together
 from basics.batched import run as run_bound
-from basics.database import Database
+from basics.database import Database, Statements
 
 
 class GenericWrites:
@@ -31,11 +32,14 @@ class GenericWrites:
     async def create_conversation(self, allowance: Allowance, params: dict[str, Any], row: dict[str, Any]) -> None:
         """Take one from the customer's allowance of new conversations and store the conversation, or raise the
         allowance's refusal and store nothing."""
-        async with self.database.session() as session:
+
+        async def create(statements: Statements) -> None:
+            session = cast(AsyncSession, statements)  # or the direct path's transaction, which answers these calls
             if (await session.exec(TAKE_ONE, params=params)).first() is None:  # type: ignore[call-overload]
                 raise await allowance.refusal(session, row["customer_id"], row["created_at"])
             await run_bound(session, insert_row(CONVERSATIONS, row, "conversation"))
-            await session.commit()
+
+        await self.database.write(create)
 
     async def start(
         self,
@@ -66,23 +70,27 @@ class GenericWrites:
     ) -> None:
         """Run a turn's closing `writes` (`release` among them), store the reply `message` and tell the feed (the
         run's end carries its `flags`), in one transaction; a hand-off the run asked for (or `handoff_note` says it
-        went to) is opened in it."""
-        async with self.database.session() as session:
+        went to) is opened in it: that close runs in a session, which `open_handoff` reads with."""
+
+        async def close(statements: Statements) -> None:
+            session = cast(AsyncSession, statements)  # or the direct path's transaction, which answers these calls
+            closing = list(events)  # run again after a fall-back, it starts from the same events
             if message is not None:
                 # The reply goes last, so its id (which its `message.created` event carries) comes back.
                 stored = await run_before(session, writes, storing(message, "reply"))
                 message.id = stored.scalar_one()
-                events.append(feed.message_created(message))
+                closing.append(feed.message_created(message))
             else:
                 await run_together(session, writes)
             if run.status == RunStatus.HANDED_OFF:
                 handoff = await open_handoff(session, run, steps, _now(run), note=handoff_note)
                 if handoff is not None:
-                    events.append(feed.handoff_moved(handoff, "handoff.queued", None, reason=handoff.reason))
-            events.append(feed.run_ended(run, held, flags))
+                    closing.append(feed.handoff_moved(handoff, "handoff.queued", None, reason=handoff.reason))
+            closing.append(feed.run_ended(run, held, flags))
             # The release above holds the conversation's row, whether or not this run still held its claim.
-            await feed.record(session, events, conversation_locked=True)
-            await session.commit()
+            await feed.record(session, closing, conversation_locked=True)
+
+        await self.database.write(close, direct=run.status != RunStatus.HANDED_OFF)
 
 
 def _now(run: Run) -> datetime:

@@ -47,7 +47,7 @@ from agent.quality.run_flags import Flag, flag_rows
 from basics.batched import Bound, insert_row, insert_rows
 from basics.clock import utcnow
 from basics.database import Database
-from basics.driver_statements import DriverTransaction, NotDirect
+from basics.driver_statements import DriverTransaction
 from basics.ids import new_id
 from basics.principal import Principal
 from policies.audit import PolicyDecisionRecord
@@ -184,22 +184,11 @@ class RunStore:
             worker_id=self.lease.worker_id if self.lease else None,
         )
         claiming = claim_values(conversation, run.id, now)
-        if (direct := self.database.direct) is not None:
-            # PostgreSQL, the usual turn: its two statements on the driver directly (`basics.driver_statements`).
-            # A claim to take over from a dead run goes the long way below: the direct attempt rolls back first.
-            try:
-                async with direct.transaction() as transaction:
-                    return await self._start(transaction, conversation, content, run, claiming, idempotency_key)
-            except (NotDirect, TakeOverFirst):
-                pass
-        async with self.database.session() as session:
-            try:
-                started = await self._start(session, conversation, content, run, claiming, idempotency_key)
-            except BaseException:
-                await session.rollback()
-                raise
-            await session.commit()
-        return started
+        # On the direct path (`basics.driver_statements`) as a rule; a claim to take over from a dead run goes the
+        # long way, in a session: the direct attempt rolls back first (`TakeOverFirst`).
+        return await self.database.write(
+            lambda statements: self._start(statements, conversation, content, run, claiming, idempotency_key)
+        )
 
     async def _start(
         self,
@@ -211,7 +200,8 @@ class RunStore:
         idempotency_key: str | None,
     ) -> StartedTurn:
         """`start_turn`'s statements in the transaction of `session`, which the caller commits. On the direct path
-        (a `DriverTransaction`) a claim that must be taken over raises `TakeOverFirst` instead."""
+        (a `DriverTransaction`) a claim that must be taken over raises `TakeOverFirst` instead. Run again in a
+        session after that, so it changes nothing but the database and `run`."""
         now = run.started_at
         # A `DriverTransaction` answers the calls of a session that these make on the usual path.
         statements = cast(AsyncSession, session)

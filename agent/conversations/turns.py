@@ -12,6 +12,7 @@ from sqlmodel import col
 from agent.conversations.tables import ChatMessage, Conversation, IdempotentRequest, Run, RunFlag
 from agent.models.base import Message
 from basics.batched import Bound, insert_row
+from basics.driver_statements import NotDirect
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,5 +149,6 @@ BIND_IDEMPOTENT_RUN = (
 """A retried request's record, bound to the run its first try started (built once, run with its values)."""
 
 
-class TakeOverFirst(Exception):
-    """The conversation's claim is held by a run to take over from: `start_turn` does that in a session."""
+class TakeOverFirst(NotDirect):
+    """The conversation's claim is held by a run to take over from: `start_turn` does that in a session (the
+    take-over reads the runs as the session's objects), so the direct path's transaction rolls back first."""

@@ -114,15 +114,10 @@ class DailySpend:
         """The run's own store stripe: a stable hash of its id, the same in every process."""
         return stripe_scope(zlib.crc32(run_id.encode()) % self.stripes)
 
-    def reservation(self, customer_id: str, day: date, run_id: str, *, gate: str = "true") -> TextClause:
-        """The statement that reserves one run's spend on both counters; it returns the scopes that took it (for
-        `admitted`)."""
-        return self.reserving(gate).bindparams(**self.reservation_values(customer_id, day, run_id))
-
     def reserving(self, gate: str) -> TextClause:
-        """The reservation with its values left to bind (`reservation_values`), parsed once per gate. Separate so
-        it can ride on the statement that starts a turn (`agent.conversations.admission`), where `gate` makes it wait
-        for the
+        """The statement that reserves one run's spend on both counters, parsed once per gate, its values bound
+        when it runs (`reservation_values`); it returns the scopes that took it (for `admitted`). It can ride on
+        the statement that starts a turn (`agent.conversations.admission`), where `gate` makes it wait for the
         conversation's claim."""
         clause = self._reserving.get(gate)
         if clause is None:
@@ -143,8 +138,8 @@ class DailySpend:
     async def reserve(self, session: AsyncSession, customer_id: str, day: date, run_id: str) -> str | None:
         """Reserve one run's spend in `session`'s transaction. Returns None when admitted, else the budget that is
         used up (`customer_daily_cost` or `store_daily_cost`), and then nothing is reserved."""
-        statement = self.reservation(customer_id, day, run_id)
-        taken = {row[0] for row in (await session.exec(statement)).all()}  # type: ignore[call-overload]
+        values = self.reservation_values(customer_id, day, run_id)
+        taken = {row[0] for row in (await session.exec(self.reserving("true"), params=values)).all()}  # type: ignore[call-overload]
         return await self.admitted(session, customer_id, day, taken)
 
     async def admitted(self, session: AsyncSession, customer_id: str, day: date, taken: set[str]) -> str | None:
