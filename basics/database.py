@@ -304,6 +304,14 @@ class Database:
             result = await conn.execute(statement, params)
             return list(result.all()) if result.returns_rows else []
 
+    async def read_alone(self, statement: Executable, params: dict[str, Any] | None = None) -> list[Any]:
+        """Run one reading statement, outside any transaction of ours, and return its rows: on the direct path,
+        or through a read-only session for a statement only the engine can run."""
+        if (compiled := self._direct.compiled(statement)) is not None:
+            return await self._direct.read(compiled, params)
+        async with self.session(readonly=True) as session:
+            return list((await (await session.connection()).execute(statement, params)).all())
+
     async def run_schema_change(self, change: Callable[[Connection], None]) -> None:
         """Run a schema change (the migrations) in one transaction, alone among this process's writers."""
         engine = self._sqlite_writer if self.is_sqlite else self.engine

@@ -154,6 +154,11 @@ class DriverStatements(ABC):
             return await transaction.run(compiled, values)
 
     @abstractmethod
+    async def read(self, compiled: Compiled, values: Values | None) -> list[Any]:
+        """Run one reading statement outside any writing transaction (it sees what is committed as it starts) and
+        return its rows."""
+
+    @abstractmethod
     async def execute(self, connection: Any, compiled: Compiled, values: Values | Sequence[Values] | None) -> Executed:
         """Run the statement on `connection` (once per values for a sequence of them) and fetch its rows."""
 

@@ -64,6 +64,9 @@ class PostgresStatements(DriverStatements):
         async with await self._connection() as connection:
             return (await self.execute(connection, compiled, values))._rows
 
+    async def read(self, compiled: Compiled, values: Values | None) -> list[Any]:
+        return await self.rows(compiled, values)  # in autocommit: a statement reads its own snapshot
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[DriverTransaction]:
         async with await self._connection() as connection:

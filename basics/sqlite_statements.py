@@ -1,15 +1,20 @@
-"""SQLite's direct path (`basics.driver_statements`): one connection of its own, in the process's write turn.
+"""SQLite's direct path (`basics.driver_statements`): a connection of its own for writing, in the process's write
+turn, and one for reading.
 
 Every writing transaction on SQLite takes the process's write lock, then `BEGIN IMMEDIATE` (`basics.database`):
 writers queue in asyncio rather than in SQLite's busy wait on the event loop. This path's transactions do the same,
-on a connection that does nothing else, opened with the settings the engine's connections get. Its statements run
-inline, as the engine's do on SQLite (`basics.sqlite_inline`): each is a function call of a few microseconds."""
+on a connection that does nothing else, opened with the settings the engine's connections get. A read is one
+statement in autocommit on the other connection, which cannot write (`PRAGMA query_only`): in WAL mode it never
+waits for the writer, and it sees what was committed when it started. Statements run inline, as the engine's do on
+SQLite (`basics.sqlite_inline`): each is a function call of a few microseconds, and the connections are used by
+one statement at a time, since nothing here awaits between running one and fetching its rows."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -30,6 +35,13 @@ class SqliteStatements(DriverStatements):
         self._connect = connect
         self._write_turn = write_turn
         self._connection: sqlite3.Connection | None = None
+        self._reading: sqlite3.Connection | None = None
+
+    async def read(self, compiled: Compiled, values: Values | None) -> list[Any]:
+        if self._reading is None:
+            self._reading = self._connect()
+            self._reading.execute("PRAGMA query_only=ON")
+        return (await self.execute(self._reading, compiled, values))._rows
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[DriverTransaction]:
@@ -81,6 +93,7 @@ class SqliteStatements(DriverStatements):
         return executed
 
     async def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        for connection in (self._connection, self._reading):
+            if connection is not None:
+                connection.close()
+        self._connection = self._reading = None

@@ -27,6 +27,7 @@ from agent.conversations.turns import (
     FLAGS,
     RELEASE,
     RUNS,
+    TRANSCRIPTS,
     AnsweredWith,
     ConversationRef,
     ConversationSoFar,
@@ -143,7 +144,7 @@ class RunStore:
         the support team and the customer said to each other outside runs (see `agent.held.handoffs`). `so_far`
         spares the reads that would come back empty."""
         if so_far is not None and not so_far.loose_messages:
-            earlier = await self.runs(conversation_id) if so_far.earlier_runs else []
+            earlier = await self._transcripts(conversation_id) if so_far.earlier_runs else []
             return with_staff_exchanges(earlier, [], before_run)
         async with self.database.session(readonly=True) as session:
             loose = await session.exec(
@@ -152,7 +153,13 @@ class RunStore:
                 .order_by(col(ChatMessage.id))
             )
             outside_runs = list(loose.all())
-        return with_staff_exchanges(await self.runs(conversation_id), outside_runs, before_run)
+        return with_staff_exchanges(await self._transcripts(conversation_id), outside_runs, before_run)
+
+    async def _transcripts(self, conversation_id: str) -> list[Any]:
+        """The conversation's runs, oldest first, as rows of what the model's history needs of them (id, start,
+        transcript): read on the direct path, without making a `Run` of each (a later message read every earlier
+        run, whole, through the ORM)."""
+        return await self.database.read_alone(TRANSCRIPTS, {"transcripts_conversation_id": conversation_id})
 
     # ---- a turn -------------------------------------------------------------------------------------------
 

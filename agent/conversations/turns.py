@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sqlalchemy import String, Table, Update, bindparam, case, update
+from sqlalchemy import String, Table, Update, bindparam, case, select, update
 from sqlmodel import col
 
 from agent.conversations.tables import ChatMessage, Conversation, IdempotentRequest, Run, RunFlag
@@ -114,6 +114,14 @@ CONVERSATIONS: Table = Conversation.__table__  # type: ignore[attr-defined]
 RUNS: Table = Run.__table__  # type: ignore[attr-defined]
 FLAGS: Table = RunFlag.__table__  # type: ignore[attr-defined]
 MESSAGES: Table = ChatMessage.__table__  # type: ignore[attr-defined]
+
+
+TRANSCRIPTS = (
+    select(RUNS.c.id, RUNS.c.started_at, RUNS.c.transcript)
+    .where(RUNS.c.conversation_id == bindparam("transcripts_conversation_id", type_=String()))
+    .order_by(RUNS.c.started_at)
+)
+"""A conversation's runs, oldest first, as the model's history reads them (`RunStore.history`)."""
 
 
 @lru_cache(maxsize=8)

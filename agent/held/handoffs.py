@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import BindParameter, ColumnElement, exists, func, update
 from sqlmodel import col, select
@@ -314,7 +314,18 @@ async def _take_conversation(session: AsyncSession, run: Run, messages: Sequence
     return True
 
 
-def with_staff_exchanges(runs: Sequence[Run], loose: Sequence[ChatMessage], before_run: str) -> list[Message]:
+class RunTranscript(Protocol):
+    """What the model's history needs of a run: a stored `Run`, or a row of its three columns."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def started_at(self) -> datetime: ...
+    @property
+    def transcript(self) -> list[dict[str, Any]]: ...
+
+
+def with_staff_exchanges(runs: Sequence[RunTranscript], loose: Sequence[ChatMessage], before_run: str) -> list[Message]:
     """The model's history: each run's transcript, with the messages written outside runs (a person's replies,
     and what the customer said to them) placed where they happened, as a service notice and a short
     acknowledgement, so the roles keep alternating as the Messages API requires."""
