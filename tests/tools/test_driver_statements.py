@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import bindparam, exists, insert, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import col, select
 
 from agent.conversations.tables import Conversation, ConversationEvent
@@ -104,6 +104,19 @@ async def test_work_that_needs_a_session_is_done_again_in_one(db: Database) -> N
 
     assert await db.write(work) == "james_li_5688"
     assert ran_on == ["DriverTransaction", "AsyncSession"]  # stored once: the first attempt left nothing behind
+
+
+async def test_a_read_alone_sees_what_is_committed_and_on_sqlite_cannot_write(db: Database) -> None:
+    """`Database.read_alone`: one statement outside any writing transaction, rows converted as the engine's are.
+    SQLite's reading connection refuses a write, which would otherwise take the write lock outside the process's."""
+    await store_conversation(db, "conv_direct_read")
+    read = select(CONVERSATIONS.c.id, CONVERSATIONS.c.created_at).where(CONVERSATIONS.c.id == bindparam("id"))
+    [row] = await db.read_alone(read, {"id": "conv_direct_read"})
+    assert (row.id, row.created_at) == ("conv_direct_read", AT)
+    if db.is_sqlite:
+        sneaked = insert(CONVERSATIONS).values(id="conv_sneaked", customer_id="james_li_5688", created_at=AT)
+        with pytest.raises(OperationalError, match="readonly"):
+            await db.read_alone(sneaked)
 
 
 async def test_sqlite_direct_transactions_take_the_process_write_turn(sqlite_url: str) -> None:
