@@ -16,13 +16,15 @@ processors and its result columns by the same result processors, so the database
 would have sent, and the caller gets the values the engine would have handed back. The engine's listeners hear of
 every statement, `begin` and `commit` as of their own, so counting a turn's work is the same on both paths.
 
-A statement whose compiled form this path cannot run as it is (parameters expanded at execution, an ORM query
-whose rows the session turns into objects) is refused when it is compiled (`NotDirect`), before anything runs: the
-caller sends it through the engine instead.
+A statement whose compiled form this path cannot run as it is (parameters expanded at execution) is refused when it
+is compiled, and one whose rows a session would turn into objects is refused where a session's calls are stood in
+for (`DriverTransaction.exec`), in both cases before anything runs (`NotDirect`): the caller sends it through the
+engine or a session instead.
 """
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -34,6 +36,9 @@ from typing import Any, cast
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound, StatementError
 from sqlalchemy.sql import Executable, Insert
+from sqlmodel.sql.expression import SelectOfScalar
+
+log = logging.getLogger(__name__)
 
 MOST_COMPILED = 2_000
 """Compiled statements kept (one per statement object; `basics.batched.MOST_SHAPES` of each kind at most)."""
@@ -53,6 +58,10 @@ class Compiled:
     """The parameters' names in order, for a driver that takes them by position (SQLite's `?`); None: by name."""
     results: tuple[Callable[[Any], Any] | None, ...]
     """Each result column's processor, by position (empty when none has one)."""
+    session_converts: bool
+    """A session hands back something else than its rows (mapped objects, or bare values for sqlmodel's one-column
+    select): `DriverTransaction.exec`, which stands in for a session, refuses it. As rows (`Database.execute_alone`,
+    `read_alone`, as a connection hands them back) it runs here."""
 
     def parameters(self, values: Values | None) -> Values | tuple[Any, ...]:
         parameters = self.construct(values or {})
@@ -81,8 +90,6 @@ class NotDirect(Exception):
 
 
 def compile_for_driver(statement: Executable, dialect: Dialect) -> Compiled:
-    if getattr(statement, "is_select", False) and statement._propagate_attrs.get("compile_state_plugin") == "orm":
-        raise NotDirect("an ORM query: its rows become the session's objects")
     if isinstance(statement, Insert) and not statement._values and statement.select is None:
         raise NotDirect("an insert whose columns the engine picks from the values given")
     compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
@@ -103,7 +110,15 @@ def compile_for_driver(statement: Executable, dialect: Dialect) -> Compiled:
         processors,
         tuple(compiled.positiontup) if compiled.positional else None,
         results if any(results) else (),
+        _session_converts(statement),
     )
+
+
+def _session_converts(statement: Executable) -> bool:
+    if isinstance(statement, SelectOfScalar):
+        return True
+    descriptions = getattr(statement, "column_descriptions", ()) if getattr(statement, "is_select", False) else ()
+    return any(isinstance(description.get("expr"), type) for description in descriptions)
 
 
 @dataclass(slots=True)
@@ -137,7 +152,10 @@ class DriverStatements(ABC):
             return kept[1]
         try:
             compiled: Compiled | None = compile_for_driver(statement, self.dialect)
-        except NotDirect:
+        except NotDirect as refused:
+            # Once per statement object: a turn's statements are meant to run here, so one that cannot is worth
+            # seeing (each such statement pays the engine's costs on every run).
+            log.warning("statement runs through the engine, not the direct path (%s): %.120s", refused, statement)
             compiled = None
         self._compiled[key] = (statement, compiled)  # holding the statement keeps its id from being reused
         if len(self._compiled) > MOST_COMPILED:
@@ -198,7 +216,7 @@ class DriverTransaction:
 
     async def exec(self, statement: Executable, params: Values | Sequence[Values] | None = None) -> Rows:
         compiled = self._statements.compiled(statement)
-        if compiled is None:
+        if compiled is None or compiled.session_converts:
             raise NotDirect(f"not on the direct path: {str(statement)[:80]}")
         return await self.run(compiled, params)
 
