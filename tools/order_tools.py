@@ -21,6 +21,7 @@ from tools.store.records import (
     load_payment_method,
     move_gift_card_balance,
     order_json,
+    read_order,
 )
 from tools.store.tables import Order
 
@@ -54,7 +55,7 @@ class GetOrderDetails(ToolArgs):
 async def get_order_details(ctx: ToolContext, args: GetOrderDetails) -> dict[str, Any]:
     """Get one of the customer's orders: status, items with prices and options, shipping address, fulfilments
     (tracking ids) and payment history."""
-    return order_json(await load_order(ctx.session, ctx.customer_id, args.order_id))
+    return order_json(await read_order(ctx.read, ctx.session, ctx.customer_id, args.order_id))
 
 
 class CancelPendingOrder(ToolArgs):

@@ -115,7 +115,13 @@ class ToolGate:
             decided_at = utcnow()
             decision = await self.engine.evaluate(call, principal, session, run_id=run_id, record=False)
             if decision.allowed:
-                ctx = ToolContext(principal=principal, session=session, idempotency_key=key, knowledge=self.knowledge)
+                ctx = ToolContext(
+                    principal=principal,
+                    session=session,
+                    idempotency_key=key,
+                    knowledge=self.knowledge,
+                    read=self.database.read_alone,
+                )
                 result = await execute(spec, ctx, args)
                 row = decision_row(call, principal, decision, now=decided_at, run_id=run_id)
                 return CallOutcome(call=call, decision=decision, result=result, spec=spec, unrecorded_decision=row)

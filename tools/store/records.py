@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import String, bindparam, update
+from sqlalchemy import select as sql_select
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from tools.context import Reader
 from tools.errors import ConcurrentUpdate, InsufficientBalance, NotFound
 from tools.store.money import format_usd, to_dollars
 from tools.store.tables import Customer, Order, PaymentMethod, Product, Variant
@@ -50,6 +52,22 @@ async def load_order(session: AsyncSession, customer_id: str, order_id: str) -> 
     if order is None or order.customer_id != customer_id:
         raise NotFound(f"order {order_id} not found")
     return order
+
+
+_ORDER_ROW = sql_select(*Order.__table__.columns).where(  # type: ignore[attr-defined]
+    Order.__table__.c.order_id == bindparam("order_id", type_=String())  # type: ignore[attr-defined]
+)
+
+
+async def read_order(read: Reader | None, session: AsyncSession, customer_id: str, order_id: str) -> Order:
+    """`load_order` for a tool that only reads the order: as a row with the order's fields when there is a
+    `read`er (`ToolContext.read`), not an object of the session's."""
+    if read is None:
+        return await load_order(session, customer_id, order_id)
+    rows = await read(_ORDER_ROW, {"order_id": order_id})
+    if not rows or rows[0].customer_id != customer_id:
+        raise NotFound(f"order {order_id} not found")
+    return rows[0]  # type: ignore[no-any-return]  # read as an Order is: by its fields' names
 
 
 async def load_payment_method(session: AsyncSession, customer_id: str, payment_method_id: str) -> PaymentMethod:
