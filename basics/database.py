@@ -243,7 +243,10 @@ class Database:
     async def _write_turn(self) -> AsyncIterator[None]:
         """SQLite: this process's write lock, held for one writing transaction (a session or the direct path's)."""
         try:
-            await asyncio.wait_for(self._write_lock.acquire(), WRITE_LOCK_TIMEOUT_S)
+            # A deadline rather than `wait_for`, which runs the acquisition as a task of its own: that cost a task
+            # and a turn of the event loop for every writing transaction, the lock free or not.
+            async with asyncio.timeout(WRITE_LOCK_TIMEOUT_S):
+                await self._write_lock.acquire()
         except TimeoutError:
             raise RuntimeError(
                 "timed out waiting for the SQLite write lock (is a session nested in another?)"

@@ -179,3 +179,24 @@ async def test_a_statement_is_prepared_the_first_time_it_runs(postgresql_url: st
         assert row.n == 1
     finally:
         await database.dispose()
+
+
+async def test_a_sqlite_writer_that_waits_too_long_for_the_write_turn_is_told_so(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer nested in another of the same process would wait forever; it fails after the deadline instead,
+    saying why, and the turn is free again for the next writer."""
+    monkeypatch.setattr("basics.database.WRITE_LOCK_TIMEOUT_S", 0.05)
+    database = Database(sqlite_url)
+    try:
+        async with database.session():
+            with pytest.raises(RuntimeError, match="timed out waiting for the SQLite write lock"):
+                async with database.direct.transaction():
+                    pass
+            with pytest.raises(RuntimeError, match="timed out waiting for the SQLite write lock"):
+                async with database.session():
+                    pass
+        async with database.direct.transaction() as transaction:
+            await transaction.exec(text("SELECT 1"))
+    finally:
+        await database.dispose()
