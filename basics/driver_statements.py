@@ -86,7 +86,9 @@ class Compiled:
 
 
 class NotDirect(Exception):
-    """The statement cannot run on this path as it is compiled; the engine runs it."""
+    """This work cannot be done on the direct path (a statement the driver cannot run as compiled, or one whose rows
+    a session would turn into objects): raised before that statement runs, so the caller can do the work through
+    the engine or a session instead (`basics.database.Database.write`)."""
 
 
 def compile_for_driver(statement: Executable, dialect: Dialect) -> Compiled:
