@@ -194,6 +194,14 @@ class DriverStatements(ABC):
         if self.engine.dispatch.commit:
             self.engine.dispatch.commit(None)
 
+    def _executed(self, compiled: Compiled, description: Any, rowcount: int, fetched: Sequence[Any]) -> Executed:
+        """A statement's outcome from its cursor's description, row count and fetched rows (none without columns)."""
+        if description is None:
+            return Executed(None, rowcount, [])
+        names = _column_names(description)
+        rows = [compiled.row(names, row) for row in fetched]
+        return Executed(description, len(rows), rows)
+
     def _heard(self, sql: str, parameters: Any, executed: Executed) -> None:
         if self.engine.dispatch.after_cursor_execute:  # the engine's listeners see it as theirs
             many = isinstance(parameters, list)
@@ -266,6 +274,6 @@ def _row_class(fields: tuple[str, ...]) -> type[MappedRow]:
     return type("Row", (MappedRow,), {"__slots__": (), "_fields": fields})
 
 
-def column_names(description: Any) -> tuple[str, ...]:
+def _column_names(description: Any) -> tuple[str, ...]:
     """The result's column names from a DB-API cursor description."""
     return tuple(column[0] for column in description)

@@ -14,14 +14,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import Engine, make_url
 
-from basics.driver_statements import (
-    Compiled,
-    DriverStatements,
-    DriverTransaction,
-    Executed,
-    Values,
-    column_names,
-)
+from basics.driver_statements import Compiled, DriverStatements, DriverTransaction, Executed, Values
 
 
 class PostgresStatements(DriverStatements):
@@ -89,12 +82,8 @@ class PostgresStatements(DriverStatements):
                     await cursor.executemany(compiled.sql, parameters)
                 else:
                     await cursor.execute(compiled.sql, parameters)
-                if cursor.description is None:
-                    executed = Executed(None, cursor.rowcount, [])
-                else:
-                    names = column_names(cursor.description)
-                    rows = [compiled.row(names, row) for row in await cursor.fetchall()]
-                    executed = Executed(cursor.description, cursor.rowcount, rows)
+                fetched = await cursor.fetchall() if cursor.description is not None else []
+                executed = self._executed(compiled, cursor.description, cursor.rowcount, fetched)
         except psycopg.Error as error:
             raise self._translated(error, compiled.sql, parameters) from error
         self._heard(compiled.sql, parameters, executed)

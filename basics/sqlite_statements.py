@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from basics.driver_statements import Compiled, DriverStatements, DriverTransaction, Executed, Values, column_names
+from basics.driver_statements import Compiled, DriverStatements, DriverTransaction, Executed, Values
 
 
 class SqliteStatements(DriverStatements):
@@ -79,12 +79,8 @@ class SqliteStatements(DriverStatements):
                 else connection.execute(compiled.sql, parameters)
             )
             try:
-                if cursor.description is None:
-                    executed = Executed(None, cursor.rowcount, [])
-                else:
-                    names = column_names(cursor.description)
-                    rows = [compiled.row(names, row) for row in cursor.fetchall()]
-                    executed = Executed(cursor.description, len(rows), rows)
+                fetched = cursor.fetchall() if cursor.description is not None else []
+                executed = self._executed(compiled, cursor.description, cursor.rowcount, fetched)
             finally:
                 cursor.close()
         except sqlite3.Error as error:
