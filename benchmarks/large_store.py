@@ -104,40 +104,63 @@ def _seed(url: str, size: HistorySize) -> None:
 def postgres_store(runs: int, keep: bool) -> Iterator[str]:
     """An empty store (runs=0) or a large one, on PostgreSQL; a kept large one is reused."""
     name = f"support_large_{runs}" if runs else f"support_empty_{os.getpid()}"
-    url = postgres_url(name)
-    if not (keep and runs and postgres_exists(name) and seeded(url)):
+
+    def fresh() -> None:
         drop_postgres(name)
         create_postgres(name)
-        _prepare(url)
-        if runs:
-            _seed(url, HistorySize(runs))
-    else:
-        print(f"reusing the seeded database {name}")
-    try:
+
+    with _store(
+        postgres_url(name),
+        runs,
+        keep,
+        f"database {name}",
+        lambda: postgres_exists(name),
+        fresh,
+        lambda: drop_postgres(name),
+    ) as url:
         yield url
-    finally:
-        if not (keep and runs):
-            drop_postgres(name)
 
 
 @contextmanager
 def sqlite_store(runs: int, keep: bool) -> Iterator[str]:
+    """The same on SQLite, a file in the temporary folder (with its WAL and shared-memory files)."""
     folder = Path(tempfile.gettempdir())
     path = folder / (f"support_large_{runs}.sqlite3" if runs else f"support_empty_{os.getpid()}.sqlite3")
-    url = f"sqlite:///{path}"
-    if not (keep and runs and path.exists() and seeded(url)):
-        path.unlink(missing_ok=True)
+
+    def remove() -> None:
+        for leftover in folder.glob(path.name + "*"):
+            leftover.unlink()
+
+    with _store(
+        f"sqlite:///{path}", runs, keep, f"file {path}", path.exists, lambda: path.unlink(missing_ok=True), remove
+    ) as url:
+        yield url
+
+
+@contextmanager
+def _store(
+    url: str,
+    runs: int,
+    keep: bool,
+    kept_as: str,
+    exists: Callable[[], bool],
+    fresh: Callable[[], None],
+    remove: Callable[[], None],
+) -> Iterator[str]:
+    """A store at `url`: reused when a kept large one `exists` and is seeded, else made `fresh`, migrated and
+    seeded with `runs` runs; `remove`d afterwards unless it is a large one to keep."""
+    if keep and runs and exists() and seeded(url):
+        print(f"reusing the seeded {kept_as}")
+    else:
+        fresh()
         _prepare(url)
         if runs:
             _seed(url, HistorySize(runs))
-    else:
-        print(f"reusing the seeded file {path}")
     try:
         yield url
     finally:
         if not (keep and runs):
-            for leftover in folder.glob(path.name + "*"):
-                leftover.unlink()
+            remove()
 
 
 # ---- measuring -------------------------------------------------------------------------------------------------
