@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,9 @@ def _seed(url: str, size: HistorySize) -> None:
     print(f"  seeded in {time.perf_counter() - began:.0f} s")
 
 
+Step = Callable[[], object]  # one step of setting a store up or taking it down (`exists`: its answer counts)
+
+
 @contextmanager
 def postgres_store(runs: int, keep: bool) -> Iterator[str]:
     """An empty store (runs=0) or a large one, on PostgreSQL; a kept large one is reused."""
@@ -109,16 +113,8 @@ def postgres_store(runs: int, keep: bool) -> Iterator[str]:
         drop_postgres(name)
         create_postgres(name)
 
-    with _store(
-        postgres_url(name),
-        runs,
-        keep,
-        f"database {name}",
-        lambda: postgres_exists(name),
-        fresh,
-        lambda: drop_postgres(name),
-    ) as url:
-        yield url
+    exists, remove = partial(postgres_exists, name), partial(drop_postgres, name)
+    yield from _store(postgres_url(name), runs, keep, f"database {name}", exists, fresh, remove)
 
 
 @contextmanager
@@ -131,22 +127,11 @@ def sqlite_store(runs: int, keep: bool) -> Iterator[str]:
         for leftover in folder.glob(path.name + "*"):
             leftover.unlink()
 
-    with _store(
-        f"sqlite:///{path}", runs, keep, f"file {path}", path.exists, lambda: path.unlink(missing_ok=True), remove
-    ) as url:
-        yield url
+    fresh = partial(path.unlink, missing_ok=True)
+    yield from _store(f"sqlite:///{path}", runs, keep, f"file {path}", path.exists, fresh, remove)
 
 
-@contextmanager
-def _store(
-    url: str,
-    runs: int,
-    keep: bool,
-    kept_as: str,
-    exists: Callable[[], bool],
-    fresh: Callable[[], None],
-    remove: Callable[[], None],
-) -> Iterator[str]:
+def _store(url: str, runs: int, keep: bool, kept_as: str, exists: Step, fresh: Step, remove: Step) -> Iterator[str]:
     """A store at `url`: reused when a kept large one `exists` and is seeded, else made `fresh`, migrated and
     seeded with `runs` runs; `remove`d afterwards unless it is a large one to keep."""
     if keep and runs and exists() and seeded(url):
