@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.sql import Executable
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from basics import json_text
 from basics.dialects import Dialect, dialect_of
 from basics.driver_statements import DriverStatements, DriverTransaction, NotDirect
 from basics.postgres_statements import PostgresStatements
@@ -135,7 +136,13 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False, pool: PoolLimits | None = None) -> None:
         self.url = async_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
-        kwargs: dict[str, Any] = {"echo": echo}
+        # Every JSON column is written and read through `basics.json_text` (orjson), the direct path's too: it uses
+        # this engine's type processors and, on PostgreSQL, its psycopg adapters.
+        kwargs: dict[str, Any] = {
+            "echo": echo,
+            "json_serializer": json_text.dumps,
+            "json_deserializer": json_text.loads,
+        }
         self._write_lock = asyncio.Lock()
         if self.is_sqlite:
             path = self._ensure_sqlite_dir()

@@ -5,23 +5,24 @@ each key of every tool's JSON schema) and then encodes it, on every call: about 
 turn went there, most of it on the thirteen tools' schemas and the system prompt, which are the same on every call
 of a prompt version. So the adapter sends the body as JSON it encoded itself: the cached prefix (system prompt and
 tools, with their cache breakpoints) encoded once per prompt version and kept, the rest (model, limits, the
-conversation) encoded with the standard library's C encoder on each call. The bytes are what the SDK would have
-sent for the same request (compact separators, characters as they are); only the key order differs, which JSON
-leaves free.
+conversation) encoded on each call by `basics.json_text` (orjson). The bytes are what the SDK would have sent for the
+same request (compact separators, characters as they are); only the key order and the spelling of some numbers
+differ, which JSON leaves free.
 """
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from basics import json_text
 
 EPHEMERAL = {"type": "ephemeral"}
 MOST_PREFIXES = 64
 """Encoded prefixes kept: one per prompt version and model route in use; a few are live at once."""
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+_encode = json_text.compact
 
 
 def cached_prefix(system: str, tools: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
