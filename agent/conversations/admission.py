@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, Update, bindparam, column, func, text
+from sqlalchemy import CTE, Row, Select, Update, bindparam, column, func, text
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -53,6 +53,10 @@ _AFTER_CLAIM = "EXISTS (SELECT 1 FROM claim)"
 """Writes that ride on the claim's statement wait for it (and do nothing when it claimed nothing): the
 conversation's row is always locked first, so a turn that starts never holds the counters while it waits for a
 turn of the same conversation that is closing (that would be a lock cycle)."""
+
+_AFTER_TAKEN = "EXISTS (SELECT 1 FROM taken)"
+"""The spend reservation of a turn started in one statement waits for the rate token: with no transaction to roll
+back, a message over the limit must reserve nothing."""
 
 _LEFT = text("SELECT REFILLED FROM chat_allowances WHERE scope = :scope".replace("REFILLED", _REFILLED))
 
@@ -92,6 +96,16 @@ CONVERSATION_IF_ALLOWED = text(
 ).bindparams(bindparam("created_at", type_=UTCDateTime()))
 """PostgreSQL: take a token of the customer's new-conversation allowance and store the conversation, in one
 statement (its own transaction); no row back means the allowance is used up and nothing was stored."""
+
+
+def _outcome(claim: CTE, taken: CTE, reserved: CTE | None) -> list[Any]:
+    """The columns of a statement that claims and admits: whether the token was taken (`token`), the scopes that
+    took the reservation (`reserved`), and the claim's own columns (`claimed` and what it saw; NULL when it
+    claimed nothing)."""
+    outcome = [select(func.count()).select_from(taken).scalar_subquery().label("token")]
+    if reserved is not None:
+        outcome.append(select(func.string_agg(reserved.c.scope, ",")).scalar_subquery().label("reserved"))
+    return [*outcome, *(select(c).scalar_subquery().label(c.name) for c in claim.c)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,14 +161,40 @@ class Admission:
             claimed = (await session.exec(claim, params=claim_values)).first()
             alone = await self.take_alone(session, customer_id, now, run_id) if claimed is not None else None
             return claimed, alone
-        values = {**claim_values, **self._rate_params(customer_id, now)}
-        if self.spend is not None:
-            values.update(self.spend.reservation_values(customer_id, now.date(), run_id))
+        values = self.values(claim_values, customer_id, now, run_id)
         row = (await session.exec(self._starting(claim), params=values)).one()  # type: ignore[call-overload]
         if row.claimed is None:
             return None, None
+        return row, self.taken(row)
+
+    def values(self, claim_values: dict[str, Any], customer_id: str, now: datetime, run_id: str) -> dict[str, Any]:
+        """The values of the claim, the rate token and the spend reservation, for the statements that take them
+        together."""
+        values = {**claim_values, **self._rate_params(customer_id, now)}
+        if self.spend is not None:
+            values.update(self.spend.reservation_values(customer_id, now.date(), run_id))
+        return values
+
+    def taken(self, row: Row[Any]) -> Taken:
+        """What a statement that took the token and the reservation together came back with (its `token` and
+        `reserved` columns: see `_outcome`)."""
         scopes = set(row.reserved.split(",")) if self.spend is not None and row.reserved else set()
-        return row, Taken(bool(row.token), scopes)
+        return Taken(bool(row.token), scopes)
+
+    def admitting(self, claim: Update) -> tuple[list[CTE], list[Any]]:
+        """PostgreSQL, for a turn started in one statement without a transaction of its own
+        (`agent.conversations.postgres_writes`): the claim, then the rate token only if it claimed, then the spend
+        reservation only if the token was taken, as CTEs in that order (each names the one before it: the
+        conversation's row is locked first, as everywhere), to be added to the statement in this order (PostgreSQL
+        lets a CTE name only those before it), and the columns that say what was taken (`taken`). The writes
+        that store the turn wait for the token, the second."""
+        claim_cte = claim.cte("claim")
+        taken = self._taking[_AFTER_CLAIM].columns(column("tokens")).cte("taken")
+        reserved = None
+        if self.spend is not None:
+            reserved = self.spend.reserving(_AFTER_TAKEN).columns(column("scope")).cte("reserved")
+        ctes = [claim_cte, taken] if reserved is None else [claim_cte, taken, reserved]
+        return ctes, _outcome(claim_cte, taken, reserved)
 
     def _starting(self, claim: Update) -> Select[Any]:
         """PostgreSQL: the claim, the rate token and the spend reservation as one statement, built once per claim
@@ -164,13 +204,12 @@ class Admission:
     def _start_statement(self, claim: Update) -> Select[Any]:
         claim_cte = claim.cte("claim")
         taken = self._taking[_AFTER_CLAIM].columns(column("tokens")).cte("taken")
-        fields = [select(c).scalar_subquery().label(c.name) for c in claim_cte.c]
-        outcome = [select(func.count()).select_from(taken).scalar_subquery().label("token")]
+        reserved = None
         if self.spend is not None:
             reserved = self.spend.reserving(_AFTER_CLAIM).columns(column("scope")).cte("reserved")
-            outcome.append(select(func.string_agg(reserved.c.scope, ",")).scalar_subquery().label("reserved"))
         # The claim first: PostgreSQL lets a CTE name only those before it.
-        return select(*outcome, *fields).add_cte(claim_cte)
+        statement: Select[Any] = select(*_outcome(claim_cte, taken, reserved)).add_cte(claim_cte)
+        return statement
 
     async def take_alone(self, session: AsyncSession, customer_id: str, now: datetime, run_id: str) -> Taken:
         """The rate token and the spend reservation, as statements of their own."""

@@ -1,34 +1,111 @@
 """PostgreSQL's write paths for a turn: each start and each close as one statement (its own transaction), the
 writes as common table expressions on one snapshot, all or nothing. The generic paths they replace are
-`generic_writes`'s; a hand-off's close, which reads what it opens, stays there."""
+`generic_writes`'s; a hand-off's close, which reads what it opens, stays there.
+
+A customer's message starts its turn in one round trip (`PostgresWrites.start_alone`): claim, admission, run,
+message, events and history, where a transaction of four round trips (BEGIN, the claim with admission, the run
+with its message, COMMIT) did the same. A claim that must be taken over from a dead run goes the long way, in a
+session (`agent.conversations.store`), where `start` stores the run and its message."""
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-from sqlalchemy import BindParameter, String, bindparam, func, null
+from sqlalchemy import BindParameter, String, bindparam, exists, func, insert, literal, null
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agent.conversations import feed
-from agent.conversations.admission import CONVERSATION_IF_ALLOWED, Allowance
+from agent.conversations.admission import CONVERSATION_IF_ALLOWED, Admission, Allowance
+from agent.conversations.claims import FOR_MESSAGE, SO_FAR
 from agent.conversations.generic_writes import GenericWrites
 from agent.conversations.steps import StepRecord
 from agent.conversations.tables import Approval, ChatMessage, Run
-from agent.conversations.turns import ConversationSoFar, storing
+from agent.conversations.turns import (
+    BIND_IDEMPOTENT_RUN,
+    MESSAGES,
+    RELEASE,
+    RUNS,
+    ConversationSoFar,
+    StartedTurn,
+    storing,
+)
 from agent.held.handoffs import HandoffNote
 from agent.held.status import RunStatus
 from agent.models.base import Message
 from agent.quality.run_flags import Flag
 from basics.batched import Bound, Write, built_once, merged
+from basics.database import Database
 
 _STARTS: dict[Hashable, Any] = {}
 _CLOSES: dict[Hashable, Any] = {}
 
 
 class PostgresWrites(GenericWrites):
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        self._starting_alone: dict[Hashable, Any] = {}
+        """The one-statement starts, per admission (its limits shape the SQL) and with or without an idempotency
+        key."""
+
+    async def start_alone(
+        self,
+        admission: Admission,
+        run: Run,
+        claiming: dict[str, Any],
+        message: ChatMessage,
+        idempotency_key: str | None,
+    ) -> StartedTurn | None:
+        """A customer's message and its run started in one statement, which is its own transaction (no BEGIN or
+        COMMIT around it): the claim, the rate token, the spend reservation, the run, the message, their feed
+        events, the history and the idempotency key's binding, each write waiting on the one before it, so a
+        message that is refused stores nothing of its own. None when the claim took nothing (nothing else ran
+        either): the caller takes the conversation over in a session, or finds it busy, owned or not there.
+
+        What is left to do after it, rarely: a message over the rate limit leaves the conversation claimed, and
+        it is given back by a second statement before the refusal; a reservation one counter refused while the
+        other took it is given back by one (the run holds nothing, `DailySpend.judged`). PostgreSQL cannot
+        change one row twice in one statement, so neither can ride on this one."""
+        customer, now = run.customer_id, run.started_at
+        statement = built_once(
+            self._starting_alone,
+            (admission, idempotency_key is not None),
+            lambda: _start_alone_statement(admission, idempotency_key is not None),
+        )
+        row_values = {column.name: getattr(run, column.name) for column in RUNS.columns}
+        message_values = message.model_dump(exclude={"id"})
+        events = [feed.message_created_pending(message), feed.run_started(run)]  # as `_start_alone_statement` has them
+        values = {
+            **admission.values(claiming, customer, now, run.id),
+            **{f"run_{name}": value for name, value in row_values.items()},
+            **{f"message_{name}": value for name, value in message_values.items()},
+            **feed.event_values(events, "event"),
+            "history_conversation_id": run.conversation_id,
+        }
+        if idempotency_key is not None:
+            values |= {"idempotent_customer": customer, "idempotent_key": idempotency_key, "idempotent_run": run.id}
+        (row,) = await self.database.execute_alone(statement, values)
+        if row.claimed is None:
+            return None
+        taken = admission.taken(row)
+        if not taken.token:
+            release = {"release_conversation_id": run.conversation_id, "release_run_id": run.id}
+            await self.database.execute_alone(RELEASE, release)
+            async with self.database.session(readonly=True) as session:
+                raise await admission.chat.refusal(session, customer, now)
+        spent = None
+        if admission.spend is not None:
+            spent, give_back = admission.spend.judged(customer, now.date(), taken.reserved)
+            if give_back is not None:
+                await self.database.execute_alone(give_back.statement, give_back.values)
+            run.reserved_micro_usd = 0 if spent else admission.spend.reservation_micro_usd
+        message.id = row.message_id
+        so_far = ConversationSoFar(**{name: bool(row._mapping[name]) for name in SO_FAR})
+        history = None if so_far.loose_messages else _history(row.history)
+        return StartedTurn(run, message, spent, so_far, history)
+
     async def create_conversation(self, allowance: Allowance, params: dict[str, Any], row: dict[str, Any]) -> None:
         """The allowance taken and the conversation stored in one statement."""
         if await self.database.execute_alone(CONVERSATION_IF_ALLOWED, {**params, **row}):
@@ -130,6 +207,46 @@ def _close_statement(
     return select(reply_id.label("reply_id")).add_cte(
         *ctes, *([stored] if stored is not None else []), stored_events.cte("events")
     )
+
+
+def _start_alone_statement(admission: Admission, with_key: bool) -> Any:
+    """The statement `PostgresWrites.start_alone` runs: what `Admission.admitting` takes, then the run (only if
+    the token was taken, holding the reservation if both counters took it), the message (only if the run was
+    stored), their events (likewise; drawn after the claim holds the conversation's row) and the key's binding.
+    Its columns: what was taken and claimed, the message's id and the history before this turn."""
+    admitting, outcome = admission.admitting(FOR_MESSAGE)
+    taken = admitting[1]
+    computed = {"reserved_micro_usd": admission.spend.held_in_sql(admitting[2])} if admission.spend else {}
+    run = _row_if(RUNS, "run", taken, computed=computed, returning="id").cte("run")
+    message = _row_if(MESSAGES, "message", run, returning="id", skip=("id",)).cte("message")
+    events = feed.insert_after(2, "event", pending=0, message_id=message.c.id, gate=message).cte("events")
+    bound: list[Any] = []
+    if with_key:
+        bound.append(BIND_IDEMPOTENT_RUN.where(exists(select(literal(1)).select_from(run))).cte("idempotent"))
+    stored = select(message.c.id).scalar_subquery().label("message_id")
+    history = _transcripts(bindparam("history_conversation_id", type_=String())).label("history")
+    return select(*[*outcome, stored, history]).add_cte(*admitting, run, message, events, *bound)
+
+
+def _row_if(
+    table: Any,
+    prefix: str,
+    gate: Any,
+    *,
+    computed: dict[str, Any] | None = None,
+    returning: str | None = None,
+    skip: tuple[str, ...] = (),
+) -> Any:
+    """One row of `table` (every column but `skip`, each the parameter `{prefix}_{column}` unless `computed`
+    gives it as SQL), inserted only if `gate` (a CTE) returned a row."""
+    names = [column.name for column in table.columns if column.name not in skip]
+    chosen = computed or {}
+    values = [
+        (chosen[name] if name in chosen else bindparam(f"{prefix}_{name}", type_=table.c[name].type)).label(name)
+        for name in names
+    ]
+    statement = insert(table).from_select(names, select(*values).where(exists(select(literal(1)).select_from(gate))))
+    return statement.returning(table.c[returning]) if returning else statement
 
 
 def _start_statement(run: Write, message: Write, events: int, pending: int | None, with_history: bool) -> Any:

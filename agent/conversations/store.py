@@ -172,7 +172,7 @@ class RunStore:
         idempotency_key: str | None = None,
     ) -> StartedTurn:
         """Store the customer's message and a running run, after claiming the conversation and admitting the
-        message (chat rate limit, daily spend reservation), all in one transaction.
+        message (chat rate limit, daily spend reservation), all in one transaction (`PostgresWrites.start_alone`).
 
         The claim is one conditional update, so two messages racing on one conversation cannot both start a
         run; the loser gets `ConversationBusy` and nothing of its message is stored (the client is told to
@@ -191,17 +191,25 @@ class RunStore:
             worker_id=self.lease.worker_id if self.lease else None,
         )
         claiming = claim_values(conversation, run.id, now)
-        # On the direct path (`basics.driver_statements`) as a rule; a claim to take over from a dead run goes the
-        # long way, in a session: the direct attempt rolls back first (`TakeOverFirst`).
+        message = ChatMessage(
+            conversation_id=conversation.id, run_id=run.id, role="customer", content=clean_text(content), created_at=now
+        )
+        if isinstance(self.writes, PostgresWrites):  # in one statement, unless the claim must be taken over
+            started = await self.writes.start_alone(self.admission, run, claiming, message, idempotency_key)
+            if started is not None:
+                return started
+        # Elsewhere on the direct path (`basics.driver_statements`) as a rule. A claim to take over from a dead run
+        # goes the long way, in a session: the direct attempt rolls back first (`TakeOverFirst`).
         return await self.database.write(
-            lambda statements: self._start(statements, conversation, content, run, claiming, idempotency_key)
+            lambda statements: self._start(statements, conversation, message, run, claiming, idempotency_key),
+            direct=not isinstance(self.writes, PostgresWrites),
         )
 
     async def _start(
         self,
         session: AsyncSession | DriverTransaction,
         conversation: Conversation | ConversationRef,
-        content: str,
+        message: ChatMessage,
         run: Run,
         claiming: dict[str, Any],
         idempotency_key: str | None,
@@ -222,13 +230,6 @@ class RunStore:
             taken = await self.admission.take_alone(session, customer, now, run.id)
         admitted = await self.admission.decide(statements, customer, now, taken)
         run.reserved_micro_usd = admitted.reserved_micro_usd
-        message = ChatMessage(
-            conversation_id=conversation.id,
-            run_id=run.id,
-            role="customer",
-            content=clean_text(content),
-            created_at=now,
-        )
         store_run = insert_row(RUNS, {column.name: getattr(run, column.name) for column in RUNS.columns}, "run")
         history = await self.writes.start(statements, run, store_run, message, so_far)
         if idempotency_key is not None:

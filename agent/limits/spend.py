@@ -29,7 +29,7 @@ import zlib
 from datetime import date
 from typing import Any
 
-from sqlalchemy import TextClause, text
+from sqlalchemy import CTE, BigInteger, ColumnElement, TextClause, bindparam, case, func, literal, select, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from basics.batched import Bound, run
@@ -126,6 +126,7 @@ class DailySpend:
 
     def reservation_values(self, customer_id: str, day: date, run_id: str) -> dict[str, Any]:
         return {
+            "held_reservation": self.reservation_micro_usd,
             "customer_scope": customer_scope(customer_id),
             "preferred": self.stripe_of(run_id),
             "day": day,
@@ -145,17 +146,33 @@ class DailySpend:
     async def admitted(self, session: AsyncSession, customer_id: str, day: date, taken: set[str]) -> str | None:
         """What a reservation that came back with the scopes `taken` means: None when both counters took it, else
         the budget that is used up, after giving back what the other counter took."""
+        spent, give_back = self.judged(customer_id, day, taken)
+        if give_back is not None:
+            await run(session, give_back)
+        return spent
+
+    def judged(self, customer_id: str, day: date, taken: set[str]) -> tuple[str | None, Bound | None]:
+        """What a reservation that came back with the scopes `taken` means: the budget that is used up (None when
+        both counters took it), and the write that gives back what one counter took while the other refused (None
+        when there is nothing to give back)."""
+        if len(taken) == 2:
+            return None, None
         amount = self.reservation_micro_usd
         scope = customer_scope(customer_id)
         stripe = next((taken_scope for taken_scope in taken if is_store_scope(taken_scope)), None)
-        if len(taken) == 2:
-            return None
-        # Give back what one counter took while the other refused.
+        spent = "customer_daily_cost" if scope not in taken else "store_daily_cost"
+        if not taken:
+            return spent, None
         given_back = _adjustment(
             customer_id, day, stripe or STORE_SCOPE, -amount if scope in taken else 0, -amount if stripe else 0
         )
-        await run(session, Bound(_ADJUSTING, given_back))
-        return "customer_daily_cost" if scope not in taken else "store_daily_cost"
+        return spent, Bound(_ADJUSTING, given_back)
+
+    def held_in_sql(self, reserved: CTE) -> ColumnElement[int]:
+        """PostgreSQL: what a run holds once `reserved` (the CTE of `reserving`, returning the scopes that took
+        the reservation) has run, as `judged` decides it: its reservation when both counters took it, else 0."""
+        both = select(func.count()).select_from(reserved).scalar_subquery() == 2
+        return case((both, bindparam("held_reservation", type_=BigInteger())), else_=literal(0, BigInteger()))
 
     def settlement(self, customer_id: str, day: date, run_id: str, reserved: int, spent: int) -> Bound | None:
         """The write that swaps a run's reservation for what it spent, for the transaction that closes the run

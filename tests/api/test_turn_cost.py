@@ -1,11 +1,10 @@
 """What one chat turn asks of the database, and that the batching behind it loses nothing.
 
 On PostgreSQL a read-only tool turn (one `get_order_details` call and an answer) starts in one statement (claim,
-rate token, spend reservation), stores its run and message in one (which also reads the history), reads the
-order, and closes in one (run, steps, the read's audit row, reply, release, spend settlement), which is its own
-transaction: 4 statements and 1 commit. The conversation feed's events ride on the same statements: the start's
-read the message's id from its insert, the close's are drawn after the release that holds the conversation's row
-(which orders the feed's ids).
+rate token, spend reservation, run, message, and the history), reads the order, and closes in one (run, steps, the
+read's audit row, reply, release, spend settlement), each its own transaction: 3 statements, and no BEGIN or COMMIT.
+The conversation feed's events ride on the same statements: the start's read the message's id from its insert,
+the close's are drawn after the release that holds the conversation's row (which orders the feed's ids).
 
 The tests also check that everything those statements carry is stored, and that a
 conversation that is not the customer's is refused though no statement of its own reads it first.
@@ -28,8 +27,8 @@ from testkit.statements import counting
 
 JAMES = "james_li_5688"
 QUIET = {"SUPPORT_WORKER_LEASE_S": 600, "SUPPORT_APPROVAL_SWEEP_S": 3600}
-TURN = 4
-"""Claim with admission; run, message, history and the start's events; the order read; the batched close with
+TURN = 3
+"""The start (claim, admission, run, message, history and their events); the order read; the batched close with
 its events."""
 
 
@@ -40,7 +39,7 @@ def order_turns(count: int) -> ScriptedModel:
     return model
 
 
-async def test_a_read_only_tool_turn_costs_four_statements_feed_included_on_postgresql(
+async def test_a_read_only_tool_turn_costs_three_statements_feed_included_on_postgresql(
     database_url: str,
 ) -> None:
     async with running_service(database_url, order_turns(3), SUPPORT_CHAT_PER_MINUTE=50, **QUIET) as service:
@@ -69,13 +68,13 @@ async def test_a_read_only_tool_turn_costs_four_statements_feed_included_on_post
                 )
             ).all()
     if engine.dialect.name == "postgresql":
-        assert (first.statements, first.commits) == (TURN, 1), first.texts
-        # A later message also reads the history the model is shown, in the statement that stores the message.
-        assert (second.statements, second.commits) == (TURN, 1), second.texts
-        # The start's transaction, on the direct path; the order's read and the close are statements alone there.
-        # A start that had to be done again in a session (one of its statements refused by the direct path) would
-        # show as one more, though it ran the same statements, and so would a read through the ORM session.
-        assert first.transactions == second.transactions == 1
+        assert (first.statements, first.commits) == (TURN, 0), first.texts
+        # A later message also reads the history the model is shown, in the statement that starts its turn.
+        assert (second.statements, second.commits) == (TURN, 0), second.texts
+        # Three statements alone on the direct path, none in a transaction of ours. A start that went the long way
+        # (a session, or a transaction of several statements) would show as one, and so would a read through the
+        # ORM session.
+        assert first.transactions == second.transactions == 0
     else:
         assert first.commits == second.commits == 2
         # The start and the close, each a transaction on the direct path; the order's read is a statement alone.
