@@ -8,7 +8,8 @@ turn can take no less than 2 x the delay, and the ideal rate is N / (2 x delay) 
 
 For each N it prints turns/s against that ideal, the latency the service adds to a turn (p50, p99), errors,
 the service's CPU time per turn (all its processes, from /proc), the most connections the fake held at once,
-the driver's and the fake's own CPU per turn (so a run shows neither set the pace), and how many of the driver's
+the driver's and the fake's own CPU per turn (so a run shows neither set the pace), PostgreSQL's when it runs on
+this host (it shares the same cores: a statement saved is CPU saved there too), and how many of the driver's
 connections each worker held. With `--peer` the same load also goes to a bare pydantic-ai agent
 (`benchmarks/load/peer_app.py`; needs the `bench` extra) and the ratio is printed. A level lasts a few seconds,
 and one run of it moves with whatever else the machine does: `--repeat R` runs each level R times, every repeat
@@ -75,6 +76,8 @@ class Level:
     failures: Counter[str]
     driver_cpu_s: float
     fake_cpu_s: float
+    database_cpu_s: float | None
+    """PostgreSQL's own processes on this host, for the level; None when none are seen (SQLite, another host)."""
     connections_per_worker: list[int]
 
     def turns_per_s(self) -> float:
@@ -100,6 +103,25 @@ def process_tree_cpu_s(pid: int) -> float:
             continue
         total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
     return total
+
+
+def postgres_cpu_s() -> float | None:
+    """User + system CPU of the PostgreSQL server on this host: its live processes (found by name) and the
+    backends that have exited (their parent, the postmaster, keeps their times). None when it does not run here."""
+    servers: dict[int, list[str]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, _, rest = stat.read_text().rpartition(") ")
+        except OSError:
+            continue
+        if head.partition(" (")[2] == "postgres":
+            servers[int(stat.parent.name)] = rest.split()
+    if not servers:
+        return None
+    # After "pid (name) ", the fields run from state (3): ppid is 4, utime 14, stime 15, cutime 16, cstime 17.
+    ticks = sum(int(fields[11]) + int(fields[12]) for fields in servers.values())
+    ticks += sum(int(fields[13]) + int(fields[14]) for fields in servers.values() if int(fields[1]) not in servers)
+    return ticks / CLOCK_TICKS
 
 
 def _tree(pid: int) -> Iterator[int]:
@@ -190,7 +212,7 @@ async def drive(base_url: str, pid: int, fake_url: str, n: int, turns: int, mode
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as http:
         async with http.get(f"{fake_url}/stats") as answer:
             fake_before = (await answer.json())["cpu_s"]
-        cpu_before, driver_before = process_tree_cpu_s(pid), time.process_time()
+        cpu_before, driver_before, database_before = process_tree_cpu_s(pid), time.process_time(), postgres_cpu_s()
         started_at = time.perf_counter()
         await asyncio.gather(
             *(
@@ -200,6 +222,8 @@ async def drive(base_url: str, pid: int, fake_url: str, n: int, turns: int, mode
         )
         seconds = time.perf_counter() - started_at
         cpu, driver_cpu = process_tree_cpu_s(pid) - cpu_before, time.process_time() - driver_before
+        database_after = postgres_cpu_s()
+        database_cpu = None if database_before is None or database_after is None else database_after - database_before
         port = int(base_url.rsplit(":", 1)[1])
         shares = [sockets_on_port(member, port)["ESTABLISHED"] for member in _tree(pid)]
         async with http.get(f"{fake_url}/stats") as answer:
@@ -214,6 +238,7 @@ async def drive(base_url: str, pid: int, fake_url: str, n: int, turns: int, mode
         failures,
         driver_cpu,
         stats["cpu_s"] - fake_before,
+        database_cpu,
         [share for share in shares if share],
     )
 
@@ -228,8 +253,9 @@ def report(name: str, level: Level, model_s: float) -> None:
         f"p99 {p99 * 1000:6.0f} ms  errors {level.errors}  CPU/turn {level.cpu_s / level.turns * 1000:5.1f} ms  "
         f"connections per worker {'/'.join(map(str, level.connections_per_worker))}; "
         f"fake held <= {level.fake_most_open} connections; "
-        f"driver {level.driver_cpu_s / level.turns * 1000:.1f} ms, fake {level.fake_cpu_s / level.turns * 1000:.1f} ms "
-        "of CPU per turn",
+        f"driver {level.driver_cpu_s / level.turns * 1000:.1f} ms, fake {level.fake_cpu_s / level.turns * 1000:.1f} ms"
+        + ("" if level.database_cpu_s is None else f", PostgreSQL {level.database_cpu_s / level.turns * 1000:.1f} ms")
+        + " of CPU per turn",
         flush=True,
     )
     for why, count in level.failures.most_common(5):
