@@ -212,6 +212,11 @@ async def test_forty_simultaneous_messages_get_exactly_the_per_minute_limit(
     assert all(int(a.headers["Retry-After"]) >= 1 for a in answers if a.status_code == 429)
     stored = scalar(database_url, "SELECT count(*) FROM messages WHERE role = 'customer'")
     assert stored == 20
+    # The refused twenty hold nothing: no conversation is left claimed, and the day's spend is what the twenty runs
+    # cost, without a reservation of a refused message in it.
+    assert scalar(database_url, "SELECT count(*) FROM conversations WHERE active_run_id IS NOT NULL") == 0
+    spent = scalar(database_url, "SELECT sum(used_micro_usd) FROM spend_days WHERE scope = 'customer:james_li_5688'")
+    assert spent == scalar(database_url, "SELECT sum(cost_micro_usd) FROM runs")
 
 
 async def test_simultaneous_turns_spend_past_the_daily_budget_by_at_most_one_reservation(
