@@ -53,7 +53,7 @@ from basics.ids import new_id
 from basics.principal import Principal
 from policies.audit import PolicyDecisionRecord
 from tools.errors import NotFound
-from tools.store.sanitize import clean_json, clean_text
+from tools.store.sanitize import clean_text, storable_json
 
 __all__ = [
     "INTERRUPTED",
@@ -333,7 +333,7 @@ class RunStore:
         values: dict[str, Any] = {
             "status": status,
             "reply": clean_text(reply) if reply else reply,
-            "transcript": clean_json(transcript),
+            "transcript": storable_json(transcript),
             "finished_at": now,
             "model_calls": totals.model_calls,
             "input_tokens": totals.input_tokens,
@@ -359,8 +359,8 @@ class RunStore:
         events: list[feed.Event] = []
         if steps:
             for step in steps:
-                step.arguments = clean_json(step.arguments)
-                step.result = clean_json(step.result)
+                step.arguments = storable_json(step.arguments)
+                step.result = storable_json(step.result)
             writes.append(insert_rows(Step.__table__, [step.row() for step in steps], "step"))  # type: ignore[attr-defined]
             events.extend(feed.tools_finished(run, steps))
         if decisions:

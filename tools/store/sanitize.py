@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 _INVISIBLE_RANGES = (
     (0x00, 0x08),  # C0 controls, but tab and line feed
     (0x0B, 0x1F),
@@ -51,6 +53,19 @@ def clean_json(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [clean_json(v) for v in value]
     return value
+
+
+def storable_json(value: Any) -> Any:
+    """`value` itself when it is storable as it is, else `clean_json(value)`: for a value only read afterwards (a
+    run's transcript as it is stored, a request's history as it is sent), where a copy of every string and container
+    of it, on every model call and every close, was wasted work. Whether it is storable is checked by encoding it in
+    C: the encoder refuses a lone surrogate (and a key that is not a string), and writes a NUL as an escape."""
+    try:
+        if b"\\u0000" not in orjson.dumps(value):
+            return value
+    except orjson.JSONEncodeError:
+        pass
+    return clean_json(value)
 
 
 def refuse_unstorable(value: str) -> str:

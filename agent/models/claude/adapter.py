@@ -62,7 +62,7 @@ from agent.models.claude import catalog as claude_catalog
 from agent.models.claude.body import EPHEMERAL, BodyEncoder, cached_prefix, request_span_attributes
 from agent.models.claude.errors import translate
 from agent.telemetry.recording import records_spans
-from tools.store.sanitize import clean_json
+from tools.store.sanitize import storable_json
 
 STREAM_MODELS: tuple[type, ...] = (
     ParsedMessage[ResponseFormatT],  # type: ignore[valid-type]
@@ -264,7 +264,7 @@ class AnthropicModel:
             "max_tokens": min(request.max_tokens + room, plan.model.max_output),
             # Whatever the history holds (a customer's lone surrogate, a tool result's odd text), the request must
             # be encodable: a request the SDK cannot send is our input's fault, not the provider's.
-            "messages": with_history_breakpoints(clean_json([m.to_json() for m in request.messages])),
+            "messages": with_history_breakpoints(storable_json([m.to_json() for m in request.messages])),
         }
         if thinking is not None:
             params["thinking"] = thinking
