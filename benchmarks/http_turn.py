@@ -28,8 +28,8 @@ them for prompt caching), `max_tokens` 1024, and a whole JSON message back, not 
 The driver is one aiohttp session per side with one kept-alive connection each, sending the same request and
 reading the same way; its CPU per turn is printed for each side so a difference in the client shows. Per round
 it prints the median wall time of a turn for each side and their ratio, and each server's CPU per turn (every
-process of it, from /proc; for the service on PostgreSQL also the database server's processes that serve its
-connections, which a wall time includes and a process tree does not); then the medians over the rounds, the
+process of it, from /proc; for the service on PostgreSQL also the database server's, which a wall time includes
+and a process tree does not: `benchmarks/load/cpu.py`); then the medians over the rounds, the
 ratio of the medians, and the median and range of the rounds' ratios. The fake counts the model calls, so each
 side's calls per turn are printed too.
 
@@ -55,11 +55,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from api.auth import mint_token
+from benchmarks.load.cpu import postgres_cpu_s, process_tree_cpu_s
 from benchmarks.load.launch import (
     PEER_HEALTH,
     SERVICE_HEALTH,
@@ -69,7 +69,7 @@ from benchmarks.load.launch import (
     service_command,
     service_env,
 )
-from benchmarks.throughput import SECRET, customers_with_orders, process_tree_cpu_s, started
+from benchmarks.throughput import SECRET, customers_with_orders, started
 from testkit.databases import empty_postgres
 from testkit.server import free_port
 
@@ -107,7 +107,7 @@ class Side:
     """One server and the driver's client for it: one kept-alive connection, customers whose tokens are minted
     once, and what its turns of the current round took."""
 
-    def __init__(self, server: Server, database_cpu_s: Callable[[], float] | None = None) -> None:
+    def __init__(self, server: Server, database_cpu_s: Callable[[], float | None] | None = None) -> None:
         self.server = server
         self.database_cpu_s = database_cpu_s
         self.people = customers_with_orders()
@@ -142,7 +142,7 @@ class Side:
         self.driver_cpu_s = 0.0
         self.model_calls = 0
         self.cpu_before = process_tree_cpu_s(self.server.pid)
-        self.database_before = self.database_cpu_s() if self.database_cpu_s else 0.0
+        self.database_before = (self.database_cpu_s() or 0.0) if self.database_cpu_s else 0.0
 
     async def turn(self) -> None:
         conversation, person, content = self.waiting.pop()
@@ -159,7 +159,9 @@ class Side:
     def block(self) -> Block:
         per_turn = 1000 / len(self.wall_ms)
         cpu = process_tree_cpu_s(self.server.pid) - self.cpu_before
-        database = None if self.database_cpu_s is None else (self.database_cpu_s() - self.database_before) * per_turn
+        database = (
+            None if self.database_cpu_s is None else ((self.database_cpu_s() or 0.0) - self.database_before) * per_turn
+        )
         calls = self.model_calls / len(self.wall_ms)
         return Block(self.wall_ms, cpu * per_turn, database, self.driver_cpu_s * per_turn, calls)
 
@@ -247,24 +249,12 @@ def summarise(service: list[Block], peer: list[Block], turns: int) -> None:
     )
 
 
-@contextmanager
-def postgres_backends_cpu(database_url: str) -> Iterator[Callable[[], float]]:
-    """The CPU so far of the PostgreSQL server processes serving the service's connections (not counted in the
-    service's own: a turn's statements are parsed, planned and run there). Backends are looked up at each reading,
-    so connections the service opens later count too; one that closed in between takes its CPU with it."""
-    with psycopg.connect(database_url, autocommit=True) as watcher:
-
-        def cpu_s() -> float:
-            rows = watcher.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            ).fetchall()
-            return sum(process_tree_cpu_s(int(pid)) for (pid,) in rows)
-
-        yield cpu_s
-
-
 async def compare(
-    service: Server, peer: Server, fake_url: str, args: argparse.Namespace, database_cpu_s: Callable[[], float] | None
+    service: Server,
+    peer: Server,
+    fake_url: str,
+    args: argparse.Namespace,
+    database_cpu_s: Callable[[], float | None] | None,
 ) -> None:
     ours, theirs, fake = Side(service, database_cpu_s), Side(peer), FakeModel(fake_url)
     try:
@@ -321,7 +311,7 @@ def main() -> None:
             peer = peer_command(peer_port, args.workers)
             theirs = running.enter_context(started(peer, peer_env(fake_url), logs / "peer.log", peer_url + PEER_HEALTH))
             servers = Server("service", service_url, ours.pid), Server("peer", peer_url, theirs.pid)
-            database_cpu_s = None if args.sqlite else running.enter_context(postgres_backends_cpu(database_url))
+            database_cpu_s = None if args.sqlite or postgres_cpu_s() is None else postgres_cpu_s
             asyncio.run(compare(*servers, fake_url, args, database_cpu_s))
 
 

@@ -44,6 +44,7 @@ import psycopg
 from api.idempotency import IdempotencyKeys
 from basics.clock import utcnow
 from basics.database import Database
+from benchmarks.load.cpu import process_tree_cpu_s
 from policies.rules import received_within, refunds_since
 from testkit.databases import (
     POSTGRES_ADMIN_URL,
@@ -69,7 +70,6 @@ LIMITS: dict[str, Any] = {
 """The allowance buckets and the customer's daily spend are on (they are read and written every turn) and never run
 out, on a kept store either, whose customer spends on every run of the benchmark: this measures a turn, not the
 limits."""
-TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -162,14 +162,7 @@ def _server_processes(url: str) -> list[int]:
 
 
 def _cpu_of(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total * TICK_S
+    return sum(process_tree_cpu_s(pid) for pid in pids)
 
 
 async def _phase(service: ServiceClient, phase: Phase, pids: list[int], turns: list[tuple[str, str | None]]) -> None:

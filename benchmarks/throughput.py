@@ -48,6 +48,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from api.auth import mint_token
+from benchmarks.load.cpu import postgres_cpu_s, process_tree, process_tree_cpu_s
 from benchmarks.load.launch import (
     PEER_HEALTH,
     SERVICE_HEALTH,
@@ -62,7 +63,6 @@ from testkit.server import free_port, sockets_on_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "throughput-benchmark-secret-0123456789abcdef"  # noqa: S105 - the benchmark's own throwaway service
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -91,47 +91,6 @@ class Level:
 def customers_with_orders() -> list[tuple[str, str]]:
     users = json.loads((ROOT / "fixtures" / "db.json").read_text())["users"]
     return [(user_id, user["orders"][0]) for user_id, user in users.items() if user.get("orders")]
-
-
-def process_tree_cpu_s(pid: int) -> float:
-    """User + system CPU of a process and all its descendants that are alive (uvicorn's workers)."""
-    total = 0.0
-    for member in _tree(pid):
-        try:
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-    return total
-
-
-def postgres_cpu_s() -> float | None:
-    """User + system CPU of the PostgreSQL server on this host: its live processes (found by name) and the
-    backends that have exited (their parent, the postmaster, keeps their times). None when it does not run here."""
-    servers: dict[int, list[str]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            head, _, rest = stat.read_text().rpartition(") ")
-        except OSError:
-            continue
-        if head.partition(" (")[2] == "postgres":
-            servers[int(stat.parent.name)] = rest.split()
-    if not servers:
-        return None
-    # After "pid (name) ", the fields run from state (3): ppid is 4, utime 14, stime 15, cutime 16, cstime 17.
-    ticks = sum(int(fields[11]) + int(fields[12]) for fields in servers.values())
-    ticks += sum(int(fields[13]) + int(fields[14]) for fields in servers.values() if int(fields[1]) not in servers)
-    return ticks / CLOCK_TICKS
-
-
-def _tree(pid: int) -> Iterator[int]:
-    yield pid
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except FileNotFoundError:
-        return
-    for child in children:
-        yield from _tree(int(child))
 
 
 @contextmanager
@@ -202,9 +161,12 @@ async def one_conversation(
             failures[why] += 1
 
 
-async def drive(base_url: str, pid: int, fake_url: str, n: int, turns: int, model_s: float) -> Level:
-    """One level: `n` conversations at once. The driver is aiohttp, not httpx: at 200 connections httpx's pool
-    took 0.6 of a core in this process, so the driver, not the service, set the pace."""
+async def drive(
+    base_url: str, pid: int, fake_url: str, n: int, turns: int, model_s: float, on_postgres: bool = False
+) -> Level:
+    """One level: `n` conversations at once (with `on_postgres`, PostgreSQL's CPU counted too). The driver is aiohttp,
+    not httpx: at 200 connections httpx's pool took 0.6 of a core in this process, so the driver, not the service,
+    set the pace."""
     people = customers_with_orders()
     latencies: list[float] = []
     failures: Counter[str] = Counter()
@@ -212,7 +174,8 @@ async def drive(base_url: str, pid: int, fake_url: str, n: int, turns: int, mode
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as http:
         async with http.get(f"{fake_url}/stats") as answer:
             fake_before = (await answer.json())["cpu_s"]
-        cpu_before, driver_before, database_before = process_tree_cpu_s(pid), time.process_time(), postgres_cpu_s()
+        cpu_before, driver_before = process_tree_cpu_s(pid), time.process_time()
+        database_before = postgres_cpu_s() if on_postgres else None
         started_at = time.perf_counter()
         await asyncio.gather(
             *(
@@ -222,10 +185,10 @@ async def drive(base_url: str, pid: int, fake_url: str, n: int, turns: int, mode
         )
         seconds = time.perf_counter() - started_at
         cpu, driver_cpu = process_tree_cpu_s(pid) - cpu_before, time.process_time() - driver_before
-        database_after = postgres_cpu_s()
+        database_after = postgres_cpu_s() if on_postgres else None
         database_cpu = None if database_before is None or database_after is None else database_after - database_before
         port = int(base_url.rsplit(":", 1)[1])
-        shares = [sockets_on_port(member, port)["ESTABLISHED"] for member in _tree(pid)]
+        shares = [sockets_on_port(member, port)["ESTABLISHED"] for member in process_tree(pid)]
         async with http.get(f"{fake_url}/stats") as answer:
             stats = await answer.json()
     return Level(
@@ -321,6 +284,7 @@ class Target:
     health: str
     port: int
     log: Path
+    on_postgres: bool = False
     pid: int = 0
 
     @property
@@ -355,7 +319,9 @@ def run_levels(targets: list[Target], fake_url: str, args: argparse.Namespace) -
                     with ExitStack() as fresh:
                         if args.fresh:
                             fresh.enter_context(target.running(fake_url, model_s))
-                        level = asyncio.run(drive(target.url, target.pid, fake_url, n, args.turns, model_s))
+                        level = asyncio.run(
+                            drive(target.url, target.pid, fake_url, n, args.turns, model_s, target.on_postgres)
+                        )
                     runs[target.name].append(level)
                     report(target.name, level, model_s)
             for target in targets:
@@ -391,7 +357,7 @@ def main() -> None:
         service_port, peer_port = free_port(), free_port()
         service = service_command(service_port, args.workers)
         env = service_env(database_url, fake_url, SECRET)
-        targets = [Target("service", service, env, SERVICE_HEALTH, service_port, logs / "service.log")]
+        targets = [Target("service", service, env, SERVICE_HEALTH, service_port, logs / "service.log", not args.sqlite)]
         if args.peer:
             peer = peer_command(peer_port, workers)
             targets.append(Target("peer", peer, peer_env(fake_url), PEER_HEALTH, peer_port, logs / "peer.log"))
