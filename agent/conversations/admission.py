@@ -184,10 +184,10 @@ class Admission:
     def admitting(self, claim: Update) -> tuple[list[CTE], list[Any]]:
         """PostgreSQL, for a turn started in one statement without a transaction of its own
         (`agent.conversations.postgres_writes`): the claim, then the rate token only if it claimed, then the spend
-        reservation only if the token was taken, as CTEs in that order (each names the one before it: the
-        conversation's row is locked first, as everywhere), to be added to the statement in this order (PostgreSQL
-        lets a CTE name only those before it), and the columns that say what was taken (`taken`). The writes
-        that store the turn wait for the token, the second."""
+        reservation only if the token was taken, as CTEs to add to the statement in this order (each names the one
+        before it, which PostgreSQL allows only of those before it; the conversation's row is locked first, as
+        everywhere); and the columns that say what was taken (`taken`). The writes that store the turn wait for the
+        token, the second CTE."""
         claim_cte = claim.cte("claim")
         taken = self._taking[_AFTER_CLAIM].columns(column("tokens")).cte("taken")
         reserved = None

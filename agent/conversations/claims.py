@@ -160,6 +160,10 @@ class Claims:
             owner_gone = True  # a claim left behind by a run that has ended
         stale = col(Conversation.active_since) < now - self.stale_after
         condition = col(Conversation.active_run_id) == active.id if owner_gone and active else stale
+        if active is None and stored.active_run_id is not None:
+            # A claim of a run that was never stored: a message refused over the rate limit on PostgreSQL, whose
+            # process stopped before giving the conversation back (`PostgresWrites.start_alone`).
+            condition = col(Conversation.active_run_id) == stored.active_run_id
         conditions = [col(Conversation.id) == conversation_id, condition]
         if for_message:
             conditions.append(nobody_owns(conversation_id))

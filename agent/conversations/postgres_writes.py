@@ -237,8 +237,9 @@ def _row_if(
     returning: str | None = None,
     skip: tuple[str, ...] = (),
 ) -> Any:
-    """One row of `table` (every column but `skip`, each the parameter `{prefix}_{column}` unless `computed`
-    gives it as SQL), inserted only if `gate` (a CTE) returned a row."""
+    """`basics.batched.row_insert`'s one row of `table` (every column but `skip`, each the parameter
+    `{prefix}_{column}` unless `computed` gives it as SQL) as an `INSERT ... SELECT` that inserts nothing unless
+    `gate` (a CTE) returned a row."""
     names = [column.name for column in table.columns if column.name not in skip]
     chosen = computed or {}
     values = [

@@ -53,3 +53,25 @@ async def test_a_fresh_claim_is_busy_and_a_stale_one_is_taken_over(sqlite_url: s
         assert dead is not None and dead.status == "failed" and "interrupted" in (dead.error or "")
         assert alive is not None and alive.status == "failed"  # every run left running in it was interrupted
         assert released is None
+
+
+async def test_a_claim_of_a_run_never_stored_is_taken_over_at_once(database_url: str) -> None:
+    """On PostgreSQL a message over the rate limit claims its conversation in the statement that refuses it, and gives
+    it back with the next (`PostgresWrites.start_alone`). A process that stops in between leaves a claim of a run
+    that was never stored: the next message takes it over at once, not after the claim goes stale."""
+    async with running_service(database_url) as service:
+        conversation = await service.new_conversation(JAMES)
+        async with service.services.database.session() as session:
+            await session.exec(
+                update(Conversation)
+                .where(col(Conversation.id) == conversation)
+                .values(active_run_id="run_refused", active_since=utcnow())
+            )
+            await session.commit()
+        answered = await service.say(JAMES, conversation, "hello")
+        assert answered.status_code == 200 and answered.json()["run"]["status"] == "completed"
+        async with service.services.database.session(readonly=True) as session:
+            released = (
+                await session.exec(select(Conversation.active_run_id).where(Conversation.id == conversation))
+            ).one()
+    assert released is None
