@@ -172,7 +172,7 @@ class RunStore:
         idempotency_key: str | None = None,
     ) -> StartedTurn:
         """Store the customer's message and a running run, after claiming the conversation and admitting the
-        message (chat rate limit, daily spend reservation), all in one transaction (`PostgresWrites.start_alone`).
+        message (chat rate limit, daily spend reservation), all at once (PostgreSQL: `PostgresWrites.start_alone`).
 
         The claim is one conditional update, so two messages racing on one conversation cannot both start a
         run; the loser gets `ConversationBusy` and nothing of its message is stored (the client is told to
