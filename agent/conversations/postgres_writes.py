@@ -76,7 +76,7 @@ class PostgresWrites(GenericWrites):
         )
         row_values = {column.name: getattr(run, column.name) for column in RUNS.columns}
         message_values = message.model_dump(exclude={"id"})
-        events = [feed.message_created_pending(message), feed.run_started(run)]  # as `_start_alone_statement` has them
+        events = _turn_started(message, run)
         values = {
             **admission.values(claiming, customer, now, run.id),
             **{f"run_{name}": value for name, value in row_values.items()},
@@ -127,7 +127,7 @@ class PostgresWrites(GenericWrites):
         # statement: the earlier runs.
         store_message = storing(message, "message")
         with_history = so_far is not None and not so_far.loose_messages
-        events = [feed.message_created_pending(message), feed.run_started(run)]
+        events = _turn_started(message, run)
         shape = (store_run.statement, store_message.statement, len(events), feed.pending_at(events), with_history)
         statement = built_once(_STARTS, shape, lambda: _start_statement(*shape))
         values = merged([store_run, store_message]) | feed.event_values(events, "event")
@@ -207,6 +207,12 @@ def _close_statement(
     return select(reply_id.label("reply_id")).add_cte(
         *ctes, *([stored] if stored is not None else []), stored_events.cte("events")
     )
+
+
+def _turn_started(message: ChatMessage, run: Run) -> list[feed.Event]:
+    """A new turn's feed events, on both starts: the message's (its id written in from its insert, `pending_at`
+    0), then the run's. `_start_alone_statement` is built for exactly these two."""
+    return [feed.message_created_pending(message), feed.run_started(run)]
 
 
 def _start_alone_statement(admission: Admission, with_key: bool) -> Any:
