@@ -11,14 +11,17 @@ the service's CPU time per turn (all its processes, from /proc), the most connec
 the driver's and the fake's own CPU per turn (so a run shows neither set the pace), PostgreSQL's when it runs on
 this host (it shares the same cores: a statement saved is CPU saved there too), and how many of the driver's
 connections each worker held. With `--peer` the same load also goes to a bare pydantic-ai agent
-(`benchmarks/load/peer_app.py`; needs the `bench` extra) and the ratio is printed. A level lasts a few seconds,
+(`benchmarks/load/peer_app.py`; needs the `bench` extra) and the ratio is printed. With `--floor` it also goes to
+the least a server can do for the same turns (`benchmarks/load/floor_app.py`: the same two model calls with the
+same bodies, nothing else), which shows the ceiling the driver, the fake and the shared cores leave on this machine,
+and each server's share of it is printed. A level lasts a few seconds,
 and one run of it moves with whatever else the machine does: `--repeat R` runs each level R times, every repeat
-printed, the service's and the peer's in turn (so a slow spell lands on both), then each one's medians and how far
+printed, the servers' in turn (so a slow spell lands on all), then each one's medians and how far
 its repeats spread (the ratios compare medians). Each server answers a few conversations before it is measured;
 `--fresh` starts it anew for every repeat instead of once.
 
     python benchmarks/throughput.py [--levels 25,50,100,200] [--turns 3] [--delay 0.5] [--workers N] [--peer]
-                                    [--repeat R] [--sqlite] [--fresh]
+                                    [--floor] [--repeat R] [--sqlite] [--fresh]
 
 Targets on 2 cores (which also run the driver and the fake), medians of at least 3 repeats and every repeat within
 them: at N=200 on PostgreSQL, >= 170 turns/s, p99 added < 0.5 s, 0 errors, <= 5 ms of server CPU per turn (all
@@ -50,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from api.auth import mint_token
 from benchmarks.load.cpu import postgres_cpu_s, process_tree, process_tree_cpu_s
 from benchmarks.load.launch import (
+    FLOOR_APP,
     PEER_HEALTH,
     SERVICE_HEALTH,
     fake_model_command,
@@ -339,6 +343,7 @@ def main() -> None:
     parser.add_argument("--sqlite", action="store_true", help="the service on SQLite (one process) instead")
     parser.add_argument("--fresh", action="store_true", help="start each server anew for every repeat")
     parser.add_argument("--peer", action="store_true", help="also load a bare pydantic-ai agent and compare")
+    parser.add_argument("--floor", action="store_true", help="also load the least server (the harness's ceiling)")
     parser.add_argument("--logs", type=Path, help="keep the service's, the fake's and the peer's logs here")
     args = parser.parse_args()
     fake_port = free_port()
@@ -354,27 +359,30 @@ def main() -> None:
         logs.mkdir(parents=True, exist_ok=True)
         fake = fake_model_command(fake_port, args.delay)
         stack.enter_context(started(fake, {}, logs / "fake.log", f"{fake_url}/stats"))
-        service_port, peer_port = free_port(), free_port()
+        service_port, peer_port, floor_port = free_port(), free_port(), free_port()
         service = service_command(service_port, args.workers)
         env = service_env(database_url, fake_url, SECRET)
         targets = [Target("service", service, env, SERVICE_HEALTH, service_port, logs / "service.log", not args.sqlite)]
         if args.peer:
             peer = peer_command(peer_port, workers)
             targets.append(Target("peer", peer, peer_env(fake_url), PEER_HEALTH, peer_port, logs / "peer.log"))
+        if args.floor:
+            floor = peer_command(floor_port, workers, FLOOR_APP)
+            targets.append(Target("floor", floor, peer_env(fake_url), SERVICE_HEALTH, floor_port, logs / "floor.log"))
         print(
             f"service: support serve on {'SQLite' if args.sqlite else 'PostgreSQL'}, "
             f"{args.workers or 'default'} workers"
             + (f"; peer: pydantic-ai in one FastAPI route, {workers} workers, no persistence" if args.peer else "")
+            + (f"; floor: two model calls a turn and nothing else, {workers} workers" if args.floor else "")
             + ("; a fresh server for every repeat" if args.fresh else "")
         )
         summaries = run_levels(targets, fake_url, args)
-    if not args.peer:
-        return
-    for mine, other in zip(summaries["service"], summaries["peer"], strict=True):
-        print(
-            f"N={mine.conversations:<4} service/peer: turns/s x{mine.turns_per_s / other.turns_per_s:.2f}, "
-            f"CPU per turn x{mine.cpu_per_turn_s / max(other.cpu_per_turn_s, 1e-9):.2f}"
-        )
+    for name in [target.name for target in targets[1:]]:
+        for mine, other in zip(summaries["service"], summaries[name], strict=True):
+            print(
+                f"N={mine.conversations:<4} service/{name}: turns/s x{mine.turns_per_s / other.turns_per_s:.2f}, "
+                f"CPU per turn x{mine.cpu_per_turn_s / max(other.cpu_per_turn_s, 1e-9):.2f}"
+            )
 
 
 if __name__ == "__main__":

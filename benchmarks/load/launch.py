@@ -1,4 +1,4 @@
-"""How the HTTP benchmarks start their three processes: the fake Messages API, the service and the peer.
+"""How the HTTP benchmarks start their processes: the fake Messages API, the service, the peer and the floor.
 
 One place for the command lines and the service's environment, so every benchmark that compares the service with
 the peer starts them the same way: the service as operators run it (`support serve`, Claude through the official
@@ -39,13 +39,19 @@ def service_env(database_url: str, fake_url: str, jwt_secret: str) -> dict[str, 
     }
 
 
-def peer_command(port: int, workers: int) -> list[str]:
-    """The peer (`benchmarks/load/peer_app.py`) with the service's keep-alive (`cli.main.KEEP_ALIVE_S`)."""
+PEER_APP = "benchmarks.load.peer_app:app"
+FLOOR_APP = "benchmarks.load.floor_app:app"
+"""The least a server can do for the same turns (`benchmarks/load/floor_app.py`), served as the peer is."""
+
+
+def peer_command(port: int, workers: int, app: str = PEER_APP) -> list[str]:
+    """The peer (`benchmarks/load/peer_app.py`), or another app served the same way, with the service's keep-alive
+    (`cli.main.KEEP_ALIVE_S`)."""
     return [
         sys.executable,
         "-m",
         "uvicorn",
-        "benchmarks.load.peer_app:app",
+        app,
         "--port",
         str(port),
         "--workers",
