@@ -2,9 +2,10 @@
 itself allows on this machine.
 
 Each message makes the same two model calls the service makes (a tool call, then the answer), with the same
-system prompt, tool schemas, `max_tokens` and growing history, so the fake reads requests of the same size; and
-nothing else: no auth, no storage, no policy, no SDK, no validation, the tool's result a fixed record. The prompt
-and tools are encoded once, the rest with the standard library, the calls made on one aiohttp session per worker.
+system prompt, tool schemas, `max_tokens`, growing history and order record as the tool's result, so the fake
+reads requests of the same size (within 1%); and nothing else: no auth, no storage, no policy, no SDK, no
+validation. The prompt and tools are encoded once, the rest with the standard library, and the calls are made on
+one aiohttp session per worker.
 
 With every server's own work near zero, what is left between the floor and the ideal is the driver, the fake,
 the 500 ms waits and how the conversations bunch on two shared cores: a server's turns/s is best read against
@@ -29,13 +30,12 @@ from starlette.routing import Route
 
 from agent.models.base import ModelRequest
 from agent.routing.prompt_versions import PromptVersions
+from benchmarks.load.seed_records import seed
 from tools import registry
 
 ANSWER_TOKENS = next(field.default for field in fields(ModelRequest) if field.name == "max_tokens")
 """The `max_tokens` the service asks for."""
 
-ORDER_RECORD = {"order_id": "#W0000000", "status": "processed", "items": [{"name": "Water Bottle", "price": 24.99}]}
-"""What the floor's tool answers, whatever was asked: its size, not its truth, is what the fake reads."""
 
 _live = PromptVersions.load(registry).live
 _PREFIX = json.dumps({"system": _live.system, "tools": list(_live.tools)}, separators=(",", ":"))[1:-1]
@@ -54,6 +54,11 @@ async def _call(messages: list[dict[str, Any]]) -> dict[str, Any]:
         return await answer.json()  # type: ignore[no-any-return]
 
 
+def _record(arguments: dict[str, Any]) -> str:
+    """The seed's order record the call asked for, as the service's tool hands it to the model (unchecked)."""
+    return json.dumps(seed()["orders"].get(arguments.get("order_id"), {"error": "order not found"}))
+
+
 async def create_conversation(_: Request) -> Response:
     conversation = f"conv_{uuid.uuid4().hex}"
     _histories[conversation] = []
@@ -69,7 +74,7 @@ async def post_message(request: Request) -> Response:
         calls = [block for block in answer["content"] if block["type"] == "tool_use"]
         if not calls:
             break
-        results = [{"type": "tool_result", "tool_use_id": c["id"], "content": json.dumps(ORDER_RECORD)} for c in calls]
+        results = [{"type": "tool_result", "tool_use_id": c["id"], "content": _record(c["input"])} for c in calls]
         history.append({"role": "user", "content": results})
     reply = "".join(block.get("text", "") for block in answer["content"])
     return JSONResponse({"run": {"status": "completed", "reply": reply}})

@@ -10,11 +10,8 @@ benchmark of the agent framework needs. Needs the `bench` extra: `pip install -e
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -24,20 +21,15 @@ from pydantic_ai.models.anthropic import AnthropicModel, AnthropicModelSettings
 from pydantic_ai.providers.anthropic import AnthropicProvider
 
 from agent.routing.prompt_versions import PromptVersions
+from benchmarks.load.seed_records import seed
 from tools import registry
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 ANSWER_TOKENS = 1024
 """The `max_tokens` the service asks Claude for (`agent.models.base.ModelRequest`). Left to pydantic-ai, it asks for
 the model's whole output (128,000 tokens on Sonnet 4.6), which the Anthropic SDK will only send as a stream: the peer
 then read every answer as server-sent events where the service reads one JSON message, and took about 2 ms more
 wall and CPU time per zero-latency turn of two model calls (16 ms against 18 ms, one turn each in turn, one worker
 each). With the same `max_tokens` both send the same request."""
-
-
-@cache
-def seed() -> dict[str, Any]:
-    return json.loads((FIXTURES / "db.json").read_text())  # type: ignore[no-any-return]
 
 
 def record_tool(name: str) -> Any:
