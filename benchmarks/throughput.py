@@ -14,11 +14,10 @@ connections each worker held. With `--peer` the same load also goes to a bare py
 (`benchmarks/load/peer_app.py`; needs the `bench` extra) and the ratio is printed. With `--floor` it also goes to
 the least a server can do for the same turns (`benchmarks/load/floor_app.py`: the same two model calls with the
 same bodies, nothing else), which shows the ceiling the driver, the fake and the shared cores leave on this machine,
-and each server's share of it is printed. A level lasts a few seconds,
-and one run of it moves with whatever else the machine does: `--repeat R` runs each level R times, every repeat
-printed, the servers' in turn (so a slow spell lands on all), then each one's medians and how far
-its repeats spread (the ratios compare medians). Each server answers a few conversations before it is measured;
-`--fresh` starts it anew for every repeat instead of once.
+and the service's share of it is printed. A level lasts a few seconds, and one run of it moves with whatever else
+the machine does: `--repeat R` runs each level R times, every repeat printed, the servers' in turn (so a slow spell
+lands on all), then each one's medians and how far its repeats spread (the ratios compare medians). Each server
+answers a few conversations before it is measured; `--fresh` starts it anew for every repeat instead of once.
 
     python benchmarks/throughput.py [--levels 25,50,100,200] [--turns 3] [--delay 0.5] [--workers N] [--peer]
                                     [--floor] [--repeat R] [--sqlite] [--fresh]
@@ -344,7 +343,7 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="start each server anew for every repeat")
     parser.add_argument("--peer", action="store_true", help="also load a bare pydantic-ai agent and compare")
     parser.add_argument("--floor", action="store_true", help="also load the least server (the harness's ceiling)")
-    parser.add_argument("--logs", type=Path, help="keep the service's, the fake's and the peer's logs here")
+    parser.add_argument("--logs", type=Path, help="keep the servers' and the fake's logs here")
     args = parser.parse_args()
     fake_port = free_port()
     fake_url = f"http://127.0.0.1:{fake_port}"
