@@ -3,7 +3,7 @@ itself allows on this machine.
 
 Each message makes the same two model calls the service makes (a tool call, then the answer), with the same
 system prompt, tool schemas, `max_tokens`, growing history and order record as the tool's result, so the fake
-reads requests of the same size (within 1%); and nothing else: no auth, no storage, no policy, no SDK, no
+reads requests of nearly the same size (1-2% smaller); and nothing else: no auth, no storage, no policy, no SDK, no
 validation. The prompt and tools are encoded once, the rest with the standard library, and the calls are made on
 one aiohttp session per worker.
 
