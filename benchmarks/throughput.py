@@ -12,12 +12,13 @@ the driver's and the fake's own CPU per turn (so a run shows neither set the pac
 this host (it shares the same cores: a statement saved is CPU saved there too), and how many of the driver's
 connections each worker held. With `--peer` the same load also goes to a bare pydantic-ai agent
 (`benchmarks/load/peer_app.py`; needs the `bench` extra) and the ratio is printed. With `--floor` it also goes to
-the least a server can do for the same turns (`benchmarks/load/floor_app.py`: the same two model calls with the
-same bodies, nothing else), which shows the ceiling the driver, the fake and the shared cores leave on this machine,
-and the service's share of it is printed. A level lasts a few seconds, and one run of it moves with whatever else
-the machine does: `--repeat R` runs each level R times, every repeat printed, the servers' in turn (so a slow spell
-lands on all), then each one's medians and how far its repeats spread (the ratios compare medians). Each server
-answers a few conversations before it is measured; `--fresh` starts it anew for every repeat instead of once.
+the least a server can do for the same turns (`benchmarks/load/floor_app.py`: the same two model calls with
+bodies of nearly the same size, nothing else), which shows the ceiling the driver, the fake and the shared cores
+leave on this machine, and the service's share of it is printed. A level lasts a few seconds, and one run of it
+moves with whatever else the machine does: `--repeat R` runs each level R times, every repeat printed, the
+servers' in turn (so a slow spell lands on all), then each one's medians and how far its repeats spread (the
+ratios compare medians). Each server answers a few conversations before it is measured; `--fresh` starts it anew
+for every repeat instead of once.
 
     python benchmarks/throughput.py [--levels 25,50,100,200] [--turns 3] [--delay 0.5] [--workers N] [--peer]
                                     [--floor] [--repeat R] [--sqlite] [--fresh]
