@@ -23,7 +23,8 @@ order it names, and the tool's result with a one-sentence answer):
   answered from the seed data in memory; no authentication, limits, policy, persistence or history.
 
 Both send Claude the same request on both calls: the same system prompt and 14 tool schemas (the service marks
-them for prompt caching), `max_tokens` 1024, and a whole JSON message back, not a stream (`peer_app.ANSWER_TOKENS`).
+them for prompt caching), `max_tokens` 1024, and a whole JSON message back, not a stream
+(`service_requests.ANSWER_TOKENS`).
 
 The driver is one aiohttp session per side with one kept-alive connection each, sending the same request and
 reading the same way; its CPU per turn is printed for each side so a difference in the client shows. Per round

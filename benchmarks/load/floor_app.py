@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from dataclasses import fields
 from typing import Any
 
 import aiohttp
@@ -28,14 +27,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from agent.models.base import ModelRequest
 from agent.routing.prompt_versions import PromptVersions
-from benchmarks.load.seed_records import seed
+from benchmarks.load.service_requests import ANSWER_TOKENS, MODEL, seed
 from tools import registry
-
-ANSWER_TOKENS = next(field.default for field in fields(ModelRequest) if field.name == "max_tokens")
-"""The `max_tokens` the service asks for."""
-
 
 _live = PromptVersions.load(registry).live
 _PREFIX = json.dumps({"system": _live.system, "tools": list(_live.tools)}, separators=(",", ":"))[1:-1]
@@ -47,7 +41,7 @@ async def _call(messages: list[dict[str, Any]]) -> dict[str, Any]:
     global _session
     if _session is None:  # made in the worker's own event loop, on its first call
         _session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
-    head = json.dumps({"model": "claude-sonnet-4-6", "max_tokens": ANSWER_TOKENS, "messages": messages})
+    head = json.dumps({"model": MODEL, "max_tokens": ANSWER_TOKENS, "messages": messages})
     body = f"{head[:-1]},{_PREFIX}}}".encode()
     headers = {"content-type": "application/json", "x-api-key": "benchmark", "anthropic-version": "2023-06-01"}
     async with _session.post(f"{os.environ['ANTHROPIC_BASE_URL']}/v1/messages", data=body, headers=headers) as answer:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 
+from benchmarks.load.service_requests import MODEL
 from cli.main import KEEP_ALIVE_S
 
 SERVICE_HEALTH = "/healthz"
@@ -31,7 +32,7 @@ def service_env(database_url: str, fake_url: str, jwt_secret: str) -> dict[str, 
     return {
         "DATABASE_URL": database_url,
         "SUPPORT_JWT_SECRET": jwt_secret,
-        "SUPPORT_MODEL": "anthropic:claude-sonnet-4-6",
+        "SUPPORT_MODEL": f"anthropic:{MODEL}",
         "ANTHROPIC_API_KEY": "benchmark",
         "ANTHROPIC_BASE_URL": fake_url,
         "SUPPORT_CHAT_PER_MINUTE": "1000000",  # this measures turns, not the abuse limits

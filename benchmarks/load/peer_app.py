@@ -21,15 +21,14 @@ from pydantic_ai.models.anthropic import AnthropicModel, AnthropicModelSettings
 from pydantic_ai.providers.anthropic import AnthropicProvider
 
 from agent.routing.prompt_versions import PromptVersions
-from benchmarks.load.seed_records import seed
+from benchmarks.load.service_requests import ANSWER_TOKENS, MODEL, seed
 from tools import registry
 
-ANSWER_TOKENS = 1024
-"""The `max_tokens` the service asks Claude for (`agent.models.base.ModelRequest`). Left to pydantic-ai, it asks for
-the model's whole output (128,000 tokens on Sonnet 4.6), which the Anthropic SDK will only send as a stream: the peer
-then read every answer as server-sent events where the service reads one JSON message, and took about 2 ms more
-wall and CPU time per zero-latency turn of two model calls (16 ms against 18 ms, one turn each in turn, one worker
-each). With the same `max_tokens` both send the same request."""
+# The peer asks for the service's `max_tokens` (`service_requests.ANSWER_TOKENS`). Left to pydantic-ai, it asks for
+# the model's whole output (128,000 tokens on Sonnet 4.6), which the Anthropic SDK will only send as a stream: the
+# peer then read every answer as server-sent events where the service reads one JSON message, and took about 2 ms
+# more wall and CPU time per zero-latency turn of two model calls (16 ms against 18 ms, one turn each in turn, one
+# worker each). With the same `max_tokens` both send the same request.
 
 
 def record_tool(name: str) -> Any:
@@ -51,7 +50,7 @@ def build_agent() -> Agent[None, str]:
         Tool.from_schema(record_tool(d["name"]), d["name"], d["description"], d["input_schema"]) for d in prompt.tools
     ]
     provider = AnthropicProvider(api_key="benchmark", base_url=os.environ["ANTHROPIC_BASE_URL"])
-    model = AnthropicModel("claude-sonnet-4-6", provider=provider)
+    model = AnthropicModel(MODEL, provider=provider)
     settings = AnthropicModelSettings(max_tokens=ANSWER_TOKENS)
     return Agent(model, instructions=prompt.system, tools=tools, model_settings=settings)
 
