@@ -18,6 +18,7 @@ from agent import (
     Step,
     Worker,
 )
+from agent.conversations.tables import ChatAllowance, Feedback, RunFlag
 from policies.audit import PolicyDecisionRecord
 from tools.knowledge.tables import KbArticle, KbPassage, KbState
 from tools.store.loader import SeedMarker
@@ -29,12 +30,14 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "Approval",
+    "ChatAllowance",
     "ChatMessage",
     "Conversation",
     "ConversationEvent",
     "Customer",
     "DeskLinkUse",
     "DeskSessionRecord",
+    "Feedback",
     "Handoff",
     "IdempotentRequest",
     "KbArticle",
@@ -47,6 +50,7 @@ __all__ = [
     "PolicyDecisionRecord",
     "Product",
     "Run",
+    "RunFlag",
     "SeedMarker",
     "SpendDay",
     "Step",

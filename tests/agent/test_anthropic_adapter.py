@@ -661,6 +661,10 @@ async def test_each_claude_call_is_a_chat_span_with_the_sdks_span_inside(
     assert (sdk.attributes or {})["gen_ai.request.model"] == MODEL
     assert (sdk.attributes or {})["gen_ai.request.max_tokens"] > 0
     assert (sdk.attributes or {})["gen_ai.usage.cache_read.input_tokens"] == 900
+    # Both spans name the conversation: a plain call through its own span attributes, a stream through a copy of
+    # the client made for it.
+    assert (sdk.attributes or {})["gen_ai.conversation.id"] == (chat.attributes or {})["gen_ai.conversation.id"]
+    assert str((chat.attributes or {})["gen_ai.conversation.id"]).startswith("conv_")
     assert (chat.attributes or {})["gen_ai.usage.input_tokens"] == 1000  # 20 + cache reads 900 + cache writes 80
     assert (chat.attributes or {})["gen_ai.provider.name"] == "anthropic"
 
