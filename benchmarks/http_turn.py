@@ -34,9 +34,15 @@ and a process tree does not: `benchmarks/load/cpu.py`); then the medians over th
 ratio of the medians, and the median and range of the rounds' ratios. The fake counts the model calls, so each
 side's calls per turn are printed too.
 
-    python benchmarks/http_turn.py [--rounds 20] [--turns 25] [--warmup 50] [--workers 1] [--sqlite]
+    python benchmarks/http_turn.py [--rounds 20] [--turns 25] [--warmup 50] [--workers 1] [--sqlite] [--traced]
 
 Target: the service's median turn at most 0.9x the peer's, on PostgreSQL with one worker each.
+
+With `--traced` the other side is not the peer but a second service, on the same database, with tracing on as
+operators turn it on (`OTEL_EXPORTER_OTLP_ENDPOINT`, here a collector stand-in in its own process,
+`benchmarks/otlp_sink.py`): the ratio is what tracing costs a turn on Claude, the SDK's own span of each model call
+included, and the server CPU counts the exporters' threads, which run in the worker. The database's CPU is not
+shown then: both sides use it. Target: the traced turn at most 1.05x the untraced one.
 """
 
 from __future__ import annotations
@@ -70,11 +76,14 @@ from benchmarks.load.launch import (
     service_command,
     service_env,
 )
+from benchmarks.otlp_sink import OtlpSink
 from benchmarks.throughput import SECRET, customers_with_orders, started
 from testkit.databases import empty_postgres
 from testkit.server import free_port
 
-TARGET_RATIO = 0.9
+TARGET_RATIO = {"peer": 0.9, "untraced": 1.05}
+"""The most the first side's median turn may take, as a multiple of the other's: the service against the peer, or
+the traced service against the untraced one."""
 
 
 @dataclass(frozen=True)
@@ -206,17 +215,19 @@ def database_share(per_turn: list[float | None]) -> str:
     return f" (+ database {statistics.median(known):4.2f})" if known else ""
 
 
-def report_round(number: int, first: str, service: Block, peer: Block) -> None:
+def report_round(number: int, first: str, service: Block, peer: Block, names: tuple[str, str]) -> None:
+    """`names`: the two sides', the one measured first (the service, or the traced service) and the other."""
+    ours, theirs = names
     print(
-        f"round {number:>2} ({first:7} first)  wall/turn: service {service.median_ms:6.2f} ms  peer "
-        f"{peer.median_ms:6.2f} ms  ratio {service.median_ms / peer.median_ms:4.2f}   server CPU/turn: service "
-        f"{service.cpu_ms_per_turn:5.2f} ms{database_share([service.database_cpu_ms_per_turn])}  peer "
+        f"round {number:>2} ({first:8} first)  wall/turn: {ours} {service.median_ms:6.2f} ms  {theirs} "
+        f"{peer.median_ms:6.2f} ms  ratio {service.median_ms / peer.median_ms:4.2f}   server CPU/turn: {ours} "
+        f"{service.cpu_ms_per_turn:5.2f} ms{database_share([service.database_cpu_ms_per_turn])}  {theirs} "
         f"{peer.cpu_ms_per_turn:5.2f} ms",
         flush=True,
     )
 
 
-def summarise(service: list[Block], peer: list[Block], turns: int) -> None:
+def summarise(service: list[Block], peer: list[Block], turns: int, names: tuple[str, str]) -> None:
     def median(blocks: list[Block], figure: Callable[[Block], float]) -> float:
         return statistics.median(figure(block) for block in blocks)
 
@@ -228,10 +239,10 @@ def summarise(service: list[Block], peer: list[Block], turns: int) -> None:
 
     ratios = sorted(wall(s) / wall(p) for s, p in zip(service, peer, strict=True))
     print(f"\nmedians over {len(service)} rounds of {turns} turns a side")
-    for name, blocks in (("service", service), ("peer", peer)):
+    for name, blocks in zip(names, (service, peer), strict=True):
         every_turn = sorted(ms for block in blocks for ms in block.wall_ms)
         print(
-            f"  {name:7}  wall {median(blocks, wall):6.2f} ms/turn (p90 of all turns "
+            f"  {name:8}  wall {median(blocks, wall):6.2f} ms/turn (p90 of all turns "
             f"{every_turn[int(len(every_turn) * 0.9)]:6.2f} ms)  server CPU {median(blocks, cpu):5.2f} ms/turn"
             f"{database_share([block.database_cpu_ms_per_turn for block in blocks])}  driver CPU "
             f"{median(blocks, lambda b: b.driver_cpu_ms_per_turn):4.2f} ms/turn  model calls "
@@ -241,12 +252,13 @@ def summarise(service: list[Block], peer: list[Block], turns: int) -> None:
     cpu_ratio = median(service, cpu) / max(median(peer, cpu), 1e-9)
     with_database = median(service, lambda b: b.cpu_ms_per_turn + (b.database_cpu_ms_per_turn or 0.0))
     database_ratio = f" (with the database's x{with_database / max(median(peer, cpu), 1e-9):.2f})"
-    verdict = "met" if wall_ratio <= TARGET_RATIO else "NOT met"
+    target = TARGET_RATIO[names[1]]
+    verdict = "met" if wall_ratio <= target else "NOT met"
     print(
-        f"  service/peer: wall x{wall_ratio:.2f} (the rounds' ratios: median {statistics.median(ratios):.2f}, "
+        f"  {names[0]}/{names[1]}: wall x{wall_ratio:.2f} (the rounds' ratios: median {statistics.median(ratios):.2f}, "
         f"{ratios[0]:.2f} .. {ratios[-1]:.2f}), server CPU x{cpu_ratio:.2f}"
         f"{database_ratio if service[0].database_cpu_ms_per_turn is not None else ''}; "
-        f"target wall <= x{TARGET_RATIO}: {verdict}"
+        f"target wall <= x{target}: {verdict}"
     )
 
 
@@ -266,8 +278,9 @@ async def compare(
             blocks = await play_round(order, args.turns, fake)
             service_blocks.append(blocks[service.name])
             peer_blocks.append(blocks[peer.name])
-            report_round(number, order[0].server.name, service_blocks[-1], peer_blocks[-1])
-        summarise(service_blocks, peer_blocks, args.turns)
+            names = (service.name, peer.name)
+            report_round(number, order[0].server.name, service_blocks[-1], peer_blocks[-1], names)
+        summarise(service_blocks, peer_blocks, args.turns, (service.name, peer.name))
     finally:
         for client in (ours, theirs, fake):
             await client.close()
@@ -290,6 +303,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="worker processes of the service and of the peer")
     parser.add_argument("--sqlite", action="store_true", help="the service on SQLite instead of PostgreSQL")
     parser.add_argument("--logs", type=Path, help="keep the service's, the fake's and the peer's logs here")
+    parser.add_argument("--traced", action="store_true", help="the service traced against itself untraced, no peer")
     args = parser.parse_args()
     fake_port, service_port, peer_port = free_port(), free_port(), free_port()
     fake_url = f"http://127.0.0.1:{fake_port}"
@@ -297,7 +311,8 @@ def main() -> None:
     print(
         f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} before the run; model delay 0; service on "
         f"{'SQLite' if args.sqlite else 'PostgreSQL'}; {args.workers} worker(s) each; {args.rounds} rounds of "
-        f"{args.turns} turns a side after {args.warmup} warm-up turns",
+        f"{args.turns} turns a side after {args.warmup} warm-up turns"
+        + ("; the service traced (OTLP to a local sink) against itself untraced" if args.traced else ""),
         flush=True,
     )
     with tempfile.TemporaryDirectory() as scratch, database(args.sqlite, Path(scratch)) as database_url:
@@ -309,10 +324,19 @@ def main() -> None:
             environment = service_env(database_url, fake_url, SECRET)
             service_health = service_url + SERVICE_HEALTH
             ours = running.enter_context(started(serve, environment, logs / "service.log", service_health))
+            database_cpu_s = None if args.sqlite or postgres_cpu_s() is None else postgres_cpu_s
+            if args.traced:
+                sink = running.enter_context(OtlpSink())
+                serve = service_command(peer_port, args.workers)
+                traced = {**environment, "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint}
+                theirs = running.enter_context(started(serve, traced, logs / "traced.log", peer_url + SERVICE_HEALTH))
+                servers = Server("traced", peer_url, theirs.pid), Server("untraced", service_url, ours.pid)
+                asyncio.run(compare(*servers, fake_url, args, None))
+                print(f"  the sink received {sink.counts()}")
+                return
             peer = peer_command(peer_port, args.workers)
             theirs = running.enter_context(started(peer, peer_env(fake_url), logs / "peer.log", peer_url + PEER_HEALTH))
             servers = Server("service", service_url, ours.pid), Server("peer", peer_url, theirs.pid)
-            database_cpu_s = None if args.sqlite or postgres_cpu_s() is None else postgres_cpu_s
             asyncio.run(compare(*servers, fake_url, args, database_cpu_s))
 
 
