@@ -82,8 +82,9 @@ class PostgresStatements(DriverStatements):
                     await cursor.executemany(compiled.sql, parameters)
                 else:
                     await cursor.execute(compiled.sql, parameters)
-                fetched = await cursor.fetchall() if cursor.description is not None else []
-                executed = self._executed(compiled, cursor.description, cursor.rowcount, fetched)
+                description = cursor.description  # psycopg builds it anew on every read
+                fetched = await cursor.fetchall() if description is not None else []
+                executed = self._executed(compiled, description, cursor.rowcount, fetched)
         except psycopg.Error as error:
             raise self._translated(error, compiled.sql, parameters) from error
         self._heard(compiled.sql, parameters, executed)
