@@ -215,19 +215,20 @@ def database_share(per_turn: list[float | None]) -> str:
     return f" (+ database {statistics.median(known):4.2f})" if known else ""
 
 
-def report_round(number: int, first: str, service: Block, peer: Block, names: tuple[str, str]) -> None:
-    """`names`: the two sides', the one measured first (the service, or the traced service) and the other."""
+def report_round(number: int, first: str, measured: Block, baseline: Block, names: tuple[str, str]) -> None:
+    """`names`: the measured side's (the service, or the service traced) and the baseline's (the peer, or the
+    service untraced)."""
     ours, theirs = names
     print(
-        f"round {number:>2} ({first:8} first)  wall/turn: {ours} {service.median_ms:6.2f} ms  {theirs} "
-        f"{peer.median_ms:6.2f} ms  ratio {service.median_ms / peer.median_ms:4.2f}   server CPU/turn: {ours} "
-        f"{service.cpu_ms_per_turn:5.2f} ms{database_share([service.database_cpu_ms_per_turn])}  {theirs} "
-        f"{peer.cpu_ms_per_turn:5.2f} ms",
+        f"round {number:>2} ({first:8} first)  wall/turn: {ours} {measured.median_ms:6.2f} ms  {theirs} "
+        f"{baseline.median_ms:6.2f} ms  ratio {measured.median_ms / baseline.median_ms:4.2f}   server CPU/turn: {ours} "
+        f"{measured.cpu_ms_per_turn:5.2f} ms{database_share([measured.database_cpu_ms_per_turn])}  {theirs} "
+        f"{baseline.cpu_ms_per_turn:5.2f} ms",
         flush=True,
     )
 
 
-def summarise(service: list[Block], peer: list[Block], turns: int, names: tuple[str, str]) -> None:
+def summarise(measured: list[Block], baseline: list[Block], turns: int, names: tuple[str, str]) -> None:
     def median(blocks: list[Block], figure: Callable[[Block], float]) -> float:
         return statistics.median(figure(block) for block in blocks)
 
@@ -237,9 +238,9 @@ def summarise(service: list[Block], peer: list[Block], turns: int, names: tuple[
     def cpu(block: Block) -> float:
         return block.cpu_ms_per_turn
 
-    ratios = sorted(wall(s) / wall(p) for s, p in zip(service, peer, strict=True))
-    print(f"\nmedians over {len(service)} rounds of {turns} turns a side")
-    for name, blocks in zip(names, (service, peer), strict=True):
+    ratios = sorted(wall(m) / wall(b) for m, b in zip(measured, baseline, strict=True))
+    print(f"\nmedians over {len(measured)} rounds of {turns} turns a side")
+    for name, blocks in zip(names, (measured, baseline), strict=True):
         every_turn = sorted(ms for block in blocks for ms in block.wall_ms)
         print(
             f"  {name:8}  wall {median(blocks, wall):6.2f} ms/turn (p90 of all turns "
@@ -248,39 +249,40 @@ def summarise(service: list[Block], peer: list[Block], turns: int, names: tuple[
             f"{median(blocks, lambda b: b.driver_cpu_ms_per_turn):4.2f} ms/turn  model calls "
             f"{median(blocks, lambda b: b.model_calls_per_turn):.1f}/turn"
         )
-    wall_ratio = median(service, wall) / median(peer, wall)
-    cpu_ratio = median(service, cpu) / max(median(peer, cpu), 1e-9)
-    with_database = median(service, lambda b: b.cpu_ms_per_turn + (b.database_cpu_ms_per_turn or 0.0))
-    database_ratio = f" (with the database's x{with_database / max(median(peer, cpu), 1e-9):.2f})"
+    wall_ratio = median(measured, wall) / median(baseline, wall)
+    cpu_ratio = median(measured, cpu) / max(median(baseline, cpu), 1e-9)
+    with_database = median(measured, lambda b: b.cpu_ms_per_turn + (b.database_cpu_ms_per_turn or 0.0))
+    database_ratio = f" (with the database's x{with_database / max(median(baseline, cpu), 1e-9):.2f})"
     target = TARGET_RATIO[names[1]]
     verdict = "met" if wall_ratio <= target else "NOT met"
     print(
         f"  {names[0]}/{names[1]}: wall x{wall_ratio:.2f} (the rounds' ratios: median {statistics.median(ratios):.2f}, "
         f"{ratios[0]:.2f} .. {ratios[-1]:.2f}), server CPU x{cpu_ratio:.2f}"
-        f"{database_ratio if service[0].database_cpu_ms_per_turn is not None else ''}; "
+        f"{database_ratio if measured[0].database_cpu_ms_per_turn is not None else ''}; "
         f"target wall <= x{target}: {verdict}"
     )
 
 
 async def compare(
-    service: Server,
-    peer: Server,
+    measured: Server,
+    baseline: Server,
     fake_url: str,
     args: argparse.Namespace,
     database_cpu_s: Callable[[], float | None] | None,
 ) -> None:
-    ours, theirs, fake = Side(service, database_cpu_s), Side(peer), FakeModel(fake_url)
+    """`database_cpu_s` reads the database server's CPU for the measured side, when only that side uses it."""
+    ours, theirs, fake = Side(measured, database_cpu_s), Side(baseline), FakeModel(fake_url)
+    names = (measured.name, baseline.name)
     try:
         await play_round([ours, theirs], args.warmup, fake)  # imports, pools, caches, the database's first pages
-        service_blocks, peer_blocks = [], []
+        measured_blocks, baseline_blocks = [], []
         for number in range(1, args.rounds + 1):
             order = [ours, theirs] if number % 2 else [theirs, ours]
             blocks = await play_round(order, args.turns, fake)
-            service_blocks.append(blocks[service.name])
-            peer_blocks.append(blocks[peer.name])
-            names = (service.name, peer.name)
-            report_round(number, order[0].server.name, service_blocks[-1], peer_blocks[-1], names)
-        summarise(service_blocks, peer_blocks, args.turns, (service.name, peer.name))
+            measured_blocks.append(blocks[measured.name])
+            baseline_blocks.append(blocks[baseline.name])
+            report_round(number, order[0].server.name, measured_blocks[-1], baseline_blocks[-1], names)
+        summarise(measured_blocks, baseline_blocks, args.turns, names)
     finally:
         for client in (ours, theirs, fake):
             await client.close()
@@ -324,19 +326,20 @@ def main() -> None:
             environment = service_env(database_url, fake_url, SECRET)
             service_health = service_url + SERVICE_HEALTH
             ours = running.enter_context(started(serve, environment, logs / "service.log", service_health))
-            database_cpu_s = None if args.sqlite or postgres_cpu_s() is None else postgres_cpu_s
             if args.traced:
                 sink = running.enter_context(OtlpSink())
+                # Read once the traced service has stopped, and so exported what it held (the stack unwinds in turn).
+                running.callback(lambda: print(f"  the collector stand-in received {sink.counts()}", flush=True))
                 serve = service_command(peer_port, args.workers)
                 traced = {**environment, "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint}
                 theirs = running.enter_context(started(serve, traced, logs / "traced.log", peer_url + SERVICE_HEALTH))
                 servers = Server("traced", peer_url, theirs.pid), Server("untraced", service_url, ours.pid)
-                asyncio.run(compare(*servers, fake_url, args, None))
-                print(f"  the sink received {sink.counts()}")
+                asyncio.run(compare(*servers, fake_url, args, None))  # both sides use the database
                 return
             peer = peer_command(peer_port, args.workers)
             theirs = running.enter_context(started(peer, peer_env(fake_url), logs / "peer.log", peer_url + PEER_HEALTH))
             servers = Server("service", service_url, ours.pid), Server("peer", peer_url, theirs.pid)
+            database_cpu_s = None if args.sqlite or postgres_cpu_s() is None else postgres_cpu_s
             asyncio.run(compare(*servers, fake_url, args, database_cpu_s))
 
 
