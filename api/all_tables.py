@@ -6,19 +6,21 @@ from sqlmodel import SQLModel
 
 from agent import (
     Approval,
+    ChatAllowance,
     ChatMessage,
     Conversation,
     ConversationEvent,
     DeskLinkUse,
     DeskSessionRecord,
+    Feedback,
     Handoff,
     IdempotentRequest,
     Run,
+    RunFlag,
     SpendDay,
     Step,
     Worker,
 )
-from agent.conversations.tables import ChatAllowance, Feedback, RunFlag
 from policies.audit import PolicyDecisionRecord
 from tools.knowledge.tables import KbArticle, KbPassage, KbState
 from tools.store.loader import SeedMarker
